@@ -1,0 +1,5 @@
+"""``python -m medins`` runs the command line."""
+
+from medins.cli import main
+
+main()

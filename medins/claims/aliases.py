@@ -1,0 +1,176 @@
+"""Header and value aliases for claims exports, driven by the field registry.
+
+Why: hospitals and insurers export the same facts under many names (医疗费总额, 总费用, …) and codes
+(住院, 三级甲等, 区外市内). ``fields.py`` declares each field once with its zh label and header
+aliases; this module adds the value vocabularies of Chinese exports and resolves a file's headers to
+canonical names, so the parser only ever sees canonical columns and canonical codes.
+"""
+
+from __future__ import annotations
+
+import difflib
+import re
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+
+from medins.claims.fields import CLAIM_FIELDS, ITEM_FIELDS, PERSON_CATEGORIES, Field
+from medins.errors import InputError
+
+#: Every field a claims file may carry: claim level first, then line-item level.
+ALL_FIELDS: dict[str, Field] = {f.name: f for f in (*CLAIM_FIELDS, *ITEM_FIELDS)}
+
+TRUE_WORDS = ("是", "有", "y", "yes", "t", "true", "1")
+FALSE_WORDS = ("否", "无", "n", "no", "f", "false", "0")
+
+#: Hospital level words → "0".."3" (text: the int parser reads it); None = 未定级 (unknown).
+_LEVELS: dict[str, str | None] = {"村卫生室": "0", "社区卫生服务站": "0", "未定级": None}
+for _digit, _zh in (("1", "一"), ("2", "二"), ("3", "三")):
+    _LEVELS.update({f"{_zh}级": _digit, f"{_zh}级医院": _digit, f"{_digit}级": _digit, f"{_zh}甲": _digit,
+                    f"{_zh}乙": _digit, f"{_zh}丙": _digit})
+    _LEVELS.update({f"{_zh}级{grade}等": _digit for grade in "甲乙丙特"})
+
+#: Built-in value aliases of Chinese exports, by canonical field; keys are matched case-insensitively.
+VALUE_ALIASES: dict[str, dict[str, str | None]] = {
+    "visit_type": {"住院": "inpatient", "门诊": "outpatient", "普通门诊": "outpatient",
+                   "门诊大病": "outpatient_special", "门诊特殊病": "outpatient_special",
+                   "门诊慢特病": "outpatient_special", "特殊病种门诊": "outpatient_special",
+                   "门诊特殊病种": "outpatient_special", "急诊": "emergency", "门急诊": "emergency"},
+    "hospital_level": _LEVELS,
+    "hospital_zone": {"区内": "in_district", "本区": "in_district", "区外市内": "in_city", "市内": "in_city",
+                      "市外": "out_of_city", "省内异地": "out_of_city", "省外": "out_of_province",
+                      "跨省": "out_of_province", "跨省异地": "out_of_province", "境外": "overseas"},
+    "sex": {"男": "M", "女": "F", "male": "M", "female": "F"},
+    "cause": {"疾病": "illness", "工伤": "work_injury", "生育": "maternity", "交通事故": "traffic_accident",
+              "车祸": "traffic_accident", "意外伤害": "accident", "意外": "accident"},
+    "person_category": {zh: code for code, (zh, _en) in PERSON_CATEGORIES.items()}
+    | {"在职": "in_service", "退休": "retired", "居民": "resident", "低保": "low_income",
+       "残疾人": "disabled"},
+    "item_class": {"甲": "A", "甲类": "A", "乙": "B", "乙类": "B", "丙": "C", "丙类": "C"},
+}
+
+
+def value_table(field: Field, user: Mapping[str, str | None] | None = None) -> dict[str, str | None]:
+    """Lower-cased cell text → canonical value for one field: choices, built-ins, then ``--map`` values.
+
+    Why one table: the parser applies it with a single vectorised ``replace_strict`` per column.
+    """
+    table: dict[str, str | None] = {c.lower(): c for c in field.choices}
+    if field.kind == "bool":
+        table |= dict.fromkeys(TRUE_WORDS, "true") | dict.fromkeys(FALSE_WORDS, "false")
+    table |= {k.lower(): v for k, v in VALUE_ALIASES.get(field.name, {}).items()}
+    table |= {str(k).strip().lower(): v for k, v in (user or {}).items()}
+    return table
+
+
+def normalize_header(header: str) -> str:
+    """Header text as compared: no whitespace or BOM, case-folded, a unit suffix like ``(元)`` dropped."""
+    text = re.sub(r"[\s\u3000\ufeff]+", "", header).casefold()
+    return re.sub(r"[(（]元[)）]$", "", text)
+
+
+def _registry_lookup() -> dict[str, tuple[int, str]]:
+    """normalized header → (tier, canonical): 1 canonical name, 2 zh label, 3 alias (lower tier wins)."""
+    lookup: dict[str, tuple[int, str]] = {}
+    for f in ALL_FIELDS.values():
+        for tier, names in ((1, (f.name,)), (2, (f.zh,)), (3, f.aliases)):
+            for name in names:
+                key = normalize_header(name)
+                if key not in lookup or lookup[key][0] > tier:
+                    lookup[key] = (tier, f.name)
+    return lookup
+
+
+HEADER_LOOKUP = _registry_lookup()
+
+
+def did_you_mean(word: str, candidates: Iterable[str]) -> str | None:
+    """The closest candidate to ``word`` (for hints), or None when nothing is close."""
+    found = difflib.get_close_matches(word, list(candidates), n=1, cutoff=0.5)
+    return found[0] if found else None
+
+
+def resolve_headers(headers: list[str], columns: Mapping[str, str | None] | None = None) -> dict[str, str | None]:
+    """Map each header to a canonical name (None = unmapped): ``--map`` first, then the registry.
+
+    When two headers claim the same canonical column, the one found by the stronger rule wins (map >
+    name > zh label > alias) and the other is reported unmapped; a tie is an error, because guessing
+    which of two "total" columns to settle would silently change the result.
+    """
+    user = {normalize_header(k): v for k, v in (columns or {}).items()}
+    chosen: dict[str, tuple[int, str]] = {}  # canonical -> (tier, header)
+    candidates: dict[str, tuple[int, str] | None] = {}
+    for header in headers:
+        key = normalize_header(header)
+        if key in user:
+            candidates[header] = None if user[key] in (None, "") else (0, str(user[key]))
+        else:
+            candidates[header] = HEADER_LOOKUP.get(key)
+    for header, hit in candidates.items():
+        if hit is None:
+            continue
+        tier, name = hit
+        if name in chosen and chosen[name][0] == tier:
+            other = chosen[name][1]
+            raise InputError(
+                message_en=f"columns {other!r} and {header!r} both map to {name!r}",
+                message_zh=f"列“{other}”和“{header}”都对应字段 {name}",
+                hint_en=f"keep one, or say which one to use with --map (columns: {{{header}: {name}}})",
+                hint_zh=f"删除其中一列，或用 --map 指定（columns: {{{header}: {name}}}）",
+            )
+        if name not in chosen or chosen[name][0] > tier:
+            chosen[name] = (tier, header)
+    winners = {header: name for name, (_tier, header) in chosen.items()}
+    return {header: winners.get(header) for header in headers}
+
+
+def check_mapping(mapping: Mapping | None, *, file: str | None = None) -> tuple[dict, dict]:
+    """Validate a ``--map`` document → (columns, values); names must be canonical field names."""
+    if not mapping:
+        return {}, {}
+    if not isinstance(mapping, Mapping):
+        raise _map_error("the map", ("must be a mapping with keys 'columns' and 'values'",
+                                     "应为包含 columns 和 values 的映射"), file, None)
+    unknown = set(mapping) - {"columns", "values"}
+    if unknown:
+        key = sorted(map(str, unknown))[0]
+        raise _map_error(key, ("unknown key; allowed: columns, values", "未知的键；允许：columns、values"), file,
+                         did_you_mean(key, ["columns", "values"]))
+    columns = {str(k): _text(v) for k, v in (mapping.get("columns") or {}).items()}
+    values = {str(k): {_text(a): _text(b) for a, b in (v or {}).items()} for k, v in
+              (mapping.get("values") or {}).items()}
+    for where, name in [*((f"columns.{k}", v) for k, v in columns.items()), *((f"values.{k}", k) for k in values)]:
+        if name is not None and name not in ALL_FIELDS:
+            raise _map_error(where, (f"{name!r} is not a claims field", f"“{name}”不是理赔字段"), file,
+                             did_you_mean(name, ALL_FIELDS))
+    return columns, values
+
+
+def load_mapping(path: str | Path) -> dict:
+    """Read a ``--map MAP.yaml`` file (safe loader) and validate it."""
+    import yaml
+
+    with open(path, encoding="utf-8-sig") as handle:
+        try:
+            doc = yaml.safe_load(handle) or {}
+        except yaml.YAMLError as exc:
+            raise _map_error("the map", (f"is not valid YAML: {exc}", f"不是有效的 YAML：{exc}"), str(path),
+                             None) from None
+    check_mapping(doc, file=str(path))
+    return doc
+
+
+def _text(value: object) -> str | None:
+    """YAML scalars → text (``true`` → "true", 3 → "3"); None stays None (= ignore / unknown)."""
+    if value is None:
+        return None
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value).strip()
+
+
+def _map_error(where: str, problem: tuple[str, str], file: str | None, suggestion: str | None) -> InputError:
+    hint = f"did you mean {suggestion!r}?" if suggestion else None
+    return InputError(
+        message_en=f"--map {where}: {problem[0]}", message_zh=f"--map {where}：{problem[1]}",
+        hint_en=hint, hint_zh=f"是否应为 {suggestion!r}？" if suggestion else None, file=file, key_path=where,
+    )

@@ -1,0 +1,257 @@
+"""Bill JSON (DESIGN.md §3) ↔ the one-row claims table and its items table.
+
+Why: a single bill is settled by the same vectorised engine as a batch, as a one-row table, so it
+is flattened to the same canonical columns. Unlike a batch row, a bad bill is refused as a whole —
+it is one document a person typed — and every problem is reported at once, each with its key path,
+what was found, what is allowed and a did-you-mean. The allowed keys come from the registry.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import re
+from decimal import Decimal
+from pathlib import Path
+
+import polars as pl
+
+from medins.claims.aliases import did_you_mean
+from medins.claims.fields import CLAIM_FIELDS, ITEM_FIELDS, Field
+from medins.claims.parse import CLAIMS_SCHEMA, HOSPITAL_LEVELS, ITEMS_SCHEMA, default_of
+from medins.errors import InputError, format_key_path
+from medins.money import MoneyError, fen_to_yuan, to_fen
+
+_ISO_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+_TOP_ORDER = ("id", "person", "visit", "amounts", "items", "history")
+
+
+def _tree(fields: tuple[Field, ...]) -> dict:
+    """Nested dict of the allowed keys, leaves are the fields (built once from the registry)."""
+    root: dict = {}
+    for f in fields:
+        node = root
+        for key in f.path[:-1]:
+            node = node.setdefault(key, {})
+        node[f.path[-1]] = f
+    return root
+
+
+CLAIM_TREE = _tree(CLAIM_FIELDS) | {"items": None}
+ITEM_TREE = _tree(ITEM_FIELDS)
+
+
+def load_bill(path: str | Path) -> dict:
+    """Read a bill JSON file (UTF-8, BOM allowed); numbers with a point become Decimal, never float."""
+    path = Path(path)
+    try:
+        with path.open(encoding="utf-8-sig") as handle:
+            doc = json.load(handle, parse_float=Decimal, parse_constant=Decimal)
+    except json.JSONDecodeError as exc:
+        raise InputError(
+            message_en=f"not valid JSON at line {exc.lineno}, column {exc.colno}: {exc.msg}",
+            message_zh=f"JSON 格式错误（第 {exc.lineno} 行第 {exc.colno} 列）：{exc.msg}",
+            hint_en="check for a missing comma, quote or bracket just before that place",
+            hint_zh="请检查该位置之前是否缺少逗号、引号或括号", file=str(path)) from None
+    except UnicodeDecodeError:
+        raise InputError(message_en="the bill is not UTF-8 text", message_zh="账单文件不是 UTF-8 编码",
+                         hint_en="save it as UTF-8", hint_zh="请以 UTF-8 编码保存", file=str(path)) from None
+    except OSError as exc:
+        raise InputError(message_en=f"cannot read the bill: {exc.strerror or exc}",
+                         message_zh=f"无法读取账单：{exc.strerror or exc}", file=str(path)) from None
+    return doc
+
+
+class _Problems:
+    """Collects every problem of a bill, then raises them as one InputError."""
+
+    def __init__(self, source: str) -> None:
+        self.source = source
+        self.items: list[tuple[str, str, str, str | None, str | None]] = []
+
+    def add(self, path: tuple, en: str, zh: str, hint: tuple[str, str] | None = None) -> None:
+        where = format_key_path(path) or "the bill"
+        self.items.append((where, en, zh, *(hint or (None, None))))
+
+    def has(self, path: tuple) -> bool:
+        return any(p == format_key_path(path) for p, *_rest in self.items)
+
+    def raise_if_any(self) -> None:
+        if not self.items:
+            return
+        first = self.items[0]
+        hints_en = [f"{p}: {h}" for p, _e, _z, h, _hz in self.items if h]
+        hints_zh = [f"{p}：{h}" for p, _e, _z, _h, h in self.items if h]
+        raise InputError(
+            message_en="\n".join(f"{p}: {e}" for p, e, _z, _h, _hz in self.items),
+            message_zh="\n".join(f"{p}：{z}" for p, _e, z, _h, _hz in self.items),
+            hint_en="; ".join(hints_en) or None, hint_zh="；".join(hints_zh) or None,
+            file=self.source, key_path=first[0])
+
+
+def bill_to_tables(bill: dict, *, source: str) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """Validate a bill against the registry → (claims table of one row, items table).
+
+    ``id`` defaults to the file stem (or ``bill``) and ``person.id`` to ``person``; either
+    ``amounts.total`` or a non-empty ``items`` list is required, and when both are given the items
+    must add up to the total.
+    """
+    problems = _Problems(source)
+    values: dict[str, object] = {}
+    items: list[dict[str, object]] = []
+    _walk(bill, CLAIM_TREE, (), values, problems)
+    raw_items = bill.get("items") if isinstance(bill, dict) else None
+    if raw_items is not None and not isinstance(raw_items, list):
+        problems.add(("items",), f"must be a list of objects, found {type(raw_items).__name__}",
+                     f"应为对象列表，实际为 {type(raw_items).__name__}")
+    for i, raw in enumerate(raw_items if isinstance(raw_items, list) else []):
+        item: dict[str, object] = {}
+        _walk(raw, ITEM_TREE, ("items", i), item, problems)
+        if "item_amount" not in item and isinstance(raw, dict):
+            problems.add(("items", i, "amount"), "is required", "为必填项")
+        items.append(item)
+    _complete(values, items, problems, source)
+    problems.raise_if_any()
+    row = {"row": [1], **{f.name: [values.get(f.name, default_of(f))] for f in CLAIM_FIELDS},
+           "has_items": [bool(items)]}
+    item_rows = {"claim_row": [1] * len(items),
+                 **{f.name: [it.get(f.name, default_of(f)) for it in items] for f in ITEM_FIELDS}}
+    return pl.DataFrame(row, schema=CLAIMS_SCHEMA), pl.DataFrame(item_rows, schema=ITEMS_SCHEMA)
+
+
+def _walk(node: object, tree: dict, path: tuple, out: dict, problems: _Problems) -> None:
+    if not isinstance(node, dict):
+        problems.add(path, f"must be an object, found {_json_type(node)}", f"应为对象，实际为 {_json_type(node)}")
+        return
+    for key, value in node.items():
+        if key not in tree:
+            allowed = ", ".join(tree)
+            guess = did_you_mean(str(key), tree)
+            problems.add((*path, str(key)), f"unknown key {key!r}; allowed: {allowed}",
+                         f"未知的键“{key}”；允许：{allowed}",
+                         (f"did you mean {guess!r}?", f"是否应为“{guess}”？") if guess else None)
+        elif isinstance(tree[key], Field):
+            if value is not None:  # JSON null = not given (unknown)
+                _convert(tree[key], value, (*path, key), out, problems)
+        elif tree[key] is not None:
+            _walk(value, tree[key], (*path, key), out, problems)
+
+
+def _convert(f: Field, value: object, path: tuple, out: dict, problems: _Problems) -> None:
+    """One leaf → its table value, or a problem naming what was found and what is allowed."""
+    found = repr(value) if not isinstance(value, Decimal) else str(value)
+    allowed: tuple[str, str] | None = None
+    if f.kind == "money":
+        try:
+            out[f.name] = to_fen(value)
+            return
+        except MoneyError as exc:
+            problems.add(path, f"{exc}", f"金额 {found} 无效：{_money_zh(str(exc))}",
+                         ("write yuan with at most two decimals, e.g. 1234.50 or \"1234.50\"",
+                          "请写成最多两位小数的元，例如 1234.50 或 \"1234.50\""))
+            return
+    if f.kind == "str" and isinstance(value, str):
+        if not f.choices or value in f.choices:
+            out[f.name] = value
+            return
+        allowed = (f"one of {', '.join(f.choices)}", f" {'、'.join(f.choices)} 之一")
+    elif f.kind == "date" and isinstance(value, str) and _ISO_DATE.match(value):
+        try:
+            out[f.name] = dt.date.fromisoformat(value)
+            return
+        except ValueError:
+            allowed = ("a real calendar date", "真实存在的日期")
+    elif f.kind == "bool" and isinstance(value, bool):
+        out[f.name] = value
+        return
+    elif f.kind == "int" and isinstance(value, int) and not isinstance(value, bool):
+        ok = value in HOSPITAL_LEVELS if f.name == "hospital_level" else value >= 0
+        if ok:
+            out[f.name] = value
+            return
+        allowed = ("0, 1, 2 or 3", "0、1、2 或 3") if f.name == "hospital_level" else ("a whole number ≥ 0", "非负整数")
+    elif f.kind == "list" and (isinstance(value, str) or (isinstance(value, list)
+                                                           and all(isinstance(v, str) for v in value))):
+        out[f.name] = [value] if isinstance(value, str) else list(value)
+        return
+    want = allowed or _KIND_WANT[f.kind]
+    problems.add(path, f"{found} is not allowed; expected {want[0]}", f"{found} 无效；应为{want[1]}")
+
+
+_KIND_WANT = {
+    "str": ("text", "文本"), "date": ("a date as \"YYYY-MM-DD\"", "\"YYYY-MM-DD\" 格式的日期"),
+    "bool": ("true or false", "true 或 false"), "int": ("a whole number", "整数"),
+    "list": ("text or a list of texts", "文本或文本列表"),
+}
+
+
+def _money_zh(message: str) -> str:
+    for en, zh in (("binary float", "不接受二进制浮点数"), ("more than two decimals", "超过两位小数"),
+                   ("negative", "不能为负数"), ("larger than", "超过上限"), ("not a number", "不是数字"),
+                   ("finite", "不是有限数"), ("empty", "为空"), ("has type", "类型不对")):
+        if en in message:
+            return zh
+    return message
+
+
+def _json_type(value: object) -> str:
+    return {dict: "object", list: "list", str: "text", bool: "true/false", type(None): "null"}.get(
+        type(value), "number")
+
+
+def _complete(values: dict, items: list[dict], problems: _Problems, source: str) -> None:
+    """Defaults, the total from the items, and the checks that involve two fields."""
+    stem = Path(source).stem if source and source not in ("-", "<stdin>") else ""
+    values.setdefault("claim_id", stem or "bill")
+    values.setdefault("person_id", "person")
+    if "admit_date" not in values and not problems.has(("visit", "admit_date")):
+        problems.add(("visit", "admit_date"), "is required", "为必填项")
+    if items and all("item_amount" in it for it in items):
+        item_sum = sum(int(it["item_amount"]) for it in items)
+        if "total" in values and values["total"] != item_sum:
+            problems.add(("amounts", "total"),
+                         f"{fen_to_yuan(values['total'])} differs from the sum of the items {fen_to_yuan(item_sum)}",
+                         f"{fen_to_yuan(values['total'])} 与明细金额合计 {fen_to_yuan(item_sum)} 不一致")
+        values["total"] = item_sum
+    elif not items and "total" not in values and not problems.has(("amounts", "total")):
+        problems.add(("amounts", "total"), "is required (or give items)", "为必填项（或提供 items 明细）")
+    values.setdefault("discharge_date", values.get("admit_date"))
+    total, self_pay, class_b = (values.get(k, 0) for k in ("total", "self_pay", "class_b"))
+    if values["discharge_date"] and values.get("admit_date") and values["discharge_date"] < values["admit_date"]:
+        problems.add(("visit", "discharge_date"), f"{values['discharge_date']} is before the admission date",
+                     f"{values['discharge_date']} 早于入院日期")
+    if self_pay > total:
+        problems.add(("amounts", "self_pay"), f"{fen_to_yuan(self_pay)} is more than the total {fen_to_yuan(total)}",
+                     f"{fen_to_yuan(self_pay)} 大于医疗费总额 {fen_to_yuan(total)}")
+    elif class_b > total - self_pay:
+        problems.add(("amounts", "class_b"), f"{fen_to_yuan(class_b)} is more than the in-scope amount "
+                     f"{fen_to_yuan(total - self_pay)}", f"{fen_to_yuan(class_b)} 大于政策范围内金额 "
+                     f"{fen_to_yuan(total - self_pay)}")
+
+
+def tables_to_bill(claims_row: dict, items: list[dict]) -> dict:
+    """A claims-table row (and its items) → bill JSON; money as yuan text with two decimals.
+
+    Unknown (null) values are left out, so reading the bill back gives the same row.
+    """
+    bill: dict = {}
+    for f in CLAIM_FIELDS:
+        if claims_row.get(f.name) is not None:
+            node = bill
+            for key in f.path[:-1]:
+                node = node.setdefault(key, {})
+            node[f.path[-1]] = _json_value(f, claims_row[f.name])
+    if items:
+        bill["items"] = [{f.path[0]: _json_value(f, it[f.name]) for f in ITEM_FIELDS if it.get(f.name) is not None}
+                         for it in items]
+    return {key: bill[key] for key in _TOP_ORDER if key in bill}
+
+
+def _json_value(f: Field, value: object) -> object:
+    if f.kind == "money":
+        return fen_to_yuan(int(value))  # type: ignore[call-overload]
+    if f.kind == "date":
+        return value.isoformat()  # type: ignore[union-attr]
+    if f.kind == "list":
+        return list(value)  # type: ignore[call-overload]
+    return value

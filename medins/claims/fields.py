@@ -1,0 +1,160 @@
+"""The claim fields: one registry for the bill JSON, the claims table, CSV headers and policy expressions.
+
+Why: the same fact (say the hospital's zone) appears as ``visit.hospital.zone`` in a bill, as the
+column ``hospital_zone`` in a claims table, as ``医院区域`` in a Chinese export, and as the name
+``hospital_zone`` in a policy expression. Declaring each field once keeps those four views from
+drifting apart. Money columns hold integer fen; dates are ``datetime.date``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Literal
+
+Kind = Literal["str", "date", "bool", "int", "money", "list"]
+
+
+@dataclass(frozen=True)
+class Field:
+    """One claim-level fact.
+
+    name: canonical column name (claims table, CSV header, expression variable).
+    kind: value type; ``money`` is integer fen in the table, yuan text/number at the edges.
+    path: where it sits in the bill JSON (DESIGN.md §3).
+    required: a claims-table row without it is rejected.
+    default: value used when the column or cell is absent (``None`` = unknown, never checked).
+    zh/en: labels for people; aliases: other headers that map to this column (Chinese exports).
+    """
+
+    name: str
+    kind: Kind
+    path: tuple[str, ...]
+    zh: str
+    en: str
+    required: bool = False
+    default: object = None
+    aliases: tuple[str, ...] = field(default_factory=tuple)
+    choices: tuple[str, ...] = field(default_factory=tuple)
+
+
+#: Vocabulary of person categories shared by all policies (seed-policies.md §0.7).
+PERSON_CATEGORIES: dict[str, tuple[str, str]] = {
+    "resident": ("城镇居民", "urban resident"),
+    "resident_other": ("其他城镇居民", "other urban resident"),
+    "child_student": ("少年儿童、中小学生", "child or school pupil"),
+    "student_child": ("学生、儿童", "student or child"),
+    "student": ("大学生", "university student"),
+    "low_income": ("城市低保人员", "urban low-income (dibao)"),
+    "disabled": ("残疾人员", "disabled person"),
+    "elderly": ("老年居民", "elderly resident"),
+    "working_age": ("劳动适龄人口", "working-age resident"),
+    "in_service": ("在职职工", "employee in service"),
+    "retired": ("退休人员", "retiree"),
+    "rural": ("参合农民", "rural (NCMS) enrollee"),
+    "village_secretary_director": ("村党支部书记、村主任", "village party secretary or director"),
+    "village_cadre": ("其他村干部", "other village cadre"),
+}
+
+VISIT_TYPES = ("inpatient", "outpatient", "outpatient_special", "emergency")
+ZONES = ("in_district", "in_city", "out_of_city", "out_of_province", "overseas")
+CAUSES = (
+    "illness", "work_injury", "maternity", "traffic_accident", "accident", "suicide", "self_harm",
+    "fighting", "alcohol", "drugs", "crime", "std", "medical_malpractice", "third_party", "pet_bite",
+    "family_planning_violation", "cosmetic",
+)
+HOSPITAL_KINDS = ("village_station", "city_hospital", "community_station", "township_hospital", "hospital")
+
+CLAIM_FIELDS: tuple[Field, ...] = (
+    Field("claim_id", "str", ("id",), "结算单号", "claim id", required=True,
+          aliases=("就诊流水号", "结算流水号", "单据号", "住院号", "结算ID", "claim")),
+    Field("person_id", "str", ("person", "id"), "个人编号", "person id", required=True,
+          aliases=("人员编号", "参保人编号", "身份证号", "医保编号", "个人编码", "person")),
+    Field("person_category", "str", ("person", "category"), "人员类别", "person category",
+          aliases=("人员类型", "参保类别", "人群类别"), choices=tuple(PERSON_CATEGORIES)),
+    Field("birth_date", "date", ("person", "birth_date"), "出生日期", "birth date", aliases=("出生年月日",)),
+    Field("sex", "str", ("person", "sex"), "性别", "sex", choices=("M", "F")),
+    Field("enrolled_date", "date", ("person", "enrolled_date"), "参保缴费日期", "enrolment (payment) date",
+          aliases=("参保日期", "缴费日期")),
+    Field("newborn", "bool", ("person", "newborn"), "新生儿", "newborn"),
+    Field("resumed", "bool", ("person", "resumed"), "中断后接续缴费", "resumed after interruption"),
+    Field("arrears", "bool", ("person", "arrears"), "欠缴", "in arrears"),
+    Field("arrears_since", "date", ("person", "arrears_since"), "欠缴起始月", "first unpaid month"),
+    Field("disability_grade", "int", ("person", "disability_grade"), "残疾等级", "disability grade"),
+    Field("insured_place", "str", ("person", "insured_place"), "参保地", "insured place"),
+    Field("income", "money", ("person", "income"), "可支配收入", "disposable income",
+          aliases=("家庭可支配收入", "年可支配收入")),
+    Field("visit_type", "str", ("visit", "type"), "就诊类型", "visit type", default="inpatient",
+          aliases=("医疗类别", "就医类别", "就诊类别"), choices=VISIT_TYPES),
+    Field("admit_date", "date", ("visit", "admit_date"), "入院日期", "admission / visit date", required=True,
+          aliases=("就诊日期", "入院时间", "就医日期", "费用发生日期")),
+    Field("discharge_date", "date", ("visit", "discharge_date"), "出院日期", "discharge date",
+          aliases=("出院时间",)),
+    Field("hospital_name", "str", ("visit", "hospital", "name"), "医院名称", "hospital",
+          aliases=("定点医疗机构名称", "医疗机构名称", "就诊医院", "医院")),
+    Field("hospital_level", "int", ("visit", "hospital", "level"), "医院等级", "hospital level",
+          aliases=("医疗机构等级", "医院级别")),
+    Field("hospital_zone", "str", ("visit", "hospital", "zone"), "医院区域", "hospital zone",
+          aliases=("就医地类型", "就医区域"), choices=ZONES),
+    Field("hospital_kind", "str", ("visit", "hospital", "kind"), "医疗机构类型", "facility kind",
+          choices=HOSPITAL_KINDS),
+    Field("hospital_designated", "bool", ("visit", "hospital", "designated"), "定点", "designated facility",
+          aliases=("是否定点",)),
+    Field("cause", "str", ("visit", "cause"), "病因", "cause", default="illness", aliases=("致病原因",),
+          choices=CAUSES),
+    Field("preapproved", "bool", ("visit", "preapproved"), "登记批准", "pre-approved", aliases=("是否备案",)),
+    Field("emergency", "bool", ("visit", "emergency"), "急诊", "emergency", aliases=("是否急诊",)),
+    Field("registered_date", "date", ("visit", "registered_date"), "登记批准日期", "registration date",
+          aliases=("备案日期",)),
+    Field("claim_date", "date", ("visit", "claim_date"), "申报日期", "claim submission date",
+          aliases=("报销申请日期", "结算日期")),
+    Field("receipt_date", "date", ("visit", "receipt_date"), "收据日期", "receipt date"),
+    Field("voucher_date", "date", ("visit", "voucher_date"), "凭证开具日期", "voucher issue date"),
+    Field("recognised_date", "date", ("visit", "recognised_date"), "认定日期", "special-disease recognition date"),
+    Field("referral", "bool", ("visit", "referral"), "转诊", "referred", aliases=("是否转诊",)),
+    Field("referral_id", "str", ("visit", "referral_id"), "转诊单号", "referral id"),
+    Field("observation", "bool", ("visit", "observation"), "急诊留观", "emergency observation stay"),
+    Field("vacation", "bool", ("visit", "vacation"), "假期就医", "vacation care"),
+    Field("filed", "bool", ("visit", "filed"), "异地就医备案", "cross-region filing"),
+    Field("infusion_by_township_doctor", "bool", ("visit", "infusion_by_township_doctor"),
+          "卫生院医生临时补液", "temporary infusion by a township doctor"),
+    Field("diagnosis", "list", ("visit", "diagnosis"), "诊断", "diagnosis", aliases=("诊断名称", "病种")),
+    Field("total", "money", ("amounts", "total"), "医疗费总额", "total", required=True,
+          aliases=("医疗费用总额", "总费用", "费用总额", "住院总费用", "总金额", "medfee_sumamt")),
+    Field("self_pay", "money", ("amounts", "self_pay"), "全自费金额", "out of catalogue (self-paid)",
+          default=0, aliases=("自费金额", "全自费", "自费", "丙类金额", "fulamt_ownpay_amt")),
+    Field("class_b", "money", ("amounts", "class_b"), "乙类金额", "class B (乙类) amount", default=0,
+          aliases=("乙类自付", "乙类药品金额", "乙类费用")),
+    Field("hist_fund_paid", "money", ("history", "fund_paid"), "年内基金已支付", "fund paid this year",
+          default=0),
+    Field("hist_admissions", "int", ("history", "admissions"), "年内住院次数", "admissions this year", default=0),
+    Field("hist_inscope", "money", ("history", "inscope"), "年内政策范围内累计", "in-scope this year", default=0),
+    Field("hist_deductible_paid", "money", ("history", "deductible_paid"), "年内已付起付线",
+          "deductible paid this year", default=0),
+    Field("hist_deductible_standard", "money", ("history", "deductible_standard"), "年内最高起付标准",
+          "highest deductible standard this year", default=0),
+    Field("hist_account_balance", "money", ("history", "account_balance"), "个人账户余额", "account balance"),
+    Field("hist_layer2_paid", "money", ("history", "layer2_paid"), "年内大额已支付", "large-expense layer paid this year",
+          default=0),
+)
+
+FIELDS_BY_NAME: dict[str, Field] = {f.name: f for f in CLAIM_FIELDS}
+
+#: Line-item fields (bill ``items[]``; line-item exports).
+ITEM_FIELDS: tuple[Field, ...] = (
+    Field("item_name", "str", ("name",), "项目名称", "item", aliases=("收费项目名称", "药品名称", "项目")),
+    Field("item_category", "str", ("category",), "费用类别", "category", aliases=("收费类别", "项目类别")),
+    Field("item_class", "str", ("class",), "甲乙类", "class (A/B/C)", aliases=("药品类别", "目录类别"),
+          choices=("A", "B", "C")),
+    Field("item_amount", "money", ("amount",), "金额", "amount", required=True,
+          aliases=("明细金额", "费用金额", "项目金额")),
+    Field("item_doses", "int", ("doses",), "剂数(帖)", "doses"),
+    Field("item_approved", "bool", ("approved",), "已审批", "approved"),
+    Field("item_days_supply", "int", ("days_supply",), "用药天数", "days supplied"),
+    Field("item_acute", "bool", ("acute",), "急性病处方", "acute prescription"),
+    Field("item_code", "str", ("code",), "目录编码", "catalogue code"),
+    Field("item_in_catalogue", "bool", ("in_catalogue",), "目录内", "in catalogue"),
+)
+
+ITEM_FIELDS_BY_NAME: dict[str, Field] = {f.name: f for f in ITEM_FIELDS}
+
+MONEY_COLUMNS = tuple(f.name for f in CLAIM_FIELDS if f.kind == "money")

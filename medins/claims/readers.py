@@ -1,0 +1,311 @@
+"""Claims files (CSV/TXT, XLSX, Parquet) → the canonical claims and items tables, nothing lost.
+
+Why: a batch is audited by counting — every input data row ends either in the claims table (or as
+an item of a claim) or in the rejects with a reason — so a user can always reconcile rows in with
+rows out. Reading is vectorised (Polars reads every cell as text, ``parse.py`` casts whole
+columns); Python only touches the rows that are rejected, or a CSV too malformed for Polars.
+"""
+
+from __future__ import annotations
+
+import codecs
+import csv
+import io
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+import polars as pl
+
+from medins.claims.aliases import HEADER_LOOKUP, check_mapping, did_you_mean, resolve_headers
+from medins.claims.fields import CLAIM_FIELDS, ITEM_FIELDS
+from medins.claims.parse import CODES, ITEMS_SCHEMA, build_rejects, claims_shape, items_shape
+from medins.errors import InputError
+
+_BOM = codecs.BOM_UTF8
+_CHUNK = 1 << 20
+_GB = ("gbk", "gb2312", "gb18030", "cp936")
+
+
+@dataclass
+class ReadResult:
+    """What ``read_claims`` found: the tables, the rejects, and how the file was understood."""
+
+    claims: pl.DataFrame
+    items: pl.DataFrame
+    rejects: pl.DataFrame
+    rows_read: int
+    encoding: str
+    shape: Literal["claims", "items"]
+    header_map: dict[str, str | None]
+
+
+@dataclass
+class _Cells:
+    """A file as text: its headers, ``row`` + one String column per header (``c0``…) + ``_codes``."""
+
+    headers: list[str]
+    cells: pl.DataFrame
+    raw_text: Callable[[pl.DataFrame], pl.DataFrame]  # (row, …) → (row, raw)
+    encoding: str = "utf-8"
+
+
+def read_claims(path: str | Path, *, encoding: str = "auto", mapping: dict | None = None) -> ReadResult:
+    """Read a claims file; whole-file problems raise :class:`InputError`, bad rows become rejects.
+
+    ``row`` is the 1-based data row (the first row after the header); blank rows are skipped and not
+    counted. A file with line-item amounts and no claim total is read as line items and grouped into
+    claims by ``claim_id`` in order of first appearance.
+    """
+    path = Path(path)
+    columns, values = check_mapping(mapping)
+    suffix = path.suffix.lower()
+    try:
+        if suffix in (".csv", ".txt"):
+            src = _read_csv(path, encoding)
+        elif suffix == ".xlsx":
+            src = _read_xlsx(path)
+        elif suffix == ".parquet":
+            src = _read_parquet(path)
+        else:
+            raise InputError(message_en=f"unknown claims file type {suffix or path.name!r}",
+                             message_zh=f"无法识别的理赔文件类型“{suffix or path.name}”",
+                             hint_en="use .csv, .txt, .xlsx or .parquet",
+                             hint_zh="请使用 .csv、.txt、.xlsx 或 .parquet 文件", file=str(path))
+    except OSError as exc:
+        raise InputError(message_en=f"cannot read the file: {exc.strerror or exc}",
+                         message_zh=f"无法读取文件：{exc.strerror or exc}", file=str(path)) from None
+    header_map = resolve_headers(src.headers, columns)
+    present = {name for name in header_map.values() if name}
+    shape: Literal["claims", "items"] = "items" if "item_amount" in present and "total" not in present else "claims"
+    _check_required(path, src.headers, present, shape)
+    wanted = [(f"c{i}", header_map[h]) for i, h in enumerate(src.headers) if header_map[h]]
+    cells = src.cells.select("row", CODES, "_nfields", *(pl.col(c).alias(name) for c, name in wanted))
+    if shape == "claims":
+        claims, bad = claims_shape(cells, values)
+        items = ITEMS_SCHEMA.to_frame()
+    else:
+        claims, items, bad = items_shape(cells, values)
+    headers = {name: h for h, name in header_map.items() if name}
+    rejects = build_rejects(bad, cells, src.raw_text(bad.select("row")), headers, expected=len(src.headers))
+    return ReadResult(claims=claims, items=items, rejects=rejects, rows_read=cells.height, encoding=src.encoding,
+                      shape=shape, header_map=header_map)
+
+
+def _check_required(path: Path, headers: list[str], present: set[str], shape: str) -> None:
+    fields = [f for f in CLAIM_FIELDS if f.required and not (shape == "items" and f.name == "total")]
+    fields += [f for f in ITEM_FIELDS if f.required and shape == "items"]
+    missing = [f for f in fields if f.name not in present]
+    if not missing:
+        return
+    names = ", ".join(f"{f.name} ({f.zh})" for f in missing)
+    unmapped = [h for h in headers if h and h not in present]
+    hints = []
+    for f in missing:
+        guess = did_you_mean(f.zh, unmapped) or did_you_mean(f.name, unmapped)
+        if guess:
+            hints.append((f"is {guess!r} the {f.name} column?", f"“{guess}”是否为{f.zh}列？"))
+    found = ", ".join(repr(h) for h in headers) or "none"
+    raise InputError(
+        message_en=f"required column(s) missing: {names}; headers found: {found}",
+        message_zh=f"缺少必需的列：{'、'.join(f.zh for f in missing)}；文件中的表头：{found}",
+        hint_en=" ".join(h[0] for h in hints) + " Map other headers with --map MAP.yaml "
+        f"(e.g. columns: {{YOUR_HEADER: {missing[0].name}}}); known headers include "
+        + ", ".join(sorted(k for k, (_t, n) in HEADER_LOOKUP.items() if n == missing[0].name)),
+        hint_zh="".join(h[1] for h in hints) + f"可用 --map MAP.yaml 指定表头（例如 columns: {{原表头: {missing[0].name}}}）",
+        file=str(path))
+
+
+# --- CSV ------------------------------------------------------------------------------------------
+
+def utf8_bytes(path: Path, encoding: str = "auto") -> tuple[bytes, str]:
+    """The file as UTF-8 bytes without BOM, and the encoding it was in (``utf-8`` or ``gb18030``/…).
+
+    Why transcode: Polars reads only UTF-8. ``auto`` takes a UTF-8 BOM or valid UTF-8 as UTF-8 and
+    anything else as GB18030 (a superset of GBK and GB2312, the encodings of Chinese Excel exports).
+    The decoder runs chunk by chunk so it can later feed a streaming reader.
+    """
+    enc = encoding.lower().replace("_", "-")
+    enc = {"utf8": "utf-8", "utf-8-sig": "utf-8"}.get(enc, enc)
+    if enc not in ("auto", "utf-8", *_GB):
+        raise InputError(message_en=f"unsupported encoding {encoding!r}", message_zh=f"不支持的编码“{encoding}”",
+                         hint_en="use auto, utf-8, gbk or gb18030", hint_zh="请使用 auto、utf-8、gbk 或 gb18030",
+                         file=str(path))
+    data = path.read_bytes()
+    if data.startswith(_BOM) and enc in ("auto", "utf-8"):
+        data, enc = data[len(_BOM):], "utf-8"
+    if enc == "auto":
+        if _is_utf8(data):
+            return data, "utf-8"
+        enc = "gb18030"
+    if enc == "utf-8" and _is_utf8(data):
+        return data, enc
+    decoder = codecs.getincrementaldecoder(enc)("strict")
+    out = io.BytesIO()
+    try:
+        for start in range(0, len(data), _CHUNK):
+            text = decoder.decode(data[start:start + _CHUNK], final=start + _CHUNK >= len(data))
+            if enc != "utf-8":
+                out.write(text.encode("utf-8"))
+        decoder.decode(b"", final=True)
+    except UnicodeDecodeError as exc:
+        where = start + exc.start
+        raise InputError(
+            message_en=f"the file is not valid {enc} (bad byte at offset {where})",
+            message_zh=f"文件不是有效的 {enc} 编码（第 {where} 字节处有错误）",
+            hint_en="try --encoding auto, utf-8 or gb18030", hint_zh="请尝试 --encoding auto、utf-8 或 gb18030",
+            file=str(path)) from None
+    return (data if enc == "utf-8" else out.getvalue()), enc
+
+
+def _is_utf8(data: bytes) -> bool:
+    """Whether the bytes are valid UTF-8 (Polars' SIMD check: ten times faster than ``bytes.decode``)."""
+    try:
+        pl.Series([data], dtype=pl.Binary).cast(pl.String)
+    except pl.exceptions.ComputeError:
+        return False
+    return True
+
+
+def _separator(data: bytes) -> str:
+    header = data[: data.find(b"\n") if b"\n" in data else len(data)]
+    if b"\t" in header:
+        return "\t"
+    return ";" if b";" in header and b"," not in header else ","
+
+
+def _read_csv(path: Path, encoding: str) -> _Cells:
+    data, enc = utf8_bytes(path, encoding)
+    if not data.strip():
+        raise InputError(message_en="the file is empty", message_zh="文件为空", file=str(path))
+    sep = _separator(data)
+    try:
+        src = _csv_fast(data, sep)
+    except pl.exceptions.PolarsError:
+        src = None
+    src = src or _csv_python(data, sep)
+    src.encoding = enc
+    return src
+
+
+def _csv_fast(data: bytes, sep: str) -> _Cells | None:
+    """Polars reads the cells; the field count of each record comes from its physical lines.
+
+    Why count separately: Polars pads short records and (with ``truncate_ragged_lines``) cuts long
+    ones, so a ragged row would be settled on shifted cells. The count walks the quote parity from
+    line to line — a line continues a record while an odd number of quotes is open — and counts the
+    separators outside quotes. When Polars and the count disagree on the records, we return None and
+    the Python reader takes over.
+    """
+    spare = next(ch for ch in "\x1f\x1e\x1d\x1c\x00" if ch.encode() not in data)
+    lines = pl.read_csv(data, has_header=False, separator=spare, quote_char=None, schema={"line": pl.String},
+                        empty_string_is_null=False, truncate_ragged_lines=True)
+    blank = pl.col("line").str.strip_chars() == ""
+    if b'"' in data:
+        q = pl.col("line").str.count_matches('"', literal=True)
+        inside = ((q.cum_sum() - q) % 2) == 1  # the line starts inside a quoted field
+        outside = (pl.when(inside).then(pl.col("line").str.replace(r'^[^"]*"?', "")).otherwise(pl.col("line"))
+                   .str.replace_all(r'"[^"]*(?:"|$)', ""))
+        lines = lines.with_columns(rec=(~inside).cum_sum().cast(pl.Int64) - 1,
+                                   seps=outside.str.count_matches(sep, literal=True))
+        records = lines.group_by("rec", maintain_order=True).agg(
+            _nfields=pl.col("seps").sum() + 1, _blank=(pl.len() == 1) & blank.first())
+    else:  # no quotes: one line is one record
+        lines = lines.with_row_index("rec").with_columns(pl.col("rec").cast(pl.Int64))
+        records = lines.select("rec", _nfields=pl.col("line").str.count_matches(sep, literal=True) + 1,
+                               _blank=blank)
+    width = int(records["_nfields"][0])
+    table = pl.read_csv(data, has_header=False, separator=sep, infer_schema=False, truncate_ragged_lines=True,
+                        schema={f"c{i}": pl.String for i in range(width)}, missing_columns="insert")
+    if table.height != records.height:
+        return None
+    headers = [h or "" for h in table.row(0)]
+    cells = pl.concat([records.select(row="rec", _nfields="_nfields", _blank="_blank"), table], how="horizontal")
+
+    def raw_text(rows: pl.DataFrame) -> pl.DataFrame:
+        return (lines.join(rows.select(rec=pl.col("row")), on="rec", how="semi", maintain_order="left")
+                .group_by("rec", maintain_order=True).agg(raw=pl.col("line").str.join("\n"))
+                .select(row="rec", raw="raw"))
+
+    return _Cells(headers, _finish(cells.slice(1), width), raw_text)
+
+
+def _csv_python(data: bytes, sep: str) -> _Cells:
+    """The slow, forgiving path for CSV that Polars refuses (e.g. a stray quote inside a field)."""
+    records = list(csv.reader(io.StringIO(data.decode("utf-8"), newline=""), delimiter=sep))
+    width = len(records[0])
+    rows = [(i, len(r), not "".join(r).strip(), [*r[:width], *[""] * (width - len(r))])
+            for i, r in enumerate(records[1:], start=1)]
+    cells = pl.DataFrame({"row": [r[0] for r in rows], "_nfields": [r[1] for r in rows],
+                          "_blank": [r[2] for r in rows],
+                          **{f"c{j}": [r[3][j] for r in rows] for j in range(width)}},
+                         schema={"row": pl.Int64, "_nfields": pl.Int64, "_blank": pl.Boolean,
+                                 **{f"c{j}": pl.String for j in range(width)}})
+    raw = {i: _join(r, sep) for i, r in enumerate(records)}
+    return _Cells(records[0], _finish(cells, width),
+                  lambda rows: rows.select(pl.col("row"), raw=pl.col("row").replace_strict(raw, default=None)))
+
+
+def _finish(cells: pl.DataFrame, width: int) -> pl.DataFrame:
+    """Drop blank rows; give rows with the wrong number of fields the ``field_count`` code."""
+    ragged = pl.col("_nfields") != width
+    return cells.filter(~pl.col("_blank")).drop("_blank").with_columns(
+        pl.col("row").cast(pl.Int64), pl.col("_nfields").cast(pl.Int64),
+        pl.when(ragged).then(pl.lit(["field_count"])).otherwise(pl.lit([], pl.List(pl.String))).alias(CODES))
+
+
+def _join(cells: list, sep: str = ",") -> str:
+    out = io.StringIO()
+    csv.writer(out, delimiter=sep, lineterminator="").writerow(["" if c is None else c for c in cells])
+    return out.getvalue()
+
+
+# --- XLSX and Parquet -----------------------------------------------------------------------------
+
+def _from_frame(frame: pl.DataFrame, headers: list[str]) -> _Cells:
+    """Typed or text cells with known headers → the common text form (row numbers are data rows)."""
+    names = [f"c{i}" for i in range(len(headers))]
+    frame = frame.select(_as_text(pl.col(c), frame.schema[c]).alias(n) for c, n in zip(frame.columns, names,
+                                                                                        strict=True))
+    blank = pl.all_horizontal(pl.col(n).is_null() | (pl.col(n).str.strip_chars() == "") for n in names)
+    cells = frame.with_row_index("row", offset=1).with_columns(_nfields=pl.lit(len(names)), _blank=blank)
+
+    def raw_text(rows: pl.DataFrame) -> pl.DataFrame:
+        picked = cells.join(rows, on="row", how="semi", maintain_order="left")
+        return pl.DataFrame({"row": picked["row"], "raw": [_join(list(r)) for r in picked.select(names).rows()]},
+                            schema={"row": pl.Int64, "raw": pl.String})
+
+    return _Cells(headers, _finish(cells, len(names)), raw_text)
+
+
+def _as_text(col: pl.Expr, dtype: pl.DataType) -> pl.Expr:
+    if isinstance(dtype, pl.List):
+        return col.list.eval(pl.element().cast(pl.String)).list.join(";")
+    return col.cast(pl.String)
+
+
+def _read_xlsx(path: Path) -> _Cells:
+    try:
+        frame = pl.read_excel(path, engine="calamine", has_header=False, infer_schema_length=0,
+                              drop_empty_rows=False, drop_empty_cols=False)
+    except Exception as exc:  # calamine raises its own error types for broken workbooks
+        if isinstance(exc, OSError):
+            raise
+        raise InputError(message_en=f"cannot read the workbook: {exc}", message_zh=f"无法读取 Excel 文件：{exc}",
+                         file=str(path)) from None
+    if frame.height == 0:
+        raise InputError(message_en="the workbook's first sheet is empty", message_zh="Excel 第一个工作表为空",
+                         file=str(path))
+    headers = ["" if h is None else str(h).strip() for h in frame.row(0)]
+    return _from_frame(frame.slice(1), headers)
+
+
+def _read_parquet(path: Path) -> _Cells:
+    try:
+        frame = pl.read_parquet(path)
+    except pl.exceptions.PolarsError as exc:
+        raise InputError(message_en=f"cannot read the Parquet file: {exc}",
+                         message_zh=f"无法读取 Parquet 文件：{exc}", file=str(path)) from None
+    return _from_frame(frame, list(frame.columns))
+

@@ -1,0 +1,109 @@
+"""Output tables (settlements, rejects) written atomically, with money as yuan and no spreadsheet formulas.
+
+Why atomic: a batch output is what an auditor reconciles; a half-written CSV after a crash or a
+full disk looks like a short batch. Each file is written next to its target under a temporary
+name and moved into place with ``os.replace``, so the target is either the old file or the whole
+new one. Why the guard: claims data is typed by many hands, and a cell like ``=HYPERLINK(…)`` opened
+in Excel or WPS runs as a formula (CSV injection); such text cells get a leading ``'``.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from collections.abc import Collection
+from contextlib import suppress
+from pathlib import Path
+from typing import Literal
+
+import polars as pl
+
+from medins.errors import UsageError
+
+Format = Literal["csv", "parquet", "xlsx"]
+_SUFFIXES: dict[str, Format] = {".csv": "csv", ".txt": "csv", ".parquet": "parquet", ".xlsx": "xlsx"}
+#: A text cell starting with one of these is read as a formula by spreadsheet programs.
+FORMULA_START = r"^[=+\-@\t\r]"
+
+
+def write_table(df: pl.DataFrame, path: str | Path, *, format: Format | None = None,
+                money_columns: Collection[str] = (), bom: bool = False) -> None:
+    """Write ``df`` to ``path`` (format from the suffix unless given), all or nothing.
+
+    ``money_columns`` hold Int64 fen: they are written as yuan text with two decimals in CSV/XLSX
+    and as Decimal(18, 2) in Parquet. ``bom`` prefixes a CSV with the UTF-8 BOM, which Excel needs
+    to recognise UTF-8.
+    """
+    path = Path(path)
+    fmt = format or _SUFFIXES.get(path.suffix.lower())
+    if fmt not in ("csv", "parquet", "xlsx"):
+        raise UsageError(message_en=f"cannot tell the output format of {str(path)!r}",
+                         message_zh=f"无法从文件名“{path}”判断输出格式",
+                         hint_en="use a .csv, .parquet or .xlsx file name", hint_zh="请使用 .csv、.parquet 或 .xlsx 文件名")
+    missing = [c for c in money_columns if c not in df.columns]
+    if missing:
+        raise ValueError(f"money columns not in the table: {missing}")
+    out = _prepare(df, fmt, money_columns)
+    try:
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=f".tmp.{fmt}")
+    except OSError as exc:
+        raise UsageError(message_en=f"cannot write to {str(path.parent)!r}: {exc.strerror}",
+                         message_zh=f"无法写入目录“{path.parent}”：{exc.strerror}") from None
+    os.close(fd)
+    try:
+        if fmt == "csv":
+            out.write_csv(tmp, include_bom=bom)
+        elif fmt == "parquet":
+            out.write_parquet(tmp)
+        else:
+            out.write_excel(tmp, worksheet="data", autofilter=False)
+        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600; give the file the usual permissions
+        os.replace(tmp, path)
+    except BaseException:
+        with suppress(OSError):
+            os.unlink(tmp)
+        raise
+
+
+def write_rejects(rejects_df: pl.DataFrame, path: str | Path, *, bom: bool = False) -> None:
+    """Write the rejects table (same rules as :func:`write_table`; it has no money columns)."""
+    write_table(rejects_df, path, bom=bom)
+
+
+def yuan_text(col: pl.Expr) -> pl.Expr:
+    """Int64 fen → yuan text with two decimals (``123456 → "1234.56"``, ``-5 → "-0.05"``), vectorised."""
+    magnitude = col.abs()
+    return pl.concat_str(pl.when(col < 0).then(pl.lit("-")).otherwise(pl.lit("")),
+                         (magnitude // 100).cast(pl.String), pl.lit("."),
+                         (magnitude % 100).cast(pl.String).str.zfill(2))
+
+
+def guard_formula(col: pl.Expr) -> pl.Expr:
+    """Prefix ``'`` to text that a spreadsheet would run as a formula."""
+    return pl.when(col.str.contains(FORMULA_START)).then(pl.lit("'") + col).otherwise(col)
+
+
+def _prepare(df: pl.DataFrame, fmt: Format, money_columns: Collection[str]) -> pl.DataFrame:
+    exprs = []
+    for name, dtype in df.schema.items():
+        col = pl.col(name)
+        if name in money_columns:
+            text = yuan_text(col.cast(pl.Int64))
+            exprs.append(text.str.to_decimal(scale=2).cast(pl.Decimal(18, 2)) if fmt == "parquet" else text)
+        elif fmt == "parquet":
+            exprs.append(col)
+        elif isinstance(dtype, pl.List):  # CSV and XLSX cells hold text: lists are joined with ";"
+            exprs.append(guard_formula(col.list.eval(pl.element().cast(pl.String)).list.join(";")))
+        elif dtype == pl.String:
+            exprs.append(guard_formula(col))
+        elif dtype.is_nested() or dtype == pl.Object:
+            exprs.append(guard_formula(col.map_elements(str, return_dtype=pl.String)))
+        else:
+            exprs.append(col)
+    return df.select(exprs)
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask

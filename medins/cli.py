@@ -1,0 +1,201 @@
+"""The ``medins`` command line: parse, call the API, render. Nothing is computed here.
+
+Why thin: every number comes from the engine through ``medins.api``; the CLI only turns arguments
+into calls and results into tables. Heavy libraries (polars, pydantic) are imported inside the
+commands so ``medins --help`` stays fast. User errors (a bad bill, a bad policy) end in a clear
+message and exit code 2 (1 when some batch rows were rejected); a bug keeps its traceback.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Annotated, Literal
+
+import typer
+
+app = typer.Typer(
+    name="medins",
+    help="Chinese medical-insurance (医保) policies as reviewable YAML: settle bills and claims exactly.",
+    no_args_is_help=True,
+    pretty_exceptions_show_locals=False,
+    add_completion=False,
+)
+policy_app = typer.Typer(help="List, show, check, diff and export the schema of policies.", no_args_is_help=True)
+app.add_typer(policy_app, name="policy")
+
+LangOpt = Annotated[
+    str | None, typer.Option("--lang", help="Label language: zh or en (default: from the locale).")
+]
+PolicyOpt = Annotated[str, typer.Option("--policy", "-p", help="Policy file path or built-in name.")]
+SetOpt = Annotated[
+    list[str] | None,
+    typer.Option("--set", help="Override a parameter for a what-if run: NAME=VALUE (repeatable)."),
+]
+
+
+def _lang(value: str | None) -> Literal["zh", "en"]:
+    from medins.errors import UsageError
+    from medins.report.labels import default_lang
+
+    if value is None:
+        return default_lang()
+    if value not in ("zh", "en"):
+        raise UsageError(f"--lang must be zh or en, not {value!r}", f"--lang 只能是 zh 或 en,而不是 {value!r}")
+    return value  # type: ignore[return-value]
+
+
+def parse_sets(values: list[str] | None) -> dict[str, str]:
+    """``["a=1", "b.c=2%"]`` → ``{"a": "1", "b.c": "2%"}``; a malformed item is a usage error."""
+    from medins.errors import UsageError
+
+    out: dict[str, str] = {}
+    for item in values or []:
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip():
+            raise UsageError(f"--set expects NAME=VALUE, got {item!r}", f"--set 的格式应为 名称=值,而不是 {item!r}")
+        out[key.strip()] = value.strip()
+    return out
+
+
+def _console():
+    from rich.console import Console
+
+    return Console()
+
+
+@app.command()
+def calc(
+    bill: Annotated[Path, typer.Argument(help="Bill JSON (DESIGN.md §3).", exists=True, dir_okay=False)],
+    policy: PolicyOpt,
+    format: Annotated[str, typer.Option("--format", "-f", help="table or json.")] = "table",
+    explain: Annotated[bool, typer.Option("--explain", help="Show every step with its policy clause.")] = False,
+    lang: LangOpt = None,
+    set_: SetOpt = None,
+) -> None:
+    """Settle one bill: what the fund pays, what the patient pays, and why."""
+    from medins.api import load_policy, settle_bill
+    from medins.claims.bill import load_bill
+
+    language = _lang(lang)
+    if format not in ("table", "json"):
+        from medins.errors import UsageError
+
+        raise UsageError(f"--format must be table or json, not {format!r}", f"--format 只能是 table 或 json")
+    compiled = load_policy(policy, parse_sets(set_))
+    data = load_bill(bill)
+    result = settle_bill(compiled, data, source=bill.stem, trace=explain or format == "json")
+    _stop_on_missing(result, compiled)
+    if format == "json":
+        sys.stdout.write(json.dumps(result, ensure_ascii=False, indent=2) + "\n")
+        return
+    from medins.report.tables import explain_table, settlement_table
+
+    console = _console()
+    console.print(settlement_table(result, language))
+    if explain:
+        console.print(explain_table(result["steps"], language))
+
+
+def _stop_on_missing(result: dict, compiled) -> None:
+    """A claim that needs a number the policy lacks stops with exit 2 and how to supply it."""
+    missing = sorted({r.split(":", 1)[1] for r in result["reasons"] if r.startswith("missing_parameter:")})
+    if not missing:
+        return
+    from medins.errors import UsageError
+
+    sources = {}
+    for version in compiled.versions:
+        sources.update(version.params.sources)
+    names = ", ".join(missing)
+    example = " ".join(f"--set {m}=VALUE" for m in missing)
+    detail = "; ".join(f"{m}: {sources.get(m, '')}" for m in missing)
+    raise UsageError(
+        f"Policy {compiled.id} lacks {names}: the source document does not give it ({detail}).",
+        f"政策 {compiled.id} 缺少参数 {names}:原始文件没有给出。",
+        hint_en=f"Supply it for a what-if run: {example}",
+        hint_zh=f"可用 {example} 提供该参数后再计算。",
+    )
+
+
+@policy_app.command("list")
+def policy_list(lang: LangOpt = None) -> None:
+    """List the built-in policies with region, scheme and years."""
+    from medins.report.policies import policy_list_table
+
+    _console().print(policy_list_table(_lang(lang)))
+
+
+@policy_app.command("show")
+def policy_show(name: Annotated[str, typer.Argument(help="Policy file or built-in name.")], lang: LangOpt = None,
+                set_: SetOpt = None) -> None:
+    """Show a policy as readable tables: parameters with citations, rules, admissibility."""
+    from medins.policy.loader import load_policy
+    from medins.report.policies import policy_view
+
+    _console().print(policy_view(load_policy(name, parse_sets(set_)), _lang(lang)))
+
+
+@policy_app.command("check")
+def policy_check(files: Annotated[list[Path], typer.Argument(help="Policy files to validate.")],
+                 lang: LangOpt = None) -> None:
+    """Validate policy files like a compiler: every problem, located, at once."""
+    from rich.text import Text
+
+    from medins.errors import PolicyError
+    from medins.policy.loader import check_policy_file
+    from medins.report.errors import render_issues
+
+    language = _lang(lang)
+    console = _console()
+    failed: list = []
+    for file in files:
+        if not file.is_file():
+            from medins.errors import UsageError
+
+            raise UsageError(f"No such file: {file}", f"文件不存在:{file}")
+        try:
+            check_policy_file(str(file))
+            console.print(Text(f"✓ {file}", style="green"))
+        except PolicyError as exc:
+            failed.extend(exc.issues)
+    if failed:
+        console.print(render_issues(failed, language))
+        raise typer.Exit(2)
+
+
+@policy_app.command("schema")
+def policy_schema() -> None:
+    """Print the policy JSON Schema (for editor completion and validation)."""
+    from medins.policy.jsonschema import policy_json_schema
+
+    sys.stdout.write(json.dumps(policy_json_schema(), ensure_ascii=False, indent=2) + "\n")
+
+
+def main() -> None:
+    """Console entry point: run the app, turning user errors into messages and exit codes."""
+    from medins.errors import MedinsError
+
+    try:
+        app()
+    except MedinsError as exc:
+        from rich.console import Console
+
+        from medins.report.errors import render_error, render_issues
+        from medins.report.labels import default_lang
+
+        lang = default_lang()
+        for i, arg in enumerate(sys.argv):
+            if arg == "--lang" and i + 1 < len(sys.argv) and sys.argv[i + 1] in ("zh", "en"):
+                lang = sys.argv[i + 1]  # type: ignore[assignment]
+            elif arg.startswith("--lang=") and arg[7:] in ("zh", "en"):
+                lang = arg[7:]  # type: ignore[assignment]
+        console = Console(stderr=True)
+        issues = getattr(exc, "issues", None)
+        console.print(render_issues(issues, lang) if issues else render_error(exc, lang))
+        sys.exit(exc.exit_code)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

@@ -1,0 +1,42 @@
+"""Stage 6 — the individual account (个人帐户) pays part of the patient's share.
+
+Why a clamped sum again: the account is credited each benefit year and its balance carries over
+(SQ-10), so what it can still pay for a claim is the credits up to that year minus what it paid
+before. The credits only ever grow, which is exactly the case ``clamped_cumsum`` solves in closed
+form. A bill's ``history.account_balance`` is the balance before it; without one, the year's credit.
+"""
+
+from __future__ import annotations
+
+import polars as pl
+
+from medins.engine.context import Run
+from medins.engine.state import clamped_cumsum
+
+
+def settle_account(run: Run) -> None:
+    """Add ``acct_pay`` (fen): min(balance, patient share) on claims the account ``pays`` for."""
+    account = run.policy.model.account
+    run.frame = run.frame.with_columns(
+        pl.min_horizontal("hifp_pay", "total").alias("hifp_pay"),
+    ).with_columns(_part=pl.col("total") - pl.col("hifp_pay") - pl.col("hifob_pay") - pl.col("hifmi_pay")
+                   - pl.col("maf_pay"))
+    if account is None:
+        run.frame = run.frame.with_columns(acct_pay=pl.lit(0, pl.Int64))
+        return
+    pays = run.ev(account.pays, "bool", mask=run.frame["_ok"]).fill_null(False)
+    credit = run.ev(account.credit, "money").fill_null(0)
+    person = ["person_id"]
+    f = run.frame.with_columns(_pays=pays, _credit=credit)
+    f = f.with_columns(
+        _first_year=pl.col("year").first().over(person),
+        _opening=pl.coalesce(pl.col("hist_account_balance"), pl.col("_credit")).first().over(person),
+    ).with_columns(
+        # Credits available up to this claim's year: the opening balance, then one credit a year.
+        _limit=pl.col("_opening") + pl.col("_credit") * (pl.col("year") - pl.col("_first_year")).fill_null(0),
+        _ax=pl.when(pl.col("_pays")).then(pl.col("_part")).otherwise(0),
+    )
+    f = clamped_cumsum(f, x="_ax", limit="_limit", h0=None, group=person, out_before="_a0", out_after="_a1")
+    run.frame = f.with_columns(acct_pay=pl.col("_a1") - pl.col("_a0")).drop(
+        "_pays", "_credit", "_first_year", "_opening", "_limit", "_ax", "_a0", "_a1"
+    )

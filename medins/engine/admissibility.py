@@ -1,0 +1,72 @@
+"""Stage 1 — admissibility: is the claim covered at all?
+
+Why: an inadmissible claim pays nothing from any fund and must say why. Each failed condition adds
+a reason code (``excluded_cause:traffic_accident``, ``late_claim`` …); a condition whose facts are
+absent is *unchecked*, listed as such, and never rejects a claim by itself (DESIGN.md §3).
+Reasons are boolean columns, combined into a list at the end, so a year of claims is checked at
+column speed.
+"""
+
+from __future__ import annotations
+
+import polars as pl
+
+from medins.engine.context import Run
+
+#: (code, flag column) pairs collected in stage order.
+REASON_COLUMNS = "_reasons"
+
+
+def add_reason(run: Run, code: str | pl.Expr, flag: pl.Expr) -> None:
+    """Append ``code`` to the claim's reasons where ``flag`` is true (null counts as false)."""
+    code_expr = code if isinstance(code, pl.Expr) else pl.lit(code)
+    run.frame = run.frame.with_columns(
+        pl.when(flag.fill_null(False))
+        .then(pl.concat_list(pl.col(REASON_COLUMNS), code_expr.cast(pl.String)))
+        .otherwise(pl.col(REASON_COLUMNS))
+        .alias(REASON_COLUMNS)
+    )
+
+
+def check_admissibility(run: Run) -> None:
+    """Categories, designated hospitals, excluded zones and causes, then the policy's checks."""
+    adm = run.policy.model.admission
+    run.frame = run.frame.with_columns(
+        pl.lit([], pl.List(pl.String)).alias(REASON_COLUMNS),
+        pl.lit([], pl.List(pl.String)).alias("_unchecked"),
+    )
+    _categories(run)
+    if adm.unlisted_hospitals == "not_designated":
+        add_reason(run, "not_designated", pl.col("_listed").not_())
+    add_reason(run, "not_designated", pl.col("hospital_designated").not_())
+    if adm.excluded_zones:
+        add_reason(run, pl.col("hospital_zone"), pl.col("hospital_zone").is_in(adm.excluded_zones))
+    if adm.excluded_causes:
+        add_reason(run, pl.lit("excluded_cause:") + pl.col("cause"), pl.col("cause").is_in(adm.excluded_causes))
+    for check in adm.checks:
+        if not check.enabled:
+            continue
+        applies = run.ev(check.when, "bool") if check.when else pl.Series([True] * run.frame.height)
+        reject = run.ev(check.reject_if, "bool", mask=applies.fill_null(False))
+        run.frame = run.frame.with_columns(_app=applies, _rej=reject)
+        add_reason(run, check.code, pl.col("_app") & pl.col("_rej"))
+        run.frame = run.frame.with_columns(
+            pl.when(pl.col("_app").fill_null(False) & pl.col("_rej").is_null())
+            .then(pl.concat_list("_unchecked", pl.lit(check.code)))
+            .otherwise(pl.col("_unchecked"))
+            .alias("_unchecked")
+        ).drop("_app", "_rej")
+
+
+def _categories(run: Run) -> None:
+    """Settle unknown categories as the policy's default, or reject them when it has none."""
+    cats = run.policy.model.admission.categories
+    if cats is None:
+        return
+    known = pl.col("person_category").is_in(cats.known)
+    if cats.default is not None:
+        run.frame = run.frame.with_columns(
+            person_category=pl.when(known.fill_null(False)).then(pl.col("person_category")).otherwise(pl.lit(cats.default))
+        )
+    else:
+        add_reason(run, "unknown_category", known.not_().fill_null(True))

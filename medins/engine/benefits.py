@@ -1,0 +1,274 @@
+"""Stages 3–5 — ceiling, deductible, bands, allowances, caps and further payer layers.
+
+Why one module: these stages share the claim's position in the person's year (how much in-scope
+expense, deductible and fund payment came before it) and must agree on it. All of that state is a
+clamped cumulative sum over (person, benefit year, bucket) windows (``state.py``); a single bill
+is a one-row window whose starting point is its ``history`` block.
+
+Exactness: each band's part (fen) × its rate (ppm) is summed in Int128 together with the pro-rata
+class-B reduction, and the layer's payment is rounded half up to the fen once. Caps clip that
+rounded amount.
+"""
+
+from __future__ import annotations
+
+import polars as pl
+
+from medins.engine.context import Run
+from medins.engine.state import UNLIMITED, clamped_cumsum
+from medins.policy.compiled import ScaleBand
+from medins.policy.schema import Bands
+
+PERSON_YEAR = ["person_id", "year"]
+
+
+def _pick(run: Run, per_rule: dict[int, pl.Series], dtype: pl.DataType) -> pl.Series:
+    """Merge per-rule series (each null outside its rule's rows) into one column."""
+    out = pl.Series([None] * run.frame.height, dtype=dtype)
+    for series in per_rule.values():
+        out = out.fill_null(series)
+    return out
+
+
+def _ev_rules(run: Run, attr, returns: str) -> pl.Series:
+    """Evaluate, for each rule, the expression ``attr(rule)`` on that rule's admissible rows."""
+    per_rule = {}
+    for idx, rule in enumerate(run.policy.model.rules):
+        text = attr(rule)
+        if text is not None:
+            per_rule[idx] = run.ev(text, returns, mask=_mask(run, idx))
+    return _pick(run, per_rule, pl.Int64 if returns != "bool" else pl.Boolean)
+
+
+def _mask(run: Run, idx: int, version: int | None = None) -> pl.Series:
+    cond = (pl.col("_rule") == idx) & pl.col("_ok")
+    if version is not None:
+        cond = cond & (pl.col("_v") == version)
+    return run.frame.select(cond.fill_null(False)).to_series()
+
+
+def settle_benefits(run: Run) -> None:
+    """Compute ``eligible``, ``ded``, band parts, ``_raw``, ``hifp_pay`` and layer payments."""
+    f = run.frame.with_columns(
+        _e0=pl.when(pl.col("_ok")).then(pl.col("inscope")).otherwise(0),
+        _adm=(pl.col("_ok") & pl.col("_admission")).cast(pl.Int64),
+    )
+    g_rule = [*PERSON_YEAR, "_b_rule"]
+    f = f.with_columns(
+        admissions=pl.col("hist_admissions").fill_null(0).first().over(g_rule)
+        + pl.col("_adm").cum_sum().over(g_rule) - pl.col("_adm")
+    )
+    run.frame = f
+    rules = run.policy.model.rules
+    # Ceiling: only so much in-scope expense a year enters the calculation.
+    run.frame = run.frame.with_columns(_ceil=_ev_rules(run, lambda r: r.ceiling.amount if r.ceiling else None, "money"))
+    run.frame = clamped_cumsum(run.frame, x="_e0", limit="_ceil", h0="hist_inscope",
+                               group=[*PERSON_YEAR, "_b_ceil"], out_before="_c_ceil0", out_after="_c_ceil1")
+    run.frame = run.frame.with_columns(eligible=pl.col("_c_ceil1") - pl.col("_c_ceil0"))
+    run.frame = clamped_cumsum(run.frame, x="eligible", limit=None, h0="hist_inscope",
+                               group=[*PERSON_YEAR, "_b_axis"], out_before="_c0", out_after="_c1")
+    _deductible(run)
+    _basic_bands(run)
+    allowance = pl.Series([0] * run.frame.height, dtype=pl.Int64)
+    for idx, rule in enumerate(rules):
+        for allow in rule.allowances:
+            mask = _mask(run, idx)
+            if allow.when:
+                mask = mask & run.ev(allow.when, "bool", mask=mask).fill_null(False)
+            amount = run.ev(allow.amount, "money", mask=mask).fill_null(0).clip(lower_bound=0)
+            allowance = allowance + amount
+    run.frame = run.frame.with_columns(_allow=allowance, _raw_total=pl.col("_raw") + allowance)
+    _cap(run, rules_cap=lambda r: r.cap, raw="_raw_total", out="hifp_pay", bucket="_b_cap", h0="hist_fund_paid")
+    _layers(run)
+
+
+def _deductible(run: Run) -> None:
+    rules = run.policy.model.rules
+    std = _ev_rules(run, lambda r: r.deductible.standard if r.deductible else None, "money").fill_null(0)
+    mode_expr: pl.Expr = pl.lit("none")
+    for idx, rule in enumerate(rules):
+        if rule.deductible:
+            mode = "year" if rule.deductible.per == "year" else ("topup" if rule.deductible.topup else "admission")
+            mode_expr = pl.when(pl.col("_rule") == idx).then(pl.lit(mode)).otherwise(mode_expr)
+    g = [*PERSON_YEAR, "_b_ded"]
+    f = run.frame.with_columns(_std=std, _dmode=mode_expr)
+    f = f.with_columns(
+        _std_seen=pl.when(pl.col("_ok") & (pl.col("_dmode") == "topup")).then(pl.col("_std")).otherwise(0),
+        _x_year=pl.when(pl.col("_dmode") == "year").then(pl.col("eligible")).otherwise(0),
+        _l_year=pl.when(pl.col("_dmode") == "year").then(pl.col("_std")).otherwise(UNLIMITED),
+    )
+    f = f.with_columns(
+        _prior_std=pl.max_horizontal(
+            pl.col("hist_deductible_standard").fill_null(0).first().over(g),
+            pl.col("_std_seen").cum_max().shift(1).over(g).fill_null(0),
+        )
+    )
+    f = clamped_cumsum(f, x="_x_year", limit="_l_year", h0="hist_deductible_paid", group=g,
+                       out_before="_dy0", out_after="_dy1")
+    f = f.with_columns(
+        ded=pl.when(~pl.col("_ok")).then(0)
+        .when(pl.col("_dmode") == "admission").then(pl.min_horizontal("eligible", "_std"))
+        .when(pl.col("_dmode") == "topup")
+        .then(pl.min_horizontal(pl.col("eligible"), (pl.col("_std") - pl.col("_prior_std")).clip(lower_bound=0)))
+        .when(pl.col("_dmode") == "year").then(pl.col("_dy1") - pl.col("_dy0"))
+        .otherwise(0)
+    )
+    run.frame = f.drop("_std_seen", "_x_year", "_l_year", "_dy0", "_dy1")
+
+
+def _scale_for(run: Run, bands: Bands, version: int) -> list[ScaleBand]:
+    if bands.scale is None:
+        return [ScaleBand(0, None, None, bands.source)]  # type: ignore[arg-type]
+    return run.policy.versions[version].params.scales.get(bands.scale, [])
+
+
+def band_parts(run: Run, which, prefix: str, lower: pl.Expr, upper: pl.Expr) -> None:
+    """Add ``{prefix}num`` (Int128 fen×ppm), ``{prefix}sum`` (fen in paid bands) and per-band columns.
+
+    ``which(rule)`` gives the rule's Bands (or None); the claim's paid interval is [lower, upper].
+    """
+    rules = run.policy.model.rules
+    width = max(
+        [len(_scale_for(run, b, v)) for r in rules if (b := which(r)) for v in range(len(run.policy.versions))],
+        default=0,
+    )
+    n = run.frame.height
+    cols = {f"{prefix}{k}_{p}": pl.Series([None] * n, dtype=pl.Int64) for k in range(width) for p in ("lo", "hi", "r")}
+    offset = pl.Series([0] * n, dtype=pl.Int64)
+    for idx, rule in enumerate(rules):
+        bands = which(rule)
+        if bands is None:
+            continue
+        for v in range(len(run.policy.versions)):
+            mask = _mask(run, idx, v)
+            if not mask.any():
+                continue
+            for k, band in enumerate(_scale_for(run, bands, v)):
+                listed = band.rate
+                if bands.rate is not None:
+                    rate = run.ev(bands.rate, "rate", mask=mask, extra={"rate": listed})
+                else:
+                    rate = pl.Series([int(listed * 1_000_000)] * n, dtype=pl.Int64)
+                for p, val in (("lo", band.lo), ("hi", band.hi), ("r", None)):
+                    key = f"{prefix}{k}_{p}"
+                    src = rate.clip(0, 1_000_000) if p == "r" else pl.Series([val] * n, dtype=pl.Int64)
+                    cols[key] = pl.select(pl.when(pl.lit(mask)).then(pl.lit(src)).otherwise(pl.lit(cols[key]))).to_series()
+            if bands.class_b_offset:
+                off = run.ev(bands.class_b_offset, "rate", mask=mask).fill_null(0)
+                offset = pl.select(pl.when(pl.lit(mask)).then(pl.lit(off)).otherwise(pl.lit(offset))).to_series()
+    f = run.frame.with_columns(**{k: v for k, v in cols.items()}, **{f"{prefix}off": offset})
+    f = f.with_columns(_lower=lower, _upper=upper)
+    parts = []
+    for k in range(width):
+        lo, hi, r = (pl.col(f"{prefix}{k}_{p}") for p in ("lo", "hi", "r"))
+        part = (pl.min_horizontal(pl.col("_upper"), hi.fill_null(UNLIMITED)) - pl.max_horizontal(pl.col("_lower"), lo))
+        f = f.with_columns(part.clip(lower_bound=0).fill_null(0).alias(f"{prefix}{k}_a"))
+        parts.append(k)
+    num = pl.lit(0, pl.Int128)
+    total = pl.lit(0, pl.Int64)
+    for k in parts:
+        a = pl.col(f"{prefix}{k}_a")
+        num = num + a.cast(pl.Int128) * pl.col(f"{prefix}{k}_r").fill_null(0).cast(pl.Int128)
+        total = total + a
+    run.frame = f.with_columns(**{f"{prefix}num": num, f"{prefix}sum": total}).drop("_lower", "_upper")
+    run.frame = run.frame.with_columns(**{f"{prefix}width": pl.lit(width)})
+
+
+def _half_up(num: pl.Expr, den: pl.Expr) -> pl.Expr:
+    """Round num/den half up (num ≥ 0, den > 0), Int128 in, Int64 out."""
+    return ((num * 2 + den) // (den * 2)).cast(pl.Int64)
+
+
+def _basic_bands(run: Run) -> None:
+    axis_lower: pl.Expr = pl.col("ded")
+    axis_upper: pl.Expr = pl.col("eligible")
+    for idx, rule in enumerate(run.policy.model.rules):
+        if rule.bands is None:
+            continue
+        if rule.bands.axis == "cumulative":
+            lo, hi = pl.col("_c0") + pl.col("ded"), pl.col("_c0") + pl.col("eligible")
+        elif rule.bands.axis == "above_deductible":
+            lo, hi = pl.lit(0, pl.Int64), pl.col("eligible") - pl.col("ded")
+        else:
+            continue
+        axis_lower = pl.when(pl.col("_rule") == idx).then(lo).otherwise(axis_lower)
+        axis_upper = pl.when(pl.col("_rule") == idx).then(hi).otherwise(axis_upper)
+    band_parts(run, lambda r: r.bands, "_b", axis_lower, axis_upper)
+    e0 = pl.col("_e0").cast(pl.Int128)
+    b = pl.col("class_b_inscope").clip(lower_bound=0).cast(pl.Int128)
+    num = pl.col("_bnum") * e0 - pl.col("_boff").cast(pl.Int128) * b * pl.col("_bsum").cast(pl.Int128)
+    den = e0 * 1_000_000
+    run.frame = run.frame.with_columns(
+        _raw=pl.when(pl.col("_ok") & (pl.col("_e0") > 0)).then(_half_up(num.clip(lower_bound=0), den)).otherwise(0),
+        _b_classb_num=pl.col("_boff").cast(pl.Int128) * b * pl.col("_bsum").cast(pl.Int128),
+    )
+
+
+def _cap(run: Run, *, rules_cap, raw: str, out: str, bucket: str, h0: str) -> None:
+    """Clip ``raw`` by the rule's cap (per claim, or per person-year within a bucket) into ``out``."""
+    rules = run.policy.model.rules
+    amount = _ev_rules(run, lambda r: rules_cap(r).amount if rules_cap(r) else None, "money")
+    per_year_expr: pl.Expr = pl.lit(False)
+    for idx, rule in enumerate(rules):
+        cap = rules_cap(rule)
+        if cap is not None and cap.per == "year":
+            per_year_expr = pl.when(pl.col("_rule") == idx).then(pl.lit(True)).otherwise(per_year_expr)
+    f = run.frame.with_columns(_camt=amount, _cyear=per_year_expr)
+    applies_year = pl.col("_cyear") & pl.col("_camt").is_not_null()
+    f = f.with_columns(
+        _cx=pl.when(applies_year).then(pl.col(raw)).otherwise(0),
+        _cl=pl.when(applies_year).then(pl.col("_camt")).otherwise(None),
+    )
+    f = clamped_cumsum(f, x="_cx", limit="_cl", h0=h0, group=[*PERSON_YEAR, bucket], out_before="_k0", out_after="_k1")
+    f = f.with_columns(
+        pl.when(~pl.col("_ok")).then(0)
+        .when(applies_year).then(pl.col("_k1") - pl.col("_k0"))
+        .when(pl.col("_camt").is_not_null()).then(pl.min_horizontal(pl.col(raw), pl.col("_camt")))
+        .otherwise(pl.col(raw))
+        .alias(out)
+    )
+    run.frame = f.drop("_camt", "_cyear", "_cx", "_cl", "_k0", "_k1")
+
+
+def _layers(run: Run) -> None:
+    """Further payers, in order, on the in-scope amount the earlier payers left (GEN-21)."""
+    rules = run.policy.model.rules
+    for field in ("hifob_pay", "hifmi_pay", "maf_pay"):
+        run.frame = run.frame.with_columns(pl.lit(0, pl.Int64).alias(field))
+    depth = max((len(r.layers) for r in rules), default=0)
+    paid_so_far = pl.col("hifp_pay")
+    prev_raw, prev_paid = pl.col("_raw_total"), pl.col("hifp_pay")
+    for k in range(depth):
+        def layer_of(rule, k=k):
+            return rule.layers[k] if len(rule.layers) > k else None
+
+        left = (pl.col("eligible") - pl.col("ded") - paid_so_far).clip(lower_bound=0)
+        gate: pl.Expr = pl.lit(True)
+        field_expr: pl.Expr = pl.lit(None, pl.String)
+        for idx, rule in enumerate(rules):
+            layer = layer_of(rule)
+            if layer is None:
+                continue
+            field_expr = pl.when(pl.col("_rule") == idx).then(pl.lit(layer.field)).otherwise(field_expr)
+            if layer.only_after_cap:
+                gate = pl.when(pl.col("_rule") == idx).then(prev_raw > prev_paid).otherwise(gate)
+        base = pl.when(gate).then(left).otherwise(0)
+        run.frame = run.frame.with_columns(_lbase=base, _lfield=field_expr)
+        band_parts(run, lambda r: (lay.bands if (lay := layer_of(r)) else None), f"_l{k}", pl.lit(0, pl.Int64),
+                   pl.col("_lbase"))
+        run.frame = run.frame.with_columns(
+            pl.when(pl.col("_ok") & pl.col("_lfield").is_not_null())
+            .then(_half_up(pl.col(f"_l{k}num"), pl.lit(1_000_000, pl.Int128)))
+            .otherwise(0).alias(f"_l{k}raw"),
+            pl.concat_str(pl.col("_b_rule"), pl.lit(f"~layer{k}")).alias("_lbucket"),
+        )
+        _cap(run, rules_cap=lambda r: (lay.cap if (lay := layer_of(r)) else None), raw=f"_l{k}raw",
+             out=f"_l{k}paid", bucket="_lbucket", h0="hist_layer2_paid" if k == 0 else None)
+        for field in ("hifob_pay", "hifmi_pay", "maf_pay"):
+            run.frame = run.frame.with_columns(
+                pl.when(pl.col("_lfield") == field).then(pl.col(field) + pl.col(f"_l{k}paid")).otherwise(pl.col(field))
+                .alias(field)
+            )
+        prev_raw, prev_paid = pl.col(f"_l{k}raw"), pl.col(f"_l{k}paid")
+        paid_so_far = paid_so_far + pl.col(f"_l{k}paid")
+        run.frame = run.frame.drop("_lbase", "_lfield", "_lbucket")

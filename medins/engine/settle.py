@@ -1,0 +1,121 @@
+"""The one evaluator: a claims table in, a settlement table out.
+
+Why one function: ``medins calc`` (a one-row table), ``medins batch`` (a year of claims) and
+``medins compare`` (the same claims under several policies) must never disagree, so they all call
+:func:`settle`. Claims are sorted by (person, date, input row) so year-to-date state follows the
+order the claims happened in, then the output is put back in input order.
+"""
+
+from __future__ import annotations
+
+import polars as pl
+
+from medins.engine.account import settle_account
+from medins.engine.admissibility import REASON_COLUMNS, check_admissibility
+from medins.engine.benefits import settle_benefits
+from medins.engine.context import Run
+from medins.engine.prepare import add_derived
+from medins.engine.rules import select_rules
+from medins.engine.scope import split_scope
+from medins.policy.compiled import CompiledPolicy
+
+#: Settlement fields (DESIGN.md §4), money in fen, in output order.
+MONEY_OUTPUTS = (
+    "medfee_sumamt", "fulamt_ownpay_amt", "overlmt_selfpay", "preselfpay_amt", "inscp_scp_amt", "act_pay_dedc",
+    "hifp_pay", "hifob_pay", "hifmi_pay", "maf_pay", "fund_pay_sumamt", "psn_part_amt", "acct_pay", "psn_cash_pay",
+)
+OUTPUT_COLUMNS = ("claim_id", "person_id", *MONEY_OUTPUTS, "policy", "status", "reasons", "unchecked")
+
+
+class ConservationError(AssertionError):
+    """fund + patient != total for some claim: a bug in medins, never a user error."""
+
+
+def settle(policy: CompiledPolicy, claims: pl.DataFrame, items: pl.DataFrame | None = None,
+           *, keep_trace: bool = False) -> pl.DataFrame:
+    """Settle every claim of ``claims`` (canonical claims table) under ``policy``.
+
+    Returns one row per claim in input order with ``OUTPUT_COLUMNS`` (money in Int64 fen); with
+    ``keep_trace`` also the engine's intermediate columns, which the explain view reads.
+    """
+    frame = (
+        claims.with_row_index("_in")
+        .sort(["person_id", "admit_date", "row"], nulls_last=True, maintain_order=True)
+        .with_row_index("_i")
+        .with_columns(pl.col("_i").cast(pl.Int64), _v=pl.lit(0, pl.Int64))
+    )
+    run = Run(policy, frame)
+    add_derived(run)
+    split_scope(run, items)
+    check_admissibility(run)
+    select_rules(run)
+    _guard_benefit_year(run)
+    _apply_problems(run)
+    run.frame = run.frame.with_columns(_ok=pl.col(REASON_COLUMNS).list.len() == 0)
+    settle_benefits(run)
+    _apply_problems(run)  # evaluation problems found while settling (e.g. a table without the claim's key)
+    run.frame = run.frame.with_columns(_ok=pl.col(REASON_COLUMNS).list.len() == 0)
+    _zero_rejected(run)
+    settle_account(run)
+    out = _totals(run).sort("_in")
+    return out if keep_trace else out.select(OUTPUT_COLUMNS)
+
+
+def _guard_benefit_year(run: Run) -> None:
+    """Without a benefit-year start, year-to-date state exists only through a bill's ``history``."""
+    if run.policy.benefit_year_start is not None:
+        return
+    many = pl.col("person_id").count().over("person_id") > 1
+    from medins.engine.admissibility import add_reason
+
+    add_reason(run, "missing_parameter:benefit_year_start", many)
+
+
+def _apply_problems(run: Run) -> None:
+    if not run.problems:
+        return
+    table = pl.DataFrame(
+        {"_i": list(run.problems), "_p": [sorted(set(v)) for v in run.problems.values()]},
+        schema={"_i": pl.Int64, "_p": pl.List(pl.String)},
+    )
+    run.problems = {}
+    f = run.frame.join(table, on="_i", how="left", maintain_order="left")
+    run.frame = f.with_columns(
+        pl.concat_list(REASON_COLUMNS, pl.col("_p").fill_null(pl.lit([], pl.List(pl.String)))).list.unique(
+            maintain_order=True
+        ).alias(REASON_COLUMNS)
+    ).drop("_p")
+
+
+def _zero_rejected(run: Run) -> None:
+    cols = ["hifp_pay", "hifob_pay", "hifmi_pay", "maf_pay", "ded"]
+    run.frame = run.frame.with_columns(
+        [pl.when(pl.col("_ok")).then(pl.col(c)).otherwise(0).alias(c) for c in cols]
+    )
+
+
+def _totals(run: Run) -> pl.DataFrame:
+    f = run.frame.with_columns(
+        medfee_sumamt=pl.col("total"),
+        fulamt_ownpay_amt=pl.col("fulamt"),
+        overlmt_selfpay=pl.col("overlmt"),
+        preselfpay_amt=pl.col("presp"),
+        inscp_scp_amt=pl.col("inscope"),
+        act_pay_dedc=pl.col("ded"),
+        fund_pay_sumamt=pl.col("hifp_pay") + pl.col("hifob_pay") + pl.col("hifmi_pay") + pl.col("maf_pay"),
+    ).with_columns(psn_part_amt=pl.col("medfee_sumamt") - pl.col("fund_pay_sumamt"))
+    f = f.with_columns(
+        psn_cash_pay=pl.col("psn_part_amt") - pl.col("acct_pay"),
+        policy=pl.lit(run.policy.label()),
+        status=pl.when(pl.col("_ok")).then(pl.lit("settled")).otherwise(pl.lit("rejected")),
+        reasons=pl.col(REASON_COLUMNS),
+        unchecked=pl.col("_unchecked"),
+    )
+    bad = f.filter(
+        (pl.col("fund_pay_sumamt") + pl.col("psn_part_amt") != pl.col("medfee_sumamt"))
+        | (pl.col("psn_part_amt") < 0) | (pl.col("fund_pay_sumamt") < 0) | (pl.col("psn_cash_pay") < 0)
+        | (pl.col("inscp_scp_amt") < 0)
+    )
+    if bad.height:
+        raise ConservationError(f"settlement does not add up for claims {bad['claim_id'].to_list()[:5]}")
+    return f

@@ -1,0 +1,468 @@
+"""The policy language: pydantic models of a policy YAML file.
+
+Why: a policy is code that pays money, so it is validated like code. Every model forbids unknown
+keys, every number is read from text into :class:`~decimal.Decimal` (never a YAML float), rates are
+checked to lie in 0–100 %, bands must ascend, and every expression is parsed (never ``eval``-ed)
+when the file loads, so a typo fails at ``medins policy check`` rather than on the millionth claim.
+
+Shape of a policy (see ``policies/suqian-2007.yaml`` for a complete, cited example):
+
+* ``parameters`` — every number of the scheme with its ``source`` citation: a scalar ``value``, a
+  table of ``values`` keyed by a claim attribute (zone, level, category …), or a ``scale`` of bands.
+  ``missing: true`` declares a number the source document does not give; settling a claim that
+  needs it stops with an error naming ``--set NAME=…``.
+* ``versions`` — dated parameter overrides; the version in force on the service date applies.
+* ``admission`` — who and what is covered: categories, designated hospitals, excluded causes and
+  zones, and ``checks`` (a reason code and a ``reject_if`` expression each).
+* ``scope`` — how a bill splits into fully self-paid, over-limit, self-pay-first and in-scope parts.
+* ``rules`` — benefit rules, the first whose ``when`` holds settles the claim: deductible, ceiling,
+  bands, allowances, cap, and further payer ``layers``.
+* ``account`` — an individual account paying part of the patient share.
+* ``premiums`` — contributions by person group.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import date
+from decimal import Decimal
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator, model_validator
+
+from medins.money import MoneyError, to_ppm
+
+_NAME = r"^[a-z][a-z0-9_]*$"
+Name = Annotated[str, Field(pattern=_NAME)]
+
+
+class ExprMark:
+    """Marks a field as an expression, so the loader parses and checks every one of them."""
+
+
+#: An expression in the policy expression language (see ``medins/policy/expr.py``); checked on load.
+ExprText = Annotated[str, Field(min_length=1), ExprMark()]
+
+UNITS = ("yuan", "rate", "number", "date", "text", "scale")
+
+
+def _decimal_text(value: object) -> object:
+    """YAML scalars arrive as text; turn ``"55%"`` into Decimal("0.55") and ``"5000"`` into Decimal."""
+    if isinstance(value, str):
+        text = value.strip().replace(",", "")
+        if text.endswith("%"):
+            try:
+                return Decimal(to_ppm(text)) / 1_000_000
+            except MoneyError as exc:
+                raise ValueError(str(exc)) from None
+        return text
+    return value
+
+
+Number = Annotated[Decimal, BeforeValidator(_decimal_text)]
+
+
+class Model(BaseModel):
+    """Base of every policy model: unknown keys are errors, values are not coerced silently."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Text(Model):
+    """A label in both languages."""
+
+    zh: str
+    en: str
+
+
+class Band(Model):
+    """One band of a scale: the part of the amount in (previous ``upto``, ``upto``] is paid at ``rate``.
+
+    The last band may omit ``upto`` (no upper edge). Edges are yuan on the axis the rule names.
+    """
+
+    upto: Number | None = Field(None, ge=0, description="Upper edge in yuan, inclusive; omit on the last band.")
+    rate: Number = Field(ge=0, le=1, description="Fund rate for the part in this band, e.g. 55%.")
+    source: str | None = None
+
+
+class Parameter(Model):
+    """A number (or table of numbers, or scale) of the scheme, with the clause it comes from."""
+
+    unit: Literal["yuan", "rate", "number", "date", "text", "scale"] | None = Field(
+        None,
+        description="How to read value(s): yuan, rate (e.g. 55%), number, date (YYYY-MM-DD), text; scale for bands.",
+    )
+    value: str | None = Field(None, description="A scalar value.")
+    values: dict[str, object] | None = Field(None, description="A table keyed by a claim attribute; may nest.")
+    scale: list[Band] | None = Field(None, description="Bands (lo, hi] with rates, ascending.")
+    missing: bool = Field(False, description="The source gives no number: settling needs --set NAME=VALUE.")
+    source: str = Field(description="Where the number comes from: rule id and seed line, e.g. 'SQ-12 001:L99'.")
+    label: Text | None = None
+    note: str | None = None
+
+    @model_validator(mode="after")
+    def _one_shape(self) -> Parameter:
+        shapes = [s for s in ("value", "values", "scale") if getattr(self, s) is not None]
+        if self.missing and shapes:
+            raise ValueError("a parameter marked missing: true must not also give value, values or scale")
+        if self.missing and self.unit is None:
+            raise ValueError("a missing parameter needs a unit, so that --set NAME=VALUE can be checked")
+        if not self.missing and len(shapes) != 1:
+            raise ValueError("give exactly one of value, values or scale (or missing: true)")
+        if (self.value is not None or self.values is not None) and self.unit is None:
+            raise ValueError("value and values need a unit: yuan, rate, number, date or text")
+        if self.value is not None:
+            check_scalar(self.value, self.unit)
+        if self.values is not None:
+            _check_table(self.values, self.unit)
+        if self.scale is not None:
+            check_scale(self.scale)
+        return self
+
+
+def check_scalar(text: object, unit: str | None) -> object:
+    """Validate and convert one scalar of the given unit; raise ValueError with a hint."""
+    if text is None:
+        raise ValueError("a table entry is empty")
+    if isinstance(text, bool):
+        raise ValueError(f"{text!r} is a boolean, expected a {unit}")
+    raw = str(text).strip()
+    if unit == "text":
+        return raw
+    if unit == "date":
+        try:
+            return date.fromisoformat(raw)
+        except ValueError:
+            raise ValueError(f"{raw!r} is not a date YYYY-MM-DD") from None
+    if unit == "rate":
+        try:
+            ppm = to_ppm(raw)
+        except MoneyError as exc:
+            raise ValueError(f"{raw!r} is not a rate such as 55% or 0.55 ({exc})") from None
+        if not 0 <= ppm <= 1_000_000:
+            raise ValueError(f"rate {raw!r} is outside 0–100%")
+        return Decimal(ppm) / 1_000_000
+    try:
+        dec = Decimal(raw.replace(",", ""))
+    except ArithmeticError:
+        raise ValueError(f"{raw!r} is not a number") from None
+    if not dec.is_finite():
+        raise ValueError(f"{raw!r} is not a finite number")
+    if unit == "yuan":
+        if dec < 0:
+            raise ValueError(f"amount {raw!r} is negative")
+        if dec != dec.quantize(Decimal("0.01")):
+            raise ValueError(f"amount {raw!r} has more than two decimals (finer than one fen)")
+    return dec
+
+
+def _check_table(values: dict[str, object], unit: str | None) -> None:
+    for key, val in values.items():
+        if isinstance(val, dict):
+            _check_table(val, unit)
+        else:
+            try:
+                check_scalar(val, unit)
+            except ValueError as exc:
+                raise ValueError(f"entry {key!r}: {exc}") from None
+
+
+def check_scale(scale: list[Band]) -> None:
+    """Bands ascend strictly; only the last may be open-ended."""
+    if not scale:
+        raise ValueError("a scale needs at least one band")
+    previous = Decimal(-1)
+    for i, band in enumerate(scale):
+        if band.upto is None:
+            if i != len(scale) - 1:
+                raise ValueError(f"band {i + 1} has no upto but is not the last band (bands must be ordered)")
+            continue
+        if band.upto <= previous:
+            raise ValueError(
+                f"band {i + 1} upto {band.upto} is not above the previous edge {previous} (bands must ascend)"
+            )
+        previous = band.upto
+
+
+class Version(Model):
+    """Parameters in force from ``valid_from`` to ``valid_to`` (inclusive); overrides by name."""
+
+    id: str
+    valid_from: str | None = Field(None, description="YYYY-MM-DD, or the name of a date parameter.")
+    valid_to: str | None = Field(None, description="YYYY-MM-DD (inclusive), or the name of a date parameter.")
+    parameters: dict[Name, Parameter] = Field(default_factory=dict)
+    source: str | None = None
+    note: str | None = None
+
+
+class Hospital(Model):
+    """A designated facility named by the policy; its zone/level/kind are filled into bills naming it."""
+
+    name: str
+    zone: str | None = None
+    level: int | None = Field(None, ge=0, le=3)
+    kind: str | None = None
+    source: str | None = None
+
+
+class Categories(Model):
+    """Person categories the policy distinguishes.
+
+    A bill with another category is settled as ``default`` (so one bill compares across regions);
+    without a default such a bill is rejected ``unknown_category``, naming the known categories.
+    """
+
+    known: list[str]
+    default: str | None = None
+    source: str | None = None
+
+
+class Check(Model):
+    """An admissibility rule: a claim for which ``reject_if`` is true is rejected with ``code``.
+
+    An unknown fact makes the expression unknown: the check is then reported as unchecked, never a
+    rejection (DESIGN.md §3). ``enabled: false`` switches it off for what-if runs.
+    """
+
+    code: str = Field(pattern=r"^[a-z_]+(:[a-z_0-9]+)?$")
+    reject_if: ExprText
+    when: ExprText | None = None
+    enabled: bool = True
+    source: str
+    label: Text | None = None
+
+
+class Admission(Model):
+    """Who and what is covered, in order: version in force, category, hospital list, causes, checks."""
+
+    categories: Categories | None = None
+    hospitals: list[Hospital] = Field(default_factory=list)
+    unlisted_hospitals: Literal["allow", "not_designated"] = "allow"
+    hospitals_source: str | None = None
+    excluded_causes: list[str] = Field(default_factory=list)
+    excluded_causes_source: str | None = None
+    excluded_zones: list[str] = Field(default_factory=list)
+    excluded_zones_source: str | None = None
+    checks: list[Check] = Field(default_factory=list)
+
+
+class ItemSelector(Model):
+    """Which line items a scope rule touches: by category and/or drug class, on claims where ``when`` holds."""
+
+    categories: list[str] | None = None
+    classes: list[Literal["A", "B", "C"]] | None = None
+    when: ExprText | None = None
+    source: str
+
+
+class ItemLimit(ItemSelector):
+    """Counted amount per line: at most ``max`` yuan, or ``max_per_dose`` × doses (TCM)."""
+
+    max: ExprText | None = None
+    max_per_dose: ExprText | None = None
+
+    @model_validator(mode="after")
+    def _one(self) -> ItemLimit:
+        if (self.max is None) == (self.max_per_dose is None):
+            raise ValueError("give exactly one of max or max_per_dose")
+        return self
+
+
+class VisitLimit(ItemSelector):
+    """Counted amount per claim for a group of items together (e.g. drugs ≤ 10 per village visit)."""
+
+    max: ExprText
+
+
+class Approval(ItemSelector):
+    """Single items of at least ``min_amount`` need ``approved: true``, else fully self-paid, unless ``waived_if``."""
+
+    min_amount: ExprText
+    waived_if: ExprText | None = None
+
+
+class SelfPayFirst(ItemSelector):
+    """A share of the selected items (e.g. class B 10 %) is paid by the patient first (先行自付)."""
+
+    rate: ExprText
+
+
+class Scope(Model):
+    """How a bill splits into fully self-paid, over-limit, self-pay-first and in-scope amounts."""
+
+    excluded: list[ItemSelector] = Field(default_factory=list, description="Fully self-paid items.")
+    in_scope_only: ItemSelector | None = Field(None, description="A positive list: other items are self-paid.")
+    approvals: list[Approval] = Field(default_factory=list)
+    item_limits: list[ItemLimit] = Field(default_factory=list)
+    visit_limits: list[VisitLimit] = Field(default_factory=list)
+    self_pay_first: list[SelfPayFirst] = Field(default_factory=list)
+    days_supply_limit: ExprText | None = Field(
+        None, description="Max days of a drug line (e.g. '3 if item_acute else 7'); the excess share is over-limit."
+    )
+    days_supply_source: str | None = None
+
+
+class Deductible(Model):
+    """起付线. ``per: admission`` charges ``standard`` on each claim (``topup``: only what exceeds the
+    highest standard already applied this year); ``per: year`` charges it once over the year's claims."""
+
+    standard: ExprText
+    per: Literal["admission", "year"] = "admission"
+    topup: bool = False
+    bucket: Name | None = None
+    source: str
+
+
+class Ceiling(Model):
+    """Eligible-expense ceiling: only this much in-scope expense per year (bucket) enters the calculation."""
+
+    amount: ExprText
+    bucket: Name | None = None
+    source: str
+
+
+class Bands(Model):
+    """The fund's rates: a scale parameter on an explicit axis.
+
+    axis ``absolute``: edges on the claim's in-scope amount from 0, the deductible at the bottom;
+    ``above_deductible``: edges on the amount above the deductible; ``cumulative``: the claim sits
+    after the year's earlier in-scope amount (bucket). ``rate`` may transform each band's listed
+    rate (name ``rate``), e.g. ``rate - zone_offset[hospital_zone]``. ``class_b_offset`` lowers the
+    rate on the class-B share of the amount, pro rata (A-SQ-4).
+    """
+
+    scale: Name | None = Field(None, description="Name of a scale (or rate) parameter; omit to use `rate` alone.")
+    axis: Literal["absolute", "above_deductible", "cumulative"] = "absolute"
+    bucket: Name | None = None
+    rate: ExprText | None = None
+    class_b_offset: ExprText | None = None
+    source: str
+
+    @model_validator(mode="after")
+    def _scale_or_rate(self) -> Bands:
+        if self.scale is None and self.rate is None:
+            raise ValueError("bands need a scale parameter, a rate expression, or both")
+        return self
+
+
+class Allowance(Model):
+    """A fixed compensation added to the fund's payment (e.g. NCMS 60+ township allowance)."""
+
+    id: Name
+    when: ExprText | None = None
+    amount: ExprText
+    source: str
+    label: Text | None = None
+
+
+class Cap(Model):
+    """Fund payment cap: per claim, or per person and benefit year within a bucket."""
+
+    amount: ExprText
+    per: Literal["claim", "year"] = "year"
+    bucket: Name | None = None
+    source: str
+
+
+class Layer(Model):
+    """A further payer (大额 / 大病 / 医疗救助) on what the earlier layers left of the in-scope amount."""
+
+    field: Literal["hifob_pay", "hifmi_pay", "maf_pay"]
+    bands: Bands
+    only_after_cap: bool = Field(False, description="Pays only on claims where the previous layer's cap bound.")
+    cap: Cap | None = None
+    source: str
+    label: Text | None = None
+
+
+class Rule(Model):
+    """A benefit rule. The first rule whose ``when`` holds settles the claim; none → ``no_rule``."""
+
+    id: Name
+    label: Text
+    when: ExprText
+    source: str
+    bucket: Name | None = Field(None, description="Default state bucket (year-to-date counters); default: id.")
+    admission: bool = Field(False, description="Counts as an admission (ordinal for deductibles).")
+    deductible: Deductible | None = None
+    ceiling: Ceiling | None = None
+    bands: Bands | None = None
+    allowances: list[Allowance] = Field(default_factory=list)
+    cap: Cap | None = None
+    layers: list[Layer] = Field(default_factory=list)
+    note: str | None = None
+
+
+class Account(Model):
+    """Individual (outpatient) account: ``credit`` a year, balance carried over, pays where ``pays`` holds."""
+
+    credit: ExprText
+    pays: ExprText
+    source: str
+
+
+class PremiumGroup(Model):
+    """Contribution shares of one group of persons (expressions in yuan; may use wage/base inputs)."""
+
+    id: Name
+    label: Text | None = None
+    when: ExprText
+    shares: dict[Name, ExprText]
+    source: str
+
+
+class Premiums(Model):
+    period: Literal["year", "month"] = "year"
+    inputs: list[Name] = Field(default_factory=list, description="Extra inputs, e.g. wage, base.")
+    choose: Literal["first", "lowest"] = "first"
+    lowest_of: Name | None = Field(None, description="With choose: lowest, the share compared.")
+    groups: list[PremiumGroup]
+    source: str
+
+
+class BenefitYear(Model):
+    start: str | None = Field("01-01", pattern=r"^\d{2}-\d{2}$")
+    missing: bool = False
+    source: str | None = None
+
+
+class Policy(Model):
+    """A whole policy file."""
+
+    id: str = Field(pattern=r"^[a-z0-9][a-z0-9-]*$")
+    name: Text
+    region: Text
+    scheme: str
+    summary: Text | None = None
+    source: str
+    benefit_year: BenefitYear = BenefitYear()
+    parameters: dict[Name, Parameter] = Field(default_factory=dict)
+    versions: list[Version] = Field(default_factory=list)
+    admission: Admission = Admission()
+    scope: Scope = Scope()
+    rules: list[Rule]
+    account: Account | None = None
+    premiums: Premiums | None = None
+    notes: list[str] = Field(default_factory=list)
+
+    @field_validator("rules")
+    @classmethod
+    def _unique_rules(cls, rules: list[Rule]) -> list[Rule]:
+        seen: set[str] = set()
+        for rule in rules:
+            if rule.id in seen:
+                raise ValueError(f"rule id {rule.id!r} is used twice")
+            seen.add(rule.id)
+        return rules
+
+    @model_validator(mode="after")
+    def _versions_override_known(self) -> Policy:
+        for version in self.versions:
+            for name in version.parameters:
+                if name not in self.parameters:
+                    raise ValueError(f"version {version.id!r} overrides unknown parameter {name!r}")
+        return self
+
+
+IDENT = re.compile(_NAME)

@@ -1,0 +1,106 @@
+"""The explain trace: every yuan of a settlement traced to the clause that decided it.
+
+Why from the engine's columns: the trace must be the computation, not a retelling of it. The engine
+keeps its intermediate columns (band parts, rates, deductible, raw payment, cap) when asked
+(``keep_trace``); this module only reads them and attaches the policy's ``source`` citations.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from decimal import Decimal
+
+from medins.money import fen_to_yuan, ppm_to_percent
+from medins.policy.compiled import CompiledPolicy
+
+
+def _yuan_exact(numerator: int, denominator: int) -> str:
+    """An exact amount in fen as a fraction → yuan text, up to 6 decimals (for band payments)."""
+    value = (Decimal(numerator) / Decimal(denominator) / 100).quantize(Decimal("0.000001")).normalize()
+    text = format(value, "f")
+    if "." not in text:
+        text += ".00"
+    elif len(text.split(".")[1]) < 2:
+        text += "0"
+    return text
+
+
+def _step(key: str, amount: int | str | None, *, source: str | None = None, **extra: object) -> dict:
+    step: dict[str, object] = {"step": key}
+    if amount is not None:
+        step["amount"] = amount if isinstance(amount, str) else fen_to_yuan(amount)
+    step.update({k: v for k, v in extra.items() if v is not None})
+    if source:
+        step["source"] = source
+    return step
+
+
+def explain_steps(policy: CompiledPolicy, row: Mapping) -> list[dict]:
+    """The waterfall of one settled claim (a row of ``settle(..., keep_trace=True)``)."""
+    model = policy.model
+    steps = [_step("total", row["medfee_sumamt"])]
+    if row["fulamt_ownpay_amt"]:
+        steps.append(_step("fulamt", row["fulamt_ownpay_amt"], source=_scope_source(model)))
+    if row["overlmt_selfpay"]:
+        steps.append(_step("overlmt", row["overlmt_selfpay"], source=_scope_source(model)))
+    if row["preselfpay_amt"]:
+        steps.append(_step("presp", row["preselfpay_amt"], source=_scope_source(model)))
+    steps.append(_step("inscope", row["inscp_scp_amt"]))
+    if row["status"] != "settled":
+        steps.append(_step("rejected", None, reasons=list(row["reasons"])))
+        _finish(steps, row)
+        return steps
+    rule = model.rules[row["_rule"]]
+    steps.append(_step("rule", None, rule=rule.id, label={"zh": rule.label.zh, "en": rule.label.en},
+                       source=rule.source))
+    cut = row["inscp_scp_amt"] - row["eligible"]
+    if cut and rule.ceiling:
+        steps.append(_step("ceiling", cut, source=rule.ceiling.source))
+    if rule.deductible:
+        steps.append(_step("deductible", row["act_pay_dedc"], standard=fen_to_yuan(row["_std"] or 0),
+                           source=rule.deductible.source))
+    if rule.bands is not None:
+        scale = policy.versions[row["_v"]].params.scales.get(rule.bands.scale or "", [])
+        for k in range(row.get("_bwidth") or 0):
+            part = row.get(f"_b{k}_a") or 0
+            rate = row.get(f"_b{k}_r")
+            if rate is None:
+                continue
+            lo, hi = row[f"_b{k}_lo"], row[f"_b{k}_hi"]
+            band_source = (scale[k].source if k < len(scale) and scale[k].source else None) or rule.bands.source
+            steps.append(_step(
+                "band", _yuan_exact(part * rate, 1_000_000), band=k + 1,
+                range=f"({fen_to_yuan(lo)}, {fen_to_yuan(hi) if hi is not None else '∞'}]",
+                base=fen_to_yuan(part), rate=ppm_to_percent(rate), source=band_source,
+            ))
+        if row.get("_boff"):
+            reduction = row.get("_b_classb_num") or 0
+            e0 = row.get("_e0") or 1
+            steps.append(_step("class_b", "-" + _yuan_exact(reduction, 1_000_000 * e0),
+                               rate=ppm_to_percent(row["_boff"]), source=rule.bands.source))
+        steps.append(_step("fund_raw", row["_raw"]))
+    if row.get("_allow"):
+        steps.append(_step("allowance", row["_allow"], source="; ".join(a.source for a in rule.allowances)))
+    capped = (row.get("_raw_total") or 0) - row["hifp_pay"]
+    if capped > 0 and rule.cap is not None:
+        steps.append(_step("cap", capped, source=rule.cap.source))
+    steps.append(_step("hifp_pay", row["hifp_pay"]))
+    for layer in rule.layers:
+        steps.append(_step("layer", row[layer.field], field=layer.field, source=layer.source))
+    _finish(steps, row)
+    return steps
+
+
+def _finish(steps: list[dict], row: Mapping) -> None:
+    steps.append(_step("fund", row["fund_pay_sumamt"]))
+    steps.append(_step("patient", row["psn_part_amt"]))
+    if row["acct_pay"]:
+        steps.append(_step("account", row["acct_pay"]))
+    steps.append(_step("cash", row["psn_cash_pay"]))
+    if row["unchecked"]:
+        steps.append(_step("unchecked", None, checks=list(row["unchecked"])))
+
+
+def _scope_source(model) -> str | None:
+    sources = [s.source for s in model.scope.excluded] + [s.source for s in model.scope.item_limits]
+    return "; ".join(dict.fromkeys(sources)) or None

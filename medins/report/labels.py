@@ -1,0 +1,130 @@
+"""Every label people read, in Chinese and English, from one catalogue.
+
+Why one place: a clerk reads 统筹基金支付, an auditor abroad reads "pooled fund"; both must see the
+same field under the same name everywhere (tables, explain, compare, errors), and a new reason code
+must get its words once.
+"""
+
+from __future__ import annotations
+
+import locale
+import os
+from typing import Literal
+
+Lang = Literal["zh", "en"]
+
+FIELDS: dict[str, tuple[str, str]] = {
+    "medfee_sumamt": ("医疗费总额", "Total"),
+    "fulamt_ownpay_amt": ("全自费金额", "Fully self-paid (out of catalogue)"),
+    "overlmt_selfpay": ("超限价自费", "Over-limit self-paid"),
+    "preselfpay_amt": ("先行自付", "Self-pay first"),
+    "inscp_scp_amt": ("符合政策范围金额", "In scope"),
+    "act_pay_dedc": ("起付线", "Deductible"),
+    "hifp_pay": ("统筹基金支付", "Pooled fund"),
+    "hifob_pay": ("大额医疗支付", "Large-expense layer (大额)"),
+    "hifmi_pay": ("大病保险支付", "Critical-illness insurance (大病)"),
+    "maf_pay": ("医疗救助支付", "Medical assistance"),
+    "fund_pay_sumamt": ("基金支付合计", "Fund total"),
+    "psn_part_amt": ("个人负担", "Patient share"),
+    "acct_pay": ("个人账户支付", "Individual account"),
+    "psn_cash_pay": ("个人现金支付", "Patient cash"),
+    "claim_id": ("结算单号", "Claim"),
+    "person_id": ("个人编号", "Person"),
+    "policy": ("政策", "Policy"),
+    "status": ("状态", "Status"),
+    "reasons": ("原因", "Reasons"),
+    "unchecked": ("未核查条件", "Unchecked conditions"),
+}
+
+STATUS: dict[str, tuple[str, str]] = {
+    "settled": ("已结算", "settled"),
+    "rejected": ("不予支付", "rejected"),
+}
+
+REASONS: dict[str, tuple[str, str]] = {
+    "not_covered": ("不属参保范围", "person not covered by this scheme"),
+    "waiting_period": ("在等待期内", "within the waiting period"),
+    "arrears": ("欠缴保险费,停止享受待遇", "contributions in arrears: benefits stopped"),
+    "not_designated": ("非定点医疗机构", "not a designated facility"),
+    "not_own_designated": ("非本人定点医院", "not one of the person's own designated hospitals"),
+    "no_preapproval": ("未办理登记批准手续", "not registered / pre-approved before admission"),
+    "late_registration": ("急诊住院未在规定期限内补办登记", "emergency admission registered too late"),
+    "no_referral": ("未办理转诊", "no referral"),
+    "late_claim": ("超过报销申请期限", "claim submitted after the deadline"),
+    "voucher_expired": ("凭证已过有效期", "voucher expired"),
+    "overseas": ("境外(含港澳台)就医不予报销", "care abroad (incl. Hong Kong, Macau, Taiwan) is not covered"),
+    "excluded_cause": ("属不予支付的病因", "excluded cause"),
+    "date_overlap_inpatient": ("住院日期重叠", "overlapping inpatient dates"),
+    "policy_not_in_force": ("就医日期不在政策有效期内", "no policy version in force on the service date"),
+    "no_rule": ("政策对此情形没有规定", "the policy gives no rule for this case"),
+    "missing_parameter": ("政策缺少参数,请用 --set 提供", "the policy lacks a number: supply it with --set"),
+    "missing_fact": ("账单缺少计算所需信息", "the bill lacks a fact the calculation needs"),
+    "unknown_category": ("政策不区分此人员类别", "the policy does not know this person category"),
+    "hospital_mismatch": ("医院信息与政策定点名单不符", "hospital zone/level contradicts the policy's list"),
+    "policy_error": ("政策表达式无法对此账单求值", "a policy expression cannot be evaluated for this bill"),
+}
+
+CAUSES: dict[str, tuple[str, str]] = {
+    "work_injury": ("工伤", "work injury"), "maternity": ("生育", "maternity"),
+    "traffic_accident": ("交通事故", "traffic accident"), "accident": ("其它意外伤害", "other accident"),
+    "suicide": ("自杀", "suicide"), "self_harm": ("自残", "self-harm"), "fighting": ("打架斗殴", "fighting"),
+    "alcohol": ("酗酒", "alcohol"), "drugs": ("吸毒", "drug use"), "crime": ("违法犯罪", "crime"),
+    "std": ("性病", "sexually transmitted disease"), "medical_malpractice": ("医疗事故", "medical malpractice"),
+    "third_party": ("他人责任", "third-party liability"), "pet_bite": ("宠物咬伤", "pet bite"),
+    "family_planning_violation": ("不符合计划生育", "family-planning violation"),
+}
+
+STEPS: dict[str, tuple[str, str]] = {
+    "total": ("医疗费总额", "total"),
+    "fulamt": ("减:全自费(目录外、除外项目)", "less fully self-paid (out of catalogue, excluded items)"),
+    "overlmt": ("减:超限价部分", "less over-limit parts"),
+    "presp": ("减:先行自付", "less self-pay-first"),
+    "inscope": ("政策范围内金额", "in-scope amount"),
+    "ceiling": ("超过年度费用上限部分", "above the yearly eligible-expense ceiling"),
+    "deductible": ("起付线(个人负担)", "deductible (patient)"),
+    "band": ("分段", "band"),
+    "class_b": ("乙类药品降低比例", "class-B reduction"),
+    "fund_raw": ("基金应付(四舍五入到分)", "fund before cap (rounded half up to the fen)"),
+    "allowance": ("补助", "allowance"),
+    "cap": ("超过最高支付限额", "above the fund cap"),
+    "hifp_pay": ("统筹基金支付", "pooled fund pays"),
+    "layer": ("后续支付层", "further payer"),
+    "fund": ("基金支付合计", "fund total"),
+    "patient": ("个人负担", "patient share"),
+    "account": ("个人账户支付", "individual account pays"),
+    "cash": ("个人现金支付", "patient pays in cash"),
+    "rejected": ("不予支付", "rejected"),
+    "unchecked": ("未核查(账单缺少信息)", "not checked (the bill lacks the fact)"),
+    "rule": ("适用规则", "rule applied"),
+}
+
+
+def pick(pair: tuple[str, str], lang: Lang) -> str:
+    return pair[0] if lang == "zh" else pair[1]
+
+
+def field_label(name: str, lang: Lang) -> str:
+    return pick(FIELDS.get(name, (name, name)), lang)
+
+
+def reason_label(code: str, lang: Lang) -> str:
+    """Words for a reason code; ``excluded_cause:maternity`` → 属不予支付的病因:生育."""
+    head, _, arg = code.partition(":")
+    words = pick(REASONS.get(head, (head, head)), lang)
+    if arg:
+        detail = pick(CAUSES[arg], lang) if head == "excluded_cause" and arg in CAUSES else arg
+        words = f"{words}:{detail}" if lang == "zh" else f"{words}: {detail}"
+    return words
+
+
+def default_lang() -> Lang:
+    """Chinese when the locale says so (LANG/LC_ALL zh_*), else English."""
+    for var in ("LC_ALL", "LC_MESSAGES", "LANG"):
+        value = os.environ.get(var)
+        if value:
+            return "zh" if value.lower().startswith("zh") else "en"
+    try:
+        loc = locale.getlocale()[0] or ""
+    except ValueError:  # pragma: no cover - exotic locales
+        loc = ""
+    return "zh" if loc.lower().startswith("zh") else "en"

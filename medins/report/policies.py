@@ -1,0 +1,137 @@
+"""Policies as readable tables: ``medins policy list`` and ``medins policy show``.
+
+Why: a policy is reviewed by people who know the regulation, not YAML. ``show`` lays out each
+number with its citation, each rule with its conditions, and what the source leaves missing.
+"""
+
+from __future__ import annotations
+
+from rich import box
+from rich.console import Group, RenderableType
+from rich.table import Table
+from rich.text import Text
+
+from medins.policy.compiled import CompiledPolicy, ScaleBand
+from medins.report.labels import Lang
+
+
+def _years(policy) -> str:
+    spans = []
+    for v in policy.versions:
+        start = v.valid_from or ""
+        end = v.valid_to or ""
+        spans.append(f"{v.id}: {start}…{end}" if (start or end) else v.id)
+    return "; ".join(spans) or "—"
+
+
+def policy_list_table(lang: Lang) -> RenderableType:
+    from medins.policy.loader import builtin_policies, check_policy_file
+
+    zh = lang == "zh"
+    table = Table(title="内置政策" if zh else "Built-in policies", box=box.SIMPLE_HEAVY, title_justify="left")
+    for head in (("编号", "id"), ("名称", "name"), ("地区", "region"), ("类型", "scheme"), ("版本", "versions")):
+        table.add_column(head[0] if zh else head[1])
+    for name, path in builtin_policies().items():
+        model = check_policy_file(str(path))
+        pick = (lambda t: t.zh) if zh else (lambda t: t.en)
+        table.add_row(name, pick(model.name), pick(model.region), model.scheme, _years(model) if model.versions
+                      else ("未注明" if zh else "undated"))
+    return table
+
+
+def _value_text(value: object) -> str:
+    from datetime import date
+    from decimal import Decimal
+
+    if isinstance(value, dict):
+        return ", ".join(f"{k}: {_value_text(v)}" for k, v in value.items())
+    if isinstance(value, Decimal):
+        return format(value.normalize(), "f")
+    if isinstance(value, date):
+        return value.isoformat()
+    return str(value)
+
+
+def _scale_text(scale: list[ScaleBand]) -> str:
+    parts = []
+    for band in scale:
+        hi = f"{band.hi / 100:,.0f}" if band.hi is not None else "∞"
+        parts.append(f"({band.lo / 100:,.0f}, {hi}] {format((band.rate * 100).normalize(), 'f')}%")
+    return "; ".join(parts)
+
+
+def policy_view(policy: CompiledPolicy, lang: Lang) -> RenderableType:
+    """Header, parameters (per version), admissibility, rules, account."""
+    zh = lang == "zh"
+    model = policy.model
+    pick = (lambda t: t.zh) if zh else (lambda t: t.en)
+    parts: list[RenderableType] = [
+        Text(f"{model.id} — {pick(model.name)}", style="bold"),
+        Text(f"{'地区' if zh else 'Region'}: {pick(model.region)}   {'来源' if zh else 'Source'}: {model.source}"),
+    ]
+    if model.summary:
+        parts.append(Text(pick(model.summary)))
+    for version in policy.versions:
+        table = Table(title=f"{'参数' if zh else 'Parameters'} · {version.id}", box=box.SIMPLE, title_justify="left")
+        for head in (("参数", "parameter"), ("值", "value"), ("依据", "source")):
+            table.add_column(head[0] if zh else head[1], overflow="fold")
+        params = version.params
+        for name, param in model.parameters.items():
+            if name in params.missing:
+                value = Text("缺失 —— 需 --set" if zh else "MISSING — needs --set", style="red")
+            elif name in params.scales and param.scale is not None:
+                value = Text(_scale_text(params.scales[name]))
+            else:
+                value = Text(_value_text(params.constants.get(name)))
+            label = f"{name}" + (f"\n{pick(param.label)}" if param.label else "")
+            table.add_row(label, value, params.sources.get(name, ""))
+        parts.append(table)
+    adm = model.admission
+    adm_table = Table(title="受理条件" if zh else "Admissibility", box=box.SIMPLE, title_justify="left")
+    adm_table.add_column("原因代码" if zh else "reason")
+    adm_table.add_column("条件" if zh else "rejected if", overflow="fold")
+    adm_table.add_column("依据" if zh else "source", overflow="fold")
+    if adm.excluded_causes:
+        adm_table.add_row("excluded_cause", ", ".join(adm.excluded_causes), adm.excluded_causes_source or "")
+    if adm.excluded_zones:
+        adm_table.add_row(", ".join(adm.excluded_zones), "hospital_zone", adm.excluded_zones_source or "")
+    if adm.hospitals:
+        names = ", ".join(f"{h.name} ({h.zone or h.kind or h.level})" for h in adm.hospitals)
+        adm_table.add_row("not_designated" if adm.unlisted_hospitals == "not_designated" else "—", names,
+                          adm.hospitals_source or "")
+    for check in adm.checks:
+        cond = check.reject_if if not check.when else f"{check.when} ⇒ {check.reject_if}"
+        adm_table.add_row(check.code + ("" if check.enabled else " (off)"), " ".join(cond.split()), check.source)
+    parts.append(adm_table)
+    rules = Table(title="待遇规则" if zh else "Benefit rules", box=box.SIMPLE, title_justify="left")
+    for head in (("规则", "rule"), ("适用", "when"), ("计算", "computation"), ("依据", "source")):
+        rules.add_column(head[0] if zh else head[1], overflow="fold")
+    for rule in model.rules:
+        lines = []
+        if rule.deductible:
+            lines.append(f"{'起付线' if zh else 'deductible'}: {rule.deductible.standard} / {rule.deductible.per}"
+                         + (" top-up" if rule.deductible.topup else ""))
+        if rule.ceiling:
+            lines.append(f"{'费用上限' if zh else 'ceiling'}: {rule.ceiling.amount}")
+        if rule.bands:
+            lines.append(f"{'分段' if zh else 'bands'}: {rule.bands.scale or '—'} ({rule.bands.axis})"
+                         + (f", rate = {rule.bands.rate}" if rule.bands.rate else "")
+                         + (f", class B −{rule.bands.class_b_offset}" if rule.bands.class_b_offset else ""))
+        for allowance in rule.allowances:
+            lines.append(f"{'补助' if zh else 'allowance'} {allowance.id}: {allowance.amount}")
+        if rule.cap:
+            lines.append(f"{'封顶' if zh else 'cap'}: {rule.cap.amount} / {rule.cap.per}")
+        for layer in rule.layers:
+            lines.append(f"{layer.field}: {layer.bands.scale or layer.bands.rate}"
+                         + (" after cap" if layer.only_after_cap else ""))
+        if not lines:
+            lines.append("基金不支付" if zh else "no fund payment")
+        rules.add_row(f"{rule.id}\n{pick(rule.label)}", " ".join(rule.when.split()), "\n".join(lines), rule.source)
+    parts.append(rules)
+    if model.account:
+        parts.append(Text(f"{'个人账户' if zh else 'Account'}: {model.account.credit} "
+                          f"{'每年' if zh else 'a year'}; {'支付' if zh else 'pays'} {model.account.pays} "
+                          f"({model.account.source})"))
+    for note in model.notes:
+        parts.append(Text(f"• {note}", style="dim"))
+    return Group(*parts)

@@ -1,0 +1,99 @@
+"""Rich renderables for one settlement and its explain trace. They return tables; they never print.
+
+Why: the same renderable goes to a terminal, to a test's ``Console(file=StringIO())`` and into the
+compare view; money is right-justified and totals are set apart, as a clerk reads a statement.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+from rich import box
+from rich.console import Group, RenderableType
+from rich.table import Table
+from rich.text import Text
+
+from medins.report.labels import STATUS, STEPS, Lang, field_label, pick, reason_label
+
+_SUMMARY_FIELDS = (
+    "medfee_sumamt", "fulamt_ownpay_amt", "overlmt_selfpay", "preselfpay_amt", "inscp_scp_amt", "act_pay_dedc",
+    "hifp_pay", "hifob_pay", "hifmi_pay", "maf_pay",
+)
+_TOTAL_FIELDS = ("fund_pay_sumamt", "psn_part_amt", "acct_pay", "psn_cash_pay")
+_ALWAYS = {"medfee_sumamt", "inscp_scp_amt", "act_pay_dedc", "hifp_pay"}
+
+
+def _money(text: str) -> str:
+    whole, _, frac = text.partition(".")
+    sign = "-" if whole.startswith("-") else ""
+    return f"{sign}{int(whole.lstrip('-')):,}.{frac}"
+
+
+def settlement_table(result: Mapping, lang: Lang) -> RenderableType:
+    """The settlement of one claim: amounts by field, totals after a rule, then status and reasons."""
+    zh = lang == "zh"
+    status = result["status"]
+    title = f"{result.get('claim_id') or ''}  ·  {result['policy']}"
+    table = Table(title=title, box=box.SIMPLE_HEAVY, show_header=True, title_justify="left")
+    table.add_column("项目" if zh else "Item")
+    table.add_column("金额(元)" if zh else "Amount (yuan)", justify="right")
+    table.add_column("字段" if zh else "Field", style="dim")
+    for name in _SUMMARY_FIELDS:
+        if name in _ALWAYS or result[name] != "0.00":
+            table.add_row(field_label(name, lang), _money(result[name]), name)
+    table.add_section()
+    for name in _TOTAL_FIELDS:
+        if name in ("fund_pay_sumamt", "psn_part_amt") or result[name] != "0.00":
+            table.add_row(Text(field_label(name, lang), style="bold"), Text(_money(result[name]), style="bold"), name)
+    parts: list[RenderableType] = [table]
+    colour = "green" if status == "settled" else "red"
+    line = Text(f"{field_label('status', lang)}: ", style="bold")
+    line.append(pick(STATUS.get(status, (status, status)), lang), style=colour)
+    parts.append(line)
+    for code in result.get("reasons", []):
+        parts.append(Text(f"  • {reason_label(code, lang)}  [{code}]", style="red"))
+    if result.get("unchecked"):
+        label = "未核查(账单缺少信息)" if zh else "Not checked (facts absent from the bill)"
+        parts.append(Text(f"{label}: {', '.join(result['unchecked'])}", style="yellow"))
+    return Group(*parts)
+
+
+def explain_table(steps: Sequence[Mapping], lang: Lang) -> RenderableType:
+    """The waterfall: each step with its base, rate, amount and the clause it applies."""
+    zh = lang == "zh"
+    table = Table(title="计算过程" if zh else "How it was computed", box=box.SIMPLE, title_justify="left")
+    table.add_column("步骤" if zh else "Step")
+    table.add_column("基数" if zh else "Base", justify="right")
+    table.add_column("比例" if zh else "Rate", justify="right")
+    table.add_column("金额(元)" if zh else "Amount (yuan)", justify="right")
+    table.add_column("依据" if zh else "Source", style="dim", overflow="fold")
+    for step in steps:
+        key = step["step"]
+        label = pick(STEPS.get(key, (key, key)), lang)
+        if key == "band":
+            label = f"{label} {step['band']} {step['range']}"
+        elif key == "rule":
+            label = f"{label}: {step['label']['zh' if zh else 'en']}"
+        elif key == "layer":
+            label = field_label(str(step["field"]), lang)
+        elif key == "rejected":
+            label = f"{label}: " + "; ".join(reason_label(c, lang) for c in step.get("reasons", []))
+        elif key == "unchecked":
+            label = f"{label}: {', '.join(step.get('checks', []))}"
+        elif key == "deductible" and step.get("standard"):
+            label = f"{label} ({'标准' if zh else 'standard'} {step['standard']})"
+        amount = step.get("amount")
+        style = "bold" if key in ("fund", "patient", "hifp_pay", "cash") else None
+        table.add_row(
+            Text(label, style=style or ""),
+            _money(step["base"]) if step.get("base") else "",
+            str(step.get("rate") or ""),
+            Text(_money(amount) if amount and _is_plain(amount) else str(amount or ""), style=style or ""),
+            str(step.get("source") or ""),
+        )
+    return table
+
+
+def _is_plain(amount: object) -> bool:
+    text = str(amount)
+    return text.replace("-", "", 1).replace(".", "", 1).isdigit() and len(text.partition(".")[2]) == 2
