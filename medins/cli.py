@@ -82,7 +82,7 @@ def calc(
     if format not in ("table", "json"):
         from medins.errors import UsageError
 
-        raise UsageError(f"--format must be table or json, not {format!r}", f"--format 只能是 table 或 json")
+        raise UsageError(f"--format must be table or json, not {format!r}", "--format 只能是 table 或 json")
     compiled = load_policy(policy, parse_sets(set_))
     data = load_bill(bill)
     result = settle_bill(compiled, data, source=bill.stem, trace=explain or format == "json")

@@ -31,7 +31,9 @@ def format_key_path(path: Iterable[str | int]) -> str:
     for part in path:
         if isinstance(part, int):
             out += f"[{part}]"
-        elif _PLAIN_KEY.match(part):
+            continue
+        part = str(part)
+        if _PLAIN_KEY.match(part):
             out += f".{part}" if out else part
         else:
             out += '["' + part.replace('"', '\\"') + '"]'

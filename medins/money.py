@@ -21,7 +21,7 @@ class MoneyError(ValueError):
 
 
 def _to_decimal(value: object, what: str) -> Decimal:
-    if isinstance(value, bool) or isinstance(value, float):
+    if isinstance(value, (bool, float)):
         # Floats are refused on purpose: read JSON with parse_float=Decimal and YAML as text.
         raise MoneyError(f"{what} {value!r} is a binary float; pass text or Decimal")
     if isinstance(value, Decimal):

@@ -29,7 +29,7 @@ _DecimalLoader.add_constructor("tag:yaml.org,2002:float", lambda loader, node: D
 
 
 def _load(path: Path) -> dict:
-    return yaml.load(path.read_text(encoding="utf-8"), Loader=_DecimalLoader)  # noqa: S506 - safe subclass
+    return yaml.load(path.read_text(encoding="utf-8"), Loader=_DecimalLoader)
 
 
 def _files() -> list[Path]:
@@ -95,5 +95,5 @@ def test_copy_matches_shared() -> None:
     shared = sorted(p.name for p in SHARED.iterdir() if p.is_file())
     ours = sorted(p.name for p in HERE.iterdir() if p.is_file())
     assert ours == shared
-    match, mismatch, errors = filecmp.cmpfiles(SHARED, HERE, shared, shallow=False)
+    _match, mismatch, errors = filecmp.cmpfiles(SHARED, HERE, shared, shallow=False)
     assert not mismatch and not errors, f"differs from ../shared/acceptance: {mismatch + errors}"

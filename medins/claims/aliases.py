@@ -1,9 +1,10 @@
-"""Header and value aliases for claims exports, driven by the field registry.
+"""The words of claims files: header and value aliases in, bilingual reject messages out.
 
 Why: hospitals and insurers export the same facts under many names (医疗费总额, 总费用, …) and codes
 (住院, 三级甲等, 区外市内). ``fields.py`` declares each field once with its zh label and header
 aliases; this module adds the value vocabularies of Chinese exports and resolves a file's headers to
-canonical names, so the parser only ever sees canonical columns and canonical codes.
+canonical names, so the parser only ever sees canonical columns and canonical codes. The reject
+messages live here too, so what we accept and how we explain a refusal are read side by side.
 """
 
 from __future__ import annotations
@@ -15,10 +16,13 @@ from pathlib import Path
 
 from medins.claims.fields import CLAIM_FIELDS, ITEM_FIELDS, PERSON_CATEGORIES, Field
 from medins.errors import InputError
+from medins.money import MAX_YUAN, fen_to_yuan
 
 #: Every field a claims file may carry: claim level first, then line-item level.
 ALL_FIELDS: dict[str, Field] = {f.name: f for f in (*CLAIM_FIELDS, *ITEM_FIELDS)}
 
+#: Valid hospital levels (0 = village clinic / community station); a bill or table outside is refused.
+HOSPITAL_LEVELS = (0, 1, 2, 3)
 TRUE_WORDS = ("是", "有", "y", "yes", "t", "true", "1")
 FALSE_WORDS = ("否", "无", "n", "no", "f", "false", "0")
 
@@ -89,23 +93,20 @@ def did_you_mean(word: str, candidates: Iterable[str]) -> str | None:
     return found[0] if found else None
 
 
-def resolve_headers(headers: list[str], columns: Mapping[str, str | None] | None = None) -> dict[str, str | None]:
+def resolve_headers(headers: list[str],
+                    columns: Mapping[str, str | None] | None = None) -> dict[str, str | None]:
     """Map each header to a canonical name (None = unmapped): ``--map`` first, then the registry.
 
-    When two headers claim the same canonical column, the one found by the stronger rule wins (map >
-    name > zh label > alias) and the other is reported unmapped; a tie is an error, because guessing
-    which of two "total" columns to settle would silently change the result.
+    A ``--map`` entry mapping a header to null ignores that column. When two headers claim the same
+    canonical column, the one found by the stronger rule wins (map > name > zh label > alias) and
+    the other is reported unmapped; a tie is an error, because guessing which of two "total" columns
+    to settle would silently change the result.
     """
     user = {normalize_header(k): v for k, v in (columns or {}).items()}
     chosen: dict[str, tuple[int, str]] = {}  # canonical -> (tier, header)
-    candidates: dict[str, tuple[int, str] | None] = {}
     for header in headers:
         key = normalize_header(header)
-        if key in user:
-            candidates[header] = None if user[key] in (None, "") else (0, str(user[key]))
-        else:
-            candidates[header] = HEADER_LOOKUP.get(key)
-    for header, hit in candidates.items():
+        hit = (None if user[key] in (None, "") else (0, str(user[key]))) if key in user else HEADER_LOOKUP.get(key)
         if hit is None:
             continue
         tier, name = hit
@@ -123,6 +124,34 @@ def resolve_headers(headers: list[str], columns: Mapping[str, str | None] | None
     return {header: winners.get(header) for header in headers}
 
 
+def check_required(header_map: Mapping[str, str | None], shape: str, *, file: str | None = None) -> None:
+    """Refuse a file missing a required column, naming it, the headers found and a likely match."""
+    present = {name for name in header_map.values() if name}
+    headers = list(header_map)
+    fields = [f for f in CLAIM_FIELDS if f.required and not (shape == "items" and f.name == "total")]
+    fields += [f for f in ITEM_FIELDS if f.required and shape == "items"]
+    missing = [f for f in fields if f.name not in present]
+    if not missing:
+        return
+    names = ", ".join(f"{f.name} ({f.zh})" for f in missing)
+    unmapped = [h for h, name in header_map.items() if h and name is None]
+    hints = []
+    for f in missing:
+        guess = did_you_mean(f.zh, unmapped) or did_you_mean(f.name, unmapped)
+        if guess:
+            hints.append((f"is {guess!r} the {f.name} column?", f"“{guess}”是否为{f.zh}列？"))
+    found = ", ".join(repr(h) for h in headers) or "none"
+    raise InputError(
+        message_en=f"required column(s) missing: {names}; headers found: {found}",
+        message_zh=f"缺少必需的列：{'、'.join(f.zh for f in missing)}；文件中的表头：{found}",
+        hint_en=" ".join(h[0] for h in hints) + " Map other headers with --map MAP.yaml "
+        f"(e.g. columns: {{YOUR_HEADER: {missing[0].name}}}); known headers include "
+        + ", ".join(sorted(k for k, (_t, n) in HEADER_LOOKUP.items() if n == missing[0].name)),
+        hint_zh="".join(h[1] for h in hints)
+        + f"可用 --map MAP.yaml 指定表头（例如 columns: {{原表头: {missing[0].name}}}）",
+        file=file)
+
+
 def check_mapping(mapping: Mapping | None, *, file: str | None = None) -> tuple[dict, dict]:
     """Validate a ``--map`` document → (columns, values); names must be canonical field names."""
     if not mapping:
@@ -133,16 +162,27 @@ def check_mapping(mapping: Mapping | None, *, file: str | None = None) -> tuple[
     unknown = set(mapping) - {"columns", "values"}
     if unknown:
         key = sorted(map(str, unknown))[0]
-        raise _map_error(key, ("unknown key; allowed: columns, values", "未知的键；允许：columns、values"), file,
-                         did_you_mean(key, ["columns", "values"]))
+        problem = ("unknown key; allowed: columns, values", "未知的键；允许：columns、values")
+        raise _map_error(key, problem, file, did_you_mean(key, ["columns", "values"]))
+    _mapping(mapping.get("columns"), "columns", file)
+    for key, node in (_mapping(mapping.get("values"), "values", file) or {}).items():
+        _mapping(node, f"values.{key}", file)
     columns = {str(k): _text(v) for k, v in (mapping.get("columns") or {}).items()}
     values = {str(k): {_text(a): _text(b) for a, b in (v or {}).items()} for k, v in
               (mapping.get("values") or {}).items()}
-    for where, name in [*((f"columns.{k}", v) for k, v in columns.items()), *((f"values.{k}", k) for k in values)]:
+    targets = [*((f"columns.{k}", v) for k, v in columns.items()), *((f"values.{k}", k) for k in values)]
+    for where, name in targets:
         if name is not None and name not in ALL_FIELDS:
             raise _map_error(where, (f"{name!r} is not a claims field", f"“{name}”不是理赔字段"), file,
                              did_you_mean(name, ALL_FIELDS))
     return columns, values
+
+
+def _mapping(node: object, where: str, file: str | None) -> Mapping | None:
+    if node is None or isinstance(node, Mapping):
+        return node
+    raise _map_error(where, (f"must be a mapping (header: name), found {type(node).__name__}",
+                             f"应为映射（原名: 新名），实际为 {type(node).__name__}"), file, None)
 
 
 def load_mapping(path: str | Path) -> dict:
@@ -174,3 +214,68 @@ def _map_error(where: str, problem: tuple[str, str], file: str | None, suggestio
         message_en=f"--map {where}: {problem[0]}", message_zh=f"--map {where}：{problem[1]}",
         hint_en=hint, hint_zh=f"是否应为 {suggestion!r}？" if suggestion else None, file=file, key_path=where,
     )
+
+
+# --- reject messages ------------------------------------------------------------------------------
+
+_CELL_MESSAGES: dict[str, tuple[str, str]] = {
+    "missing_field": ("{col} is empty, but it is required", "{col}为空，但这是必填项"),
+    "bad_date": ("{col} has {val}, which is not a date (use YYYY-MM-DD, YYYY/MM/DD or YYYYMMDD)",
+                 "{col}的值{val}不是有效日期（应为 YYYY-MM-DD、YYYY/MM/DD 或 YYYYMMDD）"),
+    "not_a_number": ("{col} has {val}, which is not a number", "{col}的值{val}不是数字"),
+    "sub_fen": ("{col} has {val}, which has more than two decimals (less than one fen)",
+                "{col}的值{val}超过两位小数（不足一分）"),
+    "too_large": ("{col} has {val}, which is more than " + f"{MAX_YUAN} yuan",
+                  "{col}的值{val}超过上限 " + f"{MAX_YUAN} 元"),
+    "negative_amount": ("{col} has {val}, which is negative", "{col}的值{val}为负数"),
+    "negative_number": ("{col} has {val}, which is negative", "{col}的值{val}为负数"),
+    "unknown_code": ("{col} has {val}, which is not a known value; allowed: {allowed}",
+                     "{col}的值{val}无法识别；允许：{allowed}"),
+    "not_a_bool": ("{col} has {val}, which is not yes or no (use 是/否, Y/N, 1/0 or true/false)",
+                   "{col}的值{val}不是“是/否”（应为 是/否、Y/N、1/0 或 true/false）"),
+}
+_ROW_MESSAGES: dict[str, tuple[str, str]] = {
+    "field_count": ("the row has {found} fields but the header has {expected}",
+                    "该行有 {found} 个字段，而表头有 {expected} 个"),
+    "discharge_before_admit": ("the discharge date {discharge_date} is before the admission date "
+                               "{admit_date}",
+                               "出院日期 {discharge_date} 早于入院日期 {admit_date}"),
+    "self_pay_above_total": ("the self-paid amount {self_pay} is more than the total {total}",
+                             "全自费金额 {self_pay} 大于医疗费总额 {total}"),
+    "class_b_above_in_scope": ("the class B amount {class_b} is more than the in-scope amount "
+                               "(total {total} minus self-paid {self_pay})",
+                               "乙类金额 {class_b} 大于政策范围内金额"
+                               "（医疗费总额 {total} 减全自费金额 {self_pay}）"),
+    "conflicting_claim_fields": ("the lines of claim {claim_id} disagree on {conflicts}",
+                                 "结算单 {claim_id} 的各明细行在 {conflicts} 上不一致"),
+    "claim_has_bad_line": ("another line of claim {claim_id} is rejected, so the whole claim is held back",
+                           "结算单 {claim_id} 的其他明细行有错误，整张结算单暂不结算"),
+}
+
+
+def reject_message(code: str, rec: dict, headers: Mapping[str, str], expected: int) -> tuple[str, str]:
+    """(en, zh) sentence for one reject code, quoting the cell as read (``rec["text:<field>"]``)
+    or the typed values of a cross-field check; ``headers`` gives each field's original header."""
+    kind, _, name = code.partition(":")
+    if kind in _CELL_MESSAGES:
+        f = ALL_FIELDS[name]
+        header = headers.get(name, name)
+        col_en = f'column "{header}"' + (f" ({name})" if header != name else "")
+        value = rec.get(f"text:{name}")
+        allowed = ", ".join(map(str, HOSPITAL_LEVELS if name == "hospital_level" else f.choices))
+        en, zh = _CELL_MESSAGES[kind]
+        return (en.format(col=col_en, val=repr(value), allowed=allowed),
+                zh.format(col=f"列“{header}”" + (f"（{f.zh}）" if header == name else ""), val=f"“{value}”",
+                          allowed=allowed))
+    values = {k: _show(v) for k, v in rec.items() if k in ("total", "self_pay", "class_b", "admit_date",
+                                                           "discharge_date", "claim_id", "_conflicts")}
+    conflicts = ", ".join(headers.get(n, n) for n in values.pop("_conflicts", "").split(", ") if n)
+    values = {"found": rec.get("_nfields"), "expected": expected, "conflicts": conflicts, **values}
+    en, zh = _ROW_MESSAGES.get(code, (code, code))
+    return en.format(**values), zh.format(**values)
+
+
+def _show(value: object) -> str:
+    if isinstance(value, int) and not isinstance(value, bool):
+        return fen_to_yuan(value)
+    return "" if value is None else str(value)

@@ -16,9 +16,9 @@ from pathlib import Path
 
 import polars as pl
 
-from medins.claims.aliases import did_you_mean
+from medins.claims.aliases import HOSPITAL_LEVELS, did_you_mean
 from medins.claims.fields import CLAIM_FIELDS, ITEM_FIELDS, Field
-from medins.claims.parse import CLAIMS_SCHEMA, HOSPITAL_LEVELS, ITEMS_SCHEMA, default_of
+from medins.claims.parse import CLAIMS_SCHEMA, ITEMS_SCHEMA, default_of
 from medins.errors import InputError, format_key_path
 from medins.money import MoneyError, fen_to_yuan, to_fen
 
@@ -121,7 +121,8 @@ def bill_to_tables(bill: dict, *, source: str) -> tuple[pl.DataFrame, pl.DataFra
 
 def _walk(node: object, tree: dict, path: tuple, out: dict, problems: _Problems) -> None:
     if not isinstance(node, dict):
-        problems.add(path, f"must be an object, found {_json_type(node)}", f"应为对象，实际为 {_json_type(node)}")
+        found = _json_type(node)
+        problems.add(path, f"must be an object, found {found}", f"应为对象，实际为 {found}")
         return
     for key, value in node.items():
         if key not in tree:
@@ -169,7 +170,8 @@ def _convert(f: Field, value: object, path: tuple, out: dict, problems: _Problem
         if ok:
             out[f.name] = value
             return
-        allowed = ("0, 1, 2 or 3", "0、1、2 或 3") if f.name == "hospital_level" else ("a whole number ≥ 0", "非负整数")
+        allowed = (("0, 1, 2 or 3", "0、1、2 或 3") if f.name == "hospital_level"
+                   else ("a whole number ≥ 0", "非负整数"))
     elif f.kind == "list" and (isinstance(value, str) or (isinstance(value, list)
                                                            and all(isinstance(v, str) for v in value))):
         out[f.name] = [value] if isinstance(value, str) else list(value)
@@ -209,19 +211,23 @@ def _complete(values: dict, items: list[dict], problems: _Problems, source: str)
     if items and all("item_amount" in it for it in items):
         item_sum = sum(int(it["item_amount"]) for it in items)
         if "total" in values and values["total"] != item_sum:
-            problems.add(("amounts", "total"),
-                         f"{fen_to_yuan(values['total'])} differs from the sum of the items {fen_to_yuan(item_sum)}",
-                         f"{fen_to_yuan(values['total'])} 与明细金额合计 {fen_to_yuan(item_sum)} 不一致")
+            given, summed = fen_to_yuan(values["total"]), fen_to_yuan(item_sum)
+            problems.add(("amounts", "total"), f"{given} differs from the sum of the items {summed}",
+                         f"{given} 与明细金额合计 {summed} 不一致")
         values["total"] = item_sum
     elif not items and "total" not in values and not problems.has(("amounts", "total")):
         problems.add(("amounts", "total"), "is required (or give items)", "为必填项（或提供 items 明细）")
     values.setdefault("discharge_date", values.get("admit_date"))
     total, self_pay, class_b = (values.get(k, 0) for k in ("total", "self_pay", "class_b"))
-    if values["discharge_date"] and values.get("admit_date") and values["discharge_date"] < values["admit_date"]:
+    admit, discharge = values.get("admit_date"), values["discharge_date"]
+    if admit and discharge and discharge < admit:
         problems.add(("visit", "discharge_date"), f"{values['discharge_date']} is before the admission date",
                      f"{values['discharge_date']} 早于入院日期")
+    if any(problems.has(("amounts", k)) for k in ("total", "self_pay", "class_b")):
+        return  # the amounts themselves are wrong: comparing them would only add noise
     if self_pay > total:
-        problems.add(("amounts", "self_pay"), f"{fen_to_yuan(self_pay)} is more than the total {fen_to_yuan(total)}",
+        problems.add(("amounts", "self_pay"),
+                     f"{fen_to_yuan(self_pay)} is more than the total {fen_to_yuan(total)}",
                      f"{fen_to_yuan(self_pay)} 大于医疗费总额 {fen_to_yuan(total)}")
     elif class_b > total - self_pay:
         problems.add(("amounts", "class_b"), f"{fen_to_yuan(class_b)} is more than the in-scope amount "
@@ -242,8 +248,8 @@ def tables_to_bill(claims_row: dict, items: list[dict]) -> dict:
                 node = node.setdefault(key, {})
             node[f.path[-1]] = _json_value(f, claims_row[f.name])
     if items:
-        bill["items"] = [{f.path[0]: _json_value(f, it[f.name]) for f in ITEM_FIELDS if it.get(f.name) is not None}
-                         for it in items]
+        bill["items"] = [{f.path[0]: _json_value(f, it[f.name])
+                          for f in ITEM_FIELDS if it.get(f.name) is not None} for it in items]
     return {key: bill[key] for key in _TOP_ORDER if key in bill}
 
 

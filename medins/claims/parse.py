@@ -13,17 +13,16 @@ from collections.abc import Collection, Mapping
 
 import polars as pl
 
-from medins.claims.aliases import ALL_FIELDS, value_table
+from medins.claims.aliases import HOSPITAL_LEVELS, reject_message, value_table
 from medins.claims.fields import CLAIM_FIELDS, ITEM_FIELDS, Field
-from medins.money import FEN_PER_YUAN, MAX_YUAN, fen_to_yuan, to_fen
+from medins.money import FEN_PER_YUAN, MAX_YUAN, to_fen
 
 KIND_DTYPE: dict[str, pl.DataType] = {
     "str": pl.String(), "date": pl.Date(), "bool": pl.Boolean(), "int": pl.Int64(), "money": pl.Int64(),
     "list": pl.List(pl.String()),
 }
 MAX_FEN = int(MAX_YUAN * FEN_PER_YUAN)
-#: Valid hospital levels (0 = village clinic / community station); a bill or table outside is refused.
-HOSPITAL_LEVELS = (0, 1, 2, 3)
+#: Working column of error codes joined by ";" — null when the row is fine (string ops beat list ops).
 CODES = "_codes"
 
 CLAIMS_SCHEMA = pl.Schema({"row": pl.Int64(), **{f.name: KIND_DTYPE[f.kind] for f in CLAIM_FIELDS},
@@ -42,6 +41,12 @@ def default_of(f: Field) -> object:
 
 def _code(condition: pl.Expr, code: str) -> pl.Expr:
     return pl.when(condition).then(pl.lit(code))
+
+
+def join_codes(*codes: pl.Expr) -> pl.Expr:
+    """Codes (null = none) joined by ";"; null when there are none."""
+    joined = pl.concat_str(list(codes), separator=";", ignore_nulls=True)
+    return pl.when(joined != "").then(joined)
 
 
 Stages = list[list[pl.Expr]]
@@ -64,34 +69,37 @@ def field_plan(f: Field, user_values: Mapping | None, *, required: bool) -> tupl
         mapped = mapped.str.to_lowercase().replace_strict(list(table), list(table.values()), default=tmp("s"),
                                                           return_dtype=pl.String)
     stages.append([mapped.alias(f"_t:{f.name}")])
-    text = tmp("t")
+    text, value = tmp("t"), tmp("v")
     codes: list[pl.Expr] = [_code(text.is_null(), f"missing_field:{f.name}")] if required else []
     if f.kind == "str":
-        value = text
+        parsed = text
         if f.choices:
             codes.append(_code(~value.is_in(list(f.choices)), f"unknown_code:{f.name}"))
     elif f.kind == "date":
-        value = parse_date(text)
+        parsed = parse_date(text)
         codes.append(_code(text.is_not_null() & value.is_null(), f"bad_date:{f.name}"))
     elif f.kind == "bool":
-        value = pl.when(text == "true").then(True).when(text == "false").then(False)
+        parsed = pl.when(text == "true").then(True).when(text == "false").then(False)
         codes.append(_code(text.is_not_null() & value.is_null(), f"not_a_bool:{f.name}"))
     elif f.kind == "int":
         digits = text.str.replace(r"\.0*$", "")
-        value = pl.when(digits.str.contains(r"^[+-]?\d{1,18}$")).then(digits.cast(pl.Int64, strict=False))
+        parsed = pl.when(digits.str.contains(r"^[+-]?\d{1,18}$")).then(digits.cast(pl.Int64, strict=False))
         codes.append(_code(text.is_not_null() & value.is_null(), f"not_a_number:{f.name}"))
         if f.name == "hospital_level":
             codes.append(_code(~value.is_in(HOSPITAL_LEVELS), f"unknown_code:{f.name}"))
         else:
             codes.append(_code(value < 0, f"negative_number:{f.name}"))
     elif f.kind == "money":
-        money_stages, value, code = money_plan(text, f.name)
+        money_stages, parsed, code = money_plan(text, f.name)
         stages += money_stages
         codes.append(code)
     else:  # list: codes or names separated by ; ； or |
-        parts = text.str.split(r"\s*[;；|]\s*", literal=False).list.eval(pl.element().filter(pl.element() != ""))
-        value = pl.when(parts.list.len() > 0).then(parts)
-    return stages, value, pl.coalesce(codes) if codes else pl.lit(None, pl.String)
+        parts = (text.str.split(r"\s*[;；|]\s*", literal=False)
+                 .list.eval(pl.element().filter(pl.element() != "")))
+        parsed = pl.when(parts.list.len() > 0).then(parts)
+    stages.append([parsed.alias(f"_v:{f.name}")])
+    stages.append([(pl.coalesce(codes) if codes else pl.lit(None, pl.String)).alias(f"_e:{f.name}")])
+    return stages, pl.when(tmp("e").is_null()).then(value), tmp("e")  # a bad cell has no value
 
 
 def parse_date(text: pl.Expr) -> pl.Expr:
@@ -107,7 +115,8 @@ def parse_date(text: pl.Expr) -> pl.Expr:
         fmt = f"%Y{sep}%m{sep}%d"
         return pl.when(fifth == sep).then(pl.coalesce(
             text.str.to_date(fmt, strict=False),
-            pl.when(long).then(with_time.str.strptime(pl.Datetime, f"{fmt} %H:%M:%S%.f", strict=False).dt.date())))
+            pl.when(long).then(
+                with_time.str.strptime(pl.Datetime, f"{fmt} %H:%M:%S%.f", strict=False).dt.date())))
 
     compact = pl.when(text.str.contains(r"^\d{8}$")).then(text.str.to_date("%Y%m%d", strict=False))
     return pl.coalesce(dated("-"), dated("/"), compact)
@@ -166,9 +175,9 @@ def parse_fields(raw: pl.DataFrame, fields: Collection[Field], values: Mapping, 
             exprs.append(pl.lit(default, KIND_DTYPE[f.kind]).alias(f.name))
     for stage in stages:
         raw = raw.with_columns(stage)
-    codes_expr = pl.concat_list(codes).list.drop_nulls() if codes else pl.lit([], pl.List(pl.String))
+    codes_expr = join_codes(*codes) if codes else pl.lit(None, pl.String)
     if CODES in raw.columns:  # a reader's verdict on the whole row (field_count) replaces cell codes
-        codes_expr = pl.when(pl.col(CODES).list.len() > 0).then(pl.col(CODES)).otherwise(codes_expr)
+        codes_expr = pl.coalesce(pl.col(CODES), codes_expr)
     return raw.select(*exprs, codes_expr.alias(CODES))
 
 
@@ -181,14 +190,14 @@ def claim_checks(frame: pl.DataFrame) -> pl.DataFrame:
         _code(pl.col("self_pay") > pl.col("total"), "self_pay_above_total"),
         _code((in_scope >= 0) & (pl.col("class_b") > in_scope), "class_b_above_in_scope"),
     ]
-    return frame.with_columns(pl.concat_list(pl.col(CODES), *checks).list.drop_nulls().alias(CODES))
+    return frame.with_columns(join_codes(pl.col(CODES), *checks).alias(CODES))
 
 
 def claims_shape(raw: pl.DataFrame, values: Mapping) -> tuple[pl.DataFrame, pl.DataFrame]:
     """One claim per row → (claims, bad rows with ``_codes`` and the typed cross-field values)."""
     required = [f.name for f in CLAIM_FIELDS if f.required]
     parsed = claim_checks(parse_fields(raw, CLAIM_FIELDS, values, required=required))
-    ok = pl.col(CODES).list.len() == 0
+    ok = pl.col(CODES).is_null()
     claims = parsed.filter(ok).drop(CODES).with_columns(has_items=pl.lit(False))
     return claims, parsed.filter(~ok)
 
@@ -202,80 +211,45 @@ def items_shape(raw: pl.DataFrame, values: Mapping) -> tuple[pl.DataFrame, pl.Da
     """
     claim_fields = [f for f in CLAIM_FIELDS if f.name != "total"]
     lines = parse_fields(raw, claim_fields, values, required=["claim_id"], defaults=False)
-    items = parse_fields(raw.drop(CODES, strict=False), ITEM_FIELDS, values, required=[f.name for f in ITEM_FIELDS if f.required])
+    items = parse_fields(raw.drop(CODES, strict=False), ITEM_FIELDS, values,
+                         required=[f.name for f in ITEM_FIELDS if f.required])
     lines = lines.with_columns(items.drop("row", CODES)).with_columns(
-        pl.concat_list(pl.col(CODES), items[CODES]).alias(CODES))
+        join_codes(pl.col(CODES), pl.lit(items[CODES])).alias(CODES))
     given = [f.name for f in claim_fields if f.name in raw.columns and f.name != "claim_id"]
     agg = lines.filter(pl.col("claim_id").is_not_null()).group_by("claim_id", maintain_order=True).agg(
         pl.col("row").first(),
         *(pl.col(f.name).drop_nulls().first() for f in claim_fields if f.name != "claim_id"),
         pl.col("item_amount").sum().alias("total"),
-        (pl.col(CODES).list.len() > 0).any().alias("_bad_lines"),
-        pl.concat_list(pl.lit(None, pl.String), *(
+        pl.col(CODES).is_not_null().any().alias("_bad_lines"),
+        pl.concat_str([pl.lit(None, pl.String), *(
             pl.when(pl.col(name).drop_nulls().n_unique() > 1).then(pl.lit(name)) for name in given
-        )).list.drop_nulls().alias("_conflicts"),
+        )], separator=", ", ignore_nulls=True).alias("_conflicts"),
     )
     agg = agg.with_columns(
         pl.col(f.name).fill_null(pl.lit(default_of(f), KIND_DTYPE[f.kind]))
         for f in claim_fields if default_of(f) is not None
-    ).with_columns(pl.concat_list(
+    ).with_columns(join_codes(
         *(_code(pl.col(f.name).is_null(), f"missing_field:{f.name}") for f in claim_fields if f.required),
         _code(pl.col("total") > MAX_FEN, "too_large:total"),
-        _code(pl.col("_conflicts").list.len() > 0, "conflicting_claim_fields"),
-    ).list.drop_nulls().alias(CODES))
+        _code(pl.col("_conflicts") != "", "conflicting_claim_fields"),
+    ).alias(CODES))
     agg = claim_checks(agg)
-    good = (pl.col(CODES).list.len() == 0) & ~pl.col("_bad_lines")
-    claims = agg.filter(good).select(*(pl.col(c).cast(t) for c, t in CLAIMS_SCHEMA.items() if c != "has_items"),
-                                     has_items=pl.lit(True))
+    good = pl.col(CODES).is_null() & ~pl.col("_bad_lines")
+    claims = agg.filter(good).with_columns(has_items=pl.lit(True)).select(
+        pl.col(c).cast(t) for c, t in CLAIMS_SCHEMA.items())
     keyed = lines.join(agg.select("claim_id", claim_row="row", _claim_codes=CODES, _claim_ok=good,
                                   _conflicts="_conflicts"), on="claim_id", how="left", maintain_order="left")
-    line_codes = pl.concat_list(CODES, pl.col("_claim_codes").fill_null([])).list.unique(maintain_order=True)
+    # a line's own codes, then its claim's; claim-level codes never repeat line-level ones
+    line_codes = join_codes(pl.col(CODES), pl.col("_claim_codes"))
     keyed = keyed.with_columns(
-        pl.when((line_codes.list.len() == 0) & ~pl.col("_claim_ok"))
-        .then(pl.lit(["claim_has_bad_line"])).otherwise(line_codes).alias(CODES),
-        pl.col("_conflicts").list.join(", ").alias("_conflicts"),
-    )
-    is_bad = pl.col(CODES).list.len() > 0
+        pl.when(line_codes.is_null() & ~pl.col("_claim_ok")).then(pl.lit("claim_has_bad_line"))
+        .otherwise(line_codes).alias(CODES))
+    is_bad = pl.col(CODES).is_not_null()
     items_out = keyed.filter(~is_bad).select(pl.col("claim_row"), *(f.name for f in ITEM_FIELDS))
     cross = ["total", "self_pay", "class_b", "admit_date", "discharge_date"]
     bad = keyed.filter(is_bad).drop(*cross, strict=False).join(agg.select("claim_id", *cross), on="claim_id",
                                                                how="left", maintain_order="left")
     return claims, items_out, bad
-
-
-# --- reject messages ------------------------------------------------------------------------------
-
-_CELL_MESSAGES: dict[str, tuple[str, str]] = {
-    "missing_field": ("{col} is empty, but it is required", "{col}为空，但这是必填项"),
-    "bad_date": ("{col} has {val}, which is not a date (use YYYY-MM-DD, YYYY/MM/DD or YYYYMMDD)",
-                 "{col}的值{val}不是有效日期（应为 YYYY-MM-DD、YYYY/MM/DD 或 YYYYMMDD）"),
-    "not_a_number": ("{col} has {val}, which is not a number", "{col}的值{val}不是数字"),
-    "sub_fen": ("{col} has {val}, which has more than two decimals (less than one fen)",
-                "{col}的值{val}超过两位小数（不足一分）"),
-    "too_large": ("{col} has {val}, which is more than " + f"{MAX_YUAN} yuan",
-                  "{col}的值{val}超过上限 " + f"{MAX_YUAN} 元"),
-    "negative_amount": ("{col} has {val}, which is negative", "{col}的值{val}为负数"),
-    "negative_number": ("{col} has {val}, which is negative", "{col}的值{val}为负数"),
-    "unknown_code": ("{col} has {val}, which is not a known value; allowed: {allowed}",
-                     "{col}的值{val}无法识别；允许：{allowed}"),
-    "not_a_bool": ("{col} has {val}, which is not yes or no (use 是/否, Y/N, 1/0 or true/false)",
-                   "{col}的值{val}不是“是/否”（应为 是/否、Y/N、1/0 或 true/false）"),
-}
-_ROW_MESSAGES: dict[str, tuple[str, str]] = {
-    "field_count": ("the row has {found} fields but the header has {expected}",
-                    "该行有 {found} 个字段，而表头有 {expected} 个"),
-    "discharge_before_admit": ("the discharge date {discharge_date} is before the admission date {admit_date}",
-                               "出院日期 {discharge_date} 早于入院日期 {admit_date}"),
-    "self_pay_above_total": ("the self-paid amount {self_pay} is more than the total {total}",
-                             "全自费金额 {self_pay} 大于医疗费总额 {total}"),
-    "class_b_above_in_scope": ("the class B amount {class_b} is more than the in-scope amount "
-                               "(total {total} minus self-paid {self_pay})",
-                               "乙类金额 {class_b} 大于政策范围内金额（医疗费总额 {total} 减全自费金额 {self_pay}）"),
-    "conflicting_claim_fields": ("the lines of claim {claim_id} disagree on {conflicts}",
-                                 "结算单 {claim_id} 的各明细行在 {conflicts} 上不一致"),
-    "claim_has_bad_line": ("another line of claim {claim_id} is rejected, so the whole claim is held back",
-                           "结算单 {claim_id} 的其他明细行有错误，整张结算单暂不结算"),
-}
 
 
 def build_rejects(bad: pl.DataFrame, cells: pl.DataFrame, raw: pl.DataFrame, headers: Mapping[str, str],
@@ -292,43 +266,17 @@ def build_rejects(bad: pl.DataFrame, cells: pl.DataFrame, raw: pl.DataFrame, hea
     extra = [c for c in ("total", "self_pay", "class_b", "admit_date", "discharge_date", "_conflicts")
              if c in bad.columns]
     joined = (bad.select("row", "claim_id", CODES, *extra)
-              .join(cells.select("row", "_nfields", *(pl.col(c).alias(f"text:{c}") for c in text_cols)), on="row",
-                    how="left", maintain_order="left")
+              .join(cells.select("row", "_nfields", *(pl.col(c).alias(f"text:{c}") for c in text_cols)),
+                    on="row", how="left", maintain_order="left")
               .join(raw, on="row", how="left", maintain_order="left"))
     out: dict[str, list] = {name: [] for name in REJECTS_SCHEMA}
     for rec in joined.iter_rows(named=True):
-        pairs = [_message(code, rec, headers, expected) for code in rec[CODES]]
+        pairs = [reject_message(code, rec, headers, expected) for code in rec[CODES].split(";")]
         out["row"].append(rec["row"])
         out["claim_id"].append(rec["claim_id"])
-        out["reason"].append(";".join(rec[CODES]))
+        out["reason"].append(rec[CODES])
         sentence = "; ".join(p[0] for p in pairs)
         out["message_en"].append(sentence[:1].upper() + sentence[1:] + ".")
         out["message_zh"].append("；".join(p[1] for p in pairs) + "。")
         out["raw"].append(rec.get("raw"))
     return pl.DataFrame(out, schema=REJECTS_SCHEMA)
-
-
-def _message(code: str, rec: dict, headers: Mapping[str, str], expected: int) -> tuple[str, str]:
-    kind, _, name = code.partition(":")
-    if kind in _CELL_MESSAGES:
-        f = ALL_FIELDS[name]
-        header = headers.get(name, name)
-        col_en = f'column "{header}"' + (f" ({name})" if header != name else "")
-        value = rec.get(f"text:{name}")
-        allowed = ", ".join(map(str, HOSPITAL_LEVELS if name == "hospital_level" else f.choices))
-        en, zh = _CELL_MESSAGES[kind]
-        return (en.format(col=col_en, val=repr(value), allowed=allowed),
-                zh.format(col=f"列“{header}”" + (f"（{f.zh}）" if header == name else ""), val=f"“{value}”",
-                          allowed=allowed))
-    values = {k: _show(v) for k, v in rec.items() if k in ("total", "self_pay", "class_b", "admit_date",
-                                                           "discharge_date", "claim_id", "_conflicts")}
-    conflicts = ", ".join(headers.get(n, n) for n in values.pop("_conflicts", "").split(", ") if n)
-    values = {"found": rec.get("_nfields"), "expected": expected, "conflicts": conflicts, **values}
-    en, zh = _ROW_MESSAGES.get(code, (code, code))
-    return en.format(**values), zh.format(**values)
-
-
-def _show(value: object) -> str:
-    if isinstance(value, int) and not isinstance(value, bool):
-        return fen_to_yuan(value)
-    return "" if value is None else str(value)

@@ -18,8 +18,7 @@ from typing import Literal
 
 import polars as pl
 
-from medins.claims.aliases import HEADER_LOOKUP, check_mapping, did_you_mean, resolve_headers
-from medins.claims.fields import CLAIM_FIELDS, ITEM_FIELDS
+from medins.claims.aliases import check_mapping, check_required, resolve_headers
 from medins.claims.parse import CODES, ITEMS_SCHEMA, build_rejects, claims_shape, items_shape
 from medins.errors import InputError
 
@@ -76,10 +75,15 @@ def read_claims(path: str | Path, *, encoding: str = "auto", mapping: dict | Non
     except OSError as exc:
         raise InputError(message_en=f"cannot read the file: {exc.strerror or exc}",
                          message_zh=f"无法读取文件：{exc.strerror or exc}", file=str(path)) from None
-    header_map = resolve_headers(src.headers, columns)
+    try:
+        header_map = resolve_headers(src.headers, columns)
+    except InputError as exc:
+        exc.file = str(path)
+        raise
     present = {name for name in header_map.values() if name}
-    shape: Literal["claims", "items"] = "items" if "item_amount" in present and "total" not in present else "claims"
-    _check_required(path, src.headers, present, shape)
+    is_items = "item_amount" in present and "total" not in present
+    shape: Literal["claims", "items"] = "items" if is_items else "claims"
+    check_required(header_map, shape, file=str(path))
     wanted = [(f"c{i}", header_map[h]) for i, h in enumerate(src.headers) if header_map[h]]
     cells = src.cells.select("row", CODES, "_nfields", *(pl.col(c).alias(name) for c, name in wanted))
     if shape == "claims":
@@ -89,32 +93,8 @@ def read_claims(path: str | Path, *, encoding: str = "auto", mapping: dict | Non
         claims, items, bad = items_shape(cells, values)
     headers = {name: h for h, name in header_map.items() if name}
     rejects = build_rejects(bad, cells, src.raw_text(bad.select("row")), headers, expected=len(src.headers))
-    return ReadResult(claims=claims, items=items, rejects=rejects, rows_read=cells.height, encoding=src.encoding,
-                      shape=shape, header_map=header_map)
-
-
-def _check_required(path: Path, headers: list[str], present: set[str], shape: str) -> None:
-    fields = [f for f in CLAIM_FIELDS if f.required and not (shape == "items" and f.name == "total")]
-    fields += [f for f in ITEM_FIELDS if f.required and shape == "items"]
-    missing = [f for f in fields if f.name not in present]
-    if not missing:
-        return
-    names = ", ".join(f"{f.name} ({f.zh})" for f in missing)
-    unmapped = [h for h in headers if h and h not in present]
-    hints = []
-    for f in missing:
-        guess = did_you_mean(f.zh, unmapped) or did_you_mean(f.name, unmapped)
-        if guess:
-            hints.append((f"is {guess!r} the {f.name} column?", f"“{guess}”是否为{f.zh}列？"))
-    found = ", ".join(repr(h) for h in headers) or "none"
-    raise InputError(
-        message_en=f"required column(s) missing: {names}; headers found: {found}",
-        message_zh=f"缺少必需的列：{'、'.join(f.zh for f in missing)}；文件中的表头：{found}",
-        hint_en=" ".join(h[0] for h in hints) + " Map other headers with --map MAP.yaml "
-        f"(e.g. columns: {{YOUR_HEADER: {missing[0].name}}}); known headers include "
-        + ", ".join(sorted(k for k, (_t, n) in HEADER_LOOKUP.items() if n == missing[0].name)),
-        hint_zh="".join(h[1] for h in hints) + f"可用 --map MAP.yaml 指定表头（例如 columns: {{原表头: {missing[0].name}}}）",
-        file=str(path))
+    return ReadResult(claims=claims, items=items, rejects=rejects, rows_read=cells.height,
+                      encoding=src.encoding, shape=shape, header_map=header_map)
 
 
 # --- CSV ------------------------------------------------------------------------------------------
@@ -129,9 +109,10 @@ def utf8_bytes(path: Path, encoding: str = "auto") -> tuple[bytes, str]:
     enc = encoding.lower().replace("_", "-")
     enc = {"utf8": "utf-8", "utf-8-sig": "utf-8"}.get(enc, enc)
     if enc not in ("auto", "utf-8", *_GB):
-        raise InputError(message_en=f"unsupported encoding {encoding!r}", message_zh=f"不支持的编码“{encoding}”",
-                         hint_en="use auto, utf-8, gbk or gb18030", hint_zh="请使用 auto、utf-8、gbk 或 gb18030",
-                         file=str(path))
+        raise InputError(message_en=f"unsupported encoding {encoding!r}",
+                         message_zh=f"不支持的编码“{encoding}”",
+                         hint_en="use auto, utf-8, gbk or gb18030",
+                         hint_zh="请使用 auto、utf-8、gbk 或 gb18030", file=str(path))
     data = path.read_bytes()
     if data.startswith(_BOM) and enc in ("auto", "utf-8"):
         data, enc = data[len(_BOM):], "utf-8"
@@ -154,7 +135,8 @@ def utf8_bytes(path: Path, encoding: str = "auto") -> tuple[bytes, str]:
         raise InputError(
             message_en=f"the file is not valid {enc} (bad byte at offset {where})",
             message_zh=f"文件不是有效的 {enc} 编码（第 {where} 字节处有错误）",
-            hint_en="try --encoding auto, utf-8 or gb18030", hint_zh="请尝试 --encoding auto、utf-8 或 gb18030",
+            hint_en="try --encoding auto, utf-8 or gb18030",
+            hint_zh="请尝试 --encoding auto、utf-8 或 gb18030",
             file=str(path)) from None
     return (data if enc == "utf-8" else out.getvalue()), enc
 
@@ -184,7 +166,11 @@ def _read_csv(path: Path, encoding: str) -> _Cells:
         src = _csv_fast(data, sep)
     except pl.exceptions.PolarsError:
         src = None
-    src = src or _csv_python(data, sep)
+    try:
+        src = src or _csv_python(data, sep)
+    except csv.Error as exc:
+        raise InputError(message_en=f"cannot read the CSV: {exc}", message_zh=f"无法读取 CSV 文件：{exc}",
+                         file=str(path)) from None
     src.encoding = enc
     return src
 
@@ -198,10 +184,11 @@ def _csv_fast(data: bytes, sep: str) -> _Cells | None:
     separators outside quotes. When Polars and the count disagree on the records, we return None and
     the Python reader takes over.
     """
-    spare = next(ch for ch in "\x1f\x1e\x1d\x1c\x00" if ch.encode() not in data)
+    spare = next((ch for ch in "\x1f\x1e\x1d\x1c" if ch.encode() not in data), None)
+    if spare is None:  # no free byte to read whole lines with
+        return None
     lines = pl.read_csv(data, has_header=False, separator=spare, quote_char=None, schema={"line": pl.String},
                         empty_string_is_null=False, truncate_ragged_lines=True)
-    blank = pl.col("line").str.strip_chars() == ""
     if b'"' in data:
         q = pl.col("line").str.count_matches('"', literal=True)
         inside = ((q.cum_sum() - q) % 2) == 1  # the line starts inside a quoted field
@@ -210,18 +197,17 @@ def _csv_fast(data: bytes, sep: str) -> _Cells | None:
         lines = lines.with_columns(rec=(~inside).cum_sum().cast(pl.Int64) - 1,
                                    seps=outside.str.count_matches(sep, literal=True))
         records = lines.group_by("rec", maintain_order=True).agg(
-            _nfields=pl.col("seps").sum() + 1, _blank=(pl.len() == 1) & blank.first())
+            _nfields=pl.col("seps").sum() + 1)
     else:  # no quotes: one line is one record
         lines = lines.with_row_index("rec").with_columns(pl.col("rec").cast(pl.Int64))
-        records = lines.select("rec", _nfields=pl.col("line").str.count_matches(sep, literal=True) + 1,
-                               _blank=blank)
+        records = lines.select("rec", _nfields=pl.col("line").str.count_matches(sep, literal=True) + 1)
     width = int(records["_nfields"][0])
     table = pl.read_csv(data, has_header=False, separator=sep, infer_schema=False, truncate_ragged_lines=True,
                         schema={f"c{i}": pl.String for i in range(width)}, missing_columns="insert")
     if table.height != records.height:
         return None
     headers = [h or "" for h in table.row(0)]
-    cells = pl.concat([records.select(row="rec", _nfields="_nfields", _blank="_blank"), table], how="horizontal")
+    cells = pl.concat([records.select(row="rec", _nfields="_nfields"), table], how="horizontal")
 
     def raw_text(rows: pl.DataFrame) -> pl.DataFrame:
         return (lines.join(rows.select(rec=pl.col("row")), on="rec", how="semi", maintain_order="left")
@@ -235,24 +221,28 @@ def _csv_python(data: bytes, sep: str) -> _Cells:
     """The slow, forgiving path for CSV that Polars refuses (e.g. a stray quote inside a field)."""
     records = list(csv.reader(io.StringIO(data.decode("utf-8"), newline=""), delimiter=sep))
     width = len(records[0])
-    rows = [(i, len(r), not "".join(r).strip(), [*r[:width], *[""] * (width - len(r))])
-            for i, r in enumerate(records[1:], start=1)]
+    rows = [(i, len(r), [*r[:width], *[""] * (width - len(r))]) for i, r in enumerate(records[1:], start=1)]
     cells = pl.DataFrame({"row": [r[0] for r in rows], "_nfields": [r[1] for r in rows],
-                          "_blank": [r[2] for r in rows],
-                          **{f"c{j}": [r[3][j] for r in rows] for j in range(width)}},
-                         schema={"row": pl.Int64, "_nfields": pl.Int64, "_blank": pl.Boolean,
+                          **{f"c{j}": [r[2][j] for r in rows] for j in range(width)}},
+                         schema={"row": pl.Int64, "_nfields": pl.Int64,
                                  **{f"c{j}": pl.String for j in range(width)}})
     raw = {i: _join(r, sep) for i, r in enumerate(records)}
     return _Cells(records[0], _finish(cells, width),
-                  lambda rows: rows.select(pl.col("row"), raw=pl.col("row").replace_strict(raw, default=None)))
+                  lambda rows: rows.select("row", raw=pl.col("row").replace_strict(raw, default=None)))
 
 
 def _finish(cells: pl.DataFrame, width: int) -> pl.DataFrame:
-    """Drop blank rows; give rows with the wrong number of fields the ``field_count`` code."""
+    """Drop blank rows; give rows with the wrong number of fields the ``field_count`` code.
+
+    A row is blank when every cell is empty (Excel often exports a tail of ``,,,,`` lines) and it
+    has no more fields than the header, so that no text beyond the header's width is dropped unseen.
+    """
+    empty = pl.all_horizontal(pl.col(f"c{i}").is_null() | (pl.col(f"c{i}").str.strip_chars() == "")
+                              for i in range(width))
     ragged = pl.col("_nfields") != width
-    return cells.filter(~pl.col("_blank")).drop("_blank").with_columns(
+    return cells.filter(~(empty & (pl.col("_nfields") <= width))).with_columns(
         pl.col("row").cast(pl.Int64), pl.col("_nfields").cast(pl.Int64),
-        pl.when(ragged).then(pl.lit(["field_count"])).otherwise(pl.lit([], pl.List(pl.String))).alias(CODES))
+        pl.when(ragged).then(pl.lit("field_count")).otherwise(pl.lit(None, pl.String)).alias(CODES))
 
 
 def _join(cells: list, sep: str = ",") -> str:
@@ -268,13 +258,12 @@ def _from_frame(frame: pl.DataFrame, headers: list[str]) -> _Cells:
     names = [f"c{i}" for i in range(len(headers))]
     frame = frame.select(_as_text(pl.col(c), frame.schema[c]).alias(n) for c, n in zip(frame.columns, names,
                                                                                         strict=True))
-    blank = pl.all_horizontal(pl.col(n).is_null() | (pl.col(n).str.strip_chars() == "") for n in names)
-    cells = frame.with_row_index("row", offset=1).with_columns(_nfields=pl.lit(len(names)), _blank=blank)
+    cells = frame.with_row_index("row", offset=1).with_columns(_nfields=pl.lit(len(names)))
 
     def raw_text(rows: pl.DataFrame) -> pl.DataFrame:
         picked = cells.join(rows, on="row", how="semi", maintain_order="left")
-        return pl.DataFrame({"row": picked["row"], "raw": [_join(list(r)) for r in picked.select(names).rows()]},
-                            schema={"row": pl.Int64, "raw": pl.String})
+        texts = [_join(list(r)) for r in picked.select(names).rows()]
+        return pl.DataFrame({"row": picked["row"], "raw": texts}, schema={"row": pl.Int64, "raw": pl.String})
 
     return _Cells(headers, _finish(cells, len(names)), raw_text)
 
@@ -292,11 +281,11 @@ def _read_xlsx(path: Path) -> _Cells:
     except Exception as exc:  # calamine raises its own error types for broken workbooks
         if isinstance(exc, OSError):
             raise
-        raise InputError(message_en=f"cannot read the workbook: {exc}", message_zh=f"无法读取 Excel 文件：{exc}",
-                         file=str(path)) from None
+        raise InputError(message_en=f"cannot read the workbook: {exc}",
+                         message_zh=f"无法读取 Excel 文件：{exc}", file=str(path)) from None
     if frame.height == 0:
-        raise InputError(message_en="the workbook's first sheet is empty", message_zh="Excel 第一个工作表为空",
-                         file=str(path))
+        raise InputError(message_en="the workbook's first sheet is empty",
+                         message_zh="Excel 第一个工作表为空", file=str(path))
     headers = ["" if h is None else str(h).strip() for h in frame.row(0)]
     return _from_frame(frame.slice(1), headers)
 

@@ -39,7 +39,8 @@ def write_table(df: pl.DataFrame, path: str | Path, *, format: Format | None = N
     if fmt not in ("csv", "parquet", "xlsx"):
         raise UsageError(message_en=f"cannot tell the output format of {str(path)!r}",
                          message_zh=f"无法从文件名“{path}”判断输出格式",
-                         hint_en="use a .csv, .parquet or .xlsx file name", hint_zh="请使用 .csv、.parquet 或 .xlsx 文件名")
+                         hint_en="use a .csv, .parquet or .xlsx file name",
+                         hint_zh="请使用 .csv、.parquet 或 .xlsx 文件名")
     missing = [c for c in money_columns if c not in df.columns]
     if missing:
         raise ValueError(f"money columns not in the table: {missing}")
@@ -100,7 +101,7 @@ def _prepare(df: pl.DataFrame, fmt: Format, money_columns: Collection[str]) -> p
             exprs.append(guard_formula(col.map_elements(str, return_dtype=pl.String)))
         else:
             exprs.append(col)
-    return df.select(exprs)
+    return df.select(expr.alias(name) for expr, name in zip(exprs, df.columns, strict=True))
 
 
 def _umask() -> int:

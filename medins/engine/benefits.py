@@ -160,7 +160,7 @@ def band_parts(run: Run, which, prefix: str, lower: pl.Expr, upper: pl.Expr) -> 
     f = f.with_columns(_lower=lower, _upper=upper)
     parts = []
     for k in range(width):
-        lo, hi, r = (pl.col(f"{prefix}{k}_{p}") for p in ("lo", "hi", "r"))
+        lo, hi, _r = (pl.col(f"{prefix}{k}_{p}") for p in ("lo", "hi", "r"))
         part = (pl.min_horizontal(pl.col("_upper"), hi.fill_null(UNLIMITED)) - pl.max_horizontal(pl.col("_lower"), lo))
         f = f.with_columns(part.clip(lower_bound=0).fill_null(0).alias(f"{prefix}{k}_a"))
         parts.append(k)

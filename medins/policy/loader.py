@@ -17,7 +17,7 @@ from pydantic import BaseModel
 
 from medins.errors import PolicyError, PolicyIssue, UsageError, format_key_path
 from medins.policy.compiled import CLAIM_NAMES, DERIVED_NAMES, ITEM_NAMES, CompiledPolicy, compile_policy
-from medins.policy.expr import Expression, ExprError
+from medins.policy.expr import ExprError, Expression
 from medins.policy.messages import load_model
 from medins.policy.schema import ExprMark, ItemSelector, Policy, Premiums
 from medins.policy.yamlsource import load_yaml

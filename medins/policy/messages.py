@@ -31,6 +31,8 @@ M = TypeVar("M", bound=BaseModel)
 _TAGLIKE = re.compile(r"^[a-z][a-z-]*\[.*\]$")  # pydantic union-branch names: function-after[...], list[int]
 _SEQUENCES = (list, tuple, set, frozenset, Sequence)
 _HEAVY = frozenset({"literal_error", "enum", "model_type", "dict_type", "missing"})
+_UNKNOWN = frozenset({"extra_forbidden", "unexpected_keyword_argument"})  # the latter: pydantic dataclasses
+_MISSING = frozenset({"missing", "missing_argument", "union_tag_not_found"})
 
 
 class PolicyValueError(ValueError):
@@ -207,9 +209,9 @@ def _fill(template: str | None, values: Mapping[str, str]) -> str | None:
 
 def _found(kind: str, err: Mapping[str, Any], custom: PolicyValueError | None, w: _Walk) -> str | None:
     """What the issue shows as found: the key for an unknown key, nothing for a missing one."""
-    if kind == "extra_forbidden":
+    if kind in _UNKNOWN:
         return show(w.path[-1] if w.path else "")
-    if kind in ("missing", "union_tag_not_found"):
+    if kind in _MISSING:
         return None
     if kind == "union_tag_invalid":
         return show(err.get("ctx", {}).get("tag"))
@@ -223,7 +225,7 @@ def _found(kind: str, err: Mapping[str, Any], custom: PolicyValueError | None, w
 def _choices(kind: str, err: Mapping[str, Any], w: _Walk) -> tuple[list[str] | None, str | None]:
     """The allowed keys or choices at the error (None if not a choice) and a did-you-mean."""
     ctx = err.get("ctx") or {}
-    if kind == "extra_forbidden":
+    if kind in _UNKNOWN:
         choices, word = allowed_keys(w.owner), str(w.path[-1]) if w.path else ""
     elif kind == "union_tag_invalid":
         choices = [t.strip(" '") for t in str(ctx.get("expected_tags", "")).split(",") if t.strip()]
@@ -237,12 +239,16 @@ def _choices(kind: str, err: Mapping[str, Any], w: _Walk) -> tuple[list[str] | N
 
 
 def _split(text: str) -> list[str | None]:
-    """``"en || zh || hint en || hint zh"`` → its four parts (None where absent), else ``[]``."""
-    parts = [p.strip() for p in text.split("||")]
-    return [parts[0], (parts + [None] * 3)[2], parts[1], (parts + [None] * 4)[3]] if len(parts) >= 2 else []
+    """``"en || zh || hint en || hint zh"`` → ``[en, hint en, zh, hint zh]``; ``[]`` without ``||``."""
+    parts: list[str | None] = [p.strip() or None for p in text.split("||")]
+    if len(parts) < 2:
+        return []
+    en, zh, hint_en, hint_zh = [*parts, None, None][:4]
+    return [en, hint_en, zh, hint_zh]
 
 
 def _issue(err: Mapping[str, Any], model: Any, positions: Positions, file: str) -> tuple[PolicyIssue, _Walk]:
+    """One pydantic error → its issue (texts from the dictionary or the validator) and its walk."""
     kind, loc, ctx = err["type"], tuple(err["loc"]), dict(err.get("ctx") or {})
     custom = ctx.get("error") if isinstance(ctx.get("error"), PolicyValueError) else None
     w = walk(model, loc + (custom.loc if custom else ()), positions.data)
@@ -278,15 +284,14 @@ def _issue(err: Mapping[str, Any], model: Any, positions: Positions, file: str) 
         elif str(bound) in ("1", "1.0", "1.00") and entry.get(f"hint_fraction_{lang}"):
             hint = entry[f"hint_fraction_{lang}"]
         texts += [message, _fill(hint, values)]
-    message_en, hint_en, message_zh, hint_zh = texts
-    code = kind if entry is fallback else str(entry["code"])
+    code = kind if entry is fallback else str(entry["code"])  # a custom error type is its own code
     if custom:
-        message_en, message_zh, hint_en, hint_zh = (custom.message_en, custom.message_zh, custom.hint_en,
-                                                    custom.hint_zh)  # fmt: skip
+        texts = [custom.message_en, custom.hint_en, custom.message_zh, custom.hint_zh]
         code, allowed = custom.code, custom.allowed or allowed
     elif kind in ("value_error", "assertion_error") or entry is fallback:
-        message_en, hint_en, message_zh, hint_zh = _split(values.get("error", values["msg"])) or texts
-    line, column = positions.locate(path, "key" if kind == "extra_forbidden" or w.about_key else "value")
+        texts = _split(values.get("error", values["msg"])) or texts
+    message_en, hint_en, message_zh, hint_zh = texts
+    line, column = positions.locate(path, "key" if kind in _UNKNOWN or w.about_key else "value")
     issue = PolicyIssue(
         file=file, line=line, column=column, key_path=format_key_path(path), found=found, allowed=allowed,
         message_en=message_en or "", message_zh=message_zh or "", hint_en=hint_en, hint_zh=hint_zh, code=code,

@@ -31,6 +31,7 @@ from typing import Annotated, Literal
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator, model_validator
 
 from medins.money import MoneyError, to_ppm
+from medins.policy.messages import PolicyValueError as PVE
 
 _NAME = r"^[a-z][a-z0-9_]*$"
 Name = Annotated[str, Field(pattern=_NAME)]
@@ -105,13 +106,19 @@ class Parameter(Model):
     def _one_shape(self) -> Parameter:
         shapes = [s for s in ("value", "values", "scale") if getattr(self, s) is not None]
         if self.missing and shapes:
-            raise ValueError("a parameter marked missing: true must not also give value, values or scale")
+            raise PVE("a parameter marked missing: true must not also give value, values or scale",
+                      "标记为 missing: true 的参数不能再给出 value、values 或 scale", code="missing_with_value")
         if self.missing and self.unit is None:
-            raise ValueError("a missing parameter needs a unit, so that --set NAME=VALUE can be checked")
+            raise PVE("a missing parameter needs a unit, so that --set NAME=VALUE can be checked",
+                      "缺失参数需要 unit,以便检查 --set 名称=值", code="missing_unit",
+                      hint_en="add unit: yuan | rate | number | date | text | scale",
+                      hint_zh="加上 unit: yuan | rate | number | date | text | scale")
         if not self.missing and len(shapes) != 1:
-            raise ValueError("give exactly one of value, values or scale (or missing: true)")
+            raise PVE("give exactly one of value, values or scale (or missing: true)",
+                      "value、values、scale 只能给出其中一个(或 missing: true)", code="parameter_shape")
         if (self.value is not None or self.values is not None) and self.unit is None:
-            raise ValueError("value and values need a unit: yuan, rate, number, date or text")
+            raise PVE("value and values need a unit: yuan, rate, number, date or text",
+                      "value 和 values 需要 unit:yuan、rate、number、date 或 text", code="missing_unit")
         if self.value is not None:
             check_scalar(self.value, self.unit)
         if self.values is not None:
@@ -122,11 +129,11 @@ class Parameter(Model):
 
 
 def check_scalar(text: object, unit: str | None) -> object:
-    """Validate and convert one scalar of the given unit; raise ValueError with a hint."""
+    """Validate and convert one scalar of the given unit; raise a bilingual PolicyValueError."""
     if text is None:
-        raise ValueError("a table entry is empty")
+        raise PVE("a table entry is empty", "表中有空值", code="bad_value")
     if isinstance(text, bool):
-        raise ValueError(f"{text!r} is a boolean, expected a {unit}")
+        raise PVE(f"{text!r} is a boolean, expected a {unit}", f"{text!r} 是布尔值,应为 {unit}", code="wrong_type")
     raw = str(text).strip()
     if unit == "text":
         return raw
@@ -134,54 +141,66 @@ def check_scalar(text: object, unit: str | None) -> object:
         try:
             return date.fromisoformat(raw)
         except ValueError:
-            raise ValueError(f"{raw!r} is not a date YYYY-MM-DD") from None
+            raise PVE(f"{raw!r} is not a date YYYY-MM-DD", f"{raw!r} 不是日期 YYYY-MM-DD", code="bad_date",
+                      found=raw, allowed="YYYY-MM-DD") from None
     if unit == "rate":
         try:
             ppm = to_ppm(raw)
         except MoneyError as exc:
-            raise ValueError(f"{raw!r} is not a rate such as 55% or 0.55 ({exc})") from None
+            raise PVE(f"{raw!r} is not a rate such as 55% or 0.55 ({exc})", f"{raw!r} 不是比例(如 55% 或 0.55)",
+                      code="bad_number", found=raw, allowed="0%–100%") from None
         if not 0 <= ppm <= 1_000_000:
-            raise ValueError(f"rate {raw!r} is outside 0–100%")
+            raise PVE(f"rate {raw!r} is outside 0–100%", f"比例 {raw!r} 不在 0–100% 之间", code="out_of_range",
+                      found=raw, allowed="0%–100%",
+                      hint_en="a rate is a fraction of 1: write 55% or 0.55, not 55",
+                      hint_zh="比例是小于等于 1 的小数:写 55% 或 0.55,不要写 55")
         return Decimal(ppm) / 1_000_000
     try:
         dec = Decimal(raw.replace(",", ""))
     except ArithmeticError:
-        raise ValueError(f"{raw!r} is not a number") from None
+        raise PVE(f"{raw!r} is not a number", f"{raw!r} 不是数字", code="bad_number", found=raw) from None
     if not dec.is_finite():
-        raise ValueError(f"{raw!r} is not a finite number")
+        raise PVE(f"{raw!r} is not a finite number", f"{raw!r} 不是有限数字", code="bad_number", found=raw)
     if unit == "yuan":
         if dec < 0:
-            raise ValueError(f"amount {raw!r} is negative")
+            raise PVE(f"amount {raw!r} is negative", f"金额 {raw!r} 为负数", code="out_of_range", found=raw,
+                      allowed=">= 0")
         if dec != dec.quantize(Decimal("0.01")):
-            raise ValueError(f"amount {raw!r} has more than two decimals (finer than one fen)")
+            raise PVE(f"amount {raw!r} has more than two decimals (finer than one fen)",
+                      f"金额 {raw!r} 超过两位小数(小于一分)", code="sub_fen", found=raw)
     return dec
 
 
-def _check_table(values: dict[str, object], unit: str | None) -> None:
+def _check_table(values: dict[str, object], unit: str | None, path: tuple = ()) -> None:
     for key, val in values.items():
         if isinstance(val, dict):
-            _check_table(val, unit)
+            _check_table(val, unit, (*path, key))
         else:
             try:
                 check_scalar(val, unit)
-            except ValueError as exc:
-                raise ValueError(f"entry {key!r}: {exc}") from None
+            except PVE as exc:
+                raise PVE(exc.message_en, exc.message_zh, hint_en=exc.hint_en, hint_zh=exc.hint_zh, code=exc.code,
+                          loc=("values", *path, key), found=exc.found, allowed=exc.allowed) from None
 
 
 def check_scale(scale: list[Band]) -> None:
     """Bands ascend strictly; only the last may be open-ended."""
     if not scale:
-        raise ValueError("a scale needs at least one band")
+        raise PVE("a scale needs at least one band", "分段表至少需要一段", code="too_short")
     previous = Decimal(-1)
     for i, band in enumerate(scale):
         if band.upto is None:
             if i != len(scale) - 1:
-                raise ValueError(f"band {i + 1} has no upto but is not the last band (bands must be ordered)")
+                raise PVE(f"band {i + 1} has no upto but is not the last band", f"第 {i + 1} 段没有 upto,但不是最后一段",
+                          code="bands_unordered", loc=("scale", i),
+                          hint_en="only the last band may be open-ended", hint_zh="只有最后一段可以没有上限")
             continue
         if band.upto <= previous:
-            raise ValueError(
-                f"band {i + 1} upto {band.upto} is not above the previous edge {previous} (bands must ascend)"
-            )
+            raise PVE(f"band {i + 1} upto {band.upto} is not above the previous edge {previous}",
+                      f"第 {i + 1} 段上限 {band.upto} 不高于上一段 {previous}", code="bands_unordered",
+                      loc=("scale", i, "upto"), found=str(band.upto), allowed=f"> {previous}",
+                      hint_en="bands must ascend: list them from the lowest edge up",
+                      hint_zh="分段必须递增:从最低的上限开始排列")
         previous = band.upto
 
 
@@ -265,7 +284,7 @@ class ItemLimit(ItemSelector):
     @model_validator(mode="after")
     def _one(self) -> ItemLimit:
         if (self.max is None) == (self.max_per_dose is None):
-            raise ValueError("give exactly one of max or max_per_dose")
+            raise PVE("give exactly one of max or max_per_dose", "max 与 max_per_dose 只能给出其中一个", code="parameter_shape")
         return self
 
 
@@ -342,7 +361,8 @@ class Bands(Model):
     @model_validator(mode="after")
     def _scale_or_rate(self) -> Bands:
         if self.scale is None and self.rate is None:
-            raise ValueError("bands need a scale parameter, a rate expression, or both")
+            raise PVE("bands need a scale parameter, a rate expression, or both", "bands 需要 scale 参数或 rate 表达式",
+                      code="missing_key")
         return self
 
 
@@ -452,7 +472,7 @@ class Policy(Model):
         seen: set[str] = set()
         for rule in rules:
             if rule.id in seen:
-                raise ValueError(f"rule id {rule.id!r} is used twice")
+                raise PVE(f"rule id {rule.id!r} is used twice", f"规则编号 {rule.id!r} 重复", code="duplicate_rule")
             seen.add(rule.id)
         return rules
 
@@ -461,7 +481,9 @@ class Policy(Model):
         for version in self.versions:
             for name in version.parameters:
                 if name not in self.parameters:
-                    raise ValueError(f"version {version.id!r} overrides unknown parameter {name!r}")
+                    raise PVE(f"version {version.id!r} overrides unknown parameter {name!r}",
+                              f"版本 {version.id!r} 覆盖了不存在的参数 {name!r}", code="unknown_parameter",
+                              hint_en="declare it under parameters first", hint_zh="请先在 parameters 中声明")
         return self
 
 
