@@ -118,9 +118,15 @@ class Parameter(Model):
                       "value、values、scale 只能给出其中一个(或 missing: true)", code="parameter_shape")
         if (self.value is not None or self.values is not None) and self.unit is None:
             raise PVE("value and values need a unit: yuan, rate, number, date or text",
-                      "value 和 values 需要 unit:yuan、rate、number、date 或 text", code="missing_unit")
+                      "value 和 values 需要 unit:yuan、rate、number、date 或 text", code="missing_unit",
+                      hint_en="add unit: yuan (amounts), rate (e.g. 55%), number, date or text",
+                      hint_zh="加上 unit:yuan(金额)、rate(如 55%)、number、date 或 text")
         if self.value is not None:
-            check_scalar(self.value, self.unit)
+            try:
+                check_scalar(self.value, self.unit)
+            except PVE as exc:
+                raise PVE(exc.message_en, exc.message_zh, hint_en=exc.hint_en, hint_zh=exc.hint_zh, code=exc.code,
+                          loc=("value",), found=exc.found, allowed=exc.allowed) from None
         if self.values is not None:
             _check_table(self.values, self.unit)
         if self.scale is not None:

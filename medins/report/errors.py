@@ -48,7 +48,33 @@ def _found_allowed(issue: PolicyIssue, lang: Lang) -> Text:
 
 
 def render_issues(issues: Sequence[PolicyIssue], lang: Lang = "en") -> RenderableType:
-    """A table of every issue (location, key, problem, found / allowed, hint), titled with the count."""
+    """Every issue as a compiler-style block, titled with the count; readable at any terminal width.
+
+    ``file:line:col  key`` on the first line (one clickable location, never wrapped), then the
+    problem, what was found and what is allowed, and the hint.
+    """
+    location, key, problem, found, hint = _HEADERS.get(lang, _HEADERS["en"])
+    parts: list[RenderableType] = [Text(_title(issues, lang), style="bold red")]
+    for issue in issues:
+        head = Text("✗ ", style="bold red")
+        head.append(issue.location(), style="bold")
+        head.append("  ")
+        head.append(issue.key_path or _ROOT.get(lang, _ROOT["en"]), style="cyan")
+        parts.append(head)
+        parts.append(Text.assemble("  ", (issue.message(lang), "red")))
+        details = _found_allowed(issue, lang)
+        if details:
+            indented = Text("  ")
+            indented.append_text(details)
+            parts.append(Text(str(indented).replace("\n", "\n  ")))
+        if issue.hint(lang):
+            parts.append(Text.assemble("  ", (f"{hint}{'：' if lang == 'zh' else ': '}", "bold green"),
+                                       (issue.hint(lang) or "", "green")))
+    return Group(*parts)
+
+
+def render_issue_table(issues: Sequence[PolicyIssue], lang: Lang = "en") -> RenderableType:
+    """The same issues as a table (location, key, problem, found / allowed, hint), for wide reports."""
     table = Table(title=_title(issues, lang), title_style="bold red", show_lines=True, expand=False)
     location, key, problem, found, hint = _HEADERS.get(lang, _HEADERS["en"])
     table.add_column(location, no_wrap=True, style="bold")  # must stay one clickable file:line:col
