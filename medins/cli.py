@@ -8,7 +8,6 @@ message and exit code 2 (1 when some batch rows were rejected); a bug keeps its 
 
 from __future__ import annotations
 
-import json
 import sys
 from pathlib import Path
 from typing import Annotated, Literal
@@ -20,9 +19,13 @@ app = typer.Typer(
     help="Chinese medical-insurance (医保) policies as reviewable YAML: settle bills and claims exactly.",
     no_args_is_help=True,
     pretty_exceptions_show_locals=False,
+    pretty_exceptions_enable=False,
     add_completion=False,
+    rich_markup_mode=None,  # plain click help: rendering help through rich would triple the start-up time
 )
-policy_app = typer.Typer(help="List, show, check, diff and export the schema of policies.", no_args_is_help=True)
+policy_app = typer.Typer(
+    help="List, show, check, diff and export the schema of policies.", no_args_is_help=True, rich_markup_mode=None
+)
 app.add_typer(policy_app, name="policy")
 
 LangOpt = Annotated[
@@ -88,6 +91,8 @@ def calc(
     result = settle_bill(compiled, data, source=bill.stem, trace=explain or format == "json")
     _stop_on_missing(result, compiled)
     if format == "json":
+        import json
+
         sys.stdout.write(json.dumps(result, ensure_ascii=False, indent=2) + "\n")
         return
     from medins.report.tables import explain_table, settlement_table
@@ -168,6 +173,8 @@ def policy_check(files: Annotated[list[Path], typer.Argument(help="Policy files 
 @policy_app.command("schema")
 def policy_schema() -> None:
     """Print the policy JSON Schema (for editor completion and validation)."""
+    import json
+
     from medins.policy.jsonschema import policy_json_schema
 
     sys.stdout.write(json.dumps(policy_json_schema(), ensure_ascii=False, indent=2) + "\n")

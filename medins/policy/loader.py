@@ -18,9 +18,9 @@ from pydantic import BaseModel
 from medins.errors import PolicyError, PolicyIssue, UsageError, format_key_path
 from medins.policy.compiled import CLAIM_NAMES, DERIVED_NAMES, ITEM_NAMES, CompiledPolicy, compile_policy
 from medins.policy.expr import ExprError, Expression
-from medins.policy.messages import load_model
+from medins.policy.messages import load_model_with_positions
 from medins.policy.schema import ExprMark, ItemSelector, Policy, Premiums
-from medins.policy.yamlsource import load_yaml
+from medins.policy.yamlsource import Positions
 
 _HERE = Path(__file__).resolve().parent.parent
 
@@ -80,9 +80,8 @@ def _compile(model: Policy, file: str, overrides: dict[str, str] | None) -> Comp
 def _load_checked(file: str) -> tuple[Policy, str]:
     text = Path(file).read_text(encoding="utf-8-sig")
     display = _display_name(file)
-    model = load_model(text, display, Policy)
-    assert isinstance(model, Policy)
-    issues = check_expressions(model, text, display)
+    model, positions = load_model_with_positions(text, display, Policy)
+    issues = check_expressions(model, positions, display)
     if issues:
         raise PolicyError(issues)
     return model, display
@@ -123,9 +122,8 @@ def iter_expressions(model: BaseModel, loc: tuple = ()) -> Iterator[tuple[tuple,
                     yield (*loc, name, key), item, model
 
 
-def check_expressions(model: Policy, text: str, filename: str) -> list[PolicyIssue]:
+def check_expressions(model: Policy, positions: Positions, filename: str) -> list[PolicyIssue]:
     """Parse every expression; unknown names and unknown scale parameters become located issues."""
-    _, positions = load_yaml(text, filename, strict=False)
     params = set(model.parameters)
     base = CLAIM_NAMES | DERIVED_NAMES | params
     issues: list[PolicyIssue] = []

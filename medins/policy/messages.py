@@ -340,6 +340,11 @@ def issues_from_validation_error(
 
 def load_model(text: str, filename: str, model: type[M]) -> M:
     """Load YAML ``text`` and validate it as ``model``; raise PolicyError with every issue at once."""
+    return load_model_with_positions(text, filename, model)[0]
+
+
+def load_model_with_positions(text: str, filename: str, model: type[M]) -> tuple[M, Positions]:
+    """Like :func:`load_model`, also returning the positions (for checks made after validation)."""
     data, positions = load_yaml(text, filename, strict=False)
     issues = list(positions.issues)
     result: M | None = None
@@ -350,4 +355,4 @@ def load_model(text: str, filename: str, model: type[M]) -> M:
     if issues or result is None:
         issues.sort(key=lambda i: (i.line is None, i.line or 0, i.column or 0))
         raise PolicyError(issues)
-    return result
+    return result, positions
