@@ -67,17 +67,28 @@ def explain_steps(policy: CompiledPolicy, row: Mapping) -> list[dict]:
             if rate is None:
                 continue
             lo, hi = row[f"_b{k}_lo"], row[f"_b{k}_hi"]
-            band_source = (scale[k].source if k < len(scale) and scale[k].source else None) or rule.bands.source
+            params = policy.versions[row["_v"]].params
+            band_source = (scale[k].source if k < len(scale) and scale[k].source else None) or params.sources.get(
+                rule.bands.scale or "", rule.bands.source)
+            listed = ppm_to_percent(int(scale[k].rate * 1_000_000)) if k < len(scale) and scale[k].rate is not None \
+                else None
+            shown = ppm_to_percent(rate)
+            if rule.bands.rate and listed is not None and listed != shown:
+                band_source = f"{band_source}; {rule.bands.source}"
+            else:
+                listed = None
             steps.append(_step(
                 "band", _yuan_exact(part * rate, 1_000_000), band=k + 1,
                 range=f"({fen_to_yuan(lo)}, {fen_to_yuan(hi) if hi is not None else '∞'}]",
-                base=fen_to_yuan(part), rate=ppm_to_percent(rate), source=band_source,
+                base=fen_to_yuan(part), rate=shown, listed_rate=listed, source=band_source,
             ))
         if row.get("_boff"):
             reduction = row.get("_b_classb_num") or 0
             e0 = row.get("_e0") or 1
+            params = policy.versions[row["_v"]].params
             steps.append(_step("class_b", "-" + _yuan_exact(reduction, 1_000_000 * e0),
-                               rate=ppm_to_percent(row["_boff"]), source=rule.bands.source))
+                               rate=ppm_to_percent(row["_boff"]),
+                               source=params.sources.get(rule.bands.class_b_offset or "", rule.bands.source)))
         steps.append(_step("fund_raw", row["_raw"]))
     if row.get("_allow"):
         steps.append(_step("allowance", row["_allow"], source="; ".join(a.source for a in rule.allowances)))

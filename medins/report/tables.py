@@ -6,6 +6,7 @@ compare view; money is right-justified and totals are set apart, as a clerk read
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping, Sequence
 
 from rich import box
@@ -21,6 +22,15 @@ _SUMMARY_FIELDS = (
 )
 _TOTAL_FIELDS = ("fund_pay_sumamt", "psn_part_amt", "acct_pay", "psn_cash_pay")
 _ALWAYS = {"medfee_sumamt", "inscp_scp_amt", "act_pay_dedc", "hifp_pay"}
+
+
+_CITATION = re.compile(r"\b(?:A-)?[A-Z]{1,4}(?:-[A-Z]{1,3})?-T?\d+\b|\b\d{3}:L\d+(?:[-–]\d+)?")
+
+
+def short_source(text: str) -> str:
+    """The citations of a ``source`` (rule ids and seed lines) without the quoted Chinese, for tables."""
+    found = list(dict.fromkeys(_CITATION.findall(text)))
+    return ", ".join(found) if found else text
 
 
 def _money(text: str) -> str:
@@ -87,9 +97,9 @@ def explain_table(steps: Sequence[Mapping], lang: Lang) -> RenderableType:
         table.add_row(
             Text(label, style=style or ""),
             _money(step["base"]) if step.get("base") else "",
-            str(step.get("rate") or ""),
+            f"{step['listed_rate']} → {step['rate']}" if step.get("listed_rate") else str(step.get("rate") or ""),
             Text(_money(amount) if amount and _is_plain(amount) else str(amount or ""), style=style or ""),
-            str(step.get("source") or ""),
+            short_source(str(step.get("source") or "")),
         )
     return table
 
