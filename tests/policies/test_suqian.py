@@ -168,3 +168,26 @@ def test_set_overrides_a_parameter_for_a_what_if_run() -> None:
     assert (base, settle_bill(what_if, bill("3000"))["fund_pay_sumamt"]) == ("1250.00", "1500.00")
     flat = load_policy("suqian-2007", {"zone_offset.in_city": "0%", "deductible.in_city": "500"})
     assert settle_bill(flat, bill("12000", zone="in_city"))["fund_pay_sumamt"] == "6200.00"
+
+
+def test_A_SQ_6_higher_zone_tops_up_the_yearly_outpatient_deductible() -> None:
+    """门诊大病 in a higher-deductible zone later in the year charges only the difference (800 − 500 = 300)."""
+    first = bill("1200", visit="outpatient_special", admit="2008-02-01", diagnosis=["dialysis"])
+    second = bill("1000", zone="in_city", visit="outpatient_special", admit="2008-03-01", diagnosis=["dialysis"])
+    results = settle_bills(POLICY, [first, second])
+    assert [r["act_pay_dedc"] for r in results] == ["500.00", "300.00"]
+    assert results[1]["fund_pay_sumamt"] == "280.00"  # (2,200 − 1,500) × (50 % − 10 %) on the cumulative axis
+
+
+def test_outpatient_special_without_a_listed_diagnosis_has_no_rule() -> None:
+    """Only dialysis and transplant anti-rejection are 门诊大病 in Suqian (SQ-23); others are no_rule."""
+    r = settle_bill(POLICY, bill("1000", visit="outpatient_special", diagnosis=["diabetes"]))
+    assert r["status"] == "rejected" and r["reasons"] == ["no_rule"]
+
+
+def test_dialysis_payments_share_the_inpatient_cap() -> None:
+    """A-SQ-5: 门诊大病 payments count against the same 40,000 yearly cap as inpatient stays."""
+    stay = bill("65000", admit="2008-01-10")  # pays 40,000 (capped)
+    dialysis = bill("3000", visit="outpatient_special", admit="2008-06-01", diagnosis=["dialysis"])
+    results = settle_bills(POLICY, [stay, dialysis])
+    assert [r["fund_pay_sumamt"] for r in results] == ["40000.00", "0.00"]
