@@ -30,13 +30,13 @@ def _pick(run: Run, per_rule: dict[int, pl.Series], dtype: pl.DataType) -> pl.Se
     return out
 
 
-def _ev_rules(run: Run, attr, returns: str) -> pl.Series:
+def _ev_rules(run: Run, attr, returns: str, *, required: bool = False) -> pl.Series:
     """Evaluate, for each rule, the expression ``attr(rule)`` on that rule's admissible rows."""
     per_rule = {}
     for idx, rule in enumerate(run.policy.model.rules):
         text = attr(rule)
         if text is not None:
-            per_rule[idx] = run.ev(text, returns, mask=_mask(run, idx))
+            per_rule[idx] = run.ev(text, returns, mask=_mask(run, idx), required=required)
     return _pick(run, per_rule, pl.Int64 if returns != "bool" else pl.Boolean)
 
 
@@ -84,7 +84,8 @@ def settle_benefits(run: Run) -> None:
 
 def _deductible(run: Run) -> None:
     rules = run.policy.model.rules
-    std = _ev_rules(run, lambda r: r.deductible.standard if r.deductible else None, "money").fill_null(0)
+    std = _ev_rules(run, lambda r: r.deductible.standard if r.deductible else None, "money", required=True)
+    std = std.fill_null(0)  # only where no deductible applies: unknown standards were rejected above
     mode_expr: pl.Expr = pl.lit("none")
     for idx, rule in enumerate(rules):
         if rule.deductible:
@@ -146,7 +147,7 @@ def band_parts(run: Run, which, prefix: str, lower: pl.Expr, upper: pl.Expr) -> 
             for k, band in enumerate(_scale_for(run, bands, v)):
                 listed = band.rate
                 if bands.rate is not None:
-                    rate = run.ev(bands.rate, "rate", mask=mask, extra={"rate": listed})
+                    rate = run.ev(bands.rate, "rate", mask=mask, extra={"rate": listed}, required=True)
                 else:
                     rate = pl.Series([int(listed * 1_000_000)] * n, dtype=pl.Int64)
                 for p, val in (("lo", band.lo), ("hi", band.hi), ("r", None)):
@@ -154,7 +155,7 @@ def band_parts(run: Run, which, prefix: str, lower: pl.Expr, upper: pl.Expr) -> 
                     src = rate.clip(0, 1_000_000) if p == "r" else pl.Series([val] * n, dtype=pl.Int64)
                     cols[key] = pl.select(pl.when(pl.lit(mask)).then(pl.lit(src)).otherwise(pl.lit(cols[key]))).to_series()
             if bands.class_b_offset:
-                off = run.ev(bands.class_b_offset, "rate", mask=mask).fill_null(0)
+                off = run.ev(bands.class_b_offset, "rate", mask=mask, required=True).fill_null(0)
                 offset = pl.select(pl.when(pl.lit(mask)).then(pl.lit(off)).otherwise(pl.lit(offset))).to_series()
     f = run.frame.with_columns(**{k: v for k, v in cols.items()}, **{f"{prefix}off": offset})
     f = f.with_columns(_lower=lower, _upper=upper)

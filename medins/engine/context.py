@@ -85,10 +85,13 @@ class Run:
         extra: dict[str, object] | None = None,
         frame: pl.DataFrame | None = None,
         on_error: str = "reject",
+        required: bool = False,
     ) -> pl.Series:
         """Evaluate ``text`` on the rows where ``mask`` holds; null elsewhere (and where unknown).
 
-        A row whose evaluation fails gets a reason (``on_error="reject"``) and a null result.
+        A row whose evaluation fails gets a reason (``on_error="reject"``) and a null result. With
+        ``required``, a row whose result is unknown (a fact the expression reads is absent) is rejected
+        ``missing_fact:<names>`` — the engine never replaces an unknown amount or rate by a guess.
         """
         base = self.frame if frame is None else frame
         n = base.height
@@ -125,6 +128,11 @@ class Run:
             bad = mapped.filter(pl.col("_u").is_in(list(failed)))
             for i, u in bad.select("_i", "_u").rows():
                 self.problems.setdefault(i, []).append(f"policy_error:{failed[u]}")
+        if required:
+            unknown = mapped.with_columns(_val=values).filter(pl.col("_val").is_null() & ~pl.col("_u").is_in(list(failed)))
+            for row in unknown.iter_rows(named=True):
+                absent = [c for c in cols if row[c] is None] or [expr.text]
+                self.problems.setdefault(row["_i"], []).append("missing_fact:" + ",".join(absent))
         full = pl.Series([None] * n, dtype=dtype)
         return full.scatter(positions, values)
 

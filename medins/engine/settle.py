@@ -52,9 +52,17 @@ def settle(policy: CompiledPolicy, claims: pl.DataFrame, items: pl.DataFrame | N
     _guard_benefit_year(run)
     _apply_problems(run)
     run.frame = run.frame.with_columns(_ok=pl.col(REASON_COLUMNS).list.len() == 0)
+    before = run.frame
     settle_benefits(run)
-    _apply_problems(run)  # evaluation problems found while settling (e.g. a table without the claim's key)
-    run.frame = run.frame.with_columns(_ok=pl.col(REASON_COLUMNS).list.len() == 0)
+    if run.problems:
+        # Claims found unsettleable while settling (an unknown fact, a table without the claim's key)
+        # must not consume caps or deductibles of the person's later claims: settle again without them.
+        run.frame = before
+        _apply_problems(run)
+        run.frame = run.frame.with_columns(_ok=pl.col(REASON_COLUMNS).list.len() == 0)
+        settle_benefits(run)
+        _apply_problems(run)
+        run.frame = run.frame.with_columns(_ok=pl.col(REASON_COLUMNS).list.len() == 0)
     _zero_rejected(run)
     settle_account(run)
     out = _totals(run).sort("_in")
