@@ -39,13 +39,16 @@ def policy_list_table(lang: Lang) -> RenderableType:
     return table
 
 
-def _value_text(value: object) -> str:
+def _value_text(value: object, unit: str | None = None, *, nested: bool = False) -> str:
     from datetime import date
     from decimal import Decimal
 
     if isinstance(value, dict):
-        return ", ".join(f"{k}: {_value_text(v)}" for k, v in value.items())
+        inner = ", ".join(f"{k}: {_value_text(v, unit, nested=True)}" for k, v in value.items())
+        return f"{{{inner}}}" if nested else inner
     if isinstance(value, Decimal):
+        if unit == "rate":
+            return f"{format((value * 100).normalize(), 'f')}%"
         return format(value.normalize(), "f")
     if isinstance(value, date):
         return value.isoformat()
@@ -82,7 +85,7 @@ def policy_view(policy: CompiledPolicy, lang: Lang) -> RenderableType:
             elif name in params.scales and param.scale is not None:
                 value = Text(_scale_text(params.scales[name]))
             else:
-                value = Text(_value_text(params.constants.get(name)))
+                value = Text(_value_text(params.constants.get(name), param.unit))
             label = f"{name}" + (f"\n{pick(param.label)}" if param.label else "")
             table.add_row(label, value, params.sources.get(name, ""))
         parts.append(table)
