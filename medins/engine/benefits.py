@@ -24,7 +24,7 @@ PERSON_YEAR = ["person_id", "year"]
 
 def _pick(run: Run, per_rule: dict[int, pl.Series], dtype: pl.DataType) -> pl.Series:
     """Merge per-rule series (each null outside its rule's rows) into one column."""
-    out = pl.Series([None] * run.frame.height, dtype=dtype)
+    out = pl.repeat(None, run.frame.height, dtype=dtype, eager=True)
     for series in per_rule.values():
         out = out.fill_null(series)
     return out
@@ -69,7 +69,7 @@ def settle_benefits(run: Run) -> None:
                                group=[*PERSON_YEAR, "_b_axis"], out_before="_c0", out_after="_c1")
     _deductible(run)
     _basic_bands(run)
-    allowance = pl.Series([0] * run.frame.height, dtype=pl.Int64)
+    allowance = pl.repeat(0, run.frame.height, dtype=pl.Int64, eager=True)
     for idx, rule in enumerate(rules):
         for allow in rule.allowances:
             mask = _mask(run, idx)
@@ -134,8 +134,8 @@ def band_parts(run: Run, which, prefix: str, lower: pl.Expr, upper: pl.Expr) -> 
         default=0,
     )
     n = run.frame.height
-    cols = {f"{prefix}{k}_{p}": pl.Series([None] * n, dtype=pl.Int64) for k in range(width) for p in ("lo", "hi", "r")}
-    offset = pl.Series([0] * n, dtype=pl.Int64)
+    cols = {f"{prefix}{k}_{p}": pl.repeat(None, n, dtype=pl.Int64, eager=True) for k in range(width) for p in ("lo", "hi", "r")}
+    offset = pl.repeat(0, n, dtype=pl.Int64, eager=True)
     for idx, rule in enumerate(rules):
         bands = which(rule)
         if bands is None:
@@ -149,10 +149,10 @@ def band_parts(run: Run, which, prefix: str, lower: pl.Expr, upper: pl.Expr) -> 
                 if bands.rate is not None:
                     rate = run.ev(bands.rate, "rate", mask=mask, extra={"rate": listed}, required=True)
                 else:
-                    rate = pl.Series([int(listed * 1_000_000)] * n, dtype=pl.Int64)
+                    rate = pl.repeat(int(listed * 1_000_000), n, dtype=pl.Int64, eager=True)
                 for p, val in (("lo", band.lo), ("hi", band.hi), ("r", None)):
                     key = f"{prefix}{k}_{p}"
-                    src = rate.clip(0, 1_000_000) if p == "r" else pl.Series([val] * n, dtype=pl.Int64)
+                    src = rate.clip(0, 1_000_000) if p == "r" else pl.repeat(val, n, dtype=pl.Int64, eager=True)
                     cols[key] = pl.select(pl.when(pl.lit(mask)).then(pl.lit(src)).otherwise(pl.lit(cols[key]))).to_series()
             if bands.class_b_offset:
                 off = run.ev(bands.class_b_offset, "rate", mask=mask, required=True).fill_null(0)

@@ -97,11 +97,11 @@ class Run:
         n = base.height
         dtype = _DTYPES[returns]
         if text is None:
-            return pl.Series([None] * n, dtype=dtype)
+            return pl.repeat(None, n, dtype=dtype, eager=True)
         expr = parse(text)
         rows = base if mask is None else base.filter(mask)
         if rows.height == 0:
-            return pl.Series([None] * n, dtype=dtype)
+            return pl.repeat(None, n, dtype=dtype, eager=True)
         cols = sorted(c for c in expr.names if c in rows.columns)
         lists = [c for c in cols if isinstance(rows.schema[c], pl.List)]
         keyed = rows.select(
@@ -133,7 +133,7 @@ class Run:
             for row in unknown.iter_rows(named=True):
                 absent = [c for c in cols if row[c] is None] or [expr.text]
                 self.problems.setdefault(row["_i"], []).append("missing_fact:" + ",".join(absent))
-        full = pl.Series([None] * n, dtype=dtype)
+        full = pl.repeat(None, n, dtype=dtype, eager=True)
         return full.scatter(positions, values)
 
 

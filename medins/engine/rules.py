@@ -43,7 +43,7 @@ def rule_needs(rule: Rule) -> set[str]:
 def select_rules(run: Run) -> None:
     """Add ``_rule`` (index into policy.rules, null = none) and the state-bucket columns."""
     rules = run.policy.model.rules
-    chosen = pl.Series([None] * run.frame.height, dtype=pl.Int64)
+    chosen = pl.repeat(None, run.frame.height, dtype=pl.Int64, eager=True)
     for idx, rule in enumerate(rules):
         free = chosen.is_null()
         hit = run.ev(rule.when, "bool", mask=free).fill_null(False)

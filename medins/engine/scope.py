@@ -83,7 +83,7 @@ def _all_expressions(run: Run) -> list[str]:
 
 
 def _selected(run: Run, lines: pl.DataFrame, sel: ItemSelector) -> pl.Series:
-    mask = pl.Series([True] * lines.height)
+    mask = pl.repeat(True, lines.height, dtype=pl.Boolean, eager=True)
     if sel.categories is not None:
         mask = mask & lines["item_category"].is_in(sel.categories).fill_null(False)
     if sel.classes is not None:
@@ -102,7 +102,7 @@ def _settle_lines(run: Run, items: pl.DataFrame) -> pl.DataFrame:
         on="claim_row", how="inner", maintain_order="left",
     ).with_row_index("_i").with_columns(pl.col("_i").cast(pl.Int64))
     amount = lines["item_amount"]
-    ful = pl.Series([False] * lines.height)
+    ful = pl.repeat(False, lines.height, dtype=pl.Boolean, eager=True)
     for sel in scope.excluded:
         ful = ful | _selected(run, lines, sel)
     if scope.in_scope_only is not None:
@@ -110,7 +110,7 @@ def _settle_lines(run: Run, items: pl.DataFrame) -> pl.DataFrame:
     for rule in scope.approvals:
         big = amount >= run.ev(rule.min_amount, "money", frame=lines, on_error="ignore").fill_null(1 << 60)
         waived = run.ev(rule.waived_if, "bool", frame=lines, on_error="ignore").fill_null(False) if rule.waived_if \
-            else pl.Series([False] * lines.height)
+            else pl.repeat(False, lines.height, dtype=pl.Boolean, eager=True)
         unapproved = lines["item_approved"].eq(False).fill_null(False)
         ful = ful | (_selected(run, lines, rule) & big & unapproved & ~waived)
     counted = pl.when(ful).then(0).otherwise(amount)
@@ -146,7 +146,7 @@ def _settle_lines(run: Run, items: pl.DataFrame) -> pl.DataFrame:
             .then(pl.min_horizontal(pl.col("_cnt"), (pl.col("_gcap") - pl.col("_before")).clip(lower_bound=0)))
             .otherwise(pl.col("_cnt"))
         ).drop("_sel", "_cap", "_grp", "_gcap", "_before")
-    pre = pl.Series([0] * lines.height, dtype=pl.Int64)
+    pre = pl.repeat(0, lines.height, dtype=pl.Int64, eager=True)
     for spf in scope.self_pay_first:
         sel = _selected(run, lines, spf)
         rate = run.ev(spf.rate, "rate", frame=lines, on_error="ignore").fill_null(0)
