@@ -102,6 +102,15 @@ def _zero_rejected(run: Run) -> None:
     )
 
 
+def _policy_label(run: Run) -> pl.Expr:
+    """``id@version`` of the version in force for each claim (just ``id`` for an undated policy)."""
+    versions = run.policy.versions
+    if len(versions) == 1:
+        return pl.lit(run.policy.label())
+    labels = [f"{run.policy.id}@{v.id}" for v in versions]
+    return pl.col("_v").replace_strict(list(range(len(labels))), labels, return_dtype=pl.String)
+
+
 def _totals(run: Run) -> pl.DataFrame:
     f = run.frame.with_columns(
         medfee_sumamt=pl.col("total"),
@@ -114,7 +123,7 @@ def _totals(run: Run) -> pl.DataFrame:
     ).with_columns(psn_part_amt=pl.col("medfee_sumamt") - pl.col("fund_pay_sumamt"))
     f = f.with_columns(
         psn_cash_pay=pl.col("psn_part_amt") - pl.col("acct_pay"),
-        policy=pl.lit(run.policy.label()),
+        policy=_policy_label(run),
         status=pl.when(pl.col("_ok")).then(pl.lit("settled")).otherwise(pl.lit("rejected")),
         reasons=pl.col(REASON_COLUMNS),
         unchecked=pl.col("_unchecked"),
