@@ -195,13 +195,20 @@ def _basic_bands(run: Run) -> None:
         axis_lower = pl.when(pl.col("_rule") == idx).then(lo).otherwise(axis_lower)
         axis_upper = pl.when(pl.col("_rule") == idx).then(hi).otherwise(axis_upper)
     band_parts(run, lambda r: r.bands, "_b", axis_lower, axis_upper)
+    # Class B pro rata (A-SQ-4): band k pays A_k × max(0, r_k − off × B/E). Over the common
+    # denominator 10^6 × E that is A_k × max(0, r_k × E − off × B), exact in Int128, never below 0.
     e0 = pl.col("_e0").cast(pl.Int128)
     b = pl.col("class_b_inscope").clip(lower_bound=0).cast(pl.Int128)
-    num = pl.col("_bnum") * e0 - pl.col("_boff").cast(pl.Int128) * b * pl.col("_bsum").cast(pl.Int128)
+    off = pl.col("_boff").cast(pl.Int128)
+    num: pl.Expr = pl.lit(0, pl.Int128)
+    width = int(run.frame["_bwidth"][0]) if run.frame.height else 0
+    for k in range(width):
+        rate = pl.col(f"_b{k}_r").fill_null(0).cast(pl.Int128)
+        num = num + pl.col(f"_b{k}_a").cast(pl.Int128) * (rate * e0 - off * b).clip(lower_bound=0)
     den = e0 * 1_000_000
     run.frame = run.frame.with_columns(
-        _raw=pl.when(pl.col("_ok") & (pl.col("_e0") > 0)).then(_half_up(num.clip(lower_bound=0), den)).otherwise(0),
-        _b_classb_num=pl.col("_boff").cast(pl.Int128) * b * pl.col("_bsum").cast(pl.Int128),
+        _raw=pl.when(pl.col("_ok") & (pl.col("_e0") > 0)).then(_half_up(num, den)).otherwise(0),
+        _b_classb_num=pl.col("_bnum") * e0 - num,  # the reduction, over 10^6 × E (for the explain trace)
     )
 
 
