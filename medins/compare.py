@@ -14,6 +14,7 @@ expenditure: a person's out-of-pocket payments in the file above 40 % of disposa
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from itertools import pairwise
 
 import polars as pl
 
@@ -88,7 +89,7 @@ def totals(cmp: Comparison) -> pl.DataFrame:
 def band_labels(edges: tuple[int, ...]) -> list[str]:
     """Half-open (lo, hi] bands as seed-policies.md §0.2 reads 5000元以下 / 5000-10000元 / 5万元以上."""
     labels = [f"≤ {edges[0]:,}"]
-    labels += [f"{lo:,}–{hi:,}" for lo, hi in zip(edges, edges[1:], strict=False)]
+    labels += [f"{lo:,}–{hi:,}" for lo, hi in pairwise(edges)]
     return [*labels, f"> {edges[-1]:,}"]
 
 
@@ -101,7 +102,7 @@ def by_fee_band(cmp: Comparison, edges: tuple[int, ...] = DEFAULT_BANDS) -> pl.D
 
 def by_age_group(cmp: Comparison, edges: tuple[int, ...] = DEFAULT_AGES) -> pl.DataFrame:
     """Per policy and age group on the service date (completed years; unknown age → "?")."""
-    labels = [f"0–{edges[0] - 1}"] + [f"{lo}–{hi - 1}" for lo, hi in zip(edges, edges[1:], strict=False)]
+    labels = [f"0–{edges[0] - 1}"] + [f"{lo}–{hi - 1}" for lo, hi in pairwise(edges)]
     labels.append(f"{edges[-1]}+")
     before = (pl.col("admit_date").dt.month() < pl.col("birth_date").dt.month()) | (
         (pl.col("admit_date").dt.month() == pl.col("birth_date").dt.month())

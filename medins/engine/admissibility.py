@@ -46,7 +46,8 @@ def check_admissibility(run: Run) -> None:
     for check in adm.checks:
         if not check.enabled:
             continue
-        applies = run.ev(check.when, "bool") if check.when else pl.repeat(True, run.frame.height, dtype=pl.Boolean, eager=True)
+        everywhere = pl.repeat(True, run.frame.height, dtype=pl.Boolean, eager=True)
+        applies = run.ev(check.when, "bool") if check.when else everywhere
         reject = run.ev(check.reject_if, "bool", mask=applies.fill_null(False))
         run.frame = run.frame.with_columns(_app=applies, _rej=reject)
         add_reason(run, check.code, pl.col("_app") & pl.col("_rej"))

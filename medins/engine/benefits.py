@@ -134,7 +134,8 @@ def band_parts(run: Run, which, prefix: str, lower: pl.Expr, upper: pl.Expr) -> 
         default=0,
     )
     n = run.frame.height
-    cols = {f"{prefix}{k}_{p}": pl.repeat(None, n, dtype=pl.Int64, eager=True) for k in range(width) for p in ("lo", "hi", "r")}
+    cols = {f"{prefix}{k}_{p}": pl.repeat(None, n, dtype=pl.Int64, eager=True)
+            for k in range(width) for p in ("lo", "hi", "r")}
     offset = pl.repeat(0, n, dtype=pl.Int64, eager=True)
     for idx, rule in enumerate(rules):
         bands = which(rule)

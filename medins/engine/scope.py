@@ -34,25 +34,25 @@ def split_scope(run: Run, items: pl.DataFrame | None) -> None:
     if items is not None and items.height:
         lines = _settle_lines(run, items)
         per_claim = lines.group_by("claim_row").agg(
+            *[
+                pl.col("item_amount").filter(pl.col("item_category") == cat[len(_CAT_PREFIX):]).sum().alias(cat)
+                for cat in needed_cats
+            ],
             _t=pl.col("item_amount").sum(),
             _ful=pl.col("_ful").sum(),
             _over=pl.col("_over").sum(),
             _pre=pl.col("_pre").sum(),
             _b=pl.col("_b").sum(),
-            *[
-                pl.col("item_amount").filter(pl.col("item_category") == cat[len(_CAT_PREFIX):]).sum().alias(cat)
-                for cat in needed_cats
-            ],
         )
         f = run.frame.join(per_claim, left_on="row", right_on="claim_row", how="left", maintain_order="left")
         has = pl.col("_t").is_not_null()
         f = f.with_columns(
+            *[pl.col(c).fill_null(0) for c in needed_cats],
             total=pl.when(has).then(pl.col("_t")).otherwise(pl.col("total")),
             fulamt=pl.when(has).then(pl.col("_ful")).otherwise(pl.col("fulamt")),
             overlmt=pl.when(has).then(pl.col("_over")).otherwise(pl.col("overlmt")),
             presp=pl.when(has).then(pl.col("_pre")).otherwise(pl.col("presp")),
             class_b_inscope=pl.when(has).then(pl.col("_b")).otherwise(pl.col("class_b_inscope")),
-            *[pl.col(c).fill_null(0) for c in needed_cats],
         ).drop("_t", "_ful", "_over", "_pre", "_b")
         run.frame = f
     else:

@@ -290,7 +290,8 @@ class ItemLimit(ItemSelector):
     @model_validator(mode="after")
     def _one(self) -> ItemLimit:
         if (self.max is None) == (self.max_per_dose is None):
-            raise PVE("give exactly one of max or max_per_dose", "max 与 max_per_dose 只能给出其中一个", code="parameter_shape")
+            raise PVE("give exactly one of max or max_per_dose", "max 与 max_per_dose 只能给出其中一个",
+                      code="parameter_shape")
         return self
 
 

@@ -27,7 +27,8 @@ RATIO_COLUMNS = {"fund_share", "inscope_rate", "incidence"}
 HEADINGS = {
     "policy": ("政策", "policy"), "group": ("分组", "group"), "claims": ("笔数", "claims"),
     "not_paid": ("不予支付", "not paid"), "total": ("医疗费总额", "total"), "fund": ("基金支付", "fund"),
-    "inscope_selfpay": ("政策范围内自付", "in-scope self-pay"), "outscope_selfpay": ("政策范围外自费", "out-of-scope self-pay"),
+    "inscope_selfpay": ("政策范围内自付", "in-scope self-pay"),
+    "outscope_selfpay": ("政策范围外自费", "out-of-scope self-pay"),
     "inscope": ("政策范围内金额", "in scope"), "fund_share": ("实际报销比", "fund ÷ total"),
     "inscope_rate": ("政策范围内报销比", "fund ÷ in scope"), "persons": ("人数", "persons"),
     "with_income": ("有收入数据", "with income"), "catastrophic": ("灾难性支出", "catastrophic"),

@@ -53,7 +53,7 @@ def render_issues(issues: Sequence[PolicyIssue], lang: Lang = "en") -> Renderabl
     ``file:line:col  key`` on the first line (one clickable location, never wrapped), then the
     problem, what was found and what is allowed, and the hint.
     """
-    location, key, problem, found, hint = _HEADERS.get(lang, _HEADERS["en"])
+    hint = _HEADERS.get(lang, _HEADERS["en"])[4]
     parts: list[RenderableType] = [Text(_title(issues, lang), style="bold red")]
     for issue in issues:
         head = Text("✗ ", style="bold red")
