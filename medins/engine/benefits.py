@@ -15,7 +15,7 @@ from __future__ import annotations
 import polars as pl
 
 from medins.engine.context import Run
-from medins.engine.state import UNLIMITED, clamped_cumsum
+from medins.engine.state import UNLIMITED, clamped_cumsum, running_max_before
 from medins.policy.compiled import ScaleBand
 from medins.policy.schema import Bands
 
@@ -54,10 +54,9 @@ def settle_benefits(run: Run) -> None:
         _adm=(pl.col("_ok") & pl.col("_admission")).cast(pl.Int64),
     )
     g_rule = [*PERSON_YEAR, "_b_rule"]
-    f = f.with_columns(
-        admissions=pl.col("hist_admissions").fill_null(0).first().over(g_rule)
-        + pl.col("_adm").cum_sum().over(g_rule) - pl.col("_adm")
-    )
+    # Earlier admissions this year = the running count before this claim (an unlimited clamped sum).
+    f = clamped_cumsum(f, x="_adm", limit=None, h0="hist_admissions", group=g_rule, out_before="admissions",
+                       out_after="_adm_after").drop("_adm_after")
     run.frame = f
     rules = run.policy.model.rules
     # Ceiling: only so much in-scope expense a year enters the calculation.
@@ -98,12 +97,7 @@ def _deductible(run: Run) -> None:
         _x_year=pl.when(pl.col("_dmode") == "year").then(pl.col("eligible")).otherwise(0),
         _l_year=pl.when(pl.col("_dmode") == "year").then(pl.col("_std")).otherwise(UNLIMITED),
     )
-    f = f.with_columns(
-        _prior_std=pl.max_horizontal(
-            pl.col("hist_deductible_standard").fill_null(0).first().over(g),
-            pl.col("_std_seen").cum_max().shift(1).over(g).fill_null(0),
-        )
-    )
+    f = running_max_before(f, x="_std_seen", h0="hist_deductible_standard", group=g, out="_prior_std")
     f = clamped_cumsum(f, x="_x_year", limit="_l_year", h0="hist_deductible_paid", group=g,
                        out_before="_dy0", out_after="_dy1")
     f = f.with_columns(

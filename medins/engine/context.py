@@ -19,6 +19,8 @@ from medins.claims.fields import MONEY_COLUMNS
 from medins.policy.compiled import CompiledPolicy
 from medins.policy.expr import Expression, ExprEvalError
 
+_MISSING = object()
+
 #: Money columns the engine adds; they enter expressions as yuan like the claim's own amounts.
 ENGINE_MONEY = frozenset({"inscope", "eligible", "class_b_inscope", "total_items"})
 
@@ -103,6 +105,17 @@ class Run:
         if rows.height == 0:
             return pl.repeat(None, n, dtype=dtype, eager=True)
         cols = sorted(c for c in expr.names if c in rows.columns)
+        if not cols and len(self.policy.versions) == 1:
+            # A constant (parameters only): evaluate once and place it on the masked rows.
+            try:
+                value = _convert(expr.evaluate({**self.constants(0), **(extra or {})}), returns)
+            except (ExprEvalError, ArithmeticError, TypeError, ValueError):
+                value = _MISSING
+            if value is not _MISSING and not (value is None and required):
+                constant = pl.repeat(value, n, dtype=dtype, eager=True)
+                if mask is None:
+                    return constant
+                return pl.select(pl.when(pl.lit(mask)).then(pl.lit(constant)).otherwise(None)).to_series().cast(dtype)
         lists = [c for c in cols if isinstance(rows.schema[c], pl.List)]
         keyed = rows.select(
             "_i", "_v", *[pl.col(c).list.join("\x1f").alias(c) if c in lists else pl.col(c) for c in cols]

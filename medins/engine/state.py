@@ -77,6 +77,28 @@ def clamped_cumsum(
     return frame.with_columns(work["_before"].alias(out_before), work["_after"].alias(out_after))
 
 
+def running_max_before(frame: pl.DataFrame, *, x: str, h0: str | None, group: list[str], out: str) -> pl.DataFrame:
+    """Add ``out`` = max(h0, the largest ``x`` of the group's earlier rows), in frame order (e.g. the highest
+    deductible standard applied earlier this year). Same segment technique as :func:`clamped_cumsum`."""
+    work = frame.select(*[pl.col(k).alias(f"_k{i}") for i, k in enumerate(group)], pl.col(x).alias("_x"),
+                        (pl.col(h0).fill_null(0) if h0 else pl.lit(0, pl.Int64)).alias("_h")).with_row_index("_pos")
+    keys = [f"_k{i}" for i in range(len(group))]
+    work = work.sort([*keys, "_pos"], nulls_last=True)
+    start = pl.lit(False)
+    for k in keys:
+        start = start | pl.col(k).ne_missing(pl.col(k).shift(1))
+    work = work.with_columns(_start=start.fill_null(True)).with_columns(
+        _seg=pl.col("_start").cast(pl.Int64).cum_sum(),
+        _h0=pl.when("_start").then(pl.col("_h")).forward_fill(),
+    )
+    offset = pl.col("_seg").cast(pl.Int128) * _SEGMENT  # later segments above every earlier one
+    running = ((pl.col("_x").cast(pl.Int128) + offset).cum_max() - offset).cast(pl.Int64)
+    work = work.with_columns(_run=running).with_columns(
+        _before=pl.max_horizontal(pl.col("_h0"), pl.when("_start").then(None).otherwise(pl.col("_run").shift(1)))
+    ).sort("_pos")
+    return frame.with_columns(work["_before"].alias(out))
+
+
 def _exact_fallback(work: pl.DataFrame) -> pl.DataFrame:
     """Recompute ``_after`` with the plain recurrence in segments whose limit decreases somewhere."""
     bad = work.filter(pl.col("_dec"))["_seg"].unique().to_list()
