@@ -45,6 +45,10 @@ class BatchResult:
         return self.rows_read
 
 
+#: Above this size a CSV is settled partition by partition (all state is per person), bounding memory.
+PARTITION_BYTES = 512 * 1024 * 1024
+
+
 def default_rejects_path(output: Path) -> Path:
     return output.with_name(f"{output.stem}.rejects.csv")
 
@@ -59,12 +63,25 @@ def run_batch(
     mapping: dict | None = None,
     fmt: str | None = None,
     on_stage: Callable[[str], None] | None = None,
+    partitions: int | None = None,
 ) -> BatchResult:
-    """Read, settle and write. ``on_stage`` is told "read", "settle", "write" as each begins (progress)."""
+    """Read, settle and write. ``on_stage`` is told "read", "settle", "write" as each begins (progress).
+
+    ``partitions`` (or a UTF-8 CSV larger than :data:`PARTITION_BYTES`) settles the file in that many
+    person-hash partitions, one at a time, so memory follows a partition rather than the file.
+    """
     start = time.perf_counter()
     output = Path(output)
     rejects_path = Path(rejects) if rejects else default_rejects_path(output)
     stage = on_stage or (lambda _name: None)
+    big = Path(claims_path).suffix.lower() == ".csv" and Path(claims_path).stat().st_size > PARTITION_BYTES
+    if partitions is None and big:
+        partitions = max(2, Path(claims_path).stat().st_size // (PARTITION_BYTES // 8))  # ~64 MB of CSV each
+    if partitions and partitions > 1:
+        from medins.partitioned import run_partitioned
+
+        return run_partitioned(Path(claims_path), policy, output, rejects_path, partitions=int(partitions),
+                               encoding=encoding, mapping=mapping, fmt=fmt, stage=stage, start=start)
     stage("read")
     read = read_claims(claims_path, encoding=encoding, mapping=mapping)
     stage("settle")

@@ -114,6 +114,8 @@ def batch(
     map_: Annotated[Path | None, typer.Option("--map", help="YAML mapping other headers/values to medins names.",
                                               exists=True, dir_okay=False)] = None,
     format: Annotated[str | None, typer.Option("--format", help="csv, parquet or xlsx (default: from -o).")] = None,
+    partitions: Annotated[int | None, typer.Option("--partitions", help="Settle in N person-hash partitions "
+                                                   "(bounded memory; automatic for CSV files over 512 MB).")] = None,
     lang: LangOpt = None,
     set_: SetOpt = None,
 ) -> None:
@@ -136,7 +138,7 @@ def batch(
     console = _console()
     with _progress(console, language) as step:
         result = run_batch(claims, compiled, output, rejects=rejects, encoding=encoding, mapping=mapping,
-                           fmt=format, on_stage=step)
+                           fmt=format, on_stage=step, partitions=partitions)
     console.print(summary_view(result, language))
     if result.rows_rejected:
         raise typer.Exit(1)

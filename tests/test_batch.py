@@ -130,3 +130,17 @@ def test_every_batch_row_equals_calc_with_its_history(tmp_path, claims) -> None:
         got = rows[i]["fund_pay_sumamt"]
         assert Decimal(alone["fund_pay_sumamt"]) * 100 == got, (i, alone, rows[i])
         paid[key] = paid.get(key, 0) + got
+
+
+@pytest.mark.parametrize("suffix", [".csv", ".parquet"])
+def test_partitioned_path_gives_the_same_bytes(tmp_path, suffix) -> None:
+    """Settling by person-hash partitions (bounded memory) writes exactly what the in-memory path writes."""
+    whole = run_batch(ROOT / "examples/claims.csv", SUQIAN, tmp_path / f"whole{suffix}")
+    parts = run_batch(ROOT / "examples/claims.csv", SUQIAN, tmp_path / f"parts{suffix}", partitions=3)
+    assert (parts.rows_read, parts.rows_rejected, parts.claims_settled) == (
+        whole.rows_read, whole.rows_rejected, whole.claims_settled)
+    if suffix == ".csv":
+        assert (tmp_path / f"parts{suffix}").read_bytes() == (tmp_path / f"whole{suffix}").read_bytes()
+    else:
+        assert pl.read_parquet(tmp_path / f"parts{suffix}").equals(pl.read_parquet(tmp_path / f"whole{suffix}"))
+    assert (tmp_path / "parts.rejects.csv").read_bytes() == (tmp_path / "whole.rejects.csv").read_bytes()

@@ -1,0 +1,140 @@
+"""Out-of-core batch: settle a claims CSV larger than memory, one person-hash partition at a time.
+
+Why it is exact: every piece of year-to-date state (deductibles, caps, cumulative bands, accounts)
+belongs to one person, so claims split by a hash of ``person_id`` settle independently with the very
+same engine; the partitions' outputs are then merged back in input-row order. Memory follows the
+largest partition instead of the file. The same split is how the engine runs on a cluster.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import os
+import tempfile
+from pathlib import Path
+
+import polars as pl
+
+from medins.claims.aliases import check_mapping, resolve_headers
+from medins.claims.readers import read_claims, utf8_bytes
+from medins.claims.writers import _prepare
+from medins.engine.settle import MONEY_OUTPUTS, OUTPUT_COLUMNS, settle
+from medins.errors import InputError
+
+
+def _utf8_source(path: Path, encoding: str, folder: Path) -> Path:
+    """The CSV itself when it is UTF-8, else a UTF-8 copy (GBK/GB18030 exports) in ``folder``."""
+    with path.open("rb") as handle:
+        head = handle.read(1 << 20)
+    if encoding in ("auto", "utf-8", "utf8"):
+        try:
+            head.decode("utf-8-sig")
+            return path
+        except UnicodeDecodeError as exc:
+            if exc.start < len(head) - 4:  # not just a character cut at the end of the sample
+                pass
+            else:
+                return path
+    data, _enc = utf8_bytes(path, encoding)
+    copy = folder / "source.csv"
+    copy.write_bytes(data)
+    return copy
+
+
+def run_partitioned(path: Path, policy, output: Path, rejects_path: Path, *, partitions: int, encoding: str,
+                    mapping: dict | None, fmt: str | None, stage, start: float):
+    from medins.batch import SUMMARY_FACTS, BatchResult
+
+    columns, _values = check_mapping(mapping)
+    with tempfile.TemporaryDirectory(dir=output.parent) as tmp:
+        folder = Path(tmp)
+        source = _utf8_source(path, encoding, folder)
+        with source.open(encoding="utf-8-sig", newline="") as handle:
+            headers = next(csv.reader(io.StringIO(handle.readline())))
+        header_map = resolve_headers(headers, columns)
+        person = next((h for h, name in header_map.items() if name == "person_id"), None)
+        if person is None:
+            raise InputError(message_en="the file has no person id column", message_zh="文件缺少个人编号列",
+                             file=str(path), hint_en="partitioning needs person_id (个人编号)")
+        stage("read")
+        lazy = pl.scan_csv(source, infer_schema=False, encoding="utf8").with_row_index("__row", offset=1)
+        key = pl.col(person).hash(seed=20071) % partitions
+        settled_parts, reject_parts, facts_parts = [], [], []
+        rows_read = 0
+        for k in range(partitions):
+            chunk = lazy.filter(key == k).collect()
+            if chunk.height == 0:
+                continue
+            original = chunk["__row"]
+            part_csv = folder / f"part{k}.csv"
+            chunk.drop("__row").write_csv(part_csv)
+            read = read_claims(part_csv, encoding="utf-8", mapping=mapping)
+            rows_read += read.rows_read
+            remap = pl.col("row").map_batches(lambda r, orig=original: orig.gather(r - 1), return_dtype=pl.UInt32)
+            stage("settle")
+            traced = settle(policy, read.claims, read.items if read.shape == "items" else None, keep_trace=True)
+            out = traced.select(*OUTPUT_COLUMNS, *SUMMARY_FACTS, pl.col("row")).with_columns(remap.cast(pl.Int64))
+            part_out = folder / f"out{k}.parquet"
+            out.write_parquet(part_out)
+            settled_parts.append(part_out)
+            rejects = read.rejects.with_columns(remap.cast(pl.Int64))
+            if rejects.height:
+                part_rej = folder / f"rej{k}.parquet"
+                rejects.write_parquet(part_rej)
+                reject_parts.append(part_rej)
+            facts_parts.append(out.select("status", "medfee_sumamt", "fund_pay_sumamt", "psn_part_amt", "reasons",
+                                          *SUMMARY_FACTS))
+        stage("write")
+        # Each partition is already in input order: a k-way merge keeps memory bounded (no global sort).
+        lazies = [pl.scan_parquet(part) for part in settled_parts]
+        merged = lazies[0]
+        for other in lazies[1:]:
+            merged = merged.merge_sorted(other, key="row")
+        final = merged.select(OUTPUT_COLUMNS).with_columns(pl.col("reasons").list.join(";"),
+                                                           pl.col("unchecked").list.join(";"))
+        _sink(final, output, fmt)
+        rejects_frame = (pl.scan_parquet(reject_parts).sort("row").collect() if reject_parts
+                         else pl.DataFrame(schema={"row": pl.Int64, "claim_id": pl.String, "reason": pl.String,
+                                                   "message_en": pl.String, "message_zh": pl.String, "raw": pl.String}))
+        from medins.claims.writers import write_rejects
+
+        write_rejects(rejects_frame, rejects_path)
+        summary = pl.concat(facts_parts) if facts_parts else pl.DataFrame()
+        settled_count = summary.height
+    return BatchResult(rows_read=rows_read, rows_rejected=rejects_frame.height, claims_settled=settled_count,
+                       shape="claims", encoding="utf-8" if source == path else "gb18030", output=output,
+                       rejects=rejects_path, settlement=summary, rejects_table=rejects_frame,
+                       seconds=__import__("time").perf_counter() - start)
+
+
+def _sink(frame: pl.LazyFrame, output: Path, fmt: str | None) -> None:
+    """Stream the merged output to a temporary file beside ``output``, then rename (all or nothing)."""
+    kind = fmt or {".csv": "csv", ".parquet": "parquet", ".xlsx": "xlsx"}.get(output.suffix.lower(), "csv")
+    fd, tmp = tempfile.mkstemp(dir=output.parent, prefix=f".{output.name}.", suffix=f".tmp.{kind}")
+    os.close(fd)
+    try:
+        if kind == "xlsx":
+            _prepare(frame.collect(), "xlsx", MONEY_OUTPUTS).write_excel(tmp, worksheet="data", autofilter=False)
+        else:
+            prepared = _prepare_lazy(frame, kind)
+            if kind == "csv":
+                prepared.sink_csv(tmp)
+            else:
+                prepared.sink_parquet(tmp)
+        os.replace(tmp, output)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+
+
+def _prepare_lazy(frame: pl.LazyFrame, kind: str) -> pl.LazyFrame:
+    from medins.claims.writers import guard_formula, yuan_text
+
+    if kind == "parquet":
+        return frame.with_columns([yuan_text(pl.col(c)).str.to_decimal(scale=2).cast(pl.Decimal(18, 2)).alias(c)
+                                   for c in MONEY_OUTPUTS])
+    strings = ["claim_id", "person_id", "policy", "status", "reasons", "unchecked"]
+    return frame.with_columns([yuan_text(pl.col(c)).alias(c) for c in MONEY_OUTPUTS]
+                              + [guard_formula(pl.col(c)).alias(c) for c in strings])
