@@ -16,7 +16,7 @@ from __future__ import annotations
 import polars as pl
 
 from medins.engine.context import Run
-from medins.policy.schema import ItemSelector
+from medins.policy.schema import ItemSelector, iter_expressions
 
 _CAT_PREFIX = "cat_"
 
@@ -73,13 +73,8 @@ def _referenced_categories(run: Run) -> list[str]:
 
 
 def _all_expressions(run: Run) -> list[str]:
-    model = run.policy.model
-    texts: list[str] = []
-    for rule in model.rules:
-        texts += [a.amount for a in rule.allowances] + [a.when for a in rule.allowances if a.when]
-        if rule.deductible:
-            texts.append(rule.deductible.standard)
-    return texts
+    """Every expression of the policy (a ``cat_<category>`` name may appear in any of them)."""
+    return [text for _loc, text, _holder in iter_expressions(run.policy.model)]
 
 
 def _selected(run: Run, lines: pl.DataFrame, sel: ItemSelector) -> pl.Series:

@@ -13,13 +13,11 @@ from collections.abc import Iterator
 from functools import cache
 from pathlib import Path
 
-from pydantic import BaseModel
-
 from medins.errors import PolicyError, PolicyIssue, UsageError, format_key_path
 from medins.policy.compiled import CLAIM_NAMES, DERIVED_NAMES, ITEM_NAMES, CompiledPolicy, compile_policy
 from medins.policy.expr import ExprError, Expression
 from medins.policy.messages import load_model_with_positions
-from medins.policy.schema import ExprMark, ItemSelector, Policy, Premiums
+from medins.policy.schema import ItemSelector, Policy, Premiums, iter_expressions
 from medins.policy.yamlsource import Positions
 
 _HERE = Path(__file__).resolve().parent.parent
@@ -98,28 +96,6 @@ def _display_name(file: str) -> str:
         if path.resolve().parent == folder.resolve():
             return path.name
     return file
-
-
-def iter_expressions(model: BaseModel, loc: tuple = ()) -> Iterator[tuple[tuple, str, BaseModel]]:
-    """Every expression in a policy model with its key path and the model that holds it."""
-    for name, info in type(model).model_fields.items():
-        value = getattr(model, name)
-        if value is None:
-            continue
-        if any(isinstance(m, ExprMark) for m in info.metadata) and isinstance(value, str):
-            yield (*loc, name), value, model
-        elif isinstance(value, BaseModel):
-            yield from iter_expressions(value, (*loc, name))
-        elif isinstance(value, list):
-            for i, item in enumerate(value):
-                if isinstance(item, BaseModel):
-                    yield from iter_expressions(item, (*loc, name, i))
-        elif isinstance(value, dict):
-            for key, item in value.items():
-                if isinstance(item, BaseModel):
-                    yield from iter_expressions(item, (*loc, name, key))
-                elif isinstance(item, str) and name == "shares":
-                    yield (*loc, name, key), item, model
 
 
 def check_expressions(model: Policy, positions: Positions, filename: str) -> list[PolicyIssue]:

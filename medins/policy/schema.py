@@ -24,6 +24,7 @@ Shape of a policy (see ``policies/suqian-2007.yaml`` for a complete, cited examp
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
 from datetime import date
 from decimal import Decimal
 from typing import Annotated, Literal
@@ -495,3 +496,25 @@ class Policy(Model):
 
 
 IDENT = re.compile(_NAME)
+
+
+def iter_expressions(model: BaseModel, loc: tuple = ()) -> Iterator[tuple[tuple, str, BaseModel]]:
+    """Every expression in a policy model with its key path and the model that holds it."""
+    for name, info in type(model).model_fields.items():
+        value = getattr(model, name)
+        if value is None:
+            continue
+        if any(isinstance(m, ExprMark) for m in info.metadata) and isinstance(value, str):
+            yield (*loc, name), value, model
+        elif isinstance(value, BaseModel):
+            yield from iter_expressions(value, (*loc, name))
+        elif isinstance(value, list):
+            for i, item in enumerate(value):
+                if isinstance(item, BaseModel):
+                    yield from iter_expressions(item, (*loc, name, i))
+        elif isinstance(value, dict):
+            for key, item in value.items():
+                if isinstance(item, BaseModel):
+                    yield from iter_expressions(item, (*loc, name, key))
+                elif isinstance(item, str) and name == "shares":
+                    yield (*loc, name, key), item, model
