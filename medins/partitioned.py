@@ -63,7 +63,7 @@ def run_partitioned(path: Path, policy, output: Path, rejects_path: Path, *, par
         settled_parts, reject_parts, facts_parts = [], [], []
         rows_read = 0
         for k in range(partitions):
-            chunk = lazy.filter(key == k).collect()
+            chunk = lazy.filter(key == k).collect(engine="streaming")  # never the whole file in memory
             if chunk.height == 0:
                 continue
             original = chunk["__row"]
@@ -83,8 +83,7 @@ def run_partitioned(path: Path, policy, output: Path, rejects_path: Path, *, par
                 part_rej = folder / f"rej{k}.parquet"
                 rejects.write_parquet(part_rej)
                 reject_parts.append(part_rej)
-            facts_parts.append(out.select("status", "medfee_sumamt", "fund_pay_sumamt", "psn_part_amt", "reasons",
-                                          *SUMMARY_FACTS))
+            facts_parts.append(_aggregate(out))
         stage("write")
         # Each partition is already in input order: a k-way merge keeps memory bounded (no global sort).
         lazies = [pl.scan_parquet(part) for part in settled_parts]
@@ -100,12 +99,30 @@ def run_partitioned(path: Path, policy, output: Path, rejects_path: Path, *, par
         from medins.claims.writers import write_rejects
 
         write_rejects(rejects_frame, rejects_path)
-        summary = pl.concat(facts_parts) if facts_parts else pl.DataFrame()
-        settled_count = summary.height
+        summary = _reaggregate(pl.concat(facts_parts)) if facts_parts else pl.DataFrame()
+        settled_count = int(summary["_n"].sum()) if summary.height else 0
     return BatchResult(rows_read=rows_read, rows_rejected=rejects_frame.height, claims_settled=settled_count,
                        shape="claims", encoding="utf-8" if source == path else "gb18030", output=output,
                        rejects=rejects_path, settlement=summary, rejects_table=rejects_frame,
                        seconds=__import__("time").perf_counter() - start)
+
+
+_KEYS = ("visit_type", "hospital_zone", "hospital_level", "status", "_reasons")
+
+
+def _aggregate(out: pl.DataFrame) -> pl.DataFrame:
+    """A partition's settlement reduced to what the summary needs: counts and sums by its cuts (``_n`` claims)."""
+    return out.with_columns(_reasons=pl.col("reasons").list.join(";"), hospital_level=pl.col("hospital_level")
+                            .cast(pl.String)).group_by(_KEYS).agg(
+        _n=pl.len(), medfee_sumamt=pl.col("medfee_sumamt").sum(), fund_pay_sumamt=pl.col("fund_pay_sumamt").sum(),
+        psn_part_amt=pl.col("psn_part_amt").sum())
+
+
+def _reaggregate(parts: pl.DataFrame) -> pl.DataFrame:
+    summed = parts.group_by(_KEYS).agg(pl.col("_n", "medfee_sumamt", "fund_pay_sumamt", "psn_part_amt").sum())
+    return summed.with_columns(
+        reasons=pl.when(pl.col("_reasons") == "").then(pl.lit([], pl.List(pl.String)))
+        .otherwise(pl.col("_reasons").str.split(";"))).drop("_reasons")
 
 
 def _sink(frame: pl.LazyFrame, output: Path, fmt: str | None) -> None:

@@ -144,3 +144,22 @@ def test_partitioned_path_gives_the_same_bytes(tmp_path, suffix) -> None:
     else:
         assert pl.read_parquet(tmp_path / f"parts{suffix}").equals(pl.read_parquet(tmp_path / f"whole{suffix}"))
     assert (tmp_path / "parts.rejects.csv").read_bytes() == (tmp_path / "whole.rejects.csv").read_bytes()
+
+
+def test_partitioned_summary_matches(tmp_path) -> None:
+    """The partitioned run's summary (pre-aggregated) shows the same totals and not-paid reasons."""
+    import io
+
+    from rich.console import Console
+
+    from medins.report.summary import summary_view
+
+    def text(result) -> str:
+        console = Console(file=io.StringIO(), width=200, color_system=None)
+        console.print(summary_view(result, "en"))
+        return "\n".join(line for line in console.file.getvalue().splitlines() if "written to" not in line
+                         and "rows read" not in line)
+
+    whole = run_batch(ROOT / "examples/claims.csv", SUQIAN, tmp_path / "w.csv")
+    parts = run_batch(ROOT / "examples/claims.csv", SUQIAN, tmp_path / "p.csv", partitions=4)
+    assert text(whole) == text(parts)

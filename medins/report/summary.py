@@ -22,12 +22,14 @@ def _rate(part: int, whole: int) -> str:
 
 def breakdown(settlement: pl.DataFrame, by: str | None) -> pl.DataFrame:
     """Claims, total, fund, patient and the effective rate, overall (``by=None``) or per value of ``by``."""
+    # A partitioned run hands over counts already aggregated (``_n`` claims per row); a plain run, claims.
+    weight = pl.col("_n") if "_n" in settlement.columns else pl.col("medfee_sumamt").is_not_null().cast(pl.Int64)
     aggs = [
-        pl.len().alias("claims"),
+        weight.sum().alias("claims"),
         pl.col("medfee_sumamt").sum().alias("total"),
         pl.col("fund_pay_sumamt").sum().alias("fund"),
         pl.col("psn_part_amt").sum().alias("patient"),
-        (pl.col("status") == "rejected").sum().alias("not_paid"),
+        pl.when(pl.col("status") == "rejected").then(weight).otherwise(0).sum().alias("not_paid"),
     ]
     if by is None:
         return settlement.select(aggs)
@@ -63,8 +65,11 @@ def summary_view(result, lang: Lang) -> RenderableType:
                      format_yuan(row["patient"]), _rate(row["fund"], row["total"]), str(row["not_paid"])]
             table.add_row(*([] if by is None else [str(row[by])]), *cells)
         parts.append(table)
-    not_paid = (result.settlement.filter(pl.col("status") == "rejected").select(pl.col("reasons")).explode("reasons")
-                .group_by("reasons").len().sort("len", descending=True))
+    frame = result.settlement
+    weight = pl.col("_n") if "_n" in frame.columns else pl.col("medfee_sumamt").is_not_null().cast(pl.Int64)
+    not_paid = (frame.filter(pl.col("status") == "rejected").select(pl.col("reasons"), weight.alias("_w"))
+                .explode("reasons").group_by("reasons").agg(pl.col("_w").sum().alias("len"))
+                .sort(["len", "reasons"], descending=[True, False]))
     if not_paid.height:
         table = Table(title="不予支付的结算(按原因)" if zh else "Claims not paid, by reason", box=box.SIMPLE,
                       title_justify="left")
@@ -75,7 +80,7 @@ def summary_view(result, lang: Lang) -> RenderableType:
         parts.append(table)
     if result.rows_rejected:
         reasons = (result.rejects_table.select(pl.col("reason").str.split(";")).explode("reason")
-                   .group_by("reason").len().sort("len", descending=True))
+                   .group_by("reason").len().sort(["len", "reason"], descending=[True, False]))
         table = Table(title="拒收的输入行" if zh else "Rejected input rows", box=box.SIMPLE, title_justify="left")
         table.add_column("原因" if zh else "reason")
         table.add_column("行数" if zh else "rows", justify="right")
