@@ -85,14 +85,17 @@ def run_partitioned(path: Path, policy, output: Path, rejects_path: Path, *, par
                 reject_parts.append(part_rej)
             facts_parts.append(_aggregate(out))
         stage("write")
-        # Each partition is already in input order: a k-way merge keeps memory bounded (no global sort).
-        lazies = [pl.scan_parquet(part) for part in settled_parts]
-        merged = lazies[0]
-        for other in lazies[1:]:
-            merged = merged.merge_sorted(other, key="row")
-        final = merged.select(OUTPUT_COLUMNS).with_columns(pl.col("reasons").list.join(";"),
-                                                           pl.col("unchecked").list.join(";"))
-        _sink(final, output, fmt)
+        kind = fmt or {".csv": "csv", ".parquet": "parquet", ".xlsx": "xlsx"}.get(output.suffix.lower(), "csv")
+        if kind == "csv":
+            _merge_csv(settled_parts, output, folder)
+        else:
+            lazies = [pl.scan_parquet(part) for part in settled_parts]
+            merged = lazies[0]
+            for other in lazies[1:]:
+                merged = merged.merge_sorted(other, key="row")
+            final = merged.select(OUTPUT_COLUMNS).with_columns(pl.col("reasons").list.join(";"),
+                                                               pl.col("unchecked").list.join(";"))
+            _sink(final, output, kind)
         rejects_frame = (pl.scan_parquet(reject_parts).sort("row").collect() if reject_parts
                          else pl.DataFrame(schema={"row": pl.Int64, "claim_id": pl.String, "reason": pl.String,
                                                    "message_en": pl.String, "message_zh": pl.String, "raw": pl.String}))
@@ -123,6 +126,47 @@ def _reaggregate(parts: pl.DataFrame) -> pl.DataFrame:
     return summed.with_columns(
         reasons=pl.when(pl.col("_reasons") == "").then(pl.lit([], pl.List(pl.String)))
         .otherwise(pl.col("_reasons").str.split(";"))).drop("_reasons")
+
+
+def _records(path: Path):
+    """(row, record text) of a partition CSV whose first column is the input row; quoted newlines kept."""
+    with path.open(encoding="utf-8", newline="") as handle:
+        handle.readline()  # header
+        pending = ""
+        for line in handle:
+            pending += line
+            if pending.count('"') % 2:  # inside a quoted field: the record goes on
+                continue
+            row, _, record = pending.partition(",")
+            yield int(row), record
+            pending = ""
+
+
+def _merge_csv(parts: list[Path], output: Path, folder: Path) -> None:
+    """Merge the partitions' CSV outputs (each in input order) by input row — a k-way merge, bounded memory."""
+    import heapq
+
+    texts = []
+    for part in parts:
+        frame = pl.read_parquet(part)
+        final = frame.select("row", *OUTPUT_COLUMNS).with_columns(pl.col("reasons").list.join(";"),
+                                                                  pl.col("unchecked").list.join(";"))
+        text = folder / f"{part.stem}.csv"
+        _prepare(final, "csv", MONEY_OUTPUTS).write_csv(text)
+        texts.append(text)
+        del frame, final
+    fd, tmp = tempfile.mkstemp(dir=output.parent, prefix=f".{output.name}.", suffix=".tmp.csv")
+    os.close(fd)
+    try:
+        with open(tmp, "w", encoding="utf-8", newline="") as out:
+            out.write(",".join(OUTPUT_COLUMNS) + "\n")
+            for _row, record in heapq.merge(*(_records(t) for t in texts), key=lambda item: item[0]):
+                out.write(record)
+        os.replace(tmp, output)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
 
 
 def _sink(frame: pl.LazyFrame, output: Path, fmt: str | None) -> None:
