@@ -85,9 +85,7 @@ def run_batch(
     stage("read")
     read = read_claims(claims_path, encoding=encoding, mapping=mapping)
     stage("settle")
-    traced = settle(policy, read.claims, read.items if read.shape == "items" else None, keep_trace=True)
-    settlement = traced.select(*OUTPUT_COLUMNS, *SUMMARY_FACTS)  # facts as the engine saw them (zone from the name)
-    settled = settlement
+    settlement = settle(policy, read.claims, read.items if read.shape == "items" else None, keep=SUMMARY_FACTS)
     stage("write")
     out = settlement.select(OUTPUT_COLUMNS).with_columns(
         pl.col("reasons").list.join(";"),
@@ -98,7 +96,7 @@ def run_batch(
     return BatchResult(
         rows_read=read.rows_read,
         rows_rejected=read.rejects.height,
-        claims_settled=settled.height,
+        claims_settled=settlement.height,
         shape=read.shape,
         encoding=read.encoding,
         output=output,

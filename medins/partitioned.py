@@ -73,8 +73,10 @@ def run_partitioned(path: Path, policy, output: Path, rejects_path: Path, *, par
             rows_read += read.rows_read
             remap = pl.col("row").map_batches(lambda r, orig=original: orig.gather(r - 1), return_dtype=pl.UInt32)
             stage("settle")
-            traced = settle(policy, read.claims, read.items if read.shape == "items" else None, keep_trace=True)
-            out = traced.select(*OUTPUT_COLUMNS, *SUMMARY_FACTS, pl.col("row")).with_columns(remap.cast(pl.Int64))
+            settled = settle(policy, read.claims, read.items if read.shape == "items" else None,
+                             keep=(*SUMMARY_FACTS, "row"))
+            out = settled.with_columns(remap.cast(pl.Int64))
+            del settled
             part_out = folder / f"out{k}.parquet"
             out.write_parquet(part_out)
             settled_parts.append(part_out)

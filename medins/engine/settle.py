@@ -32,11 +32,12 @@ class ConservationError(AssertionError):
 
 
 def settle(policy: CompiledPolicy, claims: pl.DataFrame, items: pl.DataFrame | None = None,
-           *, keep_trace: bool = False) -> pl.DataFrame:
+           *, keep_trace: bool = False, keep: tuple[str, ...] = ()) -> pl.DataFrame:
     """Settle every claim of ``claims`` (canonical claims table) under ``policy``.
 
-    Returns one row per claim in input order with ``OUTPUT_COLUMNS`` (money in Int64 fen); with
-    ``keep_trace`` also the engine's intermediate columns, which the explain view reads.
+    Returns one row per claim in input order with ``OUTPUT_COLUMNS`` (money in Int64 fen) and the
+    claim facts named in ``keep`` as the engine saw them (e.g. a zone filled from the hospital's
+    name); with ``keep_trace`` every intermediate column, which the explain view reads.
     """
     frame = (
         claims.with_row_index("_in")
@@ -66,7 +67,7 @@ def settle(policy: CompiledPolicy, claims: pl.DataFrame, items: pl.DataFrame | N
     _zero_rejected(run)
     settle_account(run)
     out = _totals(run).sort("_in")
-    return out if keep_trace else out.select(OUTPUT_COLUMNS)
+    return out if keep_trace else out.select(*OUTPUT_COLUMNS, *keep)
 
 
 def _guard_benefit_year(run: Run) -> None:
