@@ -45,8 +45,9 @@ class BatchResult:
         return self.rows_read
 
 
-#: Above this size a CSV is settled partition by partition (all state is per person), bounding memory.
-PARTITION_BYTES = 512 * 1024 * 1024
+#: A CSV above this size is settled partition by partition (all state is per person), about this much
+#: CSV per partition, so peak memory stays near 1 GiB whatever the file's size.
+PARTITION_BYTES = 32 * 1024 * 1024
 
 
 def default_rejects_path(output: Path) -> Path:
@@ -76,7 +77,7 @@ def run_batch(
     stage = on_stage or (lambda _name: None)
     big = Path(claims_path).suffix.lower() == ".csv" and Path(claims_path).stat().st_size > PARTITION_BYTES
     if partitions is None and big:
-        partitions = max(2, Path(claims_path).stat().st_size // (PARTITION_BYTES // 8))  # ~64 MB of CSV each
+        partitions = max(2, -(-Path(claims_path).stat().st_size // PARTITION_BYTES))
     if partitions and partitions > 1:
         from medins.partitioned import run_partitioned
 

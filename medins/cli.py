@@ -115,7 +115,7 @@ def batch(
                                               exists=True, dir_okay=False)] = None,
     format: Annotated[str | None, typer.Option("--format", help="csv, parquet or xlsx (default: from -o).")] = None,
     partitions: Annotated[int | None, typer.Option("--partitions", help="Settle in N person-hash partitions "
-                                                   "(bounded memory; automatic for CSV files over 512 MB).")] = None,
+                                                   "(bounded memory; automatic for CSV files over 32 MB).")] = None,
     lang: LangOpt = None,
     set_: SetOpt = None,
 ) -> None:
