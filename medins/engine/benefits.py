@@ -127,10 +127,12 @@ def band_parts(run: Run, which, prefix: str, lower: pl.Expr, upper: pl.Expr) -> 
         [len(_scale_for(run, b, v)) for r in rules if (b := which(r)) for v in range(len(run.policy.versions))],
         default=0,
     )
-    n = run.frame.height
-    cols = {f"{prefix}{k}_{p}": pl.repeat(None, n, dtype=pl.Int64, eager=True)
-            for k in range(width) for p in ("lo", "hi", "r")}
-    offset = pl.repeat(0, n, dtype=pl.Int64, eager=True)
+    # Band edges and rates as one when/then chain per column over (rule, version): a single pass over
+    # the frame; rates that depend on the claim come from the expression engine as temporary columns.
+    exprs: dict[str, pl.Expr] = {f"{prefix}{k}_{p}": pl.lit(None, pl.Int64)
+                                 for k in range(width) for p in ("lo", "hi", "r")}
+    offset: pl.Expr = pl.lit(0, pl.Int64)
+    temporary: dict[str, pl.Series] = {}
     for idx, rule in enumerate(rules):
         bands = which(rule)
         if bands is None:
@@ -139,20 +141,24 @@ def band_parts(run: Run, which, prefix: str, lower: pl.Expr, upper: pl.Expr) -> 
             mask = _mask(run, idx, v)
             if not mask.any():
                 continue
+            where = (pl.col("_rule") == idx) & (pl.col("_v") == v) & pl.col("_ok")
             for k, band in enumerate(_scale_for(run, bands, v)):
-                listed = band.rate
                 if bands.rate is not None:
-                    rate = run.ev(bands.rate, "rate", mask=mask, extra={"rate": listed}, required=True)
+                    name = f"_t{prefix}_{idx}_{v}_{k}"
+                    rate = run.ev(bands.rate, "rate", mask=mask, extra={"rate": band.rate}, required=True)
+                    temporary[name] = rate.clip(0, 1_000_000)
+                    rate_expr: pl.Expr = pl.col(name)
                 else:
-                    rate = pl.repeat(int(listed * 1_000_000), n, dtype=pl.Int64, eager=True)
-                for p, val in (("lo", band.lo), ("hi", band.hi), ("r", None)):
+                    rate_expr = pl.lit(int(band.rate * 1_000_000), pl.Int64)
+                for p, value in (("lo", pl.lit(band.lo, pl.Int64)), ("hi", pl.lit(band.hi, pl.Int64)), ("r", rate_expr)):
                     key = f"{prefix}{k}_{p}"
-                    src = rate.clip(0, 1_000_000) if p == "r" else pl.repeat(val, n, dtype=pl.Int64, eager=True)
-                    cols[key] = pl.select(pl.when(pl.lit(mask)).then(pl.lit(src)).otherwise(pl.lit(cols[key]))).to_series()
+                    exprs[key] = pl.when(where).then(value).otherwise(exprs[key])
             if bands.class_b_offset:
-                off = run.ev(bands.class_b_offset, "rate", mask=mask, required=True).fill_null(0)
-                offset = pl.select(pl.when(pl.lit(mask)).then(pl.lit(off)).otherwise(pl.lit(offset))).to_series()
-    f = run.frame.with_columns(**{k: v for k, v in cols.items()}, **{f"{prefix}off": offset})
+                name = f"_t{prefix}_{idx}_{v}_off"
+                temporary[name] = run.ev(bands.class_b_offset, "rate", mask=mask, required=True).fill_null(0)
+                offset = pl.when(where).then(pl.col(name)).otherwise(offset)
+    f = (run.frame.with_columns(**temporary).with_columns(**exprs, **{f"{prefix}off": offset})
+         .drop(list(temporary)))
     f = f.with_columns(_lower=lower, _upper=upper)
     parts = []
     for k in range(width):

@@ -101,10 +101,11 @@ class Run:
         if text is None:
             return pl.repeat(None, n, dtype=dtype, eager=True)
         expr = parse(text)
-        rows = base if mask is None else base.filter(mask)
+        cols = sorted(c for c in expr.names if c in base.columns)
+        narrow = base.select("_i", "_v", *cols)  # filter only the columns the expression reads
+        rows = narrow if mask is None else narrow.filter(mask)
         if rows.height == 0:
             return pl.repeat(None, n, dtype=dtype, eager=True)
-        cols = sorted(c for c in expr.names if c in rows.columns)
         if not cols and len(self.policy.versions) == 1:
             # A constant (parameters only): evaluate once and place it on the masked rows.
             try:
