@@ -50,6 +50,20 @@ class BatchResult:
 PARTITION_BYTES = 32 * 1024 * 1024
 
 
+def _check_output(output: Path, fmt: str | None) -> None:
+    from medins.claims.writers import _SUFFIXES
+    from medins.errors import UsageError
+
+    kind = fmt or _SUFFIXES.get(output.suffix.lower())
+    if kind not in ("csv", "parquet", "xlsx"):
+        raise UsageError(f"cannot tell the output format of {str(output)!r} (format {fmt!r})",
+                         f"无法判断输出文件“{output}”的格式", hint_en="use -o FILE.csv, .parquet or .xlsx, or --format",
+                         hint_zh="请使用 .csv、.parquet 或 .xlsx 文件名,或指定 --format")
+    if not output.parent.exists():
+        raise UsageError(f"the output folder {str(output.parent)!r} does not exist",
+                         f"输出目录“{output.parent}”不存在")
+
+
 def default_rejects_path(output: Path) -> Path:
     return output.with_name(f"{output.stem}.rejects.csv")
 
@@ -73,6 +87,7 @@ def run_batch(
     """
     start = time.perf_counter()
     output = Path(output)
+    _check_output(output, fmt)  # before reading a year of claims, not after
     rejects_path = Path(rejects) if rejects else default_rejects_path(output)
     stage = on_stage or (lambda _name: None)
     big = Path(claims_path).suffix.lower() == ".csv" and Path(claims_path).stat().st_size > PARTITION_BYTES

@@ -187,3 +187,28 @@ def test_python_dash_m_and_help() -> None:
     """`python -m medins --help` works and lists the commands."""
     proc = subprocess.run([sys.executable, "-m", "medins", "--help"], capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0 and "calc" in proc.stdout and "policy" in proc.stdout
+
+
+@pytest.mark.parametrize(
+    ("args", "needle"),
+    [
+        (["batch", "examples/claims.csv", "--policy", "suqian-2007", "-o", "{tmp}/o.csv", "--encoding", "latin1"],
+         "--encoding"),
+        (["batch", "examples/claims.csv", "--policy", "suqian-2007", "-o", "{tmp}/o.json"], "output format"),
+        (["batch", "examples/claims.csv", "--policy", "suqian-2007", "-o", "{tmp}/no/such/o.csv"], "output folder"),
+        (["compare", "examples/claims.csv", "-p", "suqian-2007", "--bands", "9,5"], "ascend"),
+        (["compare", "examples/claims.csv", "-p", "suqian-2007", "--bands", "a,b"], "commas"),
+        (["compare", "examples/bill.json", "-p", "suqian-2007", "--format", "xml"], "table, json or csv"),
+        (["curve", "-p", "suqian-2007", "--from", "abc"], "--from"),
+        (["premium", "--policy", "suqian-2007", "--paid-date", "2008-13-01"], "YYYY-MM-DD"),
+        (["premium", "--policy", "ncms-rural"], "no contributions"),
+        (["premium", "--policy", "beijing-employee-2009", "--input", "wage=abc"], "number"),
+        (["policy", "diff", "suqian-2007", "nope-policy"], "nope-policy"),
+    ],
+)
+def test_more_usage_errors_exit_2(capsys, monkeypatch, tmp_path, args, needle) -> None:
+    """Every command refuses bad options with exit 2 and a message, never a traceback."""
+    monkeypatch.chdir(ROOT)
+    code, out, err = run(capsys, *[a.replace("{tmp}", str(tmp_path)) for a in args])
+    assert code == 2, (out, err)
+    assert needle in out + err and "Traceback" not in out + err
