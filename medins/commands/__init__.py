@@ -1,0 +1,1 @@
+"""The commands behind `medins`, one module per job; `medins.cli` registers them."""
