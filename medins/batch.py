@@ -39,11 +39,6 @@ class BatchResult:
     rejects_table: pl.DataFrame
     seconds: float
 
-    @property
-    def rows_accounted(self) -> int:
-        """Input rows that ended in the output (claim-level rows or the item rows of settled claims) or rejects."""
-        return self.rows_read
-
 
 #: A CSV above this size is settled partition by partition (all state is per person), about this much
 #: CSV per partition, so peak memory stays near 1 GiB whatever the file's size.
