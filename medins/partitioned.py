@@ -17,28 +17,45 @@ from pathlib import Path
 import polars as pl
 
 from medins.claims.aliases import check_mapping, resolve_headers
-from medins.claims.readers import read_claims, utf8_bytes
+from medins.claims.readers import read_claims
 from medins.claims.writers import _prepare
 from medins.engine.settle import MONEY_OUTPUTS, OUTPUT_COLUMNS, settle
 from medins.errors import InputError
 
 
+def _utf8_head(head: bytes) -> bool:
+    """The sample is UTF-8 (a multi-byte character cut at the sample's end still counts)."""
+    try:
+        head.decode("utf-8-sig")
+        return True
+    except UnicodeDecodeError as exc:
+        return exc.start >= len(head) - 4
+
+
 def _utf8_source(path: Path, encoding: str, folder: Path) -> Path:
-    """The CSV itself when it is UTF-8, else a UTF-8 copy (GBK/GB18030 exports) in ``folder``."""
+    """The CSV itself when it is UTF-8, else a UTF-8 copy (GBK/GB18030 exports) streamed into ``folder``."""
+    import codecs
+
     with path.open("rb") as handle:
         head = handle.read(1 << 20)
-    if encoding in ("auto", "utf-8", "utf8"):
-        try:
-            head.decode("utf-8-sig")
-            return path
-        except UnicodeDecodeError as exc:
-            if exc.start < len(head) - 4:  # not just a character cut at the end of the sample
-                pass
-            else:
-                return path
-    data, _enc = utf8_bytes(path, encoding)
+    if encoding in ("auto", "utf-8", "utf8") and _utf8_head(head):
+        return path
+    if encoding in ("utf-8", "utf8"):
+        raise InputError(message_en="the file is not valid UTF-8", message_zh="文件不是有效的 UTF-8 编码",
+                         file=str(path), hint_en="try --encoding gbk or --encoding auto",
+                         hint_zh="请尝试 --encoding gbk 或 --encoding auto")
+    source_encoding = "gb18030" if encoding in ("auto", "gbk") else encoding  # GB18030 is a superset of GBK
+    decoder = codecs.getincrementaldecoder(source_encoding)()
     copy = folder / "source.csv"
-    copy.write_bytes(data)
+    try:
+        with path.open("rb") as src, copy.open("w", encoding="utf-8", newline="") as dst:
+            while chunk := src.read(1 << 24):  # 16 MB at a time: a GBK export of any size is never held whole
+                dst.write(decoder.decode(chunk))
+            dst.write(decoder.decode(b"", final=True))
+    except UnicodeDecodeError as exc:
+        raise InputError(message_en=f"the file is not valid {source_encoding} (byte {exc.start} of a block)",
+                         message_zh=f"文件不是有效的 {source_encoding} 编码", file=str(path),
+                         hint_en="check --encoding", hint_zh="请检查 --encoding") from None
     return copy
 
 

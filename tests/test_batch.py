@@ -163,3 +163,11 @@ def test_partitioned_summary_matches(tmp_path) -> None:
     whole = run_batch(ROOT / "examples/claims.csv", SUQIAN, tmp_path / "w.csv")
     parts = run_batch(ROOT / "examples/claims.csv", SUQIAN, tmp_path / "p.csv", partitions=4)
     assert text(whole) == text(parts)
+
+
+def test_partitioned_path_refuses_a_wrong_encoding(tmp_path) -> None:
+    """A GBK file declared UTF-8 is refused with a clear input error, not a traceback."""
+    from medins.errors import InputError
+
+    with pytest.raises(InputError, match="UTF-8"):
+        run_batch(ROOT / "examples/claims.csv", SUQIAN, tmp_path / "o.csv", partitions=2, encoding="utf-8")
