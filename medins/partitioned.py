@@ -10,12 +10,12 @@ from __future__ import annotations
 
 import csv
 import io
-import os
 import tempfile
 from pathlib import Path
 
 import polars as pl
 
+from medins.atomic import atomic_path
 from medins.claims.aliases import check_mapping, resolve_headers
 from medins.claims.readers import read_claims
 from medins.claims.writers import _prepare
@@ -174,39 +174,22 @@ def _merge_csv(parts: list[Path], output: Path, folder: Path) -> None:
         _prepare(final, "csv", MONEY_OUTPUTS).write_csv(text)
         texts.append(text)
         del frame, final
-    fd, tmp = tempfile.mkstemp(dir=output.parent, prefix=f".{output.name}.", suffix=".tmp.csv")
-    os.close(fd)
-    try:
-        with open(tmp, "w", encoding="utf-8", newline="") as out:
-            out.write(",".join(OUTPUT_COLUMNS) + "\n")
-            for _row, record in heapq.merge(*(_records(t) for t in texts), key=lambda item: item[0]):
-                out.write(record)
-        os.replace(tmp, output)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+    with atomic_path(output, ".csv") as tmp, open(tmp, "w", encoding="utf-8", newline="") as out:
+        out.write(",".join(OUTPUT_COLUMNS) + "\n")
+        for _row, record in heapq.merge(*(_records(t) for t in texts), key=lambda item: item[0]):
+            out.write(record)
 
 
 def _sink(frame: pl.LazyFrame, output: Path, fmt: str | None) -> None:
     """Stream the merged output to a temporary file beside ``output``, then rename (all or nothing)."""
     kind = fmt or {".csv": "csv", ".parquet": "parquet", ".xlsx": "xlsx"}.get(output.suffix.lower(), "csv")
-    fd, tmp = tempfile.mkstemp(dir=output.parent, prefix=f".{output.name}.", suffix=f".tmp.{kind}")
-    os.close(fd)
-    try:
+    with atomic_path(output, f".{kind}") as tmp:
         if kind == "xlsx":
             _prepare(frame.collect(), "xlsx", MONEY_OUTPUTS).write_excel(tmp, worksheet="data", autofilter=False)
+        elif kind == "csv":
+            _prepare_lazy(frame, kind).sink_csv(tmp)
         else:
-            prepared = _prepare_lazy(frame, kind)
-            if kind == "csv":
-                prepared.sink_csv(tmp)
-            else:
-                prepared.sink_parquet(tmp)
-        os.replace(tmp, output)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+            _prepare_lazy(frame, kind).sink_parquet(tmp)
 
 
 def _prepare_lazy(frame: pl.LazyFrame, kind: str) -> pl.LazyFrame:

@@ -7,8 +7,6 @@ numbers an analyst pastes into a report are the numbers on screen.
 
 from __future__ import annotations
 
-import os
-import tempfile
 from pathlib import Path
 
 import polars as pl
@@ -17,6 +15,7 @@ from rich.console import Group, RenderableType
 from rich.table import Table
 from rich.text import Text
 
+from medins.atomic import atomic_path
 from medins.engine.settle import MONEY_OUTPUTS
 from medins.money import format_yuan
 from medins.report.labels import STATUS, Lang, field_label, pick, reason_label
@@ -111,15 +110,7 @@ def views_to_xlsx(views: dict[str, pl.DataFrame], path: Path) -> None:
     """One sheet per view, written to a temporary file and renamed (an interrupted run leaves no half file)."""
     import xlsxwriter
 
-    path = Path(path)
-    fd, tmp = tempfile.mkstemp(suffix=".xlsx", dir=path.parent or ".")
-    os.close(fd)
-    try:
-        with xlsxwriter.Workbook(tmp) as book:
-            for name, frame in views.items():
-                if frame.height:
-                    frame.write_excel(book, worksheet=name[:31])
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
+    with atomic_path(path, ".xlsx") as tmp, xlsxwriter.Workbook(tmp) as book:
+        for name, frame in views.items():
+            if frame.height:
+                frame.write_excel(book, worksheet=name[:31])

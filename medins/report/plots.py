@@ -10,11 +10,12 @@ from __future__ import annotations
 
 import importlib.util
 import os
-import tempfile
 from functools import cache
 from pathlib import Path
 
 import polars as pl
+
+from medins.atomic import atomic_path
 
 _LABELS = {
     "zh": {"title": "基金支付占医疗费总额的比例", "x": "医疗费总额(元)", "y": "基金支付占比(%)"},
@@ -81,16 +82,11 @@ def curve_png(data: pl.DataFrame, path: Path, lang: str = "zh") -> str:
     ax.grid(alpha=0.3)
     ax.legend()
     fig.tight_layout()
-    path = Path(path)
-    fd, tmp = tempfile.mkstemp(suffix=".png", dir=path.parent or ".")
-    os.close(fd)
     try:
-        fig.savefig(tmp, format="png")
-        os.replace(tmp, path)
+        with atomic_path(path, ".png") as tmp:
+            fig.savefig(tmp, format="png")
     finally:
         plt.close(fig)
-        if os.path.exists(tmp):
-            os.unlink(tmp)
     return used
 
 
