@@ -1,4 +1,4 @@
-"""Write examples/claims.csv: a GBK export with Chinese headers, as hospital/医保 systems produce them.
+"""Write examples/claims.csv and claims-items.csv: GBK exports with Chinese headers, as 医保 systems produce them.
 
     python examples/make_claims.py
 
@@ -60,11 +60,52 @@ def rows() -> list[list[str]]:
     return out
 
 
+ITEM_HEADER = ["结算单号", "个人编号", "人员类别", "出生日期", "医疗类别", "入院日期", "出院日期", "医院名称",
+               "医院等级", "是否备案", "项目名称", "费用类别", "甲乙类", "金额"]
+
+
+def item_rows() -> list[list[str]]:
+    """Line items (one row per fee line) of P01's and P03's stays in claims.csv, same claim ids and totals.
+
+    Settled, each claim gives exactly its claim-level row of claims.csv: class 丙 lines are the
+    全自费 part, class 乙 lines the 乙类 part (tests/test_batch.py checks it). One more claim has a
+    line whose amount is finer than a fen: the whole claim is held back, every line says why.
+    """
+    by_id = {r[0]: r for r in rows()}
+    lines: dict[str, list[tuple[str, str, str, str]]] = {
+        "SQ2008-0001": [("头孢曲松", "西药", "乙", "3000.00"), ("青霉素", "西药", "甲", "9000.00"),
+                        ("进口营养液", "西药", "丙", "1200.00"), ("CT检查", "检查", "", "8000.00"),
+                        ("手术费", "治疗", "", "8800.00")],
+        "SQ2008-0002": [("白蛋白", "西药", "丙", "800.00"), ("青霉素", "西药", "甲", "11200.00"),
+                        ("磁共振", "检查", "", "6000.00"), ("手术费", "治疗", "", "12000.00")],
+        "SQ2008-0003": [("头孢曲松", "西药", "乙", "8000.00"), ("进口支架", "材料", "丙", "2000.00"),
+                        ("青霉素", "西药", "甲", "10000.00"), ("介入治疗", "治疗", "", "22000.00")],
+        "SQ2008-0004": [("青霉素", "西药", "甲", "5000.00"), ("床位费", "床位", "", "3000.00"),
+                        ("手术费", "治疗", "", "12000.00")],
+        "SQ2008-0014": [("退热药", "西药", "甲", "1000.01"), ("床位费", "床位", "", "4000.00")],
+        "SQ2008-0015": [("头孢曲松", "西药", "乙", "6000.00"), ("阿奇霉素", "西药", "乙", "4000.00")],
+        "SQ2008-0016": [("输液", "治疗", "", "2500.00"), ("检查费", "检查", "", "3500.00")],
+        "SQ2008-0017": [("检查费", "检查", "", "3000.00")],
+    }
+    out: list[list[str]] = []
+    for claim, fees in lines.items():
+        c = by_id[claim]
+        assert f"{sum(float(f[3]) for f in fees):.2f}" == f"{float(c[9]):.2f}", claim
+        for name, category, cls, amount in fees:
+            out.append([c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7], c[8], c[12], name, category, cls, amount])
+    bad = ["SQ2009-I001", "P04", "城镇居民", "1945-08-15", "住院", "2009-10-11", "2009-10-15", "宿迁市中医院", "2",
+           "是"]
+    out.append([*bad, "青霉素", "西药", "甲", "800.00"])
+    out.append([*bad, "检查费", "检查", "", "120.005"])  # finer than a fen: the claim is held back
+    return out
+
+
 def main() -> None:
-    lines = [",".join(HEADER)] + [",".join(r) for r in rows()]
-    path = Path(__file__).with_name("claims.csv")
-    path.write_bytes(("\r\n".join(lines) + "\r\n").encode("gbk"))
-    print(f"wrote {path} ({len(lines) - 1} rows, GBK)")
+    for name, header, body in (("claims.csv", HEADER, rows()), ("claims-items.csv", ITEM_HEADER, item_rows())):
+        lines = [",".join(header)] + [",".join(r) for r in body]
+        path = Path(__file__).with_name(name)
+        path.write_bytes(("\r\n".join(lines) + "\r\n").encode("gbk"))
+        print(f"wrote {path} ({len(lines) - 1} rows, GBK)")
 
 
 if __name__ == "__main__":

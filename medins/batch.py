@@ -40,8 +40,8 @@ class BatchResult:
     seconds: float
 
 
-#: A CSV above this size is settled partition by partition (all state is per person), about this much
-#: CSV per partition, so peak memory stays near 1 GiB whatever the file's size.
+#: A CSV or Parquet file above this size is settled partition by partition (all state is per person),
+#: about this much file per partition, so peak memory stays well under 1 GiB whatever the file's size.
 PARTITION_BYTES = 32 * 1024 * 1024
 
 
@@ -63,6 +63,24 @@ def default_rejects_path(output: Path) -> Path:
     return output.with_name(f"{output.stem}.rejects.csv")
 
 
+def output_table(settlement: pl.DataFrame) -> pl.DataFrame:
+    """The settlement as written: ``OUTPUT_COLUMNS`` with the reason lists joined by ";" (money still fen)."""
+    return settlement.select(OUTPUT_COLUMNS).with_columns(
+        pl.col("reasons").list.join(";"),
+        pl.col("unchecked").list.join(";"),
+    )
+
+
+def auto_partitions(path: Path) -> int | None:
+    """How many person partitions a file needs (None: settle it in memory)."""
+    if path.suffix.lower() not in (".csv", ".txt", ".parquet"):
+        return None
+    size = path.stat().st_size
+    if path.suffix.lower() == ".parquet":
+        size *= 4  # compressed: about four times as much as CSV
+    return max(2, -(-size // PARTITION_BYTES)) if size > PARTITION_BYTES else None
+
+
 def run_batch(
     claims_path: str | Path,
     policy: CompiledPolicy,
@@ -72,37 +90,35 @@ def run_batch(
     encoding: str = "auto",
     mapping: dict | None = None,
     fmt: str | None = None,
-    on_stage: Callable[[str], None] | None = None,
+    on_stage: Callable[[str, float], None] | None = None,
     partitions: int | None = None,
 ) -> BatchResult:
-    """Read, settle and write. ``on_stage`` is told "read", "settle", "write" as each begins (progress).
+    """Read, settle and write; every input row ends in the output or in the rejects.
 
-    ``partitions`` (or a UTF-8 CSV larger than :data:`PARTITION_BYTES`) settles the file in that many
-    person-hash partitions, one at a time, so memory follows a partition rather than the file.
+    ``on_stage(stage, done)`` is told the stage ("read", "settle", "write") and the fraction of the
+    run done so far (a progress bar). ``partitions`` (or a CSV/Parquet file larger than
+    :data:`PARTITION_BYTES`) settles the file in that many person-hash partitions, one at a time, so
+    memory follows a partition rather than the file (``medins.partitioned``); the output is the same.
     """
     start = time.perf_counter()
     output = Path(output)
+    claims_path = Path(claims_path)
     _check_output(output, fmt)  # before reading a year of claims, not after
     rejects_path = Path(rejects) if rejects else default_rejects_path(output)
-    stage = on_stage or (lambda _name: None)
-    big = Path(claims_path).suffix.lower() == ".csv" and Path(claims_path).stat().st_size > PARTITION_BYTES
-    if partitions is None and big:
-        partitions = max(2, -(-Path(claims_path).stat().st_size // PARTITION_BYTES))
+    stage = on_stage or (lambda _name, _done: None)
+    if partitions is None:
+        partitions = auto_partitions(claims_path)
     if partitions and partitions > 1:
         from medins.partitioned import run_partitioned
 
-        return run_partitioned(Path(claims_path), policy, output, rejects_path, partitions=int(partitions),
+        return run_partitioned(claims_path, policy, output, rejects_path, partitions=int(partitions),
                                encoding=encoding, mapping=mapping, fmt=fmt, stage=stage, start=start)
-    stage("read")
+    stage("read", 0.0)
     read = read_claims(claims_path, encoding=encoding, mapping=mapping)
-    stage("settle")
+    stage("settle", 0.3)
     settlement = settle(policy, read.claims, read.items if read.shape == "items" else None, keep=SUMMARY_FACTS)
-    stage("write")
-    out = settlement.select(OUTPUT_COLUMNS).with_columns(
-        pl.col("reasons").list.join(";"),
-        pl.col("unchecked").list.join(";"),
-    )
-    write_table(out, output, format=fmt, money_columns=MONEY_OUTPUTS)  # type: ignore[arg-type]
+    stage("write", 0.85)
+    write_table(output_table(settlement), output, format=fmt, money_columns=MONEY_OUTPUTS)  # type: ignore[arg-type]
     write_rejects(read.rejects, rejects_path)
     return BatchResult(
         rows_read=read.rows_read,

@@ -1,132 +1,317 @@
-"""Out-of-core batch: settle a claims CSV larger than memory, one person-hash partition at a time.
+"""Out-of-core batch: settle a claims file larger than memory, one person-hash partition at a time.
 
 Why it is exact: every piece of year-to-date state (deductibles, caps, cumulative bands, accounts)
 belongs to one person, so claims split by a hash of ``person_id`` settle independently with the very
-same engine; the partitions' outputs are then merged back in input-row order. Memory follows the
-largest partition instead of the file. The same split is how the engine runs on a cluster.
+same engine; the partitions' outputs are then put back in input-row order. The same split is how
+the engine runs on a cluster (README, "Beyond one machine").
+
+Three passes, each holding a bounded part of the file in memory:
+
+1. **read** — the file is read in pieces of whole records (a CSV in blocks of ``PIECE_BYTES`` cut
+   at a line break outside quotes, GBK/GB18030 decoded block by block; a Parquet file in row slices)
+   by the same reader as a small file (``read_csv_piece``: field counts, blank rows, rejects quoting
+   the original line), with rows numbered after the earlier pieces. Typed claims go to one Arrow IPC
+   file per (partition, piece); rejects are kept.
+2. **settle** — each partition's claims are settled; the output rows are spilled by input-row range.
+3. **write** — range by range, in order, the partitions' rows of the range are sorted by input row
+   and appended to the output (CSV: appended text; Parquet: one file per range, then streamed into
+   one; XLSX holds at most a million rows anyway and is written whole).
+
+The output is byte for byte what the in-memory path writes (tests/test_batch.py checks it).
 """
 
 from __future__ import annotations
 
-import csv
-import io
+import codecs
 import tempfile
+import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import polars as pl
 
 from medins.atomic import atomic_path
-from medins.claims.aliases import check_mapping, resolve_headers
-from medins.claims.readers import read_claims
-from medins.claims.writers import _prepare
+from medins.claims.readers import ReadResult, _is_utf8, read_claims, read_csv_piece, read_frame_piece
+from medins.claims.writers import _prepare, write_rejects, write_table
 from medins.engine.settle import MONEY_OUTPUTS, OUTPUT_COLUMNS, settle
 from medins.errors import InputError
 
+#: Bytes of CSV read and parsed at a time (about 180,000 claims): the reader's peak stays near 300 MB.
+PIECE_BYTES = 16 * 1024 * 1024
+#: Rows of a Parquet input read at a time.
+PIECE_ROWS = 200_000
+#: Output rows put back in order at a time.
+RANGE_ROWS = 500_000
+_SEED = 20071
+_BOM = codecs.BOM_UTF8
+_GB = ("gbk", "gb2312", "gb18030", "cp936")
 
-def _utf8_head(head: bytes) -> bool:
-    """The sample is UTF-8 (a multi-byte character cut at the sample's end still counts)."""
-    try:
-        head.decode("utf-8-sig")
-        return True
-    except UnicodeDecodeError as exc:
-        return exc.start >= len(head) - 4
 
-
-def _utf8_source(path: Path, encoding: str, folder: Path) -> Path:
-    """The CSV itself when it is UTF-8, else a UTF-8 copy (GBK/GB18030 exports) streamed into ``folder``."""
-    import codecs
-
-    with path.open("rb") as handle:
-        head = handle.read(1 << 20)
-    if encoding in ("auto", "utf-8", "utf8") and _utf8_head(head):
-        return path
-    if encoding in ("utf-8", "utf8"):
-        raise InputError(message_en="the file is not valid UTF-8", message_zh="文件不是有效的 UTF-8 编码",
-                         file=str(path), hint_en="try --encoding gbk or --encoding auto",
-                         hint_zh="请尝试 --encoding gbk 或 --encoding auto")
-    source_encoding = "gb18030" if encoding in ("auto", "gbk") else encoding  # GB18030 is a superset of GBK
-    decoder = codecs.getincrementaldecoder(source_encoding)()
-    copy = folder / "source.csv"
-    try:
-        with path.open("rb") as src, copy.open("w", encoding="utf-8", newline="") as dst:
-            while chunk := src.read(1 << 24):  # 16 MB at a time: a GBK export of any size is never held whole
-                dst.write(decoder.decode(chunk))
-            dst.write(decoder.decode(b"", final=True))
-    except UnicodeDecodeError as exc:
-        raise InputError(message_en=f"the file is not valid {source_encoding} (byte {exc.start} of a block)",
-                         message_zh=f"文件不是有效的 {source_encoding} 编码", file=str(path),
-                         hint_en="check --encoding", hint_zh="请检查 --encoding") from None
-    return copy
+class _NotUtf8(Exception):
+    """``--encoding auto`` guessed UTF-8 from the start of the file, and a later piece is not UTF-8."""
 
 
 def run_partitioned(path: Path, policy, output: Path, rejects_path: Path, *, partitions: int, encoding: str,
-                    mapping: dict | None, fmt: str | None, stage, start: float):
-    from medins.batch import SUMMARY_FACTS, BatchResult
+                    mapping: dict | None, fmt: str | None, stage: Callable[[str, float], None], start: float):
+    """Settle ``path`` in ``partitions`` person-hash partitions; see the module docstring."""
+    from medins.batch import SUMMARY_FACTS, BatchResult, output_table
 
-    columns, _values = check_mapping(mapping)
-    with tempfile.TemporaryDirectory(dir=output.parent) as tmp:
+    kind = fmt or {".csv": "csv", ".txt": "csv", ".parquet": "parquet", ".xlsx": "xlsx"}.get(
+        output.suffix.lower(), "csv")
+    try:
+        spill_folder = tempfile.TemporaryDirectory(dir=output.parent, prefix=f".{output.name}.")
+    except OSError as exc:
+        from medins.errors import UsageError
+
+        raise UsageError(message_en=f"cannot write to {str(output.parent)!r}: {exc.strerror}",
+                         message_zh=f"无法写入目录“{output.parent}”：{exc.strerror}") from None
+    with spill_folder as tmp:
         folder = Path(tmp)
-        source = _utf8_source(path, encoding, folder)
-        with source.open(encoding="utf-8-sig", newline="") as handle:
-            headers = next(csv.reader(io.StringIO(handle.readline())))
-        header_map = resolve_headers(headers, columns)
-        person = next((h for h, name in header_map.items() if name == "person_id"), None)
-        if person is None:
-            raise InputError(message_en="the file has no person id column", message_zh="文件缺少个人编号列",
-                             file=str(path), hint_en="partitioning needs person_id (个人编号)")
-        stage("read")
-        lazy = pl.scan_csv(source, infer_schema=False, encoding="utf8").with_row_index("__row", offset=1)
-        key = pl.col(person).hash(seed=20071) % partitions
-        settled_parts, reject_parts, facts_parts = [], [], []
-        rows_read = 0
-        for k in range(partitions):
-            chunk = lazy.filter(key == k).collect(engine="streaming")  # never the whole file in memory
-            if chunk.height == 0:
-                continue
-            original = chunk["__row"]
-            part_csv = folder / f"part{k}.csv"
-            chunk.drop("__row").write_csv(part_csv)
-            read = read_claims(part_csv, encoding="utf-8", mapping=mapping)
-            rows_read += read.rows_read
-            remap = pl.col("row").map_batches(lambda r, orig=original: orig.gather(r - 1), return_dtype=pl.UInt32)
-            stage("settle")
-            settled = settle(policy, read.claims, read.items if read.shape == "items" else None,
-                             keep=(*SUMMARY_FACTS, "row"))
-            out = settled.with_columns(remap.cast(pl.Int64))
-            del settled
-            part_out = folder / f"out{k}.parquet"
-            out.write_parquet(part_out)
-            settled_parts.append(part_out)
-            rejects = read.rejects.with_columns(remap.cast(pl.Int64))
-            if rejects.height:
-                part_rej = folder / f"rej{k}.parquet"
-                rejects.write_parquet(part_rej)
-                reject_parts.append(part_rej)
-            facts_parts.append(_aggregate(out))
-        stage("write")
-        kind = fmt or {".csv": "csv", ".parquet": "parquet", ".xlsx": "xlsx"}.get(output.suffix.lower(), "csv")
-        if kind == "csv":
-            _merge_csv(settled_parts, output, folder)
-        else:
-            lazies = [pl.scan_parquet(part) for part in settled_parts]
-            merged = lazies[0]
-            for other in lazies[1:]:
-                merged = merged.merge_sorted(other, key="row")
-            final = merged.select(OUTPUT_COLUMNS).with_columns(pl.col("reasons").list.join(";"),
-                                                               pl.col("unchecked").list.join(";"))
-            _sink(final, output, kind)
-        rejects_frame = (pl.scan_parquet(reject_parts).sort("row").collect() if reject_parts
-                         else pl.DataFrame(schema={"row": pl.Int64, "claim_id": pl.String, "reason": pl.String,
-                                                   "message_en": pl.String, "message_zh": pl.String, "raw": pl.String}))
-        from medins.claims.writers import write_rejects
+        spill = _Spill(folder, partitions)
+        try:
+            label = _read_pieces(path, encoding, mapping, spill, stage)
+        except _NotUtf8:
+            spill = _Spill(folder / "again", partitions)
+            label = _read_pieces(path, "gb18030", mapping, spill, stage)
 
-        write_rejects(rejects_frame, rejects_path)
-        summary = _reaggregate(pl.concat(facts_parts)) if facts_parts else pl.DataFrame()
+        facts: list[pl.DataFrame] = []
+        ranges: dict[int, list[Path]] = {}
+        for k in range(partitions):
+            stage("settle", 0.45 + 0.4 * k / partitions)
+            claims = spill.claims(k)
+            if claims is None:
+                continue
+            settled = settle(policy, claims, spill.items(k), keep=(*SUMMARY_FACTS, "row"))
+            del claims
+            facts.append(_aggregate(settled))
+            block = output_table(settled).with_columns(row=settled["row"], _r=(settled["row"] - 1) // RANGE_ROWS)
+            for (r,), part in block.partition_by("_r", as_dict=True, include_key=False).items():
+                piece = folder / f"out-{r}-{k}.arrow"
+                part.write_ipc(piece, compression="lz4")
+                ranges.setdefault(int(r), []).append(piece)
+            del settled, block
+
+        stage("write", 0.85)
+        _write_ranges(ranges, output, kind, folder, output_table, stage)
+        rejects = pl.concat(spill.rejects) if spill.rejects else None
+        if rejects is None:
+            from medins.claims.parse import REJECTS_SCHEMA
+
+            rejects = REJECTS_SCHEMA.to_frame()
+        write_rejects(rejects, rejects_path)
+        summary = _reaggregate(pl.concat(facts)) if facts else pl.DataFrame()
         settled_count = int(summary["_n"].sum()) if summary.height else 0
-    return BatchResult(rows_read=rows_read, rows_rejected=rejects_frame.height, claims_settled=settled_count,
-                       shape="claims", encoding="utf-8" if source == path else "gb18030", output=output,
-                       rejects=rejects_path, settlement=summary, rejects_table=rejects_frame,
-                       seconds=__import__("time").perf_counter() - start)
+    return BatchResult(rows_read=spill.rows_read, rows_rejected=rejects.height, claims_settled=settled_count,
+                       shape=spill.shape, encoding=label, output=output, rejects=rejects_path, settlement=summary,
+                       rejects_table=rejects, seconds=time.perf_counter() - start)
+
+
+class _Spill:
+    """Typed claims (and items) of each piece, split by person hash into Arrow IPC files on disk."""
+
+    def __init__(self, folder: Path, partitions: int) -> None:
+        folder.mkdir(exist_ok=True)
+        self.folder, self.partitions = folder, partitions
+        self.files: dict[int, list[Path]] = {}
+        self.item_files: dict[int, list[Path]] = {}
+        self.rejects: list[pl.DataFrame] = []
+        self.rows_read = 0
+        self.shape = "claims"
+        self.pieces = 0
+
+    def add(self, read: ReadResult) -> None:
+        self.rows_read += read.rows_read
+        self.shape = read.shape
+        if read.rejects.height:
+            self.rejects.append(read.rejects)
+        n = self.pieces
+        self.pieces += 1
+        claims = read.claims.with_columns(_part=pl.col("person_id").hash(seed=_SEED) % self.partitions)
+        for (k,), part in claims.partition_by("_part", as_dict=True, include_key=False).items():
+            file = self.folder / f"claims-{k}-{n}.arrow"
+            part.write_ipc(file, compression="lz4")
+            self.files.setdefault(int(k), []).append(file)
+        if read.shape == "items" and read.items.height:
+            items = read.items.join(claims.select(claim_row="row", _part="_part"), on="claim_row", how="inner",
+                                    maintain_order="left")
+            for (k,), part in items.partition_by("_part", as_dict=True, include_key=False).items():
+                file = self.folder / f"items-{k}-{n}.arrow"
+                part.write_ipc(file, compression="lz4")
+                self.item_files.setdefault(int(k), []).append(file)
+
+    def claims(self, k: int) -> pl.DataFrame | None:
+        files = self.files.get(k)
+        return pl.concat([pl.read_ipc(f) for f in files], rechunk=True) if files else None
+
+    def items(self, k: int) -> pl.DataFrame | None:
+        if self.shape != "items":
+            return None
+        files = self.item_files.get(k)
+        if not files:
+            from medins.claims.parse import ITEMS_SCHEMA
+
+            return ITEMS_SCHEMA.to_frame()
+        return pl.concat([pl.read_ipc(f) for f in files], rechunk=True)
+
+
+def _read_pieces(path: Path, encoding: str, mapping: dict | None, spill: _Spill,
+                 stage: Callable[[str, float], None]) -> str:
+    """Pass 1: read ``path`` piece by piece into ``spill``; returns the encoding the file was read in."""
+    suffix = path.suffix.lower()
+    stage("read", 0.0)
+    if suffix == ".parquet":
+        total = pl.scan_parquet(path).select(pl.len()).collect().item()
+        for offset in range(0, max(total, 1), PIECE_ROWS):
+            frame = pl.scan_parquet(path).slice(offset, PIECE_ROWS).collect()
+            spill.add(read_frame_piece(frame, row_offset=offset, mapping=mapping, file=str(path)))
+            stage("read", 0.45 * min(1.0, (offset + PIECE_ROWS) / max(total, 1)))
+        return "utf-8"
+    if suffix not in (".csv", ".txt"):  # XLSX: at most a million rows, read whole
+        spill.add(read_claims(path, encoding=encoding, mapping=mapping))
+        return "utf-8"
+    size = max(path.stat().st_size, 1)
+    offset, label = 0, "utf-8"
+    for data, label, done in _csv_pieces(path, encoding):
+        read = read_csv_piece(data, row_offset=offset, encoding=label, mapping=mapping, file=str(path))
+        if read.shape == "items" and offset == 0 and done < size:
+            # Line items are grouped into claims by claim_id across the whole file: read it whole.
+            spill.add(read_claims(path, encoding=encoding, mapping=mapping))
+            return label
+        spill.add(read)
+        offset += read.records
+        stage("read", 0.45 * done / size)
+    return label
+
+
+def _csv_pieces(path: Path, encoding: str) -> Iterator[tuple[bytes, str, int]]:
+    """(UTF-8 bytes of the header line + whole records, encoding label, bytes of the file consumed so far)."""
+    enc = encoding.lower().replace("_", "-")
+    enc = {"utf8": "utf-8", "utf-8-sig": "utf-8"}.get(enc, enc)
+    if enc not in ("auto", "utf-8", *_GB):
+        raise InputError(message_en=f"unsupported encoding {encoding!r}", message_zh=f"不支持的编码“{encoding}”",
+                         hint_en="use auto, utf-8, gbk or gb18030", hint_zh="请使用 auto、utf-8、gbk 或 gb18030",
+                         file=str(path))
+    header: bytes | None = None
+    pending = b""
+    consumed = 0
+    decoder = None
+    with path.open("rb") as handle:
+        first = handle.read(PIECE_BYTES)
+        if first.startswith(_BOM) and enc in ("auto", "utf-8"):
+            first, enc = first[len(_BOM):], "utf-8"
+            consumed = len(_BOM)
+        if enc == "auto":
+            enc = "utf-8" if _utf8_start(first) else "gb18030"
+            guessed = True
+        else:
+            guessed = False
+        if enc != "utf-8":
+            decoder = codecs.getincrementaldecoder(enc)("strict")
+        block = first
+        while True:
+            final = len(block) == 0
+            consumed += len(block)
+            if decoder is not None:
+                try:
+                    block = decoder.decode(block, final=final).encode("utf-8")
+                except UnicodeDecodeError:
+                    raise InputError(
+                        message_en=f"the file is not valid {enc} (a bad byte before offset {consumed})",
+                        message_zh=f"文件不是有效的 {enc} 编码（第 {consumed} 字节之前有错误）",
+                        hint_en="try --encoding auto, utf-8 or gb18030",
+                        hint_zh="请尝试 --encoding auto、utf-8 或 gb18030", file=str(path)) from None
+            pending += block
+            end = len(pending) if final else _cut(pending)
+            if end:
+                piece, pending = pending[:end], pending[end:]
+                if decoder is None and not _is_utf8(piece):
+                    if guessed:
+                        raise _NotUtf8
+                    raise InputError(message_en="the file is not valid UTF-8", message_zh="文件不是有效的 UTF-8 编码",
+                                     file=str(path), hint_en="try --encoding gbk or --encoding auto",
+                                     hint_zh="请尝试 --encoding gbk 或 --encoding auto")
+                if header is None:
+                    split = _cut(piece, first=True) or len(piece)
+                    header, piece = piece[:split], piece[split:]
+                    if not header.strip():
+                        raise InputError(message_en="the file is empty", message_zh="文件为空", file=str(path))
+                    if not header.endswith(b"\n"):
+                        header += b"\n"
+                if piece or final:
+                    yield header + piece, enc, consumed
+            if final:
+                if header is None:
+                    raise InputError(message_en="the file is empty", message_zh="文件为空", file=str(path))
+                return
+            block = handle.read(PIECE_BYTES)
+
+
+def _utf8_start(block: bytes) -> bool:
+    """The block is UTF-8 (a character cut by the end of the block still counts)."""
+    try:
+        block.decode("utf-8")
+        return True
+    except UnicodeDecodeError as exc:
+        return exc.start >= len(block) - 3 and exc.reason == "unexpected end of data"
+
+
+def _cut(data: bytes, *, first: bool = False) -> int:
+    """Index just after the last (``first``: the first) line break outside quotes; 0 when there is none.
+
+    ``data`` starts at a record boundary, so a line break is outside quotes when an even number of
+    quote characters precedes it (an escaped quote ``""`` counts twice).
+    """
+    if first:
+        at = data.find(b"\n")
+        while at >= 0:
+            if data.count(b'"', 0, at) % 2 == 0:
+                return at + 1
+            at = data.find(b"\n", at + 1)
+        return 0
+    at = data.rfind(b"\n")
+    while at >= 0:
+        if data.count(b'"', 0, at) % 2 == 0:
+            return at + 1
+        at = data.rfind(b"\n", 0, at)
+    return 0
+
+
+def _write_ranges(ranges: dict[int, list[Path]], output: Path, kind: str, folder: Path, output_table,
+                  stage: Callable[[str, float], None]) -> None:
+    """Pass 3: the output in input order, one row range at a time, written all or nothing.
+
+    The pieces hold ``output_table`` rows (reason lists already joined) and their input ``row``.
+    """
+    def in_order():
+        order = sorted(ranges)
+        for i, r in enumerate(order):
+            stage("write", 0.85 + 0.15 * i / max(len(order), 1))
+            yield pl.concat([pl.read_ipc(f) for f in ranges[r]]).sort("row").drop("row")
+
+    if kind == "xlsx" or not ranges:
+        frames = list(in_order())
+        whole = pl.concat(frames) if frames else _empty_output(output_table)
+        write_table(whole, output, format=kind, money_columns=MONEY_OUTPUTS)  # type: ignore[arg-type]
+        return
+    if kind == "csv":
+        with atomic_path(output, ".csv") as tmp, open(tmp, "wb") as out:
+            out.write((",".join(OUTPUT_COLUMNS) + "\n").encode())
+            for frame in in_order():
+                _prepare(frame, "csv", MONEY_OUTPUTS).write_csv(out, include_header=False)
+        return
+    pieces = []
+    for i, frame in enumerate(in_order()):
+        piece = folder / f"final-{i}.parquet"
+        _prepare(frame, "parquet", MONEY_OUTPUTS).write_parquet(piece)
+        pieces.append(piece)
+    with atomic_path(output, ".parquet") as tmp:
+        pl.scan_parquet(pieces).sink_parquet(tmp)
+
+
+def _empty_output(output_table) -> pl.DataFrame:
+    schema = {c: pl.String for c in OUTPUT_COLUMNS} | {c: pl.Int64 for c in MONEY_OUTPUTS}
+    schema |= {"reasons": pl.List(pl.String), "unchecked": pl.List(pl.String)}
+    return output_table(pl.DataFrame(schema=schema))
 
 
 _KEYS = ("visit_type", "hospital_zone", "hospital_level", "status", "_reasons")
@@ -145,59 +330,3 @@ def _reaggregate(parts: pl.DataFrame) -> pl.DataFrame:
     return summed.with_columns(
         reasons=pl.when(pl.col("_reasons") == "").then(pl.lit([], pl.List(pl.String)))
         .otherwise(pl.col("_reasons").str.split(";"))).drop("_reasons")
-
-
-def _records(path: Path):
-    """(row, record text) of a partition CSV whose first column is the input row; quoted newlines kept."""
-    with path.open(encoding="utf-8", newline="") as handle:
-        handle.readline()  # header
-        pending = ""
-        for line in handle:
-            pending += line
-            if pending.count('"') % 2:  # inside a quoted field: the record goes on
-                continue
-            row, _, record = pending.partition(",")
-            yield int(row), record
-            pending = ""
-
-
-def _merge_csv(parts: list[Path], output: Path, folder: Path) -> None:
-    """Merge the partitions' CSV outputs (each in input order) by input row — a k-way merge, bounded memory."""
-    import heapq
-
-    texts = []
-    for part in parts:
-        frame = pl.read_parquet(part)
-        final = frame.select("row", *OUTPUT_COLUMNS).with_columns(pl.col("reasons").list.join(";"),
-                                                                  pl.col("unchecked").list.join(";"))
-        text = folder / f"{part.stem}.csv"
-        _prepare(final, "csv", MONEY_OUTPUTS).write_csv(text)
-        texts.append(text)
-        del frame, final
-    with atomic_path(output, ".csv") as tmp, open(tmp, "w", encoding="utf-8", newline="") as out:
-        out.write(",".join(OUTPUT_COLUMNS) + "\n")
-        for _row, record in heapq.merge(*(_records(t) for t in texts), key=lambda item: item[0]):
-            out.write(record)
-
-
-def _sink(frame: pl.LazyFrame, output: Path, fmt: str | None) -> None:
-    """Stream the merged output to a temporary file beside ``output``, then rename (all or nothing)."""
-    kind = fmt or {".csv": "csv", ".parquet": "parquet", ".xlsx": "xlsx"}.get(output.suffix.lower(), "csv")
-    with atomic_path(output, f".{kind}") as tmp:
-        if kind == "xlsx":
-            _prepare(frame.collect(), "xlsx", MONEY_OUTPUTS).write_excel(tmp, worksheet="data", autofilter=False)
-        elif kind == "csv":
-            _prepare_lazy(frame, kind).sink_csv(tmp)
-        else:
-            _prepare_lazy(frame, kind).sink_parquet(tmp)
-
-
-def _prepare_lazy(frame: pl.LazyFrame, kind: str) -> pl.LazyFrame:
-    from medins.claims.writers import guard_formula, yuan_text
-
-    if kind == "parquet":
-        return frame.with_columns([yuan_text(pl.col(c)).str.to_decimal(scale=2).cast(pl.Decimal(18, 2)).alias(c)
-                                   for c in MONEY_OUTPUTS])
-    strings = ["claim_id", "person_id", "policy", "status", "reasons", "unchecked"]
-    return frame.with_columns([yuan_text(pl.col(c)).alias(c) for c in MONEY_OUTPUTS]
-                              + [guard_formula(pl.col(c)).alias(c) for c in strings])

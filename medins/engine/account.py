@@ -26,7 +26,7 @@ def settle_account(run: Run) -> None:
         return
     pays = run.ev(account.pays, "bool", mask=run.frame["_ok"]).fill_null(False)
     credit = run.ev(account.credit, "money").fill_null(0)
-    person = ["person_id"]
+    person = ["_pk"]  # the person, numbered in claim order (settle.py)
     f = run.frame.with_columns(_pays=pays, _credit=credit)
     f = f.with_columns(
         _first_year=pl.col("year").first().over(person),

@@ -43,6 +43,7 @@ def check_admissibility(run: Run) -> None:
         add_reason(run, pl.col("hospital_zone"), pl.col("hospital_zone").is_in(adm.excluded_zones))
     if adm.excluded_causes:
         add_reason(run, pl.lit("excluded_cause:") + pl.col("cause"), pl.col("cause").is_in(adm.excluded_causes))
+    unchecked: list[tuple[str, pl.Series]] = []  # (code, rows where the check could not be decided)
     for check in adm.checks:
         if not check.enabled:
             continue
@@ -51,12 +52,33 @@ def check_admissibility(run: Run) -> None:
         reject = run.ev(check.reject_if, "bool", mask=applies.fill_null(False))
         run.frame = run.frame.with_columns(_app=applies, _rej=reject)
         add_reason(run, check.code, pl.col("_app") & pl.col("_rej"))
-        run.frame = run.frame.with_columns(
-            pl.when(pl.col("_app").fill_null(False) & pl.col("_rej").is_null())
-            .then(pl.concat_list("_unchecked", pl.lit(check.code)))
-            .otherwise(pl.col("_unchecked"))
-            .alias("_unchecked")
-        ).drop("_app", "_rej")
+        unchecked.append((check.code, run.frame.select(pl.col("_app").fill_null(False) & pl.col("_rej").is_null())
+                          .to_series()))
+        run.frame = run.frame.drop("_app", "_rej")
+    if unchecked:
+        run.frame = run.frame.with_columns(_unchecked=flags_to_lists(unchecked))
+
+
+def flags_to_lists(flags: list[tuple[str, pl.Series]]) -> pl.Series:
+    """Per row, the list of codes whose flag holds, in the given order.
+
+    Why not append to a list column check by check: each append rebuilds a million lists; here each
+    row's flags form a bit pattern, the few distinct patterns become lists once, and rows take theirs.
+    """
+    n = flags[0][1].len()
+    out = None
+    for first in range(0, len(flags), 62):  # 62 flags per Int64 bit pattern
+        chunk = flags[first:first + 62]
+        bits = pl.select(pl.sum_horizontal([pl.lit(flag).cast(pl.Int64) * (1 << k)
+                                            for k, (_code, flag) in enumerate(chunk)])).to_series()
+        patterns = bits.unique()
+        lists = pl.Series([[code for k, (code, _flag) in enumerate(chunk) if pattern >> k & 1]
+                           for pattern in patterns.to_list()], dtype=pl.List(pl.String))
+        index = bits.replace_strict(patterns, pl.int_range(0, patterns.len(), dtype=pl.UInt32, eager=True),
+                                    return_dtype=pl.UInt32)
+        part = lists.gather(index)
+        out = part if out is None else pl.select(pl.concat_list(pl.lit(out), pl.lit(part))).to_series()
+    return out if out is not None else pl.repeat([], n, dtype=pl.List(pl.String), eager=True)
 
 
 def _categories(run: Run) -> None:

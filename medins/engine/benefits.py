@@ -15,11 +15,20 @@ from __future__ import annotations
 import polars as pl
 
 from medins.engine.context import Run
-from medins.engine.state import UNLIMITED, clamped_cumsum, running_max_before
+from medins.engine.state import UNLIMITED, Grouping, clamped_cumsum, group_order, running_max_before
 from medins.policy.compiled import ScaleBand
 from medins.policy.schema import Bands
 
-PERSON_YEAR = ["person_id", "year"]
+PERSON_YEAR = ["_pk", "year"]  # _pk: the person, numbered in claim order (settle.py)
+
+
+def _grouping(run: Run, bucket: str) -> Grouping:
+    """The (person, benefit year, ``bucket``) grouping, computed once per distinct bucket column."""
+    if bucket not in run.groupings:
+        same = next((name for name in run.groupings if run.frame[name].equals(run.frame[bucket])), None)
+        run.groupings[bucket] = (run.groupings[same] if same else
+                                 group_order(run.frame, [*PERSON_YEAR, bucket]))
+    return run.groupings[bucket]
 
 
 def _pick(run: Run, per_rule: dict[int, pl.Series], dtype: pl.DataType) -> pl.Series:
@@ -54,18 +63,22 @@ def settle_benefits(run: Run) -> None:
         _adm=(pl.col("_ok") & pl.col("_admission")).cast(pl.Int64),
     )
     g_rule = [*PERSON_YEAR, "_b_rule"]
+    run.frame = f
+    run.groupings = {}  # buckets are fixed by now; each grouping is sorted out once
     # Earlier admissions this year = the running count before this claim (an unlimited clamped sum).
     f = clamped_cumsum(f, x="_adm", limit=None, h0="hist_admissions", group=g_rule, out_before="admissions",
-                       out_after="_adm_after").drop("_adm_after")
+                       out_after="_adm_after", grouping=_grouping(run, "_b_rule")).drop("_adm_after")
     run.frame = f
     rules = run.policy.model.rules
     # Ceiling: only so much in-scope expense a year enters the calculation.
     run.frame = run.frame.with_columns(_ceil=_ev_rules(run, lambda r: r.ceiling.amount if r.ceiling else None, "money"))
     run.frame = clamped_cumsum(run.frame, x="_e0", limit="_ceil", h0="hist_inscope",
-                               group=[*PERSON_YEAR, "_b_ceil"], out_before="_c_ceil0", out_after="_c_ceil1")
+                               group=[*PERSON_YEAR, "_b_ceil"], out_before="_c_ceil0", out_after="_c_ceil1",
+                               grouping=_grouping(run, "_b_ceil"))
     run.frame = run.frame.with_columns(eligible=pl.col("_c_ceil1") - pl.col("_c_ceil0"))
     run.frame = clamped_cumsum(run.frame, x="eligible", limit=None, h0="hist_inscope",
-                               group=[*PERSON_YEAR, "_b_axis"], out_before="_c0", out_after="_c1")
+                               group=[*PERSON_YEAR, "_b_axis"], out_before="_c0", out_after="_c1",
+                               grouping=_grouping(run, "_b_axis"))
     _deductible(run)
     _basic_bands(run)
     allowance = pl.repeat(0, run.frame.height, dtype=pl.Int64, eager=True)
@@ -97,9 +110,11 @@ def _deductible(run: Run) -> None:
         _x_year=pl.when(pl.col("_dmode") == "year").then(pl.col("eligible")).otherwise(0),
         _l_year=pl.when(pl.col("_dmode") == "year").then(pl.col("_std")).otherwise(UNLIMITED),
     )
-    f = running_max_before(f, x="_std_seen", h0="hist_deductible_standard", group=g, out="_prior_std")
+    grouping = _grouping(run, "_b_ded")
+    f = running_max_before(f, x="_std_seen", h0="hist_deductible_standard", group=g, out="_prior_std",
+                           grouping=grouping)
     f = clamped_cumsum(f, x="_x_year", limit="_l_year", h0="hist_deductible_paid", group=g,
-                       out_before="_dy0", out_after="_dy1")
+                       out_before="_dy0", out_after="_dy1", grouping=grouping)
     f = f.with_columns(
         ded=pl.when(~pl.col("_ok")).then(0)
         .when(pl.col("_dmode") == "admission").then(pl.min_horizontal("eligible", "_std"))
@@ -228,7 +243,8 @@ def _cap(run: Run, *, rules_cap, raw: str, out: str, bucket: str, h0: str) -> No
         _cx=pl.when(applies_year).then(pl.col(raw)).otherwise(0),
         _cl=pl.when(applies_year).then(pl.col("_camt")).otherwise(None),
     )
-    f = clamped_cumsum(f, x="_cx", limit="_cl", h0=h0, group=[*PERSON_YEAR, bucket], out_before="_k0", out_after="_k1")
+    f = clamped_cumsum(f, x="_cx", limit="_cl", h0=h0, group=[*PERSON_YEAR, bucket], out_before="_k0", out_after="_k1",
+                       grouping=_grouping(run, bucket))
     f = f.with_columns(
         pl.when(~pl.col("_ok")).then(0)
         .when(applies_year).then(pl.col("_k1") - pl.col("_k0"))
@@ -269,10 +285,10 @@ def _layers(run: Run) -> None:
             pl.when(pl.col("_ok") & pl.col("_lfield").is_not_null())
             .then(_half_up(pl.col(f"_l{k}num"), pl.lit(1_000_000, pl.Int128)))
             .otherwise(0).alias(f"_l{k}raw"),
-            pl.concat_str(pl.col("_b_rule"), pl.lit(f"~layer{k}")).alias("_lbucket"),
         )
+        # The layer's own yearly state per rule bucket: the same grouping as the rule's, in its own column.
         _cap(run, rules_cap=lambda r: (lay.cap if (lay := layer_of(r)) else None), raw=f"_l{k}raw",
-             out=f"_l{k}paid", bucket="_lbucket", h0="hist_layer2_paid" if k == 0 else None)
+             out=f"_l{k}paid", bucket="_b_rule", h0="hist_layer2_paid" if k == 0 else None)
         for field in ("hifob_pay", "hifmi_pay", "maf_pay"):
             run.frame = run.frame.with_columns(
                 pl.when(pl.col("_lfield") == field).then(pl.col(field) + pl.col(f"_l{k}paid")).otherwise(pl.col(field))
@@ -280,4 +296,4 @@ def _layers(run: Run) -> None:
             )
         prev_raw, prev_paid = pl.col(f"_l{k}raw"), pl.col(f"_l{k}paid")
         paid_so_far = paid_so_far + pl.col(f"_l{k}paid")
-        run.frame = run.frame.drop("_lbase", "_lfield", "_lbucket")
+        run.frame = run.frame.drop("_lbase", "_lfield")

@@ -9,7 +9,9 @@ the claims concerned instead of an exception.
 
 from __future__ import annotations
 
+import ast
 from dataclasses import dataclass, field
+from datetime import date
 from decimal import ROUND_HALF_UP, Decimal
 from functools import lru_cache
 
@@ -74,6 +76,8 @@ class Run:
     policy: CompiledPolicy
     frame: pl.DataFrame
     problems: dict[int, list[str]] = field(default_factory=dict)
+    #: State groupings (``state.group_order``) by bucket column, shared by the state columns of a stage.
+    groupings: dict[str, tuple] = field(default_factory=dict)
 
     def constants(self, version: int) -> dict[str, object]:
         return self.policy.versions[version].params.constants
@@ -117,38 +121,186 @@ class Run:
                 if mask is None:
                     return constant
                 return pl.select(pl.when(pl.lit(mask)).then(pl.lit(constant)).otherwise(None)).to_series().cast(dtype)
-        lists = [c for c in cols if isinstance(rows.schema[c], pl.List)]
-        keyed = rows.select(
-            "_i", "_v", *[pl.col(c).list.join("\x1f").alias(c) if c in lists else pl.col(c) for c in cols]
-        )
-        uniq = keyed.select("_v", *cols).unique(maintain_order=True).with_row_index("_u")
-        results: list[object] = []
+        keys = ["_v", *cols] if len(self.policy.versions) > 1 else cols
+        index, distinct = _distinct(rows, keys)
         failed: dict[int, str] = {}
-        for u, (version, *values) in enumerate(uniq.select("_v", *cols).rows()):
-            env = {**self.constants(int(version)), **(extra or {})}
-            for c, val in zip(cols, values, strict=True):
-                if c in lists and val is not None:
-                    val = val.split("\x1f") if val else []
-                env[c] = _to_env(c, val)
-            try:
-                results.append(_convert(expr.evaluate(env), returns))
-            except (ExprEvalError, ArithmeticError, TypeError, ValueError) as exc:
-                results.append(None)
-                failed[u] = _short(exc)
-        mapped = keyed.join(uniq, on=["_v", *cols], how="left", nulls_equal=True, maintain_order="left")
-        positions = mapped["_i"]
-        values = pl.Series(results, dtype=dtype).gather(mapped["_u"])
+        split = None
+        if returns == "bool" and distinct.height > SPLIT_FROM:
+            split = _Parts(self, expr, rows, extra).evaluate()
+        if split is not None:
+            values = split
+        else:
+            results: list[object] = []
+            for u, value in enumerate(self._each(expr, distinct, cols, extra)):
+                if isinstance(value, _Failed):
+                    results.append(None)
+                    failed[u] = value.message
+                else:
+                    try:
+                        results.append(_convert(value, returns))
+                    except (ExprEvalError, ArithmeticError, TypeError, ValueError) as exc:
+                        results.append(None)
+                        failed[u] = _short(exc)
+            values = pl.Series(results, dtype=dtype).gather(index)
         if failed and on_error == "reject":
-            bad = mapped.filter(pl.col("_u").is_in(list(failed)))
-            for i, u in bad.select("_i", "_u").rows():
+            bad = rows.select("_i", _u=index).filter(pl.col("_u").is_in(list(failed)))
+            for i, u in bad.rows():
                 self.problems.setdefault(i, []).append(f"policy_error:{failed[u]}")
         if required:
-            unknown = mapped.with_columns(_val=values).filter(pl.col("_val").is_null() & ~pl.col("_u").is_in(list(failed)))
+            unknown = rows.with_columns(_val=values, _u=index).filter(
+                pl.col("_val").is_null() & ~pl.col("_u").is_in(list(failed)))
             for row in unknown.iter_rows(named=True):
                 absent = [c for c in cols if row[c] is None] or [expr.text]
                 self.problems.setdefault(row["_i"], []).append("missing_fact:" + ",".join(absent))
+        if mask is None and frame is None:
+            return values  # every row, in frame order
         full = pl.repeat(None, n, dtype=dtype, eager=True)
-        return full.scatter(positions, values)
+        return full.scatter(rows["_i"], values)
+
+
+    def _each(self, expr: Expression, distinct: pl.DataFrame, cols: list[str], extra: dict | None):
+        """The value of ``expr`` for each row of ``distinct`` (a :class:`_Failed` where it cannot be evaluated)."""
+        lists = {c for c in cols if isinstance(distinct.schema[c], pl.List)}
+        for version, *values in distinct.select("_v", *cols).rows():
+            env = {**self.constants(int(version)), **(extra or {})}
+            for c, val in zip(cols, values, strict=True):
+                env[c] = _to_env(c, list(val) if c in lists and val is not None else val)
+            try:
+                yield expr.evaluate(env)
+            except (ExprEvalError, ArithmeticError, TypeError, ValueError) as exc:
+                yield _Failed(_short(exc))
+
+
+@dataclass
+class _Failed:
+    message: str
+
+
+#: Distinct value combinations above which a condition is evaluated part by part (``_Parts``).
+SPLIT_FROM = 2000
+
+
+class _NoSplit(Exception):
+    """The condition cannot be evaluated part by part exactly as a whole: evaluate it whole."""
+
+
+class _Parts:
+    """A true/false condition evaluated part by part, each part over the distinct values of its own facts.
+
+    Why: ``service_date < add_months(enrolled_date, …)`` reads two dates that vary independently, so a
+    year of claims has hundreds of thousands of (service date, enrolment date) pairs — seconds of
+    evaluation one by one — but only a few hundred of each. Comparisons, ``and``, ``or`` and ``not``
+    at the top of a condition are therefore done on columns (Polars compares dates, texts and exact
+    decimals, and follows the same three-valued logic for unknowns), and only their operands are
+    evaluated one distinct value at a time. Any part that fails, mixes types or compares values of
+    different kinds gives up (``_NoSplit``): the condition is then evaluated whole, as before.
+    """
+
+    def __init__(self, run: Run, expr: Expression, rows: pl.DataFrame, extra: dict | None) -> None:
+        self.run, self.expr, self.rows, self.extra = run, expr, rows, extra
+
+    def evaluate(self) -> pl.Series | None:
+        try:
+            out = self._part(self.expr.tree.body)
+        except _NoSplit:
+            return None
+        return _as_bool(out)
+
+    def _part(self, node: ast.AST) -> pl.Series:
+        if isinstance(node, ast.BoolOp):
+            parts = [_as_bool(self._part(v)) for v in node.values]
+            out = parts[0]
+            for part in parts[1:]:
+                out = (out & part) if isinstance(node.op, ast.And) else (out | part)
+            return out
+        if isinstance(node, ast.UnaryOp) and isinstance(node.op, ast.Not):
+            return ~_as_bool(self._part(node.operand))
+        if isinstance(node, ast.Compare) and len(node.ops) == 1 and type(node.ops[0]) in _COMPARE:
+            return _compare(node.ops[0], self._part(node.left), self._part(node.comparators[0]))
+        return self._leaf(node)
+
+    def _leaf(self, node: ast.AST) -> pl.Series:
+        expr = self.expr.part(node)
+        cols = sorted(c for c in expr.names if c in self.rows.columns)
+        keys = ["_v", *cols] if len(self.run.policy.versions) > 1 else cols
+        index, distinct = _distinct(self.rows, keys)
+        values = list(self.run._each(expr, distinct, cols, self.extra))
+        return _typed(values).gather(index)
+
+
+_COMPARE = {ast.Eq: "eq", ast.NotEq: "ne", ast.Lt: "lt", ast.LtE: "le", ast.Gt: "gt", ast.GtE: "ge"}
+
+
+def _typed(values: list[object]) -> pl.Series:
+    """Python values of one kind (true/false, date, text, exact number) as a column; else ``_NoSplit``."""
+    known = [v for v in values if v is not None]
+    if any(isinstance(v, _Failed) for v in known):
+        raise _NoSplit
+    if not known:
+        return pl.Series(values, dtype=pl.Null)
+    if all(isinstance(v, bool) for v in known):
+        return pl.Series(values, dtype=pl.Boolean)
+    if all(isinstance(v, date) for v in known):
+        return pl.Series(values, dtype=pl.Date)
+    if all(isinstance(v, str) for v in known):
+        return pl.Series(values, dtype=pl.String)
+    if all(isinstance(v, Decimal) and v.is_finite() for v in known):
+        scale = max(0, *(-v.as_tuple().exponent for v in known))  # type: ignore[operator]
+        digits = max(len(v.as_tuple().digits) + max(0, v.as_tuple().exponent) for v in known)  # type: ignore[arg-type]
+        if scale > 18 or digits - min(0, *(v.as_tuple().exponent for v in known)) > 36:  # type: ignore[operator]
+            raise _NoSplit
+        return pl.Series(values, dtype=pl.Decimal(38, scale))
+    raise _NoSplit
+
+
+def _as_bool(series: pl.Series) -> pl.Series:
+    if series.dtype == pl.Null:
+        return series.cast(pl.Boolean)
+    if series.dtype != pl.Boolean:
+        raise _NoSplit  # ``and``/``or``/``not`` of something that is not true/false: an error, said whole
+    return series
+
+
+def _compare(op: ast.cmpop, left: pl.Series, right: pl.Series) -> pl.Series:
+    """``left op right`` row by row; unknown when either side is (as the expression language says)."""
+    kind = _COMPARE[type(op)]
+    if pl.Null in (left.dtype, right.dtype):
+        return pl.repeat(None, left.len(), dtype=pl.Boolean, eager=True)
+    if isinstance(left.dtype, pl.Decimal) and isinstance(right.dtype, pl.Decimal):
+        scale = max(left.dtype.scale or 0, right.dtype.scale or 0)
+        left, right = left.cast(pl.Decimal(38, scale)), right.cast(pl.Decimal(38, scale))
+    elif left.dtype != right.dtype or (left.dtype == pl.Boolean and kind not in ("eq", "ne")):
+        raise _NoSplit
+    return getattr(left, kind)(right)
+
+
+def _distinct(rows: pl.DataFrame, keys: list[str], *, exact: bool = False) -> tuple[pl.Series, pl.DataFrame]:
+    """For each row the number of its combination of ``keys`` values, and those combinations (first rows).
+
+    Why hashing: a ``unique`` and a join back on a million rows cost ~80 ms per expression; hashing
+    the key columns, taking the first row of each hash and numbering the hashes costs a fraction.
+    Should two different combinations share a hash (astronomically rare), the comparison of every
+    row with its combination's first row fails and the exact path (``exact``: unique and join) is used.
+    """
+    if not keys:
+        return pl.repeat(0, rows.height, dtype=pl.UInt32, eager=True), rows.head(1)
+    if not exact:
+        hashed = rows.select(_h=pl.reduce(lambda a, b: a ^ b, [pl.col(c).hash(seed=97 + 31 * i)
+                                                              for i, c in enumerate(keys)]))["_h"]
+        first = hashed.arg_unique()
+        index = hashed.replace_strict(hashed.gather(first), pl.int_range(0, first.len(), dtype=pl.UInt32,
+                                                                          eager=True), return_dtype=pl.UInt32)
+        distinct = rows[first]
+        same = rows.select(pl.all_horizontal(pl.col(c).eq_missing(pl.lit(distinct[c]).gather(index))
+                                             for c in keys).all()).item()
+        if same:
+            return index, distinct
+    flat = [pl.col(c).list.join("\x1f") if isinstance(rows.schema[c], pl.List) else pl.col(c) for c in keys]
+    keyed = rows.with_row_index("_r").with_columns(flat)  # list cells as text: join keys must be scalars
+    firsts = keyed.unique(keys, keep="first", maintain_order=True)
+    uniq = firsts.select(keys).with_row_index("_u")
+    mapped = keyed.join(uniq, on=keys, how="left", nulls_equal=True, maintain_order="left")
+    return mapped["_u"].cast(pl.UInt32), rows[firsts["_r"]]
 
 
 def _short(exc: Exception) -> str:

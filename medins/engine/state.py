@@ -17,8 +17,16 @@ the limits never decrease within a group the recurrence has a closed form::
 rows sorted by group — with plain running sums, and the segmented running minimum is a single
 global ``cum_min`` after pushing each later segment below every earlier one (an Int128 offset), so
 no per-group window is needed: a million claims of hundreds of thousands of persons take a fraction
-of a second. Groups whose limits do decrease (a cap lowered mid-year) are rare; they fall back to
-the exact loop, so the answer is always exact. A single bill is a group of one row.
+of a second. A row that adds nothing (x = 0) leaves the state as it is whatever its limit, so its
+limit is left out of the minimum (a rejected claim without a cap between two capped ones does not
+break the closed form). Groups whose limits do decrease among the rows that add something (a cap
+lowered mid-year) are rare; they fall back to the exact loop, so the answer is always exact. A
+single bill is a group of one row.
+
+Rows are grouped through one Int64 key (the group columns' dense codes by place value) and one
+stable sort by it — skipped when the groups already are runs of the frame (a frame sorted by person
+and date, grouped by person and year); :func:`group_order` can be computed once and passed to
+every state column of the same grouping.
 """
 
 from __future__ import annotations
@@ -30,6 +38,10 @@ UNLIMITED = 1 << 60
 _SEGMENT = 1 << 63  # segment offset for the segmented running minimum (values stay within ±2^62)
 
 
+#: A grouping computed by :func:`group_order`: (permutation or None, key in frame order).
+Grouping = tuple["pl.Series | None", pl.Series]
+
+
 def clamped_cumsum(
     frame: pl.DataFrame,
     *,
@@ -39,74 +51,140 @@ def clamped_cumsum(
     group: list[str],
     out_before: str,
     out_after: str,
+    grouping: Grouping | None = None,
 ) -> pl.DataFrame:
     """Add columns ``out_before`` = C[i-1] and ``out_after`` = C[i] (Int64) to ``frame``.
 
     Rows of a group are taken in frame order. ``x`` is a non-negative Int64 column; ``limit`` an
     Int64 column (null = unlimited) or None; ``h0`` the column holding the state before the group's
-    first claim (read from that first row) or None for 0.
+    first claim (read from that first row) or None for 0. ``grouping``: ``group_order(frame, group)``
+    when the caller already has it.
     """
-    cols = [pl.col(x).alias("_x"),
-            (pl.col(limit).fill_null(UNLIMITED) if limit else pl.lit(UNLIMITED, pl.Int64)).alias("_l"),
-            (pl.col(h0).fill_null(0) if h0 else pl.lit(0, pl.Int64)).alias("_h")]
-    work = frame.select(*[pl.col(k).alias(f"_k{i}") for i, k in enumerate(group)], *cols).with_row_index("_pos")
-    keys = [f"_k{i}" for i in range(len(group))]
-    work = work.sort([*keys, "_pos"], nulls_last=True)
-    start = pl.lit(False)
-    for k in keys:
-        start = start | pl.col(k).ne_missing(pl.col(k).shift(1))
-    work = work.with_columns(_start=start.fill_null(True))
+    order, key = grouping if grouping is not None else group_order(frame, group)
+    work = frame.select(pl.col(x).alias("_x"),
+                        (pl.col(limit).fill_null(UNLIMITED) if limit else pl.lit(UNLIMITED, pl.Int64)).alias("_l"),
+                        (pl.col(h0).fill_null(0) if h0 else pl.lit(0, pl.Int64)).alias("_h")).with_columns(_key=key)
+    if order is not None:
+        work = work[order]
+    work = work.with_columns(_start=pl.col("_key").ne_missing(pl.col("_key").shift(1)).fill_null(True))
     work = work.with_columns(
         _seg=pl.col("_start").cast(pl.Int64).cum_sum(),
         _h0=pl.when("_start").then(pl.col("_h")).forward_fill(),
         _g=pl.col("_x").cum_sum(),
     ).with_columns(
         _s=pl.col("_g") - pl.when("_start").then(pl.col("_g") - pl.col("_x")).forward_fill(),
-    ).with_columns(_lp=pl.max_horizontal("_l", "_h0"))
+        # a row adding nothing keeps the state whatever its limit: leave it out of the minimum
+        _lp=pl.when(pl.col("_x") > 0).then(pl.max_horizontal("_l", "_h0")).otherwise(UNLIMITED),
+    )
     offset = pl.col("_seg").cast(pl.Int128) * _SEGMENT
     running_min = ((pl.col("_lp") - pl.col("_s")).cast(pl.Int128) - offset).cum_min() + offset
+    # the largest limit of the segment's earlier adding rows (segments pushed apart as above)
+    seen = (pl.when(pl.col("_x") > 0).then(pl.col("_lp")).otherwise(-UNLIMITED).cast(pl.Int128) + offset).cum_max() \
+        - offset
     work = work.with_columns(
         _after=(pl.col("_s") + pl.min_horizontal(pl.col("_h0"), running_min.cast(pl.Int64))),
-        _dec=(pl.col("_lp") < pl.col("_lp").shift(1)) & ~pl.col("_start"),
+        _dec=(pl.col("_x") > 0) & ~pl.col("_start") & (pl.col("_lp").cast(pl.Int128) < seen.shift(1)),
     )
     if work["_dec"].any():
         work = _exact_fallback(work)
-    work = work.with_columns(
-        _before=pl.when("_start").then(pl.col("_h0")).otherwise(pl.col("_after").shift(1))
-    ).sort("_pos")
-    return frame.with_columns(work["_before"].alias(out_before), work["_after"].alias(out_after))
+    work = work.select(_before=pl.when("_start").then(pl.col("_h0")).otherwise(pl.col("_after").shift(1)),
+                       _after="_after")
+    before, after = _unorder(work["_before"], order), _unorder(work["_after"], order)
+    return frame.with_columns(before.alias(out_before), after.alias(out_after))
 
 
-def running_max_before(frame: pl.DataFrame, *, x: str, h0: str | None, group: list[str], out: str) -> pl.DataFrame:
+def group_order(frame: pl.DataFrame, group: list[str]) -> Grouping:
+    """The stable permutation that makes each group contiguous (None when the groups already are runs
+    of the frame), and a key, in frame order, equal exactly on rows of the same group.
+
+    Why one integer key: sorting a million rows by several columns (strings among them) costs ten
+    times a sort by one Int64; the key is the group columns' dense codes combined by place value.
+    """
+    key = _dense_key(frame, group)
+    if key is None:  # the codes would not fit in an Int64: sort by the columns themselves
+        order = frame.select(pl.arg_sort_by(group, nulls_last=True, maintain_order=True)).to_series()
+        start = pl.lit(False)
+        for k in group:
+            start = start | pl.col(k).ne_missing(pl.col(k).shift(1))
+        seg = frame.select(group)[order].select(start.fill_null(True).cast(pl.Int64).cum_sum()).to_series()
+        return order, _unorder(seg, order)
+    if frame.height < 2 or _runs_are_groups(key):
+        return None, key
+    return key.to_frame("_key").select(pl.arg_sort_by("_key", maintain_order=True)).to_series(), key
+
+
+def _dense_key(frame: pl.DataFrame, group: list[str]) -> pl.Series | None:
+    """One Int64 per row, equal iff all the ``group`` values are (null = its own value), or None."""
+    key = pl.repeat(0, frame.height, dtype=pl.Int64, eager=True)
+    span = 1
+    for name in group:
+        column = frame[name]
+        if column.dtype.is_integer() or column.dtype in (pl.Boolean, pl.Date):
+            values = column.cast(pl.Int64)
+            low, high = values.min(), values.max()
+            if low is None:
+                code, size = pl.repeat(0, frame.height, dtype=pl.Int64, eager=True), 1
+            elif int(high) - int(low) > 1 << 40:  # type: ignore[arg-type]
+                return None
+            else:
+                code, size = (values - low + 1).fill_null(0), int(high) - int(low) + 2  # type: ignore[arg-type, operator]
+        else:
+            distinct = column.drop_nulls().unique()
+            code = column.replace_strict(distinct, pl.int_range(1, distinct.len() + 1, dtype=pl.Int64, eager=True),
+                                         default=0, return_dtype=pl.Int64)
+            size = distinct.len() + 1
+        if span * size >= 1 << 62:
+            return None
+        key = key * size + code
+        span *= size
+    return key
+
+
+def _runs_are_groups(key: pl.Series) -> bool:
+    """Whether the key never decreases: then every group is one run and frame order is group order."""
+    return bool(key.to_frame("_key").select((pl.col("_key").diff().fill_null(0) >= 0).all()).item())
+
+
+def _unorder(values: pl.Series, order: pl.Series | None) -> pl.Series:
+    """Values computed in ``order`` back to frame order."""
+    if order is None:
+        return values
+    return pl.repeat(None, values.len(), dtype=values.dtype, eager=True).scatter(order, values)
+
+
+def running_max_before(frame: pl.DataFrame, *, x: str, h0: str | None, group: list[str], out: str,
+                       grouping: Grouping | None = None) -> pl.DataFrame:
     """Add ``out`` = max(h0, the largest ``x`` of the group's earlier rows), in frame order (e.g. the highest
     deductible standard applied earlier this year). Same segment technique as :func:`clamped_cumsum`."""
-    work = frame.select(*[pl.col(k).alias(f"_k{i}") for i, k in enumerate(group)], pl.col(x).alias("_x"),
-                        (pl.col(h0).fill_null(0) if h0 else pl.lit(0, pl.Int64)).alias("_h")).with_row_index("_pos")
-    keys = [f"_k{i}" for i in range(len(group))]
-    work = work.sort([*keys, "_pos"], nulls_last=True)
-    start = pl.lit(False)
-    for k in keys:
-        start = start | pl.col(k).ne_missing(pl.col(k).shift(1))
-    work = work.with_columns(_start=start.fill_null(True)).with_columns(
+    order, key = grouping if grouping is not None else group_order(frame, group)
+    work = frame.select(pl.col(x).alias("_x"), (pl.col(h0).fill_null(0) if h0 else pl.lit(0, pl.Int64)).alias("_h"))
+    work = work.with_columns(_key=key)
+    if order is not None:
+        work = work[order]
+    work = work.with_columns(_start=pl.col("_key").ne_missing(pl.col("_key").shift(1)).fill_null(True)).with_columns(
         _seg=pl.col("_start").cast(pl.Int64).cum_sum(),
         _h0=pl.when("_start").then(pl.col("_h")).forward_fill(),
     )
     offset = pl.col("_seg").cast(pl.Int128) * _SEGMENT  # later segments above every earlier one
     running = ((pl.col("_x").cast(pl.Int128) + offset).cum_max() - offset).cast(pl.Int64)
-    work = work.with_columns(_run=running).with_columns(
+    work = work.with_columns(_run=running).select(
         _before=pl.max_horizontal(pl.col("_h0"), pl.when("_start").then(None).otherwise(pl.col("_run").shift(1)))
-    ).sort("_pos")
-    return frame.with_columns(work["_before"].alias(out))
+    )
+    return frame.with_columns(_unorder(work["_before"], order).alias(out))
 
 
 def _exact_fallback(work: pl.DataFrame) -> pl.DataFrame:
     """Recompute ``_after`` with the plain recurrence in segments whose limit decreases somewhere."""
-    bad = work.filter(pl.col("_dec"))["_seg"].unique().to_list()
-    rows = work.with_row_index("_r").filter(pl.col("_seg").is_in(bad)).select("_r", "_seg", "_x", "_lp", "_h0").rows()
-    after = work["_after"].to_list()
+    bad = work.filter(pl.col("_dec"))["_seg"].unique()
+    rows = (work.with_row_index("_r").filter(pl.col("_seg").is_in(bad.to_list()))
+            .select("_r", "_seg", "_x", "_lp", "_h0"))
+    positions, values = [], []
     states: dict[int, int] = {}
-    for r, seg, xi, lim, h in rows:
+    for r, seg, xi, lim, h in rows.rows():
         state = states.get(seg, h)
         state = max(state, min(lim, state + xi))
-        states[seg] = after[r] = state
-    return work.with_columns(_after=pl.Series(after, dtype=pl.Int64))
+        states[seg] = state
+        positions.append(r)
+        values.append(state)
+    after = work["_after"].clone().scatter(pl.Series(positions, dtype=pl.UInt32), pl.Series(values, dtype=pl.Int64))
+    return work.with_columns(_after=after)

@@ -113,6 +113,17 @@ class Expression:
                 raise ExprError(f"unknown name {name!r}{hint}", text.find(name))
         return cls(text, tree, source, frozenset(names))
 
+    @property
+    def tree(self) -> ast.Expression:
+        return self._tree
+
+    def part(self, node: ast.AST) -> Expression:
+        """A sub-expression of this one (a node of its tree) as an expression of its own."""
+        names = frozenset(n.id for n in ast.walk(node) if isinstance(n, ast.Name)
+                          and n.id not in FUNCTIONS and n.id != "__pct__")
+        text = ast.get_source_segment(self._source, node) or ast.unparse(node)
+        return Expression(text, ast.Expression(body=node), self._source, names)
+
     def evaluate(self, env: Mapping[str, object]) -> object:
         with localcontext() as ctx:
             ctx.prec = 60

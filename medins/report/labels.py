@@ -99,6 +99,62 @@ STEPS: dict[str, tuple[str, str]] = {
 }
 
 
+#: Words of the batch summary (``medins batch``), headings and columns.
+SUMMARY: dict[str, tuple[str, str]] = {
+    "rows_read": ("读取", "rows read"),
+    "settled": ("结算", "settled"),
+    "rejected": ("拒收", "rejected"),
+    "rows": ("行", "rows"),
+    "claims": ("笔数", "claims"),
+    "group": ("分组", "group"),
+    "all": ("合计", "All claims"),
+    "visit_type": ("按就诊类型", "By visit type"),
+    "hospital_zone": ("按就医地", "By zone"),
+    "hospital_level": ("按医院等级", "By hospital level"),
+    "total": ("医疗费\n总额", "total"),
+    "fund": ("基金\n支付", "fund\nshare"),
+    "patient": ("个人\n负担", "patient\nshare"),
+    "rate": ("实际\n报销比例", "effective\nrate"),
+    "rate_note": ("实际报销比例 = 基金支付 ÷ 医疗费总额", "effective rate = fund share ÷ total"),
+    "not_paid": ("不予\n支付", "not\npaid"),
+    "not_paid_by_reason": ("不予支付的结算单(按原因)", "Claims not paid, by reason"),
+    "rejected_rows": ("拒收的输入行(按原因)", "Rejected input rows, by reason"),
+    "reason": ("原因", "reason"),
+    "rejects_file": ("拒收明细", "Rejects written to"),
+    "output_file": ("结算结果", "Settlements written to"),
+    "unknown": ("未知", "unknown"),
+    "level": ("级", "level "),
+}
+
+#: Claim facts shown as summary groups.
+VALUES: dict[str, dict[str, tuple[str, str]]] = {
+    "visit_type": {"inpatient": ("住院", "inpatient"), "outpatient": ("普通门诊", "outpatient"),
+                   "outpatient_special": ("门诊大病", "outpatient special"), "emergency": ("急诊", "emergency")},
+    "hospital_zone": {"in_district": ("区内", "in district"), "in_city": ("区外市内", "in city"),
+                      "out_of_city": ("市外", "out of city"), "out_of_province": ("省外", "out of province"),
+                      "overseas": ("境外", "overseas")},
+}
+
+#: Why an input row was refused (reader codes, ``code:column``).
+INPUT_REJECTS: dict[str, tuple[str, str]] = {
+    "missing_field": ("缺少必填字段", "missing required field"),
+    "bad_date": ("日期无效", "invalid date"),
+    "not_a_bool": ("不是“是/否”", "not yes/no"),
+    "negative_amount": ("金额为负", "negative amount"),
+    "negative_number": ("数值为负", "negative number"),
+    "not_a_number": ("不是数字", "not a number"),
+    "sub_fen": ("金额小于一分", "finer than one fen"),
+    "too_large": ("金额过大", "amount too large"),
+    "unknown_code": ("未知代码", "unknown code"),
+    "self_pay_above_total": ("自费高于总额", "self-pay above total"),
+    "class_b_above_in_scope": ("乙类高于范围内金额", "class B above the in-scope amount"),
+    "field_count": ("列数不符", "wrong number of fields"),
+    "discharge_before_admit": ("出院早于入院", "discharge before admission"),
+    "conflicting_claim_fields": ("同一结算单的信息不一致", "conflicting claim fields"),
+    "claim_has_bad_line": ("同一结算单有错误明细", "another line of the claim is bad"),
+}
+
+
 def pick(pair: tuple[str, str], lang: Lang) -> str:
     return pair[0] if lang == "zh" else pair[1]
 

@@ -1,7 +1,8 @@
-"""The batch summary a data team reads first: does it add up, what did the fund pay, what was rejected.
+"""The batch summary a data team reads first: does it add up, what did the fund pay, what was refused.
 
-Why these cuts: reimbursement is judged by the effective rate (fund ÷ total) by visit type, zone and
-hospital level; a reprocessing run is judged by rows read = settled + rejected.
+Why these cuts: a reprocessing run is judged by its accounting (rows read = settled + rejected), and
+reimbursement by the fund's and the patient's shares and the effective rate (fund ÷ total), by
+visit type, zone and hospital level — the cuts 医保 statistics are reported in.
 """
 
 from __future__ import annotations
@@ -13,17 +14,23 @@ from rich.table import Table
 from rich.text import Text
 
 from medins.money import format_yuan
-from medins.report.labels import Lang, field_label, reason_label
+from medins.report.labels import INPUT_REJECTS, SUMMARY, VALUES, Lang, pick, reason_label
+
+CUTS = ("visit_type", "hospital_zone", "hospital_level")
 
 
 def _rate(part: int, whole: int) -> str:
     return f"{part * 100 / whole:.1f}%" if whole else "—"
 
 
-def breakdown(settlement: pl.DataFrame, by: str | None) -> pl.DataFrame:
-    """Claims, total, fund, patient and the effective rate, overall (``by=None``) or per value of ``by``."""
+def _weight(settlement: pl.DataFrame) -> pl.Expr:
     # A partitioned run hands over counts already aggregated (``_n`` claims per row); a plain run, claims.
-    weight = pl.col("_n") if "_n" in settlement.columns else pl.col("medfee_sumamt").is_not_null().cast(pl.Int64)
+    return pl.col("_n") if "_n" in settlement.columns else pl.col("medfee_sumamt").is_not_null().cast(pl.Int64)
+
+
+def breakdown(settlement: pl.DataFrame, by: str | None) -> pl.DataFrame:
+    """Claims, total, fund, patient and claims not paid, overall (``by=None``) or per value of ``by``."""
+    weight = _weight(settlement)
     aggs = [
         weight.sum().alias("claims"),
         pl.col("medfee_sumamt").sum().alias("total"),
@@ -33,79 +40,79 @@ def breakdown(settlement: pl.DataFrame, by: str | None) -> pl.DataFrame:
     ]
     if by is None:
         return settlement.select(aggs)
-    return settlement.group_by(pl.col(by).cast(pl.String).fill_null("—")).agg(aggs).sort(by)
+    return settlement.group_by(pl.col(by).cast(pl.String)).agg(aggs).sort(by, nulls_last=True)
+
+
+def group_label(by: str, value: str | None, lang: Lang) -> str:
+    """``inpatient`` → 住院 / inpatient; level ``3`` → 3级 / level 3; unknown → 未知 / unknown."""
+    if value is None:
+        return pick(SUMMARY["unknown"], lang)
+    if by == "hospital_level":
+        return f"{value}级" if lang == "zh" else f"level {value}"
+    return pick(VALUES.get(by, {}).get(value, (value, value)), lang)
 
 
 def summary_view(result, lang: Lang) -> RenderableType:
-    """Accounting line, totals by visit type / zone / level, and rejected input rows by reason."""
-    zh = lang == "zh"
+    """Accounting line, totals by visit type / zone / level, claims not paid and rejected rows by reason."""
+    def say(key: str) -> str:
+        return pick(SUMMARY[key], lang)
+
     settled_rows = result.rows_read - result.rows_rejected
-    unit = ("行" if zh else "rows")
-    check = Text(
-        (f"读取 {result.rows_read} {unit} = 结算 {settled_rows} + 拒收 {result.rows_rejected}"
-         if zh else f"rows read {result.rows_read} = settled {settled_rows} + rejected {result.rows_rejected}")
-        + (f"   ({result.claims_settled} {'笔结算' if zh else 'claims'}, {result.encoding}, "
-           f"{result.seconds:.2f} s)"),
-        style="bold",
-    )
+    if lang == "zh":
+        line = (f"读取 {result.rows_read} 行 = 结算 {settled_rows} 行 + 拒收 {result.rows_rejected} 行"
+                f"   (结算单 {result.claims_settled} 笔, {result.encoding}, {result.seconds:.2f} 秒)")
+    else:
+        line = (f"rows read {result.rows_read} = settled {settled_rows} + rejected {result.rows_rejected}"
+                f"   ({result.claims_settled} claims, {result.encoding}, {result.seconds:.2f} s)")
+    check = Text(line, style="bold")
     parts: list[RenderableType] = [check]
-    headers = (("分组", "group"), ("笔数", "claims"), (field_label("medfee_sumamt", lang), "total"),
-               (field_label("fund_pay_sumamt", lang), "fund"), (field_label("psn_part_amt", lang), "patient"),
-               ("基金占比", "fund share"), ("不予支付", "not paid"))
-    for by, title in ((None, ("合计", "All claims")), ("visit_type", ("按就诊类型", "By visit type")),
-                      ("hospital_zone", ("按就医区域", "By zone")), ("hospital_level", ("按医院等级", "By hospital level"))):
+    columns = [say("claims"), say("total"), say("fund"), say("patient"), say("rate"), say("not_paid")]
+    for by in (None, *CUTS):
         frame = breakdown(result.settlement, by)
-        table = Table(title=title[0] if zh else title[1], box=box.SIMPLE, title_justify="left")
-        for i, head in enumerate(headers):
-            if by is None and i == 0:
-                continue
-            table.add_column(head[0] if zh else head[1], justify="left" if i == 0 else "right")
+        table = Table(title=say(by or "all"), box=box.SIMPLE, title_justify="left", padding=(0, 1), pad_edge=False,
+                      collapse_padding=True)
+        if by is not None:
+            width = max([len(say("group")), *(len(group_label(by, v, lang)) * (2 if lang == "zh" else 1)
+                                               for v in frame[by].to_list())])
+            table.add_column(say("group"), min_width=min(width, 10))
+        for name in columns:
+            table.add_column(name, justify="right", no_wrap=True)
         for row in frame.iter_rows(named=True):
             cells = [str(row["claims"]), format_yuan(row["total"]), format_yuan(row["fund"]),
                      format_yuan(row["patient"]), _rate(row["fund"], row["total"]), str(row["not_paid"])]
-            table.add_row(*([] if by is None else [str(row[by])]), *cells)
+            table.add_row(*([] if by is None else [group_label(by, row[by], lang)]), *cells)
         parts.append(table)
+    parts.append(Text(say("rate_note"), style="dim"))
     frame = result.settlement
-    weight = pl.col("_n") if "_n" in frame.columns else pl.col("medfee_sumamt").is_not_null().cast(pl.Int64)
-    not_paid = (frame.filter(pl.col("status") == "rejected").select(pl.col("reasons"), weight.alias("_w"))
-                .explode("reasons").group_by("reasons").agg(pl.col("_w").sum().alias("len"))
-                .sort(["len", "reasons"], descending=[True, False]))
+    not_paid = (frame.filter(pl.col("status") == "rejected").select(pl.col("reasons"), _weight(frame).alias("_w"))
+                .explode("reasons").group_by("reasons").agg(pl.col("_w").sum().alias("n"))
+                .sort(["n", "reasons"], descending=[True, False]))
     if not_paid.height:
-        table = Table(title="不予支付的结算(按原因)" if zh else "Claims not paid, by reason", box=box.SIMPLE,
-                      title_justify="left")
-        table.add_column("原因" if zh else "reason")
-        table.add_column("笔数" if zh else "claims", justify="right")
+        table = Table(title=say("not_paid_by_reason"), box=box.SIMPLE, title_justify="left")
+        table.add_column(say("reason"))
+        table.add_column(say("claims"), justify="right")
         for reason, count in not_paid.iter_rows():
             table.add_row(f"{reason_label(reason, lang)} [{reason}]", str(count))
         parts.append(table)
     if result.rows_rejected:
         reasons = (result.rejects_table.select(pl.col("reason").str.split(";")).explode("reason")
                    .group_by("reason").len().sort(["len", "reason"], descending=[True, False]))
-        table = Table(title="拒收的输入行" if zh else "Rejected input rows", box=box.SIMPLE, title_justify="left")
-        table.add_column("原因" if zh else "reason")
-        table.add_column("行数" if zh else "rows", justify="right")
+        table = Table(title=say("rejected_rows"), box=box.SIMPLE, title_justify="left")
+        table.add_column(say("reason"))
+        table.add_column(say("rows") if lang == "zh" else "rows", justify="right")
         for reason, count in reasons.iter_rows():
-            table.add_row(f"{_reject_words(reason, lang)} [{reason}]", str(count))
+            table.add_row(f"{reject_words(reason, lang)} [{reason}]", str(count))
         parts.append(table)
-        parts.append(Text(f"{'拒收明细' if zh else 'Rejects written to'}: {result.rejects}", style="yellow"))
-    parts.append(Text(f"{'结算结果' if zh else 'Settlements written to'}: {result.output}", style="green"))
+        parts.append(Text(f"{say('rejects_file')}: {result.rejects}", style="yellow"))
+    parts.append(Text(f"{say('output_file')}: {result.output}", style="green"))
     return Group(*parts)
 
 
-def _reject_words(code: str, lang: Lang) -> str:
+def reject_words(code: str, lang: Lang) -> str:
+    """Words for a rejected input row's code: ``bad_date:admit_date`` → invalid date: admit_date."""
     head, _, column = code.partition(":")
-    words = {
-        "missing_field": ("缺少必填字段", "missing required field"), "bad_date": ("日期无效", "invalid date"),
-        "negative_amount": ("金额为负", "negative amount"), "not_a_number": ("不是数字", "not a number"),
-        "sub_fen": ("金额小于一分", "finer than one fen"), "too_large": ("金额过大", "amount too large"),
-        "unknown_code": ("未知代码", "unknown code"), "self_pay_above_total": ("自费高于总额", "self-pay above total"),
-        "class_b_above_in_scope": ("乙类高于范围内金额", "class B above the in-scope amount"),
-        "field_count": ("列数不符", "wrong number of fields"),
-        "discharge_before_admit": ("出院早于入院", "discharge before admission"),
-        "conflicting_claim_fields": ("同一结算单的信息不一致", "conflicting claim fields"),
-        "claim_has_bad_line": ("同一结算单有错误明细", "another line of the claim is bad"),
-    }.get(head)
+    words = INPUT_REJECTS.get(head)
     if words is None:
         return reason_label(code, lang)
-    text = words[0] if lang == "zh" else words[1]
+    text = pick(words, lang)
     return f"{text}: {column}" if column else text

@@ -1,0 +1,144 @@
+"""The engine's fast paths (one-key grouping, hashed distinct values, bit-pattern lists, hash ordering)
+give exactly what the plain definitions give."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import polars as pl
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from medins.engine import context
+from medins.engine.admissibility import flags_to_lists
+from medins.engine.settle import claim_order
+from medins.engine.state import UNLIMITED, clamped_cumsum, group_order, running_max_before
+
+rows = st.lists(st.tuples(st.sampled_from([1, 2, None]), st.sampled_from(["in", "out", None]),
+                          st.integers(0, 400), st.sampled_from([0, 50, 300, 1000, None]), st.integers(0, 500)),
+                min_size=1, max_size=30)
+
+
+def recurrence(xs, limits, h0):
+    state, out = h0, []
+    for x, limit in zip(xs, limits, strict=True):
+        state = max(state, min(UNLIMITED if limit is None else limit, state + x))
+        out.append(state)
+    return out
+
+
+@settings(max_examples=200)
+@given(rows)
+def test_clamped_cumsum_on_interleaved_groups_equals_the_loop(data) -> None:
+    """Groups of an int and a string column (nulls too), interleaved, limits up and down, x = 0 rows: the loop."""
+    frame = pl.DataFrame(data, schema={"p": pl.Int64, "b": pl.String, "x": pl.Int64, "l": pl.Int64, "h": pl.Int64},
+                         orient="row")
+    out = clamped_cumsum(frame, x="x", limit="l", h0="h", group=["p", "b"], out_before="c0", out_after="c1")
+    grouping = group_order(frame, ["p", "b"])
+    again = clamped_cumsum(frame, x="x", limit="l", h0="h", group=["p", "b"], out_before="c0", out_after="c1",
+                           grouping=grouping)
+    assert out.equals(again)
+    for key in {(p, b) for p, b, *_ in data}:
+        idx = [i for i, r in enumerate(data) if (r[0], r[1]) == key]
+        h0 = data[idx[0]][4]
+        want = recurrence([data[i][2] for i in idx], [data[i][3] for i in idx], h0)
+        assert [out["c1"][i] for i in idx] == want
+        assert [out["c0"][i] for i in idx] == [h0, *want[:-1]]
+
+
+@given(rows)
+def test_running_max_before_on_interleaved_groups(data) -> None:
+    """The largest earlier x of the row's group (or the history), in frame order."""
+    frame = pl.DataFrame(data, schema={"p": pl.Int64, "b": pl.String, "x": pl.Int64, "l": pl.Int64, "h": pl.Int64},
+                         orient="row")
+    out = running_max_before(frame, x="x", h0="h", group=["p", "b"], out="m")
+    for i, (p, b, *_rest) in enumerate(data):
+        earlier = [r[2] for r in data[:i] if (r[0], r[1]) == (p, b)]
+        first = next(r for r in data if (r[0], r[1]) == (p, b))
+        assert out["m"][i] == max([first[4], *earlier])
+
+
+values = st.lists(st.tuples(st.sampled_from(["a", "b", None]), st.sampled_from([1, 2, None]),
+                            st.sampled_from([["x"], ["x", "y"], [], None])), min_size=1, max_size=25)
+
+
+@given(values)
+def test_hashed_distinct_values_equal_the_exact_path(data) -> None:
+    """Numbering rows by their combination of values through hashes gives the same partition as unique + join."""
+    frame = pl.DataFrame(data, schema={"s": pl.String, "i": pl.Int64, "l": pl.List(pl.String)}, orient="row")
+    keys = ["s", "i", "l"]
+    fast_index, fast = context._distinct(frame, keys)
+    exact_index, exact = context._distinct(frame, keys, exact=True)
+    assert fast.height == exact.height
+    rows_of = lambda index, table: [table.row(int(u)) for u in index]  # noqa: E731
+    assert rows_of(fast_index, fast) == rows_of(exact_index, exact) == frame.rows()
+
+
+@given(st.lists(st.lists(st.booleans(), min_size=70, max_size=70), min_size=1, max_size=8))
+def test_flags_become_lists_in_check_order(matrix) -> None:
+    """Per row, the codes whose flag holds, in order — also past 62 flags (two bit patterns)."""
+    codes = [f"c{k}" for k in range(70)]
+    flags = [(code, pl.Series([row[k] for row in matrix])) for k, code in enumerate(codes)]
+    assert flags_to_lists(flags).to_list() == [[c for c, on in zip(codes, row, strict=True) if on] for row in matrix]
+
+
+@settings(max_examples=100)
+@given(st.lists(st.tuples(st.sampled_from(["P1", "P2", "P10", "Q"]),
+                          st.dates(dt.date(2008, 1, 1), dt.date(2008, 1, 5))), min_size=1, max_size=25))
+def test_claim_order_is_person_then_date_then_row(data) -> None:
+    """The hash ordering keeps each person's claims together, by date then input row, and numbers the persons."""
+    claims = pl.DataFrame({"person_id": [p for p, _ in data], "admit_date": [d for _, d in data],
+                           "row": range(1, len(data) + 1)})
+    order, person = claim_order(claims)
+    seen = claims[order]
+    runs = seen.with_columns(_pk=person)
+    assert runs.group_by("_pk").agg(pl.col("person_id").n_unique())["person_id"].max() == 1
+    assert runs["_pk"].to_list() == sorted(runs["_pk"].to_list())
+    assert runs["_pk"].n_unique() == claims["person_id"].n_unique()
+    for pid in set(claims["person_id"]):
+        mine = seen.filter(pl.col("person_id") == pid)
+        assert mine.rows() == sorted(mine.rows(), key=lambda r: (r[1], r[2]))
+
+
+CONDITIONS = [
+    "service_date < add_months(enrolled_date, 3 if coalesce(newborn, False) else 6)",
+    "claim_date > workday_add(discharge_date, 10) or not coalesce(emergency, False)",
+    "not (total >= 1000 and hospital_zone == 'in_city') or admit_date == discharge_date",
+    "deductible[hospital_zone] > total",  # an unknown zone fails: the condition is evaluated whole
+    "total > 0.5 and 30% < 1 and hospital_zone != 'out_of_city'",
+    "hospital_zone < total",  # text against a number: an error for every known pair, said whole
+    "coalesce(emergency, newborn) == (total > 200)",
+]
+
+facts = st.lists(st.tuples(
+    st.one_of(st.none(), st.dates(dt.date(2008, 1, 1), dt.date(2008, 3, 1))),
+    st.one_of(st.none(), st.dates(dt.date(2007, 9, 1), dt.date(2008, 2, 1))),
+    st.sampled_from([True, False, None]), st.sampled_from([True, False, None]),
+    st.one_of(st.none(), st.integers(0, 300_000)), st.sampled_from(["in_district", "in_city", "moon", None]),
+), min_size=1, max_size=40)
+
+
+@settings(max_examples=60, deadline=None)
+@given(facts, st.sampled_from(CONDITIONS), st.booleans())
+def test_conditions_split_into_parts_equal_the_whole(claims_facts, text, required) -> None:
+    """A condition evaluated part by part gives the values and the reasons of the condition evaluated whole."""
+    from medins.policy.loader import load_policy
+
+    policy = load_policy("suqian-2007")
+    frame = pl.DataFrame(
+        [(i, 0, a, a, c, a if d is None else d, e, n, t, z) for i, (a, d, e, n, t, z) in enumerate(claims_facts)
+         for c in [None if a is None else a.replace(day=min(a.day + 5, 28))]],
+        schema={"_i": pl.Int64, "_v": pl.Int64, "service_date": pl.Date, "admit_date": pl.Date, "claim_date": pl.Date,
+                "discharge_date": pl.Date, "emergency": pl.Boolean, "newborn": pl.Boolean, "total": pl.Int64,
+                "hospital_zone": pl.String}, orient="row").with_columns(enrolled_date=pl.col("discharge_date"))
+    results = []
+    for split_from in (10**9, -1):
+        original = context.SPLIT_FROM
+        context.SPLIT_FROM = split_from
+        try:
+            run = context.Run(policy, frame)
+            values = run.ev(text, "bool", required=required)
+        finally:
+            context.SPLIT_FROM = original
+        results.append((values.to_list(), {k: sorted(v) for k, v in run.problems.items()}))
+    assert results[0] == results[1]
