@@ -275,6 +275,8 @@ def build_rejects(bad: pl.DataFrame, cells: pl.DataFrame, raw: pl.DataFrame, hea
     text_cols = [c for c in cells.columns if c not in ("row", CODES, "_nfields")]
     extra = [c for c in ("total", "self_pay", "class_b", "admit_date", "discharge_date", "_conflicts")
              if c in bad.columns]
+    # the few bad rows' cells first: joining the whole (million-row) text table would copy every cell
+    cells = cells.filter(pl.col("row").is_in(bad["row"].implode()))
     joined = (bad.select("row", "claim_id", CODES, *extra)
               .join(cells.select("row", "_nfields", *(pl.col(c).alias(f"text:{c}") for c in text_cols)),
                     on="row", how="left", maintain_order="left")

@@ -112,6 +112,26 @@ def test_ragged_rows_and_quoted_separator_and_newline(tmp_path: Path) -> None:
     assert result.rows_read == 4
 
 
+def test_quoted_separators_on_one_line_records_are_not_field_breaks(tmp_path: Path) -> None:
+    """No quoted cell spans lines (the fast count): commas inside quotes never count as field breaks,
+    so a short row with a quoted comma and a long row with a quoted comma in its extra cell are both
+    field_count with their true field counts, and the good rows keep their commas."""
+    short = line(claim_id="SHORT", visit_type='"inpatient,x"')  # 8 fields, 9 commas
+    text = (f'{HEADER},"hospital_name"\n'
+            f'{line(claim_id="Q")},"宿迁,中医院,二部"\n'
+            f"{short}\n"
+            f'{line(claim_id="LONG")},x,"y,z"\n'
+            f'{line(claim_id="E")},""\n')
+    result = read_claims(write(tmp_path, text))
+    assert result.claims["claim_id"].to_list() == ["Q", "E"]
+    assert result.claims["hospital_name"].to_list() == ["宿迁,中医院,二部", None]
+    rejects = result.rejects.rows_by_key("row", named=True, unique=True)
+    assert rejects[2]["reason"] == rejects[3]["reason"] == "field_count"
+    assert "has 8 fields but the header has 9" in rejects[2]["message_en"]
+    assert "has 10 fields but the header has 9" in rejects[3]["message_en"]
+    assert result.rows_read == 4
+
+
 def test_stray_quote_falls_back_to_the_forgiving_reader(tmp_path: Path) -> None:
     """A quote inside an unquoted field (Polars refuses it) is read by the Python csv path, not lost."""
     text = f"{HEADER},hospital_name\n{line(claim_id='A')},12\" monitor\n{line(claim_id='B')},x,y\n"
