@@ -13,26 +13,38 @@ import polars as pl
 
 from medins.engine.context import Run
 
-#: (code, flag column) pairs collected in stage order.
+#: The reasons found so far, as codes joined by ";" (null: none) — string ops beat list ops tenfold.
 REASON_COLUMNS = "_reasons"
 
 
 def add_reason(run: Run, code: str | pl.Expr, flag: pl.Expr) -> None:
     """Append ``code`` to the claim's reasons where ``flag`` is true (null counts as false)."""
     code_expr = code if isinstance(code, pl.Expr) else pl.lit(code)
+    reasons = pl.col(REASON_COLUMNS)
     run.frame = run.frame.with_columns(
         pl.when(flag.fill_null(False))
-        .then(pl.concat_list(pl.col(REASON_COLUMNS), code_expr.cast(pl.String)))
-        .otherwise(pl.col(REASON_COLUMNS))
+        .then(pl.concat_str([reasons, code_expr.cast(pl.String)], separator=";", ignore_nulls=True))
+        .otherwise(reasons)
         .alias(REASON_COLUMNS)
     )
+
+
+def reasons_ok() -> pl.Expr:
+    """True where the claim has no reason to be rejected."""
+    return pl.col(REASON_COLUMNS).is_null()
+
+
+def reasons_list() -> pl.Expr:
+    """The reasons as a list of codes (empty when none), the form of the settlement table."""
+    return (pl.when(pl.col(REASON_COLUMNS).is_null()).then(pl.lit([], pl.List(pl.String)))
+            .otherwise(pl.col(REASON_COLUMNS).str.split(";")))
 
 
 def check_admissibility(run: Run) -> None:
     """Categories, designated hospitals, excluded zones and causes, then the policy's checks."""
     adm = run.policy.model.admission
     run.frame = run.frame.with_columns(
-        pl.lit([], pl.List(pl.String)).alias(REASON_COLUMNS),
+        pl.lit(None, pl.String).alias(REASON_COLUMNS),
         pl.lit([], pl.List(pl.String)).alias("_unchecked"),
     )
     _categories(run)

@@ -11,7 +11,7 @@ from __future__ import annotations
 import polars as pl
 
 from medins.engine.account import settle_account
-from medins.engine.admissibility import REASON_COLUMNS, check_admissibility
+from medins.engine.admissibility import REASON_COLUMNS, check_admissibility, reasons_list, reasons_ok
 from medins.engine.benefits import settle_benefits
 from medins.engine.context import Run
 from medins.engine.prepare import add_derived
@@ -55,7 +55,7 @@ def settle(policy: CompiledPolicy, claims: pl.DataFrame, items: pl.DataFrame | N
     select_rules(run)
     _guard_benefit_year(run)
     _apply_problems(run)
-    run.frame = run.frame.with_columns(_ok=pl.col(REASON_COLUMNS).list.len() == 0)
+    run.frame = run.frame.with_columns(_ok=reasons_ok())
     before = run.frame
     settle_benefits(run)
     if run.problems:
@@ -63,10 +63,10 @@ def settle(policy: CompiledPolicy, claims: pl.DataFrame, items: pl.DataFrame | N
         # must not consume caps or deductibles of the person's later claims: settle again without them.
         run.frame = before
         _apply_problems(run)
-        run.frame = run.frame.with_columns(_ok=pl.col(REASON_COLUMNS).list.len() == 0)
+        run.frame = run.frame.with_columns(_ok=reasons_ok())
         settle_benefits(run)
         _apply_problems(run)
-        run.frame = run.frame.with_columns(_ok=pl.col(REASON_COLUMNS).list.len() == 0)
+        run.frame = run.frame.with_columns(_ok=reasons_ok())
     _zero_rejected(run)
     settle_account(run)
     out = _totals(run, claims)
@@ -139,10 +139,10 @@ def _apply_problems(run: Run) -> None:
     )
     run.problems = {}
     f = run.frame.join(table, on="_i", how="left", maintain_order="left")
+    merged = pl.concat_list(reasons_list(), pl.col("_p").fill_null(pl.lit([], pl.List(pl.String)))).list.unique(
+        maintain_order=True)
     run.frame = f.with_columns(
-        pl.concat_list(REASON_COLUMNS, pl.col("_p").fill_null(pl.lit([], pl.List(pl.String)))).list.unique(
-            maintain_order=True
-        ).alias(REASON_COLUMNS)
+        pl.when(merged.list.len() > 0).then(merged.list.join(";")).alias(REASON_COLUMNS)
     ).drop("_p")
 
 
@@ -176,7 +176,7 @@ def _totals(run: Run, claims: pl.DataFrame) -> pl.DataFrame:
         psn_cash_pay=pl.col("psn_part_amt") - pl.col("acct_pay"),
         policy=_policy_label(run),
         status=pl.when(pl.col("_ok")).then(pl.lit("settled")).otherwise(pl.lit("rejected")),
-        reasons=pl.col(REASON_COLUMNS),
+        reasons=reasons_list(),
         unchecked=pl.col("_unchecked"),
     )
     bad = f.filter(
