@@ -18,6 +18,7 @@ from functools import lru_cache
 import polars as pl
 
 from medins.claims.fields import MONEY_COLUMNS
+from medins.engine.native import compile_condition
 from medins.policy.compiled import CompiledPolicy
 from medins.policy.expr import Expression, ExprEvalError
 
@@ -105,6 +106,12 @@ class Run:
         if text is None:
             return pl.repeat(None, n, dtype=dtype, eager=True)
         expr = parse(text)
+        if returns == "bool" and not required:
+            native = compile_condition(expr, base.schema, [{**self.constants(v), **(extra or {})}
+                                                           for v in range(len(self.policy.versions))])
+            if native is not None:
+                picked = native if mask is None else pl.when(pl.lit(mask)).then(native)
+                return base.select(picked.cast(pl.Boolean).alias("_native")).to_series()
         cols = sorted(c for c in expr.names if c in base.columns)
         narrow = base.select("_i", "_v", *cols)  # filter only the columns the expression reads
         rows = narrow if mask is None else narrow.filter(mask)
