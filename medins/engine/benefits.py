@@ -196,6 +196,15 @@ def _half_up(num: pl.Expr, den: pl.Expr) -> pl.Expr:
     return ((num * 2 + den) // (den * 2)).cast(pl.Int64)
 
 
+def _fits_int64(frame: pl.DataFrame, rates: list[str], amount: str) -> bool:
+    """Whether every |rate| × |amount| of the frame stays below 2^62 (so their difference fits an Int64)."""
+    if frame.height == 0 or not rates:
+        return True
+    top = frame.select(pl.max_horizontal(pl.col(r).abs().max() for r in rates).alias("r"),
+                       pl.col(amount).abs().max().alias("a")).row(0)
+    return all(v is None for v in top) or (top[0] or 0) * (top[1] or 0) < 1 << 62
+
+
 def _basic_bands(run: Run) -> None:
     axis_lower: pl.Expr = pl.col("ded")
     axis_upper: pl.Expr = pl.col("eligible")
@@ -213,14 +222,20 @@ def _basic_bands(run: Run) -> None:
     band_parts(run, lambda r: r.bands, "_b", axis_lower, axis_upper)
     # Class B pro rata (A-SQ-4): band k pays A_k × max(0, r_k − off × B/E). Over the common
     # denominator 10^6 × E that is A_k × max(0, r_k × E − off × B), exact in Int128, never below 0.
-    e0 = pl.col("_e0").cast(pl.Int128)
-    b = pl.col("class_b_inscope").clip(lower_bound=0).cast(pl.Int128)
-    off = pl.col("_boff").cast(pl.Int128)
-    num: pl.Expr = pl.lit(0, pl.Int128)
     width = int(run.frame["_bwidth"][0]) if run.frame.height else 0
+    # r_k × E and off × B fit in an Int64 for any real bill (checked on the frame): only the products
+    # A_k × (r_k × E − off × B) need Int128, which Polars computes several times slower.
+    narrow = _fits_int64(run.frame, [f"_b{k}_r" for k in range(width)], "_e0") and \
+        _fits_int64(run.frame, ["_boff"], "class_b_inscope")
+    wide = pl.Int64 if narrow else pl.Int128
+    e0 = pl.col("_e0").cast(wide)
+    b = pl.col("class_b_inscope").clip(lower_bound=0).cast(wide)
+    off = pl.col("_boff").cast(wide)
+    num: pl.Expr = pl.lit(0, pl.Int128)
     for k in range(width):
-        rate = pl.col(f"_b{k}_r").fill_null(0).cast(pl.Int128)
-        num = num + pl.col(f"_b{k}_a").cast(pl.Int128) * (rate * e0 - off * b).clip(lower_bound=0)
+        rate = pl.col(f"_b{k}_r").fill_null(0).cast(wide)
+        num = num + pl.col(f"_b{k}_a").cast(pl.Int128) * (rate * e0 - off * b).clip(lower_bound=0).cast(pl.Int128)
+    e0 = pl.col("_e0").cast(pl.Int128)
     den = e0 * 1_000_000
     run.frame = run.frame.with_columns(
         _raw=pl.when(pl.col("_ok") & (pl.col("_e0") > 0)).then(_half_up(num, den)).otherwise(0),

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
-from medins.api import settle_bill, settle_bills
-from medins.policy.loader import load_policy
+from decimal import ROUND_HALF_UP, Decimal, localcontext
+
+from medins.api import load_policy, settle_bill, settle_bills
+from medins.engine import benefits
 
 SUQIAN = load_policy("suqian-2007")
 
@@ -48,3 +50,30 @@ def test_unknown_category_is_settled_by_the_general_rules() -> None:
     bill = stay("12000", "2008-04-02")
     bill["person"]["category"] = "in_service"
     assert settle_bill(SUQIAN, bill)["fund_pay_sumamt"] == "6200.00"
+
+
+def _pro_rata(total: Decimal, class_b: Decimal, zone_offset: Decimal = Decimal(0)) -> Decimal:
+    """SQ-13/SQ-22 by hand: each band's part × (its rate − zone offset − 10% × B/E), half up to the fen."""
+    bands = [(Decimal(500), Decimal(5000), Decimal("0.50")), (Decimal(5000), Decimal(10000), Decimal("0.55")),
+             (Decimal(10000), Decimal(30000), Decimal("0.60")), (Decimal(30000), total, Decimal("0.70"))]
+    with localcontext() as ctx:
+        ctx.prec = 80
+        paid = sum(max(Decimal(0), min(hi, total) - lo) * max(Decimal(0), rate - zone_offset - Decimal("0.1")
+                                                               * class_b / total) for lo, hi, rate in bands)
+    return paid.quantize(Decimal("0.01"), rounding=ROUND_HALF_UP)
+
+
+def test_class_b_pro_rata_is_exact_beyond_int64_intermediates(monkeypatch) -> None:
+    """A bill so large that r × E no longer fits an Int64 takes the Int128 path and pays the exact
+    Decimal amount; a normal bill pays the same whichever path (the narrow one is forced off)."""
+    uncapped = load_policy("suqian-2007", {"fund_cap_year": "100000000000"})
+    huge = stay("90000000000.00", "2008-04-02")
+    huge["amounts"]["class_b"] = "33333333333.33"
+    expected = _pro_rata(Decimal("90000000000.00"), Decimal("33333333333.33"))
+    assert settle_bill(uncapped, huge)["fund_pay_sumamt"] == f"{expected:.2f}"
+    normal = stay("48765.43", "2008-04-02")
+    normal["amounts"]["class_b"] = "12345.67"
+    narrow = settle_bill(uncapped, normal)
+    monkeypatch.setattr(benefits, "_fits_int64", lambda *_args: False)
+    assert settle_bill(uncapped, normal) == narrow
+    assert narrow["fund_pay_sumamt"] == f"{_pro_rata(Decimal('48765.43'), Decimal('12345.67')):.2f}"
