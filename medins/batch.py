@@ -71,14 +71,17 @@ def output_table(settlement: pl.DataFrame) -> pl.DataFrame:
     )
 
 
-def auto_partitions(path: Path) -> int | None:
-    """How many person partitions a file needs (None: settle it in memory)."""
+def auto_partitions(path: Path, jobs: int = 1) -> int | None:
+    """How many person partitions a file needs (None: settle it in memory).
+
+    With ``jobs`` workers, ``jobs`` partitions are in memory at once: each is made that much smaller.
+    """
     if path.suffix.lower() not in (".csv", ".txt", ".parquet"):
         return None
     size = path.stat().st_size
     if path.suffix.lower() == ".parquet":
         size *= 4  # compressed: about four times as much as CSV
-    return max(2, -(-size // PARTITION_BYTES)) if size > PARTITION_BYTES else None
+    return max(2, -(-size // PARTITION_BYTES)) * max(1, jobs) if size > PARTITION_BYTES else None
 
 
 def run_batch(
@@ -92,6 +95,7 @@ def run_batch(
     fmt: str | None = None,
     on_stage: Callable[[str, float], None] | None = None,
     partitions: int | None = None,
+    jobs: int = 1,
 ) -> BatchResult:
     """Read, settle and write; every input row ends in the output or in the rejects.
 
@@ -99,6 +103,7 @@ def run_batch(
     run done so far (a progress bar). ``partitions`` (or a CSV/Parquet file larger than
     :data:`PARTITION_BYTES`) settles the file in that many person-hash partitions, one at a time, so
     memory follows a partition rather than the file (``medins.partitioned``); the output is the same.
+    ``jobs`` worker processes then read pieces and settle partitions side by side (same output again).
     """
     start = time.perf_counter()
     output = Path(output)
@@ -107,12 +112,12 @@ def run_batch(
     rejects_path = Path(rejects) if rejects else default_rejects_path(output)
     stage = on_stage or (lambda _name, _done: None)
     if partitions is None:
-        partitions = auto_partitions(claims_path)
+        partitions = auto_partitions(claims_path, jobs)
     if partitions and partitions > 1:
         from medins.partitioned import run_partitioned
 
         return run_partitioned(claims_path, policy, output, rejects_path, partitions=int(partitions),
-                               encoding=encoding, mapping=mapping, fmt=fmt, stage=stage, start=start)
+                               encoding=encoding, mapping=mapping, fmt=fmt, stage=stage, start=start, jobs=jobs)
     stage("read", 0.0)
     read = read_claims(claims_path, encoding=encoding, mapping=mapping)
     stage("settle", 0.3)

@@ -58,10 +58,21 @@ def did_you_mean(word: str, choices: Iterable[str]) -> str | None:
     return lowered[match[0]] if match else None
 
 
+def _restore(cls: type, args: tuple, state: dict) -> Exception:
+    error = cls.__new__(cls)
+    Exception.__init__(error, *args)
+    error.__dict__.update(state)
+    return error
+
+
 class MedinsError(Exception):
     """Base of every error caused by the user's input or command line (not by a bug in medins)."""
 
     exit_code: int = 1
+
+    def __reduce__(self):
+        """Pickle by state, so an error raised in a batch worker process reaches the command line whole."""
+        return (_restore, (type(self), self.args, self.__dict__))
 
 
 class _MessageError(MedinsError):

@@ -23,9 +23,15 @@ The output is byte for byte what the in-memory path writes (tests/test_batch.py 
 from __future__ import annotations
 
 import codecs
+import multiprocessing
+import os
 import tempfile
 import time
+from collections import deque
 from collections.abc import Callable, Iterator
+from concurrent.futures import Future, ProcessPoolExecutor
+from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 
 import polars as pl
@@ -41,7 +47,7 @@ PIECE_BYTES = 16 * 1024 * 1024
 #: Rows of a Parquet input read at a time.
 PIECE_ROWS = 200_000
 #: Output rows put back in order at a time.
-RANGE_ROWS = 500_000
+RANGE_ROWS = 250_000
 _SEED = 20071
 _BOM = codecs.BOM_UTF8
 _GB = ("gbk", "gb2312", "gb18030", "cp936")
@@ -52,9 +58,13 @@ class _NotUtf8(Exception):
 
 
 def run_partitioned(path: Path, policy, output: Path, rejects_path: Path, *, partitions: int, encoding: str,
-                    mapping: dict | None, fmt: str | None, stage: Callable[[str, float], None], start: float):
-    """Settle ``path`` in ``partitions`` person-hash partitions; see the module docstring."""
-    from medins.batch import SUMMARY_FACTS, BatchResult, output_table
+                    mapping: dict | None, fmt: str | None, stage: Callable[[str, float], None], start: float,
+                    jobs: int = 1):
+    """Settle ``path`` in ``partitions`` person-hash partitions; see the module docstring.
+
+    ``jobs`` > 1 parses pieces and settles partitions in that many worker processes at once.
+    """
+    from medins.batch import BatchResult
 
     kind = fmt or {".csv": "csv", ".txt": "csv", ".parquet": "parquet", ".xlsx": "xlsx"}.get(
         output.suffix.lower(), "csv")
@@ -65,34 +75,30 @@ def run_partitioned(path: Path, policy, output: Path, rejects_path: Path, *, par
 
         raise UsageError(message_en=f"cannot write to {str(output.parent)!r}: {exc.strerror}",
                          message_zh=f"无法写入目录“{output.parent}”：{exc.strerror}") from None
-    with spill_folder as tmp:
+    # the workers stop (inner context) before the spill folder they write in is removed (outer)
+    with spill_folder as tmp, workers_for(jobs) as workers:
         folder = Path(tmp)
         spill = _Spill(folder, partitions)
         try:
-            label = _read_pieces(path, encoding, mapping, spill, stage)
+            label = _read_pieces(path, encoding, mapping, spill, stage, workers)
         except _NotUtf8:
             spill = _Spill(folder / "again", partitions)
-            label = _read_pieces(path, "gb18030", mapping, spill, stage)
+            label = _read_pieces(path, "gb18030", mapping, spill, stage, workers)
 
+        futures = [workers.submit(_settle_partition, policy, spill.claim_files(k), spill.item_files_of(k),
+                                  spill.shape == "items", folder, k)
+                   for k in range(partitions) if spill.claim_files(k)]
         facts: list[pl.DataFrame] = []
         ranges: dict[int, list[Path]] = {}
-        for k in range(partitions):
-            stage("settle", 0.45 + 0.4 * k / partitions)
-            claims = spill.claims(k)
-            if claims is None:
-                continue
-            settled = settle(policy, claims, spill.items(k), keep=(*SUMMARY_FACTS, "row"))
-            del claims
-            facts.append(_aggregate(settled))
-            block = output_table(settled).with_columns(row=settled["row"], _r=(settled["row"] - 1) // RANGE_ROWS)
-            for (r,), part in block.partition_by("_r", as_dict=True, include_key=False).items():
-                piece = folder / f"out-{r}-{k}.arrow"
-                part.write_ipc(piece, compression="lz4")
-                ranges.setdefault(int(r), []).append(piece)
-            del settled, block
+        for done, future in enumerate(futures):  # in partition order, whatever order they finish in
+            aggregate, pieces = future.result()
+            facts.append(aggregate)
+            for r, piece in pieces.items():
+                ranges.setdefault(r, []).append(piece)
+            stage("settle", 0.45 + 0.4 * (done + 1) / len(futures))
 
         stage("write", 0.85)
-        _write_ranges(ranges, output, kind, folder, output_table, stage)
+        _write_ranges(ranges, output, kind, folder, stage)
         rejects = pl.concat(spill.rejects) if spill.rejects else None
         if rejects is None:
             from medins.claims.parse import REJECTS_SCHEMA
@@ -106,80 +112,205 @@ def run_partitioned(path: Path, policy, output: Path, rejects_path: Path, *, par
                        rejects_table=rejects, seconds=time.perf_counter() - start)
 
 
+# --- workers --------------------------------------------------------------------------------------
+
+class _InProcess:
+    """``jobs=1``: the tasks run here, one after the other, through the same functions as the workers."""
+
+    window = 1
+
+    def submit(self, fn: Callable, *args) -> Future:
+        future: Future = Future()
+        try:
+            future.set_result(fn(*args))
+        except Exception as exc:  # re-raised by future.result(), as from a worker
+            future.set_exception(exc)
+        return future
+
+
+@contextmanager
+def workers_for(jobs: int) -> Iterator:
+    """``jobs`` worker processes (spawned: Polars' threads do not survive a fork), or this process for 1.
+
+    Why processes: half of a batch's time is spent in many short Polars passes and the Python between
+    them, which leave the other cores idle; two partitions settled at once use them.
+    """
+    if jobs <= 1:
+        yield _InProcess()
+        return
+    pool = ProcessPoolExecutor(max_workers=jobs, mp_context=multiprocessing.get_context("spawn"))
+    pool.window = jobs + 1  # type: ignore[attr-defined]  # pieces in flight: bounds the memory of reading
+    try:
+        for _ in range(jobs):
+            pool.submit(_ready)  # start the workers (imports) while this process cuts the first piece
+        yield pool
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)
+
+
+def default_jobs() -> int:
+    """Worker processes for a large file: one per CPU this process may use, at most four."""
+    try:
+        cpus = len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        cpus = os.cpu_count() or 1
+    return max(1, min(4, cpus))
+
+
+def _ready() -> None:
+    """A no-op whose only effect is that a worker has imported this module."""
+
+
+@dataclass
+class _Piece:
+    """A piece read and spilled: its records, rows and rejects (rows numbered within the piece) and its files."""
+
+    n: int
+    records: int
+    rows_read: int
+    shape: str
+    rejects: pl.DataFrame
+    files: dict[int, Path]
+    item_files: dict[int, Path]
+
+
+def _read_piece(source: bytes | pl.DataFrame, label: str, mapping: dict | None, file: str, folder: Path,
+                partitions: int, n: int) -> _Piece:
+    """Task: read one piece (CSV bytes or a Parquet slice) and spill its claims by person hash."""
+    if isinstance(source, pl.DataFrame):
+        read = read_frame_piece(source, row_offset=0, mapping=mapping, file=file)
+    else:
+        read = read_csv_piece(source, row_offset=0, encoding=label, mapping=mapping, file=file)
+    return _spill_piece(read, folder, partitions, n)
+
+
+def _spill_piece(read: ReadResult, folder: Path, partitions: int, n: int) -> _Piece:
+    files: dict[int, Path] = {}
+    item_files: dict[int, Path] = {}
+    claims = read.claims.with_columns(_part=pl.col("person_id").hash(seed=_SEED) % partitions)
+    for (k,), part in claims.partition_by("_part", as_dict=True, include_key=False).items():
+        files[int(k)] = folder / f"claims-{k}-{n}.arrow"
+        part.write_ipc(files[int(k)], compression="lz4")
+    if read.shape == "items" and read.items.height:
+        items = read.items.join(claims.select(claim_row="row", _part="_part"), on="claim_row", how="inner",
+                                maintain_order="left")
+        for (k,), part in items.partition_by("_part", as_dict=True, include_key=False).items():
+            item_files[int(k)] = folder / f"items-{k}-{n}.arrow"
+            part.write_ipc(item_files[int(k)], compression="lz4")
+    return _Piece(n, read.records, read.rows_read, read.shape, read.rejects, files, item_files)
+
+
+def _settle_partition(policy, claim_files: list[tuple[Path, int]], item_files: list[tuple[Path, int]],
+                      items: bool, folder: Path, k: int) -> tuple[pl.DataFrame, dict[int, Path]]:
+    """Task: settle partition ``k`` and spill its output rows by input-row range.
+
+    Returns the partition's summary aggregate and its output piece for each range.
+    """
+    from medins.batch import SUMMARY_FACTS, output_table
+
+    claims = pl.concat([pl.read_ipc(f).with_columns(pl.col("row") + offset) for f, offset in claim_files],
+                       rechunk=True)
+    lines = None
+    if items:
+        from medins.claims.parse import ITEMS_SCHEMA
+
+        lines = pl.concat([pl.read_ipc(f).with_columns(pl.col("claim_row") + offset) for f, offset in item_files],
+                          rechunk=True) if item_files else ITEMS_SCHEMA.to_frame()
+    settled = settle(policy, claims, lines, keep=(*SUMMARY_FACTS, "row"))
+    del claims, lines
+    block = output_table(settled).with_columns(row=settled["row"], _r=(settled["row"] - 1) // RANGE_ROWS)
+    pieces: dict[int, Path] = {}
+    for (r,), part in block.partition_by("_r", as_dict=True, include_key=False).items():
+        pieces[int(r)] = folder / f"out-{r}-{k}.arrow"
+        part.write_ipc(pieces[int(r)], compression="lz4")
+    return _aggregate(settled), pieces
+
+
 class _Spill:
-    """Typed claims (and items) of each piece, split by person hash into Arrow IPC files on disk."""
+    """The pieces read so far: their files by partition, rejects and counts, rows renumbered file-wide."""
 
     def __init__(self, folder: Path, partitions: int) -> None:
         folder.mkdir(exist_ok=True)
         self.folder, self.partitions = folder, partitions
-        self.files: dict[int, list[Path]] = {}
-        self.item_files: dict[int, list[Path]] = {}
+        self.files: dict[int, list[tuple[Path, int]]] = {}
+        self.item_files: dict[int, list[tuple[Path, int]]] = {}
         self.rejects: list[pl.DataFrame] = []
         self.rows_read = 0
+        self.records = 0  # records of the pieces collected so far: the next piece's row offset
         self.shape = "claims"
         self.pieces = 0
 
-    def add(self, read: ReadResult) -> None:
-        self.rows_read += read.rows_read
-        self.shape = read.shape
-        if read.rejects.height:
-            self.rejects.append(read.rejects)
-        n = self.pieces
+    def next_index(self) -> int:
         self.pieces += 1
-        claims = read.claims.with_columns(_part=pl.col("person_id").hash(seed=_SEED) % self.partitions)
-        for (k,), part in claims.partition_by("_part", as_dict=True, include_key=False).items():
-            file = self.folder / f"claims-{k}-{n}.arrow"
-            part.write_ipc(file, compression="lz4")
-            self.files.setdefault(int(k), []).append(file)
-        if read.shape == "items" and read.items.height:
-            items = read.items.join(claims.select(claim_row="row", _part="_part"), on="claim_row", how="inner",
-                                    maintain_order="left")
-            for (k,), part in items.partition_by("_part", as_dict=True, include_key=False).items():
-                file = self.folder / f"items-{k}-{n}.arrow"
-                part.write_ipc(file, compression="lz4")
-                self.item_files.setdefault(int(k), []).append(file)
+        return self.pieces - 1
 
-    def claims(self, k: int) -> pl.DataFrame | None:
-        files = self.files.get(k)
-        return pl.concat([pl.read_ipc(f) for f in files], rechunk=True) if files else None
+    def collect(self, piece: _Piece) -> None:
+        """Take a finished piece (pieces are collected in file order)."""
+        offset = self.records
+        self.records += piece.records
+        self.rows_read += piece.rows_read
+        self.shape = piece.shape
+        if piece.rejects.height:
+            self.rejects.append(piece.rejects.with_columns(pl.col("row") + offset))
+        for k, file in piece.files.items():
+            self.files.setdefault(k, []).append((file, offset))
+        for k, file in piece.item_files.items():
+            self.item_files.setdefault(k, []).append((file, offset))
 
-    def items(self, k: int) -> pl.DataFrame | None:
-        if self.shape != "items":
-            return None
-        files = self.item_files.get(k)
-        if not files:
-            from medins.claims.parse import ITEMS_SCHEMA
+    def claim_files(self, k: int) -> list[tuple[Path, int]]:
+        return self.files.get(k, [])
 
-            return ITEMS_SCHEMA.to_frame()
-        return pl.concat([pl.read_ipc(f) for f in files], rechunk=True)
+    def item_files_of(self, k: int) -> list[tuple[Path, int]]:
+        return self.item_files.get(k, [])
 
 
 def _read_pieces(path: Path, encoding: str, mapping: dict | None, spill: _Spill,
-                 stage: Callable[[str, float], None]) -> str:
-    """Pass 1: read ``path`` piece by piece into ``spill``; returns the encoding the file was read in."""
+                 stage: Callable[[str, float], None], workers) -> str:
+    """Pass 1: read ``path`` piece by piece into ``spill``; returns the encoding the file was read in.
+
+    This process cuts the file into pieces (and decodes GBK); the pieces are parsed by the workers,
+    at most ``workers.window`` at a time, and collected in file order.
+    """
     suffix = path.suffix.lower()
     stage("read", 0.0)
+    file = str(path)
+    if suffix not in (".csv", ".txt", ".parquet"):  # XLSX: at most a million rows, read whole
+        spill.collect(_spill_piece(read_claims(path, encoding=encoding, mapping=mapping), spill.folder,
+                                   spill.partitions, spill.next_index()))
+        return "utf-8"
+    in_flight: deque[Future] = deque()
+
+    def send(source: bytes | pl.DataFrame, label: str) -> None:
+        in_flight.append(workers.submit(_read_piece, source, label, mapping, file, spill.folder, spill.partitions,
+                                        spill.next_index()))
+        while len(in_flight) > workers.window:
+            spill.collect(in_flight.popleft().result())
+
     if suffix == ".parquet":
         total = pl.scan_parquet(path).select(pl.len()).collect().item()
         for offset in range(0, max(total, 1), PIECE_ROWS):
-            frame = pl.scan_parquet(path).slice(offset, PIECE_ROWS).collect()
-            spill.add(read_frame_piece(frame, row_offset=offset, mapping=mapping, file=str(path)))
+            send(pl.scan_parquet(path).slice(offset, PIECE_ROWS).collect(), "utf-8")
             stage("read", 0.45 * min(1.0, (offset + PIECE_ROWS) / max(total, 1)))
-        return "utf-8"
-    if suffix not in (".csv", ".txt"):  # XLSX: at most a million rows, read whole
-        spill.add(read_claims(path, encoding=encoding, mapping=mapping))
-        return "utf-8"
-    size = max(path.stat().st_size, 1)
-    offset, label = 0, "utf-8"
-    for data, label, done in _csv_pieces(path, encoding):
-        read = read_csv_piece(data, row_offset=offset, encoding=label, mapping=mapping, file=str(path))
-        if read.shape == "items" and offset == 0 and done < size:
-            # Line items are grouped into claims by claim_id across the whole file: read it whole.
-            spill.add(read_claims(path, encoding=encoding, mapping=mapping))
-            return label
-        spill.add(read)
-        offset += read.records
-        stage("read", 0.45 * done / size)
+        label = "utf-8"
+    else:
+        size = max(path.stat().st_size, 1)
+        label = "utf-8"
+        for data, label, done in _csv_pieces(path, encoding):
+            if spill.pieces == 0:
+                # the first piece alone: line items are grouped into claims by claim_id across the
+                # whole file, so an items file larger than a piece is read whole
+                first = workers.submit(_read_piece, data, label, mapping, file, spill.folder, spill.partitions,
+                                       spill.next_index()).result()
+                if first.shape == "items" and done < size:  # (its files are left unused)
+                    spill.collect(_spill_piece(read_claims(path, encoding=encoding, mapping=mapping), spill.folder,
+                                               spill.partitions, spill.next_index()))
+                    return label
+                spill.collect(first)
+            else:
+                send(data, label)
+            stage("read", 0.45 * done / size)
+    while in_flight:
+        spill.collect(in_flight.popleft().result())
     return label
 
 
@@ -276,7 +407,7 @@ def _cut(data: bytes, *, first: bool = False) -> int:
     return 0
 
 
-def _write_ranges(ranges: dict[int, list[Path]], output: Path, kind: str, folder: Path, output_table,
+def _write_ranges(ranges: dict[int, list[Path]], output: Path, kind: str, folder: Path,
                   stage: Callable[[str, float], None]) -> None:
     """Pass 3: the output in input order, one row range at a time, written all or nothing.
 
@@ -290,7 +421,7 @@ def _write_ranges(ranges: dict[int, list[Path]], output: Path, kind: str, folder
 
     if kind == "xlsx" or not ranges:
         frames = list(in_order())
-        whole = pl.concat(frames) if frames else _empty_output(output_table)
+        whole = pl.concat(frames) if frames else _empty_output()
         write_table(whole, output, format=kind, money_columns=MONEY_OUTPUTS)  # type: ignore[arg-type]
         return
     if kind == "csv":
@@ -308,7 +439,9 @@ def _write_ranges(ranges: dict[int, list[Path]], output: Path, kind: str, folder
         pl.scan_parquet(pieces).sink_parquet(tmp)
 
 
-def _empty_output(output_table) -> pl.DataFrame:
+def _empty_output() -> pl.DataFrame:
+    from medins.batch import output_table
+
     schema = {c: pl.String for c in OUTPUT_COLUMNS} | {c: pl.Int64 for c in MONEY_OUTPUTS}
     schema |= {"reasons": pl.List(pl.String), "unchecked": pl.List(pl.String)}
     return output_table(pl.DataFrame(schema=schema))

@@ -365,6 +365,56 @@ def test_partitioned_summary_matches(tmp_path) -> None:
     assert "effective" in text(whole, "en") and "实际报销比例" in text(whole, "zh")
 
 
+@pytest.mark.parametrize("source", ["tricky.csv", "tricky-gb.csv", "tricky.parquet", ITEMS_EXAMPLE])
+def test_worker_processes_give_the_same_bytes(tmp_path, monkeypatch, source) -> None:
+    """Pieces parsed and partitions settled by two worker processes (``--jobs 2``): the same output and
+    rejects, byte for byte, as one process settling the file in memory; no spill file is left."""
+    if isinstance(source, str):
+        text = TRICKY.replace("east", "东")
+        path = tmp_path / source
+        if source.endswith(".parquet"):
+            pl.read_csv(io.StringIO(_simple(CANONICAL) + "C4,P3,inpatient,2008-13-01,in_city,true,1,0,0,x\n"),
+                        infer_schema=False).write_parquet(path)
+        else:
+            path.write_bytes(text.encode("gb18030" if "gb" in source else "utf-8"))
+        source = path
+    whole = run_batch(source, SUQIAN, tmp_path / "whole.csv", partitions=1)
+    monkeypatch.setattr(medins.partitioned, "PIECE_BYTES", 100)
+    monkeypatch.setattr(medins.partitioned, "PIECE_ROWS", 2)
+    parts = run_batch(source, SUQIAN, tmp_path / "parts.csv", partitions=3, jobs=2)
+    assert (parts.rows_read, parts.rows_rejected, parts.claims_settled, parts.encoding) == (
+        whole.rows_read, whole.rows_rejected, whole.claims_settled, whole.encoding)
+    assert (tmp_path / "parts.csv").read_bytes() == (tmp_path / "whole.csv").read_bytes()
+    assert (tmp_path / "parts.rejects.csv").read_bytes() == (tmp_path / "whole.rejects.csv").read_bytes()
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]
+
+
+def test_an_input_error_in_a_worker_reaches_the_user_whole(tmp_path, monkeypatch) -> None:
+    """A file without a required column, read by worker processes: the same bilingual error, not a crash."""
+    path = tmp_path / "no-total.csv"
+    path.write_text("claim_id,person_id,admit_date\n" + "".join(f"C{i},P{i},2008-01-0{1 + i % 9}\n"
+                                                                for i in range(40)), encoding="utf-8")
+    monkeypatch.setattr(medins.partitioned, "PIECE_BYTES", 100)
+    with pytest.raises(InputError) as caught:
+        run_batch(path, SUQIAN, tmp_path / "out.csv", partitions=2, jobs=2)
+    assert "total" in caught.value.message_en and caught.value.message_zh
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["no-total.csv"]
+
+
+def test_jobs_make_partitions_smaller() -> None:
+    """With N workers, N partitions are in memory at once: auto partitioning makes N times as many."""
+    size = medins.batch.PARTITION_BYTES * 3 + 1
+
+    class Big:
+        suffix = ".csv"
+
+        def stat(self):
+            return type("S", (), {"st_size": size})()
+
+    assert medins.batch.auto_partitions(Big()) == 4
+    assert medins.batch.auto_partitions(Big(), jobs=2) == 8
+
+
 def test_partitioned_path_refuses_a_wrong_encoding(tmp_path) -> None:
     """A GBK file declared UTF-8 is refused with a clear input error, not a traceback, and writes nothing."""
     with pytest.raises(InputError, match="UTF-8"):

@@ -22,12 +22,15 @@ def batch(
     format: Annotated[str | None, typer.Option("--format", help="csv, parquet or xlsx (default: from -o).")] = None,
     partitions: Annotated[int | None, typer.Option("--partitions", help="Settle in N person-hash partitions "
                                                    "(bounded memory; automatic for CSV/Parquet over 32 MB).")] = None,
+    jobs: Annotated[int | None, typer.Option("--jobs", "-j", min=1, help="Worker processes for a partitioned "
+                                             "file (default: one per CPU, at most 4; 1 = none).")] = None,
     lang: LangOpt = None,
     set_: SetOpt = None,
 ) -> None:
     """Settle a file of claims; malformed rows go to a rejects file. Exit 1 when any row was rejected."""
     from medins.batch import run_batch
     from medins.errors import UsageError
+    from medins.partitioned import default_jobs
     from medins.policy.loader import load_policy
     from medins.report.summary import summary_view
 
@@ -44,7 +47,8 @@ def batch(
     out = console()
     with _progress(out, language) as step:
         result = run_batch(claims, compiled, output, rejects=rejects, encoding=encoding, mapping=mapping,
-                           fmt=format, on_stage=step, partitions=partitions)
+                           fmt=format, on_stage=step, partitions=partitions,
+                           jobs=default_jobs() if jobs is None else jobs)
     out.print(summary_view(result, language))
     if result.rows_rejected:
         raise typer.Exit(1)
