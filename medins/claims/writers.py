@@ -10,15 +10,14 @@ in Excel or WPS runs as a formula (CSV injection); such text cells get a leading
 from __future__ import annotations
 
 import os
-import tempfile
 from collections.abc import Collection
-from contextlib import suppress
 from decimal import Decimal
 from pathlib import Path
 from typing import Literal
 
 import polars as pl
 
+from medins.atomic import atomic_path
 from medins.errors import UsageError
 
 Format = Literal["csv", "parquet", "xlsx"]
@@ -45,26 +44,17 @@ def write_table(df: pl.DataFrame, path: str | Path, *, format: Format | None = N
     missing = [c for c in money_columns if c not in df.columns]
     if missing:
         raise ValueError(f"money columns not in the table: {missing}")
+    if not (path.parent.is_dir() and os.access(path.parent, os.W_OK)):
+        raise UsageError(message_en=f"cannot write to {str(path.parent)!r}: not a writable folder",
+                         message_zh=f"无法写入目录“{path.parent}”：目录不存在或不可写")
     out = _prepare(df, fmt, money_columns)
-    try:
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=f".tmp.{fmt}")
-    except OSError as exc:
-        raise UsageError(message_en=f"cannot write to {str(path.parent)!r}: {exc.strerror}",
-                         message_zh=f"无法写入目录“{path.parent}”：{exc.strerror}") from None
-    os.close(fd)
-    try:
+    with atomic_path(path, f".{fmt}") as tmp:
         if fmt == "csv":
             out.write_csv(tmp, include_bom=bom)
         elif fmt == "parquet":
             out.write_parquet(tmp)
         else:
             out.write_excel(tmp, worksheet="data", autofilter=False)
-        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600; give the file the usual permissions
-        os.replace(tmp, path)
-    except BaseException:
-        with suppress(OSError):
-            os.unlink(tmp)
-        raise
 
 
 def write_rejects(rejects_df: pl.DataFrame, path: str | Path, *, bom: bool = False) -> None:
@@ -111,9 +101,3 @@ def _prepare(df: pl.DataFrame, fmt: Format, money_columns: Collection[str]) -> p
         else:
             exprs.append(col)
     return df.select(expr.alias(name) for expr, name in zip(exprs, df.columns, strict=True))
-
-
-def _umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
