@@ -76,7 +76,7 @@ def run_partitioned(path: Path, policy, output: Path, rejects_path: Path, *, par
         raise UsageError(message_en=f"cannot write to {str(output.parent)!r}: {exc.strerror}",
                          message_zh=f"无法写入目录“{output.parent}”：{exc.strerror}") from None
     # the workers stop (inner context) before the spill folder they write in is removed (outer)
-    with spill_folder as tmp, workers_for(jobs) as workers:
+    with spill_folder as tmp, workers_for(jobs, policy) as workers:
         folder = Path(tmp)
         spill = _Spill(folder, partitions)
         try:
@@ -85,7 +85,9 @@ def run_partitioned(path: Path, policy, output: Path, rejects_path: Path, *, par
             spill = _Spill(folder / "again", partitions)
             label = _read_pieces(path, "gb18030", mapping, spill, stage, workers)
 
-        futures = [workers.submit(_settle_partition, policy, spill.claim_files(k), spill.item_files_of(k),
+        # workers were given the policy when they started (and keep what it memoises between partitions)
+        task_policy = policy if jobs <= 1 else None
+        futures = [workers.submit(_settle_partition, task_policy, spill.claim_files(k), spill.item_files_of(k),
                                   spill.shape == "items", folder, k)
                    for k in range(partitions) if spill.claim_files(k)]
         facts: list[pl.DataFrame] = []
@@ -128,8 +130,17 @@ class _InProcess:
         return future
 
 
+#: The policy a worker process settles under (given once, when it starts).
+_WORKER_POLICY = None
+
+
+def _start_worker(policy) -> None:
+    global _WORKER_POLICY
+    _WORKER_POLICY = policy
+
+
 @contextmanager
-def workers_for(jobs: int) -> Iterator:
+def workers_for(jobs: int, policy=None) -> Iterator:
     """``jobs`` worker processes (spawned: Polars' threads do not survive a fork), or this process for 1.
 
     Why processes: half of a batch's time is spent in many short Polars passes and the Python between
@@ -138,7 +149,8 @@ def workers_for(jobs: int) -> Iterator:
     if jobs <= 1:
         yield _InProcess()
         return
-    pool = ProcessPoolExecutor(max_workers=jobs, mp_context=multiprocessing.get_context("spawn"))
+    pool = ProcessPoolExecutor(max_workers=jobs, mp_context=multiprocessing.get_context("spawn"),
+                               initializer=_start_worker, initargs=(policy,))
     pool.window = jobs + 1  # type: ignore[attr-defined]  # pieces in flight: bounds the memory of reading
     try:
         for _ in range(jobs):
@@ -208,6 +220,7 @@ def _settle_partition(policy, claim_files: list[tuple[Path, int]], item_files: l
     """
     from medins.batch import SUMMARY_FACTS, output_table
 
+    policy = policy if policy is not None else _WORKER_POLICY
     claims = pl.concat([pl.read_ipc(f).with_columns(pl.col("row") + offset) for f, offset in claim_files],
                        rechunk=True)
     lines = None

@@ -168,17 +168,30 @@ class Run:
     def _each(self, expr: Expression, distinct: pl.DataFrame, cols: list[str], extra: dict | None):
         """The value of ``expr`` for each row of ``distinct`` (a :class:`_Failed` where it cannot be evaluated)."""
         lists = {c for c in cols if isinstance(distinct.schema[c], pl.List)}
+        memo = self.policy.memo
+        if len(memo) > MEMO_LIMIT:
+            memo.clear()
+        what = (expr.text, tuple(cols), tuple(sorted((extra or {}).items())))
         for version, *values in distinct.select("_v", *cols).rows():
-            env = {**self.constants(int(version)), **(extra or {})}
-            for c, val in zip(cols, values, strict=True):
-                env[c] = _to_env(c, list(val) if c in lists and val is not None else val)
-            try:
-                yield expr.evaluate(env)
-            except (ExprEvalError, ArithmeticError, TypeError, ValueError) as exc:
-                yield _Failed(_short(exc))
+            key = (what, version, tuple(tuple(v) if isinstance(v, list) else v for v in values))
+            value = memo.get(key, _MISSING)
+            if value is _MISSING:
+                env = {**self.constants(int(version)), **(extra or {})}
+                for c, val in zip(cols, values, strict=True):
+                    env[c] = _to_env(c, list(val) if c in lists and val is not None else val)
+                try:
+                    value = expr.evaluate(env)
+                except (ExprEvalError, ArithmeticError, TypeError, ValueError) as exc:
+                    value = _Failed(_short(exc))
+                memo[key] = value
+            yield value
 
 
-@dataclass
+#: Memoised expression values kept per policy before the memo starts afresh (bounds its memory).
+MEMO_LIMIT = 200_000
+
+
+@dataclass(frozen=True)
 class _Failed:
     message: str
 

@@ -64,6 +64,12 @@ class CompiledPolicy:
     versions: list[CompiledVersion]
     overrides: dict[str, str] = field(default_factory=dict)
     benefit_year_start: str | None = "01-01"
+    #: Values of expressions already evaluated (``engine.context``): a year of claims repeats the same
+    #: dates and codes in every partition. Not part of the policy's identity, not pickled.
+    memo: dict = field(default_factory=dict, repr=False, compare=False)
+
+    def __getstate__(self) -> dict:
+        return {**self.__dict__, "memo": {}}
 
     @property
     def id(self) -> str:

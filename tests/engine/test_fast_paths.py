@@ -142,3 +142,40 @@ def test_conditions_split_into_parts_equal_the_whole(claims_facts, text, require
             context.SPLIT_FROM = original
         results.append((values.to_list(), {k: sorted(v) for k, v in run.problems.items()}))
     assert results[0] == results[1]
+
+
+bills = st.lists(st.tuples(st.sampled_from(["A", "B"]), st.dates(dt.date(2007, 9, 1), dt.date(2009, 6, 30)),
+                           st.sampled_from(["宿迁市中医院", "市人民医院", "省人民医院", "other"]),
+                           st.integers(0, 8_000_000), st.integers(0, 100), st.sampled_from([True, False, None]),
+                           st.sampled_from(["inpatient", "outpatient"])),
+                 min_size=1, max_size=8)
+
+
+def _bills(rows) -> list[dict]:
+    out = []
+    for i, (person, day, hospital, total, b_pct, emergency, kind) in enumerate(rows):
+        visit = {"type": kind, "admit_date": day.isoformat(), "hospital": {"name": hospital},
+                 "claim_date": (day + dt.timedelta(days=5)).isoformat(), "registered_date": day.isoformat()}
+        if emergency is not None:
+            visit["emergency"] = emergency
+        out.append({"id": f"C{i}", "person": {"id": person, "enrolled_date": "2007-07-15"}, "visit": visit,
+                    "amounts": {"total": f"{total / 100:.2f}", "class_b": f"{total * b_pct // 10000:.2f}"}})
+    return out
+
+
+@settings(max_examples=40, deadline=None)
+@given(bills, bills, st.sampled_from([200_000, 3]))
+def test_memoised_expression_values_never_change_a_result(earlier, later, limit) -> None:
+    """A policy that has already settled other claims (its memo warm, or cleared again and again at a
+    tiny limit) settles new claims exactly as a freshly loaded one."""
+    from medins.api import load_policy, settle_bills
+
+    warm = load_policy("suqian-2007")
+    settle_bills(warm, _bills(earlier))
+    assert warm.memo or limit == 3
+    original = context.MEMO_LIMIT
+    context.MEMO_LIMIT = limit
+    try:
+        assert settle_bills(warm, _bills(later)) == settle_bills(load_policy("suqian-2007"), _bills(later))
+    finally:
+        context.MEMO_LIMIT = original
