@@ -103,7 +103,8 @@ def run_batch(
     run done so far (a progress bar). ``partitions`` (or a CSV/Parquet file larger than
     :data:`PARTITION_BYTES`) settles the file in that many person-hash partitions, one at a time, so
     memory follows a partition rather than the file (``medins.partitioned``); the output is the same.
-    ``jobs`` worker processes then read pieces and settle partitions side by side (same output again).
+    ``jobs`` worker processes then settle partitions side by side (the same output again). As with any
+    multiprocessing code, a script calling this with ``jobs`` > 1 runs it under ``if __name__ == "__main__":``.
     """
     start = time.perf_counter()
     output = Path(output)

@@ -37,13 +37,13 @@ from pathlib import Path
 import polars as pl
 
 from medins.atomic import atomic_path
-from medins.claims.readers import ReadResult, _is_utf8, read_claims, read_csv_piece, read_frame_piece
+from medins.claims.readers import ReadResult, _is_utf8, csv_shape, read_claims, read_csv_piece, read_frame_piece
 from medins.claims.writers import _prepare, write_rejects, write_table
 from medins.engine.settle import MONEY_OUTPUTS, OUTPUT_COLUMNS, settle
 from medins.errors import InputError
 
-#: Bytes of CSV read and parsed at a time (about 180,000 claims): the reader's peak stays near 300 MB.
-PIECE_BYTES = 16 * 1024 * 1024
+#: Bytes of CSV read and parsed at a time (about 90,000 claims): a parse peaks near 150 MB.
+PIECE_BYTES = 8 * 1024 * 1024
 #: Rows of a Parquet input read at a time.
 PIECE_ROWS = 200_000
 #: Output rows put back in order at a time.
@@ -149,24 +149,34 @@ def workers_for(jobs: int, policy=None) -> Iterator:
     if jobs <= 1:
         yield _InProcess()
         return
-    pool = ProcessPoolExecutor(max_workers=jobs, mp_context=multiprocessing.get_context("spawn"),
-                               initializer=_start_worker, initargs=(policy,))
-    pool.window = jobs + 1  # type: ignore[attr-defined]  # pieces in flight: bounds the memory of reading
+    # the workers share the CPUs: each gets its part of Polars' thread pool (read when they start),
+    # unless the user sized the pool
+    threads = os.environ.get("POLARS_MAX_THREADS")
+    os.environ["POLARS_MAX_THREADS"] = threads or str(max(1, default_jobs(limit=64) // jobs))
     try:
+        pool = ProcessPoolExecutor(max_workers=jobs, mp_context=multiprocessing.get_context("spawn"),
+                                   initializer=_start_worker, initargs=(policy,))
         for _ in range(jobs):
             pool.submit(_ready)  # start the workers (imports) while this process cuts the first piece
+    finally:
+        if threads is None:
+            del os.environ["POLARS_MAX_THREADS"]
+        else:
+            os.environ["POLARS_MAX_THREADS"] = threads
+    pool.window = jobs + 1  # type: ignore[attr-defined]  # pieces in flight: bounds the memory of reading
+    try:
         yield pool
     finally:
         pool.shutdown(wait=True, cancel_futures=True)
 
 
-def default_jobs() -> int:
-    """Worker processes for a large file: one per CPU this process may use, at most four."""
+def default_jobs(limit: int = 4) -> int:
+    """Worker processes for a large file: one per CPU this process may use, at most ``limit``."""
     try:
         cpus = len(os.sched_getaffinity(0))
     except AttributeError:  # not on Linux
         cpus = os.cpu_count() or 1
-    return max(1, min(4, cpus))
+    return max(1, min(limit, cpus))
 
 
 def _ready() -> None:
@@ -184,16 +194,6 @@ class _Piece:
     rejects: pl.DataFrame
     files: dict[int, Path]
     item_files: dict[int, Path]
-
-
-def _read_piece(source: bytes | pl.DataFrame, label: str, mapping: dict | None, file: str, folder: Path,
-                partitions: int, n: int) -> _Piece:
-    """Task: read one piece (CSV bytes or a Parquet slice) and spill its claims by person hash."""
-    if isinstance(source, pl.DataFrame):
-        read = read_frame_piece(source, row_offset=0, mapping=mapping, file=file)
-    else:
-        read = read_csv_piece(source, row_offset=0, encoding=label, mapping=mapping, file=file)
-    return _spill_piece(read, folder, partitions, n)
 
 
 def _spill_piece(read: ReadResult, folder: Path, partitions: int, n: int) -> _Piece:
@@ -309,22 +309,26 @@ def _read_pieces(path: Path, encoding: str, mapping: dict | None, spill: _Spill,
         size = max(path.stat().st_size, 1)
         label = "utf-8"
         for data, label, done in _csv_pieces(path, encoding):
-            if spill.pieces == 0:
-                # the first piece alone: line items are grouped into claims by claim_id across the
-                # whole file, so an items file larger than a piece is read whole
-                first = workers.submit(_read_piece, data, label, mapping, file, spill.folder, spill.partitions,
-                                       spill.next_index()).result()
-                if first.shape == "items" and done < size:  # (its files are left unused)
-                    spill.collect(_spill_piece(read_claims(path, encoding=encoding, mapping=mapping), spill.folder,
-                                               spill.partitions, spill.next_index()))
-                    return label
-                spill.collect(first)
-            else:
-                send(data, label)
+            if spill.pieces == 0 and done < size and csv_shape(data, mapping) == "items":
+                # line items are grouped into claims by claim_id across the whole file: read it whole
+                spill.collect(_spill_piece(read_claims(path, encoding=encoding, mapping=mapping), spill.folder,
+                                           spill.partitions, spill.next_index()))
+                return label
+            send(data, label)
             stage("read", 0.45 * done / size)
     while in_flight:
         spill.collect(in_flight.popleft().result())
     return label
+
+
+def _read_piece(source: bytes | pl.DataFrame, label: str, mapping: dict | None, file: str, folder: Path,
+                partitions: int, n: int) -> _Piece:
+    """Task: read one piece (CSV bytes or a Parquet slice) and spill its claims by person hash."""
+    if isinstance(source, pl.DataFrame):
+        read = read_frame_piece(source, row_offset=0, mapping=mapping, file=file)
+    else:
+        read = read_csv_piece(source, row_offset=0, encoding=label, mapping=mapping, file=file)
+    return _spill_piece(read, folder, partitions, n)
 
 
 def _csv_pieces(path: Path, encoding: str) -> Iterator[tuple[bytes, str, int]]:

@@ -88,9 +88,7 @@ def _result(src: _Cells, mapping: dict | None, *, file: str) -> ReadResult:
     except InputError as exc:
         exc.file = file
         raise
-    present = {name for name in header_map.values() if name}
-    is_items = "item_amount" in present and "total" not in present
-    shape: Literal["claims", "items"] = "items" if is_items else "claims"
+    shape = _shape(header_map)
     check_required(header_map, shape, file=file)
     wanted = [(f"c{i}", header_map[h]) for i, h in enumerate(src.headers) if header_map[h]]
     cells = src.cells.select("row", CODES, "_nfields", *(pl.col(c).alias(name) for c, name in wanted))
@@ -103,6 +101,26 @@ def _result(src: _Cells, mapping: dict | None, *, file: str) -> ReadResult:
     rejects = build_rejects(bad, cells, src.raw_text(bad.select("row")), headers, expected=len(src.headers))
     return ReadResult(claims=claims, items=items, rejects=rejects, rows_read=cells.height,
                       encoding=src.encoding, shape=shape, header_map=header_map, records=src.records)
+
+
+def _shape(header_map: dict[str, str | None]) -> Literal["claims", "items"]:
+    """Line items when the file has fee-line amounts and no claim total; else one claim per row."""
+    present = {name for name in header_map.values() if name}
+    return "items" if "item_amount" in present and "total" not in present else "claims"
+
+
+def csv_shape(data: bytes, mapping: dict | None = None) -> Literal["claims", "items"]:
+    """The shape of a CSV from its header line alone (UTF-8 bytes that start with it).
+
+    Why: a large file is cut into pieces before any is parsed, and line items (grouped into claims
+    across the whole file) must be read whole; a header this cannot read is reported by the reader.
+    """
+    first = data[: data.find(b"\n") + 1 if b"\n" in data else len(data)].decode("utf-8", "replace")
+    headers = next(csv.reader(io.StringIO(first), delimiter=_separator(data)), [])
+    try:
+        return _shape(resolve_headers([h.strip() for h in headers], check_mapping(mapping)[0]))
+    except InputError:
+        return "claims"
 
 
 def read_csv_piece(data: bytes, *, row_offset: int, encoding: str, mapping: dict | None = None,
