@@ -10,9 +10,14 @@ Three passes, each holding a bounded part of the file in memory:
 1. **read** — the file is read in pieces of whole records (a CSV in blocks of ``PIECE_BYTES`` cut
    at a line break outside quotes, GBK/GB18030 decoded block by block; a Parquet file in row slices)
    by the same reader as a small file (``read_csv_piece``: field counts, blank rows, rejects quoting
-   the original line), with rows numbered after the earlier pieces. Typed claims go to one Arrow IPC
-   file per (partition, piece); rejects are kept.
+   the original line). Typed claims go to one Arrow IPC file per (partition, piece); rejects are
+   kept. A piece numbers its rows from 1; they are renumbered after the earlier pieces' records
+   when the piece is collected (rejects) or its files are loaded (claims), pieces being collected
+   in file order.
 2. **settle** — each partition's claims are settled; the output rows are spilled by input-row range.
+
+With ``jobs`` > 1, pieces are parsed and partitions settled by that many spawned worker processes
+(:func:`workers_for`); with 1, the same task functions run in this process.
 3. **write** — range by range, in order, the partitions' rows of the range are sorted by input row
    and appended to the output (CSV: appended text; Parquet: one file per range, then streamed into
    one; XLSX holds at most a million rows anyway and is written whole).
