@@ -122,16 +122,14 @@ def run_partitioned(path: Path, policy, output: Path, rejects_path: Path, *, par
 # --- workers --------------------------------------------------------------------------------------
 
 class _InProcess:
-    """``jobs=1``: the tasks run here, one after the other, through the same functions as the workers."""
+    """``jobs=1``: the tasks run here, one after the other, through the same functions as the workers
+    (an error stops the run at once, before any later task)."""
 
     window = 1
 
     def submit(self, fn: Callable, *args) -> Future:
         future: Future = Future()
-        try:
-            future.set_result(fn(*args))
-        except Exception as exc:  # re-raised by future.result(), as from a worker
-            future.set_exception(exc)
+        future.set_result(fn(*args))
         return future
 
 
@@ -192,7 +190,6 @@ def _ready() -> None:
 class _Piece:
     """A piece read and spilled: its records, rows and rejects (rows numbered within the piece) and its files."""
 
-    n: int
     records: int
     rows_read: int
     shape: str
@@ -214,7 +211,7 @@ def _spill_piece(read: ReadResult, folder: Path, partitions: int, n: int) -> _Pi
         for (k,), part in items.partition_by("_part", as_dict=True, include_key=False).items():
             item_files[int(k)] = folder / f"items-{k}-{n}.arrow"
             part.write_ipc(item_files[int(k)], compression="lz4")
-    return _Piece(n, read.records, read.rows_read, read.shape, read.rejects, files, item_files)
+    return _Piece(read.records, read.rows_read, read.shape, read.rejects, files, item_files)
 
 
 def _settle_partition(policy, claim_files: list[tuple[Path, int]], item_files: list[tuple[Path, int]],

@@ -553,3 +553,31 @@ def test_rejects_option_and_chinese_summary(tmp_path) -> None:
     assert proc.returncode == 1
     assert "读取 27 行 = 结算 25 行 + 拒收 2 行" in proc.stdout and "日期无效" in proc.stdout
     assert (tmp_path / "bad.csv").exists() and not (tmp_path / "s.rejects.csv").exists()
+
+
+def test_jobs_option_gives_the_same_files_and_refuses_zero(tmp_path) -> None:
+    """`--jobs 2` (worker processes, here over three partitions) writes the same files as one process;
+    `--jobs 0` is a usage error, not a traceback."""
+    one = run_cli("batch", "examples/claims.csv", "-p", "suqian-2007", "-o", str(tmp_path / "one.csv"))
+    two = run_cli("batch", "examples/claims.csv", "-p", "suqian-2007", "-o", str(tmp_path / "two.csv"),
+                  "--partitions", "3", "--jobs", "2")
+    assert one.returncode == two.returncode == 1, two.stderr
+    assert (tmp_path / "two.csv").read_bytes() == (tmp_path / "one.csv").read_bytes()
+    assert (tmp_path / "two.rejects.csv").read_bytes() == (tmp_path / "one.rejects.csv").read_bytes()
+    zero = run_cli("batch", "examples/claims.csv", "-p", "suqian-2007", "-o", str(tmp_path / "z.csv"), "--jobs", "0")
+    assert zero.returncode == 2 and "Traceback" not in zero.stderr and not (tmp_path / "z.csv").exists()
+
+
+def test_in_one_process_a_failing_partition_stops_the_run_at_once(tmp_path, monkeypatch) -> None:
+    """With one job, an error settling a partition is raised before any later partition is settled."""
+    calls = {"n": 0}
+
+    def failing(*_args, **_kwargs):
+        calls["n"] += 1
+        raise RuntimeError("bug in the engine")
+
+    monkeypatch.setattr(medins.partitioned, "settle", failing)
+    with pytest.raises(RuntimeError, match="bug in the engine"):
+        run_batch(EXAMPLE, SUQIAN, tmp_path / "out.csv", partitions=4)
+    assert calls["n"] == 1
+    assert list(tmp_path.iterdir()) == []

@@ -22,7 +22,7 @@ from decimal import Decimal
 
 import polars as pl
 
-from medins.policy.expr import FUNCTIONS, Expression
+from medins.policy.expr import Expression
 
 _KINDS = {pl.String: "str", pl.Boolean: "bool", pl.Date: "date"}
 _COMPARE = {ast.Eq: "eq", ast.NotEq: "ne", ast.Lt: "lt", ast.LtE: "le", ast.Gt: "gt", ast.GtE: "ge"}
@@ -124,19 +124,18 @@ class _Compiler:
         if name == "is_known" and len(args) == 1:
             value, _kind = self.node(args[0])
             return value.is_not_null(), "bool"
-        assert name in FUNCTIONS or name == "__pct__"
-        raise _Unsupported
+        raise _Unsupported  # percentages, min/max and calendar functions: the evaluator's
 
     def whole_number(self, node: ast.AST) -> int:
         """A constant whole number (a literal or a parameter the same in every version)."""
         if isinstance(node, ast.Constant) and isinstance(node.value, int) and not isinstance(node.value, bool):
             return node.value
         if isinstance(node, ast.Name) and node.id not in self.schema:
-            values = {c.get(node.id) for c in self.constants if isinstance(c.get(node.id), (int, Decimal))}
-            if len(values) == 1 and len(self.constants) > 0:
-                value = values.pop()
-                if all(c.get(node.id) == value for c in self.constants) and value == int(value):
-                    return int(value)
+            values = [c.get(node.id) for c in self.constants]
+            first = values[0] if values else None
+            if (isinstance(first, (int, Decimal)) and not isinstance(first, bool) and first == int(first)
+                    and all(v == first for v in values)):
+                return int(first)
         raise _Unsupported
 
 
