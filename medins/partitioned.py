@@ -198,19 +198,24 @@ class _Piece:
     item_files: dict[int, Path]
 
 
+#: Spill files live seconds on a local disk: uncompressed Arrow reads back twice as fast as LZ4 and
+#: writes as fast (the page cache holds them; they never count toward a process's RSS until read).
+_SPILL_COMPRESSION = "uncompressed"
+
+
 def _spill_piece(read: ReadResult, folder: Path, partitions: int, n: int) -> _Piece:
     files: dict[int, Path] = {}
     item_files: dict[int, Path] = {}
     claims = read.claims.with_columns(_part=pl.col("person_id").hash(seed=_SEED) % partitions)
     for (k,), part in claims.partition_by("_part", as_dict=True, include_key=False).items():
         files[int(k)] = folder / f"claims-{k}-{n}.arrow"
-        part.write_ipc(files[int(k)], compression="lz4")
+        part.write_ipc(files[int(k)], compression=_SPILL_COMPRESSION)
     if read.shape == "items" and read.items.height:
         items = read.items.join(claims.select(claim_row="row", _part="_part"), on="claim_row", how="inner",
                                 maintain_order="left")
         for (k,), part in items.partition_by("_part", as_dict=True, include_key=False).items():
             item_files[int(k)] = folder / f"items-{k}-{n}.arrow"
-            part.write_ipc(item_files[int(k)], compression="lz4")
+            part.write_ipc(item_files[int(k)], compression=_SPILL_COMPRESSION)
     return _Piece(read.records, read.rows_read, read.shape, read.rejects, files, item_files)
 
 
@@ -237,7 +242,7 @@ def _settle_partition(policy, claim_files: list[tuple[Path, int]], item_files: l
     pieces: dict[int, Path] = {}
     for (r,), part in block.partition_by("_r", as_dict=True, include_key=False).items():
         pieces[int(r)] = folder / f"out-{r}-{k}.arrow"
-        part.write_ipc(pieces[int(r)], compression="lz4")
+        part.write_ipc(pieces[int(r)], compression=_SPILL_COMPRESSION)
     return _aggregate(settled), pieces
 
 

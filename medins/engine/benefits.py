@@ -5,9 +5,10 @@ expense, deductible and fund payment came before it) and must agree on it. All o
 clamped cumulative sum over (person, benefit year, bucket) windows (``state.py``); a single bill
 is a one-row window whose starting point is its ``history`` block.
 
-Exactness: each band's part (fen) × its rate (ppm) is summed in Int128 together with the pro-rata
-class-B reduction, and the layer's payment is rounded half up to the fen once. Caps clip that
-rounded amount.
+Exactness: each band's part (fen) × its rate (ppm) is summed exactly together with the pro-rata
+class-B reduction — in Int64 when the frame's amounts bound every intermediate below 2^62 (any
+real bill), else in Int128 — and the layer's payment is rounded half up to the fen once. Caps clip
+that rounded amount.
 """
 
 from __future__ import annotations
@@ -133,7 +134,8 @@ def _scale_for(run: Run, bands: Bands, version: int) -> list[ScaleBand]:
 
 
 def band_parts(run: Run, which, prefix: str, lower: pl.Expr, upper: pl.Expr) -> None:
-    """Add ``{prefix}num`` (Int128 fen×ppm), ``{prefix}sum`` (fen in paid bands) and per-band columns.
+    """Add ``{prefix}num`` (fen×ppm; Int64, or Int128 when the frame's amounts need it), ``{prefix}sum``
+    (fen in paid bands) and per-band columns.
 
     ``which(rule)`` gives the rule's Bands (or None); the claim's paid interval is [lower, upper].
     """
@@ -174,20 +176,23 @@ def band_parts(run: Run, which, prefix: str, lower: pl.Expr, upper: pl.Expr) -> 
                 offset = pl.when(where).then(pl.col(name)).otherwise(offset)
     f = (run.frame.with_columns(**temporary).with_columns(**exprs, **{f"{prefix}off": offset})
          .drop(list(temporary)))
-    f = f.with_columns(_lower=lower, _upper=upper)
+    f = f.with_columns(_lower=lower, _upper=upper).with_columns(
+        _paid_width=(pl.col("_upper") - pl.col("_lower")).clip(lower_bound=0))
     parts = []
     for k in range(width):
         lo, hi, _r = (pl.col(f"{prefix}{k}_{p}") for p in ("lo", "hi", "r"))
         part = (pl.min_horizontal(pl.col("_upper"), hi.fill_null(UNLIMITED)) - pl.max_horizontal(pl.col("_lower"), lo))
         f = f.with_columns(part.clip(lower_bound=0).fill_null(0).alias(f"{prefix}{k}_a"))
         parts.append(k)
-    num = pl.lit(0, pl.Int128)
+    # Σ a_k × r_k ≤ (Σ a_k) × max r: Int64 when that bound fits (any real bill), else Int128.
+    wide = pl.Int64 if _fits_int64(f, [f"{prefix}{k}_r" for k in parts], "_paid_width") else pl.Int128
+    num = pl.lit(0, wide)
     total = pl.lit(0, pl.Int64)
     for k in parts:
         a = pl.col(f"{prefix}{k}_a")
-        num = num + a.cast(pl.Int128) * pl.col(f"{prefix}{k}_r").fill_null(0).cast(pl.Int128)
+        num = num + a.cast(wide) * pl.col(f"{prefix}{k}_r").fill_null(0).cast(wide)
         total = total + a
-    run.frame = f.with_columns(**{f"{prefix}num": num, f"{prefix}sum": total}).drop("_lower", "_upper")
+    run.frame = f.with_columns(**{f"{prefix}num": num, f"{prefix}sum": total}).drop("_lower", "_upper", "_paid_width")
     run.frame = run.frame.with_columns(**{f"{prefix}width": pl.lit(width)})
 
 
@@ -220,27 +225,56 @@ def _basic_bands(run: Run) -> None:
         axis_lower = pl.when(pl.col("_rule") == idx).then(lo).otherwise(axis_lower)
         axis_upper = pl.when(pl.col("_rule") == idx).then(hi).otherwise(axis_upper)
     band_parts(run, lambda r: r.bands, "_b", axis_lower, axis_upper)
-    # Class B pro rata (A-SQ-4): band k pays A_k × max(0, r_k − off × B/E). Over the common
-    # denominator 10^6 × E that is A_k × max(0, r_k × E − off × B), exact in Int128, never below 0.
+    # Class B pro rata (A-SQ-4): band k pays A_k × max(0, r_k − off × B/E), rounded half up once.
     width = int(run.frame["_bwidth"][0]) if run.frame.height else 0
-    # r_k × E and off × B fit in an Int64 for any real bill (checked on the frame): only the products
-    # A_k × (r_k × E − off × B) need Int128, which Polars computes several times slower.
-    narrow = _fits_int64(run.frame, [f"_b{k}_r" for k in range(width)], "_e0") and \
-        _fits_int64(run.frame, ["_boff"], "class_b_inscope")
-    wide = pl.Int64 if narrow else pl.Int128
-    e0 = pl.col("_e0").cast(wide)
-    b = pl.col("class_b_inscope").clip(lower_bound=0).cast(wide)
-    off = pl.col("_boff").cast(wide)
-    num: pl.Expr = pl.lit(0, pl.Int128)
-    for k in range(width):
-        rate = pl.col(f"_b{k}_r").fill_null(0).cast(wide)
-        num = num + pl.col(f"_b{k}_a").cast(pl.Int128) * (rate * e0 - off * b).clip(lower_bound=0).cast(pl.Int128)
-    e0 = pl.col("_e0").cast(pl.Int128)
-    den = e0 * 1_000_000
+    rates = [f"_b{k}_r" for k in range(width)]
+    top = _maxima(run.frame, [*rates, "_boff"], ["_e0", "_bsum", "class_b_inscope"])
+    narrow = _narrow_fits(*top) and run.frame.height > 0 and (run.frame["_boff"].min() or 0) >= 0
+    raw = class_b_raw(width, narrow=narrow)
     run.frame = run.frame.with_columns(
-        _raw=pl.when(pl.col("_ok") & (pl.col("_e0") > 0)).then(_half_up(num, den)).otherwise(0),
-        _b_classb_num=pl.col("_bnum") * e0 - num,  # the reduction, over 10^6 × E (for the explain trace)
-    )
+        _raw=pl.when(pl.col("_ok") & (pl.col("_e0") > 0)).then(raw).otherwise(0))
+
+
+def _maxima(frame: pl.DataFrame, rates: list[str], amounts: list[str]) -> tuple[int, ...]:
+    """The largest |rate| of ``rates`` (one figure) and the largest |value| of each of ``amounts``."""
+    if frame.height == 0:
+        return (0,) * (1 + len(amounts))
+    row = frame.select(pl.max_horizontal(pl.col(r).abs().max() for r in rates).alias("_r") if rates
+                       else pl.lit(0).alias("_r"), *(pl.col(a).abs().max() for a in amounts)).row(0)
+    return tuple(int(v or 0) for v in row)
+
+
+def _narrow_fits(rate: int, e0: int, paid: int, class_b: int) -> bool:
+    """Whether :func:`class_b_raw`'s narrow form stays inside Int64 for every row whose |values| are at most
+    these maxima (and whose offset is not negative, checked by the caller)."""
+    rate = max(rate, 1_000_000)
+    return max(rate * class_b, rate * paid, 3_000_000 * e0, 2 * e0 * paid) < 1 << 62
+
+
+def class_b_raw(width: int, *, narrow: bool) -> pl.Expr:
+    """Σ_k A_k × max(0, r_k − off × B / E) in fen, half up (rows with E = ``_e0`` > 0), exactly.
+
+    Over the common denominator 10^6 × E the sum is N = Σ A_k × max(0, r_k × E − C) with C = off × B:
+    the wide form computes that in Int128. The narrow form (Int64 only, several times faster; used
+    when ``_narrow_fits`` holds for the frame) writes C = q × E + ρ (0 ≤ ρ < E), so that
+    max(0, r_k × E − C) is (r_k − q) × E − ρ when r_k > q and 0 otherwise, hence
+    N = E × S₁ − ρ × S₂ with S₁ = Σ A_k × max(0, r_k − q) and S₂ = Σ_{r_k > q} A_k; with
+    S₁ = u × 10^6 + v, round(N / (10^6 × E)) = u + ⌊(E × (2v + 10^6) − 2ρ × S₂) / (2 × 10^6 × E)⌋.
+    """
+    bands = [(pl.col(f"_b{k}_a"), pl.col(f"_b{k}_r").fill_null(0)) for k in range(width)]
+    e0 = pl.when(pl.col("_e0") > 0).then(pl.col("_e0")).otherwise(1)
+    off, b = pl.col("_boff"), pl.col("class_b_inscope").clip(lower_bound=0)
+    if not narrow:
+        e0, c = e0.cast(pl.Int128), off.cast(pl.Int128) * b.cast(pl.Int128)
+        num = pl.sum_horizontal(pl.lit(0, pl.Int128), *(
+            a.cast(pl.Int128) * (r.cast(pl.Int128) * e0 - c).clip(lower_bound=0) for a, r in bands))
+        return _half_up(num, e0 * 1_000_000)
+    c = off * b
+    q, rho = c // e0, c % e0
+    s1 = pl.sum_horizontal(pl.lit(0, pl.Int64), *(a * (r - q).clip(lower_bound=0) for a, r in bands))
+    s2 = pl.sum_horizontal(pl.lit(0, pl.Int64), *(pl.when(r > q).then(a).otherwise(0) for a, r in bands))
+    u, v = s1 // 1_000_000, s1 % 1_000_000
+    return u + (e0 * (2 * v + 1_000_000) - 2 * rho * s2) // (2_000_000 * e0)
 
 
 def _cap(run: Run, *, rules_cap, raw: str, out: str, bucket: str, h0: str) -> None:

@@ -83,8 +83,11 @@ def explain_steps(policy: CompiledPolicy, row: Mapping) -> list[dict]:
                 base=fen_to_yuan(part), rate=shown, listed_rate=listed, source=band_source,
             ))
         if row.get("_boff"):
-            reduction = row.get("_b_classb_num") or 0
+            # the reduction over 10^6 × E: Σ A_k × r_k × E − Σ A_k × max(0, r_k × E − C) = Σ A_k × min(r_k × E, C)
             e0 = row.get("_e0") or 1
+            c = row["_boff"] * max(row.get("class_b_inscope") or 0, 0)
+            reduction = sum((row.get(f"_b{k}_a") or 0) * min((row.get(f"_b{k}_r") or 0) * e0, c)
+                            for k in range(row.get("_bwidth") or 0))
             params = policy.versions[row["_v"]].params
             steps.append(_step("class_b", "-" + _yuan_exact(reduction, 1_000_000 * e0),
                                rate=ppm_to_percent(row["_boff"]),

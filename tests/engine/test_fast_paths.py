@@ -179,3 +179,39 @@ def test_memoised_expression_values_never_change_a_result(earlier, later, limit)
         assert settle_bills(warm, _bills(later)) == settle_bills(load_policy("suqian-2007"), _bills(later))
     finally:
         context.MEMO_LIMIT = original
+
+
+
+def _class_b_frames(scale: int):
+    band = st.tuples(st.integers(0, scale), st.one_of(st.none(), st.integers(0, 1_000_000)))
+    return st.lists(st.tuples(st.lists(band, min_size=3, max_size=3), st.integers(0, scale),
+                              st.sampled_from([0, 100_000, 1, 999_999, 1_000_000]), st.integers(-10, scale)),
+                    min_size=1, max_size=20)
+
+
+@settings(max_examples=300)
+@given(st.one_of(_class_b_frames(10**3), _class_b_frames(10**8), _class_b_frames(10**12)))
+def test_class_b_pro_rata_narrow_form_equals_the_exact_sum(data) -> None:
+    """A-SQ-4 in Int64 (quotient and remainder of off × B by E) = the Int128 sum = the exact fraction, half up."""
+    from medins.engine.benefits import _maxima, _narrow_fits, class_b_raw
+
+    names = [f"_b{k}_{p}" for k in range(3) for p in "ar"]
+    frame = pl.DataFrame([[*(v for a, r in bands for v in (a, r)), e0, off, b] for bands, e0, off, b in data],
+                         schema={c: pl.Int64 for c in [*names, "_e0", "_boff", "class_b_inscope"]}, orient="row")
+    expected = []
+    for bands, e0, off, b in data:
+        num = sum(a * max(0, (r or 0) * e0 - off * max(b, 0)) for a, r in bands)
+        expected.append((2 * num + 1_000_000 * e0) // (2_000_000 * e0) if e0 else None)
+    positive = pl.col("_e0") > 0
+    assert frame.select(pl.when(positive).then(class_b_raw(3, narrow=False))).to_series().to_list() == expected
+    frame = frame.with_columns(_bsum=pl.sum_horizontal(f"_b{k}_a" for k in range(3)))
+    if _narrow_fits(*_maxima(frame, [f"_b{k}_r" for k in range(3)] + ["_boff"], ["_e0", "_bsum", "class_b_inscope"])):
+        assert frame.select(pl.when(positive).then(class_b_raw(3, narrow=True))).to_series().to_list() == expected
+
+
+def test_class_b_narrow_form_is_taken_for_real_bills() -> None:
+    """The narrow form's bound holds for bills up to ten million yuan (so the test above exercises it), not beyond."""
+    from medins.engine.benefits import _narrow_fits
+
+    assert _narrow_fits(1_000_000, 10**9, 10**9, 10**9)
+    assert not _narrow_fits(1_000_000, 10**13, 10**13, 10**13)
