@@ -237,6 +237,15 @@ def _parse_csv(data: bytes, encoding: str, *, file: str) -> _Cells:
 
 
 def _csv_fast(data: bytes, sep: str) -> _Cells | None:
+    """Polars reads the cells: in one pass when each record is one line as wide as the header (nearly
+    every export), else with each record's field count from its physical lines; None: use Python's csv."""
+    spare = next((ch for ch in "\x1f\x1e\x1d\x1c" if ch.encode() not in data), None)
+    if spare is None:  # no free byte to read whole lines with
+        return None
+    return _csv_one_line_records(data, sep, spare) or _csv_records(data, sep, spare)
+
+
+def _csv_records(data: bytes, sep: str, spare: str) -> _Cells | None:
     """Polars reads the cells; the field count of each record comes from its physical lines.
 
     Why count separately: Polars pads short records and (with ``truncate_ragged_lines``) cuts long
@@ -245,12 +254,8 @@ def _csv_fast(data: bytes, sep: str) -> _Cells | None:
     separators outside quotes. When Polars and the count disagree on the records, we return None and
     the Python reader takes over.
     """
-    spare = next((ch for ch in "\x1f\x1e\x1d\x1c" if ch.encode() not in data), None)
-    if spare is None:  # no free byte to read whole lines with
-        return None
-    lines = pl.read_csv(data, has_header=False, separator=spare, quote_char=None, schema={"line": pl.String},
-                        empty_string_is_null=False, truncate_ragged_lines=True)
     quoted = b'"' in data
+    lines = _lines(data, spare)
     if quoted and lines.select(pl.col("line").str.count_matches('"', literal=True) % 2 == 1).to_series().any():
         # a quoted field spans lines: walk the quote parity to find the records
         q = pl.col("line").str.count_matches('"', literal=True)
@@ -282,6 +287,48 @@ def _csv_fast(data: bytes, sep: str) -> _Cells | None:
                 .select(row="rec", raw="raw"))
 
     return _Cells(headers, _finish(cells.slice(1), width), raw_text, records=records.height - 1)
+
+
+def _lines(data: bytes, spare: str) -> pl.DataFrame:
+    """Every physical line of ``data`` as text (``spare`` is a byte the data does not hold)."""
+    return pl.read_csv(data, has_header=False, separator=spare, quote_char=None, schema={"line": pl.String},
+                       empty_string_is_null=False, truncate_ragged_lines=True)
+
+
+def _csv_one_line_records(data: bytes, sep: str, spare: str) -> _Cells | None:
+    """The common case — one line per record, every record as wide as the header — read in one pass.
+
+    Why it is safe: ``bytes.count`` gives the file's lines, separators and quotes at memory speed.
+    When every run of quotes is of even length (``""`` empty fields, as Polars and many exports
+    write them), no character lies inside quotes, so every separator separates fields and every
+    line break ends a record. Polars refuses a record wider than the header, so (width − 1)
+    separators per line on average means exactly that many on each line. Otherwise (None) the
+    general reader counts each record's fields.
+    """
+    header = data[: data.find(b"\n") + 1 if b"\n" in data else len(data)]
+    width = header.count(sep.encode()) + 1
+    records = data.count(b"\n") + (0 if data.endswith(b"\n") else 1)
+    if width < 2 or data.count(sep.encode()) != (width - 1) * records:
+        return None
+    if (quotes := data.count(b'"')) and quotes != 2 * data.count(b'""'):
+        return None
+    try:
+        table = pl.read_csv(data, has_header=False, separator=sep, infer_schema=False,
+                            schema={f"c{i}": pl.String for i in range(width)})
+    except pl.exceptions.PolarsError:
+        return None
+    if table.height != records:
+        return None
+    headers = [h or "" for h in table.row(0)]
+    cells = table.with_row_index("row").select("row", pl.lit(width, pl.Int64).alias("_nfields"), *table.columns)
+
+    def raw_text(rows: pl.DataFrame) -> pl.DataFrame:
+        if rows.height == 0:
+            return pl.DataFrame(schema={"row": pl.Int64, "raw": pl.String})
+        lines = _lines(data, spare).with_row_index("row").with_columns(pl.col("row").cast(pl.Int64))
+        return lines.join(rows.select("row"), on="row", how="semi", maintain_order="left").select("row", raw="line")
+
+    return _Cells(headers, _finish(cells.slice(1), width), raw_text, records=records - 1)
 
 
 def _fields_outside_quotes(lines: pl.DataFrame, sep: str) -> pl.DataFrame:

@@ -461,3 +461,43 @@ def test_every_item_line_is_settled_or_rejected_with_its_claim(tmp_path: Path, l
         amounts = [a for c, a, _h in lines if c == cid]
         assert result.claims.filter(pl.col("claim_id") == cid)["total"].item() == sum(
             int(Decimal(a) * 100) for a in amounts)
+
+
+def _cells_equal(a, b) -> bool:
+    rows = a.cells.select("row")
+    return (a.headers == b.headers and a.records == b.records and a.cells.equals(b.cells)
+            and a.raw_text(rows).equals(b.raw_text(rows)))
+
+
+cell = st.one_of(st.sampled_from(["", "x", "1.50", '""', '"a,b"', '"q""uote"', '"two\nlines"', "住院", " ", "\r"]),
+                 st.text(alphabet='ab,;"', max_size=4))
+
+
+@settings(max_examples=300, suppress_health_check=[HealthCheck.too_slow])
+@given(st.lists(st.lists(cell, min_size=1, max_size=5), min_size=1, max_size=8), st.sampled_from(["\n", "\r\n"]),
+       st.booleans())
+def test_one_pass_csv_reader_declines_or_equals_the_general_reader(records, newline, last_newline) -> None:
+    """The one-line-per-record pass (nearly every export) gives exactly the cells, field counts, row numbers
+    and raw lines of the general reader — or declines (ragged rows, quoted breaks, blank lines, stray quotes)."""
+    from medins.claims import readers
+
+    text = newline.join(["h1,h2,h3", *(",".join(r) for r in records)]) + (newline if last_newline else "")
+    data = text.encode()
+    spare = "\x1f"
+    fast = readers._csv_one_line_records(data, ",", spare)
+    try:
+        general = readers._csv_records(data, ",", spare)
+    except pl.exceptions.PolarsError:
+        general = None
+    if fast is not None:
+        assert general is not None and _cells_equal(fast, general)
+
+
+def test_one_pass_csv_reader_is_taken_for_plain_and_empty_quoted_cells() -> None:
+    """The property above is not vacuous: plain rows and Polars' own "" empty cells take the one pass."""
+    from medins.claims import readers
+
+    for text in ("h1,h2\na,1\nb,2\n", 'h1,h2\na,""\n"",2', 'h1,h2\r\na,""""\r\n'):
+        assert readers._csv_one_line_records(text.encode(), ",", "\x1f") is not None, text
+    for text in ("h1,h2\na,1,x\nb\n", 'h1,h2\n"a,b",1\n', "h1,h2\na,1\n\nb,2\n"):
+        assert readers._csv_one_line_records(text.encode(), ",", "\x1f") is None, text
