@@ -17,7 +17,9 @@ Three passes, each holding a bounded part of the file in memory:
 2. **settle** — each partition's claims are settled; the output rows are spilled by input-row range.
 
 With ``jobs`` > 1, pieces are parsed and partitions settled by that many spawned worker processes
-(:func:`workers_for`); with 1, the same task functions run in this process.
+(:func:`workers_for`); with 1, the same task functions run in this process, and a file of up to
+``batch.IN_MEMORY_BYTES`` keeps its pieces as tables instead of spill files (``_store``/``_load``):
+the engine is faster on partitions of a few hundred thousand claims than on a million at once.
 3. **write** — range by range, in order, the partitions' rows of the range are sorted by input row
    and appended to the output (CSV: appended text; Parquet: one file per range, then streamed into
    one; XLSX holds at most a million rows anyway and is written whole).
@@ -54,6 +56,8 @@ PIECE_ROWS = 200_000
 #: Output rows put back in order at a time.
 RANGE_ROWS = 250_000
 _SEED = 20071
+#: A part of the file kept between passes: a spill file, or the table itself when the file is small.
+Stored = Path | pl.DataFrame
 _BOM = codecs.BOM_UTF8
 _GB = ("gbk", "gb2312", "gb18030", "cp936")
 
@@ -64,7 +68,7 @@ class _NotUtf8(Exception):
 
 def run_partitioned(path: Path, policy, output: Path, rejects_path: Path, *, partitions: int, encoding: str,
                     mapping: dict | None, fmt: str | None, stage: Callable[[str, float], None], start: float,
-                    jobs: int = 1):
+                    jobs: int = 1, in_memory: bool = False):
     """Settle ``path`` in ``partitions`` person-hash partitions; see the module docstring.
 
     ``jobs`` > 1 parses pieces and settles partitions in that many worker processes at once.
@@ -83,20 +87,20 @@ def run_partitioned(path: Path, policy, output: Path, rejects_path: Path, *, par
     # the workers stop (inner context) before the spill folder they write in is removed (outer)
     with spill_folder as tmp, workers_for(jobs, policy) as workers:
         folder = Path(tmp)
-        spill = _Spill(folder, partitions)
+        spill = _Spill(folder, partitions, in_memory=in_memory)
         try:
             label = _read_pieces(path, encoding, mapping, spill, stage, workers)
         except _NotUtf8:
-            spill = _Spill(folder / "again", partitions)
+            spill = _Spill(folder / "again", partitions, in_memory=in_memory)
             label = _read_pieces(path, "gb18030", mapping, spill, stage, workers)
 
         # workers were given the policy when they started (and keep what it memoises between partitions)
         task_policy = policy if jobs <= 1 else None
         futures = [workers.submit(_settle_partition, task_policy, spill.claim_files(k), spill.item_files_of(k),
-                                  spill.shape == "items", folder, k)
+                                  spill.shape == "items", spill.target, k)
                    for k in range(partitions) if spill.claim_files(k)]
         facts: list[pl.DataFrame] = []
-        ranges: dict[int, list[Path]] = {}
+        ranges: dict[int, list[Stored]] = {}
         for done, future in enumerate(futures):  # in partition order, whatever order they finish in
             aggregate, pieces = future.result()
             facts.append(aggregate)
@@ -194,8 +198,8 @@ class _Piece:
     rows_read: int
     shape: str
     rejects: pl.DataFrame
-    files: dict[int, Path]
-    item_files: dict[int, Path]
+    files: dict[int, Stored]
+    item_files: dict[int, Stored]
 
 
 #: Spill files live seconds on a local disk: uncompressed Arrow reads back twice as fast as LZ4 and
@@ -203,24 +207,34 @@ class _Piece:
 _SPILL_COMPRESSION = "uncompressed"
 
 
-def _spill_piece(read: ReadResult, folder: Path, partitions: int, n: int) -> _Piece:
-    files: dict[int, Path] = {}
-    item_files: dict[int, Path] = {}
+def _store(frame: pl.DataFrame, folder: Path | None, name: str) -> Stored:
+    """Keep ``frame`` for a later pass: in ``folder`` as an Arrow file, or as it is (``folder`` None)."""
+    if folder is None:
+        return frame
+    frame.write_ipc(folder / name, compression=_SPILL_COMPRESSION)
+    return folder / name
+
+
+def _load(stored: Stored) -> pl.DataFrame:
+    return stored if isinstance(stored, pl.DataFrame) else pl.read_ipc(stored)
+
+
+def _spill_piece(read: ReadResult, folder: Path | None, partitions: int, n: int) -> _Piece:
+    files: dict[int, Stored] = {}
+    item_files: dict[int, Stored] = {}
     claims = read.claims.with_columns(_part=pl.col("person_id").hash(seed=_SEED) % partitions)
     for (k,), part in claims.partition_by("_part", as_dict=True, include_key=False).items():
-        files[int(k)] = folder / f"claims-{k}-{n}.arrow"
-        part.write_ipc(files[int(k)], compression=_SPILL_COMPRESSION)
+        files[int(k)] = _store(part, folder, f"claims-{k}-{n}.arrow")
     if read.shape == "items" and read.items.height:
         items = read.items.join(claims.select(claim_row="row", _part="_part"), on="claim_row", how="inner",
                                 maintain_order="left")
         for (k,), part in items.partition_by("_part", as_dict=True, include_key=False).items():
-            item_files[int(k)] = folder / f"items-{k}-{n}.arrow"
-            part.write_ipc(item_files[int(k)], compression=_SPILL_COMPRESSION)
+            item_files[int(k)] = _store(part, folder, f"items-{k}-{n}.arrow")
     return _Piece(read.records, read.rows_read, read.shape, read.rejects, files, item_files)
 
 
-def _settle_partition(policy, claim_files: list[tuple[Path, int]], item_files: list[tuple[Path, int]],
-                      items: bool, folder: Path, k: int) -> tuple[pl.DataFrame, dict[int, Path]]:
+def _settle_partition(policy, claim_files: list[tuple[Stored, int]], item_files: list[tuple[Stored, int]],
+                      items: bool, folder: Path | None, k: int) -> tuple[pl.DataFrame, dict[int, Stored]]:
     """Task: settle partition ``k`` and spill its output rows by input-row range.
 
     Returns the partition's summary aggregate and its output piece for each range.
@@ -228,32 +242,32 @@ def _settle_partition(policy, claim_files: list[tuple[Path, int]], item_files: l
     from medins.batch import SUMMARY_FACTS, output_table
 
     policy = policy if policy is not None else _WORKER_POLICY
-    claims = pl.concat([pl.read_ipc(f).with_columns(pl.col("row") + offset) for f, offset in claim_files],
+    claims = pl.concat([_load(f).with_columns(pl.col("row") + offset) for f, offset in claim_files],
                        rechunk=True)
     lines = None
     if items:
         from medins.claims.parse import ITEMS_SCHEMA
 
-        lines = pl.concat([pl.read_ipc(f).with_columns(pl.col("claim_row") + offset) for f, offset in item_files],
+        lines = pl.concat([_load(f).with_columns(pl.col("claim_row") + offset) for f, offset in item_files],
                           rechunk=True) if item_files else ITEMS_SCHEMA.to_frame()
     settled = settle(policy, claims, lines, keep=(*SUMMARY_FACTS, "row"))
     del claims, lines
     block = output_table(settled).with_columns(row=settled["row"], _r=(settled["row"] - 1) // RANGE_ROWS)
-    pieces: dict[int, Path] = {}
+    pieces: dict[int, Stored] = {}
     for (r,), part in block.partition_by("_r", as_dict=True, include_key=False).items():
-        pieces[int(r)] = folder / f"out-{r}-{k}.arrow"
-        part.write_ipc(pieces[int(r)], compression=_SPILL_COMPRESSION)
+        pieces[int(r)] = _store(part, folder, f"out-{r}-{k}.arrow")
     return _aggregate(settled), pieces
 
 
 class _Spill:
     """The pieces read so far: their files by partition, rejects and counts, rows renumbered file-wide."""
 
-    def __init__(self, folder: Path, partitions: int) -> None:
+    def __init__(self, folder: Path, partitions: int, *, in_memory: bool = False) -> None:
         folder.mkdir(exist_ok=True)
         self.folder, self.partitions = folder, partitions
-        self.files: dict[int, list[tuple[Path, int]]] = {}
-        self.item_files: dict[int, list[tuple[Path, int]]] = {}
+        self.target = None if in_memory else folder  # where pieces are stored (None: kept as tables)
+        self.files: dict[int, list[tuple[Stored, int]]] = {}
+        self.item_files: dict[int, list[tuple[Stored, int]]] = {}
         self.rejects: list[pl.DataFrame] = []
         self.rows_read = 0
         self.records = 0  # records of the pieces collected so far: the next piece's row offset
@@ -277,10 +291,10 @@ class _Spill:
         for k, file in piece.item_files.items():
             self.item_files.setdefault(k, []).append((file, offset))
 
-    def claim_files(self, k: int) -> list[tuple[Path, int]]:
+    def claim_files(self, k: int) -> list[tuple[Stored, int]]:
         return self.files.get(k, [])
 
-    def item_files_of(self, k: int) -> list[tuple[Path, int]]:
+    def item_files_of(self, k: int) -> list[tuple[Stored, int]]:
         return self.item_files.get(k, [])
 
 
@@ -295,13 +309,13 @@ def _read_pieces(path: Path, encoding: str, mapping: dict | None, spill: _Spill,
     stage("read", 0.0)
     file = str(path)
     if suffix not in (".csv", ".txt", ".parquet"):  # XLSX: at most a million rows, read whole
-        spill.collect(_spill_piece(read_claims(path, encoding=encoding, mapping=mapping), spill.folder,
+        spill.collect(_spill_piece(read_claims(path, encoding=encoding, mapping=mapping), spill.target,
                                    spill.partitions, spill.next_index()))
         return "utf-8"
     in_flight: deque[Future] = deque()
 
     def send(source: bytes | pl.DataFrame, label: str) -> None:
-        in_flight.append(workers.submit(_read_piece, source, label, mapping, file, spill.folder, spill.partitions,
+        in_flight.append(workers.submit(_read_piece, source, label, mapping, file, spill.target, spill.partitions,
                                         spill.next_index()))
         while len(in_flight) > workers.window:
             spill.collect(in_flight.popleft().result())
@@ -318,7 +332,7 @@ def _read_pieces(path: Path, encoding: str, mapping: dict | None, spill: _Spill,
         for data, label, done in _csv_pieces(path, encoding):
             if spill.pieces == 0 and done < size and csv_shape(data, mapping) == "items":
                 # line items are grouped into claims by claim_id across the whole file: read it whole
-                spill.collect(_spill_piece(read_claims(path, encoding=encoding, mapping=mapping), spill.folder,
+                spill.collect(_spill_piece(read_claims(path, encoding=encoding, mapping=mapping), spill.target,
                                            spill.partitions, spill.next_index()))
                 return label
             send(data, label)
@@ -328,7 +342,7 @@ def _read_pieces(path: Path, encoding: str, mapping: dict | None, spill: _Spill,
     return label
 
 
-def _read_piece(source: bytes | pl.DataFrame, label: str, mapping: dict | None, file: str, folder: Path,
+def _read_piece(source: bytes | pl.DataFrame, label: str, mapping: dict | None, file: str, folder: Path | None,
                 partitions: int, n: int) -> _Piece:
     """Task: read one piece (CSV bytes or a Parquet slice) and spill its claims by person hash."""
     if isinstance(source, pl.DataFrame):
@@ -431,7 +445,7 @@ def _cut(data: bytes, *, first: bool = False) -> int:
     return 0
 
 
-def _write_ranges(ranges: dict[int, list[Path]], output: Path, kind: str, folder: Path,
+def _write_ranges(ranges: dict[int, list[Stored]], output: Path, kind: str, folder: Path,
                   stage: Callable[[str, float], None]) -> None:
     """Pass 3: the output in input order, one row range at a time, written all or nothing.
 
@@ -441,7 +455,7 @@ def _write_ranges(ranges: dict[int, list[Path]], output: Path, kind: str, folder
         order = sorted(ranges)
         for i, r in enumerate(order):
             stage("write", 0.85 + 0.15 * i / max(len(order), 1))
-            yield pl.concat([pl.read_ipc(f) for f in ranges[r]]).sort("row").drop("row")
+            yield pl.concat([_load(f) for f in ranges[r]]).sort("row").drop("row")
 
     if kind == "xlsx" or not ranges:
         frames = list(in_order())

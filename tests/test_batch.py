@@ -42,9 +42,12 @@ def fen(text: str) -> int:
     return int(Decimal(text) * 100)
 
 
-@pytest.fixture
-def tiny_partitions(monkeypatch):
-    """Every file takes the out-of-core path, in pieces of a few records and output ranges of a few rows."""
+@pytest.fixture(params=["kept in memory", "spilled to files"])
+def tiny_partitions(monkeypatch, request):
+    """Every file takes the partitioned path, in pieces of a few records and output ranges of a few rows,
+    its partitions kept in memory between the passes (a file of up to 160 MB) or spilled to Arrow files."""
+    if request.param == "spilled to files":
+        monkeypatch.setattr(medins.batch, "IN_MEMORY_BYTES", 0)
     monkeypatch.setattr(medins.batch, "PARTITION_BYTES", 64)
     monkeypatch.setattr(medins.partitioned, "PIECE_BYTES", 300)
     monkeypatch.setattr(medins.partitioned, "PIECE_ROWS", 3)
@@ -301,12 +304,15 @@ TRICKY = ("claim_id,person_id,visit_type,admit_date,hospital_zone,preapproved,to
 
 @pytest.mark.parametrize("suffix", [".csv", ".parquet", ".xlsx"])
 @pytest.mark.parametrize("encoding", ["utf-8", "gb18030"])
-def test_partitioned_path_gives_the_same_bytes(tmp_path, monkeypatch, suffix, encoding) -> None:
+@pytest.mark.parametrize("kept", [160 * 2**20, 0])
+def test_partitioned_path_gives_the_same_bytes(tmp_path, monkeypatch, suffix, encoding, kept) -> None:
     """Settling by person-hash partitions (bounded memory; pieces of a few records, quoted line breaks, ragged
-    and blank rows, GB18030) writes exactly what the in-memory path writes, rejects included."""
+    and blank rows, GB18030; partitions kept in memory or spilled to files) writes exactly what settling the
+    whole file at once writes, rejects included."""
     source = tmp_path / "claims.csv"
     source.write_bytes(TRICKY.replace("east", "东").encode(encoding))
     whole = run_batch(source, SUQIAN, tmp_path / f"whole{suffix}")
+    monkeypatch.setattr(medins.batch, "IN_MEMORY_BYTES", kept)
     monkeypatch.setattr(medins.batch, "PARTITION_BYTES", 64)
     monkeypatch.setattr(medins.partitioned, "PIECE_BYTES", 100)
     monkeypatch.setattr(medins.partitioned, "RANGE_ROWS", 3)
@@ -581,3 +587,17 @@ def test_in_one_process_a_failing_partition_stops_the_run_at_once(tmp_path, monk
         run_batch(EXAMPLE, SUQIAN, tmp_path / "out.csv", partitions=4)
     assert calls["n"] == 1
     assert list(tmp_path.iterdir()) == []
+
+
+def test_partitions_of_a_small_file_stay_in_memory_in_one_process(tmp_path, monkeypatch) -> None:
+    """Up to IN_MEMORY_BYTES settled in this process, no partition is spilled to a file; above it, or with
+    worker processes, they are."""
+    def no_spill(*_args, **_kwargs):
+        raise AssertionError("spilled")
+
+    monkeypatch.setattr(pl.DataFrame, "write_ipc", no_spill)
+    kept = run_batch(EXAMPLE, SUQIAN, tmp_path / "kept.csv", partitions=3)
+    assert kept.rows_read > 0
+    monkeypatch.setattr(medins.batch, "IN_MEMORY_BYTES", 0)
+    with pytest.raises(AssertionError, match="spilled"):
+        run_batch(EXAMPLE, SUQIAN, tmp_path / "spilled.csv", partitions=3)
