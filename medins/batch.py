@@ -18,6 +18,7 @@ import polars as pl
 
 from medins.claims.readers import read_claims
 from medins.claims.writers import write_rejects, write_table
+from medins.engine.admissibility import REASON_COLUMNS
 from medins.engine.settle import MONEY_OUTPUTS, OUTPUT_COLUMNS, settle
 from medins.policy.compiled import CompiledPolicy
 
@@ -36,7 +37,7 @@ class BatchResult:
     encoding: str
     output: Path
     rejects: Path
-    settlement: pl.DataFrame  # OUTPUT_COLUMNS (money in fen) + SUMMARY_FACTS
+    settlement: pl.DataFrame  # OUTPUT_COLUMNS (money in fen) + BATCH_KEEP
     rejects_table: pl.DataFrame
     seconds: float
 
@@ -68,12 +69,17 @@ def default_rejects_path(output: Path) -> Path:
     return output.with_name(f"{output.stem}.rejects.csv")
 
 
+#: What the batch keeps of the engine's frame besides ``OUTPUT_COLUMNS``: the summary's facts, and the
+#: reasons as the engine holds them (codes joined by ";"), which the output writes as they are.
+BATCH_KEEP = (*SUMMARY_FACTS, REASON_COLUMNS)
+
+
 def output_table(settlement: pl.DataFrame) -> pl.DataFrame:
     """The settlement as written: ``OUTPUT_COLUMNS`` with the reason lists joined by ";" (money still fen)."""
-    return settlement.select(OUTPUT_COLUMNS).with_columns(
-        pl.col("reasons").list.join(";"),
-        pl.col("unchecked").list.join(";"),
-    )
+    reasons = (pl.col(REASON_COLUMNS).fill_null("") if REASON_COLUMNS in settlement.columns
+               else pl.col("reasons").list.join(";"))
+    columns = {c: pl.col(c) for c in OUTPUT_COLUMNS} | {"reasons": reasons, "unchecked": pl.col("unchecked").list.join(";")}
+    return settlement.select(expr.alias(name) for name, expr in columns.items())
 
 
 def _input_bytes(path: Path) -> int:
@@ -137,7 +143,7 @@ def run_batch(
     stage("read", 0.0)
     read = read_claims(claims_path, encoding=encoding, mapping=mapping)
     stage("settle", 0.3)
-    settlement = settle(policy, read.claims, read.items if read.shape == "items" else None, keep=SUMMARY_FACTS)
+    settlement = settle(policy, read.claims, read.items if read.shape == "items" else None, keep=BATCH_KEEP)
     stage("write", 0.85)
     write_table(output_table(settlement), output, format=fmt, money_columns=MONEY_OUTPUTS)  # type: ignore[arg-type]
     write_rejects(read.rejects, rejects_path)

@@ -239,7 +239,7 @@ def _settle_partition(policy, claim_files: list[tuple[Stored, int]], item_files:
 
     Returns the partition's summary aggregate and its output piece for each range.
     """
-    from medins.batch import SUMMARY_FACTS, output_table
+    from medins.batch import BATCH_KEEP, output_table
 
     policy = policy if policy is not None else _WORKER_POLICY
     claims = pl.concat([_load(f).with_columns(pl.col("row") + offset) for f, offset in claim_files],
@@ -250,7 +250,7 @@ def _settle_partition(policy, claim_files: list[tuple[Stored, int]], item_files:
 
         lines = pl.concat([_load(f).with_columns(pl.col("claim_row") + offset) for f, offset in item_files],
                           rechunk=True) if item_files else ITEMS_SCHEMA.to_frame()
-    settled = settle(policy, claims, lines, keep=(*SUMMARY_FACTS, "row"))
+    settled = settle(policy, claims, lines, keep=(*BATCH_KEEP, "row"))
     del claims, lines
     block = output_table(settled).with_columns(row=settled["row"], _r=(settled["row"] - 1) // RANGE_ROWS)
     pieces: dict[int, Stored] = {}
@@ -490,7 +490,7 @@ _KEYS = ("visit_type", "hospital_zone", "hospital_level", "status", "_reasons")
 
 def _aggregate(out: pl.DataFrame) -> pl.DataFrame:
     """A partition's settlement reduced to what the summary needs: counts and sums by its cuts (``_n`` claims)."""
-    return out.with_columns(_reasons=pl.col("reasons").list.join(";"), hospital_level=pl.col("hospital_level")
+    return out.with_columns(_reasons=pl.col("_reasons").fill_null(""), hospital_level=pl.col("hospital_level")
                             .cast(pl.String)).group_by(_KEYS).agg(
         _n=pl.len(), medfee_sumamt=pl.col("medfee_sumamt").sum(), fund_pay_sumamt=pl.col("fund_pay_sumamt").sum(),
         psn_part_amt=pl.col("psn_part_amt").sum())
