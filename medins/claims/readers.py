@@ -375,10 +375,16 @@ def _finish(cells: pl.DataFrame, width: int) -> pl.DataFrame:
     A row is blank when every cell is empty (Excel often exports a tail of ``,,,,`` lines) and it
     has no more fields than the header, so that no text beyond the header's width is dropped unseen.
     """
-    empty = pl.all_horizontal(pl.col(f"c{i}").is_null() | (pl.col(f"c{i}").str.strip_chars() == "")
-                              for i in range(width))
+    def empty(i: int) -> pl.Expr:
+        return pl.col(f"c{i}").is_null() | (pl.col(f"c{i}").str.strip_chars() == "")
+
+    # only rows whose first cell is empty can be blank: the other cells are looked at on those alone
+    candidates = cells.filter(empty(0))
+    blank = candidates.filter(pl.all_horizontal(empty(i) for i in range(width)) & (pl.col("_nfields") <= width))
+    if blank.height:
+        cells = cells.filter(~pl.col("row").is_in(blank["row"].implode()))
     ragged = pl.col("_nfields") != width
-    return cells.filter(~(empty & (pl.col("_nfields") <= width))).with_columns(
+    return cells.with_columns(
         pl.col("row").cast(pl.Int64), pl.col("_nfields").cast(pl.Int64),
         pl.when(ragged).then(pl.lit("field_count")).otherwise(pl.lit(None, pl.String)).alias(CODES))
 

@@ -407,9 +407,10 @@ def test_every_row_is_settled_or_rejected(tmp_path: Path, kinds: list) -> None:
 def test_rows_of_empty_cells_are_blank_but_wide_ones_are_not(tmp_path: Path) -> None:
     """A ',,,' tail is skipped; an 'empty' row with more fields than the header is rejected, not dropped."""
     empty = "," * (HEADER.count(","))
-    result = read_claims(write(tmp_path, f"{HEADER}\n{line()}\n{empty}\n{empty},,x\n"))
-    assert result.rows_read == 2 and result.claims.height == 1
-    assert result.rejects["row"].to_list() == [3] and result.rejects["reason"].to_list() == ["field_count"]
+    spaces = ",".join(["\t", *[" "] * HEADER.count(",")])  # whitespace-only cells: blank too
+    result = read_claims(write(tmp_path, f"{HEADER}\n{line()}\n{empty}\n{empty},,x\n{spaces}\n , {line()[1:]}\n"))
+    assert result.rows_read == 3 and result.claims.height == 1
+    assert result.rejects["row"].to_list() == [3, 5] and result.rejects["reason"].to_list()[0] == "field_count"
 
 
 def test_duplicate_header_text_is_an_error(tmp_path: Path) -> None:
