@@ -75,5 +75,6 @@ def test_class_b_pro_rata_is_exact_beyond_int64_intermediates(monkeypatch) -> No
     normal["amounts"]["class_b"] = "12345.67"
     narrow = settle_bill(uncapped, normal)
     monkeypatch.setattr(benefits, "_fits_int64", lambda *_args: False)
+    monkeypatch.setattr(benefits, "_narrow_fits", lambda *_args: False)
     assert settle_bill(uncapped, normal) == narrow
     assert narrow["fund_pay_sumamt"] == f"{_pro_rata(Decimal('48765.43'), Decimal('12345.67')):.2f}"
