@@ -8,7 +8,6 @@ engine (:func:`medins.engine.settle.settle`) that ``medins calc`` uses for a sin
 
 from __future__ import annotations
 
-import os
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -48,7 +47,7 @@ PARTITION_BYTES = 32 * 1024 * 1024
 #: Up to this much CSV (about 1.4 million claims) settled in this process, the partitions are kept in
 #: memory between the passes instead of spilled to Arrow files (a partition's claims take about 0.8 of
 #: their CSV, its output 1.3). Worker processes always spill: pickling tables to them costs more.
-IN_MEMORY_BYTES = int(os.environ.get("MEDINS_IN_MEMORY_BYTES", 160 * 1024 * 1024))
+IN_MEMORY_BYTES = 160 * 1024 * 1024
 
 
 def _check_output(output: Path, fmt: str | None) -> None:
@@ -75,10 +74,10 @@ BATCH_KEEP = (*SUMMARY_FACTS, REASON_COLUMNS)
 
 
 def output_table(settlement: pl.DataFrame) -> pl.DataFrame:
-    """The settlement as written: ``OUTPUT_COLUMNS`` with the reason lists joined by ";" (money still fen)."""
-    reasons = (pl.col(REASON_COLUMNS).fill_null("") if REASON_COLUMNS in settlement.columns
-               else pl.col("reasons").list.join(";"))
-    columns = {c: pl.col(c) for c in OUTPUT_COLUMNS} | {"reasons": reasons, "unchecked": pl.col("unchecked").list.join(";")}
+    """The settlement (settled with ``keep=BATCH_KEEP``) as written: ``OUTPUT_COLUMNS``, reasons and
+    unchecked checks as codes joined by ";" (money still fen)."""
+    columns = {c: pl.col(c) for c in OUTPUT_COLUMNS} | {
+        "reasons": pl.col(REASON_COLUMNS).fill_null(""), "unchecked": pl.col("unchecked").list.join(";")}
     return settlement.select(expr.alias(name) for name, expr in columns.items())
 
 

@@ -15,14 +15,14 @@ Three passes, each holding a bounded part of the file in memory:
    when the piece is collected (rejects) or its files are loaded (claims), pieces being collected
    in file order.
 2. **settle** — each partition's claims are settled; the output rows are spilled by input-row range.
+3. **write** — range by range, in order, the partitions' rows of the range are sorted by input row
+   and appended to the output (CSV: appended text; Parquet: one file per range, then streamed into
+   one; XLSX holds at most a million rows anyway and is written whole).
 
 With ``jobs`` > 1, pieces are parsed and partitions settled by that many spawned worker processes
 (:func:`workers_for`); with 1, the same task functions run in this process, and a file of up to
 ``batch.IN_MEMORY_BYTES`` keeps its pieces as tables instead of spill files (``_store``/``_load``):
 the engine is faster on partitions of a few hundred thousand claims than on a million at once.
-3. **write** — range by range, in order, the partitions' rows of the range are sorted by input row
-   and appended to the output (CSV: appended text; Parquet: one file per range, then streamed into
-   one; XLSX holds at most a million rows anyway and is written whole).
 
 The output is byte for byte what the in-memory path writes (tests/test_batch.py checks it).
 """
@@ -481,7 +481,7 @@ def _empty_output() -> pl.DataFrame:
     from medins.batch import output_table
 
     schema = {c: pl.String for c in OUTPUT_COLUMNS} | {c: pl.Int64 for c in MONEY_OUTPUTS}
-    schema |= {"reasons": pl.List(pl.String), "unchecked": pl.List(pl.String)}
+    schema |= {"reasons": pl.List(pl.String), "unchecked": pl.List(pl.String), "_reasons": pl.String}
     return output_table(pl.DataFrame(schema=schema))
 
 

@@ -7,6 +7,7 @@ import re
 import shlex
 import subprocess
 import sys
+from decimal import Decimal
 from pathlib import Path
 
 import pytest
@@ -104,6 +105,11 @@ def test_line_item_example(capsys) -> None:
     assert code == 0
     assert data["fulamt_ownpay_amt"] == "2000.00" and data["inscp_scp_amt"] == "18000.00"
     assert data["fund_pay_sumamt"] == "9508.33"  # same numbers as the acceptance case self-pay-and-class-b
+    # --explain: the bands less the class-B reduction (A-SQ-4, exact) give the fund's amount before rounding
+    steps = {s["step"]: s for s in data["steps"]}
+    assert steps["class_b"]["amount"] == "-291.666667" and steps["class_b"]["rate"] == "10%"
+    bands = sum(Decimal(s["amount"]) for s in data["steps"] if s["step"] == "band")
+    assert (bands + Decimal(steps["class_b"]["amount"])).quantize(Decimal("0.01")) == Decimal(steps["fund_raw"]["amount"])
 
 
 def test_rejected_bill_shows_reason_in_words_and_code(capsys, tmp_path) -> None:

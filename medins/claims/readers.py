@@ -317,7 +317,7 @@ def _csv_one_line_records(data: bytes, sep: str, spare: str) -> _Cells | None:
                             schema={f"c{i}": pl.String for i in range(width)})
     except pl.exceptions.PolarsError:
         return None
-    if table.height != records:
+    if table.height != records:  # a safety net: the counts above already rule this out
         return None
     headers = [h or "" for h in table.row(0)]
     cells = table.with_row_index("row").select("row", pl.lit(width, pl.Int64).alias("_nfields"), *table.columns)

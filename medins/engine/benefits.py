@@ -229,7 +229,7 @@ def _basic_bands(run: Run) -> None:
     width = int(run.frame["_bwidth"][0]) if run.frame.height else 0
     rates = [f"_b{k}_r" for k in range(width)]
     top = _maxima(run.frame, [*rates, "_boff"], ["_e0", "_bsum", "class_b_inscope"])
-    narrow = _narrow_fits(*top) and run.frame.height > 0 and (run.frame["_boff"].min() or 0) >= 0
+    narrow = _narrow_fits(*top) and (run.frame["_boff"].min() or 0) >= 0
     raw = class_b_raw(width, narrow=narrow)
     run.frame = run.frame.with_columns(
         _raw=pl.when(pl.col("_ok") & (pl.col("_e0") > 0)).then(raw).otherwise(0))
