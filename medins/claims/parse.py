@@ -165,30 +165,60 @@ def money_plan(text: pl.Expr, name: str) -> tuple[Stages, pl.Expr, pl.Expr]:
     return stages, value, code
 
 
+#: A column of these kinds (or with a value table or a closed list of codes) usually repeats a few hundred
+#: cells over a million rows (dates, visit types, 是/否): it is read once per distinct cell.
+_REPETITIVE_KINDS = frozenset({"date", "bool", "list"})
+#: ... unless its cells are this diverse (distinct cells per row): then it is read cell by cell.
+_DISTINCT_AT_MOST = 0.25
+
+
 def parse_fields(raw: pl.DataFrame, fields: Collection[Field], values: Mapping, *, required: Collection[str],
                  defaults: bool = True) -> pl.DataFrame:
-    """``row`` + one typed column per field (absent columns and empty cells take the default) + codes."""
+    """``row`` + one typed column per field (absent columns and empty cells take the default) + codes.
+
+    A cell's value and error code depend on its text alone, so a repetitive column (dates, codes,
+    是/否) is parsed on its distinct cells and joined back: the same plan, on a few hundred cells
+    instead of a million.
+    """
     exprs: list[pl.Expr] = [pl.col("row")]
     codes: list[pl.Expr] = []
     stages: Stages = []
+    distinct: list[pl.DataFrame] = []
     for f in fields:
         default = default_of(f) if defaults else None
         if f.name in raw.columns:
             plan, value, code = field_plan(f, values.get(f.name), required=f.name in required)
-            stages += [[] for _ in range(len(plan) - len(stages))]
-            for k, stage in enumerate(plan):
-                stages[k] += stage
+            cells = _distinct_cells(raw, f, values)
+            if cells is not None:
+                for stage in plan:
+                    cells = cells.with_columns(stage)
+                distinct.append(cells.select(f.name, value.alias(f"_dv:{f.name}"), code.alias(f"_de:{f.name}")))
+                value, code = pl.col(f"_dv:{f.name}"), pl.col(f"_de:{f.name}")
+            else:
+                stages += [[] for _ in range(len(plan) - len(stages))]
+                for k, stage in enumerate(plan):
+                    stages[k] += stage
             value = value if default is None else value.fill_null(pl.lit(default))
             exprs.append(value.cast(KIND_DTYPE[f.kind]).alias(f.name))
             codes.append(code)
         else:
             exprs.append(pl.lit(default, KIND_DTYPE[f.kind]).alias(f.name))
+    for table in distinct:
+        raw = raw.join(table, on=table.columns[0], how="left", nulls_equal=True, maintain_order="left")
     for stage in stages:
         raw = raw.with_columns(stage)
     codes_expr = join_codes(*codes) if codes else pl.lit(None, pl.String)
     if CODES in raw.columns:  # a reader's verdict on the whole row (field_count) replaces cell codes
         codes_expr = pl.coalesce(pl.col(CODES), codes_expr)
     return raw.select(*exprs, codes_expr.alias(CODES))
+
+
+def _distinct_cells(raw: pl.DataFrame, f: Field, values: Mapping) -> pl.DataFrame | None:
+    """The distinct cells of a repetitive column ``f.name`` (None: parse it cell by cell)."""
+    if not (f.kind in _REPETITIVE_KINDS or f.choices or value_table(f, values.get(f.name))):
+        return None
+    cells = raw.select(pl.col(f.name).unique())
+    return cells if cells.height <= max(16, raw.height * _DISTINCT_AT_MOST) else None
 
 
 def claim_checks(frame: pl.DataFrame) -> pl.DataFrame:

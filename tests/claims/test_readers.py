@@ -502,3 +502,49 @@ def test_one_pass_csv_reader_is_taken_for_plain_and_empty_quoted_cells() -> None
         assert readers._csv_one_line_records(text.encode(), ",", "\x1f") is not None, text
     for text in ("h1,h2\na,1,x\nb\n", 'h1,h2\n"a,b",1\n', "h1,h2\na,1\n\nb,2\n"):
         assert readers._csv_one_line_records(text.encode(), ",", "\x1f") is None, text
+
+
+#: Cells of the repetitive kinds, good and bad: dates, codes with a value table, 是/否, lists, levels.
+PARSE_CELLS = {
+    "admit_date": ["2008-03-02", "2008/3/2", "20080302", "2008-03-02 10:00:00", "2009-02-30", "08-03-02", " ", "x"],
+    "visit_type": ["inpatient", "住院", " 门诊 ", "INPATIENT", "unknown", ""],
+    "preapproved": ["是", "否", "true", "FALSE", "maybe", ""],
+    "diagnosis": ["dialysis", "dialysis;transplant_antirejection", " ; ", "a|b", ""],
+    "hospital_level": ["三级", "2", "2.0", "7", "-1", "x", ""],
+    "total": ["100.00", "1,000", "12.345", "-1", "x", ""],
+}
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.fixed_dictionaries({name: st.sampled_from(cells) for name, cells in PARSE_CELLS.items()}),
+                min_size=1, max_size=40))
+def test_parsing_distinct_cells_equals_parsing_every_cell(rows: list[dict]) -> None:
+    """A repetitive column read once per distinct cell and joined back gives exactly the values and error
+    codes of reading every cell (with nulls — missing cells — among the distinct cells)."""
+    from medins.claims import parse
+
+    raw = pl.DataFrame(rows).with_columns(pl.when(pl.col(c) != "").then(pl.col(c)) for c in PARSE_CELLS)
+    raw = raw.with_row_index("row", offset=1).with_columns(pl.col("row").cast(pl.Int64))
+    required = ["admit_date", "visit_type", "total"]
+    by_distinct = parse.parse_fields(raw, CLAIM_FIELDS, {}, required=required)
+    original = parse._distinct_cells
+    try:
+        parse._distinct_cells = lambda *_args: None  # every cell parsed where it is
+        by_cell = parse.parse_fields(raw, CLAIM_FIELDS, {}, required=required)
+    finally:
+        parse._distinct_cells = original
+    assert by_distinct.equals(by_cell)
+
+
+def test_repetitive_columns_are_parsed_on_distinct_cells_and_diverse_ones_are_not() -> None:
+    """The property above compares two real paths: small or repetitive date/code columns take the distinct
+    path; money never does, nor a date column whose cells are nearly all different."""
+    from medins.claims import parse
+
+    fields = {f.name: f for f in CLAIM_FIELDS}
+    days = pl.date_range(dt.date(2000, 1, 1), dt.date(2010, 12, 31), eager=True).cast(pl.String)
+    repetitive = pl.DataFrame({"admit_date": ["2008-03-02", "2008-03-03"] * 50, "total": ["1.00"] * 100})
+    diverse = pl.DataFrame({"admit_date": days})
+    assert parse._distinct_cells(repetitive, fields["admit_date"], {}) is not None
+    assert parse._distinct_cells(repetitive, fields["total"], {}) is None
+    assert parse._distinct_cells(diverse, fields["admit_date"], {}) is None
