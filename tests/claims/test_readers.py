@@ -355,8 +355,9 @@ def test_unknown_suffix_and_empty_file(tmp_path: Path) -> None:
     """Files that cannot be claims are whole-file errors."""
     with pytest.raises(InputError, match="unknown claims file type"):
         read_claims(write(tmp_path, "x", "claims.json"))
-    with pytest.raises(InputError, match="empty"):
-        read_claims(write(tmp_path, ""))
+    for blank in ("", " \r\n\t\n"):
+        with pytest.raises(InputError, match="empty"):
+            read_claims(write(tmp_path, blank))
 
 
 def test_registry_drives_the_schema() -> None:
