@@ -28,6 +28,9 @@ FIELDS: dict[str, tuple[str, str]] = {
     "psn_part_amt": ("个人负担", "Patient share"),
     "acct_pay": ("个人账户支付", "Individual account"),
     "psn_cash_pay": ("个人现金支付", "Patient cash"),
+    "deposit_amt": ("预交金额", "Deposit"),
+    "refund_amt": ("应退金额", "To refund (应退)"),
+    "due_amt": ("应补金额", "Still to pay (应补)"),
     "claim_id": ("结算单号", "Claim"),
     "person_id": ("个人编号", "Person"),
     "policy": ("政策", "Policy"),
@@ -61,6 +64,8 @@ REASONS: dict[str, tuple[str, str]] = {
     "missing_fact": ("账单缺少计算所需信息", "the bill lacks a fact the calculation needs"),
     "unknown_category": ("政策不区分此人员类别", "the policy does not know this person category"),
     "hospital_mismatch": ("医院信息与政策定点名单不符", "hospital zone/level contradicts the policy's list"),
+    "age_mismatch": ("年龄与出生日期不符", "the stated age disagrees with the birth date on the service date"),
+    "admission_no_differs": ("第几次住院与本人住院顺序不符", "the stated admission ordinal differs from the person's sequence"),
     "policy_error": ("政策表达式无法对此账单求值", "a policy expression cannot be evaluated for this bill"),
 }
 
