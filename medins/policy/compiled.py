@@ -13,9 +13,9 @@ from dataclasses import dataclass, field
 from datetime import date
 from decimal import Decimal
 
-from medins.claims.fields import CLAIM_FIELDS, ITEM_FIELDS
 from pydantic import ValidationError
 
+from medins.claims.fields import CLAIM_FIELDS, ITEM_FIELDS
 from medins.policy.expr import MissingEntry
 from medins.policy.schema import Band, Parameter, Policy, check_scalar, is_missing_entry
 
@@ -205,12 +205,15 @@ def parse_compact_scale(key: str, raw: str) -> list[dict[str, str]]:
     return bands
 
 
-def compile_policy(model: Policy, file: str, overrides: dict[str, str] | None = None) -> CompiledPolicy:
-    """Resolve parameters per version, applying ``overrides`` (``--set``) to every version."""
+def compile_policy(model: Policy, file: str, overrides: dict[str, str] | None = None,
+                   replaced: dict[str, Parameter] | None = None) -> CompiledPolicy:
+    """Resolve parameters per version, applying ``replaced`` (``--set-file``), then ``overrides`` (``--set``),
+    to every version (they win over a version's own value)."""
     overrides = dict(overrides or {})
+    replaced = dict(replaced or {})
     start = None if model.benefit_year.missing else model.benefit_year.start
     version_dates: dict[tuple[str, str], str] = {}
-    base = dict(model.parameters)
+    base = {**model.parameters, **replaced}
     for key, raw in overrides.items():
         if key == "benefit_year_start":
             if not re.fullmatch(r"\d{2}-\d{2}", raw):
@@ -231,7 +234,7 @@ def compile_policy(model: Policy, file: str, overrides: dict[str, str] | None = 
     for spec in specs:
         merged = {**base}
         for name, param in spec.parameters.items():
-            merged[name] = param
+            merged[name] = replaced.get(name, param)
             for key, raw in overrides.items():  # --set wins over the version's own value
                 if key.split(".")[0].split("[")[0] == name:
                     merged = apply_override(merged, key, raw)
@@ -245,7 +248,7 @@ def compile_policy(model: Policy, file: str, overrides: dict[str, str] | None = 
     for vid, _attr in version_dates:
         if vid not in known_versions:
             raise ValueError(f"--set versions.{vid}: no version {vid!r}; versions are {sorted(known_versions)}")
-    return CompiledPolicy(model, file, versions, overrides, start)
+    return CompiledPolicy(model, file, versions, {**{k: "(--set-file)" for k in replaced}, **overrides}, start)
 
 
 def _version_date(given: str | None, params: ParamSet) -> date | str | None:

@@ -65,7 +65,7 @@ REASONS: dict[str, tuple[str, str]] = {
     "unknown_category": ("政策不区分此人员类别", "the policy does not know this person category"),
     "hospital_mismatch": ("医院信息与政策定点名单不符", "hospital zone/level contradicts the policy's list"),
     "age_mismatch": ("年龄与出生日期不符", "the stated age disagrees with the birth date on the service date"),
-    "admission_no_differs": ("第几次住院与本人住院顺序不符", "the stated admission ordinal differs from the person's sequence"),
+    "admission_no_differs": ("第几次住院与本人住院顺序不符", "stated admission ordinal differs from the sequence"),
     "policy_error": ("政策表达式无法对此账单求值", "a policy expression cannot be evaluated for this bill"),
 }
 
