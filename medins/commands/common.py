@@ -114,6 +114,9 @@ def missing_hint(compiled, names: list[str]) -> tuple[str, str]:
         example, what_en, what_zh = UNIT_EXAMPLES.get(unit, UNIT_EXAMPLES["number"])
         en.append(f"--set {name}=VALUE ({what_en}, e.g. {example})")
         zh.append(f"--set {name}=值({what_zh},如 {example})")
-    return ("Supply it for a what-if run: " + "; ".join(en) + ". Or put them in a file in the policy's own form "
-            "and pass --set-file PARAMS.yaml (docs/writing-a-policy.md).",
-            "可用 " + ";".join(zh) + " 提供后再计算;也可按政策文件的写法写入参数文件,用 --set-file PARAMS.yaml 提供。")
+    in_file = all(n.split(".")[0] in params for n in names)  # --set-file holds parameters only
+    return ("Supply it for a what-if run: " + "; ".join(en) + "." + (
+        " Or write them as the policy's parameters section in a file and pass --set-file PARAMS.yaml "
+        "(docs/writing-a-policy.md)." if in_file else ""),
+            "可用 " + ";".join(zh) + " 提供后再计算。" + (
+        "也可按政策文件 parameters 部分的写法写入参数文件,用 --set-file PARAMS.yaml 提供。" if in_file else ""))

@@ -201,6 +201,12 @@ def parse_compact_scale(key: str, raw: str) -> list[dict[str, str]]:
             raise ValueError(f"--set {key}={raw}: band {part!r} needs upto:rate, e.g. 5000:50% (the last band :70%)")
         if not rate:
             raise ValueError(f"--set {key}={raw}: band {i + 1} has no rate; write upto:rate, e.g. 5000:50%")
+        for text, unit in ((rate, "rate"), (upto.strip(), "yuan")):
+            if text:
+                try:
+                    check_scalar(text, unit)
+                except ValueError as exc:
+                    raise ValueError(f"--set {key}={raw}: band {i + 1}: {exc}") from None
         bands.append({"upto": upto.strip(), "rate": rate} if upto.strip() else {"rate": rate})
     return bands
 

@@ -18,6 +18,7 @@ from medins.policy.compiled import CLAIM_NAMES, DERIVED_NAMES, ITEM_NAMES, Compi
 from medins.policy.expr import ExprError, Expression
 from medins.policy.messages import load_model_with_positions
 from medins.policy.schema import ItemSelector, Policy, Premiums, iter_expressions
+from medins.policy.tablecheck import check_open_ended_tables
 from medins.policy.yamlsource import Positions
 
 _HERE = Path(__file__).resolve().parent.parent
@@ -89,6 +90,7 @@ def _load_checked(file: str) -> tuple[Policy, str]:
     display = _display_name(file)
     model, positions = load_model_with_positions(text, display, Policy)
     issues = check_expressions(model, positions, display)
+    issues += check_open_ended_tables(model, positions, display)
     if issues:
         raise PolicyError(issues)
     return model, display
