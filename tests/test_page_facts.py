@@ -170,3 +170,15 @@ def test_deposit_columns_in_batch_output_from_chinese_headers(tmp_path) -> None:
         assert cols[cols.index("psn_cash_pay") + 1: cols.index("psn_cash_pay") + 4] == ["deposit_amt", "refund_amt",
                                                                                          "due_amt"]
         assert (out["deposit_amt"][0], out["refund_amt"][0], out["due_amt"][0]) == ("1000.00", "400.00", "0.00")
+
+
+def test_compare_age_groups_read_a_stated_age() -> None:
+    """``compare --ages``: a claim stating only 年龄 70 is in the 70+ group, not "?"."""
+    from medins import compare as cmp
+    from medins.api import bills_to_tables
+
+    bill = stay("1000")
+    bill["person"]["age"] = 70
+    claims, items = bills_to_tables([bill])
+    groups = cmp.by_age_group(cmp.settle_under([ORDINAL], claims, items), (18, 60, 70))
+    assert groups.filter(pl.col("claims") > 0)["group"].to_list() == ["70+"]
