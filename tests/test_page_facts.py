@@ -182,3 +182,14 @@ def test_compare_age_groups_read_a_stated_age() -> None:
     claims, items = bills_to_tables([bill])
     groups = cmp.by_age_group(cmp.settle_under([ORDINAL], claims, items), (18, 60, 70))
     assert groups.filter(pl.col("claims") > 0)["group"].to_list() == ["70+"]
+
+
+def test_refund_and_due_are_against_the_cash_share_not_the_account() -> None:
+    """City low-income, 35 at a community station: 20 from the account, 15 cash; a 30 deposit refunds 15, not 0."""
+    policy = load_policy("city-low-income")
+    bill = {"person": {"id": "D"}, "visit": {"type": "outpatient", "admit_date": "2010-03-01"},
+            "amounts": {"total": "35", "deposit": "30"}}
+    r = settle_bill(policy, bill)
+    assert (r["acct_pay"], r["psn_cash_pay"], r["refund_amt"], r["due_amt"]) == ("20.00", "15.00", "15.00", "0.00")
+    bill["amounts"]["deposit"] = "10"
+    assert settle_bill(policy, bill)["due_amt"] == "5.00"
