@@ -274,3 +274,8 @@ def test_batch_hint_for_town_outpatient_followed_literally_settles(tmp_path, cap
     assert ways == [["--set", "benefit_year_start=01-01"]] and "--set-file" not in out  # a file holds parameters only
     code, _out, _err = run(capsys, "batch", str(claims), "-p", "town-outpatient", "-o", out_csv, *ways[0])
     assert code == 0 and "rejected" not in (tmp_path / "out.csv").read_text(encoding="utf-8")
+
+
+def test_policy_show_marks_a_missing_entry(capsys) -> None:
+    code, out, _err = run(capsys, "policy", "show", ORDINAL, "--lang", "en")
+    assert code == 0 and "in_service: MISSING" in out and "MissingEntry" not in out
