@@ -193,3 +193,12 @@ def test_refund_and_due_are_against_the_cash_share_not_the_account() -> None:
     assert (r["acct_pay"], r["psn_cash_pay"], r["refund_amt"], r["due_amt"]) == ("20.00", "15.00", "15.00", "0.00")
     bill["amounts"]["deposit"] = "10"
     assert settle_bill(policy, bill)["due_amt"] == "5.00"
+
+
+def test_a_fact_in_the_wrong_block_is_shown_where_it_belongs() -> None:
+    """``visit.deposit`` (the issue's attempt) was answered "did you mean 'hospital'?": now "belongs under amounts"."""
+    bill = stay("1000")
+    bill["visit"]["deposit"] = "1200"
+    with pytest.raises(InputError) as info:
+        settle_bill(ORDINAL, bill)
+    assert info.value.hint_en == "visit.deposit: 'deposit' belongs under amounts"

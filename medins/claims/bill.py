@@ -128,15 +128,29 @@ def _walk(node: object, tree: dict, path: tuple, out: dict, problems: _Problems)
     for key, value in node.items():
         if key not in tree:
             allowed = ", ".join(tree)
+            elsewhere = _placed_elsewhere(str(key), tree)
             guess = did_you_mean(str(key), tree)
+            hint = ((f"{key!r} belongs under {elsewhere}", f"“{key}”应写在 {elsewhere} 下") if elsewhere
+                    else (f"did you mean {guess!r}?", f"是否应为“{guess}”？") if guess else None)
             problems.add((*path, str(key)), f"unknown key {key!r}; allowed: {allowed}",
-                         f"未知的键“{key}”；允许：{allowed}",
-                         (f"did you mean {guess!r}?", f"是否应为“{guess}”？") if guess else None)
+                         f"未知的键“{key}”；允许：{allowed}", hint)
         elif isinstance(tree[key], Field):
             if value is not None:  # JSON null = not given (unknown)
                 _convert(tree[key], value, (*path, key), out, problems)
         elif tree[key] is not None:
             _walk(value, tree[key], (*path, key), out, problems)
+
+
+def _placed_elsewhere(key: str, here: dict) -> str | None:
+    """Where a known fact named ``key`` sits in the bill when it was written in the wrong block
+    (``visit.deposit`` → ``amounts``): a better hint than the closest name of this block."""
+    for f in CLAIM_FIELDS:
+        parent = CLAIM_TREE
+        for part in f.path[:-1]:
+            parent = parent[part]
+        if f.path[-1] == key and parent is not here:
+            return ".".join(f.path[:-1]) or "the top level"
+    return None
 
 
 def _convert(f: Field, value: object, path: tuple, out: dict, problems: _Problems) -> None:
