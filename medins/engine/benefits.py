@@ -16,6 +16,7 @@ from __future__ import annotations
 import polars as pl
 
 from medins.engine.context import Run
+from medins.engine.ordinals import admission_ordinals
 from medins.engine.state import UNLIMITED, Grouping, clamped_cumsum, group_order, running_max_before
 from medins.policy.compiled import ScaleBand
 from medins.policy.schema import Bands
@@ -70,7 +71,7 @@ def settle_benefits(run: Run) -> None:
     f = clamped_cumsum(f, x="_adm", limit=None, h0="hist_admissions", group=g_rule, out_before="admissions",
                        out_after="_adm_after", grouping=_grouping(run, "_b_rule")).drop("_adm_after")
     run.frame = f
-    admission_ordinals(run)
+    admission_ordinals(run, _grouping(run, "_b_rule"))
     rules = run.policy.model.rules
     # Ceiling: only so much in-scope expense a year enters the calculation.
     run.frame = run.frame.with_columns(_ceil=_ev_rules(run, lambda r: r.ceiling.amount if r.ceiling else None, "money"))
@@ -94,54 +95,6 @@ def settle_benefits(run: Run) -> None:
     run.frame = run.frame.with_columns(_allow=allowance, _raw_total=pl.col("_raw") + allowance)
     _cap(run, rules_cap=lambda r: r.cap, raw="_raw_total", out="hifp_pay", bucket="_b_cap", h0="hist_fund_paid")
     _layers(run)
-
-
-def admission_ordinals(run: Run) -> None:
-    """``admission_no`` (1 = the first admission of the benefit year) and ``admissions`` (those before it).
-
-    Why: pages state "the 2nd admission this year"; exports often carry 住院次数. Without a stated ordinal
-    it is counted: ``history.admissions`` + the person's earlier admissions in the same claims + 1. A stated
-    ordinal wins (a bill may state only the ordinal), later admissions count on from it, and ``admissions``
-    follows it. A stated ordinal that differs from the person's sequence (the previous admission's ordinal
-    + 1, or ``history.admissions`` + 1 for the first one when a history is given) is listed on the row as
-    ``admission_no_differs:given=N,counted=M`` in ``unchecked``: the claim is settled with the stated value.
-    """
-    f = run.frame
-    counted = pl.col("admissions") + 1
-    adm = pl.col("_ok") & pl.col("_admission")
-    if "admission_no" not in f.columns or f["admission_no"].null_count() == f.height:
-        run.frame = f.with_columns(admission_no=pl.when(adm).then(counted))
-        return
-    order, key = _grouping(run, "_b_rule")
-    work = f.select("_i", "admission_no", "hist_admissions", _a=adm.fill_null(False), _c=counted).with_columns(
-        _key=key)
-    if order is not None:
-        work = work[order]
-    seg = pl.col("_key").ne_missing(pl.col("_key").shift(1)).fill_null(True).cast(pl.Int64).cum_sum()
-    rows = work.with_columns(_seg=seg).filter(pl.col("_a"))
-    rows = rows.with_columns(_n=pl.int_range(1, pl.len() + 1).over("_seg"))  # the n-th admission in the claims
-    given = pl.col("admission_no")
-    anchor_n = pl.when(given.is_not_null()).then(pl.col("_n")).forward_fill().over("_seg")
-    anchor_v = pl.when(given.is_not_null()).then(given).forward_fill().over("_seg")
-    rows = rows.with_columns(_eff=pl.when(anchor_n.is_null()).then(pl.col("_c"))
-                             .otherwise(anchor_v + pl.col("_n") - anchor_n))
-    first = pl.col("_n") == 1
-    expected = pl.when(first).then(pl.when(pl.col("hist_admissions") > 0).then(pl.col("hist_admissions") + 1)) \
-        .otherwise(pl.col("_eff").shift(1).over("_seg") + 1)
-    rows = rows.with_columns(_exp=expected)
-    differs = rows.filter(given.is_not_null() & pl.col("_exp").is_not_null() & (given != pl.col("_exp")))
-    effective = rows.select("_i", "_eff")
-    f = f.join(effective, on="_i", how="left", maintain_order="left")
-    run.frame = f.with_columns(admission_no=pl.coalesce("_eff", "admission_no"),
-                               admissions=pl.when(pl.col("_eff").is_not_null()).then(pl.col("_eff") - 1)
-                               .otherwise(pl.col("admissions"))).drop("_eff")
-    if differs.height:
-        note = pl.lit("admission_no_differs:given=") + given.cast(pl.String) + pl.lit(",counted=") \
-            + pl.col("_exp").cast(pl.String)
-        notes = differs.select("_i", _note=note)
-        run.frame = run.frame.join(notes, on="_i", how="left", maintain_order="left").with_columns(
-            _unchecked=pl.when(pl.col("_note").is_null()).then(pl.col("_unchecked"))
-            .otherwise(pl.col("_unchecked").list.concat(pl.concat_list(pl.col("_note"))))).drop("_note")
 
 
 def _deductible(run: Run) -> None:
