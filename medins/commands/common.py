@@ -60,15 +60,15 @@ def load_policies(names: list[str], sets: list[str] | None, set_file: Path | Non
     """Several policies with the same what-if parameters (``compare``, ``curve``): each takes the names it
     declares; a name none of them declares is an error (a typo must not be ignored silently)."""
     from medins.errors import UsageError
-    from medins.policy.loader import load_policy
+    from medins.policy.loader import check_policy_file, find_policy, load_policy
 
     overrides = parse_sets(sets)
     if len(names) == 1:
         return [load_policy(names[0], overrides, set_file)]
     policies = []
     for name in names:
-        plain = load_policy(name)
-        known = {k: v for k, v in overrides.items() if k.split(".")[0].split("[")[0] in plain.model.parameters
+        declares = check_policy_file(str(find_policy(name))).parameters
+        known = {k: v for k, v in overrides.items() if k.split(".")[0].split("[")[0] in declares
                  or k == "benefit_year_start" or k.startswith("versions.")}
         policies.append(load_policy(name, known, set_file, only_known=True))
     declared = {p for c in policies for p in c.model.parameters} | {"benefit_year_start"}

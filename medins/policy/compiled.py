@@ -254,7 +254,7 @@ def compile_policy(model: Policy, file: str, overrides: dict[str, str] | None = 
     for vid, _attr in version_dates:
         if vid not in known_versions:
             raise ValueError(f"--set versions.{vid}: no version {vid!r}; versions are {sorted(known_versions)}")
-    return CompiledPolicy(model, file, versions, {**{k: "(--set-file)" for k in replaced}, **overrides}, start)
+    return CompiledPolicy(model, file, versions, overrides, start)
 
 
 def _version_date(given: str | None, params: ParamSet) -> date | str | None:
