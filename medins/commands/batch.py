@@ -11,8 +11,8 @@ from medins.commands.common import LangOpt, PolicyOpt, SetFileOpt, SetOpt, conso
 
 
 def batch(
-    claims: Annotated[Path, typer.Argument(help="Claims file: CSV (UTF-8/GBK), XLSX or Parquet.", exists=True,
-                                           dir_okay=False)],
+    claims: Annotated[Path, typer.Argument(help="Claims file: CSV (UTF-8/GBK), XLSX or Parquet (--engine spark: "
+                                           "also a folder of CSV or Parquet files).", exists=True)],
     policy: PolicyOpt,
     output: Annotated[Path, typer.Option("--output", "-o", help="Settlement file (.csv, .parquet or .xlsx).")],
     rejects: Annotated[Path | None, typer.Option("--rejects", help="Rejected rows (default: OUT.rejects.csv).")] = None,
@@ -24,6 +24,9 @@ def batch(
                                                    "(bounded memory; automatic for CSV/Parquet over 32 MB).")] = None,
     jobs: Annotated[int | None, typer.Option("--jobs", "-j", min=1, help="Worker processes for a partitioned "
                                              "file (default: one per CPU, at most 4; 1 = none).")] = None,
+    engine: Annotated[str, typer.Option("--engine", help="local, or spark (pip install \"medins[spark]\"; "
+                                        "writes a folder of part files).")] = "local",
+    master: Annotated[str, typer.Option("--master", help="Spark master URL (--engine spark).")] = "local[2]",
     lang: LangOpt = None,
     set_: SetOpt = None,
     set_file: SetFileOpt = None,
@@ -39,6 +42,17 @@ def batch(
     if encoding not in ("auto", "utf-8", "utf8", "gbk", "gb18030"):
         raise UsageError(f"--encoding must be auto, utf-8, gbk or gb18030, not {encoding!r}",
                          f"--encoding 只能是 auto、utf-8、gbk 或 gb18030,而不是 {encoding!r}")
+    if engine not in ("local", "spark"):
+        raise UsageError(f"--engine must be local or spark, not {engine!r}",
+                         f"--engine 只能是 local 或 spark,而不是 {engine!r}")
+    if engine == "local" and claims.is_dir():
+        raise UsageError(f"{str(claims)!r} is a folder: the local engine reads one file",
+                         f"“{claims}”是目录:本地引擎只读取单个文件", hint_en="give a file, or add --engine spark",
+                         hint_zh="请给出一个文件,或加 --engine spark")
+    if engine == "spark":
+        from medins.spark import require_spark
+
+        require_spark()  # before the policy is compiled and the JVM started
     compiled = load_policy(policy, parse_sets(set_), set_file)
     mapping = None
     if map_ is not None:
@@ -47,9 +61,15 @@ def batch(
         mapping = load_mapping(map_)
     out = console()
     with _progress(out, language) as step:
-        result = run_batch(claims, compiled, output, rejects=rejects, encoding=encoding, mapping=mapping,
-                           fmt=format, on_stage=step, partitions=partitions,
-                           jobs=default_jobs() if jobs is None else jobs)
+        if engine == "spark":
+            from medins.spark.batch import run_spark_batch
+
+            result = run_spark_batch(claims, compiled, output, rejects=rejects, encoding=encoding, mapping=mapping,
+                                     fmt=format, on_stage=step, partitions=partitions, master=master)
+        else:
+            result = run_batch(claims, compiled, output, rejects=rejects, encoding=encoding, mapping=mapping,
+                               fmt=format, on_stage=step, partitions=partitions,
+                               jobs=default_jobs() if jobs is None else jobs)
     out.print(summary_view(result, language))
     _print_missing(out, result, compiled, language)
     if result.rows_rejected:
