@@ -162,7 +162,7 @@ def _write_folder(settled, output: Path, kind: str) -> None:
     try:
         writer = table.write.mode("error")
         if kind == "csv":
-            writer.csv(str(tmp), header=True, quote='"', escape='"', emptyValue="", nullValue="", encoding="UTF-8")
+            writer.csv(str(tmp), header=True, quote='"', escape='"', nullValue="", encoding="UTF-8")
         else:
             writer.parquet(str(tmp))
         old = None
