@@ -52,8 +52,10 @@ def test_readme_has_the_quick_start_command() -> None:
 
 
 @pytest.mark.parametrize("command", readme_commands())
-def test_every_readme_command_runs(capsys, monkeypatch, tmp_path, command) -> None:
+def test_every_readme_command_runs(capsys, monkeypatch, tmp_path, request, command) -> None:
     """Each medins command in the README exits 0 (or 1 for a batch with rejected rows, as documented)."""
+    if "--engine spark" in command:
+        request.getfixturevalue("spark")  # the test session's Spark (skipped without Java, except in CI)
     monkeypatch.chdir(ROOT)
     args = shlex.split(command)[1:]
     for flag in ("-o", "--output", "--xlsx", "--png"):  # outputs go to a temporary folder, not the checkout

@@ -22,7 +22,7 @@ from medins.cli import main
 from medins.errors import UsageError
 from medins.policy.loader import load_policy
 from medins.report.summary import summary_view
-from tests.spark.conftest import skip_or_fail
+from tests.spark_support import skip_or_fail
 
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLE = ROOT / "examples/claims.csv"

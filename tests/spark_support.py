@@ -1,4 +1,4 @@
-"""One ``local[2]`` Spark session for the whole test session, or a printed skip on a machine without Java.
+"""Whether the Spark tests can run here: a printed skip on a user's machine without Java, a failure in CI.
 
 Why fail under CI: the Spark tests are the proof that ``--engine spark`` equals the local engine; a CI
 run that silently skipped them (pyspark or Java missing) would prove nothing, so there it fails.
@@ -32,13 +32,3 @@ def skip_or_fail(reason: str | None, environ=os.environ) -> None:
     if environ.get("CI", "").lower() in ("true", "1", "yes"):
         pytest.fail(f"CI must run the Spark tests, but {reason}", pytrace=False)
     pytest.skip(reason)
-
-
-@pytest.fixture(scope="session")
-def spark():
-    skip_or_fail(spark_missing())
-    from medins.spark import session
-
-    spark = session("local[2]", app="medins-tests")
-    yield spark
-    spark.stop()
