@@ -124,6 +124,8 @@ CLAIM_FIELDS: tuple[Field, ...] = (
           default=0, aliases=("自费金额", "全自费", "自费", "丙类金额", "fulamt_ownpay_amt")),
     Field("class_b", "money", ("amounts", "class_b"), "乙类金额", "class B (乙类) amount", default=0,
           aliases=("乙类自付", "乙类药品金额", "乙类费用")),
+    Field("preselfpay", "money", ("amounts", "preselfpay"), "先行自付金额", "self-pay-first amount (as given)",
+          aliases=("先行自付", "乙类先行自付", "先行自付费用", "preselfpay_amt")),
     Field("hist_fund_paid", "money", ("history", "fund_paid"), "年内基金已支付", "fund paid this year",
           default=0),
     Field("hist_admissions", "int", ("history", "admissions"), "年内住院次数", "admissions this year", default=0),

@@ -21,7 +21,7 @@ region: {zh: 测试, en: test}
 scheme: test
 source: "test fixture"
 parameters:
-  rate: {unit: rate, value: 80%, source: "T-1"}
+  share: {unit: rate, value: 80%, source: "T-1"}
 """
 
 RULES = """\
@@ -30,7 +30,7 @@ rules:
     label: {zh: 住院, en: inpatient}
     when: "visit_type == 'inpatient'"
     source: "T-2"
-    bands: {rate: rate, source: "T-2"}
+    bands: {rate: share, source: "T-2"}
 """
 
 
