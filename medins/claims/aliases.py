@@ -14,7 +14,7 @@ import re
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 
-from medins.claims.fields import CLAIM_FIELDS, ITEM_FIELDS, PERSON_CATEGORIES, Field
+from medins.claims.fields import CLAIM_FIELDS, ITEM_CATEGORIES, ITEM_FIELDS, PERSON_CATEGORIES, Field
 from medins.errors import InputError
 from medins.money import MAX_YUAN, fen_to_yuan
 
@@ -50,6 +50,7 @@ VALUE_ALIASES: dict[str, dict[str, str | None]] = {
     | {"在职": "in_service", "退休": "retired", "居民": "resident", "低保": "low_income",
        "残疾人": "disabled"},
     "item_class": {"甲": "A", "甲类": "A", "乙": "B", "乙类": "B", "丙": "C", "丙类": "C"},
+    "item_category": {word: code for code, (zh, _en, words) in ITEM_CATEGORIES.items() for word in (zh, *words)},
 }
 
 

@@ -55,6 +55,15 @@ PERSON_CATEGORIES: dict[str, tuple[str, str]] = {
     "village_cadre": ("其他村干部", "other village cadre"),
 }
 
+#: Item categories with a meaning of their own in scope rules (zh, en, Chinese words of exports). The field stays
+#: open — a policy may name any other category — but these are read from their Chinese names.
+ITEM_CATEGORIES: dict[str, tuple[str, str, tuple[str, ...]]] = {
+    "special_exam": ("特殊检查", "special examination", ("特殊检查", "特检", "特殊检查费", "放宽的特殊检查")),
+    "implant_imported": ("进口人工器官", "imported implant / artificial organ",
+                         ("进口人工器官", "进口植入材料", "进口人工关节", "进口医用材料")),
+    "self_care": ("自理费用", "self-care costs (air conditioning, meals …)", ("自理费用", "自理项目", "自理")),
+}
+
 VISIT_TYPES = ("inpatient", "outpatient", "outpatient_special", "emergency")
 ZONES = ("in_district", "in_city", "out_of_city", "out_of_province", "overseas")
 CAUSES = (

@@ -62,6 +62,12 @@ REASONS: dict[str, tuple[str, str]] = {
     "unknown_category": ("政策不区分此人员类别", "the policy does not know this person category"),
     "hospital_mismatch": ("医院信息与政策定点名单不符", "hospital zone/level contradicts the policy's list"),
     "policy_error": ("政策表达式无法对此账单求值", "a policy expression cannot be evaluated for this bill"),
+    "self_pay_first_overlap": ("多条先行自付规则作用于同一明细,政策未声明组合方式",
+                               "several self-pay-first rules match one line and the policy declares no combination"),
+    "self_pay_first_fund_rate_conflict": ("作用于同一明细的先行自付规则给出不同的基金支付比例",
+                                          "self-pay-first rules on one line give different fund rates"),
+    "preselfpay_above_in_scope": ("先行自付金额大于政策范围内金额",
+                                  "the self-pay-first amount is more than the in-scope amount"),
 }
 
 CAUSES: dict[str, tuple[str, str]] = {

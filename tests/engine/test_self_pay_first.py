@@ -9,8 +9,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import pytest
-
 from medins.api import settle_bill
 from medins.policy.loader import load_policy
 
