@@ -44,6 +44,8 @@ class ExprMark:
 
 #: An expression in the policy expression language (see ``medins/policy/expr.py``); checked on load.
 ExprText = Annotated[str, Field(min_length=1), ExprMark()]
+#: An optional expression, marked as a whole so that the loader checks it too when it is given.
+OptionalExprText = Annotated[str | None, Field(min_length=1), ExprMark()]
 
 UNITS = ("yuan", "rate", "number", "date", "text", "scale")
 
@@ -321,7 +323,7 @@ class SelfPayFirst(ItemSelector):
 
     id: Name | None = None
     rate: ExprText
-    fund_rate: ExprText | None = Field(
+    fund_rate: OptionalExprText = Field(
         None, description="Fund rate on the rest of the line after the share, paid directly (no deductible/bands).")
 
 
