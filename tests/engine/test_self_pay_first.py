@@ -252,3 +252,15 @@ def test_a_given_preselfpay_above_what_the_items_leave_is_rejected(tmp_path: Pat
     r = settle_bill(policy(tmp_path, scope), b)
     assert r["status"] == "rejected" and r["reasons"] == ["preselfpay_above_in_scope"]
     assert r["fund_pay_sumamt"] == "0.00" and r["psn_part_amt"] == "1000.00"
+
+
+def test_a_batch_of_lined_and_claim_level_claims_equals_each_alone(tmp_path: Path) -> None:
+    """Claims with items and claims with amounts only, settled together, pay what each pays alone."""
+    from medins.api import settle_bills
+
+    p = policy(tmp_path, IMPLANT.format(fund_rate="100%"))
+    bills = [bill(EXAM, implant()), bill(total="10000", class_b="3000"), bill(total="800", preselfpay="80"),
+             bill({"name": "a", "class": "A", "amount": "100"})]
+    for i, b in enumerate(bills):
+        b["id"], b["person"]["id"] = f"B{i}", f"P{i}"
+    assert settle_bills(p, bills) == [settle_bill(p, b) for b in bills]
