@@ -93,31 +93,36 @@ def _merge_lines(run: Run, lines: pl.DataFrame, needed_cats: list[str]) -> None:
 
 
 def _claim_level_shares(run: Run) -> None:
-    """Apply the self_pay_first rules to claims without lines, on their class-A and class-B amounts."""
-    rows = run.frame.filter(~pl.col("_lined"))
-    if rows.height == 0:
+    """Apply the self_pay_first rules to claims without lines, on their class-A and class-B amounts.
+
+    Why no join: each such claim is exactly two virtual lines (class A, then class B), built from the claim's
+    own row, so the lines frame is the claims twice over and per-claim sums are the two halves added.
+    """
+    mask = ~run.frame["_lined"]
+    rows = run.frame.filter(mask)
+    k = rows.height
+    if k == 0:
         return
+    base = rows.with_columns(
+        *[pl.lit(None, dtype).alias(name) for name, dtype in ITEMS_SCHEMA.items() if name not in ("claim_row",)],
+        claim_row=pl.col("row"), _claim_i=pl.col("_i"),
+    )
     rest = (pl.col("total") - pl.col("self_pay") - pl.col("class_b")).clip(lower_bound=0)
-    virtual = pl.concat([
-        rows.select(claim_row=pl.col("row"), item_amount=rest, item_class=pl.lit("A")),
-        rows.select(claim_row=pl.col("row"), item_amount=pl.col("class_b"), item_class=pl.lit("B")),
-    ])
-    items = virtual.with_columns(
-        *[pl.lit(None, dtype).alias(name) for name, dtype in ITEMS_SCHEMA.items() if name not in virtual.columns],
-    ).select(ITEMS_SCHEMA.names()).cast(dict(ITEMS_SCHEMA))  # type: ignore[arg-type]
-    lines = _self_pay_first(run, _join_claims(run, items).with_columns(_cnt=pl.col("item_amount")))
-    spf = [c for c in lines.columns if c.startswith("_spf")]
-    lines = lines.with_columns(
-        _b=pl.when(pl.col("item_class") == "B").then(pl.col("_cnt") - pl.col("_pre") - pl.col("_dbase")).otherwise(0))
-    per_claim = lines.group_by("claim_row").agg(*[pl.col(c).sum().alias(f"{c}_sum")
-                                                  for c in ("_pre", "_b", "_dbase", "_dnum", *spf)])
-    f = run.frame.join(per_claim, left_on="row", right_on="claim_row", how="left", maintain_order="left")
-    virtual_row = pl.col("_pre_sum").is_not_null()
+    lines = pl.concat([base.with_columns(item_amount=rest, item_class=pl.lit("A")),
+                       base.with_columns(item_amount=pl.col("class_b"), item_class=pl.lit("B"))])
+    lines = lines.with_columns(_cnt=pl.col("item_amount"), _i=pl.int_range(0, 2 * k, dtype=pl.Int64))
+    lines = _self_pay_first(run, lines)
+    spf = [f"_spf{j}" for j in range(len(run.policy.model.scope.self_pay_first))]
+    a, b = lines.slice(0, k), lines.slice(k, k)
+    sums = {c: a[c] + b[c] for c in ("_pre", "_dbase", "_dnum", *spf)}
+    sums["_b"] = b["_cnt"] - b["_pre"] - b["_dbase"]
     targets = {"presp": "_pre", "class_b_inscope": "_b", "direct_base": "_dbase", "_dnum": "_dnum",
                **{c: c for c in spf}}
-    run.frame = f.with_columns(
-        **{out: pl.when(virtual_row).then(pl.col(f"{src}_sum")).otherwise(pl.col(out)) for out, src in targets.items()},
-    ).drop([f"{c}_sum" for c in ("_pre", "_b", "_dbase", "_dnum", *spf)])
+    if k == run.frame.height:
+        run.frame = run.frame.with_columns(**{out: sums[src] for out, src in targets.items()})
+        return
+    where = mask.arg_true()
+    run.frame = run.frame.with_columns(**{out: run.frame[out].scatter(where, sums[src]) for out, src in targets.items()})
 
 
 def _given_preselfpay(run: Run) -> None:
@@ -229,9 +234,28 @@ def _join_claims(run: Run, items: pl.DataFrame) -> pl.DataFrame:
 
 
 def _half_up_ppm(amount: pl.Series, rate: pl.Series) -> pl.Series:
-    """amount (fen) × rate (ppm), rounded half up to the fen, exactly (Int128 inside)."""
-    num = pl.lit(amount).cast(pl.Int128) * pl.lit(rate).cast(pl.Int128)
+    """amount (fen) × rate (ppm, 0–10^6), rounded half up to the fen, exactly (Int128 inside when Int64 could overflow)."""
+    wide = pl.Int64 if (amount.abs().max() or 0) < 1 << 41 else pl.Int128  # 2^41 × 2 × 10^6 < 2^63
+    num = pl.lit(amount).cast(wide) * pl.lit(rate).cast(wide)
     return pl.select(((num * 2 + 1_000_000) // 2_000_000).cast(pl.Int64)).to_series()
+
+
+def _note(run: Run, lines: pl.DataFrame, matched: list[pl.Series], names: list[str], flag: pl.Series, code: str,
+          named: bool) -> None:
+    """Add ``code`` (followed by the names of the rules that met on the line, when ``named``) to the claims of the
+    flagged lines; the names are only assembled for those lines."""
+    flag = flag.fill_null(False)
+    if not flag.any():
+        return
+    where = flag.arg_true()
+    codes: pl.Expr = pl.lit(code)
+    if named:
+        codes = codes + pl.concat_str([pl.when(pl.lit(m.gather(where))).then(pl.lit(name))
+                                       for m, name in zip(matched, names, strict=True)],
+                                      separator="+", ignore_nulls=True)
+    hit = pl.select(_claim_i=pl.lit(lines["_claim_i"].gather(where)), _code=codes)
+    for i, reason in hit.unique(maintain_order=True).rows():
+        run.problems.setdefault(i, []).append(reason)
 
 
 def _self_pay_first(run: Run, lines: pl.DataFrame) -> pl.DataFrame:
@@ -247,7 +271,7 @@ def _self_pay_first(run: Run, lines: pl.DataFrame) -> pl.DataFrame:
     active = lines["preselfpay"].is_null() if "preselfpay" in lines.columns else pl.repeat(True, n, eager=True)
     combine = scope.self_pay_first_combine
     names = [scope.self_pay_first_name(j) for j in range(len(scope.self_pay_first))]
-    problems: list[tuple[pl.Series, pl.Series]] = []  # (flag, reason code) per line
+    problems: list[tuple[pl.Series, str, bool]] = []  # (lines flagged, reason code, + the names of the rules met)
     left, pre, best = cnt, zero, pl.repeat(-1, n, dtype=pl.Int64, eager=True)
     fund = pl.repeat(None, n, dtype=pl.Int64, eager=True)
     conflict = pl.repeat(False, n, eager=True)
@@ -258,8 +282,7 @@ def _self_pay_first(run: Run, lines: pl.DataFrame) -> pl.DataFrame:
         matched.append(sel)
         rate = run.ev(spf.rate, "rate", frame=lines, on_error="ignore")
         bad = sel & (rate.is_null() | (rate < 0) | (rate > 1_000_000)).fill_null(True)
-        problems.append((bad, pl.repeat(f"policy_error:self_pay_first {names[j]} rate unknown or outside 0-100%",
-                                        n, eager=True)))
+        problems.append((bad, f"policy_error:self_pay_first {names[j]} rate unknown or outside 0-100%", False))
         rate = rate.fill_null(0).clip(0, 1_000_000)
         if combine == "sequential":
             share = pl.select(pl.when(pl.lit(sel)).then(pl.lit(_half_up_ppm(left, rate))).otherwise(0)).to_series()
@@ -276,25 +299,18 @@ def _self_pay_first(run: Run, lines: pl.DataFrame) -> pl.DataFrame:
         if spf.fund_rate is not None:
             f_rate = run.ev(spf.fund_rate, "rate", frame=lines, on_error="ignore")
             bad = sel & (f_rate.is_null() | (f_rate < 0) | (f_rate > 1_000_000)).fill_null(True)
-            problems.append((bad, pl.repeat(f"policy_error:self_pay_first {names[j]} fund_rate unknown or outside "
-                                            "0-100%", n, eager=True)))
+            problems.append((bad, f"policy_error:self_pay_first {names[j]} fund_rate unknown or outside 0-100%", False))
             f_rate = pl.select(pl.when(pl.lit(sel)).then(pl.lit(f_rate.clip(0, 1_000_000)))).to_series()
             conflict = conflict | (fund.is_not_null() & f_rate.is_not_null() & (fund != f_rate)).fill_null(False)
             fund = fund.fill_null(f_rate)
     if combine == "sequential":
         pre = cnt - left
-    if matched:
+    if matched and combine is None:
         count = pl.select(pl.sum_horizontal(*[pl.lit(m).cast(pl.Int64) for m in matched])).to_series()
-        which = pl.select(pl.concat_str([pl.when(pl.lit(m)).then(pl.lit(name)) for m, name in zip(matched, names,
-                                                                                                   strict=True)],
-                                        separator="+", ignore_nulls=True)).to_series()
-        if combine is None:
-            problems.append(((count >= 2), "self_pay_first_overlap:" + which))
-        problems.append((conflict, "self_pay_first_fund_rate_conflict:" + which))
-    for flag, code in problems:
-        hit = pl.DataFrame({"_claim_i": lines["_claim_i"], "_code": code}).filter(flag.fill_null(False))
-        for i, reason in hit.unique(maintain_order=True).rows():
-            run.problems.setdefault(i, []).append(reason)
+        problems.append((count >= 2, "self_pay_first_overlap:", True))
+    problems.append((conflict, "self_pay_first_fund_rate_conflict:", True))
+    for flag, code, named in problems:
+        _note(run, lines, matched, names, flag, code, named)
     dbase = pl.select(pl.when(pl.lit(fund).is_not_null()).then(pl.lit(cnt - pre)).otherwise(0)).to_series()
     return lines.with_columns(
         _pre=pre, _dbase=dbase, _dnum=dbase.cast(pl.Int128) * fund.fill_null(0).cast(pl.Int128), **shares)
