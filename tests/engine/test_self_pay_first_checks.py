@@ -208,3 +208,26 @@ def test_two_undeclared_rules_on_one_line_settle_no_money(tmp_path: Path) -> Non
     """The rejection is total: nothing from the fund, the whole bill for the patient."""
     r = settle_bill(policy(tmp_path, TWO_RULES.format(combine="")), bill(EXAM))
     assert (r["fund_pay_sumamt"], r["psn_part_amt"], r["medfee_sumamt"]) == ("0.00", "2000.00", "2000.00")
+
+
+def test_batch_reads_the_hospitals_preselfpay_column(tmp_path: Path, capsys) -> None:
+    """The published Ningbo example as a claims file with a 先行自付 column settles as the bill does (13160)."""
+    claims = tmp_path / "nb.csv"
+    claims.write_text("结算单号,个人编号,出生日期,入院日期,医院等级,医院区域,医疗费总额,全自费金额,先行自付金额\n"
+                      "NB-1,P1,1964-02-01,2023-05-08,3,in_city,22000,1500,500\n", encoding="utf-8")
+    out = tmp_path / "out.csv"
+    code, _out, err = run(capsys, "batch", str(claims), "--policy", "ningbo-2023-resident", "-o", str(out))
+    assert code == 0, err
+    text = out.read_text(encoding="utf-8")
+    assert "13160.00" in text and "500.00" in text
+
+
+def test_calc_refuses_a_preselfpay_above_the_in_scope_amount(tmp_path: Path, capsys) -> None:
+    """A user error: exit 2, the key named in both languages, no traceback."""
+    path = tmp_path / "bill.json"
+    path.write_text(json.dumps({"visit": {"admit_date": "2023-05-08"},
+                                "amounts": {"total": "1000", "self_pay": "600", "preselfpay": "500"}}), encoding="utf-8")
+    for lang, words in (("en", "is more than the in-scope amount"), ("zh", "大于政策范围内金额")):
+        code, out, err = run(capsys, "calc", str(path), "--policy", "ningbo-2023-resident", "--lang", lang)
+        assert code == 2 and "amounts.preselfpay" in out + err and words in out + err
+        assert "Traceback" not in out + err
