@@ -230,6 +230,8 @@ _CELL_MESSAGES: dict[str, tuple[str, str]] = {
                   "{col}的值{val}超过上限 " + f"{MAX_YUAN} 元"),
     "negative_amount": ("{col} has {val}, which is negative", "{col}的值{val}为负数"),
     "negative_number": ("{col} has {val}, which is negative", "{col}的值{val}为负数"),
+    "below_minimum": ("{col} has {val}, which is below {minimum} (an ordinal starts at 1)",
+                      "{col}的值{val}小于 {minimum}（序号从 1 开始）"),
     "unknown_code": ("{col} has {val}, which is not a known value; allowed: {allowed}",
                      "{col}的值{val}无法识别；允许：{allowed}"),
     "not_a_bool": ("{col} has {val}, which is not yes or no (use 是/否, Y/N, 1/0 or true/false)",
@@ -269,10 +271,11 @@ def reject_message(code: str, rec: dict, headers: Mapping[str, str], expected: i
         value = rec.get(f"text:{name}")
         allowed = ", ".join(map(str, HOSPITAL_LEVELS if name == "hospital_level" else f.choices))
         en, zh = _CELL_MESSAGES[kind]
-        return (en.format(col=col_en, val=repr(value), allowed=allowed),
+        return (en.format(col=col_en, val=repr(value), allowed=allowed, minimum=f.minimum),
                 zh.format(col=f"列“{header}”" + (f"（{f.zh}）" if header == name else ""), val=f"“{value}”",
-                          allowed=allowed))
-    values = {k: _show(v) for k, v in rec.items() if k in ("total", "self_pay", "class_b", "preselfpay", "admit_date",
+                          allowed=allowed, minimum=f.minimum))
+    values = {k: _show(v) for k, v in rec.items() if k in ("total", "self_pay", "class_b", "preselfpay",
+                                                           "admit_date",
                                                            "discharge_date", "claim_id", "_conflicts")}
     conflicts = ", ".join(headers.get(n, n) for n in values.pop("_conflicts", "").split(", ") if n)
     values = {"found": rec.get("_nfields"), "expected": expected, "conflicts": conflicts, **values}

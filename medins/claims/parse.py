@@ -88,7 +88,7 @@ def field_plan(f: Field, user_values: Mapping | None, *, required: bool) -> tupl
         if f.name == "hospital_level":
             codes.append(_code(~value.is_in(HOSPITAL_LEVELS), f"unknown_code:{f.name}"))
         else:
-            codes.append(_code(value < 0, f"negative_number:{f.name}"))
+            codes.append(_code(value < f.minimum, f"{'negative_number' if f.minimum == 0 else 'below_minimum'}:{f.name}"))
     elif f.kind == "money":
         money_stages, parsed, code = money_plan(text, f.name)
         stages += money_stages

@@ -16,6 +16,7 @@ from __future__ import annotations
 import polars as pl
 
 from medins.engine.context import Run
+from medins.engine.ordinals import admission_ordinals
 from medins.engine.state import UNLIMITED, Grouping, clamped_cumsum, group_order, running_max_before
 from medins.policy.compiled import ScaleBand
 from medins.policy.schema import Bands
@@ -70,6 +71,7 @@ def settle_benefits(run: Run) -> None:
     f = clamped_cumsum(f, x="_adm", limit=None, h0="hist_admissions", group=g_rule, out_before="admissions",
                        out_after="_adm_after", grouping=_grouping(run, "_b_rule")).drop("_adm_after")
     run.frame = f
+    admission_ordinals(run, _grouping(run, "_b_rule"))
     rules = run.policy.model.rules
     # Ceiling: only so much in-scope expense a year enters the calculation.
     run.frame = run.frame.with_columns(_ceil=_ev_rules(run, lambda r: r.ceiling.amount if r.ceiling else None, "money"))

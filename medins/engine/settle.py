@@ -23,6 +23,7 @@ from medins.policy.compiled import CompiledPolicy
 MONEY_OUTPUTS = (
     "medfee_sumamt", "fulamt_ownpay_amt", "overlmt_selfpay", "preselfpay_amt", "inscp_scp_amt", "act_pay_dedc",
     "hifp_pay", "hifob_pay", "hifmi_pay", "maf_pay", "fund_pay_sumamt", "psn_part_amt", "acct_pay", "psn_cash_pay",
+    "deposit_amt", "refund_amt", "due_amt",
 )
 OUTPUT_COLUMNS = ("claim_id", "person_id", *MONEY_OUTPUTS, "policy", "status", "reasons", "unchecked")
 
@@ -174,11 +175,15 @@ def _totals(run: Run, claims: pl.DataFrame) -> pl.DataFrame:
     ).with_columns(psn_part_amt=pl.col("medfee_sumamt") - pl.col("fund_pay_sumamt"))
     f = f.with_columns(
         psn_cash_pay=pl.col("psn_part_amt") - pl.col("acct_pay"),
+        deposit_amt=pl.col("deposit").fill_null(0),
         policy=_policy_label(run),
         status=pl.when(pl.col("_ok")).then(pl.lit("settled")).otherwise(pl.lit("rejected")),
         reasons=reasons_list(),
         unchecked=pl.col("_unchecked"),
     )
+    # At the cashier (出院结算): the deposit against the cash share — 应退 what it exceeds, 应补 what it lacks.
+    f = f.with_columns(refund_amt=(pl.col("deposit_amt") - pl.col("psn_cash_pay")).clip(lower_bound=0),
+                       due_amt=(pl.col("psn_cash_pay") - pl.col("deposit_amt")).clip(lower_bound=0))
     bad = f.filter(
         (pl.col("fund_pay_sumamt") + pl.col("psn_part_amt") != pl.col("medfee_sumamt"))
         | (pl.col("psn_part_amt") < 0) | (pl.col("fund_pay_sumamt") < 0) | (pl.col("psn_cash_pay") < 0)

@@ -114,6 +114,9 @@ def _finish(steps: list[dict], row: Mapping) -> None:
     if row["acct_pay"]:
         steps.append(_step("account", row["acct_pay"]))
     steps.append(_step("cash", row["psn_cash_pay"]))
+    if row.get("deposit_amt"):  # at the cashier: the deposit against the cash share
+        steps.append(_step("deposit", row["deposit_amt"]))
+        steps.append(_step("refund", row["refund_amt"]) if row["refund_amt"] else _step("due", row["due_amt"]))
     if row["unchecked"]:
         steps.append(_step("unchecked", None, checks=list(row["unchecked"])))
 
