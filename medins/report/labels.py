@@ -61,6 +61,9 @@ REASONS: dict[str, tuple[str, str]] = {
     "missing_fact": ("账单缺少计算所需信息", "the bill lacks a fact the calculation needs"),
     "unknown_category": ("政策不区分此人员类别", "the policy does not know this person category"),
     "hospital_mismatch": ("医院信息与政策定点名单不符", "hospital zone/level contradicts the policy's list"),
+    "zone_not_settled": ("本政策不结算该就医地的费用,请按异地就医规定(参保地备案)办理,或用适用于该地的政策计算",
+                         "this scheme does not settle care in that zone: claim it under the cross-region (异地就医) "
+                         "rules of the insured place, or settle it with the policy that covers that place"),
     "policy_error": ("政策表达式无法对此账单求值", "a policy expression cannot be evaluated for this bill"),
 }
 
@@ -168,7 +171,11 @@ def reason_label(code: str, lang: Lang) -> str:
     head, _, arg = code.partition(":")
     words = pick(REASONS.get(head, (head, head)), lang)
     if arg:
-        detail = pick(CAUSES[arg], lang) if head == "excluded_cause" and arg in CAUSES else arg
+        detail = arg
+        if head == "excluded_cause" and arg in CAUSES:
+            detail = pick(CAUSES[arg], lang)
+        elif head == "zone_not_settled" and arg in VALUES["hospital_zone"]:
+            detail = pick(VALUES["hospital_zone"][arg], lang)
         words = f"{words}:{detail}" if lang == "zh" else f"{words}: {detail}"
     return words
 

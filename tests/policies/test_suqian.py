@@ -191,3 +191,14 @@ def test_dialysis_payments_share_the_inpatient_cap() -> None:
     dialysis = bill("3000", visit="outpatient_special", admit="2008-06-01", diagnosis=["dialysis"])
     results = settle_bills(POLICY, [stay, dialysis])
     assert [r["fund_pay_sumamt"] for r in results] == ["40000.00", "0.00"]
+
+
+def test_SQ_12_out_of_province_is_a_reason_a_user_can_act_on() -> None:
+    """SQ-12 gives deductibles for three zones only: an out-of-province stay is not settled by this scheme, and
+    says so (zone_not_settled:out_of_province, zh/en words naming the zone), not a raw policy_error."""
+    from medins.report.labels import reason_label
+
+    r = settle_bill(POLICY, bill("10000", zone="out_of_province"))
+    assert (r["status"], r["reasons"]) == ("rejected", ["zone_not_settled:out_of_province"])
+    assert "out of province" in reason_label(r["reasons"][0], "en")
+    assert "省外" in reason_label(r["reasons"][0], "zh") and "异地就医" in reason_label(r["reasons"][0], "zh")
