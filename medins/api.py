@@ -18,6 +18,7 @@ from collections.abc import Mapping
 import polars as pl
 
 from medins.claims.bill import bill_to_tables
+from medins.engine.admissibility import check_sources
 from medins.engine.settle import MONEY_OUTPUTS, settle
 from medins.money import fen_to_yuan
 from medins.policy.compiled import CompiledPolicy
@@ -32,6 +33,8 @@ def settle_bill(policy: CompiledPolicy, bill: Mapping, *, source: str = "bill", 
     out = settle(policy, claims, items, keep_trace=trace)
     row = out.row(0, named=True)
     result = settlement_row_to_dict(row)
+    sources = check_sources(policy)  # each check not done, with the clause it comes from
+    result["unchecked_sources"] = {code: sources.get(code, "") for code in result["unchecked"]}
     if trace:
         from medins.report.explain import explain_steps
 
@@ -65,6 +68,7 @@ def settlement_row_to_dict(row: Mapping) -> dict:
     out["status"] = row["status"]
     out["reasons"] = list(row["reasons"] or [])
     out["unchecked"] = list(row["unchecked"] or [])
+    out["assumed"] = list(row["assumed"] or [])
     return out
 
 

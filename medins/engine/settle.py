@@ -11,9 +11,9 @@ from __future__ import annotations
 import polars as pl
 
 from medins.engine.account import settle_account
-from medins.engine.admissibility import REASON_COLUMNS, check_admissibility, reasons_list, reasons_ok
+from medins.engine.admissibility import REASON_COLUMNS, check_admissibility, codes_list, reasons_list, reasons_ok
 from medins.engine.benefits import settle_benefits
-from medins.engine.context import Run
+from medins.engine.context import ASSUMED, Run
 from medins.engine.prepare import add_derived
 from medins.engine.rules import select_rules
 from medins.engine.scope import split_scope
@@ -24,7 +24,7 @@ MONEY_OUTPUTS = (
     "medfee_sumamt", "fulamt_ownpay_amt", "overlmt_selfpay", "preselfpay_amt", "inscp_scp_amt", "act_pay_dedc",
     "hifp_pay", "hifob_pay", "hifmi_pay", "maf_pay", "fund_pay_sumamt", "psn_part_amt", "acct_pay", "psn_cash_pay",
 )
-OUTPUT_COLUMNS = ("claim_id", "person_id", *MONEY_OUTPUTS, "policy", "status", "reasons", "unchecked")
+OUTPUT_COLUMNS = ("claim_id", "person_id", *MONEY_OUTPUTS, "policy", "status", "reasons", "unchecked", "assumed")
 
 
 class ConservationError(AssertionError):
@@ -178,6 +178,7 @@ def _totals(run: Run, claims: pl.DataFrame) -> pl.DataFrame:
         status=pl.when(pl.col("_ok")).then(pl.lit("settled")).otherwise(pl.lit("rejected")),
         reasons=reasons_list(),
         unchecked=pl.col("_unchecked"),
+        assumed=codes_list(ASSUMED),
     )
     bad = f.filter(
         (pl.col("fund_pay_sumamt") + pl.col("psn_part_amt") != pl.col("medfee_sumamt"))

@@ -113,6 +113,8 @@ def _finish(steps: list[dict], row: Mapping) -> None:
     steps.append(_step("cash", row["psn_cash_pay"]))
     if row["unchecked"]:
         steps.append(_step("unchecked", None, checks=list(row["unchecked"])))
+    if row.get("assumed"):
+        steps.append(_step("assumed", None, checks=list(row["assumed"])))
 
 
 def _scope_source(model) -> str | None:

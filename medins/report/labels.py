@@ -34,6 +34,7 @@ FIELDS: dict[str, tuple[str, str]] = {
     "status": ("状态", "Status"),
     "reasons": ("原因", "Reasons"),
     "unchecked": ("未核查条件", "Unchecked conditions"),
+    "assumed": ("假定", "Assumed"),
 }
 
 STATUS: dict[str, tuple[str, str]] = {
@@ -99,6 +100,7 @@ STEPS: dict[str, tuple[str, str]] = {
     "cash": ("个人现金支付", "patient pays in cash"),
     "rejected": ("不予支付", "rejected"),
     "unchecked": ("未核查(账单缺少信息)", "not checked (the bill lacks the fact)"),
+    "assumed": ("假定(账单未给出)", "assumed (absent from the bill)"),
     "rule": ("适用规则", "rule applied"),
 }
 

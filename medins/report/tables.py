@@ -64,7 +64,14 @@ def settlement_table(result: Mapping, lang: Lang) -> RenderableType:
         parts.append(Text(f"  • {reason_label(code, lang)}  [{code}]", style="red"))
     if result.get("unchecked"):
         label = "未核查(账单缺少信息)" if zh else "Not checked (facts absent from the bill)"
-        parts.append(Text(f"{label}: {', '.join(result['unchecked'])}", style="yellow"))
+        parts.append(Text(f"{label}:", style="yellow"))
+        sources = result.get("unchecked_sources") or {}
+        for code in result["unchecked"]:
+            cite = short_source(sources[code]) if sources.get(code) else ""
+            parts.append(Text(f"  • {code}" + (f"  ({cite})" if cite else ""), style="yellow"))
+    if result.get("assumed"):
+        label = "假定(账单未给出,按默认值计算)" if zh else "Assumed (absent from the bill, default taken)"
+        parts.append(Text(f"{label}: {', '.join(result['assumed'])}", style="yellow"))
     return Group(*parts)
 
 
@@ -88,7 +95,7 @@ def explain_table(steps: Sequence[Mapping], lang: Lang) -> RenderableType:
             label = field_label(str(step["field"]), lang)
         elif key == "rejected":
             label = f"{label}: " + "; ".join(reason_label(c, lang) for c in step.get("reasons", []))
-        elif key == "unchecked":
+        elif key in ("unchecked", "assumed"):
             label = f"{label}: {', '.join(step.get('checks', []))}"
         elif key == "deductible" and step.get("standard"):
             label = f"{label} ({'标准' if zh else 'standard'} {step['standard']})"
