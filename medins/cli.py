@@ -56,6 +56,7 @@ def calc(
     data = load_bill(bill)
     result = settle_bill(compiled, data, source=bill.stem, trace=explain or format == "json")
     _stop_on_missing(result, compiled)
+    _stop_on_inconsistent_history(result, data, str(bill))
     if format == "json":
         import json
 
@@ -95,6 +96,38 @@ def _stop_on_missing(result: dict, compiled) -> None:
         hint_en=f"Supply it for a what-if run: {example}",
         hint_zh=f"可用 {example} 提供该参数后再计算。",
     )
+
+
+#: What each ``inconsistent_history:<field>`` means, and what to give instead (en, zh).
+_HISTORY_WORDS = {
+    "deductible_paid": (
+        "history.deductible_paid {deductible_paid} does not fit history.inscope {inscope}: a per-year deductible "
+        "is paid first, so after in-scope spending the deductible paid so far is the smaller of that spending "
+        "and the standard (never more than the spending)",
+        "history.deductible_paid {deductible_paid} 与 history.inscope {inscope} 不符:按年度计算的起付线先由个人"
+        "负担,年内已付起付线应为年内政策范围内累计与起付标准中较小者(不会超过累计金额)",
+        "give history.deductible_paid as it was this year (or leave history out for the year's first claim)",
+        "请按实际填写 history.deductible_paid(本年度第一笔结算可不填 history)"),
+    "fund_paid": (
+        "history.fund_paid {fund_paid} is above the policy's yearly cap for this kind of care",
+        "history.fund_paid {fund_paid} 超过政策对此类费用的年度最高支付限额",
+        "check history.fund_paid: it counts what the fund paid this benefit year for this kind of care",
+        "请核对 history.fund_paid:应为本结算年度基金对此类费用已支付的金额"),
+}
+
+
+def _stop_on_inconsistent_history(result: dict, bill: dict, source: str) -> None:
+    """A bill whose history contradicts itself stops with exit 2, never a second deductible in silence."""
+    fields = [r.split(":", 1)[1] for r in result["reasons"] if r.startswith("inconsistent_history:")]
+    if not fields:
+        return
+    from medins.errors import InputError
+
+    history = bill.get("history") or {}
+    given = {k: history.get(k, "0 (not given / 未填)") for k in ("deductible_paid", "inscope", "fund_paid")}
+    en, zh, hint_en, hint_zh = _HISTORY_WORDS[fields[0]]
+    raise InputError(en.format(**given), zh.format(**given), hint_en=hint_en, hint_zh=hint_zh, file=source,
+                     key_path=f"history.{fields[0]}")
 
 
 @policy_app.command("list")

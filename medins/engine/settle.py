@@ -14,6 +14,7 @@ from medins.engine.account import settle_account
 from medins.engine.admissibility import REASON_COLUMNS, check_admissibility, codes_list, reasons_list, reasons_ok
 from medins.engine.benefits import settle_benefits
 from medins.engine.context import ASSUMED, Run
+from medins.engine.history import check_history
 from medins.engine.prepare import add_derived
 from medins.engine.rules import select_rules
 from medins.engine.scope import split_scope
@@ -53,6 +54,7 @@ def settle(policy: CompiledPolicy, claims: pl.DataFrame, items: pl.DataFrame | N
     split_scope(run, items)
     check_admissibility(run)
     select_rules(run)
+    check_history(run)
     _guard_benefit_year(run)
     _apply_problems(run)
     run.frame = run.frame.with_columns(_ok=reasons_ok())

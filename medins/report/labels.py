@@ -63,6 +63,7 @@ REASONS: dict[str, tuple[str, str]] = {
     "unknown_category": ("政策不区分此人员类别", "the policy does not know this person category"),
     "hospital_mismatch": ("医院信息与政策定点名单不符", "hospital zone/level contradicts the policy's list"),
     "not_listed_disease": ("不属本政策的门诊大病病种", "not one of the scheme's listed outpatient major illnesses"),
+    "inconsistent_history": ("年内累计信息(history)自相矛盾", "the bill's history (year-to-date facts) contradicts itself"),
     "zone_not_settled": ("本政策不结算该就医地的费用,请按异地就医规定(参保地备案)办理,或用适用于该地的政策计算",
                          "this scheme does not settle care in that zone: claim it under the cross-region (异地就医) "
                          "rules of the insured place, or settle it with the policy that covers that place"),
