@@ -149,8 +149,16 @@ def policy_show(name: Annotated[str, typer.Argument(help="Policy file or built-i
 
 
 @policy_app.command("check")
-def policy_check(files: Annotated[list[Path], typer.Argument(help="Policy files to validate.")],
-                 lang: LangOpt = None) -> None:
+def policy_check(
+    files: Annotated[list[Path], typer.Argument(help="Policy files to validate.")],
+    lang: LangOpt = None,
+    monotone: Annotated[bool, typer.Option("--monotone", help=(
+        "Also settle a grid of totals for every visit type, zone, level and category the policy reads, and "
+        "report every place where a bigger bill gets less from the fund or costs the patient less (exit 1)."))] = False,
+    to: Annotated[int, typer.Option("--to", min=1, help="--monotone: the grid's largest total, yuan.")] = 200_000,
+    points: Annotated[int, typer.Option("--points", min=2, help="--monotone: totals on the grid.")] = 2_001,
+    set_: SetOpt = None,
+) -> None:
     """Validate policy files like a compiler: every problem, located, at once."""
     from rich.text import Text
 
@@ -174,6 +182,29 @@ def policy_check(files: Annotated[list[Path], typer.Argument(help="Policy files 
     if failed:
         screen.print(render_issues(failed, language))
         raise typer.Exit(2)
+    if monotone and not _check_monotone(files, language, to, points, parse_sets(set_)):
+        raise typer.Exit(1)
+
+
+def _check_monotone(files: list[Path], language, to: int, points: int, sets: dict) -> bool:
+    """Settle each policy's grid; False when some bigger bill gets less from the fund (or costs the patient less)."""
+    from medins.errors import UsageError
+    from medins.monotone import find_falls
+    from medins.policy.loader import load_policy
+    from medins.report.monotone import monotone_renderable
+
+    clean = True
+    for file in files:
+        result = find_falls(load_policy(str(file), sets), to_yuan=to, points=points)
+        if not result["settled"]:
+            reasons = ", ".join(result["reasons"]) or "-"
+            raise UsageError(f"{file}: no bill on the grid is settled ({reasons}): nothing to check",
+                             f"{file}:网格上没有可结算的账单({reasons}),无法检查单调性",
+                             hint_en="supply the missing parameters with --set NAME=VALUE",
+                             hint_zh="请用 --set 名称=值 提供缺失的参数")
+        console().print(monotone_renderable(str(file), result, language))
+        clean = clean and not result["falls"].height
+    return clean
 
 
 @policy_app.command("schema")
