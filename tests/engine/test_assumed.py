@@ -93,3 +93,13 @@ def test_batch_writes_assumed_after_unchecked(tmp_path: Path) -> None:
     assert written.columns.index("assumed") == written.columns.index("unchecked") + 1
     assert written["assumed"].item() == "visit_type=inpatient;cause=illness;discharge_date=admit_date;" \
                                         "person_category=resident"
+
+
+def test_policy_show_lists_the_rules_no_bill_can_show() -> None:
+    """`policy show` lists admission.not_checkable entries (code, why, citation) beside the checks."""
+    from medins.report.policies import policy_view
+
+    console = Console(file=io.StringIO(), width=200, color_system=None)
+    console.print(policy_view(SUQIAN, "en"))
+    text = console.file.getvalue()
+    assert "premium_unpaid" in text and "not on a bill: listed as unchecked" in text and "SQ-3, SQ-8" in text
