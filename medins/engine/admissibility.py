@@ -59,11 +59,15 @@ def check_admissibility(run: Run) -> None:
     _categories(run)
     unchecked: list[tuple[str, pl.Series]] = []  # (code, rows where the check could not be decided)
     if adm.unlisted_hospitals == "not_designated":
-        add_reason(run, "not_designated", pl.col("_listed").not_())
+        bound = run.ev(adm.hospitals_when, "bool") if adm.hospitals_when else pl.repeat(True, run.frame.height,
+                                                                                        eager=True)
+        run.frame = run.frame.with_columns(_bound=bound.fill_null(True))
+        add_reason(run, "not_designated", pl.col("_bound") & pl.col("_listed").not_())
         # Only the hospital's name decides (a zone alone does not say which hospital): without a name, or
         # a stated ``designated``, the check is listed as not done rather than passed in silence.
-        unnamed = pl.col("_listed").is_null() & pl.col("hospital_designated").is_null()
+        unnamed = pl.col("_bound") & pl.col("_listed").is_null() & pl.col("hospital_designated").is_null()
         unchecked.append(("not_designated", run.frame.select(unnamed).to_series()))
+        run.frame = run.frame.drop("_bound")
     add_reason(run, "not_designated", pl.col("hospital_designated").not_())
     if adm.excluded_zones:
         add_reason(run, pl.col("hospital_zone"), pl.col("hospital_zone").is_in(adm.excluded_zones))

@@ -279,6 +279,8 @@ class Admission(Model):
     categories: Categories | None = None
     hospitals: list[Hospital] = Field(default_factory=list)
     unlisted_hospitals: Literal["allow", "not_designated"] = "allow"
+    hospitals_when: ExprText | None = Field(None, description=(
+        "Which claims the hospital list binds (e.g. stays only, when outpatient care is free to choose); default: all."))
     hospitals_source: str | None = None
     excluded_causes: list[str] = Field(default_factory=list)
     excluded_causes_source: str | None = None
