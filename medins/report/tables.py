@@ -63,7 +63,7 @@ def settlement_table(result: Mapping, lang: Lang) -> RenderableType:
     for code in result.get("reasons", []):
         parts.append(Text(f"  • {reason_label(code, lang)}  [{code}]", style="red"))
     if result.get("unchecked"):
-        label = "未核查(账单缺少信息)" if zh else "Not checked (facts absent from the bill)"
+        label = "未核查(账单未给出或无法显示的条件)" if zh else "Not checked (the bill does not show these)"
         parts.append(Text(f"{label}:", style="yellow"))
         sources = result.get("unchecked_sources") or {}
         for code in result["unchecked"]:
@@ -79,7 +79,7 @@ def explain_table(steps: Sequence[Mapping], lang: Lang) -> RenderableType:
     """The waterfall: each step with its base, rate, amount and the clause it applies."""
     zh = lang == "zh"
     table = Table(title="计算过程" if zh else "How it was computed", box=box.SIMPLE, title_justify="left")
-    table.add_column("步骤" if zh else "Step")
+    table.add_column("步骤" if zh else "Step", overflow="fold")
     table.add_column("基数" if zh else "Base", justify="right")
     table.add_column("比例" if zh else "Rate", justify="right")
     table.add_column("金额(元)" if zh else "Amount (yuan)", justify="right")
