@@ -18,6 +18,7 @@ from collections.abc import Mapping
 import polars as pl
 
 from medins.claims.bill import bill_to_tables
+from medins.engine.admissibility import check_sources
 from medins.engine.settle import MONEY_OUTPUTS, settle
 from medins.money import fen_to_yuan
 from medins.policy.compiled import CompiledPolicy
@@ -31,7 +32,7 @@ def settle_bill(policy: CompiledPolicy, bill: Mapping, *, source: str = "bill", 
     claims, items = bill_to_tables(dict(bill), source=source)
     out = settle(policy, claims, items, keep_trace=trace)
     row = out.row(0, named=True)
-    result = settlement_row_to_dict(row)
+    result = _cite_unchecked(policy, settlement_row_to_dict(row))
     if trace:
         from medins.report.explain import explain_steps
 
@@ -53,7 +54,14 @@ def settle_bills(policy: CompiledPolicy, bills: list[Mapping], *, source: str = 
     """Settle bills together as one claims table (year-to-date state flows between them)."""
     claims, items = bills_to_tables(bills, source=source)
     out = settle(policy, claims, items)
-    return [settlement_row_to_dict(row) for row in out.iter_rows(named=True)]
+    return [_cite_unchecked(policy, settlement_row_to_dict(row)) for row in out.iter_rows(named=True)]
+
+
+def _cite_unchecked(policy: CompiledPolicy, result: dict) -> dict:
+    """Add ``unchecked_sources``: each check not done, with the clause it comes from."""
+    sources = check_sources(policy)
+    result["unchecked_sources"] = {code: sources.get(code, "") for code in result["unchecked"]}
+    return result
 
 
 def settlement_row_to_dict(row: Mapping) -> dict:
@@ -65,6 +73,7 @@ def settlement_row_to_dict(row: Mapping) -> dict:
     out["status"] = row["status"]
     out["reasons"] = list(row["reasons"] or [])
     out["unchecked"] = list(row["unchecked"] or [])
+    out["assumed"] = list(row["assumed"] or [])
     return out
 
 

@@ -75,9 +75,10 @@ BATCH_KEEP = (*SUMMARY_FACTS, REASON_COLUMNS)
 
 def output_table(settlement: pl.DataFrame) -> pl.DataFrame:
     """The settlement (settled with ``keep=BATCH_KEEP``) as written: ``OUTPUT_COLUMNS``, reasons and
-    unchecked checks as codes joined by ";" (money still fen)."""
+    unchecked checks and assumed defaults as codes joined by ";" (money still fen)."""
     columns = {c: pl.col(c) for c in OUTPUT_COLUMNS} | {
-        "reasons": pl.col(REASON_COLUMNS).fill_null(""), "unchecked": pl.col("unchecked").list.join(";")}
+        "reasons": pl.col(REASON_COLUMNS).fill_null(""), "unchecked": pl.col("unchecked").list.join(";"),
+        "assumed": pl.col("assumed").list.join(";")}
     return settlement.select(expr.alias(name) for name, expr in columns.items())
 
 

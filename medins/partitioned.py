@@ -481,7 +481,8 @@ def _empty_output() -> pl.DataFrame:
     from medins.batch import output_table
 
     schema = {c: pl.String for c in OUTPUT_COLUMNS} | {c: pl.Int64 for c in MONEY_OUTPUTS}
-    schema |= {"reasons": pl.List(pl.String), "unchecked": pl.List(pl.String), "_reasons": pl.String}
+    schema |= {"reasons": pl.List(pl.String), "unchecked": pl.List(pl.String),
+               "assumed": pl.List(pl.String), "_reasons": pl.String}
     return output_table(pl.DataFrame(schema=schema))
 
 

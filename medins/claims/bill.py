@@ -232,10 +232,9 @@ def _complete(values: dict, items: list[dict], problems: _Problems, source: str)
         values["total"] = item_sum
     elif not items and "total" not in values and not problems.has(("amounts", "total")):
         problems.add(("amounts", "total"), "is required (or give items)", "为必填项（或提供 items 明细）")
-    values.setdefault("discharge_date", values.get("admit_date"))
     _check_age(values, problems)
     total, self_pay, class_b, preselfpay = (values.get(k, 0) for k in ("total", "self_pay", "class_b", "preselfpay"))
-    admit, discharge = values.get("admit_date"), values["discharge_date"]
+    admit, discharge = values.get("admit_date"), values.get("discharge_date")
     if admit and discharge and discharge < admit:
         problems.add(("visit", "discharge_date"), f"{values['discharge_date']} is before the admission date",
                      f"{values['discharge_date']} 早于入院日期")

@@ -22,7 +22,9 @@ class Field:
     kind: value type; ``money`` is integer fen in the table, yuan text/number at the edges.
     path: where it sits in the bill JSON (DESIGN.md §3).
     required: a claims-table row without it is rejected.
-    default: value used when the column or cell is absent (``None`` = unknown, never checked).
+    default: value used when the column or cell is absent (``None`` = unknown, never checked). A fact the
+        engine fills in when absent (visit type, cause, discharge date) has no default here: the engine
+        fills it and lists it as ``assumed`` on the settlement, so the guess is never silent.
     zh/en: labels for people; aliases: other headers that map to this column (Chinese exports).
     """
 
@@ -96,7 +98,7 @@ CLAIM_FIELDS: tuple[Field, ...] = (
     Field("insured_place", "str", ("person", "insured_place"), "参保地", "insured place"),
     Field("income", "money", ("person", "income"), "可支配收入", "disposable income",
           aliases=("家庭可支配收入", "年可支配收入")),
-    Field("visit_type", "str", ("visit", "type"), "就诊类型", "visit type", default="inpatient",
+    Field("visit_type", "str", ("visit", "type"), "就诊类型", "visit type",
           aliases=("医疗类别", "就医类别", "就诊类别"), choices=VISIT_TYPES),
     Field("admit_date", "date", ("visit", "admit_date"), "入院日期", "admission / visit date", required=True,
           aliases=("就诊日期", "入院时间", "就医日期", "费用发生日期")),
@@ -114,7 +116,7 @@ CLAIM_FIELDS: tuple[Field, ...] = (
           choices=HOSPITAL_KINDS),
     Field("hospital_designated", "bool", ("visit", "hospital", "designated"), "定点", "designated facility",
           aliases=("是否定点",)),
-    Field("cause", "str", ("visit", "cause"), "病因", "cause", default="illness", aliases=("致病原因",),
+    Field("cause", "str", ("visit", "cause"), "病因", "cause", aliases=("致病原因",),
           choices=CAUSES),
     Field("preapproved", "bool", ("visit", "preapproved"), "登记批准", "pre-approved", aliases=("是否备案",)),
     Field("emergency", "bool", ("visit", "emergency"), "急诊", "emergency", aliases=("是否急诊",)),

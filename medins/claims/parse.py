@@ -222,8 +222,7 @@ def _distinct_cells(raw: pl.DataFrame, f: Field, values: Mapping) -> pl.DataFram
 
 
 def claim_checks(frame: pl.DataFrame) -> pl.DataFrame:
-    """Default the discharge date to the admission date and add the cross-field codes."""
-    frame = frame.with_columns(pl.col("discharge_date").fill_null(pl.col("admit_date")))
+    """Add the cross-field codes (an absent discharge date stays absent: the engine assumes it, visibly)."""
     in_scope = pl.col("total") - pl.col("self_pay")
     checks = [
         _code(pl.col("discharge_date") < pl.col("admit_date"), "discharge_before_admit"),

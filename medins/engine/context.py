@@ -24,6 +24,9 @@ from medins.policy.expr import Expression, ExprEvalError, MissingEntryError
 
 _MISSING = object()
 
+#: Defaults the engine took for absent facts, as ``name=value`` codes joined by ";" (null: none).
+ASSUMED = "_assumed"
+
 #: Money columns the engine adds; they enter expressions as yuan like the claim's own amounts.
 ENGINE_MONEY = frozenset({"inscope", "eligible", "class_b_inscope", "total_items"})
 

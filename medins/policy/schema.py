@@ -308,18 +308,36 @@ class Check(Model):
     label: Text | None = None
 
 
+class NotCheckable(Model):
+    """A condition of the source document no bill can show (enrolment, contributions paid, documents).
+
+    Why listed at all: a settlement that silently assumes such a condition holds looks more certain
+    than it is. Each one is named in the ``unchecked`` list of every claim it concerns (``when``),
+    with its citation, so a clerk knows what remains to be verified by hand.
+    """
+
+    code: str = Field(pattern=r"^[a-z_]+$")
+    when: ExprText | None = None
+    source: str
+    label: Text | None = None
+
+
 class Admission(Model):
     """Who and what is covered, in order: version in force, category, hospital list, causes, checks."""
 
     categories: Categories | None = None
     hospitals: list[Hospital] = Field(default_factory=list)
     unlisted_hospitals: Literal["allow", "not_designated"] = "allow"
+    hospitals_when: ExprText | None = Field(None, description=(
+        "Which claims the hospital list binds (e.g. stays only, when outpatient care is free to choose); default: all."))
     hospitals_source: str | None = None
     excluded_causes: list[str] = Field(default_factory=list)
     excluded_causes_source: str | None = None
     excluded_zones: list[str] = Field(default_factory=list)
     excluded_zones_source: str | None = None
     checks: list[Check] = Field(default_factory=list)
+    not_checkable: list[NotCheckable] = Field(default_factory=list, description=(
+        "Conditions no bill shows (enrolment, contributions paid …): listed as unchecked, with their source."))
 
 
 class ItemSelector(Model):
