@@ -16,6 +16,7 @@ from __future__ import annotations
 import errno
 import os
 import re
+import secrets
 import shutil
 import tempfile
 from collections.abc import Iterator, Sequence
@@ -221,16 +222,50 @@ class OutputFiles:
         return folder
 
     def commit(self) -> None:
-        """Sync every temporary, then rename them over their targets in order (the last is the commit point)."""
+        """Sync every temporary, then rename them over their targets in order (the last is the commit point).
+
+        If a rename fails (or a signal arrives) after an earlier one succeeded, the earlier targets are put
+        back from hard links of their old content taken just before, so that still nothing is replaced.
+        """
         order = [t for t in self.targets if t in self._temps]
         with writing(self.targets[-1].parent):
             for target in order:
                 fsync_path(self._temps[target])
-            for target in order:
-                os.replace(self._temps.pop(target), target)
+            backups = {target: self._backup(target) for target in order}
+            done: list[Path] = []
+            try:
+                for target in order:
+                    os.replace(self._temps[target], target)
+                    del self._temps[target]
+                    done.append(target)
+            except BaseException:
+                for target in reversed(done):
+                    with suppress(OSError):
+                        if backups[target] is not None:
+                            os.replace(backups.pop(target), target)  # type: ignore[arg-type]
+                        else:
+                            os.unlink(target)  # it did not exist before this run
+                raise
+            finally:
+                for backup in backups.values():
+                    if backup is not None:
+                        with suppress(OSError):
+                            os.unlink(backup)
             for folder in dict.fromkeys(t.parent for t in order):
                 fsync_path(folder, folder=True)
         self.committed = True
+
+    @staticmethod
+    def _backup(target: Path) -> Path | None:
+        """A hard link to ``target``'s current content (None: there is none, or links are not supported)."""
+        if not target.exists():
+            return None
+        backup = target.with_name(f"{temp_prefix(target)}{secrets.token_hex(4)}.tmp.old")
+        try:
+            os.link(target, backup)
+        except OSError:
+            return None
+        return backup
 
     def __exit__(self, *_exc) -> None:
         try:

@@ -32,11 +32,13 @@ from __future__ import annotations
 import codecs
 import multiprocessing
 import os
+import signal
+import sys
 import time
 from collections import deque
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ProcessPoolExecutor
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -135,11 +137,30 @@ class _InProcess:
 
 #: The policy a worker process settles under (given once, when it starts).
 _WORKER_POLICY = None
+_PR_SET_PDEATHSIG = 1
 
 
-def _start_worker(policy) -> None:
+def _start_worker(policy, parent: int | None = None) -> None:
+    """A worker's start: keep the policy, die with the parent, leave Ctrl-C to the parent.
+
+    Why: a parent killed with SIGKILL cannot stop its workers, and orphaned workers would go on
+    settling (and spilling gigabytes) for nobody. On Linux the kernel sends them SIGKILL when the
+    parent dies (``PR_SET_PDEATHSIG``); if it died before that was set, the worker ends itself. Ctrl-C
+    reaches every process of the terminal: the workers ignore it and the parent ends them after its
+    cleanup (``workers_for``).
+    """
     global _WORKER_POLICY
     _WORKER_POLICY = policy
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    if parent is None:
+        return
+    if sys.platform.startswith("linux"):
+        import ctypes
+
+        with suppress(OSError, AttributeError):
+            ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+    if os.getppid() != parent:
+        os._exit(1)
 
 
 @contextmanager
@@ -158,7 +179,7 @@ def workers_for(jobs: int, policy=None) -> Iterator:
     os.environ["POLARS_MAX_THREADS"] = threads or str(max(1, default_jobs(limit=64) // jobs))
     try:
         pool = ProcessPoolExecutor(max_workers=jobs, mp_context=multiprocessing.get_context("spawn"),
-                                   initializer=_start_worker, initargs=(policy,))
+                                   initializer=_start_worker, initargs=(policy, os.getpid()))
         for _ in range(jobs):
             pool.submit(_ready)  # start the workers (imports) while this process cuts the first piece
     finally:
@@ -169,8 +190,28 @@ def workers_for(jobs: int, policy=None) -> Iterator:
     pool.window = jobs + 1  # type: ignore[attr-defined]  # pieces in flight: bounds the memory of reading
     try:
         yield pool
+    except BaseException:
+        _end_workers(pool)  # an error, Ctrl-C or SIGTERM: the partitions in flight are of no use any more
+        raise
     finally:
         pool.shutdown(wait=True, cancel_futures=True)
+
+
+def _end_workers(pool: ProcessPoolExecutor) -> None:
+    """Kill the pool's worker processes now, rather than waiting for the tasks they are running.
+
+    ``ProcessPoolExecutor`` has no public way to do it before Python 3.14 (``terminate_workers``).
+    """
+    ending = getattr(pool, "terminate_workers", None)
+    if ending is not None:
+        ending()
+        return
+    for process in list((getattr(pool, "_processes", None) or {}).values()):
+        with suppress(OSError, ValueError, AttributeError):
+            process.kill()
+    for process in list((getattr(pool, "_processes", None) or {}).values()):
+        with suppress(OSError, ValueError, AttributeError, AssertionError):
+            process.join(5)
 
 
 def default_jobs(limit: int = 4) -> int:
