@@ -125,18 +125,33 @@ def _paused(tmp_path: Path, claims: Path, out: Path, *extra: str) -> tuple[subpr
     script, ready = tmp_path / "paused.py", tmp_path / "ready"
     script.write_text(PAUSED, encoding="utf-8")
     ready.unlink(missing_ok=True)
-    proc = subprocess.Popen([sys.executable, str(script), str(ready), "batch", str(claims), "-p", "suqian-2007",
-                             "-o", str(out), "--partitions", "3", "--jobs", "2", "--lang", "en", *extra],
-                            cwd=ROOT, env=_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    # output to a file, not a pipe: an orphaned worker holding the pipe would make reading it wait forever
+    with open(tmp_path / "stderr.txt", "w", encoding="utf-8") as stderr:
+        proc = subprocess.Popen([sys.executable, str(script), str(ready), "batch", str(claims), "-p", "suqian-2007",
+                                 "-o", str(out), "--partitions", "3", "--jobs", "2", "--lang", "en", *extra],
+                                cwd=ROOT, env=_env(), stdout=subprocess.DEVNULL, stderr=stderr)
     deadline = time.monotonic() + 120
     while not ready.exists():
         if proc.poll() is not None or time.monotonic() > deadline:
             proc.kill()
-            raise AssertionError(f"the run did not reach its write: {proc.communicate()}")
+            proc.wait()
+            raise AssertionError(f"the run did not reach its write: {_stderr(tmp_path)}")
         time.sleep(0.05)
     workers = _children(proc.pid)
     assert len(workers) >= 2, workers  # two workers (and multiprocessing's resource tracker)
     return proc, workers
+
+
+def _stderr(tmp_path: Path) -> str:
+    return (tmp_path / "stderr.txt").read_text(encoding="utf-8")
+
+
+def _no_orphans(workers: list[int]) -> list[int]:
+    """The workers still running after their parent ended (killed here, so that a failing test leaves none)."""
+    running = _gone(workers)
+    for pid in running:
+        os.kill(pid, signal.SIGKILL)
+    return running
 
 
 def test_kill_9_mid_run_leaves_no_worker_and_the_next_run_cleans_up(tmp_path, generated) -> None:
@@ -150,8 +165,8 @@ def test_kill_9_mid_run_leaves_no_worker_and_the_next_run_cleans_up(tmp_path, ge
     leftovers = [n for n in _names(folder) if LEFTOVER.match(n)]
     assert any(n.endswith(".spill") for n in leftovers) and any(".tmp" in n for n in leftovers), leftovers
     proc.kill()
-    proc.communicate()
-    assert _gone(workers) == []
+    proc.wait()
+    assert _no_orphans(workers) == []
     assert not out.exists()
     again = cli("batch", str(generated), "-p", "suqian-2007", "-o", str(out), "--partitions", "3", "--jobs", "2")
     reference = cli("batch", str(generated), "-p", "suqian-2007", "-o", str(tmp_path / "ref.csv"), "--jobs", "1")
@@ -172,10 +187,11 @@ def test_sigterm_and_sigint_clean_up_and_exit_143_130(tmp_path, generated, signu
     (folder / "out.rejects.csv").write_text("earlier rejects\n", encoding="utf-8")
     proc, workers = _paused(tmp_path, generated, out)
     proc.send_signal(signum)
-    _, stderr = proc.communicate(timeout=60)
+    proc.wait(timeout=60)
+    stderr = _stderr(tmp_path)
     assert proc.returncode == code, stderr
     assert "interrupted" in stderr and "Traceback" not in stderr
-    assert _gone(workers) == []
+    assert _no_orphans(workers) == []
     assert _names(folder) == ["out.csv", "out.rejects.csv"]
     assert out.read_text(encoding="utf-8") == "earlier run\n"
     assert (folder / "out.rejects.csv").read_text(encoding="utf-8") == "earlier rejects\n"
@@ -185,7 +201,7 @@ def test_a_second_run_on_the_same_output_is_refused_naming_the_first(tmp_path, g
     """Two processes on one output: the second exits 2 at once with the first's pid and writes nothing; the
     first is not disturbed; another output in the same folder is not locked."""
     out = tmp_path / "out.csv"
-    first, _workers = _paused(tmp_path, generated, out)
+    first, workers = _paused(tmp_path, generated, out)
     try:
         second = cli("batch", "examples/claims.csv", "-p", "suqian-2007", "-o", str(out), "--lang", "en")
         assert second.returncode == 2, second.stderr
@@ -197,8 +213,8 @@ def test_a_second_run_on_the_same_output_is_refused_naming_the_first(tmp_path, g
         assert first.poll() is None
     finally:
         first.send_signal(signal.SIGTERM)
-        first.communicate(timeout=60)
-    assert first.returncode == 143
+        first.wait(timeout=60)
+    assert first.returncode == 143 and _no_orphans(workers) == []
 
 
 # --- a failed write: exit 2, nothing replaced, nothing left --------------------------------------
@@ -320,3 +336,14 @@ def test_outputs_that_would_destroy_a_file_are_refused_before_reading(tmp_path, 
     assert code == 2 and "Traceback" not in err, err
     assert claims.read_bytes() == EXAMPLE.read_bytes()
     assert sorted(n for n in _names(tmp_path)) == sorted(["claims.csv", *(["folder"] if "folder" in case else [])])
+
+
+def test_an_error_ends_the_workers_at_once_rather_than_waiting_for_their_tasks() -> None:
+    """Leaving ``workers_for`` with an error (or a signal) kills workers busy with a long task: the run stops
+    in seconds, not when the partition in flight would have been settled."""
+    started = time.monotonic()
+    with pytest.raises(KeyboardInterrupt), medins.partitioned.workers_for(2) as pool:
+        pool.submit(time.sleep, 60)
+        pids = list(pool._processes)
+        raise KeyboardInterrupt
+    assert time.monotonic() - started < 30 and _gone(pids, 5) == []
