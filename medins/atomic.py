@@ -19,14 +19,14 @@ import re
 import secrets
 import shutil
 import tempfile
-from collections.abc import Iterator, Sequence
+from collections.abc import Collection, Iterator, Sequence
 from contextlib import contextmanager, suppress
 from pathlib import Path
 
 from medins.errors import OutputError
 
 #: ``.<target name>.medins-<pid>.<random>.tmp<suffix>`` or ``….spill``: a temporary of process ``pid``.
-LEFTOVER = re.compile(r"^\..+\.medins-(?P<pid>\d+)\.[A-Za-z0-9_]+\.(tmp(\.[A-Za-z0-9]+)?|spill)$")
+LEFTOVER = re.compile(r"^\..+\.medins-(?P<pid>\d+)\.[A-Za-z0-9_]+\.(tmp(\.[A-Za-z0-9]+)?|spill|commit)$")
 #: Errors of writing, told apart from the same numbers when read from Polars' messages ("os error 28").
 _OS_ERROR = re.compile(r"os error (\d+)")
 _FULL = (errno.ENOSPC, errno.EDQUOT, errno.EFBIG)
@@ -144,21 +144,29 @@ def _alive(pid: int) -> bool:
     return stat.rsplit(")", 1)[-1].split()[0] != "Z"
 
 
-def remove_leftovers(folder: Path) -> list[str]:
+def remove_leftovers(folder: Path, held: Collection[Path] = ()) -> list[str]:
     """Remove the temporaries and spill folders that processes no longer running left in ``folder``.
 
     Why at the start of a run: a process killed with SIGKILL (or by the kernel for lack of memory)
     cleans nothing; the next run on the same folder does. A live process's files are never touched
-    (a pid reused by another process only delays the removal). Returns the names removed.
+    (a pid reused by another process only delays the removal). A dead process's commit journal
+    (killed between its renames) is first completed — its temporaries were whole and synced — if this
+    run holds the locks of all its targets (``held``); otherwise it and its temporaries are left to a
+    run on those outputs. Returns the names removed.
     """
-    removed = []
+    removed: list[str] = []
     try:
         entries = list(os.scandir(folder))
     except OSError:
         return removed
-    for entry in entries:
-        found = LEFTOVER.match(entry.name)
-        if not found or int(found["pid"]) == os.getpid() or _alive(int(found["pid"])):
+    dead = [e for e in entries if (found := LEFTOVER.match(e.name)) and int(found["pid"]) != os.getpid()
+            and not _alive(int(found["pid"]))]
+    keep: set[str] = set()
+    for entry in dead:
+        if entry.name.endswith(".commit"):
+            keep |= _complete(Path(entry.path), {Path(t).absolute() for t in held})
+    for entry in dead:
+        if entry.path in keep:
             continue
         with suppress(OSError):
             if entry.is_dir(follow_symlinks=False):
@@ -167,6 +175,25 @@ def remove_leftovers(folder: Path) -> list[str]:
                 os.unlink(entry.path)
             removed.append(entry.name)
     return removed
+
+
+def _complete(journal: Path, held: set[Path]) -> set[str]:
+    """Finish the renames of a dead run's commit journal (see :meth:`OutputFiles.commit`) if this run holds
+    the locks of its targets; returns the paths to keep (the journal and its temporaries) when it does not."""
+    import json
+
+    try:
+        renames = json.loads(journal.read_text(encoding="utf-8"))["renames"]
+    except (OSError, ValueError, KeyError, TypeError):
+        return set()  # not a whole journal: the run died before its first rename; it is a plain leftover
+    if not {Path(target) for _tmp, target in renames} <= held:
+        return {str(journal), *(tmp for tmp, _target in renames)}
+    for tmp, target in renames:
+        if os.path.exists(tmp):
+            os.replace(tmp, target)
+    for folder in dict.fromkeys(Path(target).parent for _tmp, target in renames):
+        fsync_path(folder, folder=True)
+    return set()
 
 
 class OutputFiles:
@@ -199,7 +226,7 @@ class OutputFiles:
                 self._locks.append(lock)
             with writing(self.targets[-1].parent):
                 for folder in dict.fromkeys(t.parent for t in self.targets):
-                    remove_leftovers(folder)
+                    remove_leftovers(folder, held=self.targets)
         except BaseException:
             self._release()
             raise
@@ -226,11 +253,14 @@ class OutputFiles:
 
         If a rename fails (or a signal arrives) after an earlier one succeeded, the earlier targets are put
         back from hard links of their old content taken just before, so that still nothing is replaced.
+        Killed between the renames (kill -9, a power cut), the run leaves its journal ``….commit`` listing
+        them; the next run on these outputs completes them before anything else (:func:`remove_leftovers`).
         """
         order = [t for t in self.targets if t in self._temps]
         with writing(self.targets[-1].parent):
             for target in order:
                 fsync_path(self._temps[target])
+            journal = self._journal(order)
             backups = {target: self._backup(target) for target in order}
             done: list[Path] = []
             try:
@@ -247,13 +277,28 @@ class OutputFiles:
                             os.unlink(target)  # it did not exist before this run
                 raise
             finally:
-                for backup in backups.values():
-                    if backup is not None:
+                for leftover in (journal, *backups.values()):
+                    if leftover is not None:
                         with suppress(OSError):
-                            os.unlink(backup)
+                            os.unlink(leftover)
             for folder in dict.fromkeys(t.parent for t in order):
                 fsync_path(folder, folder=True)
         self.committed = True
+
+    def _journal(self, order: list[Path]) -> Path | None:
+        """Write and sync the list of renames about to be made (None when there is only one)."""
+        if len(order) < 2:
+            return None
+        import json
+
+        target = self.targets[-1]
+        fd, name = tempfile.mkstemp(dir=target.parent, prefix=temp_prefix(target), suffix=".commit")
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            json.dump({"renames": [[str(self._temps[t].absolute()), str(t.absolute())] for t in order]}, handle)
+            handle.flush()
+            os.fsync(handle.fileno())
+        fsync_path(target.parent, folder=True)
+        return Path(name)
 
     @staticmethod
     def _backup(target: Path) -> Path | None:

@@ -75,8 +75,9 @@ def test_output_files_rename_every_target_only_at_commit_rejects_first(tmp_path,
         assert any(atomic.LEFTOVER.match(n) for n in _names(tmp_path))
         files.commit()
     assert (out.read_text(encoding="utf-8"), rejects.read_text(encoding="utf-8")) == ("new out", "new rejects")
-    assert events == [("fsync", ".out."), ("fsync", ".out."), ("rename", "out.rejects.csv"), ("rename", "out.csv"),
-                      ("fsync", tmp_path.name[:5])]
+    folder = ("fsync", tmp_path.name[:5])  # the folder: after the journal, after the renames
+    assert events == [("fsync", ".out."), ("fsync", ".out."), folder, ("rename", "out.rejects.csv"),
+                      ("rename", "out.csv"), folder]
     assert _names(tmp_path) == ["out.csv", "out.rejects.csv"]  # no temporary, no lock file
 
 
@@ -151,4 +152,42 @@ def test_a_lock_refuses_a_second_holder_names_its_pid_and_is_taken_over_after(tm
     second.acquire()  # stale: nobody holds its flock
     assert (tmp_path / ".out.csv.medins.lock").read_text(encoding="utf-8").split()[0] == str(os.getpid())
     second.release()
+    assert _names(tmp_path) == []
+
+
+def _dead_pid() -> int:
+    return int(subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True,
+                              check=True).stdout)
+
+
+def test_a_dead_runs_commit_journal_is_completed_by_the_next_run_on_its_outputs(tmp_path) -> None:
+    """Killed between its two renames (rejects renamed, settlements not), a run leaves its journal; the next
+    run holding the same outputs finishes the renames, so the pair is one run's again; a run on another
+    output in the folder leaves the journal and its temporaries alone."""
+    import json
+
+    out, rejects = tmp_path / "out.csv", tmp_path / "out.rejects.csv"
+    out.write_text("old out", encoding="utf-8")
+    rejects.write_text("new rejects", encoding="utf-8")  # already renamed when the run was killed
+    pid = _dead_pid()
+    tmp_out = tmp_path / f".out.csv.medins-{pid}.a1b2.tmp.csv"
+    tmp_out.write_text("new out", encoding="utf-8")
+    journal = tmp_path / f".out.csv.medins-{pid}.c3d4.commit"
+    journal.write_text(json.dumps({"renames": [[str(tmp_path / f".out.rejects.csv.medins-{pid}.e5.tmp.csv"),
+                                                str(rejects)], [str(tmp_out), str(out)]]}), encoding="utf-8")
+    with OutputFiles([tmp_path / "other.rejects.csv", tmp_path / "other.csv"]):
+        pass
+    assert _names(tmp_path) == sorted([journal.name, tmp_out.name, "out.csv", "out.rejects.csv"])
+    with OutputFiles([rejects, out]):
+        assert out.read_text(encoding="utf-8") == "new out"
+    assert _names(tmp_path) == ["out.csv", "out.rejects.csv"]
+
+
+def test_a_half_written_journal_is_only_a_leftover(tmp_path) -> None:
+    """A journal cut short (killed while writing it, before any rename): removed, nothing renamed."""
+    pid = _dead_pid()
+    (tmp_path / f".out.csv.medins-{pid}.c3d4.commit").write_text('{"renames": [["', encoding="utf-8")
+    (tmp_path / f".out.csv.medins-{pid}.a1b2.tmp.csv").write_text("half", encoding="utf-8")
+    with OutputFiles([tmp_path / "out.rejects.csv", tmp_path / "out.csv"]):
+        pass
     assert _names(tmp_path) == []

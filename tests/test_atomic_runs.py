@@ -217,6 +217,48 @@ def test_a_second_run_on_the_same_output_is_refused_naming_the_first(tmp_path, g
     assert first.returncode == 143 and _no_orphans(workers) == []
 
 
+#: ``medins ARGS`` killed (as by kill -9: no cleanup at all) right after it renamed its rejects into place.
+KILLED_BETWEEN_RENAMES = '''
+import os, sys
+if __name__ == "__main__":
+    rename = os.replace
+
+    def replace(src, dst):
+        rename(src, dst)
+        if str(dst).endswith(".rejects.csv"):
+            os._exit(137)
+
+    os.replace = replace
+    sys.argv = ["medins", *sys.argv[1:]]
+    from medins.cli import main
+    main()
+'''
+
+
+def test_killed_between_the_two_renames_the_next_run_completes_the_pair(tmp_path) -> None:
+    """A run dies after renaming its rejects and before its settlements: the next run on that output — even
+    one that then fails on its own input — first completes the dead run's renames, so the settlements and
+    rejects on disk are again one run's (here: equal to an uninterrupted run's), and nothing is left over."""
+    folder = tmp_path / "out"
+    folder.mkdir()
+    out = folder / "out.csv"
+    out.write_text("earlier run\n", encoding="utf-8")
+    script = tmp_path / "killed.py"
+    script.write_text(KILLED_BETWEEN_RENAMES, encoding="utf-8")
+    killed = subprocess.run([sys.executable, str(script), "batch", "examples/claims.csv", "-p", "suqian-2007", "-o",
+                             str(out)], cwd=ROOT, env=_env(), capture_output=True, text=True, timeout=300)
+    assert killed.returncode == 137, killed.stderr
+    assert out.read_text(encoding="utf-8") == "earlier run\n"  # the mismatched pair the kill left
+    broken = tmp_path / "broken.csv"
+    broken.write_text("claim_id,person_id,admit_date\nC1,P1,2008-01-01\n", encoding="utf-8")
+    after = cli("batch", str(broken), "-p", "suqian-2007", "-o", str(out))
+    assert after.returncode == 2, after.stderr
+    cli("batch", "examples/claims.csv", "-p", "suqian-2007", "-o", str(tmp_path / "ref.csv"))
+    assert _names(folder) == ["out.csv", "out.rejects.csv"]
+    assert out.read_bytes() == (tmp_path / "ref.csv").read_bytes()
+    assert (folder / "out.rejects.csv").read_bytes() == (tmp_path / "ref.rejects.csv").read_bytes()
+
+
 # --- a failed write: exit 2, nothing replaced, nothing left --------------------------------------
 
 def _earlier(folder: Path) -> None:
