@@ -55,7 +55,9 @@ def new_temp(target: Path, suffix: str = "") -> Path:
 
 def fsync_path(path: Path, *, folder: bool = False) -> None:
     """Flush ``path`` (a file, or a folder's entries after a rename) to the disk."""
-    fd = os.open(path, os.O_RDONLY | (os.O_DIRECTORY if folder else 0))
+    if folder and not hasattr(os, "O_DIRECTORY"):  # Windows: a folder cannot be opened (nor needs syncing)
+        return
+    fd = os.open(path, os.O_RDONLY | (getattr(os, "O_DIRECTORY", 0) if folder else 0))
     try:
         os.fsync(fd)
     except OSError as exc:  # some file systems cannot sync a folder; the data itself was synced

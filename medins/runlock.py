@@ -13,11 +13,15 @@ locked is still the one at that path (another run may have removed it meanwhile)
 from __future__ import annotations
 
 import datetime as dt
-import fcntl
 import os
 from pathlib import Path
 
 from medins.errors import OutputLocked
+
+try:
+    import fcntl
+except ImportError:  # Windows: no flock; runs are not locked there (the rest of the guarantees hold)
+    fcntl = None  # type: ignore[assignment]
 
 
 def lock_path(target: Path) -> Path:
@@ -36,6 +40,8 @@ class RunLock:
         """Take the lock or raise :class:`OutputLocked` naming the holder's pid (exit 2, nothing written)."""
         from medins.atomic import writing
 
+        if fcntl is None:
+            return
         while True:
             with writing(self.path.parent):
                 fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
