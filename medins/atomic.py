@@ -119,6 +119,7 @@ def atomic_path(target: str | Path, suffix: str = "") -> Iterator[str]:
     failure remove it (a failed write is raised as an :class:`OutputError`)."""
     target = Path(target)
     with writing(target.parent):
+        remove_leftovers(target.parent)  # of a chart or workbook run killed before
         tmp = new_temp(target, suffix)
         try:
             yield str(tmp)
@@ -314,7 +315,9 @@ class OutputFiles:
             return None
         return backup
 
-    def __exit__(self, *_exc) -> None:
+    def __exit__(self, _type, exc, _trace) -> None:
+        if exc is not None and self.committed:
+            exc.after_commit = True  # e.g. SIGTERM while the workers stop: the outputs are complete and in place
         try:
             for tmp in self._temps.values():
                 with suppress(OSError):

@@ -26,8 +26,15 @@ class Interrupted(BaseException):
         self.signum = signum
         self.exit_code = 128 + signum
 
+    #: Set when the signal came after the run's outputs were renamed into place (they are whole).
+    after_commit = False
+
     def message(self, lang: str) -> str:
         name = signal.Signals(self.signum).name
+        if self.after_commit:
+            if lang == "zh":
+                return f"运行被中断({name}):输出文件已完整写出,临时文件与工作进程已清理"
+            return f"interrupted ({name}) after the outputs were written in full; temporary files and workers removed"
         if lang == "zh":
             return f"运行被中断({name}):未替换任何输出文件,临时文件与工作进程已清理"
         return f"interrupted ({name}): no output was replaced; temporary files and worker processes were removed"

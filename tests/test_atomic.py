@@ -191,3 +191,26 @@ def test_a_half_written_journal_is_only_a_leftover(tmp_path) -> None:
     with OutputFiles([tmp_path / "out.rejects.csv", tmp_path / "out.csv"]):
         pass
     assert _names(tmp_path) == []
+
+
+def test_a_chart_run_removes_what_a_killed_chart_run_left(tmp_path) -> None:
+    """``atomic_path`` (charts, workbooks) also removes a dead process's temporaries in the folder."""
+    left = tmp_path / f".chart.png.medins-{_dead_pid()}.x1.tmp.png"
+    left.write_bytes(b"half a chart")
+    with atomic_path(tmp_path / "chart.png", ".png") as tmp:
+        Path(tmp).write_bytes(b"chart")
+    assert _names(tmp_path) == ["chart.png"]
+
+
+def test_a_signal_after_the_commit_says_the_outputs_are_whole(tmp_path) -> None:
+    """SIGTERM while the workers stop, after the renames: the message must not claim nothing was replaced."""
+    from medins.interrupts import Interrupted
+
+    out = tmp_path / "out.csv"
+    with pytest.raises(Interrupted) as caught, OutputFiles([tmp_path / "r.csv", out]) as files:
+        files.temp(out).write_text("new", encoding="utf-8")
+        files.commit()
+        raise Interrupted(15)
+    assert caught.value.after_commit and "written in full" in caught.value.message("en")
+    assert "完整" in caught.value.message("zh") and caught.value.exit_code == 143
+    assert "no output was replaced" in Interrupted(2).message("en") and Interrupted(2).exit_code == 130
