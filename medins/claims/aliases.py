@@ -14,7 +14,8 @@ import re
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 
-from medins.claims.fields import CLAIM_FIELDS, ITEM_FIELDS, PERSON_CATEGORIES, Field
+from medins.claims.fields import CLAIM_FIELDS, ITEM_FIELDS, Field
+from medins.claims.vocabulary import FIELD_VOCABULARY, aliases_of
 from medins.errors import InputError
 from medins.money import MAX_YUAN, fen_to_yuan
 
@@ -35,20 +36,9 @@ for _digit, _zh in (("1", "一"), ("2", "二"), ("3", "三")):
 
 #: Built-in value aliases of Chinese exports, by canonical field; keys are matched case-insensitively.
 VALUE_ALIASES: dict[str, dict[str, str | None]] = {
-    "visit_type": {"住院": "inpatient", "门诊": "outpatient", "普通门诊": "outpatient",
-                   "门诊大病": "outpatient_special", "门诊特殊病": "outpatient_special",
-                   "门诊慢特病": "outpatient_special", "特殊病种门诊": "outpatient_special",
-                   "门诊特殊病种": "outpatient_special", "急诊": "emergency", "门急诊": "emergency"},
+    **{f: aliases_of(vocab.name) for f, vocab in FIELD_VOCABULARY.items()},
     "hospital_level": _LEVELS,
-    "hospital_zone": {"区内": "in_district", "本区": "in_district", "区外市内": "in_city", "市内": "in_city",
-                      "市外": "out_of_city", "省内异地": "out_of_city", "省外": "out_of_province",
-                      "跨省": "out_of_province", "跨省异地": "out_of_province", "境外": "overseas"},
     "sex": {"男": "M", "女": "F", "male": "M", "female": "F"},
-    "cause": {"疾病": "illness", "工伤": "work_injury", "生育": "maternity", "交通事故": "traffic_accident",
-              "车祸": "traffic_accident", "意外伤害": "accident", "意外": "accident"},
-    "person_category": {zh: code for code, (zh, _en) in PERSON_CATEGORIES.items()}
-    | {"在职": "in_service", "退休": "retired", "居民": "resident", "低保": "low_income",
-       "残疾人": "disabled"},
     "item_class": {"甲": "A", "甲类": "A", "乙": "B", "乙类": "B", "丙": "C", "丙类": "C"},
 }
 
