@@ -15,7 +15,7 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 
 from medins.claims.fields import CLAIM_FIELDS, ITEM_FIELDS, Field
-from medins.claims.vocabulary import FIELD_VOCABULARY, aliases_of
+from medins.claims.vocabulary import FIELD_VOCABULARY, aliases_of, close_code
 from medins.errors import InputError
 from medins.money import MAX_YUAN, fen_to_yuan
 
@@ -254,9 +254,13 @@ def reject_message(code: str, rec: dict, headers: Mapping[str, str], expected: i
         value = rec.get(f"text:{name}")
         allowed = ", ".join(map(str, HOSPITAL_LEVELS if name == "hospital_level" else f.choices))
         en, zh = _CELL_MESSAGES[kind]
-        return (en.format(col=col_en, val=repr(value), allowed=allowed),
-                zh.format(col=f"列“{header}”" + (f"（{f.zh}）" if header == name else ""), val=f"“{value}”",
-                          allowed=allowed))
+        en, zh = (en.format(col=col_en, val=repr(value), allowed=allowed),
+                  zh.format(col=f"列“{header}”" + (f"（{f.zh}）" if header == name else ""), val=f"“{value}”",
+                            allowed=allowed))
+        guess = close_code(str(value), f.choices) if kind == "unknown_code" and value is not None else None
+        if guess:  # the likely code first: a list of sixty categories hides it
+            en, zh = f"{en} (did you mean {guess!r}?)", f"{zh}（是否应为“{guess}”？）"
+        return en, zh
     values = {k: _show(v) for k, v in rec.items() if k in ("total", "self_pay", "class_b", "admit_date",
                                                            "discharge_date", "claim_id", "_conflicts")}
     conflicts = ", ".join(headers.get(n, n) for n in values.pop("_conflicts", "").split(", ") if n)
