@@ -168,6 +168,18 @@ def check_mapping(mapping: Mapping | None, *, file: str | None = None) -> tuple[
     return columns, values
 
 
+def with_values(mapping: Mapping | None, extra: Mapping[str, Mapping[str, str]]) -> dict | None:
+    """``mapping`` (a ``--map`` document) with more value entries by field; the user's own entries win."""
+    if not extra:
+        return dict(mapping) if mapping else None
+    doc = dict(mapping or {})
+    values = {str(k): dict(v or {}) for k, v in (doc.get("values") or {}).items()}
+    for name, table in extra.items():
+        values[name] = {**table, **values.get(name, {})}
+    doc["values"] = values
+    return doc
+
+
 def _mapping(node: object, where: str, file: str | None) -> Mapping | None:
     if node is None or isinstance(node, Mapping):
         return node

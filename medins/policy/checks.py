@@ -68,6 +68,19 @@ def field_codes(model: Policy) -> dict[str, tuple[str, ...]]:
             if model.vocabulary.get(v.name)}  # type: ignore[call-overload]
 
 
+def declared_values(model: Policy) -> dict[str, dict[str, str]]:
+    """Claim/item field → {word: code} for a claims file: each declared code to itself, its aliases to it.
+
+    Why as value mappings: the claims reader already applies ``--map`` values per field and accepts a
+    code mapped to itself as declared (``parse.declared_codes``), so the policy's codes need no second path.
+    """
+    out: dict[str, dict[str, str]] = {}
+    for f, vocab in FIELD_VOCABULARY.items():
+        for extra in model.vocabulary.get(vocab.name, ()):  # type: ignore[call-overload]
+            out.setdefault(f, {}).update({extra.code: extra.code, **dict.fromkeys(extra.aliases, extra.code)})
+    return out
+
+
 def domain_of(holder: BaseModel, key: object) -> str | None:
     """``rate`` or ``amount`` for an expression field with a result domain, else None."""
     return next((d for (tp, name), d in _DOMAINS.items() if isinstance(holder, tp) and name == key), None)
@@ -96,7 +109,7 @@ class Checker:
             hint_en=hints["en"].format_map(fill) if hints["en"] else None,
             hint_zh=hints["zh"].format_map(fill) if hints["zh"] else None, code=code))
 
-    def code(self, vocab: str, word: object, loc: tuple, extra: tuple[str, ...] = ()) -> None:
+    def code(self, vocab: str, word: object, loc: tuple, extra: tuple[str, ...] = (), prefer: str = "value") -> None:
         """``word`` must be a code of ``vocab`` (or one of ``extra``, e.g. literals an index may take)."""
         if word is None:
             return
@@ -104,7 +117,7 @@ class Checker:
         if str(word) in known:
             return
         v = VOCABULARIES[vocab]
-        self.issue("unknown_code", loc, str(word), vocab_en=v.en, vocab_zh=v.zh,
+        self.issue("unknown_code", loc, str(word), prefer=prefer, vocab_en=v.en, vocab_zh=v.zh,
                    suggestion=close_code(str(word), known) or "", allowed=_short_list(known))
 
 
@@ -248,7 +261,7 @@ def _check_table_keys(c: Checker, node: ast.Subscript, loc: tuple) -> None:
         if param.values is None:
             continue
         for path, key in _keys_at(param.values, depth):
-            c.code(vocab, key, (*head, "values", *path, key), extra=allowed)
+            c.code(vocab, key, (*head, "values", *path, key), extra=allowed, prefer="key")
 
 
 def _parameter_versions(model: Policy, name: str) -> Iterator[tuple[tuple, Parameter]]:
