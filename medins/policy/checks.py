@@ -53,6 +53,28 @@ _DOMAINS: dict[tuple[type, str], str] = {
 }
 
 
+#: Names the engine computes in later stages: not yet known where an expression of an earlier stage runs.
+_LATER: dict[str, frozenset[str]] = {
+    "scope": frozenset({"inscope", "eligible", "class_b_inscope", "total_items", "admissions", "rate"}),
+    "selection": frozenset({"eligible", "admissions", "rate"}),  # admission checks, a rule's when
+    "ceiling": frozenset({"eligible", "rate"}),
+    "benefits": frozenset({"rate"}),  # ``rate`` is a band's own rate: only in a band's rate expression
+}
+
+
+def stage_of(loc: tuple, holder: BaseModel) -> str | None:
+    """Which engine stage evaluates the expression at ``loc`` (for the names it cannot read yet)."""
+    if loc[0] == "scope":
+        return "scope"
+    if loc[0] == "admission" or (loc[0] == "rules" and len(loc) == 3 and loc[2] == "when"):
+        return "selection"
+    if isinstance(holder, Ceiling):
+        return "ceiling"
+    if isinstance(holder, Bands) and loc[-1] == "rate":
+        return None
+    return "benefits"
+
+
 def declared_codes(model: Policy) -> dict[str, tuple[str, ...]]:
     """Vocabulary name → every code this policy may name: the registry's, then its own ``vocabulary:``."""
     out: dict[str, tuple[str, ...]] = {}
@@ -186,6 +208,10 @@ def _check_expressions(c: Checker) -> None:
             c.issue("bad_expression", loc, text, error=str(exc))
             continue
         resolved = True
+        stage = stage_of(loc, holder)
+        for name in sorted(expr.names & _LATER.get(stage or "", frozenset())):
+            c.issue("name_not_yet_known", loc, text, name=name, stage=stage or "")
+            resolved = False
         for name in sorted(expr.names - known):
             if name.startswith(CAT_PREFIX):
                 category = name[len(CAT_PREFIX):]
