@@ -43,7 +43,8 @@ def test_negative_deductible_from_the_claim_is_a_framed_error(tmp_path) -> None:
 @pytest.mark.parametrize(("expression", "words"), [("rate + hospital_level * 20%", "outside 0-100%"),
                                                    ("rate - hospital_level * 40%", "outside 0-100%")])
 def test_band_rate_outside_0_100_from_the_claim_is_a_framed_error(tmp_path, expression, words) -> None:
-    text = TINY.replace("bands: {scale: bands, axis: absolute,", f'bands: {{scale: bands, axis: absolute, rate: "{expression}",')
+    text = TINY.replace("bands: {scale: bands, axis: absolute,",
+                        f'bands: {{scale: bands, axis: absolute, rate: "{expression}",')
     policy = load_policy(_policy(tmp_path, text))
     assert settle_bill(policy, _bill("4000", level=0))["status"] == "settled"
     result = settle_bill(policy, _bill("4000", level=2))
