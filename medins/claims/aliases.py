@@ -15,7 +15,7 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 
 from medins.claims.fields import CLAIM_FIELDS, ITEM_FIELDS, Field
-from medins.claims.vocabulary import FIELD_VOCABULARY, aliases_of, close_code
+from medins.claims.vocabulary import CLOSED_FIELDS, aliases_of, close_code
 from medins.errors import InputError
 from medins.money import MAX_YUAN, fen_to_yuan
 
@@ -36,7 +36,7 @@ for _digit, _zh in (("1", "一"), ("2", "二"), ("3", "三")):
 
 #: Built-in value aliases of Chinese exports, by canonical field; keys are matched case-insensitively.
 VALUE_ALIASES: dict[str, dict[str, str | None]] = {
-    **{f: aliases_of(vocab.name) for f, vocab in FIELD_VOCABULARY.items()},
+    **{f: aliases_of(vocab.name) for f, vocab in CLOSED_FIELDS.items()},
     "hospital_level": _LEVELS,
     "sex": {"男": "M", "女": "F", "male": "M", "female": "F"},
     "item_class": {"甲": "A", "甲类": "A", "乙": "B", "乙类": "B", "丙": "C", "丙类": "C"},

@@ -34,6 +34,9 @@ class Vocabulary:
     en: str
     fields: tuple[str, ...]
     codes: tuple[Code, ...] = field(default_factory=tuple)
+    #: Closed at the readers too (a bill's unknown code is refused); False: closed in policies only,
+    #: bills may carry any text (diagnoses: a policy names the ones it pays for, a bill may list others).
+    closed: bool = True
 
     @property
     def names(self) -> tuple[str, ...]:
@@ -154,6 +157,20 @@ VOCABULARIES: dict[str, Vocabulary] = {v.name: v for v in (
         ("out_of_province", "省外", "outside the province", ("省外", "跨省", "跨省异地")),
         ("overseas", "境外", "overseas (incl. HK, Macau, Taiwan)", ("境外",)),
     )),
+    Vocabulary("diagnoses", "诊断", "diagnoses", ("diagnosis",), _codes(
+        ("dialysis", "尿毒症透析", "uraemia dialysis", ("血透", "透析", "尿毒症透析", "尿毒症门诊血透")),
+        ("transplant_antirejection", "器官移植后抗排斥治疗", "anti-rejection therapy after a transplant",
+         ("抗排斥治疗", "肝肾移植后抗排斥治疗")),
+        ("chemotherapy", "肿瘤化疗", "tumour chemotherapy", ("化疗", "肿瘤化疗")),
+        ("radiotherapy", "肿瘤放疗", "tumour radiotherapy", ("放疗", "肿瘤放疗")),
+        ("endocrine_therapy", "肿瘤内分泌治疗", "tumour endocrine therapy", ("内分泌治疗",)),
+        ("isotope_therapy", "同位素治疗", "isotope therapy", ("同位素治疗",)),
+        ("interventional_therapy", "介入治疗", "interventional therapy", ("介入治疗",)),
+        ("tcm_antitumour", "中医药抗肿瘤治疗", "TCM anti-tumour treatment", ("中医药抗肿瘤治疗",)),
+        ("mental_illness", "精神病", "mental illness", ("精神病",)),
+        ("haemophilia", "血友病", "haemophilia", ("血友病",)),
+        ("aplastic_anaemia", "再生障碍性贫血", "aplastic anaemia", ("再生障碍性贫血", "再障")),
+    ), closed=False),
     Vocabulary("hospital_kinds", "医疗机构类型", "hospital kinds", ("hospital_kind",), _codes(
         ("village_station", "村卫生室", "village clinic", ("村卫生室", "村卫生站")),
         ("community_station", "社区卫生服务站", "community health station", ("社区卫生服务站", "社区卫生服务中心")),
@@ -163,8 +180,10 @@ VOCABULARIES: dict[str, Vocabulary] = {v.name: v for v in (
     )),
 )}
 
-#: Field name → the vocabulary governing its values.
+#: Field name → the vocabulary governing its values in policies.
 FIELD_VOCABULARY: dict[str, Vocabulary] = {f: v for v in VOCABULARIES.values() for f in v.fields}
+#: Field name → the vocabulary its values must belong to in bills and claims files as well.
+CLOSED_FIELDS: dict[str, Vocabulary] = {f: v for f, v in FIELD_VOCABULARY.items() if v.closed}
 
 
 def codes_of(name: str, extra: Collection[str] = ()) -> tuple[str, ...]:

@@ -17,6 +17,7 @@ from decimal import Decimal
 
 from pydantic import BaseModel
 
+from medins.claims.aliases import ALL_FIELDS
 from medins.claims.vocabulary import FIELD_VOCABULARY, VOCABULARIES, close_code
 from medins.errors import PolicyIssue, format_key_path
 from medins.policy.compiled import CLAIM_NAMES, DERIVED_NAMES, ITEM_NAMES
@@ -241,6 +242,12 @@ def _vocab_of_name(name: str) -> str | None:
     return vocab.name if vocab else None
 
 
+def _choices_of_name(name: str) -> tuple[str, ...]:
+    """A field's fixed choices that belong to no vocabulary (``sex``: M, F; ``item_class``: A, B, C)."""
+    f = ALL_FIELDS.get(name)
+    return f.choices if f is not None and name not in FIELD_VOCABULARY else ()
+
+
 def _strings(node: ast.AST) -> list[str] | None:
     """The text literals of a literal or a tuple/list of literals (None: not only text literals)."""
     if isinstance(node, ast.Constant) and isinstance(node.value, str):
@@ -259,11 +266,14 @@ def _check_literals(c: Checker, expr: Expression, loc: tuple) -> None:
             operands = [node.left, *node.comparators]
             for left, right in itertools.pairwise(operands):
                 for a, b in ((left, right), (right, left)):
-                    vocab = _vocab_of_name(a.id) if isinstance(a, ast.Name) else None
-                    words = _strings(b)
-                    if vocab and words:
-                        for word in words:
+                    name = a.id if isinstance(a, ast.Name) else ""
+                    vocab, choices, words = _vocab_of_name(name), _choices_of_name(name), _strings(b)
+                    for word in words or ():
+                        if vocab:
                             c.code(vocab, word, loc)
+                        elif choices and word not in choices:
+                            c.issue("bad_literal", loc, word, name=name, allowed=", ".join(choices),
+                                    suggestion=close_code(word, choices) or "")
         elif isinstance(node, ast.Subscript):
             _check_table_keys(c, node, loc)
 
@@ -291,6 +301,8 @@ def _check_table_keys(c: Checker, node: ast.Subscript, loc: tuple) -> None:
 
 
 def _parameter_versions(model: Policy, name: str) -> Iterator[tuple[tuple, Parameter]]:
+    if name not in model.parameters:
+        return  # an unknown scale reference: reported by the loader (unknown_parameter)
     yield ("parameters", name), model.parameters[name]
     for i, version in enumerate(model.versions):
         if name in version.parameters:

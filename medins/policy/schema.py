@@ -456,7 +456,8 @@ class BenefitYear(Model):
     source: str | None = None
 
 
-VocabularyName = Literal["causes", "item_categories", "person_categories", "visit_types", "zones", "hospital_kinds"]
+VocabularyName = Literal["causes", "item_categories", "person_categories", "visit_types", "zones", "hospital_kinds",
+                         "diagnoses"]
 
 
 class ExtraCode(Model):

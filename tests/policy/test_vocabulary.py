@@ -14,7 +14,7 @@ import pytest
 from medins.api import settle_bill, settle_bills
 from medins.batch import run_batch
 from medins.claims.fields import CLAIM_FIELDS, ITEM_FIELDS
-from medins.claims.vocabulary import FIELD_VOCABULARY, VOCABULARIES, close_code
+from medins.claims.vocabulary import CLOSED_FIELDS, FIELD_VOCABULARY, VOCABULARIES, close_code
 from medins.errors import InputError
 from medins.policy.loader import builtin_policies, check_policy_file, load_policy
 from medins.policy.schema import Bands, Check, iter_expressions
@@ -44,8 +44,9 @@ def test_registry_defines_each_code_once_with_labels() -> None:
 def test_fields_take_their_choices_from_the_registry() -> None:
     """The claim and item fields a vocabulary governs accept exactly its codes (no second list)."""
     fields = {f.name: f for f in (*CLAIM_FIELDS, *ITEM_FIELDS)}
-    for name, vocab in FIELD_VOCABULARY.items():
+    for name, vocab in CLOSED_FIELDS.items():
         assert fields[name].choices == vocab.names
+    assert set(FIELD_VOCABULARY) - set(CLOSED_FIELDS) == {"diagnosis"}  # policy-side only: bills list any
 
 
 def test_close_code_only_for_close_names() -> None:
