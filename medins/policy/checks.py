@@ -154,7 +154,61 @@ def check_policy(model: Policy, positions: Positions, filename: str) -> list[Pol
     _check_listed_codes(c)
     _check_parameters(c)
     _check_expressions(c)
+    _check_idle_keys(c)
     return c.issues
+
+
+#: (why en, why zh) a key given in the file changes nothing where it stands.
+_IDLE = {
+    "bands_bucket": ("a bands bucket only places the claim on the cumulative axis; this axis is not cumulative",
+                     "bands 的 bucket 只用于 cumulative 轴，而此处不是 cumulative"),
+    "cap_bucket": ("a cap bucket only counts a yearly cap; this cap is per claim",
+                   "cap 的 bucket 只用于按年计算的限额，而此处按次计算"),
+    "deductible_bucket": ("a deductible bucket only counts a yearly or top-up deductible; this one is charged per "
+                          "admission", "起付线的 bucket 只用于按年或补差的起付线，而此处按次收取"),
+    "topup": ("topup only applies to a per-admission deductible; this one is charged once a year",
+              "topup 只适用于按次起付线，而此处按年收取一次"),
+    "lowest_of": ("lowest_of is only read with choose: lowest", "lowest_of 只在 choose: lowest 时使用"),
+    "choose_lowest": ("choose: lowest needs lowest_of (the share compared); without it the first group is taken",
+                      "choose: lowest 需要 lowest_of（比较的份额）；缺少时取第一组"),
+    "default": ("the default category must be one of the known categories", "默认类别必须是 known 中的类别之一"),
+    "source": ("a source cites the list next to it, which is absent", "source 引用的是旁边的列表，但该列表不存在"),
+}
+
+
+def _check_idle_keys(c: Checker) -> None:
+    """Every key does something where it stands: a key the engine would ignore is a mistake to point at."""
+    def idle(loc: tuple, found: object, why: str) -> None:
+        c.issue("idle_key", loc, str(found), prefer="key", key=str(loc[-1]), why_en=_IDLE[why][0], why_zh=_IDLE[why][1])
+
+    for i, rule in enumerate(c.model.rules):
+        for loc, bands in [(("rules", i, "bands"), rule.bands),
+                           *((("rules", i, "layers", j, "bands"), layer.bands) for j, layer in enumerate(rule.layers))]:
+            if bands is not None and bands.bucket and bands.axis != "cumulative":
+                idle((*loc, "bucket"), bands.bucket, "bands_bucket")
+        for loc, cap in [(("rules", i, "cap"), rule.cap),
+                         *((("rules", i, "layers", j, "cap"), layer.cap) for j, layer in enumerate(rule.layers))]:
+            if cap is not None and cap.bucket and cap.per == "claim":
+                idle((*loc, "bucket"), cap.bucket, "cap_bucket")
+        ded = rule.deductible
+        if ded is not None and ded.bucket and ded.per == "admission" and not ded.topup:
+            idle(("rules", i, "deductible", "bucket"), ded.bucket, "deductible_bucket")
+        if ded is not None and ded.topup and ded.per == "year":
+            idle(("rules", i, "deductible", "topup"), ded.topup, "topup")
+    premiums = c.model.premiums
+    if premiums is not None and premiums.lowest_of and premiums.choose != "lowest":
+        idle(("premiums", "lowest_of"), premiums.lowest_of, "lowest_of")
+    if premiums is not None and premiums.choose == "lowest" and not premiums.lowest_of:
+        idle(("premiums", "choose"), premiums.choose, "choose_lowest")
+    adm = c.model.admission
+    if adm.categories is not None and adm.categories.default and adm.categories.default not in adm.categories.known:
+        idle(("admission", "categories", "default"), adm.categories.default, "default")
+    for key, subject in (("excluded_causes_source", adm.excluded_causes), ("excluded_zones_source", adm.excluded_zones),
+                         ("hospitals_source", adm.hospitals)):
+        if getattr(adm, key) and not subject:
+            idle(("admission", key), getattr(adm, key), "source")
+    if c.model.scope.days_supply_source and not c.model.scope.days_supply_limit:
+        idle(("scope", "days_supply_source"), c.model.scope.days_supply_source, "source")
 
 
 def _check_listed_codes(c: Checker) -> None:
