@@ -171,7 +171,8 @@ _IDLE = {
     "lowest_of": ("lowest_of is only read with choose: lowest", "lowest_of 只在 choose: lowest 时使用"),
     "choose_lowest": ("choose: lowest needs lowest_of (the share compared); without it the first group is taken",
                       "choose: lowest 需要 lowest_of（比较的份额）；缺少时取第一组"),
-    "default": ("the default category must be one of the known categories", "默认类别必须是 known 中的类别之一"),
+    "default": ("a bill of another category is settled as the default, which is not a known category itself",
+                "其他类别的账单按默认类别结算，而默认类别本身不在 known 中"),
     "source": ("a source cites the list next to it, which is absent", "source 引用的是旁边的列表，但该列表不存在"),
 }
 
