@@ -13,6 +13,7 @@ from __future__ import annotations
 import ast
 import itertools
 from collections.abc import Iterator
+from datetime import date
 from decimal import Decimal
 
 from pydantic import BaseModel
@@ -130,7 +131,7 @@ class Checker:
             file=self.filename, line=line, column=col, key_path=format_key_path(loc), found=repr(found),
             allowed=values.get("allowed"), message_en=texts["en"], message_zh=texts["zh"],
             hint_en=hints["en"].format_map(fill) if hints["en"] else None,
-            hint_zh=hints["zh"].format_map(fill) if hints["zh"] else None, code=code))
+            hint_zh=hints["zh"].format_map(fill) if hints["zh"] else None, code=str(entry["code"])))
 
     def code(self, vocab: str, word: object, loc: tuple, extra: tuple[str, ...] = (), prefer: str = "value") -> None:
         """``word`` must be a code of ``vocab`` (or one of ``extra``, e.g. literals an index may take)."""
@@ -153,6 +154,7 @@ def check_policy(model: Policy, positions: Positions, filename: str) -> list[Pol
     c = Checker(model, positions, filename)
     _check_listed_codes(c)
     _check_parameters(c)
+    _check_version_dates(c)
     _check_expressions(c)
     _check_idle_keys(c)
     return c.issues
@@ -246,6 +248,21 @@ def _check_parameters(c: Checker) -> None:
         for name in params:
             if name in BUILTIN_NAMES:
                 c.issue("shadowed_name", (*loc_head, name), name, prefer="key")
+
+
+def _check_version_dates(c: Checker) -> None:
+    """A version's ``valid_from``/``valid_to`` is a date or the name of a date parameter (else calc cannot start)."""
+    dates = sorted(n for n, p in c.model.parameters.items() if p.unit == "date")
+    for i, version in enumerate(c.model.versions):
+        for attr in ("valid_from", "valid_to"):
+            given = getattr(version, attr)
+            if given is None or given in dates:
+                continue
+            try:
+                date.fromisoformat(given)
+            except ValueError:
+                c.issue("bad_version_date", ("versions", i, attr), given, allowed="YYYY-MM-DD, " + ", ".join(dates),
+                        suggestion=close_code(given, dates) or "")
 
 
 def _check_expressions(c: Checker) -> None:
@@ -348,11 +365,19 @@ def _check_table_keys(c: Checker, node: ast.Subscript, loc: tuple) -> None:
     literals = tuple(n.value for n in ast.walk(node.slice) if isinstance(n, ast.Constant) and isinstance(n.value, str))
     allowed = literals + tuple(code for v in sorted(vocabs) for code in c.codes[v])
     vocab = sorted(vocabs)[0]
+    compared = {id(n) for cmp in ast.walk(node.slice) if isinstance(cmp, ast.Compare)
+                for n in ast.walk(cmp) if isinstance(n, ast.Constant)}
+    yielded = {n.value for n in ast.walk(node.slice)
+               if isinstance(n, ast.Constant) and isinstance(n.value, str) and id(n) not in compared}
     for head, param in _parameter_versions(c.model, table.id):
         if param.values is None:
             continue
+        keys = {str(key) for _path, key in _keys_at(param.values, depth)}
         for path, key in _keys_at(param.values, depth):
             c.code(vocab, key, (*head, "values", *path, key), extra=allowed, prefer="key")
+        for word in sorted(yielded - keys):  # a key the index gives but the table lacks: every such claim fails
+            c.issue("missing_key_in_table", loc, word, table=table.id, allowed=", ".join(sorted(keys)),
+                    suggestion=close_code(word, sorted(keys)) or "")
 
 
 def _parameter_versions(model: Policy, name: str) -> Iterator[tuple[tuple, Parameter]]:
