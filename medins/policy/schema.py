@@ -19,6 +19,10 @@ Shape of a policy (see ``policies/suqian-2007.yaml`` for a complete, cited examp
   bands, allowances, cap, and further payer ``layers``.
 * ``account`` — an individual account paying part of the patient share.
 * ``premiums`` — contributions by person group.
+* ``vocabulary`` — codes of its own the policy adds to the closed vocabularies (``claims/vocabulary.py``).
+
+Checks that need the whole policy (codes, names by stage, table entries, constant ranges, idle keys)
+live in ``checks.py``.
 """
 
 from __future__ import annotations
