@@ -166,8 +166,9 @@ def _convert(f: Field, value: object, path: tuple, out: dict, problems: _Problem
             out[f.name] = value
             return
         guess = close_code(value, choices)
-        if guess:
-            problems.add(path, f"{found} is not a known {f.en} code", f"{found} 不是已知的{f.zh}代码",
+        if guess:  # the likely code in the hint: a list of sixty categories hides it
+            problems.add(path, f"{found} is not allowed; expected one of {', '.join(choices)}",
+                         f"{found} 无效；应为 {'、'.join(choices)} 之一",
                          (f"did you mean {guess!r}?", f"是否应为“{guess}”？"))
             return
         allowed = (f"one of {', '.join(choices)}", f" {'、'.join(choices)} 之一")
