@@ -118,6 +118,14 @@ class Checker:
         self.codes = declared_codes(model)
         self.params = set(model.parameters)
         self.issues: list[PolicyIssue] = []
+        self._constants: list[dict[str, object]] | None = None
+
+    @property
+    def constants(self) -> list[dict[str, object]]:
+        """Parameter values of every version (compiled once, on the first constant expression)."""
+        if self._constants is None:
+            self._constants = _constant_sets(self.model)
+        return self._constants
 
     def issue(self, code: str, loc: tuple, found: str, *, prefer: str = "value", **values: str) -> None:
         """One issue, worded by the ``messages.yaml`` entry for ``code``; ``suggestion`` picks its did-you-mean hint."""
@@ -137,7 +145,7 @@ class Checker:
         """``word`` must be a code of ``vocab`` (or one of ``extra``, e.g. literals an index may take)."""
         if word is None:
             return
-        known = (*self.codes[vocab], *extra)
+        known = tuple(dict.fromkeys((*self.codes[vocab], *extra)))
         if str(word) in known:
             return
         v = VOCABULARIES[vocab]
@@ -406,7 +414,7 @@ def _check_constant(c: Checker, expr: Expression, loc: tuple, domain: str, holde
         names.discard("rate")
     if names - c.params:
         return  # reads the claim: checked on each claim at run time
-    for constants in _constant_sets(c.model):
+    for constants in c.constants:
         for rate in rates:
             env = {**constants, **({"rate": rate} if rate is not None else {})}
             try:
