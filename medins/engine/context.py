@@ -186,7 +186,7 @@ class Run:
                 try:
                     value = expr.evaluate(env)
                 except (ExprEvalError, ArithmeticError, TypeError, ValueError) as exc:
-                    value = _Failed(_short(exc))
+                    value = _Failed(_short(f"{expr.text!r} {exc}"))  # the reason names the expression
                 memo[key] = value
             yield value
 

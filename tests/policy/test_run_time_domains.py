@@ -101,3 +101,15 @@ def test_missing_account_credit_in_calc_exits_2_with_the_set_hint(capsys, tmp_pa
     code, out, err = run(capsys, "calc", str(bill), "--policy", _low_income(tmp_path, "    missing: true\n"),
                          "--lang", "en")
     assert code == 2 and "account_credit" in out + err and "--set" in out + err and "Traceback" not in out + err
+
+
+def test_a_failing_lookup_names_the_expression(tmp_path) -> None:
+    """A table without the claim's entry rejects the claim with the expression in its reason."""
+    text = TINY.replace('  deductible: {unit: yuan, value: 500, source: "A-1"}\n',
+                        '  deductible: {unit: yuan, values: {in_district: 300}, source: "A-1"}\n').replace(
+        "standard: deductible,", 'standard: "deductible[hospital_zone]",')
+    policy = load_policy(_policy(tmp_path, text))
+    bill = _bill("4000")
+    bill["visit"]["hospital"]["zone"] = "in_city"
+    (reason,) = settle_bill(policy, bill)["reasons"]
+    assert reason.startswith("policy_error:'deductible[hospital_zone]'") and "in_city" in reason
