@@ -139,6 +139,8 @@ def test_declared_codes_pass_check_and_are_accepted_for_that_policy_only(tmp_pat
     assert settle_bills(policy, [_bill("xyz")])[0]["fulamt_ownpay_amt"] == "1000.00"
     batch = run_batch(_items_file(tmp_path, "某项"), policy, tmp_path / "out.csv")
     assert batch.rejects_table.height == 0 and batch.claims_settled == 2
+    parted = run_batch(_items_file(tmp_path, "xyz"), policy, tmp_path / "parted.csv", partitions=2)
+    assert parted.rows_rejected == 0 and parted.claims_settled == 2  # the partitioned reader too
     with pytest.raises(InputError):
         settle_bill(load_policy("ncms-rural"), _bill("xyz"))
     other = run_batch(_items_file(tmp_path, "xyz"), load_policy("ncms-rural"), tmp_path / "out2.csv")
