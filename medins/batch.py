@@ -17,10 +17,12 @@ from pathlib import Path
 import polars as pl
 
 from medins.atomic import OutputFiles
+from medins.claims.aliases import with_values
 from medins.claims.readers import read_claims
 from medins.claims.writers import write_rejects, write_table
 from medins.engine.admissibility import REASON_COLUMNS
 from medins.engine.settle import MONEY_OUTPUTS, OUTPUT_COLUMNS, settle
+from medins.policy.checks import declared_values
 from medins.policy.compiled import CompiledPolicy
 
 #: Claim facts kept next to the settlement for the summary (not written to the output file).
@@ -157,6 +159,7 @@ def run_batch(
     rejects_path = Path(rejects) if rejects else default_rejects_path(output)
     _check_output(output, fmt, rejects_path, claims_path)  # before reading a year of claims, not after
     stage = on_stage or (lambda _name, _done: None)
+    mapping = with_values(mapping, declared_values(policy.model))  # codes the policy declares are accepted
     if partitions is None:
         partitions = auto_partitions(claims_path, jobs)
     # rejects renamed first, settlements last: new settlements always stand beside their own rejects

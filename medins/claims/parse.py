@@ -52,6 +52,15 @@ def join_codes(*codes: pl.Expr) -> pl.Expr:
 Stages = list[list[pl.Expr]]
 
 
+def declared_codes(user_values: Mapping | None) -> list[str]:
+    """Codes a ``--map`` (or a policy's ``vocabulary:``) declares by mapping a code to itself.
+
+    Why identity entries: ``values: {item_category: {xyz: xyz}}`` says "xyz is a code here" in the
+    words the map already has; a map onto another unknown code (``美容: cosmetics``) stays refused.
+    """
+    return [str(v) for k, v in (user_values or {}).items() if v is not None and str(k).strip().lower() == str(v).lower()]
+
+
 def field_plan(f: Field, user_values: Mapping | None, *, required: bool) -> tuple[Stages, pl.Expr, pl.Expr]:
     """How to read the text column ``f.name``: temporary columns by stage, the typed value, the error code.
 
@@ -74,7 +83,7 @@ def field_plan(f: Field, user_values: Mapping | None, *, required: bool) -> tupl
     if f.kind == "str":
         parsed = text
         if f.choices:
-            codes.append(_code(~value.is_in(list(f.choices)), f"unknown_code:{f.name}"))
+            codes.append(_code(~value.is_in([*f.choices, *declared_codes(user_values)]), f"unknown_code:{f.name}"))
     elif f.kind == "date":
         parsed = parse_date(text)
         codes.append(_code(text.is_not_null() & value.is_null(), f"bad_date:{f.name}"))

@@ -60,6 +60,7 @@ def select_rules(run: Run) -> None:
                 missing.add((v_idx, name))
         for v_idx, name in sorted(missing):
             add_reason(run, f"missing_parameter:{name}", (pl.col("_rule") == idx) & (pl.col("_v") == v_idx))
+    _account_needs(run)
 
     def bucket(pick) -> pl.Expr:
         # one lookup by rule number (a when/then chain over the rules costs a pass per rule)
@@ -107,6 +108,21 @@ def _unsettled_zones(run: Run) -> None:
             zones = sorted(set.intersection(*keyed))
             flag = (pl.col("_rule") == idx) & (pl.col("_v") == v_idx) & zone.is_not_null() & ~zone.is_in(zones)
             add_reason(run, pl.lit("zone_not_settled:") + zone, flag)
+
+
+def _account_needs(run: Run) -> None:
+    """A claim the account pays for needs the account's credit: a ``missing: true`` parameter there stops
+    the claim ``missing_parameter:<name>`` (once taken as 0, which silently paid nothing from the account)."""
+    account = run.policy.model.account
+    if account is None:
+        return
+    needs = parse(account.credit).names
+    pays: pl.Series | None = None
+    for v_idx, version in enumerate(run.policy.versions):
+        for name in sorted(needs & version.params.missing):
+            if pays is None:
+                pays = run.ev(account.pays, "bool").fill_null(False)
+            add_reason(run, f"missing_parameter:{name}", pl.lit(pays) & (pl.col("_v") == v_idx))
 
 
 def rule_mask(run: Run, idx: int) -> pl.Series:

@@ -19,6 +19,10 @@ Shape of a policy (see ``policies/suqian-2007.yaml`` for a complete, cited examp
   bands, allowances, cap, and further payer ``layers``.
 * ``account`` — an individual account paying part of the patient share.
 * ``premiums`` — contributions by person group.
+* ``vocabulary`` — codes of its own the policy adds to the closed vocabularies (``claims/vocabulary.py``).
+
+Checks that need the whole policy (codes, names by stage, table entries, constant ranges, idle keys)
+live in ``checks.py``.
 """
 
 from __future__ import annotations
@@ -27,7 +31,8 @@ import re
 from collections.abc import Iterator
 from datetime import date
 from decimal import Decimal
-from typing import Annotated, Literal
+from types import UnionType
+from typing import Annotated, Literal, Union, get_args, get_origin
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator, model_validator
 
@@ -85,7 +90,7 @@ class Band(Model):
     The last band may omit ``upto`` (no upper edge). Edges are yuan on the axis the rule names.
     """
 
-    upto: Number | None = Field(None, ge=0, description="Upper edge in yuan, inclusive; omit on the last band.")
+    upto: Number | None = Field(None, ge=0, description="Upper edge in yuan, inclusive (above 0); omit on the last band.")
     rate: Number = Field(ge=0, le=1, description="Fund rate for the part in this band, e.g. 55%.")
     source: str | None = None
 
@@ -553,6 +558,23 @@ class BenefitYear(Model):
     source: str | None = None
 
 
+VocabularyName = Literal["causes", "item_categories", "person_categories", "visit_types", "zones", "hospital_kinds",
+                         "diagnoses"]
+
+
+class ExtraCode(Model):
+    """A code a policy adds to a closed vocabulary (``medins/claims/vocabulary.py``), with its labels.
+
+    Why explicit: a code the registry does not know is a typo unless the author says otherwise; a
+    declared code is accepted in this policy and in the bills and claims files settled under it.
+    """
+
+    code: Name
+    label: Text
+    aliases: list[str] = Field(default_factory=list, description="Chinese words of exports meaning this code.")
+    source: str | None = None
+
+
 class Policy(Model):
     """A whole policy file."""
 
@@ -570,6 +592,8 @@ class Policy(Model):
     rules: list[Rule]
     account: Account | None = None
     premiums: Premiums | None = None
+    vocabulary: dict[VocabularyName, list[ExtraCode]] = Field(
+        default_factory=dict, description="Extra codes this policy uses, by vocabulary (README: Vocabularies).")
     notes: list[str] = Field(default_factory=list)
 
     @field_validator("rules")
@@ -596,13 +620,34 @@ class Policy(Model):
 IDENT = re.compile(_NAME)
 
 
+def is_expression(info: object) -> bool:
+    """True when a model field holds an expression, optional ones (``ExprText | None``) included.
+
+    Why look inside the annotation: pydantic lifts ``Annotated`` metadata onto the field only when
+    the field is not optional, so ``when: ExprText | None`` (a check's ``when``, a band's ``rate``)
+    carries its mark in the union member — and was once skipped by ``policy check``.
+    """
+    if any(isinstance(m, ExprMark) for m in getattr(info, "metadata", ())):
+        return True
+    stack = [getattr(info, "annotation", None)]
+    while stack:
+        tp = stack.pop()
+        if get_origin(tp) is Annotated:
+            if any(isinstance(m, ExprMark) for m in tp.__metadata__):
+                return True
+            stack.append(get_args(tp)[0])
+        elif get_origin(tp) in (Union, UnionType):
+            stack.extend(get_args(tp))
+    return False
+
+
 def iter_expressions(model: BaseModel, loc: tuple = ()) -> Iterator[tuple[tuple, str, BaseModel]]:
     """Every expression in a policy model with its key path and the model that holds it."""
     for name, info in type(model).model_fields.items():
         value = getattr(model, name)
         if value is None:
             continue
-        if any(isinstance(m, ExprMark) for m in info.metadata) and isinstance(value, str):
+        if isinstance(value, str) and is_expression(info):
             yield (*loc, name), value, model
         elif isinstance(value, BaseModel):
             yield from iter_expressions(value, (*loc, name))

@@ -11,6 +11,8 @@ import locale
 import os
 from typing import Literal
 
+from medins.claims.vocabulary import VOCABULARIES
+
 Lang = Literal["zh", "en"]
 
 FIELDS: dict[str, tuple[str, str]] = {
@@ -81,15 +83,8 @@ REASONS: dict[str, tuple[str, str]] = {
                                   "the self-pay-first amount is more than the in-scope amount"),
 }
 
-CAUSES: dict[str, tuple[str, str]] = {
-    "work_injury": ("工伤", "work injury"), "maternity": ("生育", "maternity"),
-    "traffic_accident": ("交通事故", "traffic accident"), "accident": ("其它意外伤害", "other accident"),
-    "suicide": ("自杀", "suicide"), "self_harm": ("自残", "self-harm"), "fighting": ("打架斗殴", "fighting"),
-    "alcohol": ("酗酒", "alcohol"), "drugs": ("吸毒", "drug use"), "crime": ("违法犯罪", "crime"),
-    "std": ("性病", "sexually transmitted disease"), "medical_malpractice": ("医疗事故", "medical malpractice"),
-    "third_party": ("他人责任", "third-party liability"), "pet_bite": ("宠物咬伤", "pet bite"),
-    "family_planning_violation": ("不符合计划生育", "family-planning violation"),
-}
+#: Cause labels come from the one vocabulary registry (``medins/claims/vocabulary.py``).
+CAUSES: dict[str, tuple[str, str]] = {c.code: (c.zh, c.en) for c in VOCABULARIES["causes"].codes}
 
 STEPS: dict[str, tuple[str, str]] = {
     "total": ("医疗费总额", "total"),
