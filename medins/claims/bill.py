@@ -11,6 +11,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import re
+from collections.abc import Collection, Mapping
 from decimal import Decimal
 from pathlib import Path
 
@@ -19,6 +20,7 @@ import polars as pl
 from medins.claims.aliases import HOSPITAL_LEVELS, did_you_mean
 from medins.claims.fields import CLAIM_FIELDS, ITEM_FIELDS, Field
 from medins.claims.parse import CLAIMS_SCHEMA, ITEMS_SCHEMA, default_of
+from medins.claims.vocabulary import close_code
 from medins.dates import age_on
 from medins.errors import InputError, format_key_path
 from medins.money import MoneyError, fen_to_yuan, to_fen
@@ -90,8 +92,12 @@ class _Problems:
             file=self.source, key_path=first[0])
 
 
-def bill_to_tables(bill: dict, *, source: str) -> tuple[pl.DataFrame, pl.DataFrame]:
+def bill_to_tables(bill: dict, *, source: str,
+                   codes: Mapping[str, Collection[str]] | None = None) -> tuple[pl.DataFrame, pl.DataFrame]:
     """Validate a bill against the registry → (claims table of one row, items table).
+
+    ``codes`` adds, by field, the extra codes a policy declares (``vocabulary:``): they are accepted
+    next to the registry's closed vocabularies; any other unknown code is refused with a did-you-mean.
 
     ``id`` defaults to the file stem (or ``bill``) and ``person.id`` to ``person``; either
     ``amounts.total`` or a non-empty ``items`` list is required, and when both are given the items
@@ -100,14 +106,15 @@ def bill_to_tables(bill: dict, *, source: str) -> tuple[pl.DataFrame, pl.DataFra
     problems = _Problems(source)
     values: dict[str, object] = {}
     items: list[dict[str, object]] = []
-    _walk(bill, CLAIM_TREE, (), values, problems)
+    extra = {name: tuple(c) for name, c in (codes or {}).items()}
+    _walk(bill, CLAIM_TREE, (), values, problems, extra)
     raw_items = bill.get("items") if isinstance(bill, dict) else None
     if raw_items is not None and not isinstance(raw_items, list):
         problems.add(("items",), f"must be a list of objects, found {type(raw_items).__name__}",
                      f"应为对象列表，实际为 {type(raw_items).__name__}")
     for i, raw in enumerate(raw_items if isinstance(raw_items, list) else []):
         item: dict[str, object] = {}
-        _walk(raw, ITEM_TREE, ("items", i), item, problems)
+        _walk(raw, ITEM_TREE, ("items", i), item, problems, extra)
         if "item_amount" not in item and isinstance(raw, dict):
             problems.add(("items", i, "amount"), "is required", "为必填项")
         items.append(item)
@@ -120,7 +127,8 @@ def bill_to_tables(bill: dict, *, source: str) -> tuple[pl.DataFrame, pl.DataFra
     return pl.DataFrame(row, schema=CLAIMS_SCHEMA), pl.DataFrame(item_rows, schema=ITEMS_SCHEMA)
 
 
-def _walk(node: object, tree: dict, path: tuple, out: dict, problems: _Problems) -> None:
+def _walk(node: object, tree: dict, path: tuple, out: dict, problems: _Problems,
+          extra: Mapping[str, tuple[str, ...]]) -> None:
     if not isinstance(node, dict):
         found = _json_type(node)
         problems.add(path, f"must be an object, found {found}", f"应为对象，实际为 {found}")
@@ -136,9 +144,9 @@ def _walk(node: object, tree: dict, path: tuple, out: dict, problems: _Problems)
                          f"未知的键“{key}”；允许：{allowed}", hint)
         elif isinstance(tree[key], Field):
             if value is not None:  # JSON null = not given (unknown)
-                _convert(tree[key], value, (*path, key), out, problems)
+                _convert(tree[key], value, (*path, key), out, problems, extra.get(tree[key].name, ()))
         elif tree[key] is not None:
-            _walk(value, tree[key], (*path, key), out, problems)
+            _walk(value, tree[key], (*path, key), out, problems, extra)
 
 
 def _placed_elsewhere(key: str, here: dict) -> str | None:
@@ -153,7 +161,8 @@ def _placed_elsewhere(key: str, here: dict) -> str | None:
     return None
 
 
-def _convert(f: Field, value: object, path: tuple, out: dict, problems: _Problems) -> None:
+def _convert(f: Field, value: object, path: tuple, out: dict, problems: _Problems,
+             extra: tuple[str, ...] = ()) -> None:
     """One leaf → its table value, or a problem naming what was found and what is allowed."""
     found = repr(value) if not isinstance(value, Decimal) else str(value)
     allowed: tuple[str, str] | None = None
@@ -167,10 +176,17 @@ def _convert(f: Field, value: object, path: tuple, out: dict, problems: _Problem
                           "请写成最多两位小数的元，例如 1234.50 或 \"1234.50\""))
             return
     if f.kind == "str" and isinstance(value, str):
-        if not f.choices or value in f.choices:
+        choices = (*f.choices, *extra) if f.choices else ()
+        if not choices or value in choices:
             out[f.name] = value
             return
-        allowed = (f"one of {', '.join(f.choices)}", f" {'、'.join(f.choices)} 之一")
+        guess = close_code(value, choices)
+        if guess:  # the likely code in the hint: a list of sixty categories hides it
+            problems.add(path, f"{found} is not allowed; expected one of {', '.join(choices)}",
+                         f"{found} 无效；应为 {'、'.join(choices)} 之一",
+                         (f"did you mean {guess!r}?", f"是否应为“{guess}”？"))
+            return
+        allowed = (f"one of {', '.join(choices)}", f" {'、'.join(choices)} 之一")
     elif f.kind == "date" and isinstance(value, str) and _ISO_DATE.match(value):
         try:
             out[f.name] = dt.date.fromisoformat(value)
@@ -232,14 +248,13 @@ def _complete(values: dict, items: list[dict], problems: _Problems, source: str)
         values["total"] = item_sum
     elif not items and "total" not in values and not problems.has(("amounts", "total")):
         problems.add(("amounts", "total"), "is required (or give items)", "为必填项（或提供 items 明细）")
-    values.setdefault("discharge_date", values.get("admit_date"))
     _check_age(values, problems)
-    total, self_pay, class_b = (values.get(k, 0) for k in ("total", "self_pay", "class_b"))
-    admit, discharge = values.get("admit_date"), values["discharge_date"]
+    total, self_pay, class_b, preselfpay = (values.get(k, 0) for k in ("total", "self_pay", "class_b", "preselfpay"))
+    admit, discharge = values.get("admit_date"), values.get("discharge_date")
     if admit and discharge and discharge < admit:
         problems.add(("visit", "discharge_date"), f"{values['discharge_date']} is before the admission date",
                      f"{values['discharge_date']} 早于入院日期")
-    if any(problems.has(("amounts", k)) for k in ("total", "self_pay", "class_b")):
+    if any(problems.has(("amounts", k)) for k in ("total", "self_pay", "class_b", "preselfpay")):
         return  # the amounts themselves are wrong: comparing them would only add noise
     if self_pay > total:
         problems.add(("amounts", "self_pay"),
@@ -248,6 +263,10 @@ def _complete(values: dict, items: list[dict], problems: _Problems, source: str)
     elif class_b > total - self_pay:
         problems.add(("amounts", "class_b"), f"{fen_to_yuan(class_b)} is more than the in-scope amount "
                      f"{fen_to_yuan(total - self_pay)}", f"{fen_to_yuan(class_b)} 大于政策范围内金额 "
+                     f"{fen_to_yuan(total - self_pay)}")
+    if self_pay <= total and preselfpay > total - self_pay:
+        problems.add(("amounts", "preselfpay"), f"{fen_to_yuan(preselfpay)} is more than the in-scope amount "
+                     f"{fen_to_yuan(total - self_pay)}", f"{fen_to_yuan(preselfpay)} 大于政策范围内金额 "
                      f"{fen_to_yuan(total - self_pay)}")
 
 

@@ -52,6 +52,15 @@ def join_codes(*codes: pl.Expr) -> pl.Expr:
 Stages = list[list[pl.Expr]]
 
 
+def declared_codes(user_values: Mapping | None) -> list[str]:
+    """Codes a ``--map`` (or a policy's ``vocabulary:``) declares by mapping a code to itself.
+
+    Why identity entries: ``values: {item_category: {xyz: xyz}}`` says "xyz is a code here" in the
+    words the map already has; a map onto another unknown code (``美容: cosmetics``) stays refused.
+    """
+    return [str(v) for k, v in (user_values or {}).items() if v is not None and str(k).strip().lower() == str(v).lower()]
+
+
 def field_plan(f: Field, user_values: Mapping | None, *, required: bool) -> tuple[Stages, pl.Expr, pl.Expr]:
     """How to read the text column ``f.name``: temporary columns by stage, the typed value, the error code.
 
@@ -74,7 +83,7 @@ def field_plan(f: Field, user_values: Mapping | None, *, required: bool) -> tupl
     if f.kind == "str":
         parsed = text
         if f.choices:
-            codes.append(_code(~value.is_in(list(f.choices)), f"unknown_code:{f.name}"))
+            codes.append(_code(~value.is_in([*f.choices, *declared_codes(user_values)]), f"unknown_code:{f.name}"))
     elif f.kind == "date":
         parsed = parse_date(text)
         codes.append(_code(text.is_not_null() & value.is_null(), f"bad_date:{f.name}"))
@@ -222,13 +231,13 @@ def _distinct_cells(raw: pl.DataFrame, f: Field, values: Mapping) -> pl.DataFram
 
 
 def claim_checks(frame: pl.DataFrame) -> pl.DataFrame:
-    """Default the discharge date to the admission date and add the cross-field codes."""
-    frame = frame.with_columns(pl.col("discharge_date").fill_null(pl.col("admit_date")))
+    """Add the cross-field codes (an absent discharge date stays absent: the engine assumes it, visibly)."""
     in_scope = pl.col("total") - pl.col("self_pay")
     checks = [
         _code(pl.col("discharge_date") < pl.col("admit_date"), "discharge_before_admit"),
         _code(pl.col("self_pay") > pl.col("total"), "self_pay_above_total"),
         _code((in_scope >= 0) & (pl.col("class_b") > in_scope), "class_b_above_in_scope"),
+        _code((in_scope >= 0) & (pl.col("preselfpay") > in_scope), "preselfpay_above_in_scope"),
     ]
     return frame.with_columns(join_codes(pl.col(CODES), *checks).alias(CODES))
 
@@ -286,7 +295,7 @@ def items_shape(raw: pl.DataFrame, values: Mapping) -> tuple[pl.DataFrame, pl.Da
         .otherwise(line_codes).alias(CODES))
     is_bad = pl.col(CODES).is_not_null()
     items_out = keyed.filter(~is_bad).select(pl.col("claim_row"), *(f.name for f in ITEM_FIELDS))
-    cross = ["total", "self_pay", "class_b", "admit_date", "discharge_date"]
+    cross = ["total", "self_pay", "class_b", "preselfpay", "admit_date", "discharge_date"]
     bad = keyed.filter(is_bad).drop(*cross, strict=False).join(agg.select("claim_id", *cross), on="claim_id",
                                                                how="left", maintain_order="left")
     return claims, items_out, bad
@@ -303,7 +312,7 @@ def build_rejects(bad: pl.DataFrame, cells: pl.DataFrame, raw: pl.DataFrame, hea
     if bad.height == 0:
         return REJECTS_SCHEMA.to_frame()
     text_cols = [c for c in cells.columns if c not in ("row", CODES, "_nfields")]
-    extra = [c for c in ("total", "self_pay", "class_b", "admit_date", "discharge_date", "_conflicts")
+    extra = [c for c in ("total", "self_pay", "class_b", "preselfpay", "admit_date", "discharge_date", "_conflicts")
              if c in bad.columns]
     # the few bad rows' cells first: joining the whole (million-row) text table would copy every cell
     cells = cells.filter(pl.col("row").is_in(bad["row"].implode()))

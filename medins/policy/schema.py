@@ -19,6 +19,10 @@ Shape of a policy (see ``policies/suqian-2007.yaml`` for a complete, cited examp
   bands, allowances, cap, and further payer ``layers``.
 * ``account`` — an individual account paying part of the patient share.
 * ``premiums`` — contributions by person group.
+* ``vocabulary`` — codes of its own the policy adds to the closed vocabularies (``claims/vocabulary.py``).
+
+Checks that need the whole policy (codes, names by stage, table entries, constant ranges, idle keys)
+live in ``checks.py``.
 """
 
 from __future__ import annotations
@@ -27,7 +31,8 @@ import re
 from collections.abc import Iterator
 from datetime import date
 from decimal import Decimal
-from typing import Annotated, Literal
+from types import UnionType
+from typing import Annotated, Literal, Union, get_args, get_origin
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator, model_validator
 
@@ -44,6 +49,8 @@ class ExprMark:
 
 #: An expression in the policy expression language (see ``medins/policy/expr.py``); checked on load.
 ExprText = Annotated[str, Field(min_length=1), ExprMark()]
+#: An optional expression, marked as a whole so that the loader checks it too when it is given.
+OptionalExprText = Annotated[str | None, Field(min_length=1), ExprMark()]
 
 UNITS = ("yuan", "rate", "number", "date", "text", "scale")
 
@@ -83,7 +90,7 @@ class Band(Model):
     The last band may omit ``upto`` (no upper edge). Edges are yuan on the axis the rule names.
     """
 
-    upto: Number | None = Field(None, ge=0, description="Upper edge in yuan, inclusive; omit on the last band.")
+    upto: Number | None = Field(None, ge=0, description="Upper edge in yuan, inclusive (above 0); omit on the last band.")
     rate: Number = Field(ge=0, le=1, description="Fund rate for the part in this band, e.g. 55%.")
     source: str | None = None
 
@@ -306,18 +313,36 @@ class Check(Model):
     label: Text | None = None
 
 
+class NotCheckable(Model):
+    """A condition of the source document no bill can show (enrolment, contributions paid, documents).
+
+    Why listed at all: a settlement that silently assumes such a condition holds looks more certain
+    than it is. Each one is named in the ``unchecked`` list of every claim it concerns (``when``),
+    with its citation, so a clerk knows what remains to be verified by hand.
+    """
+
+    code: str = Field(pattern=r"^[a-z_]+$")
+    when: ExprText | None = None
+    source: str
+    label: Text | None = None
+
+
 class Admission(Model):
     """Who and what is covered, in order: version in force, category, hospital list, causes, checks."""
 
     categories: Categories | None = None
     hospitals: list[Hospital] = Field(default_factory=list)
     unlisted_hospitals: Literal["allow", "not_designated"] = "allow"
+    hospitals_when: ExprText | None = Field(None, description=(
+        "Which claims the hospital list binds (e.g. stays only, when outpatient care is free to choose); default: all."))
     hospitals_source: str | None = None
     excluded_causes: list[str] = Field(default_factory=list)
     excluded_causes_source: str | None = None
     excluded_zones: list[str] = Field(default_factory=list)
     excluded_zones_source: str | None = None
     checks: list[Check] = Field(default_factory=list)
+    not_checkable: list[NotCheckable] = Field(default_factory=list, description=(
+        "Conditions no bill shows (enrolment, contributions paid …): listed as unchecked, with their source."))
 
 
 class ItemSelector(Model):
@@ -357,9 +382,19 @@ class Approval(ItemSelector):
 
 
 class SelfPayFirst(ItemSelector):
-    """A share of the selected items (e.g. class B 10 %) is paid by the patient first (先行自付)."""
+    """A share of the selected items (e.g. class B 10 %) is paid by the patient first (先行自付).
 
+    ``fund_rate``: the fund pays this share of what is left of the line after the 先行自付 directly,
+    outside the deductible and the bands (e.g. imported implants: 50 % first, the rest at 100 %);
+    the patient pays the remainder. That payment is rounded half up to the fen once per claim, on its
+    own, then added to the basic fund's payment before the cap (so caps still apply).
+    ``id`` names the rule in reason codes and ``--explain`` (default ``self_pay_first[i]``).
+    """
+
+    id: Name | None = None
     rate: ExprText
+    fund_rate: OptionalExprText = Field(
+        None, description="Fund rate on the rest of the line after the share, paid directly (no deductible/bands).")
 
 
 class Scope(Model):
@@ -371,10 +406,31 @@ class Scope(Model):
     item_limits: list[ItemLimit] = Field(default_factory=list)
     visit_limits: list[VisitLimit] = Field(default_factory=list)
     self_pay_first: list[SelfPayFirst] = Field(default_factory=list)
+    self_pay_first_combine: Literal["max", "sequential"] | None = Field(
+        None, description="Several self_pay_first rules on one line: max (the largest share) or sequential (each on "
+        "what the previous left, in listed order, each share rounded half up to the fen). Without it such a claim "
+        "is rejected self_pay_first_overlap.")
     days_supply_limit: ExprText | None = Field(
         None, description="Max days of a drug line (e.g. '3 if item_acute else 7'); the excess share is over-limit."
     )
     days_supply_source: str | None = None
+
+    @model_validator(mode="after")
+    def _unique_self_pay_first_ids(self) -> Scope:
+        seen: set[str] = set()
+        for i, rule in enumerate(self.self_pay_first):
+            if rule.id is not None and rule.id in seen:
+                raise PVE(f"self_pay_first id {rule.id!r} is used twice", f"先行自付规则编号 {rule.id!r} 重复",
+                          code="duplicate_rule", loc=("self_pay_first", i, "id"), found=rule.id,
+                          hint_en="give each self_pay_first rule its own id", hint_zh="每条先行自付规则的编号须不同")
+            if rule.id is not None:
+                seen.add(rule.id)
+        return self
+
+    def self_pay_first_name(self, index: int) -> str:
+        """The name of rule ``index`` in reason codes and explanations: its ``id`` or its position."""
+        rule = self.self_pay_first[index]
+        return rule.id or f"self_pay_first[{index}]"
 
 
 class Deductible(Model):
@@ -502,6 +558,23 @@ class BenefitYear(Model):
     source: str | None = None
 
 
+VocabularyName = Literal["causes", "item_categories", "person_categories", "visit_types", "zones", "hospital_kinds",
+                         "diagnoses"]
+
+
+class ExtraCode(Model):
+    """A code a policy adds to a closed vocabulary (``medins/claims/vocabulary.py``), with its labels.
+
+    Why explicit: a code the registry does not know is a typo unless the author says otherwise; a
+    declared code is accepted in this policy and in the bills and claims files settled under it.
+    """
+
+    code: Name
+    label: Text
+    aliases: list[str] = Field(default_factory=list, description="Chinese words of exports meaning this code.")
+    source: str | None = None
+
+
 class Policy(Model):
     """A whole policy file."""
 
@@ -519,6 +592,8 @@ class Policy(Model):
     rules: list[Rule]
     account: Account | None = None
     premiums: Premiums | None = None
+    vocabulary: dict[VocabularyName, list[ExtraCode]] = Field(
+        default_factory=dict, description="Extra codes this policy uses, by vocabulary (README: Vocabularies).")
     notes: list[str] = Field(default_factory=list)
 
     @field_validator("rules")
@@ -545,13 +620,34 @@ class Policy(Model):
 IDENT = re.compile(_NAME)
 
 
+def is_expression(info: object) -> bool:
+    """True when a model field holds an expression, optional ones (``ExprText | None``) included.
+
+    Why look inside the annotation: pydantic lifts ``Annotated`` metadata onto the field only when
+    the field is not optional, so ``when: ExprText | None`` (a check's ``when``, a band's ``rate``)
+    carries its mark in the union member — and was once skipped by ``policy check``.
+    """
+    if any(isinstance(m, ExprMark) for m in getattr(info, "metadata", ())):
+        return True
+    stack = [getattr(info, "annotation", None)]
+    while stack:
+        tp = stack.pop()
+        if get_origin(tp) is Annotated:
+            if any(isinstance(m, ExprMark) for m in tp.__metadata__):
+                return True
+            stack.append(get_args(tp)[0])
+        elif get_origin(tp) in (Union, UnionType):
+            stack.extend(get_args(tp))
+    return False
+
+
 def iter_expressions(model: BaseModel, loc: tuple = ()) -> Iterator[tuple[tuple, str, BaseModel]]:
     """Every expression in a policy model with its key path and the model that holds it."""
     for name, info in type(model).model_fields.items():
         value = getattr(model, name)
         if value is None:
             continue
-        if any(isinstance(m, ExprMark) for m in info.metadata) and isinstance(value, str):
+        if isinstance(value, str) and is_expression(info):
             yield (*loc, name), value, model
         elif isinstance(value, BaseModel):
             yield from iter_expressions(value, (*loc, name))

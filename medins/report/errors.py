@@ -18,7 +18,17 @@ from rich.panel import Panel
 from rich.table import Table
 from rich.text import Text
 
-from medins.errors import InputError, Lang, MedinsError, PolicyError, PolicyIssue, UsageError
+from medins.errors import (
+    InputError,
+    Lang,
+    MedinsError,
+    OutputError,
+    OutputLocked,
+    PolicyError,
+    PolicyIssue,
+    UsageError,
+    _MessageError,
+)
 
 _HEADERS = {
     "en": ("location", "key", "problem", "found / allowed", "hint"),
@@ -73,6 +83,23 @@ def render_issues(issues: Sequence[PolicyIssue], lang: Lang = "en") -> Renderabl
     return Group(*parts)
 
 
+def render_warnings(issues: Sequence[PolicyIssue], lang: Lang = "en") -> RenderableType:
+    """Warnings of ``policy check`` (the file is valid): the same located blocks as errors, in yellow."""
+    hint = _HEADERS.get(lang, _HEADERS["en"])[4]
+    parts: list[RenderableType] = []
+    for issue in issues:
+        head = Text("⚠ ", style="bold yellow")
+        head.append(issue.location(), style="bold")
+        head.append("  ")
+        head.append(issue.key_path or _ROOT.get(lang, _ROOT["en"]), style="cyan")
+        parts.append(head)
+        parts.append(Text.assemble("  ", (issue.message(lang), "yellow")))
+        if issue.hint(lang):
+            parts.append(Text.assemble("  ", (f"{hint}{'：' if lang == 'zh' else ': '}", "bold green"),
+                                       (issue.hint(lang) or "", "green")))
+    return Group(*parts)
+
+
 def render_issue_table(issues: Sequence[PolicyIssue], lang: Lang = "en") -> RenderableType:
     """The same issues as a table (location, key, problem, found / allowed, hint), for wide reports."""
     table = Table(title=_title(issues, lang), title_style="bold red", show_lines=True, expand=False)
@@ -97,6 +124,8 @@ def render_issue_table(issues: Sequence[PolicyIssue], lang: Lang = "en") -> Rend
 _TITLES = {
     UsageError: {"en": "usage error", "zh": "用法错误"},
     InputError: {"en": "input error", "zh": "输入错误"},
+    OutputLocked: {"en": "output in use", "zh": "输出文件正被占用"},
+    OutputError: {"en": "output error", "zh": "输出错误"},
 }
 
 
@@ -114,9 +143,9 @@ def render_error(err: MedinsError, lang: Lang = "en") -> RenderableType:
     if isinstance(err, InputError) and (err.file or err.key_path):
         where = ": ".join(part for part in (err.file, err.key_path) if part)
         parts.append(Text(where, style="bold"))
-    message = err.message(lang) if isinstance(err, UsageError | InputError) else str(err)
+    message = err.message(lang) if isinstance(err, _MessageError) else str(err)
     parts.append(Text(message, style="red"))
-    hint = err.hint(lang) if isinstance(err, UsageError | InputError) else None
+    hint = err.hint(lang) if isinstance(err, _MessageError) else None
     if hint:
         parts.append(Text.assemble(("提示：" if lang == "zh" else "Hint: ", "bold"), hint))
     title_text = Text(title, style="bold red")

@@ -138,8 +138,11 @@ def settle_claims(claims: DataFrame, policy: CompiledPolicy, *, row: str | None 
     """:func:`settle` with everything the CLI needs (summary columns, the count of rows read)."""
     from pyspark.sql import functions as F
 
+    from medins.claims.aliases import with_values
+    from medins.policy.checks import declared_values
     from medins.spark import tasks
 
+    mapping = with_values(mapping, declared_values(policy.model))  # the policy's own codes, as run_batch reads them
     headers = [c for c in claims.columns if c != row]
     cells = claims
     if row is not None:

@@ -14,7 +14,6 @@ Why these choices:
 
 from __future__ import annotations
 
-import contextlib
 import os
 import shutil
 import time
@@ -66,8 +65,11 @@ def run_spark_batch(claims_path: str | Path, policy, output: str | Path, *, reje
                     on_stage: Callable[[str, float], None] | None = None, partitions: int | None = None,
                     master: str = "local[2]"):
     """Read, settle and write through Spark; the same counts, rows and rejects as ``run_batch``."""
+    from medins.atomic import OutputFiles
     from medins.batch import BatchResult, default_rejects_path
+    from medins.claims.aliases import with_values
     from medins.claims.parse import REJECTS_SCHEMA
+    from medins.policy.checks import declared_values
     from medins.claims.writers import write_rejects
     from medins.spark import session, settle_parsed, summary_table
 
@@ -77,27 +79,32 @@ def run_spark_batch(claims_path: str | Path, policy, output: str | Path, *, reje
     rejects_path = Path(rejects) if rejects else default_rejects_path(output)
     stage = on_stage or (lambda _name, _done: None)
     kind_in, files = input_files(claims_path)
-    stage("read", 0.0)
-    spark = session(master)
-    try:
-        if kind_in == "csv":
-            parsed, label = _csv_parsed(spark, files, encoding, mapping)
-        else:
-            parsed, label = _parquet_parsed(spark, files, mapping, str(claims_path)), "utf-8"
-        stage("settle", 0.3)
-        result = settle_parsed(parsed, policy, partitions=partitions, fmt=kind)
-        stage("write", 0.85)
-        _write_folder(result.settled, output, kind)
-        rejects_arrow = result.rejects.orderBy("row").toArrow()
-        rejects_table = pl.from_arrow(rejects_arrow).cast(REJECTS_SCHEMA)  # type: ignore[union-attr]
-        summary = summary_table(result)
-        result.unpersist()
-    except MedinsError:
-        raise
-    except Exception as exc:
-        raise _job_error(exc) from None
-    assert isinstance(rejects_table, pl.DataFrame)
-    write_rejects(rejects_table, rejects_path)
+    mapping = with_values(mapping, declared_values(policy.model)) if policy is not None else mapping  # as run_batch
+    # rejects renamed first, the settlement folder last (as run_batch); one run per output
+    with OutputFiles([rejects_path, output]) as outputs:
+        stage("read", 0.0)
+        spark = session(master)
+        try:
+            if kind_in == "csv":
+                parsed, label = _csv_parsed(spark, files, encoding, mapping)
+            else:
+                parsed, label = _parquet_parsed(spark, files, mapping, str(claims_path)), "utf-8"
+            stage("settle", 0.3)
+            result = settle_parsed(parsed, policy, partitions=partitions, fmt=kind)
+            stage("write", 0.85)
+            folder = outputs.scratch() / output.name
+            _write_folder(result.settled, folder, kind)
+            rejects_table = pl.from_arrow(result.rejects.orderBy("row").toArrow()).cast(REJECTS_SCHEMA)
+            summary = summary_table(result)
+            result.unpersist()
+        except MedinsError:
+            raise
+        except Exception as exc:
+            raise _job_error(exc) from None
+        assert isinstance(rejects_table, pl.DataFrame)
+        write_rejects(rejects_table, rejects_path, into=outputs.temp(rejects_path))
+        outputs.commit()
+        _swap_in(folder, output)
     return BatchResult(rows_read=result.rows_read, rows_rejected=rejects_table.height,
                        claims_settled=int(summary["_n"].sum()) if summary.height else 0, shape="claims",
                        encoding=label, output=output, rejects=rejects_path, settlement=summary,
@@ -152,29 +159,36 @@ def _parquet_parsed(spark, files: list[Path], mapping: dict | None, label: str):
     return parse_cells(cells, headers, mapping=mapping, file=label, ordered=True)
 
 
-def _write_folder(settled, output: Path, kind: str) -> None:
-    """The output rows in input-row order as part files, written to a temporary folder beside
-    ``output`` and renamed into place (an existing output is replaced only once the new one is whole)."""
+def _write_folder(settled, folder: Path, kind: str) -> None:
+    """The output rows in input-row order as part files in ``folder`` (a scratch folder beside the output)."""
     from medins.engine.settle import OUTPUT_COLUMNS
 
-    table = settled.select("row", *OUTPUT_COLUMNS).orderBy("row")
-    tmp = output.with_name(f".{output.name}.{uuid.uuid4().hex[:8]}.tmp")
-    try:
-        writer = table.write.mode("error")
-        if kind == "csv":
-            writer.csv(str(tmp), header=True, quote='"', escape='"', nullValue="", encoding="UTF-8")
-        else:
-            writer.parquet(str(tmp))
+    writer = settled.select("row", *OUTPUT_COLUMNS).orderBy("row").write.mode("error")
+    if kind == "csv":
+        writer.csv(str(folder), header=True, quote='"', escape='"', nullValue="", encoding="UTF-8")
+    else:
+        writer.parquet(str(folder))
+
+
+def _swap_in(folder: Path, output: Path) -> None:
+    """Rename the written ``folder`` to ``output``; an existing output is moved aside first and removed only
+    once the new one is in place (a folder cannot be renamed over a folder)."""
+    from medins.atomic import fsync_path, writing
+
+    with writing(output.parent):
         old = None
         if output.exists() or output.is_symlink():
             old = output.with_name(f".{output.name}.{uuid.uuid4().hex[:8]}.old")
             os.replace(output, old)
-        os.replace(tmp, output)
+        try:
+            os.replace(folder, output)
+        except BaseException:
+            if old is not None:
+                os.replace(old, output)
+            raise
+        fsync_path(output.parent, folder=True)
         if old is not None:
-            shutil.rmtree(old) if old.is_dir() else old.unlink()
-    finally:
-        with contextlib.suppress(FileNotFoundError):
-            shutil.rmtree(tmp)
+            shutil.rmtree(old) if old.is_dir() and not old.is_symlink() else old.unlink()
 
 
 def _first_line(exc: BaseException) -> str:

@@ -39,17 +39,17 @@ def test_good_row_is_typed_with_defaults(tmp_path: Path) -> None:
     assert result.rejects.schema == REJECTS_SCHEMA and result.rejects.height == 0
     row = result.claims.row(0, named=True)
     assert row["row"] == 1 and row["total"] == 10000 and row["self_pay"] == 1000 and row["class_b"] == 2000
-    assert row["admit_date"] == dt.date(2008, 3, 2) and row["cause"] == "illness"
+    assert row["admit_date"] == dt.date(2008, 3, 2) and row["cause"] is None  # the engine assumes (and lists) it
     assert row["hist_fund_paid"] == 0 and row["hospital_zone"] is None and row["has_items"] is False
     assert (result.rows_read, result.shape, result.encoding) == (1, "claims", "utf-8")
 
 
 def test_discharge_defaults_to_admit_and_optional_money_to_zero(tmp_path: Path) -> None:
-    """Absent optional columns take the registry default; discharge_date takes admit_date."""
+    """Absent optional money columns take 0; discharge date and visit type stay absent (assumed by the engine)."""
     result = read_claims(write(tmp_path, "claim_id,person_id,admit_date,total\nC1,P1,2008-03-02,5\n"))
     row = result.claims.row(0, named=True)
-    assert row["discharge_date"] == dt.date(2008, 3, 2)
-    assert (row["self_pay"], row["class_b"], row["visit_type"]) == (0, 0, "inpatient")
+    assert row["discharge_date"] is None  # the engine takes admit_date and lists it as assumed
+    assert (row["self_pay"], row["class_b"], row["visit_type"]) == (0, 0, None)
 
 
 REASONS = [
