@@ -69,8 +69,8 @@ def run_spark_batch(claims_path: str | Path, policy, output: str | Path, *, reje
     from medins.batch import BatchResult, default_rejects_path
     from medins.claims.aliases import with_values
     from medins.claims.parse import REJECTS_SCHEMA
-    from medins.policy.checks import declared_values
     from medins.claims.writers import write_rejects
+    from medins.policy.checks import declared_values
     from medins.spark import session, settle_parsed, summary_table
 
     start = time.perf_counter()
