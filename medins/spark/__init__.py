@@ -183,7 +183,11 @@ def items_refused() -> UsageError:
 
 
 def settle_parsed(parsed: DataFrame, policy: CompiledPolicy, *, partitions: int | None, fmt: str) -> Settled:
-    """Parsed rows (``tasks.PARSED_COLUMNS``) → numbered, partitioned by person and settled."""
+    """Parsed rows (``tasks.PARSED_COLUMNS``) → numbered, partitioned by person and settled.
+
+    No sort within a partition is needed: the engine orders each person's claims by (date, ``row``)
+    itself (``medins.engine.settle.claim_order``), whatever order the shuffle delivered them in.
+    """
     from pyspark import StorageLevel
     from pyspark.sql import functions as F
 
@@ -208,7 +212,8 @@ def settle_parsed(parsed: DataFrame, policy: CompiledPolicy, *, partitions: int 
     if partitions is None:
         partitions = max(spark.sparkContext.defaultParallelism, -(-start // CLAIMS_PER_PARTITION))
     task = partial(tasks.settle_partition, policy=policy, fmt=fmt, schema=arrow_schema(settled_schema()))
-    settled = (claims.repartition(partitions, "person_id").sortWithinPartitions("row")
+    # each partition holds whole persons; the engine orders a person's claims by date, then input ``row``
+    settled = (claims.repartition(partitions, "person_id")
                .mapInArrow(task, settled_schema()).persist(StorageLevel.MEMORY_AND_DISK))
     return Settled(settled=settled, rejects=rejects, rows_read=rows_read, parsed=parsed)
 

@@ -106,8 +106,9 @@ def parse_pieces(batches: Iterable[pa.RecordBatch], *, mapping: dict | None, sch
 
 def settle_partition(batches: Iterable[pa.RecordBatch], *, policy, fmt: str, schema: pa.Schema
                      ) -> Iterator[pa.RecordBatch]:
-    """``mapInArrow`` task: one person partition (all of each of its persons' claims, in input-row
-    order) settled by the engine, as the output rows plus the summary's facts and fen sums."""
+    """``mapInArrow`` task: one person partition (all of each of its persons' claims, in any order: the
+    engine orders them by date and ``row``) settled by the engine, as the output rows plus the
+    summary's facts and fen sums."""
     from medins.batch import BATCH_KEEP, output_table
     from medins.claims.writers import _prepare
     from medins.engine.settle import MONEY_OUTPUTS, settle
