@@ -120,7 +120,7 @@ def amount_plan(text: pl.Expr, name: str, *, allow_negative: bool = False) -> tu
 
 _SCALAR_MESSAGES = {
     "not_a_number": "is not a number (write digits, e.g. 1200.50, 1,200.50 or ¥1200; no exponent or underscore)",
-    "sub_fen": "has more than two decimals (smaller than one fen)",
+    "sub_fen": "has more than two decimals (finer than one fen)",
     "too_large": f"is larger than {MAX_YUAN} yuan",
     "negative_amount": "is negative",
 }

@@ -68,3 +68,70 @@ def test_names_and_ids_are_kept_as_written(tmp_path: Path) -> None:
                     encoding="utf-8")
     row = read_claims(path).claims.row(0, named=True)
     assert (row["claim_id"], row["hospital_name"]) == ("Ｃ１", "市医院（东院）")
+
+
+# --- bill JSON: the same grammar, and no silent choice among duplicate keys ------------------------
+
+BILL = ('{"id": "B1", "visit": {"type": "inpatient", "admit_date": "2008-04-02", '
+        '"hospital": {"zone": "in_district"}, "preapproved": true}, "amounts": {AMOUNTS}}')
+
+
+def run_calc(capsys, tmp_path: Path, text: str) -> tuple[int, str]:
+    """``medins calc`` in-process through the real error boundary; (exit code, stdout + stderr)."""
+    import sys
+
+    from medins.cli import main
+
+    path = tmp_path / "bill.json"
+    path.write_text(text, encoding="utf-8")
+    argv, sys.argv = sys.argv, ["medins", "calc", str(path), "--policy", "suqian-2007", "--format", "json"]
+    try:
+        main()
+        code = 0
+    except SystemExit as exc:
+        code = exc.code if isinstance(exc.code, int) else 1
+    finally:
+        sys.argv = argv
+    out, err = capsys.readouterr()
+    return code, out + err
+
+
+def test_bill_and_batch_read_money_alike(capsys, tmp_path: Path) -> None:
+    """A full-width, comma-grouped total in a bill settles as the batch cell would; ``1e4`` is refused in both."""
+    code, out = run_calc(capsys, tmp_path, BILL.replace("AMOUNTS", '"total": "２０，０００.００", "self_pay": "1200"'))
+    assert code == 0 and '"medfee_sumamt": "20000.00"' in out and '"fulamt_ownpay_amt": "1200.00"' in out
+    code, out = run_calc(capsys, tmp_path, BILL.replace("AMOUNTS", '"total": 1e4'))
+    assert code == 2 and "amounts.total" in out and "1E+4" in out and "Traceback" not in out
+
+
+@pytest.mark.parametrize(("amounts", "words"), [
+    ('"total": "100", "total": "200"', ("amounts.total", "more than once")),
+    ('"total": ' + "9" * 5000, ("amounts.total", "larger than")),
+    ('"total": "100", "self_pay": "\\ud800"', ("amounts.self_pay", "surrogate")),
+], ids=["duplicate key", "5000 digits", "lone surrogate"])
+def test_bad_bill_json_is_a_located_error_not_a_traceback(capsys, tmp_path: Path, amounts: str,
+                                                          words: tuple[str, str]) -> None:
+    """Duplicate keys (no silent last-wins), a 5,000-digit number, a lone surrogate: exit 2, located."""
+    code, out = run_calc(capsys, tmp_path, BILL.replace("AMOUNTS", amounts))
+    assert code == 2 and "Traceback" not in out
+    assert all(word in out for word in words), out
+
+
+def test_deeply_nested_bill_is_a_clean_error(capsys, tmp_path: Path) -> None:
+    """JSON nested a hundred thousand levels deep is refused with a message, not a RecursionError."""
+    code, out = run_calc(capsys, tmp_path, '{"history": ' + "[" * 100_000 + "]" * 100_000 + "}")
+    assert code == 2 and "nested too deeply" in out and "Traceback" not in out
+
+
+def test_set_of_a_yuan_parameter_uses_the_money_grammar() -> None:
+    """``--set`` reads yuan as the bill and the batch do: full-width and commas yes, an exponent no."""
+    from medins.api import settle_bill
+    from medins.errors import UsageError
+
+    bill = {"visit": {"type": "inpatient", "admit_date": "2008-04-02", "hospital": {"zone": "in_district"},
+                      "preapproved": True}, "amounts": {"total": "20000"}}
+    wide = settle_bill(load_policy("suqian-2007", {"deductible.in_district": "１，０００"}), bill)
+    plain = settle_bill(load_policy("suqian-2007", {"deductible.in_district": "1000"}), bill)
+    assert wide["act_pay_dedc"] == plain["act_pay_dedc"] == "1000.00"
+    with pytest.raises(UsageError, match="not a number"):
+        load_policy("suqian-2007", {"deductible.in_district": "1e3"})
