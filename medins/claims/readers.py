@@ -24,6 +24,8 @@ from medins.errors import InputError
 
 _BOM = codecs.BOM_UTF8
 _CHUNK = 1 << 20
+#: What ``csv_shape`` looks at: enough for any header line.
+PEEK_BYTES = 1 << 16
 _GB = ("gbk", "gb2312", "gb18030", "cp936")
 
 
@@ -115,6 +117,7 @@ def csv_shape(data: bytes, mapping: dict | None = None) -> Literal["claims", "it
     Why: a large file is cut into pieces before any is parsed, and line items (grouped into claims
     across the whole file) must be read whole; a header this cannot read is reported by the reader.
     """
+    data = universal_newlines(data[:PEEK_BYTES])
     first = data[: data.find(b"\n") + 1 if b"\n" in data else len(data)].decode("utf-8", "replace")
     headers = next(csv.reader(io.StringIO(first), delimiter=_separator(data)), [])
     try:
@@ -220,8 +223,22 @@ def _read_csv(path: Path, encoding: str) -> _Cells:
     return _parse_csv(data, enc, file=str(path))
 
 
+def universal_newlines(data: bytes) -> bytes:
+    """Line ends as LF when the file has a CR that is not part of CRLF (old Mac / Excel exports end
+    lines with CR alone, which Polars and our counts would read as one long line: 0 rows).
+
+    Why only then: CRLF and LF files (nearly all) are read as they are, without copying them; a
+    file that mixes CR, CRLF and LF has every line end made LF.
+    """
+    crs = data.count(b"\r")
+    if not crs or crs == data.count(b"\r\n"):
+        return data
+    return data.replace(b"\r\n", b"\n").replace(b"\r", b"\n")
+
+
 def _parse_csv(data: bytes, encoding: str, *, file: str) -> _Cells:
     """UTF-8 CSV bytes → cells: Polars when it agrees with our record count, else the csv module."""
+    data = universal_newlines(data)
     sep = _separator(data)
     try:
         src = _csv_fast(data, sep)

@@ -135,3 +135,56 @@ def test_set_of_a_yuan_parameter_uses_the_money_grammar() -> None:
     assert wide["act_pay_dedc"] == plain["act_pay_dedc"] == "1000.00"
     with pytest.raises(UsageError, match="not a number"):
         load_policy("suqian-2007", {"deductible.in_district": "1e3"})
+
+
+# --- line endings ------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("newline", ["\r", "\r\n", "\n"], ids=["CR", "CRLF", "LF"])
+def test_every_line_ending_reads_every_row(tmp_path: Path, newline: str) -> None:
+    """CR-only files (old Mac/Excel) read their rows like CRLF and LF files (before: 0 rows, exit 0)."""
+    result = read_claims(write(tmp_path / "c.csv", ROWS, newline=newline))
+    assert (result.rows_read, result.claims["claim_id"].to_list()) == (3, ["C1", "C2", "C3"])
+    assert result.claims["visit_type"].to_list() == ["inpatient", "outpatient_special", "inpatient"]
+
+
+def test_mixed_line_endings_and_a_quoted_line_break(tmp_path: Path) -> None:
+    """CR, CRLF and LF in one file, and a CR inside a quoted name: three rows, the name kept whole."""
+    header = HEADER + ",hospital_name"
+    text = (f"{header}\r{ROWS[0]},a\r\n{ROWS[1]},\"b\rc\"\n{ROWS[2]},d\r").encode()
+    path = tmp_path / "mixed.csv"
+    path.write_bytes(text)
+    result = read_claims(path)
+    assert result.rejects.height == 0
+    assert result.claims["hospital_name"].to_list() == ["a", "b\nc", "d"]
+
+
+def test_cr_only_file_through_the_batch(tmp_path: Path) -> None:
+    """The batch settles a CR-only file exactly as its LF twin (rows in = rows out)."""
+    run_batch(write(tmp_path / "lf.csv", ROWS), SUQIAN, tmp_path / "lf-out.csv")
+    result = run_batch(write(tmp_path / "cr.csv", ROWS, newline="\r"), SUQIAN, tmp_path / "cr-out.csv")
+    assert result.rows_read == 3
+    assert (tmp_path / "cr-out.csv").read_bytes() == (tmp_path / "lf-out.csv").read_bytes()
+
+
+@pytest.fixture
+def tiny_pieces(monkeypatch):
+    """Every file takes the partitioned path (as tests/test_batch.py's tiny_partitions, spilled to files)."""
+    import medins.batch
+    import medins.partitioned
+
+    monkeypatch.setattr(medins.batch, "IN_MEMORY_BYTES", 0)
+    monkeypatch.setattr(medins.batch, "PARTITION_BYTES", 64)
+    monkeypatch.setattr(medins.partitioned, "PIECE_BYTES", 300)
+    monkeypatch.setattr(medins.partitioned, "PIECE_ROWS", 3)
+    monkeypatch.setattr(medins.partitioned, "RANGE_ROWS", 4)
+
+
+@pytest.mark.parametrize("newline", ["\r", "\r\n"], ids=["CR", "CRLF"])
+def test_line_endings_on_the_partitioned_path(tmp_path: Path, tiny_pieces, newline: str) -> None:
+    """A large file cut into pieces reads CR-only and CRLF lines as its LF twin does."""
+    rows = [r.replace("C1", f"C1-{i}").replace("C2", f"C2-{i}").replace("C3", f"C3-{i}") for i in range(4)
+            for r in ROWS]
+    lf = run_batch(write(tmp_path / "lf.csv", rows), SUQIAN, tmp_path / "lf-out.csv")
+    other = run_batch(write(tmp_path / "x.csv", rows, newline=newline), SUQIAN, tmp_path / "x-out.csv")
+    assert other.rows_read == lf.rows_read == 12
+    assert (tmp_path / "x-out.csv").read_bytes() == (tmp_path / "lf-out.csv").read_bytes()
