@@ -329,6 +329,8 @@ def _csv_one_line_records(data: bytes, sep: str, spare: str) -> _Cells | None:
         return None
     if (quotes := data.count(b'"')) and quotes != 2 * data.count(b'""'):
         return None
+    if not data.endswith(b"\n") and data[data.rfind(b"\n") + 1:].count(sep.encode()) != width - 1:
+        return None  # Polars lets an unterminated last line of empty cells be wider than the header
     try:
         table = pl.read_csv(data, has_header=False, separator=sep, infer_schema=False,
                             schema={f"c{i}": pl.String for i in range(width)})
