@@ -11,10 +11,11 @@ from __future__ import annotations
 import codecs
 import csv
 import io
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
+from typing import ClassVar, Literal
 
 import polars as pl
 
@@ -161,9 +162,13 @@ def _offset(src: _Cells, offset: int) -> _Cells:
 def utf8_bytes(path: Path, encoding: str = "auto") -> tuple[bytes, str]:
     """The file as UTF-8 bytes without BOM, and the encoding it was in (``utf-8`` or ``gb18030``/…).
 
-    Why transcode: Polars reads only UTF-8. ``auto`` takes a UTF-8 BOM or valid UTF-8 as UTF-8 and
-    anything else as GB18030 (a superset of GBK and GB2312, the encodings of Chinese Excel exports).
-    The decoder runs chunk by chunk so it can later feed a streaming reader.
+    Why transcode: Polars reads only UTF-8. The encoding is decided for the whole file: a UTF-8 BOM
+    or valid UTF-8 is UTF-8; otherwise the file is UTF-8 when its valid multi-byte characters
+    outweigh its undecodable bytes (a UTF-8 export with a GBK row pasted in), else GB18030 (a
+    superset of GBK and GB2312, the encodings of Chinese Excel exports). Bytes the chosen encoding
+    cannot decode are replaced by a marker holding their file offset (see :func:`decode_marking`),
+    so their rows are rejected as ``encoding`` and every other row is read. A file declared UTF-8
+    that is mostly not UTF-8 is refused as a whole: the declaration is wrong, not a row.
     """
     enc = encoding.lower().replace("_", "-")
     enc = {"utf8": "utf-8", "utf-8-sig": "utf-8"}.get(enc, enc)
@@ -173,31 +178,113 @@ def utf8_bytes(path: Path, encoding: str = "auto") -> tuple[bytes, str]:
                          hint_en="use auto, utf-8, gbk or gb18030",
                          hint_zh="请使用 auto、utf-8、gbk 或 gb18030", file=str(path))
     data = path.read_bytes()
+    base = 0
     if data.startswith(_BOM) and enc in ("auto", "utf-8"):
-        data, enc = data[len(_BOM):], "utf-8"
-    if enc == "auto":
+        data, enc, base = data[len(_BOM):], "utf-8", len(_BOM)
+    if enc in ("auto", "utf-8"):
         if _is_utf8(data):
             return data, "utf-8"
+        decoded = decode_marking(data, "utf-8", base)
+        if decoded.mostly_valid:
+            return decoded.text.encode("utf-8"), "utf-8"
+        if enc == "utf-8":
+            where = decoded.offsets[0]
+            raise InputError(
+                message_en=f"the file is not valid utf-8 (bad byte at offset {where})",
+                message_zh=f"文件不是有效的 utf-8 编码（第 {where} 字节处有错误）",
+                hint_en="try --encoding auto or gb18030", hint_zh="请尝试 --encoding auto 或 gb18030",
+                file=str(path))
         enc = "gb18030"
-    if enc == "utf-8" and _is_utf8(data):
-        return data, enc
-    decoder = codecs.getincrementaldecoder(enc)("strict")
-    out = io.BytesIO()
-    try:
-        for start in range(0, len(data), _CHUNK):
-            text = decoder.decode(data[start:start + _CHUNK], final=start + _CHUNK >= len(data))
-            if enc != "utf-8":
-                out.write(text.encode("utf-8"))
-        decoder.decode(b"", final=True)
-    except UnicodeDecodeError as exc:
-        where = start + exc.start
-        raise InputError(
-            message_en=f"the file is not valid {enc} (bad byte at offset {where})",
-            message_zh=f"文件不是有效的 {enc} 编码（第 {where} 字节处有错误）",
-            hint_en="try --encoding auto, utf-8 or gb18030",
-            hint_zh="请尝试 --encoding auto、utf-8 或 gb18030",
-            file=str(path)) from None
-    return (data if enc == "utf-8" else out.getvalue()), enc
+    return decode_marking(data, enc, base).text.encode("utf-8"), enc
+
+
+#: Replaces an undecodable byte; the first of a run is followed by ``<byte N>``, its offset in the file.
+MARK = "\ufffd"
+_MARK_RE = re.compile(MARK + r"<byte (\d+)>")
+
+
+@dataclass
+class Decoded:
+    """Text decoded with markers for undecodable bytes, their file offsets, and how much was valid."""
+
+    text: str
+    offsets: list[int]
+    wide: int  # valid characters of three bytes or more (four-byte ones count twice): CJK text in UTF-8
+
+    @property
+    def mostly_valid(self) -> bool:
+        """More valid CJK-width characters than undecodable bytes: the encoding is right, a few rows are not.
+
+        Why only characters of three bytes or more: GBK text often decodes as valid two-byte UTF-8
+        by accident (住院 = D7A1 D4BA), but rarely as three-byte sequences, which Chinese in UTF-8 is.
+        """
+        return self.wide > len(self.offsets)
+
+
+class _Marking:
+    """State of the running :func:`decode_marking` (one decode at a time in a process)."""
+
+    base: ClassVar[int] = 0
+    offsets: ClassVar[list[int]] = []
+    chars: ClassVar[int] = 0
+
+
+def _mark(exc: UnicodeError) -> tuple[str, int]:
+    """Codec error handler: one undecodable byte → a marker (its offset if it starts a run); never more than
+    that byte, so a line break or separator after it is decoded as itself."""
+    assert isinstance(exc, UnicodeDecodeError)
+    offset = _Marking.base + exc.start
+    starts_run = not _Marking.offsets or _Marking.offsets[-1] != offset - 1
+    _Marking.offsets.append(offset)
+    marker = f"{MARK}<byte {offset}>" if starts_run else MARK
+    _Marking.chars += len(marker)
+    return marker, exc.start + 1
+
+
+codecs.register_error("medins-mark", _mark)
+
+
+def decode_marking(data: bytes, encoding: str, base: int = 0) -> Decoded:
+    """Decode ``data`` (at file offset ``base``), marking each undecodable byte instead of failing.
+
+    Why mark and not drop or replace silently: the row that holds the marker is rejected as
+    ``encoding`` with the offset shown, and no other row is touched (the marker has no separator,
+    quote or line break, so the file's structure is unchanged).
+    """
+    _Marking.base, _Marking.offsets, _Marking.chars = base, [], 0
+    text = data.decode(encoding, "medins-mark")
+    return Decoded(text, _Marking.offsets, _wide(data, len(text) - _Marking.chars, len(_Marking.offsets)))
+
+
+_ASCII = bytes(range(128))
+
+
+def _wide(data: bytes, valid_chars: int, bad_bytes: int) -> int:
+    """n3 + 2·n4 of a UTF-8 decoding, from counts alone (no pass in Python over the characters).
+
+    Valid bytes = ascii + 2·n2 + 3·n3 + 4·n4 and valid non-ASCII characters = n2 + n3 + n4 (an ASCII
+    byte is always a character of its own, even after an undecodable one), so their difference
+    less the non-ASCII characters is n3 + 2·n4.
+    """
+    ascii_bytes = len(data) - len(data.translate(None, _ASCII))
+    non_ascii_chars = valid_chars - ascii_bytes
+    extra = len(data) - bad_bytes - valid_chars  # n2 + 2·n3 + 3·n4
+    return extra - non_ascii_chars
+
+
+def decode_block_marking(decoder: codecs.IncrementalDecoder, block: bytes, *, final: bool, base: int) -> Decoded:
+    """:func:`decode_marking` for one block of a file read block by block (``base``: the block's file
+    offset); ``decoder`` was made with ``errors="medins-mark"`` and may hold a character cut by the last block."""
+    held = len(decoder.getstate()[0])
+    _Marking.base, _Marking.offsets, _Marking.chars = base - held, [], 0
+    text = decoder.decode(block, final=final)
+    return Decoded(text, _Marking.offsets, 0)  # ``wide`` is for choosing UTF-8, not needed here
+
+
+def first_bad_offset(raw: str | None) -> str:
+    """The file offset in the first marker of a raw line (``?`` when the line holds a bare U+FFFD)."""
+    found = _MARK_RE.search(raw or "")
+    return found.group(1) if found else "?"
 
 
 def _is_utf8(data: bytes) -> bool:
@@ -250,7 +337,21 @@ def _parse_csv(data: bytes, encoding: str, *, file: str) -> _Cells:
         raise InputError(message_en=f"cannot read the CSV: {exc}", message_zh=f"无法读取 CSV 文件：{exc}",
                          file=file) from None
     src.encoding = encoding
+    if MARK.encode() in data:  # undecodable bytes (or text lost by an earlier conversion): reject their rows
+        _reject_marked(src, encoding, file)
     return src
+
+
+def _reject_marked(src: _Cells, encoding: str, file: str) -> None:
+    """Rows with a marker (or a U+FFFD) in any cell get the code ``encoding``, which replaces their others."""
+    if any(MARK in h for h in src.headers):
+        raise InputError(message_en=f"the header line is not valid {encoding} text",
+                         message_zh=f"表头行不是有效的 {encoding} 文本",
+                         hint_en="save the file as UTF-8, or try --encoding gb18030",
+                         hint_zh="请将文件另存为 UTF-8，或尝试 --encoding gb18030", file=file)
+    cols = [c for c in src.cells.columns if c.startswith("c") and c[1:].isdigit()]
+    marked = pl.any_horizontal(pl.col(c).str.contains(MARK, literal=True).fill_null(False) for c in cols)
+    src.cells = src.cells.with_columns(pl.when(marked).then(pl.lit("encoding")).otherwise(pl.col(CODES)).alias(CODES))
 
 
 def _csv_fast(data: bytes, sep: str) -> _Cells | None:

@@ -188,3 +188,90 @@ def test_line_endings_on_the_partitioned_path(tmp_path: Path, tiny_pieces, newli
     other = run_batch(write(tmp_path / "x.csv", rows, newline=newline), SUQIAN, tmp_path / "x-out.csv")
     assert other.rows_read == lf.rows_read == 12
     assert (tmp_path / "x-out.csv").read_bytes() == (tmp_path / "lf-out.csv").read_bytes()
+
+
+# --- encodings: decided per file, an undecodable row rejected as `encoding`, the rest read -----------
+
+NAMED = [f"C{i},P{i},住院,2008-04-02,in_district,true,宿迁市中医院,{100 + i}.00" for i in range(6)]
+NAMED_HEADER = "claim_id,person_id,visit_type,admit_date,hospital_zone,preapproved,hospital_name,total\n"
+
+
+def mixed(row_encoding: str, file_encoding: str, bad: int = 3) -> bytes:
+    """A file in ``file_encoding`` whose row ``bad`` (0-based) is in ``row_encoding``."""
+    return NAMED_HEADER.encode(file_encoding) + b"".join(
+        (r + "\n").encode(row_encoding if i == bad else file_encoding) for i, r in enumerate(NAMED))
+
+
+@pytest.mark.parametrize(("row_encoding", "file_encoding", "read_as"), [
+    ("gbk", "utf-8", "utf-8"), ("utf-8-sig", "utf-8-sig", "utf-8"),
+])
+def test_one_gbk_row_in_a_utf8_file_is_rejected_alone(tmp_path: Path, row_encoding: str, file_encoding: str,
+                                                     read_as: str) -> None:
+    """The file stays UTF-8; the GBK row is rejected as ``encoding`` with the first bad byte's offset; the
+    other rows read without mojibake (before: the whole file refused, or read as GB18030 mojibake)."""
+    data = mixed("gbk" if row_encoding == "gbk" else "utf-8", "utf-8")
+    if file_encoding == "utf-8-sig":
+        data = b"\xef\xbb\xbf" + mixed("gbk", "utf-8")
+    path = tmp_path / "mixed.csv"
+    path.write_bytes(data)
+    result = read_claims(path)
+    assert result.encoding == read_as
+    assert result.claims["claim_id"].to_list() == ["C0", "C1", "C2", "C4", "C5"]
+    assert set(result.claims["hospital_name"]) == {"宿迁市中医院"}
+    reject = result.rejects.row(0, named=True)
+    assert (reject["row"], reject["claim_id"], reject["reason"]) == (4, "C3", "encoding")
+    try:
+        data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        offset = exc.start
+    assert f"byte {offset} of the file" in reject["message_en"] and f"第 {offset} 字节" in reject["message_zh"]
+    assert f"<byte {offset}>" in reject["raw"]
+
+
+def test_an_undecodable_row_in_a_gbk_file_is_rejected_alone(tmp_path: Path) -> None:
+    """A GBK file with bytes GB18030 cannot decode in one row: that row is an ``encoding`` reject."""
+    data = mixed("gbk", "gbk").replace(b"C2,P2,", b"C2,P2,\x81\x20")
+    path = tmp_path / "gbk.csv"
+    path.write_bytes(data)
+    result = read_claims(path)
+    assert result.encoding == "gb18030"
+    assert result.claims["claim_id"].to_list() == ["C0", "C1", "C3", "C4", "C5"]
+    assert set(result.claims["hospital_name"]) == {"宿迁市中医院"}
+    assert result.rejects.select("row", "reason").rows() == [(3, "encoding")]
+    assert f"byte {data.index(bytes([0x81, 0x20]))} " in result.rejects["message_en"][0]
+
+
+def test_a_gbk_file_declared_utf8_is_still_refused_whole(tmp_path: Path) -> None:
+    """When most of the file is not the declared encoding, the declaration is wrong: an input error."""
+    from medins.errors import InputError
+
+    path = tmp_path / "gbk.csv"
+    path.write_bytes(mixed("gbk", "gbk"))
+    with pytest.raises(InputError, match="not valid utf-8"):
+        read_claims(path, encoding="utf-8")
+    assert read_claims(path).claims.height == 6
+
+
+def test_undecodable_header_is_an_input_error(tmp_path: Path) -> None:
+    """The header names the columns: an undecodable byte there refuses the file, naming the header."""
+    from medins.errors import InputError
+
+    path = tmp_path / "h.csv"
+    path.write_bytes(("结算单号,个人编号,医疗类别,入院日期,医院名称,医疗费总额\n" * 1).encode("utf-8")[:-4] + b"\xff\xfe\n"
+                     + "".join(f"C{i},P{i},住院,2008-04-02,医院,1\n" for i in range(5)).encode())
+    with pytest.raises(InputError, match="header"):
+        read_claims(path)
+
+
+def test_encoding_rejects_on_the_partitioned_path(tmp_path: Path, tiny_pieces) -> None:
+    """Cut into pieces, a UTF-8 file with a GBK row settles every other row and rejects that one."""
+    data = NAMED_HEADER.encode() + b"".join(
+        (r.replace("C", f"K{k}-", 1) + "\n").encode("gbk" if (k, i) == (2, 3) else "utf-8")
+        for k in range(3) for i, r in enumerate(NAMED))
+    path = tmp_path / "big.csv"
+    path.write_bytes(data)
+    result = run_batch(path, SUQIAN, tmp_path / "out.csv")
+    assert (result.rows_read, result.rows_rejected, result.encoding) == (18, 1, "utf-8")
+    rejects = (tmp_path / "out.rejects.csv").read_text(encoding="utf-8")
+    offset = data.index("宿迁市中医院".encode("gbk"))
+    assert "encoding" in rejects and f"byte {offset} of the file" in rejects
