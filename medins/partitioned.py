@@ -50,9 +50,11 @@ from medins.claims.readers import (
     csv_shape,
     decode_block_marking,
     decode_marking,
+    flag_utf8_lines,
     read_claims,
     read_csv_piece,
     read_frame_piece,
+    utf8_wins,
 )
 from medins.claims.writers import _prepare, write_rejects, write_table
 from medins.engine.settle import MONEY_OUTPUTS, OUTPUT_COLUMNS, settle
@@ -380,7 +382,7 @@ def _csv_pieces(path: Path, encoding: str) -> Iterator[tuple[bytes, str, int]]:
             first, enc = first[len(_BOM):], "utf-8"
             consumed = at = len(_BOM)
         if enc == "auto":  # as the whole-file reader decides (readers.utf8_bytes), on the first block
-            enc = "utf-8" if _utf8_start(first) or decode_marking(first, "utf-8").mostly_valid else "gb18030"
+            enc = "utf-8" if _utf8_start(first) or utf8_wins(first) else "gb18030"
             guessed = True
         else:
             guessed = False
@@ -391,16 +393,16 @@ def _csv_pieces(path: Path, encoding: str) -> Iterator[tuple[bytes, str, int]]:
             final = len(block) == 0
             consumed += len(block)
             if decoder is not None:
-                block = decode_block_marking(decoder, block, final=final, base=consumed - len(block)).text.encode()
+                block = decode_block_marking(decoder, flag_utf8_lines(block), final=final,
+                                             base=consumed - len(block)).text.encode()
             pending += block
             end = len(pending) if final else _cut(pending)
             if end:
                 piece, pending = pending[:end], pending[end:]
                 at += end
                 if decoder is None and not _is_utf8(piece):
-                    decoded = decode_marking(piece, "utf-8", at - end)
-                    if decoded.mostly_valid:  # a few undecodable rows: rejected as ``encoding``
-                        piece = decoded.text.encode()
+                    if utf8_wins(piece):  # a few undecodable rows: rejected as ``encoding``
+                        piece = decode_marking(piece, "utf-8", at - end).text.encode()
                     elif guessed:
                         raise _NotUtf8
                     else:

@@ -184,18 +184,49 @@ def utf8_bytes(path: Path, encoding: str = "auto") -> tuple[bytes, str]:
     if enc in ("auto", "utf-8"):
         if _is_utf8(data):
             return data, "utf-8"
-        decoded = decode_marking(data, "utf-8", base)
-        if decoded.mostly_valid:
-            return decoded.text.encode("utf-8"), "utf-8"
+        if utf8_wins(data):
+            return decode_marking(data, "utf-8", base).text.encode("utf-8"), "utf-8"
         if enc == "utf-8":
-            where = decoded.offsets[0]
-            raise InputError(
-                message_en=f"the file is not valid utf-8 (bad byte at offset {where})",
-                message_zh=f"文件不是有效的 utf-8 编码（第 {where} 字节处有错误）",
-                hint_en="try --encoding auto or gb18030", hint_zh="请尝试 --encoding auto 或 gb18030",
-                file=str(path))
+            try:
+                data.decode("utf-8")
+            except UnicodeDecodeError as exc:
+                where = base + exc.start
+                raise InputError(
+                    message_en=f"the file is not valid utf-8 (bad byte at offset {where})",
+                    message_zh=f"文件不是有效的 utf-8 编码（第 {where} 字节处有错误）",
+                    hint_en="try --encoding auto or gb18030", hint_zh="请尝试 --encoding auto 或 gb18030",
+                    file=str(path)) from None
         enc = "gb18030"
-    return decode_marking(data, enc, base).text.encode("utf-8"), enc
+    return decode_marking(flag_utf8_lines(data), enc, base).text.encode("utf-8"), enc
+
+
+def flag_utf8_lines(data: bytes) -> bytes:
+    """GB18030 bytes with each line that is valid UTF-8 holding Chinese (characters of three bytes or more)
+    made undecodable at its first non-ASCII byte (0xFF, never valid GB18030), so that decoding marks it
+    and its row is rejected as ``encoding`` instead of read as mojibake.
+
+    Why this is safe: GBK text almost never forms valid three-byte UTF-8 sequences across a whole line
+    (a common character's second byte is A1–FE, never a UTF-8 lead's continuation after the next
+    character), while a UTF-8 row pasted into a GBK file always does. The length is unchanged, so
+    every offset the decoder reports is the file's.
+    """
+    spare = next((ch for ch in "\x1f\x1e\x1d\x1c" if ch.encode() not in data), None)
+    if spare is None:  # no free byte to read whole lines with (never seen in a claims export)
+        return data
+    lines = pl.read_csv(data, has_header=False, separator=spare, quote_char=None, schema={"line": pl.String},
+                        encoding="utf8-lossy", truncate_ragged_lines=True, empty_string_is_null=False)["line"]
+    utf8 = lines.filter(~lines.str.contains(MARK, literal=True).fill_null(True))  # GBK lines hold U+FFFD here
+    flagged = utf8.filter(utf8.str.contains(r"[\x{800}-\x{10FFFF}]")).unique().to_list()
+    out = bytearray(data)
+    for line in flagged:
+        raw = line.encode()
+        first = next(k for k, byte in enumerate(raw) if byte >= 0x80)
+        at = data.find(raw)
+        while at >= 0:
+            if at == 0 or data[at - 1] in b"\r\n":  # where a line starts, not inside a longer one
+                out[at + first] = 0xFF
+            at = data.find(raw, at + 1)
+    return bytes(out) if flagged else data
 
 
 #: Replaces an undecodable byte; the first of a run is followed by ``<byte N>``, its offset in the file.
@@ -205,20 +236,35 @@ _MARK_RE = re.compile(MARK + r"<byte (\d+)>")
 
 @dataclass
 class Decoded:
-    """Text decoded with markers for undecodable bytes, their file offsets, and how much was valid."""
+    """Text decoded with markers for undecodable bytes, and the file offsets of those bytes."""
 
     text: str
     offsets: list[int]
-    wide: int  # valid characters of three bytes or more (four-byte ones count twice): CJK text in UTF-8
 
-    @property
-    def mostly_valid(self) -> bool:
-        """More valid CJK-width characters than undecodable bytes: the encoding is right, a few rows are not.
 
-        Why only characters of three bytes or more: GBK text often decodes as valid two-byte UTF-8
-        by accident (住院 = D7A1 D4BA), but rarely as three-byte sequences, which Chinese in UTF-8 is.
-        """
-        return self.wide > len(self.offsets)
+def utf8_wins(data: bytes) -> bool:
+    """Whether bytes that are not all valid UTF-8 are still a UTF-8 file with a few bad rows: more valid
+    characters of three bytes or more (Chinese in UTF-8) than undecodable bytes.
+
+    Why only characters of three bytes or more: GBK text often decodes as valid two-byte UTF-8 by
+    accident (住院 = D7A1 D4BA), but far less often as three-byte sequences. Counted at C speed from
+    lengths: the text re-encoded is the valid bytes plus three per U+FFFD.
+    """
+    for sample in (data[:_SAMPLE], data) if len(data) > _SAMPLE else (data,):
+        sample = sample[: sample.rfind(b"\n") + 1] or sample  # whole lines: no character cut at the end
+        text = sample.decode("utf-8", "replace")
+        replaced = text.count(MARK)
+        bad = len(sample) + 3 * replaced - len(text.encode("utf-8"))
+        wide = _wide(sample, len(text) - replaced, bad)
+        if wide + bad >= _DECISIVE:  # the start of the file is evidence enough (a GBK file: 4 MB, not all)
+            break
+    return wide > bad
+
+
+#: How much of a file ``utf8_wins`` looks at first, and how much evidence (wide characters plus bad bytes)
+#: there settles the question; with less, the whole file is counted.
+_SAMPLE = 4 << 20
+_DECISIVE = 10_000
 
 
 class _Marking:
@@ -226,7 +272,6 @@ class _Marking:
 
     base: ClassVar[int] = 0
     offsets: ClassVar[list[int]] = []
-    chars: ClassVar[int] = 0
 
 
 def _mark(exc: UnicodeError) -> tuple[str, int]:
@@ -236,9 +281,7 @@ def _mark(exc: UnicodeError) -> tuple[str, int]:
     offset = _Marking.base + exc.start
     starts_run = not _Marking.offsets or _Marking.offsets[-1] != offset - 1
     _Marking.offsets.append(offset)
-    marker = f"{MARK}<byte {offset}>" if starts_run else MARK
-    _Marking.chars += len(marker)
-    return marker, exc.start + 1
+    return (f"{MARK}<byte {offset}>" if starts_run else MARK), exc.start + 1
 
 
 codecs.register_error("medins-mark", _mark)
@@ -251,9 +294,8 @@ def decode_marking(data: bytes, encoding: str, base: int = 0) -> Decoded:
     ``encoding`` with the offset shown, and no other row is touched (the marker has no separator,
     quote or line break, so the file's structure is unchanged).
     """
-    _Marking.base, _Marking.offsets, _Marking.chars = base, [], 0
-    text = data.decode(encoding, "medins-mark")
-    return Decoded(text, _Marking.offsets, _wide(data, len(text) - _Marking.chars, len(_Marking.offsets)))
+    _Marking.base, _Marking.offsets = base, []
+    return Decoded(data.decode(encoding, "medins-mark"), _Marking.offsets)
 
 
 _ASCII = bytes(range(128))
@@ -276,9 +318,8 @@ def decode_block_marking(decoder: codecs.IncrementalDecoder, block: bytes, *, fi
     """:func:`decode_marking` for one block of a file read block by block (``base``: the block's file
     offset); ``decoder`` was made with ``errors="medins-mark"`` and may hold a character cut by the last block."""
     held = len(decoder.getstate()[0])
-    _Marking.base, _Marking.offsets, _Marking.chars = base - held, [], 0
-    text = decoder.decode(block, final=final)
-    return Decoded(text, _Marking.offsets, 0)  # ``wide`` is for choosing UTF-8, not needed here
+    _Marking.base, _Marking.offsets = base - held, []
+    return Decoded(decoder.decode(block, final=final), _Marking.offsets)
 
 
 def first_bad_offset(raw: str | None) -> str:

@@ -275,3 +275,29 @@ def test_encoding_rejects_on_the_partitioned_path(tmp_path: Path, tiny_pieces) -
     rejects = (tmp_path / "out.rejects.csv").read_text(encoding="utf-8")
     offset = data.index("宿迁市中医院".encode("gbk"))
     assert "encoding" in rejects and f"byte {offset} of the file" in rejects
+
+
+def test_a_utf8_row_in_a_gbk_file_is_rejected_not_misread(tmp_path: Path) -> None:
+    """GB18030 decodes almost any bytes, so a UTF-8 row pasted into a GBK export would read as mojibake
+    (宿迁市中医院 as 瀹胯縼甯備腑鍖婚櫌, failing the designated-hospital check): it is an ``encoding`` reject."""
+    data = mixed("utf-8", "gbk")
+    path = tmp_path / "gbk.csv"
+    path.write_bytes(data)
+    result = read_claims(path)
+    assert result.encoding == "gb18030"
+    assert result.claims["claim_id"].to_list() == ["C0", "C1", "C2", "C4", "C5"]
+    assert set(result.claims["hospital_name"]) == {"宿迁市中医院"}
+    assert result.rejects.select("row", "reason").rows() == [(4, "encoding")]
+    assert f"byte {data.index('住院'.encode())} " in result.rejects["message_en"][0]
+
+
+def test_a_utf8_row_in_a_gbk_file_on_the_partitioned_path(tmp_path: Path, tiny_pieces) -> None:
+    """The same when the file is decoded block by block."""
+    data = NAMED_HEADER.encode("gbk") + b"".join(
+        (r.replace("C", f"K{k}-", 1) + "\n").encode("utf-8" if (k, i) == (1, 2) else "gbk")
+        for k in range(3) for i, r in enumerate(NAMED))
+    path = tmp_path / "big.csv"
+    path.write_bytes(data)
+    result = run_batch(path, SUQIAN, tmp_path / "out.csv")
+    assert (result.rows_read, result.rows_rejected, result.encoding) == (18, 1, "gb18030")
+    assert "9,K1-2,encoding," in (tmp_path / "out.rejects.csv").read_text(encoding="utf-8")
