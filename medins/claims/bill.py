@@ -21,6 +21,7 @@ from medins.claims.fields import CLAIM_FIELDS, ITEM_FIELDS, Field
 from medins.claims.parse import CLAIMS_SCHEMA, ITEMS_SCHEMA, default_of
 from medins.errors import InputError, format_key_path
 from medins.money import amounts_to_fen, fen_to_yuan
+from medins.textnorm import nfkc
 
 _ISO_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 _TOP_ORDER = ("id", "person", "visit", "amounts", "items", "history")
@@ -238,8 +239,9 @@ def _convert(f: Field, value: object, path: tuple, out: dict, problems: _Problem
         problems.amounts.append((path, f.name, value, out))
         return
     if f.kind == "str" and isinstance(value, str):
-        if not f.choices or value in f.choices:
-            out[f.name] = value
+        code = nfkc(value).strip() if f.choices else value  # ｉｎｐａｔｉｅｎｔ is inpatient, as in a batch cell
+        if not f.choices or code in f.choices:
+            out[f.name] = code
             return
         allowed = (f"one of {', '.join(f.choices)}", f" {'、'.join(f.choices)} 之一")
     elif f.kind == "date" and isinstance(value, str) and _ISO_DATE.match(value):

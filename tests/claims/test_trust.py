@@ -60,6 +60,15 @@ def test_batch_cells_follow_the_money_grammar(tmp_path: Path, cell: str, reason:
     assert reject["reason"] == reason and repr(cell) in reject["message_en"] and cell in reject["raw"]
 
 
+def test_bill_codes_are_nfkc_too() -> None:
+    """A bill's visit type typed full-width reads as the code, as the same cell in a batch does."""
+    from medins.claims.bill import bill_to_tables
+
+    claims, _ = bill_to_tables({"visit": {"type": "ｏｕｔｐａｔｉｅｎｔ", "admit_date": "2008-04-02"},
+                                "amounts": {"total": "１０"}}, source="b.json")
+    assert claims.select("visit_type", "total").row(0) == ("outpatient", 1000)
+
+
 def test_names_and_ids_are_kept_as_written(tmp_path: Path) -> None:
     """NFKC is for numbers and codes: a full-width id or hospital name is kept as written, trimmed only."""
     header = HEADER + ",hospital_name"
