@@ -310,3 +310,15 @@ def test_a_utf8_row_in_a_gbk_file_on_the_partitioned_path(tmp_path: Path, tiny_p
     result = run_batch(path, SUQIAN, tmp_path / "out.csv")
     assert (result.rows_read, result.rows_rejected, result.encoding) == (18, 1, "gb18030")
     assert "9,K1-2,encoding," in (tmp_path / "out.rejects.csv").read_text(encoding="utf-8")
+
+
+def test_nfkc_looks_in_python_only_at_cells_it_may_change(monkeypatch) -> None:
+    """ASCII and CJK-ideograph cells (1200元, 住院) skip the Python NFKC; full-width ones are normalised."""
+    import polars as pl
+
+    from medins import textnorm
+
+    seen: list[str] = []
+    monkeypatch.setattr(textnorm, "nfkc", lambda text: seen.append(text) or text.upper())
+    out = textnorm.nfkc_series(pl.Series(["1200元", "住院", "ab", "ｘ", None, "ｘ"]))
+    assert out.to_list() == ["1200元", "住院", "ab", "Ｘ", None, "Ｘ"] and seen == ["ｘ"]
