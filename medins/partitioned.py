@@ -45,7 +45,18 @@ from pathlib import Path
 import polars as pl
 
 from medins.atomic import OutputFiles, writing
-from medins.claims.readers import ReadResult, _is_utf8, csv_shape, read_claims, read_csv_piece, read_frame_piece
+from medins.claims.readers import (
+    ReadResult,
+    _is_utf8,
+    csv_shape,
+    decode_block_marking,
+    decode_marking,
+    flag_utf8_lines,
+    read_claims,
+    read_csv_piece,
+    read_frame_piece,
+    utf8_wins,
+)
 from medins.claims.writers import _prepare, write_rejects, write_table
 from medins.engine.settle import MONEY_OUTPUTS, OUTPUT_COLUMNS, settle
 from medins.errors import InputError
@@ -402,41 +413,41 @@ def _csv_pieces(path: Path, encoding: str) -> Iterator[tuple[bytes, str, int]]:
     pending = b""
     consumed = 0
     decoder = None
+    at = 0  # file offset of ``pending`` (UTF-8: the bytes are the file's)
     with path.open("rb") as handle:
         first = handle.read(PIECE_BYTES)
         if first.startswith(_BOM) and enc in ("auto", "utf-8"):
             first, enc = first[len(_BOM):], "utf-8"
-            consumed = len(_BOM)
-        if enc == "auto":
-            enc = "utf-8" if _utf8_start(first) else "gb18030"
+            consumed = at = len(_BOM)
+        if enc == "auto":  # as the whole-file reader decides (readers.utf8_bytes), on the first block
+            enc = "utf-8" if _utf8_start(first) or utf8_wins(first) else "gb18030"
             guessed = True
         else:
             guessed = False
         if enc != "utf-8":
-            decoder = codecs.getincrementaldecoder(enc)("strict")
+            decoder = codecs.getincrementaldecoder(enc)("medins-mark")  # undecodable bytes → rows rejected
         block = first
         while True:
             final = len(block) == 0
             consumed += len(block)
             if decoder is not None:
-                try:
-                    block = decoder.decode(block, final=final).encode("utf-8")
-                except UnicodeDecodeError:
-                    raise InputError(
-                        message_en=f"the file is not valid {enc} (a bad byte before offset {consumed})",
-                        message_zh=f"文件不是有效的 {enc} 编码（第 {consumed} 字节之前有错误）",
-                        hint_en="try --encoding auto, utf-8 or gb18030",
-                        hint_zh="请尝试 --encoding auto、utf-8 或 gb18030", file=str(path)) from None
+                block = decode_block_marking(decoder, flag_utf8_lines(block), final=final,
+                                             base=consumed - len(block)).text.encode()
             pending += block
             end = len(pending) if final else _cut(pending)
             if end:
                 piece, pending = pending[:end], pending[end:]
+                at += end
                 if decoder is None and not _is_utf8(piece):
-                    if guessed:
+                    if utf8_wins(piece):  # a few undecodable rows: rejected as ``encoding``
+                        piece = decode_marking(piece, "utf-8", at - end).text.encode()
+                    elif guessed:
                         raise _NotUtf8
-                    raise InputError(message_en="the file is not valid UTF-8", message_zh="文件不是有效的 UTF-8 编码",
-                                     file=str(path), hint_en="try --encoding gbk or --encoding auto",
-                                     hint_zh="请尝试 --encoding gbk 或 --encoding auto")
+                    else:
+                        raise InputError(message_en="the file is not valid UTF-8",
+                                         message_zh="文件不是有效的 UTF-8 编码", file=str(path),
+                                         hint_en="try --encoding gbk or --encoding auto",
+                                         hint_zh="请尝试 --encoding gbk 或 --encoding auto")
                 if header is None:
                     split = _cut(piece, first=True) or len(piece)
                     header, piece = piece[:split], piece[split:]

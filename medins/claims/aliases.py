@@ -256,6 +256,9 @@ _ROW_MESSAGES: dict[str, tuple[str, str]] = {
                                   "（医疗费总额 {total} 减全自费金额 {self_pay}）"),
     "conflicting_claim_fields": ("the lines of claim {claim_id} disagree on {conflicts}",
                                  "结算单 {claim_id} 的各明细行在 {conflicts} 上不一致"),
+    "encoding": ("the row holds bytes that are not text in the file's encoding (the first at byte {offset} "
+                 "of the file), so it is not read rather than misread",
+                 "该行含有不符合文件编码的字节（第一个位于文件第 {offset} 字节），为免误读，该行未读取"),
     "claim_has_bad_line": ("another line of claim {claim_id} is rejected, so the whole claim is held back",
                            "结算单 {claim_id} 的其他明细行有错误，整张结算单暂不结算"),
 }
@@ -284,6 +287,10 @@ def reject_message(code: str, rec: dict, headers: Mapping[str, str], expected: i
                                                            "discharge_date", "claim_id", "_conflicts")}
     conflicts = ", ".join(headers.get(n, n) for n in values.pop("_conflicts", "").split(", ") if n)
     values = {"found": rec.get("_nfields"), "expected": expected, "conflicts": conflicts, **values}
+    if code == "encoding":
+        from medins.claims.readers import first_bad_offset
+
+        values["offset"] = first_bad_offset(rec.get("raw"))
     en, zh = _ROW_MESSAGES.get(code, (code, code))
     return en.format(**values), zh.format(**values)
 

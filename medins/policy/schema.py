@@ -36,8 +36,9 @@ from typing import Annotated, Literal, Union, get_args, get_origin
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator, model_validator
 
-from medins.money import MoneyError, to_ppm
+from medins.money import MoneyError, to_fen, to_ppm
 from medins.policy.messages import PolicyValueError as PVE
+from medins.textnorm import nfkc
 
 _NAME = r"^[a-z][a-z0-9_]*$"
 Name = Annotated[str, Field(pattern=_NAME)]
@@ -142,6 +143,9 @@ class Parameter(Model):
         return self
 
 
+_MONEY_CODES = {"negative_amount": "out_of_range", "too_large": "out_of_range", "sub_fen": "sub_fen"}
+
+
 def check_scalar(text: object, unit: str | None) -> object:
     """Validate and convert one scalar of the given unit; raise a bilingual PolicyValueError."""
     if text is None:
@@ -169,6 +173,14 @@ def check_scalar(text: object, unit: str | None) -> object:
                       hint_en="a rate is a fraction of 1: write 55% or 0.55, not 55",
                       hint_zh="比例是小于等于 1 的小数:写 55% 或 0.55,不要写 55")
         return Decimal(ppm) / 1_000_000
+    if unit == "yuan":  # the one money grammar of medins.money, as a bill, a batch cell and --set read it
+        try:
+            to_fen(raw)
+        except MoneyError as exc:
+            zh = {"negative_amount": "为负数", "sub_fen": "超过两位小数(小于一分)"}.get(exc.code, "不是有效金额")
+            raise PVE(str(exc), f"金额 {raw!r} {zh}", code=_MONEY_CODES.get(exc.code, "bad_number"), found=raw,
+                      allowed=">= 0, at most two decimals, e.g. 1200.50") from None
+        raw = nfkc(raw).replace(",", "").replace("¥", "").replace("元", "").strip()  # the digits as written
     try:
         dec = Decimal(raw.replace(",", ""))
     except ArithmeticError:
