@@ -14,7 +14,14 @@ import re
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 
-from medins.claims.fields import CLAIM_FIELDS, ITEM_FIELDS, PERSON_CATEGORIES, Field
+from medins.claims.fields import (
+    ASSISTANCE_ALIASES,
+    ASSISTANCE_CLASSES,
+    CLAIM_FIELDS,
+    ITEM_FIELDS,
+    PERSON_CATEGORIES,
+    Field,
+)
 from medins.errors import InputError
 from medins.money import MAX_YUAN, fen_to_yuan
 
@@ -49,6 +56,7 @@ VALUE_ALIASES: dict[str, dict[str, str | None]] = {
     "person_category": {zh: code for code, (zh, _en) in PERSON_CATEGORIES.items()}
     | {"在职": "in_service", "退休": "retired", "居民": "resident", "低保": "low_income",
        "残疾人": "disabled"},
+    "assistance_class": {zh: code for code, (zh, _en) in ASSISTANCE_CLASSES.items()} | ASSISTANCE_ALIASES,
     "item_class": {"甲": "A", "甲类": "A", "乙": "B", "乙类": "B", "丙": "C", "丙类": "C"},
 }
 

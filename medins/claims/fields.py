@@ -55,6 +55,35 @@ PERSON_CATEGORIES: dict[str, tuple[str, str]] = {
     "village_cadre": ("其他村干部", "other village cadre"),
 }
 
+#: 医疗救助对象 (medical-assistance classes) shared by all policies: code → (zh, en). A person without one
+#: is not an assisted person; policies test it in a payer's ``when``.
+ASSISTANCE_CLASSES: dict[str, tuple[str, str]] = {
+    "extreme_poverty": ("特困人员", "person in extreme poverty (特困)"),
+    "dibao": ("低保对象", "minimum-subsistence recipient (低保)"),
+    "dibao_margin": ("低保边缘家庭成员", "member of a family at the dibao margin (低保边缘)"),
+    "relapse_watch": ("防返贫监测对象", "person monitored against relapse into poverty (防返贫监测)"),
+    "impoverished_by_illness": ("因病致贫重病患者", "seriously ill person impoverished by illness (因病致贫)"),
+}
+
+#: Other Chinese words for the assistance classes in exports (cell text → code).
+ASSISTANCE_ALIASES: dict[str, str] = {
+    "特困": "extreme_poverty", "特困供养人员": "extreme_poverty", "特困人员": "extreme_poverty",
+    "低保": "dibao", "最低生活保障对象": "dibao", "低保边缘": "dibao_margin", "低保边缘家庭": "dibao_margin",
+    "防返贫监测": "relapse_watch", "防止返贫监测对象": "relapse_watch", "因病致贫": "impoverished_by_illness",
+    "因病致贫重病患者": "impoverished_by_illness",
+}
+
+#: Fund fields of the payer chain (DESIGN.md §4): the basic fund, then the further payers (docs/payers.md).
+PAYER_FIELDS: dict[str, tuple[str, str]] = {
+    "hifp_pay": ("基本医保统筹基金", "basic pooled fund"),
+    "hifob_pay": ("职工大额医疗费用补助", "large-expense subsidy (大额)"),
+    "hifmi_pay": ("居民大病保险", "critical-illness insurance (大病)"),
+    "maf_pay": ("医疗救助", "medical assistance (医疗救助)"),
+    "hifes_pay": ("企业补充医疗保险", "enterprise supplementary insurance"),
+    "cvlserv_pay": ("公务员医疗补助", "civil-servant medical subsidy"),
+    "oth_pay": ("其他支付", "other payers (incl. commercial supplements)"),
+}
+
 VISIT_TYPES = ("inpatient", "outpatient", "outpatient_special", "emergency")
 ZONES = ("in_district", "in_city", "out_of_city", "out_of_province", "overseas")
 CAUSES = (
@@ -83,6 +112,8 @@ CLAIM_FIELDS: tuple[Field, ...] = (
     Field("insured_place", "str", ("person", "insured_place"), "参保地", "insured place"),
     Field("income", "money", ("person", "income"), "可支配收入", "disposable income",
           aliases=("家庭可支配收入", "年可支配收入")),
+    Field("assistance_class", "str", ("person", "assistance_class"), "救助类别", "medical-assistance class",
+          aliases=("救助对象类别", "医疗救助类别", "救助对象类型"), choices=tuple(ASSISTANCE_CLASSES)),
     Field("visit_type", "str", ("visit", "type"), "就诊类型", "visit type", default="inpatient",
           aliases=("医疗类别", "就医类别", "就诊类别"), choices=VISIT_TYPES),
     Field("admit_date", "date", ("visit", "admit_date"), "入院日期", "admission / visit date", required=True,
@@ -124,6 +155,8 @@ CLAIM_FIELDS: tuple[Field, ...] = (
           default=0, aliases=("自费金额", "全自费", "自费", "丙类金额", "fulamt_ownpay_amt")),
     Field("class_b", "money", ("amounts", "class_b"), "乙类金额", "class B (乙类) amount", default=0,
           aliases=("乙类自付", "乙类药品金额", "乙类费用")),
+    *(Field(f"paid_{name}", "money", ("amounts", "paid", name), f"已支付{zh}", f"already paid: {en}",
+            aliases=(f"已付{zh}",)) for name, (zh, en) in PAYER_FIELDS.items()),
     Field("hist_fund_paid", "money", ("history", "fund_paid"), "年内基金已支付", "fund paid this year",
           default=0),
     Field("hist_admissions", "int", ("history", "admissions"), "年内住院次数", "admissions this year", default=0),
@@ -135,6 +168,13 @@ CLAIM_FIELDS: tuple[Field, ...] = (
     Field("hist_account_balance", "money", ("history", "account_balance"), "个人账户余额", "account balance"),
     Field("hist_layer2_paid", "money", ("history", "layer2_paid"), "年内大额已支付", "large-expense layer paid this year",
           default=0),
+    # A payer's year-to-date state before the bill, by its field (docs/payers.md): paid, its own deductible
+    # paid, and its base so far (the cumulative axis). Where two payers share a field, the first one's.
+    *(Field(f"hist_{name}_{what}", "money", ("history", "payers", name, what), f"年内{zh}{what_zh}",
+            f"{en}: {what_en} this year")
+      for name, (zh, en) in PAYER_FIELDS.items() if name != "hifp_pay"
+      for what, what_zh, what_en in (("paid", "已支付", "paid"), ("deductible_paid", "已付起付线", "deductible paid"),
+                                     ("base", "累计基数", "base so far"))),
 )
 
 FIELDS_BY_NAME: dict[str, Field] = {f.name: f for f in CLAIM_FIELDS}

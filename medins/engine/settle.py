@@ -18,12 +18,16 @@ from medins.engine.prepare import add_derived
 from medins.engine.rules import select_rules
 from medins.engine.scope import split_scope
 from medins.policy.compiled import CompiledPolicy
+from medins.policy.schema import PAYER_FIELDS
 
 #: Settlement fields (DESIGN.md §4), money in fen, in output order.
 MONEY_OUTPUTS = (
     "medfee_sumamt", "fulamt_ownpay_amt", "overlmt_selfpay", "preselfpay_amt", "inscp_scp_amt", "act_pay_dedc",
-    "hifp_pay", "hifob_pay", "hifmi_pay", "maf_pay", "fund_pay_sumamt", "psn_part_amt", "acct_pay", "psn_cash_pay",
+    "hifp_pay", "hifob_pay", "hifmi_pay", "maf_pay", "hifes_pay", "cvlserv_pay", "oth_pay", "fund_pay_sumamt",
+    "psn_part_amt", "acct_pay", "psn_cash_pay",
 )
+#: The fund fields of the payer chain; ``fund_pay_sumamt`` is their sum.
+FUND_FIELDS = ("hifp_pay", *PAYER_FIELDS)
 OUTPUT_COLUMNS = ("claim_id", "person_id", *MONEY_OUTPUTS, "policy", "status", "reasons", "unchecked")
 
 
@@ -147,7 +151,7 @@ def _apply_problems(run: Run) -> None:
 
 
 def _zero_rejected(run: Run) -> None:
-    cols = ["hifp_pay", "hifob_pay", "hifmi_pay", "maf_pay", "ded"]
+    cols = [*FUND_FIELDS, "ded"]
     run.frame = run.frame.with_columns(
         [pl.when(pl.col("_ok")).then(pl.col(c)).otherwise(0).alias(c) for c in cols]
     )
@@ -170,7 +174,7 @@ def _totals(run: Run, claims: pl.DataFrame) -> pl.DataFrame:
         preselfpay_amt=pl.col("presp"),
         inscp_scp_amt=pl.col("inscope"),
         act_pay_dedc=pl.col("ded"),
-        fund_pay_sumamt=pl.col("hifp_pay") + pl.col("hifob_pay") + pl.col("hifmi_pay") + pl.col("maf_pay"),
+        fund_pay_sumamt=pl.sum_horizontal(*FUND_FIELDS),
     ).with_columns(psn_part_amt=pl.col("medfee_sumamt") - pl.col("fund_pay_sumamt"))
     f = f.with_columns(
         psn_cash_pay=pl.col("psn_part_amt") - pl.col("acct_pay"),

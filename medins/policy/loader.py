@@ -14,7 +14,7 @@ from functools import cache
 from pathlib import Path
 
 from medins.errors import PolicyError, PolicyIssue, UsageError, format_key_path
-from medins.policy.compiled import CLAIM_NAMES, DERIVED_NAMES, ITEM_NAMES, CompiledPolicy, compile_policy
+from medins.policy.compiled import CLAIM_NAMES, DERIVED_NAMES, ITEM_NAMES, PAYER_NAMES, CompiledPolicy, compile_policy
 from medins.policy.expr import ExprError, Expression
 from medins.policy.messages import load_model_with_positions
 from medins.policy.schema import ItemSelector, Policy, Premiums, iter_expressions
@@ -115,6 +115,8 @@ def check_expressions(model: Policy, positions: Positions, filename: str) -> lis
         known = set(base)
         if isinstance(holder, ItemSelector):
             known |= ITEM_NAMES
+        if len(loc) > 2 and loc[0] == "rules" and loc[2] == "layers":
+            known |= PAYER_NAMES
         if loc and loc[0] == "premiums" and model.premiums is not None:
             known |= set(model.premiums.inputs)
         try:
