@@ -135,63 +135,61 @@ def _settle_one(run: Run, n: int, pid: str) -> None:
     ceil = per_rule(lambda lay: lay.ceiling.amount if lay.ceiling else None)
     cap = per_rule(lambda lay: lay.cap.amount if lay.cap else None)
     f = run.frame.with_columns(
-        _left=(pl.col("total") - pl.col("paid")).clip(lower_bound=0),
-        _std=std, _ceil=ceil, _camt=cap,
-        _dper=_by_rule(layers, lambda lay: lay.deductible.per if lay.deductible else None, pl.String),
-        _cper=_by_rule(layers, lambda lay: lay.ceiling.per if lay.ceiling else None, pl.String),
-        _cmeas=_by_rule(layers, lambda lay: lay.ceiling.measure if lay.ceiling else None, pl.String),
-        _kper=_by_rule(layers, lambda lay: lay.cap.per if lay.cap else None, pl.String),
-        _axis=_by_rule(layers, lambda lay: lay.bands.axis, pl.String),
-    ).with_columns(_b=pl.when(pl.col("_pcomp")).then(pl.lit(base).fill_null(0).clip(lower_bound=0)).otherwise(0))
-    f = f.with_columns(_b=pl.min_horizontal("_b", "_left"))
+        _p_left=(pl.col("total") - pl.col("paid")).clip(lower_bound=0),
+        _p_std=std, _p_ceil=ceil, _p_camt=cap,
+        _p_dper=_by_rule(layers, lambda lay: lay.deductible.per if lay.deductible else None, pl.String),
+        _p_cper=_by_rule(layers, lambda lay: lay.ceiling.per if lay.ceiling else None, pl.String),
+        _p_cmeas=_by_rule(layers, lambda lay: lay.ceiling.measure if lay.ceiling else None, pl.String),
+        _p_kper=_by_rule(layers, lambda lay: lay.cap.per if lay.cap else None, pl.String),
+        _p_axis=_by_rule(layers, lambda lay: lay.bands.axis, pl.String),
+    ).with_columns(_p_b=pl.when(pl.col("_pcomp")).then(pl.lit(base).fill_null(0).clip(lower_bound=0)).otherwise(0))
+    f = f.with_columns(_p_b=pl.min_horizontal("_p_b", "_p_left"))
     run.frame = f
     hist = _history(model, layers)
-    group = [*PERSON_YEAR, "_pall"]
-    run.frame = run.frame.with_columns(_pall=pl.lit("payers"))
-    grouping = _grouping(run, "_pall")
+    group = [*PERSON_YEAR, "_p_pall"]
+    run.frame = run.frame.with_columns(_p_pall=pl.lit("payers"))
+    grouping = _grouping(run, "_p_pall")
 
     def cumsum(x: str, limit: str | None, h0: str | None, before: str, after: str) -> None:
         run.frame = clamped_cumsum(run.frame, x=x, limit=limit, h0=h0, group=group, out_before=before,
                                    out_after=after, grouping=grouping)
 
-    run.frame = run.frame.with_columns(_h_base=hist["base"], _h_ded=hist["deductible_paid"], _h_paid=hist["paid"],
-                                       _h_above=(hist["base"] - hist["deductible_paid"]).clip(lower_bound=0))
-    above_first = pl.col("_cmeas") == "above_deductible"
+    run.frame = run.frame.with_columns(_p_h_base=hist["base"], _p_h_ded=hist["deductible_paid"], _p_h_paid=hist["paid"],
+                                       _p_h_above=(hist["base"] - hist["deductible_paid"]).clip(lower_bound=0))
+    above_first = pl.col("_p_cmeas") == "above_deductible"
     # 1. Ceiling measured on the expense (before the deductible).
-    _ceiling(run, cumsum, x="_b", where=~above_first.fill_null(False), h0="_h_base", out="_b1")
+    _ceiling(run, cumsum, x="_p_b", where=~above_first.fill_null(False), h0="_p_h_base", out="_p_b1")
     # 2. Deductible on what the ceiling let through.
-    _payer_deductible(run, cumsum, x="_b1")
+    _payer_deductible(run, cumsum, x="_p_b1")
     # 3. Ceiling measured above the deductible.
-    run.frame = run.frame.with_columns(_ab=(pl.col("_b1") - pl.col("_d")).clip(lower_bound=0))
-    _ceiling(run, cumsum, x="_ab", where=above_first.fill_null(False), h0="_h_above", out="_ab1")
-    run.frame = run.frame.with_columns(_b2=pl.col("_d") + pl.col("_ab1"))
+    run.frame = run.frame.with_columns(_p_ab=(pl.col("_p_b1") - pl.col("_p_d")).clip(lower_bound=0))
+    _ceiling(run, cumsum, x="_p_ab", where=above_first.fill_null(False), h0="_p_h_above", out="_p_ab1")
+    run.frame = run.frame.with_columns(_p_b2=pl.col("_p_d") + pl.col("_p_ab1"))
     # 4. Bands on the payer's axis.
-    cumsum("_b2", None, "_h_base", "_pc0", "_pc1")
-    axis = pl.col("_axis")
-    lower = (pl.when(axis == "cumulative").then(pl.col("_pc0") + pl.col("_d"))
-             .when(axis == "above_deductible").then(0).otherwise(pl.col("_d")))
-    upper = (pl.when(axis == "cumulative").then(pl.col("_pc0") + pl.col("_b2"))
-             .when(axis == "above_deductible").then(pl.col("_b2") - pl.col("_d")).otherwise(pl.col("_b2")))
+    cumsum("_p_b2", None, "_p_h_base", "_p_pc0", "_p_pc1")
+    axis = pl.col("_p_axis")
+    lower = (pl.when(axis == "cumulative").then(pl.col("_p_pc0") + pl.col("_p_d"))
+             .when(axis == "above_deductible").then(0).otherwise(pl.col("_p_d")))
+    upper = (pl.when(axis == "cumulative").then(pl.col("_p_pc0") + pl.col("_p_b2"))
+             .when(axis == "above_deductible").then(pl.col("_p_b2") - pl.col("_p_d")).otherwise(pl.col("_p_b2")))
     prefix = f"_q{n}"
     band_parts(run, lambda r: next((lay.bands for lay in r.layers if lay.id == pid), None), prefix,
                pl.when(pl.col("_pcomp")).then(lower).otherwise(0), pl.when(pl.col("_pcomp")).then(upper).otherwise(0),
                only="_pcomp")
     run.frame = run.frame.with_columns(
-        _raw=pl.when(pl.col("_pcomp")).then(_half_up(pl.col(f"{prefix}num"), pl.lit(1_000_000, pl.Int128))).otherwise(0))
+        _p_raw=pl.when(pl.col("_pcomp")).then(_half_up(pl.col(f"{prefix}num"), pl.lit(1_000_000, pl.Int128))).otherwise(0))
     # 5. Cap: per claim or per year, alone or together with earlier payers (shared_with).
     _payer_cap(run, cumsum, layers)
-    pay = pl.col("_pay")
+    pay = pl.col("_p_pay")
     run.frame = run.frame.with_columns(
         paid=pl.col("paid") + pay,
         **{name: pl.when(pl.col("_pfield") == name).then(pl.col(name) + pay).otherwise(pl.col(name))
            for name in PAYER_FIELDS},
-    ).rename({"_pay": f"_pay_{pid}", "_b": f"_pbase_{pid}", "_d": f"_pded_{pid}", "_raw": f"_praw_{pid}",
-              "_pgiven": f"_pgiven_{pid}", "_std": f"_pstd_{pid}"})
+    ).rename({"_p_pay": f"_pay_{pid}", "_p_b": f"_pbase_{pid}", "_p_d": f"_pded_{pid}", "_p_raw": f"_praw_{pid}",
+              "_pgiven": f"_pgiven_{pid}", "_p_std": f"_pstd_{pid}"})
     run.frame = run.frame.with_columns(
-        (pl.col(f"_pbase_{pid}") - pl.col("_b2")).alias(f"_pceil_{pid}"))
-    run.frame = run.frame.drop("_papp", "_pfield", "_pcomp", "_left", "_ceil", "_camt", "_dper", "_cper", "_cmeas",
-                               "_kper", "_axis", "_b1", "_ab", "_ab1", "_b2", "_pc0", "_pc1", "_h_base", "_h_ded",
-                               "_h_paid", "_h_above", "_pall")
+        (pl.col(f"_pbase_{pid}") - pl.col("_p_b2")).alias(f"_pceil_{pid}"))
+    run.frame = run.frame.drop("_papp", "_pfield", "_pcomp", *(c for c in run.frame.columns if c.startswith("_p_")))
 
 
 def _history(model: Policy, layers: dict[int, tuple[int, Layer]]) -> dict[str, pl.Expr]:
@@ -213,28 +211,28 @@ def _history(model: Policy, layers: dict[int, tuple[int, Layer]]) -> dict[str, p
 
 def _ceiling(run: Run, cumsum, *, x: str, where: pl.Expr, h0: str, out: str) -> None:
     """``out`` = ``x`` limited by the payer's ceiling where ``where`` holds (per claim, or per year)."""
-    has = pl.col("_ceil").is_not_null() & where
-    yearly = has & (pl.col("_cper") == "year")
-    run.frame = run.frame.with_columns(_cx=pl.when(yearly).then(pl.col(x)).otherwise(0),
-                                       _cl=pl.when(yearly).then(pl.col("_ceil")).otherwise(None))
-    cumsum("_cx", "_cl", h0, "_cy0", "_cy1")
+    has = pl.col("_p_ceil").is_not_null() & where
+    yearly = has & (pl.col("_p_cper") == "year")
+    run.frame = run.frame.with_columns(_p_cx=pl.when(yearly).then(pl.col(x)).otherwise(0),
+                                       _p_cl=pl.when(yearly).then(pl.col("_p_ceil")).otherwise(None))
+    cumsum("_p_cx", "_p_cl", h0, "_p_cy0", "_p_cy1")
     run.frame = run.frame.with_columns(
-        pl.when(yearly).then(pl.col("_cy1") - pl.col("_cy0"))
-        .when(has).then(pl.min_horizontal(pl.col(x), pl.col("_ceil")))
-        .otherwise(pl.col(x)).alias(out)).drop("_cx", "_cl", "_cy0", "_cy1")
+        pl.when(yearly).then(pl.col("_p_cy1") - pl.col("_p_cy0"))
+        .when(has).then(pl.min_horizontal(pl.col(x), pl.col("_p_ceil")))
+        .otherwise(pl.col(x)).alias(out)).drop("_p_cx", "_p_cl", "_p_cy0", "_p_cy1")
 
 
 def _payer_deductible(run: Run, cumsum, *, x: str) -> None:
     """``_d``: the payer's own deductible on ``x`` — on each claim, or once a year (its own counter)."""
-    has = pl.col("_std").is_not_null() & pl.col("_pcomp")
-    yearly = has & (pl.col("_dper") == "year")
-    run.frame = run.frame.with_columns(_dx=pl.when(yearly).then(pl.col(x)).otherwise(0),
-                                       _dl=pl.when(yearly).then(pl.col("_std")).otherwise(None))
-    cumsum("_dx", "_dl", "_h_ded", "_dy0", "_dy1")
+    has = pl.col("_p_std").is_not_null() & pl.col("_pcomp")
+    yearly = has & (pl.col("_p_dper") == "year")
+    run.frame = run.frame.with_columns(_p_dx=pl.when(yearly).then(pl.col(x)).otherwise(0),
+                                       _p_dl=pl.when(yearly).then(pl.col("_p_std")).otherwise(None))
+    cumsum("_p_dx", "_p_dl", "_p_h_ded", "_p_dy0", "_p_dy1")
     run.frame = run.frame.with_columns(
-        pl.when(yearly).then(pl.col("_dy1") - pl.col("_dy0"))
-        .when(has).then(pl.min_horizontal(pl.col(x), pl.col("_std")))
-        .otherwise(0).alias("_d")).drop("_dx", "_dl", "_dy0", "_dy1")
+        pl.when(yearly).then(pl.col("_p_dy1") - pl.col("_p_dy0"))
+        .when(has).then(pl.min_horizontal(pl.col(x), pl.col("_p_std")))
+        .otherwise(0).alias("_p_d")).drop("_p_dx", "_p_dl", "_p_dy0", "_p_dy1")
 
 
 def _shared(model: Policy, layers: dict[int, tuple[int, Layer]]) -> tuple[pl.Expr, pl.Expr]:
@@ -261,26 +259,26 @@ def _shared(model: Policy, layers: dict[int, tuple[int, Layer]]) -> tuple[pl.Exp
 def _payer_cap(run: Run, cumsum, layers: dict[int, tuple[int, Layer]]) -> None:
     """``_pay``: the payment after the cap; a payment given as already paid counts in the payer's state as is."""
     shared_now, shared_hist = _shared(run.policy.model, layers)
-    has = pl.col("_camt").is_not_null() & pl.col("_pcomp")
-    yearly = has & (pl.col("_kper") == "year")
+    has = pl.col("_p_camt").is_not_null() & pl.col("_pcomp")
+    yearly = has & (pl.col("_p_kper") == "year")
     given = pl.col("_pgiven")
-    given_amount = pl.min_horizontal(pl.col("_pgiven_amount"), pl.col("_left"))
+    given_amount = pl.min_horizontal(pl.col("_pgiven_amount"), pl.col("_p_left"))
     run.frame = run.frame.with_columns(
         _pgiven_amount=pl.coalesce(*[pl.when(pl.col("_pfield") == name).then(pl.col(f"paid_{name}"))
                                      for name in PAYER_FIELDS], pl.lit(0, pl.Int64)),
-        _sh=pl.when(pl.col("_rule").is_not_null()).then(shared_now).otherwise(0).fill_null(0),
-        _shh=shared_hist.fill_null(0),
+        _p_sh=pl.when(pl.col("_rule").is_not_null()).then(shared_now).otherwise(0).fill_null(0),
+        _p_shh=shared_hist.fill_null(0),
     )
-    cumsum("_sh", None, "_shh", "_s0", "_s1")
+    cumsum("_p_sh", None, "_p_shh", "_p_s0", "_p_s1")
     run.frame = run.frame.with_columns(
-        _kx=pl.when(given).then(given_amount).when(yearly).then(pl.col("_raw")).otherwise(0),
-        _kl=pl.when(yearly).then(pl.col("_camt") - pl.col("_s1")).otherwise(None),
+        _p_kx=pl.when(given).then(given_amount).when(yearly).then(pl.col("_p_raw")).otherwise(0),
+        _p_kl=pl.when(yearly).then(pl.col("_p_camt") - pl.col("_p_s1")).otherwise(None),
     )
-    cumsum("_kx", "_kl", "_h_paid", "_k0", "_k1")
+    cumsum("_p_kx", "_p_kl", "_p_h_paid", "_p_k0", "_p_k1")
     run.frame = run.frame.with_columns(
-        _pay=pl.when(given).then(given_amount)
+        _p_pay=pl.when(given).then(given_amount)
         .when(~pl.col("_pcomp")).then(0)
-        .when(yearly).then(pl.col("_k1") - pl.col("_k0"))
-        .when(has).then(pl.min_horizontal(pl.col("_raw"), (pl.col("_camt") - pl.col("_sh")).clip(lower_bound=0)))
-        .otherwise(pl.col("_raw")),
-    ).drop("_pgiven_amount", "_sh", "_shh", "_s0", "_s1", "_kx", "_kl", "_k0", "_k1")
+        .when(yearly).then(pl.col("_p_k1") - pl.col("_p_k0"))
+        .when(has).then(pl.min_horizontal(pl.col("_p_raw"), (pl.col("_p_camt") - pl.col("_p_sh")).clip(lower_bound=0)))
+        .otherwise(pl.col("_p_raw")),
+    ).drop("_pgiven_amount", "_p_sh", "_p_shh", "_p_s0", "_p_s1", "_p_kx", "_p_kl", "_p_k0", "_p_k1")
