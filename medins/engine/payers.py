@@ -22,7 +22,7 @@ import polars as pl
 from medins.engine.benefits import PERSON_YEAR, _grouping, _half_up, _mask, _pick, band_parts
 from medins.engine.context import Run
 from medins.engine.state import clamped_cumsum
-from medins.policy.schema import PAYER_FIELDS, Layer, Policy
+from medins.policy.schema import PAYER_FIELDS, Layer, Policy, payer_order
 
 #: Named amounts a payer's ``base`` reads (yuan in expressions), besides ``total``, ``inscope`` and ``eligible``;
 #: their names are ``PAYER_NAMES`` of medins/policy/compiled.py (the loader accepts them in payer expressions).
@@ -36,34 +36,6 @@ PAYER_AMOUNTS: dict[str, tuple[str, str]] = {
     "above_ceiling": ("超基本费用上限", "in-scope expense above the basic ceiling (inscope − eligible)"),
     "paid": ("前序已付", "sum of the earlier payers' payments on this claim, the basic fund included"),
 }
-
-
-class PayerOrderError(ValueError):
-    """Two rules list the same payers in opposite orders: no single chain order exists."""
-
-
-def payer_order(model: Policy) -> list[str]:
-    """Payer ids in an order that keeps every rule's order (a stable topological sort).
-
-    Raises :class:`PayerOrderError` naming the two payers when rules disagree.
-    """
-    after: dict[str, set[str]] = {}
-    first_seen: list[str] = []
-    for rule in model.rules:
-        ids = [layer.id for layer in rule.layers]
-        for i, pid in enumerate(ids):
-            if pid not in after:
-                after[pid] = set()
-                first_seen.append(pid)
-            after[pid] |= set(ids[:i])
-    order: list[str] = []
-    while len(order) < len(first_seen):
-        ready = [p for p in first_seen if p not in order and after[p] <= set(order)]
-        if not ready:
-            left = [p for p in first_seen if p not in order]
-            raise PayerOrderError(f"rules list the payers {', '.join(left)} in different orders")
-        order.append(ready[0])
-    return order
 
 
 def settle_payers(run: Run) -> None:

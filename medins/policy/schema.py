@@ -577,6 +577,17 @@ class Policy(Model):
         return rules
 
     @model_validator(mode="after")
+    def _one_payer_order(self) -> Policy:
+        try:
+            payer_order(self)
+        except PayerOrderError as exc:
+            raise PVE(f"{exc}: payers are settled in one chain order for every rule",
+                      f"{exc}(各规则中付款方的先后顺序不一致):所有规则的付款方须按同一顺序排列", code="payer_order",
+                      loc=("rules",), hint_en="list shared payers in the same order in every rule",
+                      hint_zh="各规则中共有的付款方请按相同顺序排列") from None
+        return self
+
+    @model_validator(mode="after")
     def _versions_override_known(self) -> Policy:
         for version in self.versions:
             for name in version.parameters:
@@ -585,6 +596,34 @@ class Policy(Model):
                               f"版本 {version.id!r} 覆盖了不存在的参数 {name!r}", code="unknown_parameter",
                               hint_en="declare it under parameters first", hint_zh="请先在 parameters 中声明")
         return self
+
+
+class PayerOrderError(ValueError):
+    """Two rules list the same payers in opposite orders: no single chain order exists."""
+
+
+def payer_order(model: Policy) -> list[str]:
+    """Payer ids in an order that keeps every rule's order (a stable topological sort).
+
+    Raises :class:`PayerOrderError` naming the two payers when rules disagree.
+    """
+    after: dict[str, set[str]] = {}
+    first_seen: list[str] = []
+    for rule in model.rules:
+        ids = [layer.id for layer in rule.layers]
+        for i, pid in enumerate(ids):
+            if pid not in after:
+                after[pid] = set()
+                first_seen.append(pid)
+            after[pid] |= set(ids[:i])
+    order: list[str] = []
+    while len(order) < len(first_seen):
+        ready = [p for p in first_seen if p not in order and after[p] <= set(order)]
+        if not ready:
+            left = [p for p in first_seen if p not in order]
+            raise PayerOrderError(f"rules list the payers {', '.join(left)} in different orders")
+        order.append(ready[0])
+    return order
 
 
 IDENT = re.compile(_NAME)

@@ -10,9 +10,9 @@ from __future__ import annotations
 from collections.abc import Mapping
 from decimal import Decimal
 
-from medins.engine.payers import payer_order
 from medins.money import fen_to_yuan, ppm_to_percent
 from medins.policy.compiled import CompiledPolicy
+from medins.policy.schema import payer_order
 
 
 def _yuan_exact(numerator: int, denominator: int) -> str:
