@@ -501,8 +501,9 @@ class Rule(Model):
         for j, layer in enumerate(self.layers):
             if layer.id in seen:
                 raise PVE(f"payer id {layer.id!r} is used twice in one rule", f"同一规则中付款方编号 {layer.id!r} 重复",
-                          code="duplicate_rule", loc=("layers", j, "id"), found=layer.id,
-                          allowed="a new id (basic names the rule's own fund payment)")
+                          code="duplicate_payer", loc=("layers", j, "id"), found=layer.id,
+                          allowed="a new id (basic names the rule's own fund payment)",
+                          hint_en="give each payer of a rule its own id", hint_zh="同一规则中每个付款方须有自己的编号")
             for other in (layer.cap.shared_with if layer.cap else []):
                 if other not in seen:
                     raise PVE(f"shared_with names {other!r}, which is not an earlier payer of this rule",
