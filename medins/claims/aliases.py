@@ -254,6 +254,8 @@ _ROW_MESSAGES: dict[str, tuple[str, str]] = {
                                "(total {total} minus self-paid {self_pay})",
                                "乙类金额 {class_b} 大于政策范围内金额"
                                "（医疗费总额 {total} 减全自费金额 {self_pay}）"),
+    "paid_above_total": ("the payments given as already paid (paid_* columns) add up to more than the total {total}",
+                         "已支付金额(paid_* 列)合计大于医疗费总额 {total}"),
     "conflicting_claim_fields": ("the lines of claim {claim_id} disagree on {conflicts}",
                                  "结算单 {claim_id} 的各明细行在 {conflicts} 上不一致"),
     "claim_has_bad_line": ("another line of claim {claim_id} is rejected, so the whole claim is held back",

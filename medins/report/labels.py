@@ -158,6 +158,7 @@ INPUT_REJECTS: dict[str, tuple[str, str]] = {
     "unknown_code": ("未知代码", "unknown code"),
     "self_pay_above_total": ("自费高于总额", "self-pay above total"),
     "class_b_above_in_scope": ("乙类高于范围内金额", "class B above the in-scope amount"),
+    "paid_above_total": ("已支付金额高于总额", "already-paid amounts above the total"),
     "field_count": ("列数不符", "wrong number of fields"),
     "discharge_before_admit": ("出院早于入院", "discharge before admission"),
     "conflicting_claim_fields": ("同一结算单的信息不一致", "conflicting claim fields"),
