@@ -27,10 +27,11 @@ import re
 from collections.abc import Iterator
 from datetime import date
 from decimal import Decimal
-from typing import Annotated, Literal
+from typing import Annotated, Literal, get_args
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator, model_validator
 
+from medins.claims.fields import PAYER_FIELDS as FUND_FIELD_LABELS
 from medins.money import MoneyError, to_ppm
 from medins.policy.messages import PolicyValueError as PVE
 
@@ -405,8 +406,10 @@ class Cap(Model):
     source: str
 
 
-#: Payer fields a layer may write (the national platform's fund fields after ``hifp_pay``).
-PAYER_FIELDS = ("hifob_pay", "hifmi_pay", "maf_pay", "hifes_pay", "cvlserv_pay", "oth_pay")
+#: Payer fields a layer may write: the registry's fund fields after ``hifp_pay`` (the basic rule's own).
+PAYER_FIELDS = tuple(name for name in FUND_FIELD_LABELS if name != "hifp_pay")
+PayerField = Literal["hifob_pay", "hifmi_pay", "maf_pay", "hifes_pay", "cvlserv_pay", "oth_pay"]
+assert get_args(PayerField) == PAYER_FIELDS, "schema.PayerField must list the registry's payer fields"
 
 
 class PayerDeductible(Model):
@@ -439,7 +442,7 @@ class Layer(Model):
     """
 
     id: Name
-    field: Literal["hifob_pay", "hifmi_pay", "maf_pay", "hifes_pay", "cvlserv_pay", "oth_pay"]
+    field: PayerField
     when: ExprText | None = None
     base: ExprText
     deductible: PayerDeductible | None = None
