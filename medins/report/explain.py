@@ -54,6 +54,19 @@ def explain_steps(policy: CompiledPolicy, row: Mapping) -> list[dict]:
     rule = model.rules[row["_rule"]]
     steps.append(_step("rule", None, rule=rule.id, label={"zh": rule.label.zh, "en": rule.label.en},
                        source=rule.source))
+    if row.get("paid_hifp_pay") is None:  # a basic payment given as already paid was not computed
+        steps += _basic_steps(policy, row, rule)
+    steps.append(_step("hifp_pay", row["hifp_pay"], given=True if row.get("paid_hifp_pay") is not None else None))
+    order = payer_order(model)
+    for layer in rule.layers:
+        steps += payer_steps(policy, row, layer, order.index(layer.id))
+    _finish(steps, row)
+    return steps
+
+
+def _basic_steps(policy: CompiledPolicy, row: Mapping, rule) -> list[dict]:
+    """The basic fund's ceiling, deductible, bands, class-B reduction, raw payment, allowance and cap."""
+    steps: list[dict] = []
     cut = row["inscp_scp_amt"] - row["eligible"]
     if cut and rule.ceiling:
         steps.append(_step("ceiling", cut, source=rule.ceiling.source))
@@ -99,13 +112,7 @@ def explain_steps(policy: CompiledPolicy, row: Mapping) -> list[dict]:
     capped = (row.get("_raw_total") or 0) - row["hifp_pay"]
     if capped > 0 and rule.cap is not None:
         steps.append(_step("cap", capped, source=rule.cap.source))
-    steps.append(_step("hifp_pay", row["hifp_pay"], given=True if row.get("paid_hifp_pay") is not None else None))
-    order = payer_order(model)
-    for layer in rule.layers:
-        steps += payer_steps(policy, row, layer, order.index(layer.id))
-    _finish(steps, row)
     return steps
-
 
 def payer_steps(policy: CompiledPolicy, row: Mapping, layer, n: int) -> list[dict]:
     """One payer of the chain: its base and how it was formed, ceiling, deductible, each band's paid part,

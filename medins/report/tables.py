@@ -92,7 +92,8 @@ def explain_table(steps: Sequence[Mapping], lang: Lang) -> RenderableType:
             if key == "payer_base" and step.get("formula"):
                 label = f"{label} = {step['formula']}"
             elif key == "payer_deductible" and step.get("standard"):
-                label = f"{label} ({'标准' if zh else 'standard'} {step['standard']}, {step.get('per', '')})"
+                per = {"claim": ("每次", "a claim"), "admission": ("每次住院", "an admission"), "year": ("每年", "a year")}
+                label = f"{label} ({'标准' if zh else 'standard'} {step['standard']}, {pick(per[step['per']], lang)})"
             elif key == "payer" and step.get("given"):
                 label = f"{label} — {pick(STEPS['given'], lang)}"
             elif step.get("band"):
