@@ -209,3 +209,15 @@ def test_explain_table_shows_each_payer(lang: str) -> None:
     steps = [s for s in r["steps"] if s.get("payer") == "tilted_assistance"]
     assert [s["step"] for s in steps] == ["payer_base", "payer_deductible", "payer_band", "payer_raw", "payer"]
     assert steps[0]["amount"] == "4563.00" and steps[1]["standard"] == "3000.00" and steps[-1]["amount"] == "937.80"
+
+
+def test_policy_show_lists_each_payer() -> None:
+    import subprocess
+    import sys
+
+    proc = subprocess.run([sys.executable, "-m", "medins", "policy", "show", "cq-yubei-2023-resident", "--lang", "en"],
+                          capture_output=True, text=True, timeout=120, env={"COLUMNS": "250", "PATH": ""})
+    assert proc.returncode == 0, proc.stderr
+    text = " ".join(proc.stdout.split())
+    assert "large_assistance → maf_pay: base = inscope - paid" in text
+    assert "tilted_assistance → maf_pay" in text and "deductible tilted_deductible / year" in text
