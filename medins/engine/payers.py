@@ -237,7 +237,7 @@ def _payer_cap(run: Run, cumsum, layers: dict[int, tuple[int, Layer]]) -> None:
     given_amount = pl.min_horizontal(pl.col("_pgiven_amount"), pl.col("_p_left"))
     run.frame = run.frame.with_columns(
         _pgiven_amount=pl.coalesce(*[pl.when(pl.col("_pfield") == name).then(pl.col(f"paid_{name}"))
-                                     for name in PAYER_FIELDS], pl.lit(0, pl.Int64)),
+                                     for name in PAYER_FIELDS if f"paid_{name}" in run.frame.columns], pl.lit(0, pl.Int64)),
         _p_sh=pl.when(pl.col("_rule").is_not_null()).then(shared_now).otherwise(0).fill_null(0),
         _p_shh=shared_hist.fill_null(0),
     )

@@ -48,7 +48,7 @@ def settle(policy: CompiledPolicy, claims: pl.DataFrame, items: pl.DataFrame | N
     # output in input order at the end instead of travelling through every stage.
     ids = [c for c in ("claim_id", "person_id") if c not in _expression_names(policy)]
     frame = (
-        claims.drop(ids, strict=False).with_row_index("_in")[order]
+        claims.drop(ids, *_unused_payer_columns(policy, claims), strict=False).with_row_index("_in")[order]
         .with_row_index("_i")
         .with_columns(pl.col("_i").cast(pl.Int64), _v=pl.lit(0, pl.Int64), _pk=person)
     )
@@ -78,6 +78,18 @@ def settle(policy: CompiledPolicy, claims: pl.DataFrame, items: pl.DataFrame | N
         out = out.select("_in", *(c for c in (*OUTPUT_COLUMNS, *keep) if c not in ids))
     out = out.sort("_in").with_columns(claims.select(ids))
     return out if keep_trace else out.select(*OUTPUT_COLUMNS, *keep)
+
+
+def _unused_payer_columns(policy: CompiledPolicy, claims: pl.DataFrame) -> list[str]:
+    """The paid and history columns of payer fields no payer of the policy writes (and no expression reads).
+
+    Why: a claims table carries them for every field (25 columns, mostly empty); a policy without payers
+    would otherwise drag them through every stage of a million-claim run.
+    """
+    written = {layer.field for rule in policy.model.rules for layer in rule.layers}
+    names = _expression_names(policy)
+    return [c for c in claims.columns for field in PAYER_FIELDS if field not in written and c not in names
+            and (c == f"paid_{field}" or c.startswith(f"hist_{field}_"))]
 
 
 def _expression_names(policy: CompiledPolicy) -> set[str]:
