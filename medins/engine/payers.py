@@ -118,9 +118,9 @@ def _settle_one(run: Run, n: int, pid: str) -> None:
     f = f.with_columns(_p_b=pl.min_horizontal("_p_b", "_p_left"))
     run.frame = f
     hist = _history(model, layers)
-    group = [*PERSON_YEAR, "_p_pall"]
-    run.frame = run.frame.with_columns(_p_pall=pl.lit("payers"))
-    grouping = _grouping(run, "_p_pall")
+    group = [*PERSON_YEAR, "_pall"]
+    run.frame = run.frame.with_columns(_pall=pl.lit("payers"))
+    grouping = _grouping(run, "_pall")
 
     def cumsum(x: str, limit: str | None, h0: str | None, before: str, after: str) -> None:
         run.frame = clamped_cumsum(run.frame, x=x, limit=limit, h0=h0, group=group, out_before=before,
