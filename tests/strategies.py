@@ -139,7 +139,8 @@ def payer_policies(draw) -> CompiledPolicy:
 
 @st.composite
 def payer_claims(draw) -> list[dict]:
-    """1-6 inpatient bills of 1-2 persons over two years, some assisted, some with out-of-catalogue money."""
+    """1-6 inpatient bills of 1-2 persons over two years, some assisted, some with out-of-catalogue money,
+    some with the basic payment given as already paid."""
     out = []
     for i in range(draw(st.integers(1, 6))):
         total = draw(st.integers(0, 15_000_000))
@@ -148,8 +149,11 @@ def payer_claims(draw) -> list[dict]:
         assisted = draw(st.sampled_from([None, *ASSISTANCE]))
         if assisted:
             person["assistance_class"] = assisted
+        amounts = {"total": yuan(total), "self_pay": yuan(self_pay)}
+        if draw(st.integers(0, 4)) == 0:  # the basic fund settled elsewhere: its payment is given
+            amounts["paid"] = {"hifp_pay": yuan(draw(st.integers(0, total)))}
         out.append({"id": f"C{i}", "person": person,
                     "visit": {"type": "inpatient", "admit_date": f"{draw(st.sampled_from([2023, 2024]))}-"
                                                                  f"{draw(st.integers(1, 12)):02d}-10"},
-                    "amounts": {"total": yuan(total), "self_pay": yuan(self_pay)}})
+                    "amounts": amounts})
     return out

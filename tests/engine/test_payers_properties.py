@@ -32,6 +32,9 @@ def test_each_payer_within_its_base_and_its_caps(policy, bills) -> None:
     for row in sorted(rows, key=lambda r: (r["person_id"], r["admit_date"], r["row"])):
         assert row["fund_pay_sumamt"] + row["psn_part_amt"] == row["medfee_sumamt"]
         assert row["fund_pay_sumamt"] == row["hifp_pay"] + sum(row[f] for f in PAYER_FIELDS)
+        given = bills[row["row"] - 1]["amounts"].get("paid", {}).get("hifp_pay")
+        if given is not None and row["status"] == "settled":
+            assert fen_to_yuan(row["hifp_pay"]) == given  # a given payment is used as is, never recomputed
         year = paid_by.setdefault(_key(row), {"basic": 0})
         year["basic"] += row["hifp_pay"]
         for layer in layers:
