@@ -75,3 +75,24 @@ def test_header_alias_救助对象类别(tmp_path: Path) -> None:
     path = tmp_path / "claims.csv"
     path.write_text("claim_id,person_id,admit_date,total,救助对象类别\nC1,P1,2023-06-01,10,因病致贫\n", encoding="utf-8")
     assert read_claims(path).claims["assistance_class"].to_list() == ["impoverished_by_illness"]
+
+
+def test_batch_writes_every_payer_field(tmp_path: Path) -> None:
+    """`medins batch` settles assisted persons' claims through the chain and writes each payer field."""
+    import subprocess
+    import sys
+
+    import polars as pl
+
+    src = tmp_path / "claims.csv"
+    src.write_text("结算单号,个人编号,入院日期,医疗费总额,全自费金额,医院等级,人员类别,救助类别\n"
+                   "C1,P1,2023-06-01,52000,2000,2,居民,低保边缘\nC2,P2,2023-06-01,52000,2000,2,居民,\n",
+                   encoding="utf-8")
+    out = tmp_path / "out.csv"
+    proc = subprocess.run([sys.executable, "-m", "medins", "batch", str(src), "--policy", "cq-yubei-2023-resident",
+                           "-o", str(out), "--lang", "en"], capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    table = pl.read_csv(out, infer_schema=False)
+    assert {"hifes_pay", "cvlserv_pay", "oth_pay"} <= set(table.columns)
+    assert table.select("hifp_pay", "maf_pay", "fund_pay_sumamt").rows() == [
+        ("34790.00", "11584.80", "46374.80"), ("34790.00", "0.00", "34790.00")]
