@@ -158,10 +158,10 @@ def _settle_one(run: Run, n: int, pid: str) -> None:
         **{name: pl.when(pl.col("_pfield") == name).then(pl.col(name) + pay).otherwise(pl.col(name))
            for name in PAYER_FIELDS},
     ).rename({"_p_pay": f"_pay_{pid}", "_p_b": f"_pbase_{pid}", "_p_d": f"_pded_{pid}", "_p_raw": f"_praw_{pid}",
-              "_pgiven": f"_pgiven_{pid}", "_p_std": f"_pstd_{pid}"})
+              "_pgiven": f"_pgiven_{pid}", "_p_std": f"_pstd_{pid}", "_papp": f"_papp_{pid}"})
     run.frame = run.frame.with_columns(
         (pl.col(f"_pbase_{pid}") - pl.col("_p_b2")).alias(f"_pceil_{pid}"))
-    run.frame = run.frame.drop("_papp", "_pfield", "_pcomp", *(c for c in run.frame.columns if c.startswith("_p_")))
+    run.frame = run.frame.drop("_pfield", "_pcomp", *(c for c in run.frame.columns if c.startswith("_p_")))
 
 
 def _history(model: Policy, layers: dict[int, tuple[int, Layer]]) -> dict[str, pl.Expr]:

@@ -123,11 +123,9 @@ def payer_steps(policy: CompiledPolicy, row: Mapping, layer, n: int) -> list[dic
     pay = row.get(f"_pay_{pid}") or 0
     if row.get(f"_pgiven_{pid}"):
         return [_step("payer", pay, given=True, **common, source=layer.source)]
+    if not row.get(f"_papp_{pid}"):  # `when` false or unknown: the payer does not settle this claim
+        return [_step("payer", 0, **common, when=layer.when, eligible=False, source=layer.source)]
     base = row.get(f"_pbase_{pid}") or 0
-    if not base and not pay:
-        applies = row.get(f"_pbase_{pid}") is not None and (layer.when is None)
-        if not applies:
-            return [_step("payer", 0, **common, when=layer.when, source=layer.source)]
     steps = [_step("payer_base", base, formula=layer.base, **common, source=layer.source)]
     cut = row.get(f"_pceil_{pid}") or 0
     if cut and layer.ceiling:

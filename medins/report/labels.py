@@ -99,6 +99,7 @@ STEPS: dict[str, tuple[str, str]] = {
     "payer_cap": ("超过支付限额", "above its cap"),
     "payer": ("支付", "pays"),
     "given": ("已支付(账单给出)", "already paid (given by the bill)"),
+    "not_eligible": ("不符合条件", "not eligible"),
     "fund": ("基金支付合计", "fund total"),
     "patient": ("个人负担", "patient share"),
     "account": ("个人账户支付", "individual account pays"),

@@ -96,6 +96,8 @@ def explain_table(steps: Sequence[Mapping], lang: Lang) -> RenderableType:
                 label = f"{label} ({'标准' if zh else 'standard'} {step['standard']}, {pick(per[step['per']], lang)})"
             elif key == "payer" and step.get("given"):
                 label = f"{label} — {pick(STEPS['given'], lang)}"
+            elif key == "payer" and step.get("eligible") is False:
+                label = f"{label} — {pick(STEPS['not_eligible'], lang)}: {step.get('when')}"
             elif step.get("band"):
                 label = f"{name}: {pick(STEPS['band'], lang)} {step['band']} {step['range']}"
         elif key == "hifp_pay" and step.get("given"):

@@ -65,8 +65,11 @@ def test_when_selects_assisted_persons_and_an_unknown_class_does_not_pay() -> No
     p = policy(payer("aid", "maf_pay", when="assistance_class in ('dibao', 'dibao_margin')", rate="50%"))
     assert settle_bill(p, bill("10000", person={"assistance_class": "dibao"}))["maf_pay"] == "2750.00"
     assert settle_bill(p, bill("10000", person={"assistance_class": "relapse_watch"}))["maf_pay"] == "0.00"
-    unknown = settle_bill(p, bill("10000"))
+    unknown = settle_bill(p, bill("10000"), trace=True)
     assert (unknown["maf_pay"], unknown["status"]) == ("0.00", "settled")
+    assert [s for s in unknown["steps"] if s.get("payer") == "aid"] == [
+        {"step": "payer", "amount": "0.00", "payer": "aid", "field": "maf_pay",
+         "when": "assistance_class in ('dibao', 'dibao_margin')", "eligible": False, "source": "t"}]
 
 
 def test_per_claim_and_per_year_deductibles() -> None:
