@@ -16,7 +16,7 @@ import typer
 
 from medins.commands.analysis import compare, curve, policy_diff
 from medins.commands.batch import batch
-from medins.commands.common import LangOpt, PolicyOpt, SetOpt, console, lang_of, parse_sets
+from medins.commands.common import LangOpt, PolicyOpt, SetFileOpt, SetOpt, console, lang_of, missing_hint, parse_sets
 from medins.commands.premium import premium
 
 app = typer.Typer(
@@ -42,6 +42,7 @@ def calc(
     explain: Annotated[bool, typer.Option("--explain", help="Show every step with its policy clause.")] = False,
     lang: LangOpt = None,
     set_: SetOpt = None,
+    set_file: SetFileOpt = None,
 ) -> None:
     """Settle one bill: what the fund pays, what the patient pays, and why."""
     from medins.api import load_policy, settle_bill
@@ -52,7 +53,7 @@ def calc(
         from medins.errors import UsageError
 
         raise UsageError(f"--format must be table or json, not {format!r}", "--format 只能是 table 或 json")
-    compiled = load_policy(policy, parse_sets(set_))
+    compiled = load_policy(policy, parse_sets(set_), set_file)
     data = load_bill(bill)
     result = settle_bill(compiled, data, source=bill.stem, trace=explain or format == "json")
     _stop_on_missing(result, compiled)
@@ -87,13 +88,13 @@ def _stop_on_missing(result: dict, compiled) -> None:
     for version in compiled.versions:
         sources.update(version.params.sources)
     names = ", ".join(missing)
-    example = " ".join(f"--set {m}=VALUE" for m in missing)
-    detail = "; ".join(f"{m}: {sources.get(m, '')}" for m in missing)
+    detail = "; ".join(f"{m}: {sources.get(m) or sources.get(m.split('.')[0], '')}" for m in missing)
+    hint_en, hint_zh = missing_hint(compiled, missing)
     raise UsageError(
         f"Policy {compiled.id} lacks {names}: the source document does not give it ({detail}).",
         f"政策 {compiled.id} 缺少参数 {names}:原始文件没有给出。",
-        hint_en=f"Supply it for a what-if run: {example}",
-        hint_zh=f"可用 {example} 提供该参数后再计算。",
+        hint_en=hint_en,
+        hint_zh=hint_zh,
     )
 
 
@@ -136,6 +137,12 @@ def policy_check(files: Annotated[list[Path], typer.Argument(help="Policy files 
         try:
             check_policy_file(str(file))
             screen.print(Text(f"✓ {file}", style="green"))
+            from medins.policy.warnings import policy_warnings
+            from medins.report.errors import render_warnings
+
+            warnings = policy_warnings(str(file))
+            if warnings:
+                screen.print(render_warnings(warnings, language))
         except PolicyError as exc:
             failed.extend(exc.issues)
     if failed:

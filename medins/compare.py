@@ -26,7 +26,7 @@ from medins.policy.compiled import CompiledPolicy
 #: Fee bands of a claim total, yuan (seed 004 / seed-policies.md §0.2: (0, 5000], (5000, 10000], … (50000, ∞)).
 DEFAULT_BANDS = (5_000, 10_000, 20_000, 50_000)
 DEFAULT_AGES = (18, 60, 70)
-FACTS = ("birth_date", "admit_date", "income", "visit_type", "hospital_level", "hospital_zone")
+FACTS = ("birth_date", "age", "admit_date", "income", "visit_type", "hospital_level", "hospital_zone")
 
 
 @dataclass
@@ -107,7 +107,8 @@ def by_age_group(cmp: Comparison, edges: tuple[int, ...] = DEFAULT_AGES) -> pl.D
     before = (pl.col("admit_date").dt.month() < pl.col("birth_date").dt.month()) | (
         (pl.col("admit_date").dt.month() == pl.col("birth_date").dt.month())
         & (pl.col("admit_date").dt.day() < pl.col("birth_date").dt.day()))
-    age = pl.col("admit_date").dt.year() - pl.col("birth_date").dt.year() - before.cast(pl.Int32)
+    age = pl.coalesce(pl.col("admit_date").dt.year() - pl.col("birth_date").dt.year() - before.cast(pl.Int32),
+                      pl.col("age"))  # a stated age where no birth date is given (as the engine reads it)
     group = _bucket(age, list(edges), labels).fill_null("?")
     return _grouped(cmp, group.alias("group"), [*labels, "?"])
 

@@ -1,8 +1,9 @@
-"""Test-wide settings.
+"""Test-session settings shared by every test module.
 
-Why no Hypothesis deadline: the property tests check correctness, not speed (benchmarks/ measures speed),
-and on a 2-core machine shared by several test runs one example's first call can take several times the
-default 200 ms, failing a correct test as "Flaky: DeadlineExceeded".
+Why no hypothesis deadline: the properties here settle whole claim tables through Polars, whose
+first call of a plan compiles it and whose speed on a shared 2-core machine varies several-fold.
+A per-example time limit would then fail tests for the machine's load, not for a wrong answer;
+speed is measured by the scripts in ``benchmarks/``, never by the test suite.
 """
 
 from hypothesis import settings

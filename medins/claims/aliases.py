@@ -18,6 +18,7 @@ from medins.claims.fields import (
     ASSISTANCE_ALIASES,
     ASSISTANCE_CLASSES,
     CLAIM_FIELDS,
+    ITEM_CATEGORIES,
     ITEM_FIELDS,
     PERSON_CATEGORIES,
     Field,
@@ -58,6 +59,7 @@ VALUE_ALIASES: dict[str, dict[str, str | None]] = {
        "残疾人": "disabled"},
     "assistance_class": {zh: code for code, (zh, _en) in ASSISTANCE_CLASSES.items()} | ASSISTANCE_ALIASES,
     "item_class": {"甲": "A", "甲类": "A", "乙": "B", "乙类": "B", "丙": "C", "丙类": "C"},
+    "item_category": {word: code for code, (zh, _en, words) in ITEM_CATEGORIES.items() for word in (zh, *words)},
 }
 
 
@@ -237,6 +239,8 @@ _CELL_MESSAGES: dict[str, tuple[str, str]] = {
                   "{col}的值{val}超过上限 " + f"{MAX_YUAN} 元"),
     "negative_amount": ("{col} has {val}, which is negative", "{col}的值{val}为负数"),
     "negative_number": ("{col} has {val}, which is negative", "{col}的值{val}为负数"),
+    "below_minimum": ("{col} has {val}, which is below {minimum} (an ordinal starts at 1)",
+                      "{col}的值{val}小于 {minimum}（序号从 1 开始）"),
     "unknown_code": ("{col} has {val}, which is not a known value; allowed: {allowed}",
                      "{col}的值{val}无法识别；允许：{allowed}"),
     "not_a_bool": ("{col} has {val}, which is not yes or no (use 是/否, Y/N, 1/0 or true/false)",
@@ -256,6 +260,10 @@ _ROW_MESSAGES: dict[str, tuple[str, str]] = {
                                "（医疗费总额 {total} 减全自费金额 {self_pay}）"),
     "paid_above_total": ("the payments given as already paid (paid_* columns) add up to more than the total {total}",
                          "已支付金额(paid_* 列)合计大于医疗费总额 {total}"),
+    "preselfpay_above_in_scope": ("the self-pay-first amount {preselfpay} is more than the in-scope amount "
+                                  "(total {total} minus self-paid {self_pay})",
+                                  "先行自付金额 {preselfpay} 大于政策范围内金额"
+                                  "（医疗费总额 {total} 减全自费金额 {self_pay}）"),
     "conflicting_claim_fields": ("the lines of claim {claim_id} disagree on {conflicts}",
                                  "结算单 {claim_id} 的各明细行在 {conflicts} 上不一致"),
     "claim_has_bad_line": ("another line of claim {claim_id} is rejected, so the whole claim is held back",
@@ -274,10 +282,11 @@ def reject_message(code: str, rec: dict, headers: Mapping[str, str], expected: i
         value = rec.get(f"text:{name}")
         allowed = ", ".join(map(str, HOSPITAL_LEVELS if name == "hospital_level" else f.choices))
         en, zh = _CELL_MESSAGES[kind]
-        return (en.format(col=col_en, val=repr(value), allowed=allowed),
+        return (en.format(col=col_en, val=repr(value), allowed=allowed, minimum=f.minimum),
                 zh.format(col=f"列“{header}”" + (f"（{f.zh}）" if header == name else ""), val=f"“{value}”",
-                          allowed=allowed))
-    values = {k: _show(v) for k, v in rec.items() if k in ("total", "self_pay", "class_b", "admit_date",
+                          allowed=allowed, minimum=f.minimum))
+    values = {k: _show(v) for k, v in rec.items() if k in ("total", "self_pay", "class_b", "preselfpay",
+                                                           "admit_date",
                                                            "discharge_date", "claim_id", "_conflicts")}
     conflicts = ", ".join(headers.get(n, n) for n in values.pop("_conflicts", "").split(", ") if n)
     values = {"found": rec.get("_nfields"), "expected": expected, "conflicts": conflicts, **values}

@@ -19,6 +19,7 @@ import polars as pl
 from medins.claims.aliases import HOSPITAL_LEVELS, did_you_mean
 from medins.claims.fields import CLAIM_FIELDS, ITEM_FIELDS, Field
 from medins.claims.parse import CLAIMS_SCHEMA, ITEMS_SCHEMA, default_of
+from medins.dates import age_on
 from medins.errors import InputError, format_key_path
 from medins.money import MoneyError, fen_to_yuan, to_fen
 
@@ -127,15 +128,29 @@ def _walk(node: object, tree: dict, path: tuple, out: dict, problems: _Problems)
     for key, value in node.items():
         if key not in tree:
             allowed = ", ".join(tree)
+            elsewhere = _placed_elsewhere(str(key), tree)
             guess = did_you_mean(str(key), tree)
+            hint = ((f"{key!r} belongs under {elsewhere}", f"“{key}”应写在 {elsewhere} 下") if elsewhere
+                    else (f"did you mean {guess!r}?", f"是否应为“{guess}”？") if guess else None)
             problems.add((*path, str(key)), f"unknown key {key!r}; allowed: {allowed}",
-                         f"未知的键“{key}”；允许：{allowed}",
-                         (f"did you mean {guess!r}?", f"是否应为“{guess}”？") if guess else None)
+                         f"未知的键“{key}”；允许：{allowed}", hint)
         elif isinstance(tree[key], Field):
             if value is not None:  # JSON null = not given (unknown)
                 _convert(tree[key], value, (*path, key), out, problems)
         elif tree[key] is not None:
             _walk(value, tree[key], (*path, key), out, problems)
+
+
+def _placed_elsewhere(key: str, here: dict) -> str | None:
+    """Where a known fact named ``key`` sits in the bill when it was written in the wrong block
+    (``visit.deposit`` → ``amounts``): a better hint than the closest name of this block."""
+    for f in CLAIM_FIELDS:
+        parent = CLAIM_TREE
+        for part in f.path[:-1]:
+            parent = parent[part]
+        if f.path[-1] == key and parent is not here:
+            return ".".join(f.path[:-1]) or "the top level"
+    return None
 
 
 def _convert(f: Field, value: object, path: tuple, out: dict, problems: _Problems) -> None:
@@ -166,12 +181,12 @@ def _convert(f: Field, value: object, path: tuple, out: dict, problems: _Problem
         out[f.name] = value
         return
     elif f.kind == "int" and isinstance(value, int) and not isinstance(value, bool):
-        ok = value in HOSPITAL_LEVELS if f.name == "hospital_level" else value >= 0
+        ok = value in HOSPITAL_LEVELS if f.name == "hospital_level" else value >= f.minimum
         if ok:
             out[f.name] = value
             return
         allowed = (("0, 1, 2 or 3", "0、1、2 或 3") if f.name == "hospital_level"
-                   else ("a whole number ≥ 0", "非负整数"))
+                   else (f"a whole number ≥ {f.minimum}", f"不小于 {f.minimum} 的整数"))
     elif f.kind == "list" and (isinstance(value, str) or (isinstance(value, list)
                                                            and all(isinstance(v, str) for v in value))):
         out[f.name] = [value] if isinstance(value, str) else list(value)
@@ -218,12 +233,13 @@ def _complete(values: dict, items: list[dict], problems: _Problems, source: str)
     elif not items and "total" not in values and not problems.has(("amounts", "total")):
         problems.add(("amounts", "total"), "is required (or give items)", "为必填项（或提供 items 明细）")
     values.setdefault("discharge_date", values.get("admit_date"))
-    total, self_pay, class_b = (values.get(k, 0) for k in ("total", "self_pay", "class_b"))
+    _check_age(values, problems)
+    total, self_pay, class_b, preselfpay = (values.get(k, 0) for k in ("total", "self_pay", "class_b", "preselfpay"))
     admit, discharge = values.get("admit_date"), values["discharge_date"]
     if admit and discharge and discharge < admit:
         problems.add(("visit", "discharge_date"), f"{values['discharge_date']} is before the admission date",
                      f"{values['discharge_date']} 早于入院日期")
-    if any(problems.has(("amounts", k)) for k in ("total", "self_pay", "class_b")):
+    if any(problems.has(("amounts", k)) for k in ("total", "self_pay", "class_b", "preselfpay")):
         return  # the amounts themselves are wrong: comparing them would only add noise
     if self_pay > total:
         problems.add(("amounts", "self_pay"),
@@ -238,6 +254,28 @@ def _complete(values: dict, items: list[dict], problems: _Problems, source: str)
         problems.add(("amounts", "class_b"), f"{fen_to_yuan(class_b)} is more than the in-scope amount "
                      f"{fen_to_yuan(total - self_pay)}", f"{fen_to_yuan(class_b)} 大于政策范围内金额 "
                      f"{fen_to_yuan(total - self_pay)}")
+    if self_pay <= total and preselfpay > total - self_pay:
+        problems.add(("amounts", "preselfpay"), f"{fen_to_yuan(preselfpay)} is more than the in-scope amount "
+                     f"{fen_to_yuan(total - self_pay)}", f"{fen_to_yuan(preselfpay)} 大于政策范围内金额 "
+                     f"{fen_to_yuan(total - self_pay)}")
+
+
+def _check_age(values: dict, problems: _Problems) -> None:
+    """``person.age`` and ``person.birth_date`` both given must agree on the service date (the admission date).
+
+    Why: a page states "a 40-year-old"; a hospital export states a birth date. Either is a fact the engine
+    can use, but two that disagree mean one of them is wrong, and settling with either would be a guess.
+    """
+    age, birth, admit = values.get("age"), values.get("birth_date"), values.get("admit_date")
+    if age is None or birth is None or admit is None:
+        return
+    counted = age_on(birth, admit)
+    if counted != age:
+        problems.add(("person", "age"), f"{age} disagrees with the birth date {birth}: "
+                     f"{counted} whole years on the service date {admit}",
+                     f"{age} 与出生日期 {birth} 不符：到就诊日期 {admit} 为 {counted} 周岁",
+                     ("give either age or birth_date, or correct one of them",
+                      "请只给出 age 或 birth_date 之一，或更正其中一个"))
 
 
 def tables_to_bill(claims_row: dict, items: list[dict]) -> dict:

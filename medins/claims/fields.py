@@ -35,6 +35,8 @@ class Field:
     default: object = None
     aliases: tuple[str, ...] = field(default_factory=tuple)
     choices: tuple[str, ...] = field(default_factory=tuple)
+    #: Smallest whole number allowed (``int`` fields): 0 for counts, 1 for an ordinal such as ``admission_no``.
+    minimum: int = 0
 
 
 #: Vocabulary of person categories shared by all policies (seed-policies.md §0.7).
@@ -84,6 +86,15 @@ PAYER_FIELDS: dict[str, tuple[str, str]] = {
     "oth_pay": ("其他支付", "other payers (incl. commercial supplements)"),
 }
 
+#: Item categories with a meaning of their own in scope rules (zh, en, Chinese words of exports). The field stays
+#: open — a policy may name any other category — but these are read from their Chinese names.
+ITEM_CATEGORIES: dict[str, tuple[str, str, tuple[str, ...]]] = {
+    "special_exam": ("特殊检查", "special examination", ("特殊检查", "特检", "特殊检查费", "放宽的特殊检查")),
+    "implant_imported": ("进口人工器官", "imported implant / artificial organ",
+                         ("进口人工器官", "进口植入材料", "进口人工关节", "进口医用材料")),
+    "self_care": ("自理费用", "self-care costs (air conditioning, meals …)", ("自理费用", "自理项目", "自理")),
+}
+
 VISIT_TYPES = ("inpatient", "outpatient", "outpatient_special", "emergency")
 ZONES = ("in_district", "in_city", "out_of_city", "out_of_province", "overseas")
 CAUSES = (
@@ -101,6 +112,8 @@ CLAIM_FIELDS: tuple[Field, ...] = (
     Field("person_category", "str", ("person", "category"), "人员类别", "person category",
           aliases=("人员类型", "参保类别", "人群类别"), choices=tuple(PERSON_CATEGORIES)),
     Field("birth_date", "date", ("person", "birth_date"), "出生日期", "birth date", aliases=("出生年月日",)),
+    Field("age", "int", ("person", "age"), "年龄", "age (whole years on the service date)",
+          aliases=("周岁", "年龄(岁)", "年龄（岁）", "患者年龄")),
     Field("sex", "str", ("person", "sex"), "性别", "sex", choices=("M", "F")),
     Field("enrolled_date", "date", ("person", "enrolled_date"), "参保缴费日期", "enrolment (payment) date",
           aliases=("参保日期", "缴费日期")),
@@ -118,6 +131,8 @@ CLAIM_FIELDS: tuple[Field, ...] = (
           aliases=("医疗类别", "就医类别", "就诊类别"), choices=VISIT_TYPES),
     Field("admit_date", "date", ("visit", "admit_date"), "入院日期", "admission / visit date", required=True,
           aliases=("就诊日期", "入院时间", "就医日期", "费用发生日期")),
+    Field("admission_no", "int", ("visit", "admission_no"), "第几次住院", "admission ordinal this benefit year",
+          aliases=("住院次数", "本年住院次数", "年度住院次数", "住院次序"), minimum=1),
     Field("discharge_date", "date", ("visit", "discharge_date"), "出院日期", "discharge date",
           aliases=("出院时间",)),
     Field("hospital_name", "str", ("visit", "hospital", "name"), "医院名称", "hospital",
@@ -157,6 +172,10 @@ CLAIM_FIELDS: tuple[Field, ...] = (
           aliases=("乙类自付", "乙类药品金额", "乙类费用")),
     *(Field(f"paid_{name}", "money", ("amounts", "paid", name), f"已支付{zh}", f"already paid: {en}",
             aliases=(f"已付{zh}",)) for name, (zh, en) in PAYER_FIELDS.items()),
+    Field("preselfpay", "money", ("amounts", "preselfpay"), "先行自付金额", "self-pay-first amount (as given)",
+          aliases=("先行自付", "乙类先行自付", "先行自付费用", "preselfpay_amt")),
+    Field("deposit", "money", ("amounts", "deposit"), "预交金额", "deposit paid at admission",
+          aliases=("预交金", "押金", "预交款", "住院押金", "预缴金额")),
     Field("hist_fund_paid", "money", ("history", "fund_paid"), "年内基金已支付", "fund paid this year",
           default=0),
     Field("hist_admissions", "int", ("history", "admissions"), "年内住院次数", "admissions this year", default=0),

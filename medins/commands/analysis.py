@@ -8,7 +8,7 @@ from typing import Annotated
 
 import typer
 
-from medins.commands.common import LangOpt, console, lang_of
+from medins.commands.common import LangOpt, SetFileOpt, SetOpt, console, lang_of, load_policies
 
 
 def compare(
@@ -25,15 +25,16 @@ def compare(
     encoding: Annotated[str, typer.Option("--encoding", help="auto, utf-8, gbk or gb18030.")] = "auto",
     map_: Annotated[Path | None, typer.Option("--map", help="Header/value mapping YAML.", exists=True)] = None,
     lang: LangOpt = None,
+    set_: SetOpt = None,
+    set_file: SetFileOpt = None,
 ) -> None:
     """The same bill or claims under several policies: side by side, fee bands, age groups, burden, reform."""
     from medins.errors import UsageError
-    from medins.policy.loader import load_policy
 
     language = lang_of(lang)
     if format not in ("table", "json", "csv"):
         raise UsageError(f"--format must be table, json or csv, not {format!r}", "--format 只能是 table、json 或 csv")
-    policies = [load_policy(name) for name in policy]
+    policies = load_policies(policy, set_, set_file)
     out = console()
     if target.suffix.lower() == ".json":
         from medins.claims.bill import load_bill
@@ -102,6 +103,8 @@ def curve(
     png: Annotated[Path | None, typer.Option("--png", help="Also draw the chart to this PNG file.")] = None,
     format: Annotated[str, typer.Option("--format", "-f", help="chart, table, json or csv.")] = "chart",
     lang: LangOpt = None,
+    set_: SetOpt = None,
+    set_file: SetFileOpt = None,
 ) -> None:
     """Fund share as a function of the bill total under each policy (terminal chart, table or PNG)."""
     from decimal import Decimal, InvalidOperation
@@ -109,14 +112,13 @@ def curve(
     from medins.curve import curve as make_curve
     from medins.curve import grid
     from medins.errors import UsageError
-    from medins.policy.loader import load_policy
 
     language = lang_of(lang)
     try:
         totals = grid(Decimal(from_), Decimal(to), points)
     except (InvalidOperation, ValueError):
         raise UsageError(f"--from/--to must be amounts, not {from_!r}/{to!r}", "--from/--to 必须是金额") from None
-    data = make_curve([load_policy(p) for p in policy], totals, visit_type=visit_type, zone=zone, level=level,
+    data = make_curve(load_policies(policy, set_, set_file), totals, visit_type=visit_type, zone=zone, level=level,
                       category=category, day=date_)
     if png is not None:
         from medins.report.plots import curve_png

@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from medins.commands.common import LangOpt, PolicyOpt, SetOpt, console, lang_of, parse_sets
+from medins.commands.common import LangOpt, PolicyOpt, SetFileOpt, SetOpt, console, lang_of, missing_hint, parse_sets
 
 
 def batch(
@@ -26,6 +26,7 @@ def batch(
                                              "file (default: one per CPU, at most 4; 1 = none).")] = None,
     lang: LangOpt = None,
     set_: SetOpt = None,
+    set_file: SetFileOpt = None,
 ) -> None:
     """Settle a file of claims; malformed rows go to a rejects file. Exit 1 when any row was rejected."""
     from medins.batch import run_batch
@@ -38,7 +39,7 @@ def batch(
     if encoding not in ("auto", "utf-8", "utf8", "gbk", "gb18030"):
         raise UsageError(f"--encoding must be auto, utf-8, gbk or gb18030, not {encoding!r}",
                          f"--encoding 只能是 auto、utf-8、gbk 或 gb18030,而不是 {encoding!r}")
-    compiled = load_policy(policy, parse_sets(set_))
+    compiled = load_policy(policy, parse_sets(set_), set_file)
     mapping = None
     if map_ is not None:
         from medins.claims.aliases import load_mapping
@@ -50,8 +51,23 @@ def batch(
                            fmt=format, on_stage=step, partitions=partitions,
                            jobs=default_jobs() if jobs is None else jobs)
     out.print(summary_view(result, language))
+    _print_missing(out, result, compiled, language)
     if result.rows_rejected:
         raise typer.Exit(1)
+
+
+def _print_missing(out, result, compiled, language: str) -> None:
+    """Rows rejected for a number the policy lacks: the same hint as ``calc`` (how to supply it)."""
+    import polars as pl
+
+    frame = result.settlement
+    if "reasons" not in frame.columns or frame.height == 0:
+        return
+    codes = frame.select(pl.col("reasons").explode().drop_nulls().unique())["reasons"].to_list()
+    missing = sorted({c.split(":", 1)[1] for c in codes if c.startswith("missing_parameter:")})
+    if missing:
+        hint_en, hint_zh = missing_hint(compiled, missing)
+        out.print(hint_zh if language == "zh" else hint_en, style="yellow", soft_wrap=True)
 
 
 def _progress(screen, lang: str):

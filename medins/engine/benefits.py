@@ -16,6 +16,7 @@ from __future__ import annotations
 import polars as pl
 
 from medins.engine.context import Run
+from medins.engine.ordinals import admission_ordinals
 from medins.engine.state import UNLIMITED, Grouping, clamped_cumsum, group_order, running_max_before
 from medins.policy.compiled import ScaleBand
 from medins.policy.schema import Bands
@@ -70,6 +71,7 @@ def settle_benefits(run: Run) -> None:
     f = clamped_cumsum(f, x="_adm", limit=None, h0="hist_admissions", group=g_rule, out_before="admissions",
                        out_after="_adm_after", grouping=_grouping(run, "_b_rule")).drop("_adm_after")
     run.frame = f
+    admission_ordinals(run, _grouping(run, "_b_rule"))
     rules = run.policy.model.rules
     # Ceiling: only so much in-scope expense a year enters the calculation — measured from 0, or (measure:
     # above_deductible) on the expense above the deductible, which is then known only after the deductible.
@@ -105,10 +107,11 @@ def settle_benefits(run: Run) -> None:
             amount = run.ev(allow.amount, "money", mask=mask).fill_null(0).clip(lower_bound=0)
             allowance = allowance + amount
     # A basic payment given as already paid (``amounts.paid.hifp_pay``) is not computed: it is used as is,
-    # and counts in the yearly cap state like a computed one.
+    # and counts in the yearly cap state like a computed one. Lines a self_pay_first rule's fund_rate pays
+    # directly (scope.py) join the fund's payment before the cap.
     given = pl.col("_ok") & pl.col("paid_hifp_pay").is_not_null()
     run.frame = run.frame.with_columns(_allow=allowance, _raw_total=pl.when(given).then(pl.col("paid_hifp_pay"))
-                                       .otherwise(pl.col("_raw") + allowance))
+                                       .otherwise(pl.col("_raw") + allowance + pl.col("direct_pay")))
     _cap(run, rules_cap=lambda r: r.cap, raw="_raw_total", out="hifp_pay", bucket="_b_cap", h0="hist_fund_paid")
     run.frame = run.frame.with_columns(
         hifp_pay=pl.when(given).then(pl.min_horizontal("paid_hifp_pay", "total")).otherwise(pl.col("hifp_pay")))

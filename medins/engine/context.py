@@ -20,7 +20,7 @@ import polars as pl
 from medins.claims.fields import MONEY_COLUMNS
 from medins.engine.native import compile_condition
 from medins.policy.compiled import PAYER_NAMES, CompiledPolicy
-from medins.policy.expr import Expression, ExprEvalError
+from medins.policy.expr import Expression, ExprEvalError, MissingEntryError
 
 _MISSING = object()
 
@@ -141,18 +141,18 @@ class Run:
             for u, value in enumerate(self._each(expr, distinct, cols, extra)):
                 if isinstance(value, _Failed):
                     results.append(None)
-                    failed[u] = value.message
+                    failed[u] = value.reason
                 else:
                     try:
                         results.append(_convert(value, returns))
                     except (ExprEvalError, ArithmeticError, TypeError, ValueError) as exc:
                         results.append(None)
-                        failed[u] = _short(exc)
+                        failed[u] = f"policy_error:{_short(exc)}"
             values = pl.Series(results, dtype=dtype).gather(index)
         if failed and on_error == "reject":
             bad = rows.select("_i", _u=index).filter(pl.col("_u").is_in(list(failed)))
             for i, u in bad.rows():
-                self.problems.setdefault(i, []).append(f"policy_error:{failed[u]}")
+                self.problems.setdefault(i, []).append(failed[u])
         if required:
             unknown = rows.with_columns(_val=values, _u=index).filter(
                 pl.col("_val").is_null() & ~pl.col("_u").is_in(list(failed)))
@@ -181,6 +181,8 @@ class Run:
                     env[c] = _to_env(c, list(val) if c in lists and val is not None else val)
                 try:
                     value = expr.evaluate(env)
+                except MissingEntryError as exc:  # stops the claim like a missing parameter, naming the entry
+                    value = _Failed(_short(exc), f"missing_parameter:{exc.name}")
                 except (ExprEvalError, ArithmeticError, TypeError, ValueError) as exc:
                     value = _Failed(_short(exc))
                 memo[key] = value
@@ -194,6 +196,12 @@ MEMO_LIMIT = 200_000
 @dataclass(frozen=True)
 class _Failed:
     message: str
+    code: str | None = None
+
+    @property
+    def reason(self) -> str:
+        """The claim's reason code: ``missing_parameter:<table.entry>`` or ``policy_error:<message>``."""
+        return self.code or f"policy_error:{self.message}"
 
 
 #: Distinct value combinations above which a condition is evaluated part by part (``_Parts``).

@@ -23,12 +23,29 @@ def add_derived(run: Run) -> None:
     )
     f = f.with_columns(
         stay_days=pl.max_horizontal((pl.col("discharge_date") - pl.col("admit_date")).dt.total_days(), pl.lit(1)),
-        age=_age(pl.col("birth_date"), pl.col("service_date")),
+        _age_born=_age(pl.col("birth_date"), pl.col("service_date")),
         year=_benefit_year(pl.col("service_date"), policy.benefit_year_start),
     )
     run.frame = f
+    _ages(run)
     _fill_hospitals(run)
     _assign_versions(run)
+
+
+def _ages(run: Run) -> None:
+    """``age`` = whole years on the service date, from the birth date, else the claim's stated ``age``.
+
+    Why both: a published example states "a 40-year-old", an export states a birth date. A claim giving
+    both that disagree on the service date is rejected ``age_mismatch`` (one of them is wrong).
+    """
+    f = run.frame
+    if "age" not in f.columns:
+        f = f.with_columns(age=pl.lit(None, pl.Int64))
+    mismatch = f.select((pl.col("_age_born") != pl.col("age")).fill_null(False).alias("_m"))["_m"]
+    if mismatch.any():
+        for i in f.filter(mismatch)["_i"].to_list():
+            run.problems.setdefault(i, []).append("age_mismatch")
+    run.frame = f.with_columns(age=pl.coalesce("_age_born", "age")).drop("_age_born")
 
 
 def _age(birth: pl.Expr, on: pl.Expr) -> pl.Expr:

@@ -24,7 +24,7 @@ from medins.policy.schema import PAYER_FIELDS
 MONEY_OUTPUTS = (
     "medfee_sumamt", "fulamt_ownpay_amt", "overlmt_selfpay", "preselfpay_amt", "inscp_scp_amt", "act_pay_dedc",
     "hifp_pay", "hifob_pay", "hifmi_pay", "maf_pay", "hifes_pay", "cvlserv_pay", "oth_pay", "fund_pay_sumamt",
-    "psn_part_amt", "acct_pay", "psn_cash_pay",
+    "psn_part_amt", "acct_pay", "psn_cash_pay", "deposit_amt", "refund_amt", "due_amt",
 )
 #: The fund fields of the payer chain; ``fund_pay_sumamt`` is their sum.
 FUND_FIELDS = ("hifp_pay", *PAYER_FIELDS)
@@ -184,17 +184,21 @@ def _totals(run: Run, claims: pl.DataFrame) -> pl.DataFrame:
         fulamt_ownpay_amt=pl.col("fulamt"),
         overlmt_selfpay=pl.col("overlmt"),
         preselfpay_amt=pl.col("presp"),
-        inscp_scp_amt=pl.col("inscope"),
+        inscp_scp_amt=pl.col("inscope") + pl.col("direct_base"),  # in scope, whether via the bands or directly
         act_pay_dedc=pl.col("ded"),
         fund_pay_sumamt=pl.sum_horizontal(*FUND_FIELDS),
     ).with_columns(psn_part_amt=pl.col("medfee_sumamt") - pl.col("fund_pay_sumamt"))
     f = f.with_columns(
         psn_cash_pay=pl.col("psn_part_amt") - pl.col("acct_pay"),
+        deposit_amt=pl.col("deposit").fill_null(0),
         policy=_policy_label(run),
         status=pl.when(pl.col("_ok")).then(pl.lit("settled")).otherwise(pl.lit("rejected")),
         reasons=reasons_list(),
         unchecked=pl.col("_unchecked"),
     )
+    # At the cashier (出院结算): the deposit against the cash share — 应退 what it exceeds, 应补 what it lacks.
+    f = f.with_columns(refund_amt=(pl.col("deposit_amt") - pl.col("psn_cash_pay")).clip(lower_bound=0),
+                       due_amt=(pl.col("psn_cash_pay") - pl.col("deposit_amt")).clip(lower_bound=0))
     bad = f.filter(
         (pl.col("fund_pay_sumamt") + pl.col("psn_part_amt") != pl.col("medfee_sumamt"))
         | (pl.col("psn_part_amt") < 0) | (pl.col("fund_pay_sumamt") < 0) | (pl.col("psn_cash_pay") < 0)

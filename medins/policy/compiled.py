@@ -13,8 +13,11 @@ from dataclasses import dataclass, field
 from datetime import date
 from decimal import Decimal
 
+from pydantic import ValidationError
+
 from medins.claims.fields import CLAIM_FIELDS, ITEM_FIELDS
-from medins.policy.schema import Band, Parameter, Policy, check_scalar
+from medins.policy.expr import MissingEntry
+from medins.policy.schema import Band, Parameter, Policy, check_scalar, is_missing_entry
 
 #: Names the engine computes for every claim, usable in expressions next to the claim fields.
 DERIVED_NAMES = frozenset({
@@ -83,9 +86,13 @@ class CompiledPolicy:
         return f"{self.model.id}@{ids}" if ids else self.model.id
 
 
-def _convert(value: object, unit: str | None) -> object:
+def _convert(value: object, unit: str | None, path: str) -> object:
+    """A table's values typed by ``unit``; an entry ``{missing: true}`` becomes a :class:`MissingEntry` named
+    by its ``--set`` path (``rate_by_category.in_service``)."""
+    if is_missing_entry(value):
+        return MissingEntry(path)
     if isinstance(value, dict):
-        return {_key(k): _convert(v, unit) for k, v in value.items()}
+        return {_key(k): _convert(v, unit, f"{path}.{k}") for k, v in value.items()}
     return check_scalar(value, unit)
 
 
@@ -117,7 +124,7 @@ def _resolve(params: dict[str, Parameter]) -> ParamSet:
         elif param.scale is not None:
             scales[name] = scale_from_bands(param.scale)
         elif param.values is not None:
-            constants[name] = _convert(param.values, param.unit)
+            constants[name] = _convert(param.values, param.unit, name)
         else:
             value = check_scalar(param.value, param.unit)
             constants[name] = value
@@ -138,26 +145,37 @@ def apply_override(params: dict[str, Parameter], key: str, raw: str) -> dict[str
     name, rest = match.group("name"), match.group("rest")
     param = params[name]
     data = param.model_dump(exclude_none=True)
+    is_scale = param.scale is not None or param.unit == "scale"
     if not rest:
-        if param.scale is not None or (param.missing and param.unit == "scale"):
-            raise ValueError(f"--set {key}: {name} is a scale; set a band, e.g. {name}[0].rate=50%")
-        unit = param.unit
-        check_scalar(raw, unit)
         data.pop("values", None)
         data.pop("missing", None)
-        data["value"] = raw
+        data.pop("value", None)
+        if is_scale or (param.unit == "rate" and ":" in raw):  # a rate doubles as a one-band scale: bands too
+            data["scale"] = parse_compact_scale(key, raw)
+        else:
+            try:
+                check_scalar(raw, param.unit)
+            except ValueError as exc:
+                raise ValueError(f"--set {key}={raw}: {exc}") from None
+            data["value"] = raw
     elif rest.startswith("["):
         index = int(rest[1 : rest.index("]")])
         attr = rest.split(".")[-1] if "." in rest else "rate"
-        scale = data.get("scale")
-        if scale is None:
-            raise ValueError(f"--set {key}: {name} is not a scale")
-        if index >= len(scale):
+        if not is_scale:
+            raise ValueError(f"--set {key}: {name} is not a scale; set it with --set {name}=VALUE")
+        scale = data.setdefault("scale", [])
+        data.pop("missing", None)
+        if index > len(scale):
+            raise ValueError(f"--set {key}: {name} has {len(scale)} band(s); the next band is [{len(scale)}]")
+        if index == len(scale):
             scale.append({"rate": "0"})
         scale[index][attr] = raw
     else:
         path = rest.strip(".").split(".")
         values = data.get("values")
+        if values is None and param.missing and not is_scale:
+            values = data["values"] = {}  # a missing table supplied entry by entry
+            data.pop("missing", None)
         if values is None:
             raise ValueError(f"--set {key}: {name} is not a table")
         node = values
@@ -166,15 +184,45 @@ def apply_override(params: dict[str, Parameter], key: str, raw: str) -> dict[str
         existing = next((k for k in node if str(k) == path[-1]), path[-1])
         node[existing] = raw
     data["source"] = f"--set {key}={raw} (was: {param.source})"
-    return {**params, name: Parameter.model_validate(data)}
+    try:
+        return {**params, name: Parameter.model_validate(data)}
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(p) for p in first.get("loc", ()) if p not in ("scale", "values"))
+        message = str(first.get("ctx", {}).get("error", "") or first.get("msg", ""))
+        raise ValueError(f"--set {key}={raw}: {message}" + (f" (at {where})" if where else "")) from None
 
 
-def compile_policy(model: Policy, file: str, overrides: dict[str, str] | None = None) -> CompiledPolicy:
-    """Resolve parameters per version, applying ``overrides`` (``--set``) to every version."""
+def parse_compact_scale(key: str, raw: str) -> list[dict[str, str]]:
+    """``--set NAME=60%`` (one open band) or ``--set "NAME=5000:50%,10000:60%,:70%"`` (bands ``upto:rate``,
+    the last without ``upto``) → the scale's bands as the policy writes them (validated by the caller)."""
+    bands: list[dict[str, str]] = []
+    parts = [p.strip() for p in raw.split(",")]
+    for i, part in enumerate(parts):
+        upto, sep, rate = part.rpartition(":")
+        if not sep and len(parts) > 1:
+            raise ValueError(f"--set {key}={raw}: band {part!r} needs upto:rate, e.g. 5000:50% (the last band :70%)")
+        if not rate:
+            raise ValueError(f"--set {key}={raw}: band {i + 1} has no rate; write upto:rate, e.g. 5000:50%")
+        for text, unit in ((rate, "rate"), (upto.strip(), "yuan")):
+            if text:
+                try:
+                    check_scalar(text, unit)
+                except ValueError as exc:
+                    raise ValueError(f"--set {key}={raw}: band {i + 1}: {exc}") from None
+        bands.append({"upto": upto.strip(), "rate": rate} if upto.strip() else {"rate": rate})
+    return bands
+
+
+def compile_policy(model: Policy, file: str, overrides: dict[str, str] | None = None,
+                   replaced: dict[str, Parameter] | None = None) -> CompiledPolicy:
+    """Resolve parameters per version, applying ``replaced`` (``--set-file``), then ``overrides`` (``--set``),
+    to every version (they win over a version's own value)."""
     overrides = dict(overrides or {})
+    replaced = dict(replaced or {})
     start = None if model.benefit_year.missing else model.benefit_year.start
     version_dates: dict[tuple[str, str], str] = {}
-    base = dict(model.parameters)
+    base = {**model.parameters, **replaced}
     for key, raw in overrides.items():
         if key == "benefit_year_start":
             if not re.fullmatch(r"\d{2}-\d{2}", raw):
@@ -195,7 +243,7 @@ def compile_policy(model: Policy, file: str, overrides: dict[str, str] | None = 
     for spec in specs:
         merged = {**base}
         for name, param in spec.parameters.items():
-            merged[name] = param
+            merged[name] = replaced.get(name, param)
             for key, raw in overrides.items():  # --set wins over the version's own value
                 if key.split(".")[0].split("[")[0] == name:
                     merged = apply_override(merged, key, raw)

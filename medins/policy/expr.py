@@ -37,6 +37,38 @@ class ExprEvalError(ValueError):
     """The expression cannot be evaluated for these values (unknown table key, division by zero, types)."""
 
 
+class MissingEntry:
+    """A table entry the source does not give (``{missing: true}``): reading it stops the claim.
+
+    ``name`` is the parameter and entry as ``--set`` spells it, e.g. ``rate_by_category.in_service``.
+    """
+
+    __slots__ = ("name",)
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+
+    def __repr__(self) -> str:
+        return f"MissingEntry({self.name!r})"
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, MissingEntry) and other.name == self.name
+
+    def __hash__(self) -> int:
+        return hash(self.name)
+
+
+class MissingEntryError(ExprEvalError):
+    """An expression read a table entry marked missing: the claim needs ``--set <name>=VALUE``."""
+
+    def __init__(self, name: str) -> None:
+        super().__init__(f"table entry {name} is missing")
+        self.name = name
+
+
+_OPEN_KEY = re.compile(r"^(\d+)\+$")
+
+
 def _none_guard(fn: Callable) -> Callable:
     def wrapped(*args):
         if any(a is None for a in args):
@@ -265,6 +297,12 @@ def _member(item: object, container: list | dict) -> bool:
     return any(item == k or str(item) == str(k) for k in keys)
 
 
+def _entry(value: object) -> object:
+    if isinstance(value, MissingEntry):
+        raise MissingEntryError(value.name)
+    return Decimal(value) if isinstance(value, int) and not isinstance(value, bool) else value
+
+
 def _lookup(table: object, key: object) -> object:
     if key is None or table is None:
         return None
@@ -276,7 +314,12 @@ def _lookup(table: object, key: object) -> object:
     candidates.append(str(key))
     for candidate in candidates:
         if candidate in table:
-            value = table[candidate]
-            return Decimal(value) if isinstance(value, int) and not isinstance(value, bool) else value
+            return _entry(table[candidate])
+    if isinstance(key, Decimal) and key == key.to_integral_value():
+        # an open last key "N+" holds N and every later whole number (第三次及以后)
+        opens = [(int(m.group(1)), k) for k in table if (m := _OPEN_KEY.match(str(k)))]
+        below = [(n, k) for n, k in opens if n <= key]
+        if below:
+            return _entry(table[max(below)[1]])
     known = ", ".join(str(k) for k in table)
     raise ExprEvalError(f"no entry {key!s} in the table (entries: {known})")

@@ -18,6 +18,7 @@ from medins.policy.compiled import CLAIM_NAMES, DERIVED_NAMES, ITEM_NAMES, PAYER
 from medins.policy.expr import ExprError, Expression
 from medins.policy.messages import load_model_with_positions
 from medins.policy.schema import ItemSelector, Policy, Premiums, iter_expressions
+from medins.policy.tablecheck import check_open_ended_tables
 from medins.policy.yamlsource import Positions
 
 _HERE = Path(__file__).resolve().parent.parent
@@ -58,15 +59,24 @@ def find_policy(name: str) -> Path:
     )
 
 
-def load_policy(name: str, overrides: dict[str, str] | None = None) -> CompiledPolicy:
-    """Load, check and compile a policy; raise PolicyError (all issues) or UsageError (bad --set)."""
+def load_policy(name: str, overrides: dict[str, str] | None = None, set_file: str | Path | None = None,
+                *, only_known: bool = False) -> CompiledPolicy:
+    """Load, check and compile a policy; raise PolicyError (all issues, of the policy or of ``set_file``) or
+    UsageError (bad --set). ``set_file``: parameters in the policy's own form (``--set-file``), applied
+    before ``overrides``; with ``only_known`` (one file for several policies) names the policy lacks are skipped."""
     path = find_policy(name)
-    return _compile(*_load_checked(str(path)), overrides)
+    model, file = _load_checked(str(path))
+    replaced = None
+    if set_file is not None:
+        from medins.policy.paramfile import load_parameter_file
+
+        replaced = load_parameter_file(set_file, model, only_known=only_known)
+    return _compile(model, file, overrides, replaced)
 
 
-def _compile(model: Policy, file: str, overrides: dict[str, str] | None) -> CompiledPolicy:
+def _compile(model: Policy, file: str, overrides: dict[str, str] | None, replaced=None) -> CompiledPolicy:
     try:
-        return compile_policy(model, file, overrides)
+        return compile_policy(model, file, overrides, replaced)
     except ValueError as exc:
         raise UsageError(
             str(exc), f"--set 参数无效:{exc}", hint_en="Use --set NAME=VALUE with a parameter shown by "
@@ -80,6 +90,7 @@ def _load_checked(file: str) -> tuple[Policy, str]:
     display = _display_name(file)
     model, positions = load_model_with_positions(text, display, Policy)
     issues = check_expressions(model, positions, display)
+    issues += check_open_ended_tables(model, positions, display)
     if issues:
         raise PolicyError(issues)
     return model, display

@@ -45,6 +45,8 @@ class ExprMark:
 
 #: An expression in the policy expression language (see ``medins/policy/expr.py``); checked on load.
 ExprText = Annotated[str, Field(min_length=1), ExprMark()]
+#: An optional expression, marked as a whole so that the loader checks it too when it is given.
+OptionalExprText = Annotated[str | None, Field(min_length=1), ExprMark()]
 
 UNITS = ("yuan", "rate", "number", "date", "text", "scale")
 
@@ -179,8 +181,25 @@ def check_scalar(text: object, unit: str | None) -> object:
     return dec
 
 
+#: An open last key of a numeric table: ``"3+"`` is the entry for 3 and every later number (第三次及以后).
+OPEN_KEY = re.compile(r"^(\d+)\+$")
+
+
+def is_missing_entry(value: object) -> bool:
+    """A table entry the source does not give: ``{missing: true}`` (optionally with a ``source``)."""
+    return isinstance(value, dict) and "missing" in value
+
+
 def _check_table(values: dict[str, object], unit: str | None, path: tuple = ()) -> None:
+    _check_open_key(values, path)
     for key, val in values.items():
+        if is_missing_entry(val):
+            extra = sorted(str(k) for k in val if k not in ("missing", "source"))  # type: ignore[union-attr]
+            if val["missing"] is not True or extra:  # type: ignore[index]
+                raise PVE("a missing table entry is written {missing: true} (optionally with source)",
+                          "缺失的表项写作 {missing: true}（可加 source）", code="parameter_shape",
+                          loc=("values", *path, key), found=str(val), allowed="{missing: true, source: …}")
+            continue
         if isinstance(val, dict):
             _check_table(val, unit, (*path, key))
         else:
@@ -189,6 +208,29 @@ def _check_table(values: dict[str, object], unit: str | None, path: tuple = ()) 
             except PVE as exc:
                 raise PVE(exc.message_en, exc.message_zh, hint_en=exc.hint_en, hint_zh=exc.hint_zh, code=exc.code,
                           loc=("values", *path, key), found=exc.found, allowed=exc.allowed) from None
+
+
+def _check_open_key(values: dict[str, object], path: tuple) -> None:
+    """At most one open key (``"3+"``) per table level, above every other key, which must all be numbers."""
+    opens = [k for k in values if OPEN_KEY.match(str(k))]
+    if not opens:
+        return
+    loc = ("values", *path, opens[-1])
+    if len(opens) > 1:
+        raise PVE(f"a table has one open last key at most, found {', '.join(map(str, opens))}",
+                  f"一张表最多一个“及以后”的键，实际有 {'、'.join(map(str, opens))}", code="open_key",
+                  loc=loc, found=", ".join(map(str, opens)), allowed="one key N+")
+    start = int(OPEN_KEY.match(str(opens[0])).group(1))  # type: ignore[union-attr]
+    for key in values:
+        if key == opens[0]:
+            continue
+        text = str(key)
+        if not text.isdigit() or int(text) >= start:
+            raise PVE(f"key {text!r} does not fit the open key {opens[0]!r}: the other keys must be whole "
+                      f"numbers below {start}", f"键 {text!r} 与“及以后”的键 {opens[0]!r} 不相容：其他键须为小于 "
+                      f"{start} 的整数", code="open_key", loc=("values", *path, key), found=text,
+                      allowed=f"0…{start - 1}", hint_en=f"{opens[0]!r} already covers {start} and every later number",
+                      hint_zh=f"{opens[0]!r} 已包括 {start} 及以后的所有数")
 
 
 def check_scale(scale: list[Band]) -> None:
@@ -203,6 +245,13 @@ def check_scale(scale: list[Band]) -> None:
                           code="bands_unordered", loc=("scale", i),
                           hint_en="only the last band may be open-ended", hint_zh="只有最后一段可以没有上限")
             continue
+        if band.upto <= 0:
+            raise PVE(f"band {i + 1} ends at {band.upto}: a band edge must be above 0",
+                      f"第 {i + 1} 段上限为 {band.upto}：分段上限必须大于 0", code="band_edge",
+                      loc=("scale", i, "upto"), found=str(band.upto), allowed="> 0",
+                      hint_en="edges are yuan on the rule's axis; the first band starts at 0 by itself "
+                      "(with axis: above_deductible, at the deductible)",
+                      hint_zh="上限是规则所用轴上的金额（元）；第一段自动从 0 开始（above_deductible 轴从起付线开始）")
         if band.upto <= previous:
             raise PVE(f"band {i + 1} upto {band.upto} is not above the previous edge {previous}",
                       f"第 {i + 1} 段上限 {band.upto} 不高于上一段 {previous}", code="bands_unordered",
@@ -311,9 +360,19 @@ class Approval(ItemSelector):
 
 
 class SelfPayFirst(ItemSelector):
-    """A share of the selected items (e.g. class B 10 %) is paid by the patient first (先行自付)."""
+    """A share of the selected items (e.g. class B 10 %) is paid by the patient first (先行自付).
 
+    ``fund_rate``: the fund pays this share of what is left of the line after the 先行自付 directly,
+    outside the deductible and the bands (e.g. imported implants: 50 % first, the rest at 100 %);
+    the patient pays the remainder. That payment is rounded half up to the fen once per claim, on its
+    own, then added to the basic fund's payment before the cap (so caps still apply).
+    ``id`` names the rule in reason codes and ``--explain`` (default ``self_pay_first[i]``).
+    """
+
+    id: Name | None = None
     rate: ExprText
+    fund_rate: OptionalExprText = Field(
+        None, description="Fund rate on the rest of the line after the share, paid directly (no deductible/bands).")
 
 
 class Scope(Model):
@@ -325,10 +384,31 @@ class Scope(Model):
     item_limits: list[ItemLimit] = Field(default_factory=list)
     visit_limits: list[VisitLimit] = Field(default_factory=list)
     self_pay_first: list[SelfPayFirst] = Field(default_factory=list)
+    self_pay_first_combine: Literal["max", "sequential"] | None = Field(
+        None, description="Several self_pay_first rules on one line: max (the largest share) or sequential (each on "
+        "what the previous left, in listed order, each share rounded half up to the fen). Without it such a claim "
+        "is rejected self_pay_first_overlap.")
     days_supply_limit: ExprText | None = Field(
         None, description="Max days of a drug line (e.g. '3 if item_acute else 7'); the excess share is over-limit."
     )
     days_supply_source: str | None = None
+
+    @model_validator(mode="after")
+    def _unique_self_pay_first_ids(self) -> Scope:
+        seen: set[str] = set()
+        for i, rule in enumerate(self.self_pay_first):
+            if rule.id is not None and rule.id in seen:
+                raise PVE(f"self_pay_first id {rule.id!r} is used twice", f"先行自付规则编号 {rule.id!r} 重复",
+                          code="duplicate_rule", loc=("self_pay_first", i, "id"), found=rule.id,
+                          hint_en="give each self_pay_first rule its own id", hint_zh="每条先行自付规则的编号须不同")
+            if rule.id is not None:
+                seen.add(rule.id)
+        return self
+
+    def self_pay_first_name(self, index: int) -> str:
+        """The name of rule ``index`` in reason codes and explanations: its ``id`` or its position."""
+        rule = self.self_pay_first[index]
+        return rule.id or f"self_pay_first[{index}]"
 
 
 class Deductible(Model):

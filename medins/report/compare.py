@@ -83,6 +83,8 @@ def bill_table(results: list[dict], lang: Lang) -> RenderableType:
         values = [r[name] for r in results]
         if all(v == "0.00" for v in values) and name not in ("fund_pay_sumamt", "psn_part_amt"):
             continue
+        if name in ("refund_amt", "due_amt") and all(r["deposit_amt"] == "0.00" for r in results):
+            continue  # no deposit given: 应退/应补 would only repeat the cash share
         cells = [Text(format_yuan(int(v.replace(".", ""))), style="bold yellow" if v != values[0] else "")
                  for v in values]
         table.add_row(field_label(name, lang), *cells)

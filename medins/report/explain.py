@@ -44,9 +44,9 @@ def explain_steps(policy: CompiledPolicy, row: Mapping) -> list[dict]:
         steps.append(_step("fulamt", row["fulamt_ownpay_amt"], source=_scope_source(model)))
     if row["overlmt_selfpay"]:
         steps.append(_step("overlmt", row["overlmt_selfpay"], source=_scope_source(model)))
-    if row["preselfpay_amt"]:
-        steps.append(_step("presp", row["preselfpay_amt"], source=_scope_source(model)))
+    steps.extend(_self_pay_first_steps(policy, row))
     steps.append(_step("inscope", row["inscp_scp_amt"]))
+    steps.extend(_direct_steps(policy, row))
     if row["status"] != "settled":
         steps.append(_step("rejected", None, reasons=list(row["reasons"])))
         _finish(steps, row)
@@ -66,6 +66,7 @@ def explain_steps(policy: CompiledPolicy, row: Mapping) -> list[dict]:
 
 def _basic_steps(policy: CompiledPolicy, row: Mapping, rule) -> list[dict]:
     """The basic fund's ceiling, deductible, bands, class-B reduction, raw payment, allowance and cap."""
+    model = policy.model
     steps: list[dict] = []
     cut = row["inscp_scp_amt"] - row["eligible"]
     if cut and rule.ceiling:
@@ -107,12 +108,16 @@ def _basic_steps(policy: CompiledPolicy, row: Mapping, rule) -> list[dict]:
                                rate=ppm_to_percent(row["_boff"]),
                                source=params.sources.get(rule.bands.class_b_offset or "", rule.bands.source)))
         steps.append(_step("fund_raw", row["_raw"]))
+    if row.get("direct_pay"):
+        steps.append(_step("direct_pay", row["direct_pay"], source="; ".join(
+            s.source for s in model.scope.self_pay_first if s.fund_rate is not None)))
     if row.get("_allow"):
         steps.append(_step("allowance", row["_allow"], source="; ".join(a.source for a in rule.allowances)))
     capped = (row.get("_raw_total") or 0) - row["hifp_pay"]
     if capped > 0 and rule.cap is not None:
         steps.append(_step("cap", capped, source=rule.cap.source))
     return steps
+
 
 def payer_steps(policy: CompiledPolicy, row: Mapping, layer, n: int) -> list[dict]:
     """One payer of the chain: its base and how it was formed, ceiling, deductible, each band's paid part,
@@ -162,8 +167,50 @@ def _finish(steps: list[dict], row: Mapping) -> None:
     if row["acct_pay"]:
         steps.append(_step("account", row["acct_pay"]))
     steps.append(_step("cash", row["psn_cash_pay"]))
+    if row.get("deposit_amt"):  # at the cashier: the deposit against the cash share
+        steps.append(_step("deposit", row["deposit_amt"]))
+        steps.append(_step("refund", row["refund_amt"]) if row["refund_amt"] else _step("due", row["due_amt"]))
     if row["unchecked"]:
         steps.append(_step("unchecked", None, checks=list(row["unchecked"])))
+
+
+def _self_pay_first_steps(policy: CompiledPolicy, row: Mapping) -> list[dict]:
+    """Each 先行自付 step with its own rule's citation, and the part its ``fund_rate`` sends to the fund directly.
+
+    A ``preselfpay`` amount given by the bill is one step citing the bill (the rules were not applied).
+    """
+    scope = policy.model.scope
+    if row.get("preselfpay") is not None:
+        return [_step("presp_given", row["preselfpay_amt"], source="amounts.preselfpay")] if row["preselfpay_amt"] \
+            else []
+    constants = policy.versions[row.get("_v") or 0].params.constants
+    steps = []
+    for j, spf in enumerate(scope.self_pay_first):
+        amount = row.get(f"_spf{j}") or 0
+        if amount:
+            steps.append(_step("presp", amount, rule=scope.self_pay_first_name(j), rate=_rate_text(spf.rate, constants),
+                               combine=scope.self_pay_first_combine, source=spf.source))
+    return steps
+
+
+def _direct_steps(policy: CompiledPolicy, row: Mapping) -> list[dict]:
+    """The part of the in-scope amount a rule's ``fund_rate`` pays directly, and what is left for the bands."""
+    if not row.get("direct_base"):
+        return []
+    constants = policy.versions[row.get("_v") or 0].params.constants
+    rules = [s for s in policy.model.scope.self_pay_first if s.fund_rate is not None]
+    rates = [_rate_text(s.fund_rate, constants) or "" for s in rules]
+    return [_step("direct_base", row["direct_base"], rate=", ".join(dict.fromkeys(rates)),
+                  source="; ".join(s.source for s in rules)),
+            _step("inscope_bands", row["inscope"])]
+
+
+def _rate_text(text: str | None, constants: Mapping[str, object]) -> str | None:
+    """A rule's rate as a percentage when it names a plain rate parameter, else the expression itself."""
+    value = constants.get(text or "")
+    if isinstance(value, Decimal):
+        return ppm_to_percent(int(value * 1_000_000))
+    return text
 
 
 def _scope_source(model) -> str | None:

@@ -52,6 +52,10 @@ def _value_text(value: object, unit: str | None = None, *, nested: bool = False)
         return format(value.normalize(), "f")
     if isinstance(value, date):
         return value.isoformat()
+    from medins.policy.expr import MissingEntry
+
+    if isinstance(value, MissingEntry):
+        return "MISSING (--set)"  # an entry the source does not give: --set NAME.ENTRY=VALUE
     return str(value)
 
 

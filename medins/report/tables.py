@@ -55,6 +55,11 @@ def settlement_table(result: Mapping, lang: Lang) -> RenderableType:
     for name in _TOTAL_FIELDS:
         if name in ("fund_pay_sumamt", "psn_part_amt") or result[name] != "0.00":
             table.add_row(Text(field_label(name, lang), style="bold"), Text(_money(result[name]), style="bold"), name)
+    if result.get("deposit_amt", "0.00") != "0.00":  # a cashier's statement: 预交金额, then 应退 or 应补
+        table.add_section()
+        for name in ("deposit_amt", "refund_amt", "due_amt"):
+            if name == "deposit_amt" or result[name] != "0.00":
+                table.add_row(field_label(name, lang), _money(result[name]), name)
     parts: list[RenderableType] = [table]
     colour = "green" if status == "settled" else "red"
     line = Text(f"{field_label('status', lang)}: ", style="bold")
@@ -106,6 +111,8 @@ def explain_table(steps: Sequence[Mapping], lang: Lang) -> RenderableType:
             label = f"{label}: " + "; ".join(reason_label(c, lang) for c in step.get("reasons", []))
         elif key == "unchecked":
             label = f"{label}: {', '.join(step.get('checks', []))}"
+        elif key == "presp" and step.get("rule"):
+            label = f"{label} ({step['rule']})"
         elif key == "deductible" and step.get("standard"):
             label = f"{label} ({'标准' if zh else 'standard'} {step['standard']})"
         amount = step.get("amount")
