@@ -2,43 +2,79 @@
 
 Why thin: every number comes from the engine through ``medins.api``; the CLI only turns arguments
 into calls and results into tables. Heavy libraries (polars, pydantic) are imported inside the
-commands so ``medins --help`` stays fast. User errors (a bad bill, a bad policy) end in a clear
-message and exit code 2 (1 when some batch rows were rejected); a bug keeps its traceback.
+commands so ``medins --help`` stays fast. Exit codes are one contract for every command: 0 ok;
+1 rows rejected (or discrepancies); 2 a user error (a clear bilingual message, never a traceback);
+3 a bug (the traceback, and a request to report it) — decided at the one boundary, :func:`main`.
 """
 
 from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Literal
 
 import typer
 
 from medins.commands.analysis import compare, curve, policy_diff
 from medins.commands.batch import batch
-from medins.commands.common import LangOpt, PolicyOpt, SetOpt, console, lang_of, parse_sets
+from medins.commands.common import LangOpt, PolicyOpt, SetOpt, console, lang_of, missing_parameters, parse_sets
 from medins.commands.premium import premium
+
+#: ``-h`` as well as ``--help`` on every command and group.
+CONTEXT = {"help_option_names": ["-h", "--help"]}
+#: Exit code of a bug in medins (2 is every user error, 1 rejected rows).
+BUG_EXIT = 3
 
 app = typer.Typer(
     name="medins",
     help="Chinese medical-insurance (医保) policies as reviewable YAML: settle bills and claims exactly.",
-    no_args_is_help=True,
+    invoke_without_command=True,
     pretty_exceptions_show_locals=False,
     pretty_exceptions_enable=False,
-    add_completion=False,
+    add_completion=True,
+    context_settings=CONTEXT,
     rich_markup_mode=None,  # plain click help: rendering help through rich would triple the start-up time
 )
-policy_app = typer.Typer(
-    help="List, show, check, diff and export the schema of policies.", no_args_is_help=True, rich_markup_mode=None
-)
+policy_app = typer.Typer(help="List, show, check, diff and export the schema of policies; list a policy's sources.",
+                         invoke_without_command=True, rich_markup_mode=None, context_settings=CONTEXT)
 app.add_typer(policy_app, name="policy")
+
+
+def _version(value: bool) -> None:
+    if value:
+        from medins import __version__
+
+        sys.stdout.write(f"medins {__version__}\n")
+        raise typer.Exit(0)
+
+
+@app.callback()
+def _root(ctx: typer.Context, version: Annotated[bool, typer.Option(
+        "--version", "-V", callback=_version, is_eager=True, help="Print the version and exit.")] = False) -> None:
+    """Chinese medical-insurance (医保) policies as reviewable YAML: settle bills and claims exactly."""
+    _help_without_command(ctx)
+
+
+@policy_app.callback()
+def _policy_root(ctx: typer.Context) -> None:
+    """List, show, check, diff and export the schema of policies; list a policy's sources."""
+    _help_without_command(ctx)
+
+
+def _help_without_command(ctx: typer.Context) -> None:
+    """A group called without a command prints its help and exits 0 (it is a question, not a mistake)."""
+    if ctx.invoked_subcommand is None and not ctx.resilient_parsing:
+        sys.stdout.write(ctx.get_help() + "\n")
+        raise typer.Exit(0)
 
 
 @app.command()
 def calc(
-    bill: Annotated[Path, typer.Argument(help="Bill JSON (DESIGN.md §3).", exists=True, dir_okay=False)],
+    bill: Annotated[Path, typer.Argument(metavar="BILL", help="Bill JSON (see docs/bill.md).", exists=True,
+                                         dir_okay=False, readable=True)],
     policy: PolicyOpt,
-    format: Annotated[str, typer.Option("--format", "-f", help="table or json.")] = "table",
+    format: Annotated[Literal["table", "json"], typer.Option("--format", "-f", metavar="table|json",
+                                                             help="Output format.")] = "table",
     explain: Annotated[bool, typer.Option("--explain", help="Show every step with its policy clause.")] = False,
     lang: LangOpt = None,
     set_: SetOpt = None,
@@ -48,10 +84,6 @@ def calc(
     from medins.claims.bill import load_bill
 
     language = lang_of(lang)
-    if format not in ("table", "json"):
-        from medins.errors import UsageError
-
-        raise UsageError(f"--format must be table or json, not {format!r}", "--format 只能是 table 或 json")
     compiled = load_policy(policy, parse_sets(set_))
     data = load_bill(bill)
     result = settle_bill(compiled, data, source=bill.stem, trace=explain or format == "json")
@@ -60,13 +92,15 @@ def calc(
         import json
 
         sys.stdout.write(json.dumps(result, ensure_ascii=False, indent=2) + "\n")
-        return
-    from medins.report.tables import explain_table, settlement_table
+    else:
+        from medins.report.tables import explain_table, settlement_table
 
-    screen = console()
-    screen.print(settlement_table(result, language))
-    if explain:
-        screen.print(explain_table(result["steps"], language))
+        screen = console()
+        screen.print(settlement_table(result, language))
+        if explain:
+            screen.print(explain_table(result["steps"], language))
+    if any(r.startswith("policy_error:") for r in result["reasons"]):
+        raise typer.Exit(1)  # the policy could not settle this bill: not an answer to rely on
 
 
 app.command()(batch)
@@ -79,22 +113,8 @@ policy_app.command("diff")(policy_diff)
 def _stop_on_missing(result: dict, compiled) -> None:
     """A claim that needs a number the policy lacks stops with exit 2 and how to supply it."""
     missing = sorted({r.split(":", 1)[1] for r in result["reasons"] if r.startswith("missing_parameter:")})
-    if not missing:
-        return
-    from medins.errors import UsageError
-
-    sources = {}
-    for version in compiled.versions:
-        sources.update(version.params.sources)
-    names = ", ".join(missing)
-    example = " ".join(f"--set {m}=VALUE" for m in missing)
-    detail = "; ".join(f"{m}: {sources.get(m, '')}" for m in missing)
-    raise UsageError(
-        f"Policy {compiled.id} lacks {names}: the source document does not give it ({detail}).",
-        f"政策 {compiled.id} 缺少参数 {names}:原始文件没有给出。",
-        hint_en=f"Supply it for a what-if run: {example}",
-        hint_zh=f"可用 {example} 提供该参数后再计算。",
-    )
+    if missing:
+        raise missing_parameters(compiled, missing)
 
 
 @policy_app.command("list")
@@ -106,7 +126,8 @@ def policy_list(lang: LangOpt = None) -> None:
 
 
 @policy_app.command("show")
-def policy_show(name: Annotated[str, typer.Argument(help="Policy file or built-in name.")], lang: LangOpt = None,
+def policy_show(name: Annotated[str, typer.Argument(metavar="NAME|PATH", help="Policy file or built-in name.")],
+                lang: LangOpt = None,
                 set_: SetOpt = None) -> None:
     """Show a policy as readable tables: parameters with citations, rules, admissibility."""
     from medins.policy.loader import load_policy
@@ -116,7 +137,8 @@ def policy_show(name: Annotated[str, typer.Argument(help="Policy file or built-i
 
 
 @policy_app.command("check")
-def policy_check(files: Annotated[list[Path], typer.Argument(help="Policy files to validate.")],
+def policy_check(files: Annotated[list[Path], typer.Argument(metavar="PATH...", help="Policy files to validate.",
+                                                             exists=True, dir_okay=False, readable=True)],
                  lang: LangOpt = None) -> None:
     """Validate policy files like a compiler: every problem, located, at once."""
     from rich.text import Text
@@ -129,10 +151,6 @@ def policy_check(files: Annotated[list[Path], typer.Argument(help="Policy files 
     screen = console()
     failed: list = []
     for file in files:
-        if not file.is_file():
-            from medins.errors import UsageError
-
-            raise UsageError(f"No such file: {file}", f"文件不存在:{file}")
         try:
             check_policy_file(str(file))
             screen.print(Text(f"✓ {file}", style="green"))
@@ -154,7 +172,12 @@ def policy_schema() -> None:
 
 
 def main() -> None:
-    """Console entry point: run the app, turning user errors into messages and exit codes."""
+    """Console entry point: the one boundary where errors become messages and exit codes.
+
+    A :class:`~medins.errors.MedinsError` (the user's mistake) is rendered in the chosen language and
+    exits with its code (2); Click's own usage errors exit 2 as Click prints them; anything else is a
+    bug in medins: its traceback, a bilingual request to report it, and exit 3.
+    """
     from medins.errors import MedinsError
 
     try:
@@ -163,18 +186,33 @@ def main() -> None:
         from rich.console import Console
 
         from medins.report.errors import render_error, render_issues
-        from medins.report.labels import default_lang
 
-        lang = default_lang()
-        for i, arg in enumerate(sys.argv):
-            if arg == "--lang" and i + 1 < len(sys.argv) and sys.argv[i + 1] in ("zh", "en"):
-                lang = sys.argv[i + 1]  # type: ignore[assignment]
-            elif arg.startswith("--lang=") and arg[7:] in ("zh", "en"):
-                lang = arg[7:]  # type: ignore[assignment]
+        lang = _argv_lang()
         stderr = Console(stderr=True)
         issues = getattr(exc, "issues", None)
         stderr.print(render_issues(issues, lang) if issues else render_error(exc, lang))
         sys.exit(exc.exit_code)
+    except Exception:  # the boundary: a bug must say so, not look like a user error
+        import traceback
+
+        traceback.print_exc()
+        sys.stderr.write(
+            "\nThis is a bug in medins, not a mistake of yours. Please report it with the command and the "
+            "traceback above.\n这是 medins 的程序错误,不是您的操作问题。请连同上面的命令和 traceback 一起报告。\n")
+        sys.exit(BUG_EXIT)
+
+
+def _argv_lang() -> Literal["zh", "en"]:
+    """The --lang of the command line if it is valid, else the locale's (errors come before parsing ends)."""
+    from medins.report.labels import default_lang
+
+    lang = default_lang()
+    for i, arg in enumerate(sys.argv):
+        if arg == "--lang" and i + 1 < len(sys.argv) and sys.argv[i + 1] in ("zh", "en"):
+            lang = sys.argv[i + 1]  # type: ignore[assignment]
+        elif arg.startswith("--lang=") and arg[7:] in ("zh", "en"):
+            lang = arg[7:]  # type: ignore[assignment]
+    return lang
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -43,7 +43,17 @@ ITEM_TREE = _tree(ITEM_FIELDS)
 
 def load_bill(path: str | Path) -> dict:
     """Read a bill JSON file (UTF-8, BOM allowed); numbers with a point become Decimal, never float."""
+    return read_json(path, ("bill", "账单"))
+
+
+def read_json(path: str | Path, what: tuple[str, str] = ("file", "文件")) -> object:
+    """Read a JSON file (UTF-8, BOM allowed; Decimal numbers) or raise an InputError saying why, never a traceback.
+
+    Why the extra cases: a bill is user input, so nesting deeper than Python's recursion, an integer of
+    thousands of digits and a lone surrogate (``"\\ud800"``, which no output can encode) are refused here.
+    """
     path = Path(path)
+    en, zh = what
     try:
         with path.open(encoding="utf-8-sig") as handle:
             doc = json.load(handle, parse_float=Decimal, parse_constant=Decimal)
@@ -54,12 +64,51 @@ def load_bill(path: str | Path) -> dict:
             hint_en="check for a missing comma, quote or bracket just before that place",
             hint_zh="请检查该位置之前是否缺少逗号、引号或括号", file=str(path)) from None
     except UnicodeDecodeError:
-        raise InputError(message_en="the bill is not UTF-8 text", message_zh="账单文件不是 UTF-8 编码",
+        raise InputError(message_en=f"the {en} is not UTF-8 text", message_zh=f"{zh}文件不是 UTF-8 编码",
                          hint_en="save it as UTF-8", hint_zh="请以 UTF-8 编码保存", file=str(path)) from None
     except OSError as exc:
-        raise InputError(message_en=f"cannot read the bill: {exc.strerror or exc}",
-                         message_zh=f"无法读取账单：{exc.strerror or exc}", file=str(path)) from None
+        raise InputError(message_en=f"cannot read the {en}: {exc.strerror or exc}",
+                         message_zh=f"无法读取{zh}：{exc.strerror or exc}", file=str(path)) from None
+    except RecursionError:
+        raise InputError(message_en="the JSON is nested too deeply", message_zh="JSON 嵌套层数过多",
+                         file=str(path)) from None
+    except ValueError as exc:  # an integer longer than Python converts (4300 digits)
+        raise InputError(message_en=f"a number in the JSON is too long: {str(exc)[:80]}",
+                         message_zh="JSON 中的数字位数过多", file=str(path)) from None
+    bad = _surrogate_path(doc, ())
+    if bad is not None:
+        raise InputError(message_en="a text contains a lone surrogate (\\ud800-\\udfff), which is not a character",
+                         message_zh="文本中含有单独的代理码位(\\ud800-\\udfff),不是有效字符",
+                         file=str(path), key_path=format_key_path(bad) or None)
     return doc
+
+
+def _surrogate_path(doc: object, root: tuple) -> tuple | None:
+    """The key path of a string (key or value) that UTF-8 cannot encode, or None (iterative: any depth)."""
+    stack: list[tuple[object, tuple]] = [(doc, root)]
+    while stack:
+        node, path = stack.pop()
+        if isinstance(node, str):
+            if not _encodes(node):
+                return path
+        elif isinstance(node, dict):
+            for key, value in node.items():
+                if not _encodes(key):
+                    return (*path, key.encode("utf-8", "replace").decode())
+                stack.append((value, (*path, key)))
+        elif isinstance(node, list):
+            stack.extend((value, (*path, i)) for i, value in enumerate(node))
+    return None
+
+
+def _encodes(text: str) -> bool:
+    if text.isascii():
+        return True
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 class _Problems:
