@@ -136,6 +136,11 @@ def policy_show(name: Annotated[str, typer.Argument(metavar="NAME|PATH", help="P
     console().print(policy_view(load_policy(name, parse_sets(set_)), lang_of(lang)))
 
 
+#: Files ``policy check`` refuses by their suffix: data a user may pass by mistake, named as what they are.
+NOT_POLICIES = {".csv": ("claims file", "理赔数据文件"), ".xlsx": ("claims file", "理赔数据文件"),
+                ".parquet": ("claims file", "理赔数据文件"), ".json": ("bill or JSON file", "账单或 JSON 文件")}
+
+
 @policy_app.command("check")
 def policy_check(files: Annotated[list[Path], typer.Argument(metavar="PATH...", help="Policy files to validate.",
                                                              exists=True, dir_okay=False, readable=True)],
@@ -151,6 +156,12 @@ def policy_check(files: Annotated[list[Path], typer.Argument(metavar="PATH...", 
     screen = console()
     failed: list = []
     for file in files:
+        if file.suffix.lower() in NOT_POLICIES:
+            from medins.errors import UsageError
+
+            raise UsageError(f"{file} is a {NOT_POLICIES[file.suffix.lower()][0]}, not a policy (policies are YAML)",
+                             f"{file} 是{NOT_POLICIES[file.suffix.lower()][1]},不是政策文件(政策文件为 YAML)",
+                             hint_en="medins policy check POLICY.yaml", hint_zh="medins policy check 政策.yaml")
         try:
             check_policy_file(str(file))
             screen.print(Text(f"✓ {file}", style="green"))

@@ -35,7 +35,7 @@ def premium(
     from decimal import Decimal, InvalidOperation
 
     from medins.errors import UsageError
-    from medins.money import fen_to_yuan
+    from medins.money import MAX_YUAN, fen_to_yuan
     from medins.policy.loader import load_policy
     from medins.premium import premium as compute
 
@@ -52,9 +52,13 @@ def premium(
         out = {}
         for key, raw in (items.items() if isinstance(items, dict) else parse_sets(items).items()):
             try:
-                out[key] = Decimal(str(raw))
+                value = Decimal(str(raw))
             except InvalidOperation:
                 raise UsageError(f"--input {key} must be a number, not {raw!r}", f"--input {key} 必须是数字") from None
+            if not value.is_finite() or abs(value) > MAX_YUAN:
+                raise UsageError(f"--input {key} must be a number up to {MAX_YUAN:,}, not {raw!r}",
+                                 f"--input {key} 必须是不超过 {MAX_YUAN} 的数字")
+            out[key] = value
         return out
 
     if family is not None:

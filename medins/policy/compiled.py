@@ -149,7 +149,10 @@ def apply_override(params: dict[str, Parameter], key: str, raw: str) -> dict[str
         scale = data.get("scale")
         if scale is None:
             raise ValueError(f"--set {key}: {name} is not a scale")
-        if index >= len(scale):
+        if index > len(scale):
+            raise ValueError(f"--set {key}: {name} has bands [0] to [{len(scale) - 1}]; "
+                             f"[{len(scale)}] adds one, [{index}] is past the end")
+        if index == len(scale):
             scale.append({"rate": "0"})
         scale[index][attr] = raw
     else:

@@ -18,7 +18,7 @@ from medins.policy.compiled import CLAIM_NAMES, DERIVED_NAMES, ITEM_NAMES, Compi
 from medins.policy.expr import ExprError, Expression
 from medins.policy.messages import load_model_with_positions
 from medins.policy.schema import ItemSelector, Policy, Premiums, iter_expressions
-from medins.policy.yamlsource import Positions
+from medins.policy.yamlsource import Positions, read_policy_text
 
 _HERE = Path(__file__).resolve().parent.parent
 
@@ -76,8 +76,8 @@ def _compile(model: Policy, file: str, overrides: dict[str, str] | None) -> Comp
 
 @cache
 def _load_checked(file: str) -> tuple[Policy, str]:
-    text = Path(file).read_text(encoding="utf-8-sig")
     display = _display_name(file)
+    text = read_policy_text(file, display)
     model, positions = load_model_with_positions(text, display, Policy)
     issues = check_expressions(model, positions, display)
     if issues:
