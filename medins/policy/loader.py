@@ -67,7 +67,9 @@ def load_policy(name: str, overrides: dict[str, str] | None = None) -> CompiledP
 def _compile(model: Policy, file: str, overrides: dict[str, str] | None) -> CompiledPolicy:
     try:
         return compile_policy(model, file, overrides)
-    except ValueError as exc:
+    except (ValueError, ArithmeticError) as exc:
+        if isinstance(exc, ArithmeticError):  # a --set value like 1e999999 that Decimal cannot hold
+            exc = ValueError(f"a --set value is too large or not a number: {', '.join(overrides or {})}")
         raise UsageError(
             str(exc), f"--set 参数无效:{exc}", hint_en="Use --set NAME=VALUE with a parameter shown by "
             "`medins policy show`.", hint_zh="用 --set 名称=值,名称见 `medins policy show`。"

@@ -1,0 +1,304 @@
+"""One contract for every command (issue 15): help and version, exit codes, option types, --set and missing
+parameters, clean errors for ordinary mistakes, and the same reading, accounting and units everywhere."""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.test_cli import ROOT, run
+
+BILL = str(ROOT / "examples/bill.json")
+CLAIMS = str(ROOT / "examples/claims.csv")
+#: Every command and command group, as typed after ``medins``.
+COMMANDS = [[], ["calc"], ["batch"], ["premium"], ["compare"], ["curve"], ["policy"], ["policy", "list"],
+            ["policy", "show"], ["policy", "check"], ["policy", "diff"], ["policy", "schema"], ["policy", "sources"]]
+
+
+def clean(code: int, out: str, err: str, expected: int = 2) -> str:
+    """Assert the exit code and that no traceback reached the user; return all output."""
+    assert code == expected, (code, out, err)
+    assert "Traceback" not in out + err
+    return out + err
+
+
+# 1. CLI basics ---------------------------------------------------------------------------------------------------
+
+def test_version(capsys) -> None:
+    """``--version`` (and ``-V``) prints the package version and exits 0."""
+    from medins import __version__
+
+    for flag in ("--version", "-V"):
+        code, out, _ = run(capsys, flag)
+        assert code == 0 and out.strip() == f"medins {__version__}"
+
+
+@pytest.mark.parametrize("command", COMMANDS, ids=lambda c: " ".join(c) or "medins")
+def test_dash_h_is_help_everywhere(capsys, command) -> None:
+    """``-h`` works like ``--help`` on every command and group, and no option shows a type name for a metavar."""
+    code, short, _ = run(capsys, *command, "-h")
+    code_long, long, _ = run(capsys, *command, "--help")
+    assert code == code_long == 0 and short == long and "Usage:" in short
+    options = short.split("Options:", 1)[1]
+    assert not re.search(r"<(str|int|float|list\[str\]|bool|path|file)>", options), short
+    assert "DESIGN.md" not in short and "seed-policies" not in short
+
+
+def test_no_arguments_prints_help_and_exits_0(capsys) -> None:
+    """``medins`` and ``medins policy`` alone are questions: the help, exit 0."""
+    for args in ([], ["policy"]):
+        code, out, _ = run(capsys, *args)
+        assert code == 0 and "Usage:" in out and "Commands:" in out
+
+
+def test_shell_completion_is_offered(capsys) -> None:
+    """Typer's completion options are enabled."""
+    _, out, _ = run(capsys, "--help")
+    assert "--install-completion" in out and "--show-completion" in out
+
+
+def test_options_show_names_a_user_reads(capsys) -> None:
+    """Metavars: NAME|PATH, NAME=VALUE, YUAN, zh|en, PATH."""
+    _, calc, _ = run(capsys, "calc", "--help")
+    _, compare, _ = run(capsys, "compare", "--help")
+    _, curve, _ = run(capsys, "curve", "--help")
+    assert "--policy NAME|PATH" in calc and "--set NAME=VALUE" in calc and "--lang zh|en" in calc
+    assert "--income YUAN" in compare and "--xlsx PATH" in compare and "--set NAME=VALUE" in compare
+    assert "--from YUAN" in curve and "--png PATH" in curve and "--set NAME=VALUE" in curve
+
+
+def test_a_bug_exits_3_with_its_traceback_and_a_request_to_report(capsys, monkeypatch) -> None:
+    """An exception that is not a user error is a bug: traceback, a bilingual request to report it, exit 3."""
+    import medins.api
+
+    def broken(*_args, **_kwargs):
+        raise ZeroDivisionError("simulated bug")
+
+    monkeypatch.setattr(medins.api, "settle_bill", broken)
+    code, _out, err = run(capsys, "calc", BILL, "-p", "suqian-2007")
+    assert code == 3
+    assert "Traceback" in err and "simulated bug" in err and "report" in err and "报告" in err
+
+
+def test_calc_exits_1_when_the_policy_cannot_settle_the_bill(capsys, tmp_path) -> None:
+    """A ``policy_error`` rejection is not an answer to rely on: exit 1 (a rejected claim), not 0."""
+    text = (ROOT / "policies/suqian-2007.yaml").read_text(encoding="utf-8")
+    marker = "    when: \"visit_type == 'inpatient'\"\n    source: \"SQ-12"
+    assert marker in text
+    broken = tmp_path / "broken.yaml"
+    broken.write_text(text.replace(marker, "    when: \"visit_type == 'inpatient' and 1 / (total - total) > 0\"\n"
+                                           "    source: \"SQ-12"), encoding="utf-8")
+    code, out, _ = run(capsys, "calc", BILL, "-p", str(broken), "--lang", "en")
+    assert code == 1 and "policy_error:division by zero" in out
+
+
+def test_premium_refuses_an_unknown_sex(capsys) -> None:
+    """``--sex X`` is a usage error (it used to price a 76-year-old woman as working-age); F prices her as retired."""
+    code, out, err = run(capsys, "premium", "-p", "suqian-2007", "--birth-date", "1950-01-01", "--sex", "X",
+                         "--paid-date", "2026-01-01")
+    assert "'X' is not one of 'M', 'F'" in clean(code, out, err)
+    code, out, _ = run(capsys, "premium", "-p", "suqian-2007", "--birth-date", "1950-01-01", "--sex", "F",
+                       "--paid-date", "2026-01-01", "--format", "json")
+    assert code == 0 and json.loads(out)["shares"]["individual"] == "60.00"  # SQ-6 elderly, not SQ-7 working-age
+
+
+def test_premium_family_refuses_an_unknown_sex(capsys, tmp_path) -> None:
+    """The same check for each person of ``--family``, naming the person."""
+    family = tmp_path / "family.json"
+    family.write_text('[{"birth_date": "1950-01-01", "sex": "F"}, {"birth_date": "1980-01-01", "sex": "X"}]')
+    code, out, err = run(capsys, "premium", "-p", "suqian-2007", "--family", str(family), "--lang", "en")
+    assert "[1].sex" in clean(code, out, err)
+
+
+# 2. Missing parameters and --set ---------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("command", [
+    ["batch", CLAIMS, "-p", "lingchuan", "-o", "{tmp}/out.csv"],
+    ["compare", CLAIMS, "-p", "suqian-2007", "-p", "lingchuan"],
+    ["curve", "-p", "lingchuan"],
+])
+def test_missing_parameters_stop_every_command_that_settles(capsys, tmp_path, command) -> None:
+    """A policy lacking a parameter stops batch, compare and curve as it stops calc: exit 2, how to --set it,
+    and nothing written (batch used to write every claim as rejected and exit 0)."""
+    args = [a.replace("{tmp}", str(tmp_path)) for a in command]
+    code, out, err = run(capsys, *args, "--lang", "en")
+    text = clean(code, out, err)
+    assert "lingchuan lacks" in text and "--set" in text
+    assert list(tmp_path.iterdir()) == []
+
+
+SETS_LINGCHUAN = ["--set", "basic_deductible=300", "--set", "basic_rate=50%", "--set", "large_rate=60%",
+                  "--set", "raise_date=2010-01-01"]
+
+
+def test_compare_and_curve_take_set(capsys) -> None:
+    """compare and curve accept --set (they advised it without having it): the what-if numbers change."""
+    code, out, _ = run(capsys, "curve", "-p", "suqian-2007", "--to", "20000", "--points", "2", "-f", "json")
+    base = json.loads(out)
+    assert code == 0
+    code, out, _ = run(capsys, "curve", "-p", "suqian-2007", "--to", "20000", "--points", "2", "-f", "json",
+                       "--set", "zone_offset.in_district=10%")
+    assert code == 0 and json.loads(out)[-1]["fund"] != base[-1]["fund"]
+    code, out, _err = run(capsys, "compare", BILL, "-p", "suqian-2007", "-f", "json", "--set",
+                         "zone_offset.out_of_city=0%")
+    assert code == 0 and json.loads(out)[0]["fund_pay_sumamt"] == "22970.00"
+
+
+def test_lingchuan_settles_once_its_parameters_are_set(capsys) -> None:
+    """With every missing parameter supplied, curve runs (the stop names exactly what to set)."""
+    code, out, err = run(capsys, "curve", "-p", "lingchuan", "--points", "2", "-f", "json", *SETS_LINGCHUAN)
+    assert code == 0, err
+    assert {row["policy"] for row in json.loads(out)} == {"lingchuan"}
+
+
+# 3. Ordinary mistakes end in clean errors ------------------------------------------------------------------------
+
+def _gbk_policy(tmp_path: Path) -> str:
+    path = tmp_path / "gbk.yaml"
+    path.write_bytes((ROOT / "policies/suqian-2007.yaml").read_text(encoding="utf-8").encode("gbk", "replace"))
+    return str(path)
+
+
+def _nested_json(tmp_path: Path) -> str:
+    path = tmp_path / "deep.json"
+    path.write_text("[" * 100_000)
+    return str(path)
+
+
+def _huge_int_json(tmp_path: Path) -> str:
+    path = tmp_path / "huge.json"
+    path.write_text(Path(BILL).read_text(encoding="utf-8").replace('"42000.00"', "9" * 5000).replace(
+        "42000.00", "9" * 5000))
+    return str(path)
+
+
+def _surrogate_json(tmp_path: Path) -> str:
+    bill = json.loads(Path(BILL).read_text(encoding="utf-8"))
+    bill["person"]["id"] = "\udc80x"
+    path = tmp_path / "surrogate.json"
+    path.write_text(json.dumps(bill))  # ensure_ascii: "\udc80" is a valid JSON escape of an invalid character
+    return str(path)
+
+
+def _nested_yaml(tmp_path: Path) -> str:
+    path = tmp_path / "deep.yaml"
+    path.write_text("columns: " + "[" * 100_000)
+    return str(path)
+
+
+MISTAKES = [
+    (["compare", CLAIMS, "-p", "suqian-2007", "--income", "abc"], "--income"),
+    (["compare", CLAIMS, "-p", "suqian-2007", "--income", "-5"], "--income"),
+    (["compare", CLAIMS, "-p", "suqian-2007", "--income", "1e30"], "--income"),
+    (["compare", CLAIMS, "-p", "suqian-2007", "--xlsx", "{tmp}/no/such/v.xlsx"], "does not exist"),
+    (["curve", "-p", "suqian-2007", "--png", "{tmp}/no/such/c.png"], "does not exist"),
+    (["calc", BILL, "-p", "{gbk}"], "not UTF-8"),
+    (["policy", "check", "{gbk}"], "not UTF-8"),
+    (["policy", "check", CLAIMS], "not a policy"),
+    (["calc", "{deep.json}", "-p", "suqian-2007"], "nested too deeply"),
+    (["calc", "{huge.json}", "-p", "suqian-2007"], "too long"),
+    (["calc", "{surrogate.json}", "-p", "suqian-2007"], "surrogate"),
+    (["batch", CLAIMS, "-p", "suqian-2007", "-o", "{tmp}/o.csv", "--map", "{deep.yaml}"], "too deep"),
+    (["calc", BILL, "-p", "suqian-2007", "--set", "inpatient_bands[99].rate=5%"], "past the end"),
+    (["calc", BILL, "-p", "suqian-2007", "--set", "deductible.in_district=1e999999"], "too large"),
+    (["premium", "-p", "beijing-employee-2009", "--input", "wage=1e99999"], "--input wage"),
+    (["curve", "-p", "suqian-2007", "--to", "99999999999999999999999"], "--to"),
+    (["compare", CLAIMS, "-p", "suqian-2007", "--bands", "99999999999999999999999"], "--bands"),
+]
+
+
+@pytest.mark.parametrize(("args", "needle"), MISTAKES, ids=lambda v: " ".join(v)[:60] if isinstance(v, list) else v)
+def test_ordinary_mistakes_are_clean_errors(capsys, tmp_path, args, needle) -> None:
+    """Each used to end in a traceback: now exit 2 with a message naming the problem."""
+    files = {"{gbk}": _gbk_policy, "{deep.json}": _nested_json, "{huge.json}": _huge_int_json,
+             "{surrogate.json}": _surrogate_json, "{deep.yaml}": _nested_yaml}
+    argv = []
+    for arg in args:
+        argv.append(files[arg](tmp_path) if arg in files else arg.replace("{tmp}", str(tmp_path)))
+    code, out, err = run(capsys, *argv, "--lang", "en")
+    assert needle in clean(code, out, err)
+
+
+def test_gbk_policy_error_is_located(tmp_path) -> None:
+    """The encoding error names the line and column of the first byte that is not UTF-8, and guesses GBK."""
+    from medins.errors import PolicyError
+    from medins.policy.loader import check_policy_file
+
+    path = tmp_path / "p.yaml"
+    path.write_bytes("id: x\nname: 宿迁\n".encode("gbk"))
+    with pytest.raises(PolicyError) as caught:
+        check_policy_file(str(path))
+    issue = caught.value.issues[0]
+    assert (issue.code, issue.line, issue.column) == ("encoding", 2, 7) and "GBK" in (issue.found or "")
+
+
+@pytest.mark.parametrize(("text", "line", "column"), [
+    ('id: x\nname: "abc\nregion: y\nscheme: z\n\n', 2, 7),     # unclosed quote: noticed at the end of the file
+    ("id: x\nlist: [1, 2\nregion: y\nscheme: z\n", 2, 7),       # unclosed bracket
+    ("id: x\nmap: {a: 1\nregion: y\n", 2, 6),                   # unclosed brace
+    ("id: x\nname: a: b\nregion: y\n", 2, 8),                   # no construct opened: where it is found
+])
+def test_yaml_syntax_error_points_where_the_construct_opened(text, line, column) -> None:
+    """An unclosed quote or bracket is reported where it opened, with where YAML noticed it in the message."""
+    from medins.errors import PolicyError
+    from medins.policy.yamlsource import load_yaml
+
+    with pytest.raises(PolicyError) as caught:
+        load_yaml(text, "p.yaml")
+    issue = caught.value.issues[0]
+    assert (issue.code, issue.line, issue.column) == ("yaml_syntax", line, column), issue.message_en
+
+
+# 4. compare reads like batch; money in yuan, shares as percentages ----------------------------------------------
+
+def test_compare_claims_reads_and_accounts_like_batch(capsys, tmp_path) -> None:
+    """The accounting line of batch, exit 1 when rows were rejected, and the rejects written on request."""
+    code, out, _ = run(capsys, "compare", CLAIMS, "-p", "suqian-2007", "--lang", "en", "--rejects",
+                       str(tmp_path / "r.csv"))
+    assert code == 1 and "rows read 27 = settled 25 + rejected 2" in out
+    assert len((tmp_path / "r.csv").read_text(encoding="utf-8").splitlines()) == 3
+    code, batch_out, _ = run(capsys, "batch", CLAIMS, "-p", "suqian-2007", "-o", str(tmp_path / "o.csv"), "--lang",
+                             "en")
+    assert code == 1 and "rows read 27 = settled 25 + rejected 2" in batch_out
+
+
+def test_compare_machine_outputs_are_yuan_and_percent(capsys, tmp_path) -> None:
+    """JSON, CSV and XLSX: money as yuan with two decimals, shares as "61.23%", no fen, no 17-digit floats."""
+    import polars as pl
+
+    code, out, _ = run(capsys, "compare", CLAIMS, "-p", "suqian-2007", "-p", "beijing-resident", "-f", "json",
+                       "--xlsx", str(tmp_path / "v.xlsx"), "--income", "30000")
+    views = json.loads(out)
+    assert code == 1
+    for rows in views.values():
+        for row in rows:
+            for key, value in row.items():
+                if key in ("total", "fund", "inscope", "fund_change", "largest_gain"):
+                    assert re.fullmatch(r"-?\d+\.\d\d", value), (key, value)
+                if key in ("fund_share", "inscope_rate", "incidence") and value is not None:
+                    assert re.fullmatch(r"\d+\.\d\d%", value), (key, value)
+    _, csv, _ = run(capsys, "compare", CLAIMS, "-p", "suqian-2007", "-f", "csv")
+    assert not re.search(r"\d\.\d{5,}", csv) and re.search(r",\d+\.\d\d,", csv) and "%" in csv
+    sheet = pl.read_excel(tmp_path / "v.xlsx", sheet_name="totals")
+    assert re.fullmatch(r"\d+\.\d\d", sheet["total"][0]) and sheet["fund_share"][0].endswith("%")
+
+
+def test_curve_machine_outputs_are_yuan_and_percent(capsys) -> None:
+    """curve JSON/CSV: totals 0.00 … 20000.00 yuan and the fund share as a percentage."""
+    code, out, _ = run(capsys, "curve", "-p", "suqian-2007", "--to", "20000", "--points", "5", "-f", "json")
+    rows = json.loads(out)
+    assert code == 0 and [r["total"] for r in rows] == ["0.00", "5000.00", "10000.00", "15000.00", "20000.00"]
+    assert rows[-1]["fund"] == "11000.00" and rows[-1]["fund_share"] == "55.00%" and rows[0]["fund_share"] is None
+    code, out, _ = run(capsys, "curve", "-p", "suqian-2007", "--to", "20000", "--points", "5", "-f", "csv")
+    assert code == 0 and "20000.00,11000.00,9000.00,55.00%" in out
+
+
+def test_python_dash_m_without_arguments_exits_0() -> None:
+    """The installed entry point behaves the same: no arguments, help, exit 0."""
+    proc = subprocess.run([sys.executable, "-m", "medins"], capture_output=True, text=True, timeout=120, cwd=ROOT)
+    assert proc.returncode == 0 and "Usage:" in proc.stdout
