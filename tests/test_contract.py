@@ -302,3 +302,157 @@ def test_python_dash_m_without_arguments_exits_0() -> None:
     """The installed entry point behaves the same: no arguments, help, exit 0."""
     proc = subprocess.run([sys.executable, "-m", "medins"], capture_output=True, text=True, timeout=120, cwd=ROOT)
     assert proc.returncode == 0 and "Usage:" in proc.stdout
+
+
+# 5. Every command and option, with bad values ---------------------------------------------------------------------
+
+#: A valid invocation of each command; one value at a time is then made bad.
+BASE = {
+    "calc": [BILL, "-p", "suqian-2007"],
+    "batch": [CLAIMS, "-p", "suqian-2007", "-o", "{tmp}/o.csv"],
+    "premium": ["-p", "suqian-2007", "--birth-date", "1950-01-01", "--paid-date", "2026-01-01"],
+    "compare": [CLAIMS, "-p", "suqian-2007"],
+    "curve": ["-p", "suqian-2007", "--points", "3"],
+    "policy list": [],
+    "policy show": ["suqian-2007"],
+    "policy check": [str(ROOT / "policies/suqian-2007.yaml")],
+    "policy diff": ["suqian-2007", "beijing-resident"],
+    "policy schema": [],
+    "policy sources": ["suqian-2007"],
+}
+POLICY_NAMES = ["no-such-policy", "{gbk.yaml}", "{dir}", "{missing}/p.yaml"]
+#: Bad values of every option and argument (by its long option, or its argument's name): wrong type, out of range,
+#: missing file, a folder for a file, an unwritable path (under a file: the tests may run as root, who may write
+#: anywhere), wrong encoding, too deep, too large.
+BAD = {
+    "--policy": POLICY_NAMES,
+    "--set": ["novalue", "nope=1", "inpatient_bands[99].rate=5%", "deductible.in_district=1e999999",
+              "deductible.in_district=abc"],
+    "--lang": ["fr", ""],
+    "--format": ["xml"],
+    "--output": ["{missing}/o.csv", "{dir}", "{tmp}/o.json", "{notadir}/o.csv"],
+    "--rejects": ["{missing}/r.csv", "{dir}", "{notadir}/r.csv"],
+    "--encoding": ["latin1"],
+    "--map": ["{missing}/m.yaml", "{gbk.yaml}", "{deep.yaml}", "{dir}"],
+    "--partitions": ["abc", "0", "99999999999"],
+    "--jobs": ["abc", "0", "99999999999"],
+    "--birth-date": ["1950-13-01", "abc"],
+    "--sex": ["X"],
+    "--category": ["bogus"],
+    "--paid-date": ["2026-02-30"],
+    "--input": ["wage=abc", "novalue", "wage=1e99999"],
+    "--family": ["{missing}/f.json", "{gbk.json}", "{deep.json}", "{dir}", "{object.json}"],
+    "--xlsx": ["{missing}/v.xlsx", "{dir}", "{notadir}/v.xlsx"],
+    "--bands": ["a,b", "9,5", "0", "99999999999999999999999"],
+    "--ages": ["a", "70,18", "-1"],
+    "--income": ["abc", "-5", "1e30", "0.001"],
+    "--from": ["abc", "-5", "1e30"],
+    "--to": ["abc", "-1", "1e30", "0"],
+    "--points": ["abc", "1", "99999999"],
+    "--visit-type": ["bogus"],
+    "--zone": ["bogus"],
+    "--level": ["4", "-1", "abc"],
+    "--date": ["2009-02-30", "abc"],
+    "--png": ["{missing}/c.png", "{dir}", "{notadir}/c.png"],
+    "bill": ["{missing}/b.json", "{dir}", "{gbk.json}", "{deep.json}", "{huge.json}"],
+    "claims": ["{missing}/c.csv", "{dir}", "{binary.csv}"],
+    "target": ["{missing}/c.csv", "{dir}", "{gbk.json}", "{binary.csv}"],
+    "name": POLICY_NAMES,
+    "policy": POLICY_NAMES,
+    "a": POLICY_NAMES,
+    "b": POLICY_NAMES,
+    "files": ["{missing}/p.yaml", "{dir}", "{gbk.yaml}", CLAIMS, "{deep.yaml}"],
+}
+#: Options without a value to get wrong.
+FLAGS = {"--explain", "--all", "--help", "--version", "--install-completion", "--show-completion"}
+
+
+def _commands():
+    """(name, click command) of every leaf command of the app."""
+    import typer.main
+
+    from medins.cli import app
+
+    def walk(command, prefix):
+        subs = getattr(command, "commands", None)
+        if subs is None:
+            yield " ".join(prefix), command
+            return
+        for name, sub in subs.items():
+            yield from walk(sub, [*prefix, name])
+
+    yield from walk(typer.main.get_command(app), [])
+
+
+def _params(command) -> list[tuple[str, bool]]:
+    """(key in BAD, is an argument) of each parameter of a command."""
+    out = []
+    for param in command.params:
+        if param.param_type_name == "argument":
+            out.append((param.name, True))
+        else:
+            out.append((next((o for o in param.opts if o.startswith("--")), param.opts[0]), False))
+    return out
+
+
+def test_every_option_has_bad_values() -> None:
+    """The walk below covers every command and every option: a new option must get bad values here."""
+    names = {name for name, _ in _commands()}
+    assert names == set(BASE), names ^ set(BASE)
+    unknown = {(name, key) for name, command in _commands() for key, _ in _params(command)
+               if key not in BAD and key not in FLAGS}
+    assert not unknown
+
+
+def _cases():
+    for name, command in _commands():
+        arguments = [key for key, is_argument in _params(command) if is_argument]
+        for key, is_argument in _params(command):
+            for value in BAD.get(key, []):
+                yield pytest.param(name, key, is_argument, arguments.index(key) if is_argument else -1, value,
+                                   id=f"{name} {key} {value}")
+
+
+def _bad_file(kind: str, tmp_path: Path) -> str:
+    """The files the bad values name, made in the test's folder."""
+    path = tmp_path / kind
+    if kind == "gbk.yaml":
+        path.write_bytes((ROOT / "policies/suqian-2007.yaml").read_text(encoding="utf-8").encode("gbk", "replace"))
+    elif kind == "gbk.json":
+        path.write_bytes('{"person": {"id": "张三"}}'.encode("gbk"))
+    elif kind == "deep.json":
+        path.write_text("[" * 100_000)
+    elif kind == "huge.json":
+        path.write_text('{"amounts": {"total": ' + "9" * 5000 + "}}")
+    elif kind == "deep.yaml":
+        path.write_text("columns: " + "[" * 100_000)
+    elif kind == "binary.csv":
+        path.write_bytes(bytes(range(256)) * 4)
+    elif kind == "object.json":
+        path.write_text('{"birth_date": "1950-01-01"}')
+    return str(path)
+
+
+@pytest.mark.parametrize(("name", "key", "is_argument", "index", "value"), list(_cases()))
+def test_every_bad_value_is_a_usage_error(capsys, tmp_path, name, key, is_argument, index, value) -> None:
+    """Each bad value of each option: exit 2 with a message, no traceback, and no output file written."""
+    (tmp_path / "dir").mkdir()
+    (tmp_path / "file").write_text("a file where a folder should be")
+
+    def fill(text: str) -> str:
+        for kind in ("gbk.yaml", "gbk.json", "deep.json", "huge.json", "deep.yaml", "binary.csv", "object.json"):
+            if text == "{" + kind + "}":
+                return _bad_file(kind, tmp_path)
+        return (text.replace("{missing}", str(tmp_path / "no/such")).replace("{dir}", str(tmp_path / "dir"))
+                .replace("{notadir}", str(tmp_path / "file")).replace("{tmp}", str(tmp_path)))
+
+    args = [fill(a) for a in BASE[name]]
+    if is_argument:
+        positions = [i for i, a in enumerate(BASE[name]) if not a.startswith("-") and
+                     (i == 0 or not BASE[name][i - 1].startswith("-"))]
+        args[positions[index]] = fill(value)
+    else:
+        args += [key, fill(value)]
+    code, out, err = run(capsys, *name.split(), *args)
+    clean(code, out, err)
+    assert not (tmp_path / "o.csv").exists() and not (tmp_path / "o.json").exists()

@@ -9,11 +9,14 @@ from typing import Annotated, Literal
 import typer
 
 from medins.commands.common import (
+    Category,
     EncodingOpt,
     LangOpt,
     MapOpt,
     PoliciesOpt,
     SetOpt,
+    VisitType,
+    Zone,
     console,
     lang_of,
     load_policies,
@@ -136,12 +139,13 @@ def curve(
     to: Annotated[str, typer.Option("--to", metavar="YUAN", callback=yuan, help="Largest bill total.")] = "100000",
     points: Annotated[int, typer.Option("--points", metavar="N", min=2, max=10_000,
                                         help="Number of totals on the grid.")] = 41,
-    visit_type: Annotated[str, typer.Option("--visit-type", metavar="TYPE", help="inpatient, outpatient, …")
-                          ] = "inpatient",
-    zone: Annotated[str | None, typer.Option("--zone", metavar="ZONE", help="Hospital zone, e.g. in_district.")
-                    ] = "in_district",
+    visit_type: Annotated[VisitType, typer.Option("--visit-type", metavar="TYPE", show_choices=False,
+                                                  help="Visit type: inpatient, outpatient, …")] = "inpatient",
+    zone: Annotated[Zone | None, typer.Option("--zone", metavar="ZONE", show_choices=False,
+                                              help="Hospital zone, e.g. in_district.")] = "in_district",
     level: Annotated[int | None, typer.Option("--level", metavar="0-3", min=0, max=3, help="Hospital level.")] = 3,
-    category: Annotated[str | None, typer.Option("--category", metavar="NAME", help="Person category.")] = None,
+    category: Annotated[Category | None, typer.Option("--category", metavar="NAME", show_choices=False,
+                                                      help="Person category, e.g. low_income.")] = None,
     date_: Annotated[str, typer.Option("--date", metavar="YYYY-MM-DD",
                                        help="Service date (a date every policy is in force).")] = "2009-06-01",
     png: Annotated[Path | None, typer.Option("--png", metavar="PATH", callback=output_path,

@@ -12,6 +12,13 @@ from typing import Annotated, Literal
 
 import typer
 
+from medins.claims.fields import PERSON_CATEGORIES, VISIT_TYPES, ZONES
+
+#: The bill vocabularies as option types (a value outside them is Click's usage error, exit 2).
+Category = Literal[tuple(PERSON_CATEGORIES)]  # type: ignore[valid-type]
+VisitType = Literal[VISIT_TYPES]  # type: ignore[valid-type]
+Zone = Literal[ZONES]  # type: ignore[valid-type]
+
 LangOpt = Annotated[
     Literal["zh", "en"] | None,
     typer.Option("--lang", metavar="zh|en", help="Label language: zh or en (default: from the locale)."),

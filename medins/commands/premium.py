@@ -8,7 +8,7 @@ from typing import Annotated, Literal
 
 import typer
 
-from medins.commands.common import LangOpt, PolicyOpt, SetOpt, console, lang_of, parse_sets
+from medins.commands.common import Category, LangOpt, PolicyOpt, SetOpt, console, lang_of, parse_sets
 
 
 def premium(
@@ -16,8 +16,8 @@ def premium(
     birth_date: Annotated[str | None, typer.Option("--birth-date", metavar="YYYY-MM-DD",
                                                    help="Birth date (age on the payment date).")] = None,
     sex: Annotated[Literal["M", "F"] | None, typer.Option("--sex", metavar="M|F", help="Sex: M or F.")] = None,
-    category: Annotated[str | None, typer.Option("--category", metavar="NAME",
-                                                 help="Person category, e.g. low_income.")] = None,
+    category: Annotated[Category | None, typer.Option("--category", metavar="NAME", show_choices=False,
+                                                      help="Person category, e.g. low_income (docs/bill.md).")] = None,
     paid_date: Annotated[str | None, typer.Option("--paid-date", metavar="YYYY-MM-DD",
                                                   help="Payment date (default: today).")] = None,
     input_: Annotated[list[str] | None, typer.Option("--input", metavar="NAME=VALUE",
@@ -89,6 +89,7 @@ def premium(
 def _family(path: Path) -> list[dict]:
     """The persons of ``--family``: a JSON list of objects whose ``sex`` is M or F; anything else exits 2."""
     from medins.claims.bill import read_json
+    from medins.claims.fields import PERSON_CATEGORIES
     from medins.errors import InputError
 
     people = read_json(path)
@@ -99,4 +100,9 @@ def _family(path: Path) -> list[dict]:
         if person.get("sex") not in (None, "M", "F"):
             raise InputError(f"sex must be M or F, not {person['sex']!r}", f"sex 只能是 M 或 F,而不是 {person['sex']!r}",
                              file=str(path), key_path=f"[{i}].sex")
+        if person.get("category") not in (None, *PERSON_CATEGORIES):
+            names = ", ".join(PERSON_CATEGORIES)
+            raise InputError(f"unknown category {person['category']!r}; expected one of {names}",
+                             f"未知人员类别 {person['category']!r};应为 {names} 之一", file=str(path),
+                             key_path=f"[{i}].category")
     return people
