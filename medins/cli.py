@@ -172,6 +172,16 @@ def policy_check(files: Annotated[list[Path], typer.Argument(metavar="PATH...", 
         raise typer.Exit(2)
 
 
+@policy_app.command("sources")
+def policy_sources(policy: Annotated[str, typer.Argument(metavar="NAME|PATH", help="Policy file or built-in name.")],
+                   lang: LangOpt = None) -> None:
+    """List the bundled source document a policy encodes and every clause it cites, quoted."""
+    from medins.policy.loader import load_policy
+    from medins.report.policies import sources_view
+
+    console().print(sources_view(load_policy(policy).model, lang_of(lang)))
+
+
 @policy_app.command("schema")
 def policy_schema() -> None:
     """Print the policy JSON Schema (for editor completion and validation)."""

@@ -456,3 +456,37 @@ def test_every_bad_value_is_a_usage_error(capsys, tmp_path, name, key, is_argume
     code, out, err = run(capsys, *name.split(), *args)
     clean(code, out, err)
     assert not (tmp_path / "o.csv").exists() and not (tmp_path / "o.json").exists()
+
+
+# 7. Citations resolve to a bundled source list -------------------------------------------------------------------
+
+def test_every_citation_of_every_builtin_policy_is_bundled() -> None:
+    """Each code a built-in policy's ``source:`` fields cite has an entry (rule + quote, or a reading)."""
+    from medins.policy.loader import builtin_policies, load_policy
+    from medins.sources import clause, policy_citations, source_list
+
+    for name in builtin_policies():
+        model = load_policy(name).model
+        codes = policy_citations(model)
+        assert codes, name
+        assert [c for c in codes if clause(c) is None] == [], name
+        assert name in source_list()["policies"], name
+
+
+def test_policy_sources_lists_the_document_and_quotes_each_clause(capsys) -> None:
+    """``policy sources suqian-2007``: the seed document and part, and SQ-12 with its original words."""
+    code, out, _ = run(capsys, "policy", "sources", "suqian-2007", "--lang", "en")
+    assert code == 0 and "大病保险管理办法范文3" in out and "L67-135" in out and "2007" in out
+    assert "SQ-12" in out and "区内…起付线500元,区外市内…800元,市外…1000元" in out
+    assert "A-SQ-4" in out and "reading" in out
+
+
+def test_explain_quotes_the_clause_beside_its_code_and_formats_amounts_once(capsys) -> None:
+    """--explain: each cited code once with its quoted clause; no raw 6-decimal amount in the table."""
+    code, out, _ = run(capsys, "calc", str(ROOT / "examples/bill-items.json"), "-p", "suqian-2007", "--explain",
+                       "--lang", "zh")
+    assert code == 0
+    assert re.search(r"SQ-22 001:L115\s+“使用医疗保险药品目录中“乙类”药品的费用", out)
+    assert "291.666667" not in out and "≈-291.67" in out
+    assert not re.search(r"\d\.\d{3,}", out)  # every amount to the fen, grouped: 5,000.00 not 5000.00
+    assert "(5,000.00," in out and "10,000.00]" in out and "5000.00" not in out

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from rich import box
 from rich.console import Group, RenderableType
+from rich.padding import Padding
 from rich.table import Table
 from rich.text import Text
 
@@ -137,4 +138,45 @@ def policy_view(policy: CompiledPolicy, lang: Lang) -> RenderableType:
                           f"({model.account.source})"))
     for note in model.notes:
         parts.append(Text(f"• {note}", style="dim"))
+    return Group(*parts)
+
+
+def sources_view(model, lang: Lang) -> RenderableType:
+    """``medins policy sources ID``: the bundled document the policy encodes and every clause it cites, quoted."""
+    from medins.sources import clause, policy_citations, source_list
+
+    zh = lang == "zh"
+    listing = source_list()
+    parts: list[RenderableType] = [Text(f"{model.id} — {model.name.zh if zh else model.name.en}", style="bold")]
+    entry = listing["policies"].get(model.id)
+    if entry:
+        document = listing["documents"].get(entry["document"], {})
+        head = Table(box=None, show_header=False, padding=(0, 1))
+        head.add_column(style="dim", no_wrap=True)
+        head.add_column(overflow="fold")
+        head.add_row("文件" if zh else "document", f"{entry['document']} {document.get('title', '')} "
+                     f"({document.get('file', '')})")
+        head.add_row("部分" if zh else "part", f"{entry.get('part') or entry.get('title', '')}, {entry['lines']}")
+        head.add_row("年份" if zh else "year", str(entry.get("date") or ("未注明" if zh else "not stated")))
+        head.add_row("开头" if zh else "opening", str(entry.get("opening", "")))
+        parts.append(head)
+    else:
+        parts.append(Text(("来源" if zh else "source") + f": {model.source}"))
+    parts.append(Text("引用的条款" if zh else "Clauses cited", style="bold"))
+    for code in policy_citations(model):  # stacked, not a table: whole at any width
+        found = clause(code)
+        head = Text(code, style="bold cyan")
+        if found is None:
+            parts.append(head.append("  " + ("未收录" if zh else "not in the bundled list"), style="red"))
+            continue
+        if found.get("cites"):
+            head.append(f"  {found['cites']}", style="dim")
+        if not zh or "quote" not in found:
+            head.append(f"  {found.get('rule', '')}")
+        parts.append(head)
+        if "quote" in found:
+            parts.append(Padding(Text(f"“{found['quote']}”", style="green"), (0, 0, 0, 4)))
+        if "reading" in found:
+            parts.append(Padding(Text(("解读: " if zh else "reading: ") + str(found["reading"]), style="dim"),
+                                 (0, 0, 0, 4)))
     return Group(*parts)
