@@ -221,19 +221,12 @@ def policy_diff(
 
         sys.stdout.write(pl.DataFrame(rows, schema=["key", "a", "b", "a_source", "b_source", "change"]).write_csv())
         return
-    from rich.table import Table
-
+    from medins.report.layout import Column, SplitTable
     from medins.report.tables import short_source
 
     zh = language == "zh"
-    table = Table(title=f"{pa.id} ↔ {pb.id}", title_justify="left")
-    table.add_column("参数" if zh else "parameter")
-    table.add_column(pa.id, overflow="fold")
-    table.add_column(pb.id, overflow="fold")
-    table.add_column("依据" if zh else "sources", style="dim", overflow="fold")
-    for row in rows:
-        sources = " | ".join(short_source(s) for s in (row["a_source"], row["b_source"]) if s)
-        table.add_row(row["key"], row["a"], row["b"], sources)
-    console().print(table)
-
-
+    columns = [Column("参数" if zh else "parameter", key=True), Column(pa.id, whole=False),
+               Column(pb.id, whole=False), Column("依据" if zh else "sources", whole=False, style="dim")]
+    cells = [[row["key"], row["a"], row["b"],
+              " | ".join(short_source(s) for s in (row["a_source"], row["b_source"]) if s)] for row in rows]
+    console().print(SplitTable(f"{pa.id} ↔ {pb.id}", columns, cells, continued="(续)" if zh else "(continued)"))

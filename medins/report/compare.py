@@ -15,7 +15,6 @@ from pathlib import Path
 import polars as pl
 from rich import box
 from rich.console import Group, RenderableType
-from rich.table import Table
 from rich.text import Text
 
 from medins.atomic import atomic_path
@@ -23,6 +22,7 @@ from medins.claims.writers import yuan_text
 from medins.engine.settle import MONEY_OUTPUTS
 from medins.money import format_yuan
 from medins.report.labels import STATUS, Lang, field_label, pick, reason_label
+from medins.report.layout import Column, SplitTable
 
 MONEY_VIEW_COLUMNS = {"total", "fund", "patient", "inscope_selfpay", "outscope_selfpay", "inscope", "fund_change",
                       "gain_sum", "loss_sum", "gain_mean", "loss_mean", "largest_gain", "largest_loss"}
@@ -88,15 +88,18 @@ def _cell(column: str, value: object, lang: Lang) -> str:
     return str(value)
 
 
-def view_table(name: str, frame: pl.DataFrame, lang: Lang) -> Table:
-    table = Table(title=pick(TITLES.get(name, (name, name)), lang), box=box.SIMPLE, title_justify="left")
-    for column in frame.columns:
-        numeric = column not in ("policy", "group", "reason", "unit")
-        table.add_column(pick(HEADINGS.get(column, (column, column)), lang), justify="right" if numeric else "left")
+def view_table(name: str, frame: pl.DataFrame, lang: Lang) -> SplitTable:
+    """One view as a table that splits into parts rather than cut a number (policy and group repeat)."""
     shown = frame.with_columns(export_frame(frame, 1).select(c for c in frame.columns if c in RATIO_COLUMNS))
-    for row in shown.iter_rows(named=True):
-        table.add_row(*[_cell(c, row[c], lang) for c in frame.columns])
-    return table
+    columns = [Column(pick(HEADINGS.get(c, (c, c)), lang), justify="left" if c in KEY_COLUMNS or c == "reason"
+                      else "right", key=c in KEY_COLUMNS, whole=c != "reason") for c in frame.columns]
+    rows = [[_cell(c, row[c], lang) for c in frame.columns] for row in shown.iter_rows(named=True)]
+    return SplitTable(pick(TITLES.get(name, (name, name)), lang), columns, rows,
+                      continued="(续)" if lang == "zh" else "(continued)")
+
+
+#: Columns that identify a row of a view: repeated in each part of a split table.
+KEY_COLUMNS = ("policy", "group", "unit")
 
 
 def views_renderable(views: dict[str, pl.DataFrame], lang: Lang) -> RenderableType:
@@ -104,26 +107,24 @@ def views_renderable(views: dict[str, pl.DataFrame], lang: Lang) -> RenderableTy
 
 
 def bill_table(results: list[dict], lang: Lang) -> RenderableType:
-    """Fields as rows, one column per policy; a value differing from the first policy's is highlighted."""
+    """Fields as rows, one column per policy (split into parts when they do not fit side by side); a value
+    differing from the first policy's is highlighted."""
     zh = lang == "zh"
-    table = Table(title=("同一账单在不同政策下" if zh else "One bill under each policy"), box=box.SIMPLE_HEAVY,
-                  title_justify="left")
-    table.add_column("项目" if zh else "field")
-    for r in results:
-        table.add_column(r["policy"], justify="right")
+    columns = [Column("项目" if zh else "field", key=True, whole=False)]
+    columns += [Column(f"{r['policy']}", justify="right") for r in results]
+    rows: list[list] = []
     for name in MONEY_OUTPUTS:
         values = [r[name] for r in results]
         if all(v == "0.00" for v in values) and name not in ("fund_pay_sumamt", "psn_part_amt"):
             continue
-        cells = [Text(format_yuan(int(v.replace(".", ""))), style="bold yellow" if v != values[0] else "")
-                 for v in values]
-        table.add_row(field_label(name, lang), *cells)
-    table.add_section()
-    table.add_row(field_label("status", lang), *[
-        Text(pick(STATUS[r["status"]], lang), style="green" if r["status"] == "settled" else "red") for r in results])
-    table.add_row(field_label("reasons", lang), *[
-        Text("\n".join(reason_label(c, lang) for c in r["reasons"]) or "—") for r in results])
-    return table
+        rows.append([field_label(name, lang), *[
+            Text(format_yuan(int(v.replace(".", ""))), style="bold yellow" if v != values[0] else "") for v in values]])
+    rows.append([field_label("status", lang), *[
+        Text(pick(STATUS[r["status"]], lang), style="green" if r["status"] == "settled" else "red") for r in results]])
+    rows.append([field_label("reasons", lang), *[
+        Text("\n".join(reason_label(c, lang) for c in r["reasons"]) or "—") for r in results]])
+    return SplitTable("同一账单在不同政策下" if zh else "One bill under each policy", columns, rows,
+                      box=box.SIMPLE_HEAVY, continued="(续)" if zh else "(continued)")
 
 
 def views_to_json(views: dict[str, pl.DataFrame]) -> dict:

@@ -26,18 +26,21 @@ def _years(policy) -> str:
 
 
 def policy_list_table(lang: Lang) -> RenderableType:
+    """The built-in policies; the id is never cut (``policy show ID`` needs it whole), names wrap."""
     from medins.policy.loader import builtin_policies, check_policy_file
+    from medins.report.layout import Column, SplitTable
 
     zh = lang == "zh"
-    table = Table(title="内置政策" if zh else "Built-in policies", box=box.SIMPLE_HEAVY, title_justify="left")
-    for head in (("编号", "id"), ("名称", "name"), ("地区", "region"), ("类型", "scheme"), ("版本", "versions")):
-        table.add_column(head[0] if zh else head[1])
+    heads = (("编号", "id"), ("名称", "name"), ("地区", "region"), ("类型", "scheme"), ("版本", "versions"))
+    columns = [Column(h[0] if zh else h[1], key=i == 0, whole=i in (0, 3)) for i, h in enumerate(heads)]
+    rows = []
     for name, path in builtin_policies().items():
         model = check_policy_file(str(path))
         pick = (lambda t: t.zh) if zh else (lambda t: t.en)
-        table.add_row(name, pick(model.name), pick(model.region), model.scheme, _years(model) if model.versions
-                      else ("未注明" if zh else "undated"))
-    return table
+        rows.append([name, pick(model.name), pick(model.region), model.scheme,
+                     _years(model) if model.versions else ("未注明" if zh else "undated")])
+    return SplitTable("内置政策" if zh else "Built-in policies", columns, rows, box=box.SIMPLE_HEAVY,
+                      continued="(续)" if zh else "(continued)")
 
 
 def _value_text(value: object, unit: str | None = None, *, nested: bool = False) -> str:
@@ -77,8 +80,9 @@ def policy_view(policy: CompiledPolicy, lang: Lang) -> RenderableType:
         parts.append(Text(pick(model.summary)))
     for version in policy.versions:
         table = Table(title=f"{'参数' if zh else 'Parameters'} · {version.id}", box=box.SIMPLE, title_justify="left")
-        for head in (("参数", "parameter"), ("值", "value"), ("依据", "source")):
-            table.add_column(head[0] if zh else head[1], overflow="fold")
+        longest = max((len(name) for name in model.parameters), default=8)  # a name is never folded
+        for i, head in enumerate((("参数", "parameter"), ("值", "value"), ("依据", "source"))):
+            table.add_column(head[0] if zh else head[1], overflow="fold", min_width=longest if i == 0 else None)
         params = version.params
         for name, param in model.parameters.items():
             if name in params.missing:
@@ -92,7 +96,8 @@ def policy_view(policy: CompiledPolicy, lang: Lang) -> RenderableType:
         parts.append(table)
     adm = model.admission
     adm_table = Table(title="受理条件" if zh else "Admissibility", box=box.SIMPLE, title_justify="left")
-    adm_table.add_column("原因代码" if zh else "reason")
+    adm_table.add_column("原因代码" if zh else "reason", min_width=max(
+        [len(c.code) + 6 for c in adm.checks] + [len("excluded_cause"), len("not_designated")]))
     adm_table.add_column("条件" if zh else "rejected if", overflow="fold")
     adm_table.add_column("依据" if zh else "source", overflow="fold")
     if adm.excluded_causes:
@@ -108,8 +113,9 @@ def policy_view(policy: CompiledPolicy, lang: Lang) -> RenderableType:
         adm_table.add_row(check.code + ("" if check.enabled else " (off)"), " ".join(cond.split()), check.source)
     parts.append(adm_table)
     rules = Table(title="待遇规则" if zh else "Benefit rules", box=box.SIMPLE, title_justify="left")
-    for head in (("规则", "rule"), ("适用", "when"), ("计算", "computation"), ("依据", "source")):
-        rules.add_column(head[0] if zh else head[1], overflow="fold")
+    for i, head in enumerate((("规则", "rule"), ("适用", "when"), ("计算", "computation"), ("依据", "source"))):
+        rules.add_column(head[0] if zh else head[1], overflow="fold",
+                         min_width=max((len(r.id) for r in model.rules), default=4) if i == 0 else None)
     for rule in model.rules:
         lines = []
         if rule.deductible:
