@@ -490,3 +490,158 @@ def test_explain_quotes_the_clause_beside_its_code_and_formats_amounts_once(caps
     assert "291.666667" not in out and "≈-291.67" in out
     assert not re.search(r"\d\.\d{3,}", out)  # every amount to the fen, grouped: 5,000.00 not 5000.00
     assert "(5,000.00," in out and "10,000.00]" in out and "5000.00" not in out
+
+
+# 6. Readable at 80 columns --------------------------------------------------------------------------------------
+
+def _render(renderable, width: int) -> str:
+    import io
+
+    from rich.console import Console
+
+    buffer = io.StringIO()
+    Console(width=width, file=buffer, color_system=None, legacy_windows=False).print(renderable)
+    return buffer.getvalue()
+
+
+def _assert_whole(text: str, needles, width: int) -> None:
+    """Every money value, id and name is printed whole, and no line is wider than the console."""
+    missing = [n for n in needles if n not in text]
+    assert not missing, f"cut at {width} columns: {missing[:5]}\n{text}"
+    from rich.cells import cell_len
+
+    assert max(cell_len(line) for line in text.splitlines()) <= width
+
+
+WIDTHS = [80, 120]
+
+
+@pytest.mark.parametrize("width", WIDTHS)
+def test_calc_and_explain_at_width(width) -> None:
+    """The settlement and its explain waterfall: every amount whole, no "…" anywhere in the tables."""
+    from medins.api import load_policy, settle_bill
+    from medins.claims.bill import load_bill
+    from medins.report.tables import _money, explain_table, settlement_table
+
+    for bill in ("bill.json", "bill-items.json"):
+        result = settle_bill(load_policy("suqian-2007"), load_bill(ROOT / "examples" / bill), source="b", trace=True)
+        for lang in ("zh", "en"):
+            table = _render(settlement_table(result, lang), width)
+            _assert_whole(table, [_money(result[k]) for k in ("medfee_sumamt", "fund_pay_sumamt", "psn_part_amt")]
+                          + [result["policy"]], width)
+            assert "…" not in table
+            steps = _render(explain_table(result["steps"], lang), width)
+            amounts = [_money(s["amount"]) for s in result["steps"] if re.fullmatch(r"-?\d+\.\d\d", s.get("amount", ""))]
+            _assert_whole(steps, amounts, width)
+            assert "…" not in steps.split("依据原文" if lang == "zh" else "The clauses cited")[0]
+
+
+@pytest.mark.parametrize("width", WIDTHS)
+def test_batch_summary_at_width(tmp_path, width) -> None:
+    """The batch summary: accounting line, every total and share whole."""
+    from medins.batch import run_batch
+    from medins.money import format_yuan
+    from medins.policy.loader import load_policy
+    from medins.report.summary import breakdown, summary_view
+
+    result = run_batch(CLAIMS, load_policy("suqian-2007"), tmp_path / "o.csv")
+    for lang in ("zh", "en"):
+        text = _render(summary_view(result, lang), width)
+        needles = []
+        for by in (None, "visit_type", "hospital_zone", "hospital_level"):
+            for row in breakdown(result.settlement, by).iter_rows(named=True):
+                needles += [format_yuan(row["total"]), format_yuan(row["fund"]), format_yuan(row["patient"])]
+        _assert_whole(text, needles, width)
+        assert "…" not in text
+
+
+def _comparison():
+    from medins import compare as cmp
+    from medins.policy.loader import load_policy
+
+    policies = [load_policy(p) for p in ("suqian-2007", "beijing-resident")]
+    return cmp, cmp.compare_file(policies, CLAIMS)
+
+
+@pytest.mark.parametrize("width", WIDTHS)
+def test_compare_views_at_width(width) -> None:
+    """Every compare view (the ones that were unreadable below ~170 columns): every money cell whole."""
+    from medins.money import format_yuan
+    from medins.report.compare import MONEY_VIEW_COLUMNS, views_renderable
+
+    cmp, comparison = _comparison()
+    views = {"totals": cmp.totals(comparison), "fee_bands": cmp.by_fee_band(comparison),
+             "age_groups": cmp.by_age_group(comparison), "catastrophic": cmp.catastrophic(comparison),
+             "not_paid": cmp.not_paid(comparison), "reform": cmp.reform(comparison)}
+    needles = {"suqian-2007", "beijing-resident"}
+    for frame in views.values():
+        for row in frame.iter_rows(named=True):
+            needles |= {format_yuan(int(v)) for k, v in row.items() if k in MONEY_VIEW_COLUMNS and v is not None}
+            needles |= {str(row["group"])} if "group" in row else set()
+    for lang in ("zh", "en"):
+        text = _render(views_renderable(views, lang), width)
+        _assert_whole(text, sorted(needles), width)
+        assert "…" not in text
+
+
+@pytest.mark.parametrize("width", WIDTHS)
+def test_bill_under_five_policies_at_width(width) -> None:
+    """One bill under five policies: split into parts, every policy label and amount whole."""
+    from medins.claims.bill import load_bill
+    from medins.compare import bill_side_by_side
+    from medins.policy.loader import load_policy
+    from medins.report.compare import bill_table
+    from medins.report.tables import _money
+
+    names = ("suqian-2007", "beijing-resident", "ncms-rural", "shnu-student", "beijing-employee-2009")
+    results = bill_side_by_side([load_policy(n) for n in names], load_bill(BILL))
+    for lang in ("zh", "en"):
+        text = _render(bill_table(results, lang), width)
+        _assert_whole(text, [r["policy"] for r in results] + [_money(r["fund_pay_sumamt"]) for r in results], width)
+        assert "…" not in text
+
+
+@pytest.mark.parametrize("width", WIDTHS)
+def test_policy_views_at_width(width) -> None:
+    """policy list (ids were cut), show (parameter and rule ids), diff (keys), sources (codes): all whole."""
+    from medins.policy.diff import policy_diff
+    from medins.policy.loader import builtin_policies, load_policy
+    from medins.report.policies import diff_table, policy_list_table, policy_view, sources_view
+    from medins.sources import policy_citations
+
+    for lang in ("zh", "en"):
+        _assert_whole(_render(policy_list_table(lang), width), list(builtin_policies()), width)
+        for name in builtin_policies():
+            policy = load_policy(name)
+            text = _render(policy_view(policy, lang), width)
+            _assert_whole(text, [*policy.model.parameters, *(r.id for r in policy.model.rules)], width)
+            _assert_whole(_render(sources_view(policy.model, lang), width), policy_citations(policy.model), width)
+    rows = policy_diff(load_policy("suqian-2007"), load_policy("beijing-resident"), all_rows=True)
+    for lang in ("zh", "en"):
+        text = _render(diff_table("suqian-2007", "beijing-resident", rows, lang), width)
+        _assert_whole(text, [r["key"] for r in rows], width)
+
+
+@pytest.mark.parametrize("width", WIDTHS)
+def test_premium_and_curve_at_width(width) -> None:
+    """The premium table of a family and the curve table: every amount whole."""
+    from decimal import Decimal
+
+    from medins.curve import curve, grid
+    from medins.money import format_yuan
+    from medins.policy.loader import load_policy
+    from medins.premium import premium
+    from medins.report.plots import curve_table
+    from medins.report.premium import premium_table
+
+    policy = load_policy("suqian-2007")
+    people = [premium(policy, birth_date=__import__("datetime").date(y, 1, 1), sex="F",
+                      paid_date=__import__("datetime").date(2026, 1, 1)) for y in (1950, 1980, 2015)]
+    data = curve([policy, load_policy("beijing-resident")], grid(Decimal(0), Decimal(1_000_000), 5))
+    for lang in ("zh", "en"):
+        text = _render(premium_table(policy, people, lang), width)
+        _assert_whole(text, [format_yuan(p.total) for p in people], width)
+        assert "…" not in text
+        text = _render(curve_table(data, lang), width)
+        _assert_whole(text, [format_yuan(v) for v in data["fund"].to_list()] + ["beijing-resident"], width)
+        assert "…" not in text

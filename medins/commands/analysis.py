@@ -221,12 +221,6 @@ def policy_diff(
 
         sys.stdout.write(pl.DataFrame(rows, schema=["key", "a", "b", "a_source", "b_source", "change"]).write_csv())
         return
-    from medins.report.layout import Column, SplitTable
-    from medins.report.tables import short_source
+    from medins.report.policies import diff_table
 
-    zh = language == "zh"
-    columns = [Column("参数" if zh else "parameter", key=True), Column(pa.id, whole=False),
-               Column(pb.id, whole=False), Column("依据" if zh else "sources", whole=False, style="dim")]
-    cells = [[row["key"], row["a"], row["b"],
-              " | ".join(short_source(s) for s in (row["a_source"], row["b_source"]) if s)] for row in rows]
-    console().print(SplitTable(f"{pa.id} ↔ {pb.id}", columns, cells, continued="(续)" if zh else "(continued)"))
+    console().print(diff_table(pa.id, pb.id, rows, language))

@@ -186,3 +186,16 @@ def sources_view(model, lang: Lang) -> RenderableType:
             parts.append(Padding(Text(("解读: " if zh else "reading: ") + str(found["reading"]), style="dim"),
                                  (0, 0, 0, 4)))
     return Group(*parts)
+
+
+def diff_table(a: str, b: str, rows: list[dict], lang: Lang) -> RenderableType:
+    """``policy diff``: parameter, each side's value and citations; the key is never cut, values wrap."""
+    from medins.report.layout import Column, SplitTable
+    from medins.report.tables import short_source
+
+    zh = lang == "zh"
+    columns = [Column("参数" if zh else "parameter", key=True), Column(a, whole=False), Column(b, whole=False),
+               Column("依据" if zh else "sources", whole=False, style="dim")]
+    cells = [[row["key"], row["a"], row["b"],
+              " | ".join(short_source(s) for s in (row["a_source"], row["b_source"]) if s)] for row in rows]
+    return SplitTable(f"{a} ↔ {b}", columns, cells, continued="(续)" if zh else "(continued)")

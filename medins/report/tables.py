@@ -96,8 +96,8 @@ def explain_table(steps: Sequence[Mapping], lang: Lang) -> RenderableType:
     """
     zh = lang == "zh"
     table = Table(title="计算过程" if zh else "How it was computed", box=box.SIMPLE, title_justify="left")
-    table.add_column("步骤" if zh else "Step")
-    table.add_column("基数" if zh else "Base", justify="right")
+    table.add_column("步骤" if zh else "Step", overflow="fold")
+    table.add_column("基数" if zh else "Base", justify="right", no_wrap=True)
     table.add_column("比例" if zh else "Rate", justify="right")
     table.add_column("金额(元)" if zh else "Amount (yuan)", justify="right", no_wrap=True)
     table.add_column("依据" if zh else "Source", style="dim", overflow="fold")
