@@ -645,3 +645,75 @@ def test_premium_and_curve_at_width(width) -> None:
         text = _render(curve_table(data, lang), width)
         _assert_whole(text, [format_yuan(v) for v in data["fund"].to_list()] + ["beijing-resident"], width)
         assert "…" not in text
+
+
+# 7. Self-contained docs ------------------------------------------------------------------------------------------
+
+DOC_FILES = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
+#: Files a user's clone does not have (they lived beside the project while it was written).
+ABSENT = ("DESIGN.md", "seed-policies.md", "STYLE.md")
+
+
+@pytest.mark.parametrize("name", sorted(__import__("medins.report.docs", fromlist=["GENERATED"]).GENERATED))
+def test_generated_docs_match_the_registry_and_schema(name) -> None:
+    """docs/fields.md and docs/policy-language.md are what ``python -m medins.report.docs`` writes today."""
+    from medins.report import docs
+
+    text = (ROOT / "docs" / name).read_text(encoding="utf-8")
+    assert docs.generated_part(text) == docs.GENERATED[name](), f"regenerate: python -m medins.report.docs ({name})"
+
+
+def test_fields_doc_lists_every_column_and_chinese_header() -> None:
+    """Every registry field appears with its Chinese header; every policy key appears in the language doc."""
+    from medins.claims.fields import CLAIM_FIELDS, ITEM_FIELDS
+    from medins.policy.jsonschema import policy_json_schema
+
+    fields = (ROOT / "docs/fields.md").read_text(encoding="utf-8")
+    for f in (*CLAIM_FIELDS, *ITEM_FIELDS):
+        assert f"| `{f.name}` |" in fields and f.zh in fields
+    language = (ROOT / "docs/policy-language.md").read_text(encoding="utf-8")
+    schema = policy_json_schema()
+    for node in (schema, *schema["$defs"].values()):
+        for key in node.get("properties", {}):
+            assert f"| `{key}` |" in language, key
+
+
+@pytest.mark.parametrize("doc", DOC_FILES, ids=lambda p: str(p.relative_to(ROOT)))
+def test_every_link_and_file_mention_resolves(doc) -> None:
+    """Markdown links and backticked paths in the README and docs name files a clone has; none of the absent ones."""
+    text = doc.read_text(encoding="utf-8")
+    for absent in ABSENT:
+        assert absent not in text, f"{doc.name} mentions {absent}"
+    targets = [t for t in re.findall(r"\]\(([^)\s]+)\)", text) if not re.match(r"[a-z]+:", t) and not t.startswith("#")]
+    for target in targets:
+        assert (doc.parent / target.split("#")[0]).exists(), f"{doc.name}: link {target}"
+    mentions = re.findall(r"`([\w.-]+(?:/[\w.-]+)+/?)`", text)
+    if doc == ROOT / "README.md":  # the patterns find what they should (guards this test from passing empty)
+        assert "examples/bill.json" in mentions and "docs/outputs.md" in targets
+    for mention in mentions:
+        assert (ROOT / mention).exists() or (doc.parent / mention).exists(), f"{doc.name}: {mention}"
+
+
+def test_readme_links_the_docs() -> None:
+    """The README points a user to every document in docs/."""
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    for doc in (ROOT / "docs").glob("*.md"):
+        assert f"docs/{doc.name}" in readme or (doc.name == "README.md" and "docs/README.md" in readme), doc.name
+
+
+def test_help_cites_no_absent_file() -> None:
+    """No --help text of any command names a file a clone lacks."""
+    import typer.main
+
+    from medins.cli import app
+
+    def texts(command):
+        yield command.help or ""
+        for param in command.params:
+            yield getattr(param, "help", "") or ""
+        for sub in getattr(command, "commands", {}).values():
+            yield from texts(sub)
+
+    for text in texts(typer.main.get_command(app)):
+        for absent in ABSENT:
+            assert absent not in text
