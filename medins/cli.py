@@ -199,9 +199,15 @@ def main() -> None:
     exits with its code (2); Click's own usage errors exit 2 as Click prints them; anything else is a
     bug in medins: its traceback, a bilingual request to report it, and exit 3.
     """
-    from medins.errors import MedinsError
+    from medins.errors import MedinsError, UsageError, unencodable_path
 
     try:
+        bad = unencodable_path(sys.argv[1:])
+        if bad is not None:  # bytes that are not UTF-8 (a file name from a GBK system): nothing could print it
+            shown = sys.argv[1 + bad[0]].encode("utf-8", "replace").decode()
+            raise UsageError(f"argument {shown!r} is not valid UTF-8 text", f"参数 {shown!r} 不是有效的 UTF-8 文本",
+                             hint_en="rename the file (or retype the value) in UTF-8",
+                             hint_zh="请用 UTF-8 重命名该文件(或重新输入该值)")
         app()
     except MedinsError as exc:
         from rich.console import Console

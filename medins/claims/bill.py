@@ -19,7 +19,7 @@ import polars as pl
 from medins.claims.aliases import HOSPITAL_LEVELS, did_you_mean
 from medins.claims.fields import CLAIM_FIELDS, ITEM_FIELDS, Field
 from medins.claims.parse import CLAIMS_SCHEMA, ITEMS_SCHEMA, default_of
-from medins.errors import InputError, format_key_path
+from medins.errors import InputError, format_key_path, unencodable_path
 from medins.money import MoneyError, fen_to_yuan, to_fen
 
 _ISO_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
@@ -75,40 +75,12 @@ def read_json(path: str | Path, what: tuple[str, str] = ("file", "文件")) -> o
     except ValueError as exc:  # an integer longer than Python converts (4300 digits)
         raise InputError(message_en=f"a number in the JSON is too long: {str(exc)[:80]}",
                          message_zh="JSON 中的数字位数过多", file=str(path)) from None
-    bad = _surrogate_path(doc, ())
+    bad = unencodable_path(doc)
     if bad is not None:
         raise InputError(message_en="a text contains a lone surrogate (\\ud800-\\udfff), which is not a character",
                          message_zh="文本中含有单独的代理码位(\\ud800-\\udfff),不是有效字符",
                          file=str(path), key_path=format_key_path(bad) or None)
     return doc
-
-
-def _surrogate_path(doc: object, root: tuple) -> tuple | None:
-    """The key path of a string (key or value) that UTF-8 cannot encode, or None (iterative: any depth)."""
-    stack: list[tuple[object, tuple]] = [(doc, root)]
-    while stack:
-        node, path = stack.pop()
-        if isinstance(node, str):
-            if not _encodes(node):
-                return path
-        elif isinstance(node, dict):
-            for key, value in node.items():
-                if not _encodes(key):
-                    return (*path, key.encode("utf-8", "replace").decode())
-                stack.append((value, (*path, key)))
-        elif isinstance(node, list):
-            stack.extend((value, (*path, i)) for i, value in enumerate(node))
-    return None
-
-
-def _encodes(text: str) -> bool:
-    if text.isascii():
-        return True
-    try:
-        text.encode("utf-8")
-    except UnicodeEncodeError:
-        return False
-    return True
 
 
 class _Problems:

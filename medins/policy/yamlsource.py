@@ -28,7 +28,7 @@ from typing import Literal
 
 import yaml
 
-from medins.errors import PolicyError, PolicyIssue, format_key_path
+from medins.errors import PolicyError, PolicyIssue, format_key_path, unencodable_path
 
 PathItem = str | int
 KeyPath = tuple[PathItem, ...]
@@ -334,6 +334,15 @@ def load_yaml(text: str, filename: str, *, strict: bool = True) -> tuple[object,
     finally:
         if loader is not None:
             loader.dispose()
+    bad = unencodable_path(data)
+    if bad is not None:  # a "\ud800" escape: not a character, and nothing could print it
+        where = builder.entries.get(bad) or Position(None, None)  # type: ignore[arg-type]
+        raise PolicyError([PolicyIssue(
+            file=filename, line=where.line, column=where.column, key_path=format_key_path(bad),
+            message_en="a text contains a lone surrogate (\\ud800-\\udfff), which is not a character",
+            message_zh="文本中含有单独的代理码位(\\ud800-\\udfff),不是有效字符", code="bad_text",
+            hint_en="remove the \\u escape or write the character itself", hint_zh="请删除该 \\u 转义,或直接写出字符",
+        )])
     issues = sorted(builder.issues, key=lambda i: (i.line or 0, i.column or 0))
     if strict and issues:
         raise PolicyError(issues)
