@@ -78,6 +78,8 @@ def policy_view(policy: CompiledPolicy, lang: Lang) -> RenderableType:
     ]
     if model.summary:
         parts.append(Text(pick(model.summary)))
+    parts.append(Text(("引用条款原文: " if zh else "The clauses cited, quoted: ") + f"medins policy sources {model.id}",
+                      style="dim"))
     for version in policy.versions:
         table = Table(title=f"{'参数' if zh else 'Parameters'} · {version.id}", box=box.SIMPLE, title_justify="left")
         longest = max((len(name) for name in model.parameters), default=8)  # a name is never folded
