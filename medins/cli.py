@@ -142,7 +142,7 @@ NOT_POLICIES = {".csv": ("claims file", "理赔数据文件"), ".xlsx": ("claims
 
 
 @policy_app.command("check")
-def policy_check(files: Annotated[list[Path], typer.Argument(metavar="PATH...", help="Policy files to validate.",
+def policy_check(files: Annotated[list[Path], typer.Argument(metavar="PATH", help="Policy files to validate.",
                                                              exists=True, dir_okay=False, readable=True)],
                  lang: LangOpt = None) -> None:
     """Validate policy files like a compiler: every problem, located, at once."""

@@ -17,7 +17,7 @@ def premium(
                                                    help="Birth date (age on the payment date).")] = None,
     sex: Annotated[Literal["M", "F"] | None, typer.Option("--sex", metavar="M|F", help="Sex: M or F.")] = None,
     category: Annotated[Category | None, typer.Option("--category", metavar="NAME", show_choices=False,
-                                                      help="Person category, e.g. low_income (docs/bill.md).")] = None,
+                                                      help="Person category, e.g. low_income (docs/fields.md).")] = None,
     paid_date: Annotated[str | None, typer.Option("--paid-date", metavar="YYYY-MM-DD",
                                                   help="Payment date (default: today).")] = None,
     input_: Annotated[list[str] | None, typer.Option("--input", metavar="NAME=VALUE",
