@@ -60,11 +60,37 @@ def output_format(output: Path, fmt: str | None) -> str:
     return kind
 
 
+def check_targets(claims: Path, output: Path, rejects: Path) -> None:
+    """Refuse, before Spark starts, outputs that would destroy the input or each other (as ``run_batch``):
+    the rejects are one CSV, Parquet or XLSX file; neither output is the claims file or folder, or inside it."""
+    from medins.claims.writers import _SUFFIXES
+
+    if rejects.suffix.lower() not in _SUFFIXES or rejects.is_dir():
+        raise UsageError(f"cannot tell the format of the rejects file {str(rejects)!r}",
+                         f"无法判断拒收文件“{rejects}”的格式", hint_en="use --rejects FILE.csv, .parquet or .xlsx",
+                         hint_zh="请使用 .csv、.parquet 或 .xlsx 作为 --rejects 文件名")
+    if output.resolve() == rejects.resolve():
+        raise UsageError(f"--rejects and -o name the same path {str(output)!r}",
+                         f"--rejects 与 -o 指向同一路径“{output}”",
+                         hint_en="give the rejects another name (default: OUT.rejects.csv)",
+                         hint_zh="请为拒收文件另取一个名字(默认:OUT.rejects.csv)")
+    source = claims.resolve()
+    for path in (output, rejects):
+        if path.resolve() == source or source in path.resolve().parents:
+            raise UsageError(f"the output {str(path)!r} is (or is inside) the claims being read",
+                             f"输出“{path}”就是(或位于)正在读取的理赔数据",
+                             hint_en="write somewhere else (-o, --rejects)", hint_zh="请写出到其他位置(-o、--rejects)")
+
+
 def run_spark_batch(claims_path: str | Path, policy, output: str | Path, *, rejects: str | Path | None = None,
                     encoding: str = "auto", mapping: dict | None = None, fmt: str | None = None,
                     on_stage: Callable[[str, float], None] | None = None, partitions: int | None = None,
-                    master: str = "local[2]"):
-    """Read, settle and write through Spark; the same counts, rows and rejects as ``run_batch``."""
+                    master: str = "local[2]", before_commit: Callable[[pl.DataFrame], None] | None = None):
+    """Read, settle and write through Spark; the same counts, rows and rejects as ``run_batch``.
+
+    ``before_commit(summary)`` may stop the run (raise) after the settlement, before any output is renamed
+    into place; it gets the summary table (its ``reasons`` column lists each group's reason codes).
+    """
     from medins.atomic import OutputFiles
     from medins.batch import BatchResult, default_rejects_path
     from medins.claims.aliases import with_values
@@ -78,6 +104,7 @@ def run_spark_batch(claims_path: str | Path, policy, output: str | Path, *, reje
     kind = output_format(output, fmt)
     rejects_path = Path(rejects) if rejects else default_rejects_path(output)
     stage = on_stage or (lambda _name, _done: None)
+    check_targets(claims_path, output, rejects_path)
     kind_in, files = input_files(claims_path)
     mapping = with_values(mapping, declared_values(policy.model)) if policy is not None else mapping  # as run_batch
     # rejects renamed first, the settlement folder last (as run_batch); one run per output
@@ -103,6 +130,8 @@ def run_spark_batch(claims_path: str | Path, policy, output: str | Path, *, reje
             raise _job_error(exc) from None
         assert isinstance(rejects_table, pl.DataFrame)
         write_rejects(rejects_table, rejects_path, into=outputs.temp(rejects_path))
+        if before_commit is not None:
+            before_commit(summary)
         outputs.commit()
         _swap_in(folder, output)
     return BatchResult(rows_read=result.rows_read, rows_rejected=rejects_table.height,

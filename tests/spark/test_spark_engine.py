@@ -241,6 +241,40 @@ def test_inputs_and_outputs_spark_cannot_take(tmp_path) -> None:
     assert output_format(tmp_path / "o", "parquet") == "parquet"
 
 
+@pytest.mark.parametrize("case", ["output is the claims file", "output is the claims folder", "rejects is the output",
+                                  "rejects inside the claims folder", "rejects format unknown"])
+def test_outputs_that_would_destroy_the_input_are_refused_before_spark(tmp_path, case) -> None:
+    """As ``run_batch``: exit 2 before a session starts, every file as it was."""
+    from medins.spark.batch import run_spark_batch
+
+    folder = tmp_path / "in"
+    folder.mkdir()
+    claims = folder / "claims.csv"
+    claims.write_bytes(EXAMPLE.read_bytes())
+    source, output, rejects = {
+        "output is the claims file": (claims, claims, tmp_path / "r.csv"),
+        "output is the claims folder": (folder, folder, tmp_path / "r.csv"),
+        "rejects is the output": (claims, tmp_path / "o.csv", tmp_path / "o.csv"),
+        "rejects inside the claims folder": (folder, tmp_path / "o.csv", folder / "r.csv"),
+        "rejects format unknown": (claims, tmp_path / "o.csv", tmp_path / "r.txt2"),
+    }[case]
+    with pytest.raises(UsageError):
+        run_spark_batch(source, SUQIAN, output, rejects=rejects)
+    assert sorted(p.name for p in tmp_path.rglob("*")) == ["claims.csv", "in"]
+    assert claims.read_bytes() == EXAMPLE.read_bytes()
+
+
+def test_a_missing_parameter_stops_the_spark_run_before_any_output(spark, tmp_path, capsys) -> None:
+    """Lingchuan without the rates its source does not give: exit 2 with how to supply them, as the local
+    batch, and neither the output folder nor the rejects file is written."""
+    path = tmp_path / "l.csv"
+    path.write_text(random_claims(5, 20, persons=3, lingchuan=True), encoding="utf-8")
+    code, out = run(capsys, "batch", str(path), "--policy", "lingchuan", "-o", str(tmp_path / "o.csv"),
+                    "--engine", "spark", "--lang", "en")
+    assert code == 2 and "--set" in out and "Traceback" not in out, out
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["l.csv"]
+
+
 def _xlsx(folder: Path) -> Path:
     path = folder / "claims.xlsx"
     path.write_bytes(b"PK")
@@ -252,7 +286,10 @@ def test_cli_refusals(tmp_path, capsys) -> None:
     assert code == 2 and "--engine spark" in out and "Traceback" not in out
     code, out = run(capsys, "batch", str(EXAMPLE), "--policy", "suqian-2007", "-o", str(tmp_path / "o.csv"),
                     "--engine", "flink")
-    assert code == 2 and "local or spark" in out
+    assert code == 2 and "local" in out and "spark" in out and "flink" in out
+    (tmp_path / "folder.csv").mkdir()  # a folder is --engine spark's output; the local engine refuses it
+    code, out = run(capsys, "batch", str(EXAMPLE), "--policy", "suqian-2007", "-o", str(tmp_path / "folder.csv"))
+    assert code == 2 and "folder" in out and "Traceback" not in out and list((tmp_path / "folder.csv").iterdir()) == []
 
 
 def test_missing_pyspark_or_java_is_a_clear_usage_error(monkeypatch) -> None:
