@@ -345,6 +345,8 @@ BAD = {
     "--map": ["{missing}/m.yaml", "{gbk.yaml}", "{deep.yaml}", "{dir}"],
     "--partitions": ["abc", "0", "99999999999"],
     "--jobs": ["abc", "0", "99999999999"],
+    "--engine": ["flink", ""],
+    "--master": ["nonsense", "local[0]"],
     "--birth-date": ["1950-13-01", "abc"],
     "--sex": ["X"],
     "--category": ["bogus"],

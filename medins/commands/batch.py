@@ -45,8 +45,8 @@ def batch(
     engine: Annotated[Literal["local", "spark"], typer.Option(
         "--engine", metavar="local|spark", help="spark: settle on Apache Spark (pip install \"medins[spark]\", "
         "Java 17 or 21).")] = "local",
-    master: Annotated[str, typer.Option("--master", metavar="URL", help="Spark master (--engine spark).")
-                      ] = "local[2]",
+    master: Annotated[str | None, typer.Option("--master", metavar="URL", help="Spark master (--engine spark; "
+                                               "default local[2]).")] = None,
     lang: LangOpt = None,
     set_: SetOpt = None,
     set_file: SetFileOpt = None,
@@ -61,10 +61,11 @@ def batch(
     from medins.policy.loader import load_policy
 
     if engine == "local":
-        _local_paths(claims, output)
+        _local_paths(claims, output, master)
     else:
-        from medins.spark import require_spark
+        from medins.spark import check_master, require_spark
 
+        master = check_master(master or "local[2]")
         require_spark()  # before the policy is compiled and the JVM started
 
     compiled = load_policy(policy, parse_sets(set_), set_file)
@@ -81,7 +82,7 @@ def batch(
 
                 result = run_spark_batch(claims, compiled, output, rejects=rejects, encoding=encoding,
                                          mapping=mapping, fmt=format, on_stage=step, partitions=partitions,
-                                         master=master, before_commit=lambda summary: _refuse_missing(summary,
+                                         master=master or "local[2]", before_commit=lambda summary: _refuse_missing(summary,
                                                                                                      compiled))
             else:
                 result = run_batch(claims, compiled, output, rejects=rejects, encoding=encoding, mapping=mapping,
@@ -107,9 +108,13 @@ def _output_or_folder(value: Path | None) -> Path | None:
     return output_path(value)
 
 
-def _local_paths(claims: Path, output: Path) -> None:
-    """The local engine reads one file (an output folder is refused by ``run_batch``, like any unwritable output)."""
+def _local_paths(claims: Path, output: Path, master: str | None) -> None:
+    """The local engine reads one file (an output folder is refused by ``run_batch``, like any unwritable output)
+    and has no Spark master."""
     from medins.errors import UsageError
+
+    if master is not None:
+        raise UsageError("--master is a Spark option: add --engine spark", "--master 是 Spark 选项:请加 --engine spark")
 
     if claims.is_dir():
         raise UsageError(f"{str(claims)!r} is a folder: the local engine reads one file",

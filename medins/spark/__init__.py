@@ -19,6 +19,7 @@ Install with ``pip install "medins[spark]"`` (pyspark 4, which needs Java 17 or 
 from __future__ import annotations
 
 import os
+import re
 import shutil
 from dataclasses import dataclass
 from functools import partial
@@ -56,6 +57,20 @@ def require_spark() -> None:
                          "--engine spark 需要 Java 17 或 21(PATH 中没有 java,也未设置 JAVA_HOME)",
                          hint_en="install a JRE, e.g. apt-get install openjdk-17-jre-headless",
                          hint_zh="请安装 JRE,例如 apt-get install openjdk-17-jre-headless")
+
+
+#: Spark master URLs (Spark's own forms): local[N], local[*], local[N,F], spark://, yarn, k8s://, mesos://.
+_MASTER = re.compile(r"local(\[(\*|[1-9]\d*)(,\s*[1-9]\d*)?\])?|yarn|(spark|k8s|mesos)://\S+")
+
+
+def check_master(master: str) -> str:
+    """``master`` if it is a Spark master URL, else a usage error before the JVM starts."""
+    if not _MASTER.fullmatch(master.strip()):
+        raise UsageError(f"--master {master!r} is not a Spark master URL",
+                         f"--master“{master}”不是 Spark master 地址",
+                         hint_en="local[N], local[*], spark://HOST:PORT, yarn or k8s://https://HOST:PORT",
+                         hint_zh="local[N]、local[*]、spark://HOST:PORT、yarn 或 k8s://https://HOST:PORT")
+    return master.strip()
 
 
 def java_available() -> bool:

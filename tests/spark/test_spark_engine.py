@@ -317,6 +317,27 @@ def test_spark_tests_skip_on_a_users_machine_and_fail_in_ci() -> None:
     skip_or_fail(None, {"CI": "true"})
 
 
+def test_master_urls() -> None:
+    """Spark's master forms pass; anything else is refused before a JVM starts (with --engine local, any
+    --master is refused: it would be ignored)."""
+    from medins.spark import check_master
+
+    for good in ("local", "local[2]", "local[*]", "local[4,3]", "yarn", "spark://h:7077", "k8s://https://h:443"):
+        assert check_master(good) == good
+    for bad in ("nonsense", "local[0]", "local[x]", "spark://", "yarn2"):
+        with pytest.raises(UsageError, match="not a Spark master"):
+            check_master(bad)
+
+
+def test_cli_master_needs_spark(tmp_path, capsys) -> None:
+    code, out = run(capsys, "batch", str(EXAMPLE), "--policy", "suqian-2007", "-o", str(tmp_path / "o.csv"),
+                    "--master", "local[2]")
+    assert code == 2 and "--engine spark" in out and list(tmp_path.iterdir()) == []
+    code, out = run(capsys, "batch", str(EXAMPLE), "--policy", "suqian-2007", "-o", str(tmp_path / "o.csv"),
+                    "--engine", "spark", "--master", "nonsense")
+    assert code == 2 and "not a Spark master" in out and list(tmp_path.iterdir()) == []
+
+
 def test_local_cores() -> None:
     from medins.spark import local_cores
 
