@@ -14,12 +14,13 @@ import re
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 
-from medins.claims.fields import CLAIM_FIELDS, ITEM_FIELDS, PERSON_CATEGORIES, Field
+from medins.claims.fields import CLAIM_FIELDS, ITEM_FIELDS, PERSON_CATEGORIES, RECORDED_FIELDS, Field
 from medins.errors import InputError
 from medins.money import MAX_YUAN, fen_to_yuan
 
-#: Every field a claims file may carry: claim level first, then line-item level.
-ALL_FIELDS: dict[str, Field] = {f.name: f for f in (*CLAIM_FIELDS, *ITEM_FIELDS)}
+#: Every field a claims file may carry: claim level first, then line-item level, then the settled amounts
+#: an export records (read only by ``medins audit``; ``batch`` maps and ignores them).
+ALL_FIELDS: dict[str, Field] = {f.name: f for f in (*CLAIM_FIELDS, *ITEM_FIELDS, *RECORDED_FIELDS)}
 
 #: Valid hospital levels (0 = village clinic / community station); a bill or table outside is refused.
 HOSPITAL_LEVELS = (0, 1, 2, 3)

@@ -166,3 +166,38 @@ ITEM_FIELDS: tuple[Field, ...] = (
 ITEM_FIELDS_BY_NAME: dict[str, Field] = {f.name: f for f in ITEM_FIELDS}
 
 MONEY_COLUMNS = tuple(f.name for f in CLAIM_FIELDS if f.kind == "money")
+
+
+def _recorded(name: str, zh: str, en: str, *aliases: str) -> Field:
+    """A settled amount as an export records it: column ``recorded_<national name>``, read for ``medins audit``."""
+    return Field(f"recorded_{name}", "money", ("recorded", name), zh, en, aliases=(name, *aliases))
+
+
+#: Settlement amounts an export already carries (national platform names and common Chinese headers).
+#: Why separate columns: they are what someone else computed, compared with — never fed into — the
+#: engine; ``total`` (medfee_sumamt) and ``self_pay`` (fulamt_ownpay_amt, 全自费) stay inputs.
+RECORDED_FIELDS: tuple[Field, ...] = (
+    _recorded("overlmt_selfpay", "超限价自付", "recorded over-limit self-pay", "超限价自付金额", "超限价自费",
+              "超限价金额"),
+    _recorded("preselfpay_amt", "先行自付", "recorded pre-self-pay (class B share)", "先行自付金额", "乙类先行自付",
+              "乙类自理"),
+    _recorded("inscp_scp_amt", "符合范围金额", "recorded in-scope amount", "符合范围", "符合政策范围金额",
+              "符合政策范围", "政策范围内金额", "政策范围内费用"),
+    _recorded("act_pay_dedc", "起付线", "recorded deductible", "起付标准", "本次起付线", "实际支付起付线",
+              "起付金额", "本次起付标准"),
+    _recorded("hifp_pay", "统筹基金支付", "recorded pooled fund", "基本医疗保险统筹基金支出", "统筹基金支出",
+              "统筹支付", "统筹基金"),
+    _recorded("hifob_pay", "大额医疗", "recorded large-expense layer", "大额医疗补助", "大额医疗费用补助",
+              "职工大额医疗费用补助基金支出", "大额医疗支付"),
+    _recorded("hifmi_pay", "大病保险", "recorded critical-illness insurance", "大病保险支付", "大病保险资金支出",
+              "居民大病保险资金支出"),
+    _recorded("maf_pay", "医疗救助", "recorded medical assistance", "医疗救助支付", "医疗救助基金支出"),
+    _recorded("fund_pay_sumamt", "基金支付总额", "recorded fund total", "基金支付合计", "基金支付"),
+    _recorded("psn_part_amt", "个人负担", "recorded patient share", "个人负担总金额", "个人负担金额", "个人自付",
+              "个人支付"),
+    _recorded("acct_pay", "个人账户支付", "recorded account payment", "个人账户支出", "个人帐户支付", "账户支付"),
+    _recorded("psn_cash_pay", "个人现金支付", "recorded cash payment", "个人现金支出", "现金支付"),
+)
+
+RECORDED_BY_NAME: dict[str, Field] = {f.name: f for f in RECORDED_FIELDS}
+

@@ -1,0 +1,321 @@
+"""``medins audit``: recompute a settlement export and show where it disagrees with the policy.
+
+Why a job of its own: an export from a hospital or 医保 system already carries what someone paid
+(统筹基金支付 / hifp_pay, 起付线 / act_pay_dedc …). The auditor's question is whether each claim paid
+what the policy says, and if not, where the two part. The answer must come from the very engine
+``batch`` uses — the export is read by the same reader (encodings, aliases, ``--map``, rejects) with
+its recorded columns kept apart, settled by :func:`medins.engine.settle.settle`, and compared field
+by field — so an audit can never disagree with a batch of the same claims.
+
+The first field of the waterfall (scope → payability → deductible → pooled fund → layers → totals →
+account → cash) where recorded and recomputed differ names the claim's reason; the numbers of the
+steps (standard, zone, cap cut, class-B reduction) come from the engine's own trace.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import polars as pl
+
+from medins.claims.readers import read_claims
+from medins.engine.settle import settle
+from medins.errors import InputError
+from medins.money import format_yuan
+from medins.policy.compiled import CompiledPolicy
+from medins.report.labels import reason_label
+from medins.report.tables import short_source
+
+#: The compared settlement fields in waterfall order: the first that differs names the claim's reason.
+COMPARED = ("overlmt_selfpay", "inscp_scp_amt", "preselfpay_amt", "act_pay_dedc", "hifp_pay", "hifob_pay", "hifmi_pay",
+            "maf_pay", "fund_pay_sumamt", "psn_part_amt", "acct_pay", "psn_cash_pay")
+SCOPE_FIELDS = ("overlmt_selfpay", "inscp_scp_amt", "preselfpay_amt")
+FUND_PARTS = ("hifp_pay", "hifob_pay", "hifmi_pay", "maf_pay")
+LAYER_FIELDS = ("hifob_pay", "hifmi_pay", "maf_pay")
+
+#: Reason code of a claim by its first differing field (hifp_pay is refined by the trace: cap, class B, bands).
+FIELD_REASON = {
+    "overlmt_selfpay": "scope_differs", "inscp_scp_amt": "scope_differs", "preselfpay_amt": "preselfpay_differs",
+    "act_pay_dedc": "deductible_differs", "hifp_pay": "band_differs", "hifob_pay": "layer_differs",
+    "hifmi_pay": "layer_differs", "maf_pay": "layer_differs", "fund_pay_sumamt": "fund_total_differs",
+    "psn_part_amt": "patient_share_differs", "acct_pay": "account_differs", "psn_cash_pay": "cash_differs",
+}
+#: Every reason an audited claim can have, in zh/en (the verdicts too).
+AUDIT_REASONS: dict[str, tuple[str, str]] = {
+    "scope_differs": ("政策范围内金额不符", "in-scope amount differs"),
+    "preselfpay_differs": ("先行自付不符", "pre-self-pay (class-B share) differs"),
+    "not_payable_paid": ("不予支付的费用被支付", "paid although the policy does not pay the claim"),
+    "deductible_differs": ("起付线不符", "deductible differs"),
+    "cap_exceeded": ("超过封顶线支付", "paid beyond the cap"),
+    "class_b_reduction_missed": ("乙类未降低比例", "class-B reduction missed"),
+    "band_differs": ("统筹基金分段支付不符", "pooled fund (bands) differs"),
+    "layer_differs": ("大额/大病/救助支付不符", "large-expense / critical-illness / assistance layer differs"),
+    "fund_total_differs": ("基金支付合计不符", "fund total differs"),
+    "patient_share_differs": ("个人负担不符", "patient share differs"),
+    "account_differs": ("个人账户支付不符", "account payment differs"),
+    "cash_differs": ("个人现金支付不符", "cash payment differs"),
+    "agree": ("一致", "agrees"),
+    "differ": ("不一致", "differs"),
+    "not_settleable": ("无法结算", "not settleable"),
+}
+
+
+@dataclass
+class AuditResult:
+    """What an audit found; money in fen. ``claims`` has one row per claim read, ``differences`` one per
+    differing field (or not settleable claim), ``trace`` the engine's full rows (for ``--claim``)."""
+
+    rows_read: int
+    rows_rejected: int
+    encoding: str
+    compared: tuple[str, ...]
+    tolerance: int
+    claims: pl.DataFrame
+    differences: pl.DataFrame
+    rejects: pl.DataFrame
+    trace: pl.DataFrame
+    seconds: float
+
+    @property
+    def agree(self) -> int:
+        return self.claims.filter(pl.col("verdict") == "agree").height
+
+    @property
+    def differ(self) -> int:
+        return self.claims.filter(pl.col("verdict") == "differ").height
+
+    @property
+    def not_settleable(self) -> int:
+        return self.claims.filter(pl.col("verdict") == "not_settleable").height
+
+    @property
+    def clean(self) -> bool:
+        """Every row read, every claim settled and agreeing: exit code 0."""
+        return self.rows_rejected == 0 and self.agree == self.claims.height
+
+
+def recorded(name: str) -> str:
+    """The column of the export's recorded value of settlement field ``name``."""
+    return f"recorded_{name}"
+
+
+def run_audit(claims_path: str | Path, policy: CompiledPolicy, *, encoding: str = "auto", mapping: dict | None = None,
+              tolerance: int = 0, on_stage: Callable[[str, float], None] | None = None) -> AuditResult:
+    """Read the export, settle every claim with the one engine, and compare (``tolerance`` in fen)."""
+    start = time.perf_counter()
+    stage = on_stage or (lambda _name, _done: None)
+    stage("read", 0.0)
+    read = read_claims(claims_path, encoding=encoding, mapping=mapping, recorded=True)
+    present = {name for name in read.header_map.values() if name}
+    compared = tuple(f for f in COMPARED if recorded(f) in present)
+    if not compared:
+        raise InputError(
+            message_en="the file has no recorded settlement column to compare (e.g. hifp_pay / 统筹基金支付, "
+                       "act_pay_dedc / 起付线, psn_part_amt / 个人负担)",
+            message_zh="文件中没有可核对的结算结果列（如 统筹基金支付、起付线、个人负担）",
+            hint_en="map your export's headers with --map MAP.yaml (columns: {YOUR_HEADER: recorded_hifp_pay})",
+            hint_zh="可用 --map MAP.yaml 指定表头（columns: {原表头: recorded_hifp_pay}）", file=str(claims_path))
+    stage("settle", 0.3)
+    trace = settle(policy, read.claims, read.items if read.shape == "items" else None, keep_trace=True)
+    stage("compare", 0.85)
+    claims, differences = compare(policy, trace, compared, tolerance)
+    return AuditResult(rows_read=read.rows_read, rows_rejected=read.rejects.height, encoding=read.encoding,
+                       compared=compared, tolerance=tolerance, claims=claims, differences=differences,
+                       rejects=read.rejects, trace=trace, seconds=time.perf_counter() - start)
+
+
+def _unsettleable() -> pl.Expr:
+    """The engine could not decide (a fact or a parameter is missing): nothing to compare with."""
+    return (pl.col("status") == "rejected") & pl.col("reasons").list.eval(
+        pl.element().str.starts_with("missing_")).list.any()
+
+
+def _fund(frame_cols: set[str], compared: tuple[str, ...], side: str) -> pl.Expr:
+    """The fund's payment on one side ("recorded" or "computed"), from the fields the export records."""
+    def col(name: str) -> pl.Expr:
+        return pl.col(recorded(name) if side == "recorded" else name)
+
+    if "fund_pay_sumamt" in compared:
+        return col("fund_pay_sumamt")
+    parts = [f for f in FUND_PARTS if f in compared]
+    if parts:
+        return pl.sum_horizontal(col(f) for f in parts) if side == "computed" else pl.when(
+            pl.all_horizontal(col(f).is_not_null() for f in parts)).then(pl.sum_horizontal(col(f) for f in parts))
+    if "psn_part_amt" in compared:
+        return pl.col("medfee_sumamt") - col("psn_part_amt")
+    return pl.lit(None, pl.Int64)
+
+
+def compare(policy: CompiledPolicy, trace: pl.DataFrame, compared: tuple[str, ...],
+            tolerance: int) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """Per claim: verdict, first differing field, reason and fund delta; per differing field: both values.
+
+    A blank recorded cell is not compared (an unknown is never guessed). The reason's words come from
+    the engine's trace, read in Python for the differing claims only.
+    """
+    diffs = {f: pl.col(recorded(f)) - pl.col(f) for f in compared}
+    differs = {f: pl.col(recorded(f)).is_not_null() & (diffs[f].abs() > tolerance) for f in compared}
+    first = pl.coalesce([pl.when(differs[f]).then(pl.lit(f)) for f in compared] + [pl.lit(None, pl.String)])
+    cols = set(trace.columns)
+    frame = trace.with_columns(
+        _unsettleable=_unsettleable(),
+        _first=first,
+        fund_recorded=_fund(cols, compared, "recorded"),
+        fund_computed=_fund(cols, compared, "computed"),
+        _audit_i=pl.int_range(pl.len(), dtype=pl.Int64),
+    ).with_columns(
+        verdict=pl.when(pl.col("_unsettleable")).then(pl.lit("not_settleable"))
+        .when(pl.col("_first").is_not_null()).then(pl.lit("differ")).otherwise(pl.lit("agree")),
+        fund_delta=pl.when(~pl.col("_unsettleable")).then(pl.col("fund_recorded") - pl.col("fund_computed"))
+        .fill_null(0),
+        month=pl.col("discharge_date").dt.strftime("%Y-%m"),
+    )
+    explained = _explain_rows(policy, frame.filter(pl.col("verdict") != "agree"), compared)
+    claims = frame.select("_audit_i", "row", "claim_id", "person_id", "hospital_name", "month", "verdict",
+                          "fund_recorded", "fund_computed", "fund_delta", field="_first")
+    claims = claims.join(explained, on="_audit_i", how="left", maintain_order="left").drop("_audit_i")
+    keyed = claims.select("row", "person_id", "hospital_name", "month", "reason", "step", "message_en", "message_zh")
+    long = [frame.filter(differs[f] & ~pl.col("_unsettleable")).select(
+        "row", "claim_id", field=pl.lit(f), recorded=pl.col(recorded(f)), computed=pl.col(f), difference=diffs[f])
+        for f in compared]
+    unsettled = claims.filter(pl.col("verdict") == "not_settleable").select(
+        "row", "claim_id", field=pl.lit(None, pl.String), recorded=pl.lit(None, pl.Int64),
+        computed=pl.lit(None, pl.Int64), difference=pl.lit(None, pl.Int64))
+    differences = (pl.concat([*long, unsettled], how="vertical")
+                   .with_columns(_order=pl.col("field").replace_strict(
+                       list(COMPARED), list(range(len(COMPARED))), default=len(COMPARED), return_dtype=pl.Int64))
+                   .sort("row", "_order").drop("_order")
+                   .join(keyed, on="row", how="left", maintain_order="left")
+                   .select("row", "claim_id", "person_id", "hospital_name", "month", "field", "recorded", "computed",
+                           "difference", "reason", "step", "message_en", "message_zh"))
+    return claims, differences
+
+
+def _explain_rows(policy: CompiledPolicy, rows: pl.DataFrame, compared: tuple[str, ...]) -> pl.DataFrame:
+    """Reason code, waterfall step and zh/en sentence of each differing or unsettleable claim."""
+    out: dict[str, list] = {"_audit_i": [], "reason": [], "step": [], "message_en": [], "message_zh": []}
+    for row in rows.iter_rows(named=True):
+        reason, step, en, zh = explain_difference(policy, row, compared)
+        for key, value in zip(out, (row["_audit_i"], reason, step, en, zh), strict=True):
+            out[key].append(value)
+    return pl.DataFrame(out, schema={"_audit_i": pl.Int64, "reason": pl.String, "step": pl.String,
+                                     "message_en": pl.String, "message_zh": pl.String})
+
+
+def _y(fen: int | None) -> str:
+    return "—" if fen is None else format_yuan(int(fen))
+
+
+def _cite(text: str | None) -> str:
+    return f" — {short_source(text)}" if text else ""
+
+
+def explain_difference(policy: CompiledPolicy, row: dict, compared: tuple[str, ...]) -> tuple[str, str, str, str]:
+    """(reason code, step, English, Chinese) of one claim's first divergence, from the engine's trace row."""
+    from medins.report.explain import _scope_source, explain_steps
+
+    model = policy.model
+    if row["verdict"] == "not_settleable":
+        codes = [c for c in row["reasons"] if c.startswith("missing_")]
+        words_en = "; ".join(reason_label(c, "en") for c in codes)
+        words_zh = "；".join(reason_label(c, "zh") for c in codes)
+        return (codes[0] if codes else "not_settleable", "rejected", f"cannot settle: {words_en}",
+                f"无法结算：{words_zh}")
+    field = row["_first"]
+    rec, comp = row[recorded(field)], row[field]
+    rule = model.rules[row["_rule"]] if row.get("_rule") is not None and row["status"] == "settled" else None
+    if field in SCOPE_FIELDS:
+        code = FIELD_REASON[field]
+        name_en = {"inscp_scp_amt": "in-scope amount", "overlmt_selfpay": "over-limit self-pay",
+                   "preselfpay_amt": "pre-self-pay (class-B share)"}[field]
+        name_zh = {"inscp_scp_amt": "符合范围金额", "overlmt_selfpay": "超限价自付", "preselfpay_amt": "先行自付"}[field]
+        cite = _cite(_scope_source(model))
+        return (code, field, f"{name_en} recorded {_y(rec)}, policy says {_y(comp)}{cite}",
+                f"{name_zh}记录为 {_y(rec)}，按政策应为 {_y(comp)}{cite}")
+    if row["status"] != "settled":
+        reasons = list(row["reasons"] or [])
+        words_en = "; ".join(reason_label(c, "en") for c in reasons)
+        words_zh = "；".join(reason_label(c, "zh") for c in reasons)
+        cite = _cite(_rejection_source(model, reasons))
+        paid = row["fund_recorded"]
+        return ("not_payable_paid", "rejected",
+                f"fund paid {_y(paid)}, but the policy does not pay this claim ({words_en}){cite}",
+                f"基金支付 {_y(paid)}，但按政策不予支付（{words_zh}）{cite}")
+    if field == "act_pay_dedc":
+        zone = row.get("hospital_zone")
+        std = _y(row.get("_std") or 0)
+        source = rule.deductible.source if rule is not None and rule.deductible else None
+        cite = _cite(source)
+        where_en = f" for {zone}" if zone else ""
+        where_zh = f"（{zone}）" if zone else ""
+        return ("deductible_differs", field,
+                f"deductible charged {_y(rec)}, policy says {_y(comp)} (standard {std}{where_en}){cite}",
+                f"起付线记录为 {_y(rec)}，按政策应为 {_y(comp)}（起付标准 {std}{where_zh}）{cite}")
+    if field == "hifp_pay":
+        steps = explain_steps(policy, row)
+        by_key = {s["step"]: s for s in steps}
+        cap = by_key.get("cap")
+        if cap is not None and rec > comp:
+            cut = cap["amount"]
+            cite = _cite(cap.get("source"))
+            return ("cap_exceeded", "cap",
+                    f"pooled fund paid {_y(rec)}, the cap leaves {_y(comp)} (cap cut {_money(cut)}){cite}",
+                    f"统筹基金支付 {_y(rec)}，封顶线以内应为 {_y(comp)}（封顶扣减 {_money(cut)}）{cite}")
+        class_b = by_key.get("class_b")
+        if class_b is not None:
+            reduction = _fen_of(class_b["amount"].lstrip("-"))
+            if abs((rec - comp) - reduction) <= 1:
+                cite = _cite(class_b.get("source"))
+                return ("class_b_reduction_missed", "class_b",
+                        f"pooled fund paid {_y(rec)}, policy says {_y(comp)}: the class-B reduction of "
+                        f"{_y(reduction)} ({class_b.get('rate')}) was not applied{cite}",
+                        f"统筹基金支付 {_y(rec)}，按政策应为 {_y(comp)}：未按乙类降低 {class_b.get('rate')} 扣减 "
+                        f"{_y(reduction)}{cite}")
+        cite = _cite(rule.bands.source if rule is not None and rule.bands is not None else
+                     (rule.source if rule is not None else None))
+        label = f" ({rule.id})" if rule is not None else ""
+        return ("band_differs", "band",
+                f"pooled fund paid {_y(rec)}, policy says {_y(comp)}{label}{cite}",
+                f"统筹基金支付 {_y(rec)}，按政策应为 {_y(comp)}{label}{cite}")
+    code = FIELD_REASON[field]
+    source = None
+    if field in LAYER_FIELDS and rule is not None:
+        source = next((layer.source for layer in rule.layers if layer.field == field), None)
+    cite = _cite(source)
+    return (code, field, f"{_label(field, 'en')} recorded {_y(rec)}, policy says {_y(comp)}{cite}",
+            f"{_label(field, 'zh')}记录为 {_y(rec)}，按政策应为 {_y(comp)}{cite}")
+
+
+def _label(field: str, lang: str) -> str:
+    from medins.report.labels import field_label
+
+    return field_label(field, lang)  # type: ignore[arg-type]
+
+
+def _money(text: str) -> str:
+    return _y(_fen_of(text))
+
+
+def _fen_of(text: str) -> int:
+    """Yuan text of the explain trace (up to six decimals) → fen, half up (the engine rounds the same way)."""
+    from decimal import ROUND_HALF_UP, Decimal
+
+    return int((Decimal(text) * 100).quantize(Decimal(1), rounding=ROUND_HALF_UP))
+
+
+def _rejection_source(model, reasons: list[str]) -> str | None:
+    """The clause behind the first reason a claim is not paid (an excluded cause, a check, a hospital)."""
+    adm = model.admission
+    for code in reasons:
+        head = code.partition(":")[0]
+        if head == "excluded_cause":
+            return adm.excluded_causes_source
+        for check in adm.checks:
+            if check.code == head:
+                return check.source
+        if head in ("hospital_not_designated", "not_designated"):
+            return adm.hospitals_source
+    return None
