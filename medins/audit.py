@@ -47,7 +47,7 @@ FIELD_REASON = {
 AUDIT_REASONS: dict[str, tuple[str, str]] = {
     "scope_differs": ("政策范围内金额不符", "in-scope amount differs"),
     "preselfpay_differs": ("先行自付不符", "pre-self-pay (class-B share) differs"),
-    "not_payable_paid": ("不予支付的费用被支付", "paid although the policy does not pay the claim"),
+    "not_payable_paid": ("不予支付的费用被支付", "not payable, but paid"),
     "deductible_differs": ("起付线不符", "deductible differs"),
     "cap_exceeded": ("超过封顶线支付", "paid beyond the cap"),
     "class_b_reduction_missed": ("乙类未降低比例", "class-B reduction missed"),
@@ -319,3 +319,69 @@ def _rejection_source(model, reasons: list[str]) -> str | None:
         if head in ("hospital_not_designated", "not_designated"):
             return adm.hospitals_source
     return None
+
+
+# --- summary views ---------------------------------------------------------------------------------
+
+#: Money columns of the views (fen inside; yuan on every edge).
+VIEW_MONEY = ("fund_recorded", "fund_computed", "fund_delta", "fund_overpaid", "fund_underpaid", "fund_net")
+#: How many claims the "largest differences" view lists.
+LARGEST = 20
+
+
+def _sums(frame: pl.DataFrame, by: str) -> pl.DataFrame:
+    """Claims, differing claims, and the fund's over- and under-payment by ``by``; largest net first."""
+    delta = pl.col("fund_delta")
+    return (frame.group_by(by).agg(
+        claims=pl.len(), differ=(pl.col("verdict") == "differ").sum(),
+        fund_overpaid=delta.clip(lower_bound=0).sum(), fund_underpaid=(-delta).clip(lower_bound=0).sum(),
+        fund_net=delta.sum())
+        .with_columns(pl.col("claims", "differ").cast(pl.Int64)))
+
+
+def summary_views(result: AuditResult) -> dict[str, pl.DataFrame]:
+    """The audit's views as frames (money in fen): overview, by reason, hospital and month, largest
+    differences first, claims not settleable, and the rejected input rows by reason."""
+    claims = result.claims
+    delta = pl.col("fund_delta")
+    overview = pl.DataFrame({
+        "rows_read": [result.rows_read], "rows_rejected": [result.rows_rejected], "claims": [claims.height],
+        "agree": [result.agree], "differ": [result.differ], "not_settleable": [result.not_settleable],
+    }).with_columns(claims.select(fund_overpaid=delta.clip(lower_bound=0).sum(),
+                                  fund_underpaid=(-delta).clip(lower_bound=0).sum(), fund_net=delta.sum()))
+    differing = claims.filter(pl.col("verdict") == "differ")
+    by_reason = (_sums(differing, "reason").drop("differ")
+                 .sort(pl.col("fund_net").abs(), "claims", "reason", descending=[True, True, False]))
+    named = claims.with_columns(hospital=pl.col("hospital_name").fill_null("—"))
+    by_hospital = (_sums(named, "hospital").filter(pl.col("differ") > 0)
+                   .sort(pl.col("fund_net").abs(), "differ", "hospital", descending=[True, True, False]))
+    by_month = _sums(claims.with_columns(pl.col("month").fill_null("—")), "month").sort("month")
+    largest = (differing.sort(delta.abs(), "row", descending=[True, False]).head(LARGEST)
+               .select("claim_id", hospital=pl.col("hospital_name"), month="month", reason="reason",
+                       fund_recorded="fund_recorded", fund_computed="fund_computed", fund_delta="fund_delta",
+                       message_en="message_en", message_zh="message_zh"))
+    unsettled = (claims.filter(pl.col("verdict") == "not_settleable").group_by("reason").agg(claims=pl.len())
+                 .with_columns(pl.col("claims").cast(pl.Int64)).sort("claims", "reason", descending=[True, False]))
+    rejects = (result.rejects.group_by("reason").agg(rows=pl.len()).with_columns(pl.col("rows").cast(pl.Int64))
+               .sort("rows", "reason", descending=[True, False]))
+    return {"overview": overview, "by_reason": by_reason, "by_hospital": by_hospital, "by_month": by_month,
+            "largest": largest, "not_settleable": unsettled, "rejects": rejects}
+
+
+def views_in_yuan(views: dict[str, pl.DataFrame]) -> dict[str, pl.DataFrame]:
+    """The views with money as yuan text (two decimals), for JSON, CSV and XLSX."""
+    from medins.claims.writers import yuan_text
+
+    return {name: frame.with_columns(yuan_text(pl.col(c)).alias(c) for c in VIEW_MONEY if c in frame.columns)
+            for name, frame in views.items()}
+
+
+#: The columns of the differences file (``-o DIFF``); money columns are written as yuan.
+DIFF_MONEY = ("recorded", "computed", "difference")
+
+
+def write_differences(result: AuditResult, path: str | Path) -> None:
+    """One row per differing field of each claim (and per claim not settleable), written atomically."""
+    from medins.claims.writers import write_table
+
+    write_table(result.differences, path, money_columns=DIFF_MONEY)
