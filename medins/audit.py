@@ -30,15 +30,15 @@ from medins.report.labels import reason_label
 from medins.report.tables import short_source
 
 #: The compared settlement fields in waterfall order: the first that differs names the claim's reason.
-COMPARED = ("overlmt_selfpay", "inscp_scp_amt", "preselfpay_amt", "act_pay_dedc", "hifp_pay", "hifob_pay", "hifmi_pay",
+COMPARED = ("overlmt_selfpay", "inscp_scp_amt", "act_pay_dedc", "hifp_pay", "hifob_pay", "hifmi_pay",
             "maf_pay", "fund_pay_sumamt", "psn_part_amt", "acct_pay", "psn_cash_pay")
-SCOPE_FIELDS = ("overlmt_selfpay", "inscp_scp_amt", "preselfpay_amt")
+SCOPE_FIELDS = ("overlmt_selfpay", "inscp_scp_amt")
 FUND_PARTS = ("hifp_pay", "hifob_pay", "hifmi_pay", "maf_pay")
 LAYER_FIELDS = ("hifob_pay", "hifmi_pay", "maf_pay")
 
 #: Reason code of a claim by its first differing field (hifp_pay is refined by the trace: cap, class B, bands).
 FIELD_REASON = {
-    "overlmt_selfpay": "scope_differs", "inscp_scp_amt": "scope_differs", "preselfpay_amt": "preselfpay_differs",
+    "overlmt_selfpay": "scope_differs", "inscp_scp_amt": "scope_differs",
     "act_pay_dedc": "deductible_differs", "hifp_pay": "band_differs", "hifob_pay": "layer_differs",
     "hifmi_pay": "layer_differs", "maf_pay": "layer_differs", "fund_pay_sumamt": "fund_total_differs",
     "psn_part_amt": "patient_share_differs", "acct_pay": "account_differs", "psn_cash_pay": "cash_differs",
@@ -46,7 +46,6 @@ FIELD_REASON = {
 #: Every reason an audited claim can have, in zh/en (the verdicts too).
 AUDIT_REASONS: dict[str, tuple[str, str]] = {
     "scope_differs": ("政策范围内金额不符", "in-scope amount differs"),
-    "preselfpay_differs": ("先行自付不符", "pre-self-pay (class-B share) differs"),
     "not_payable_paid": ("不予支付的费用被支付", "not payable, but paid"),
     "deductible_differs": ("起付线不符", "deductible differs"),
     "cap_exceeded": ("超过封顶线支付", "paid beyond the cap"),
@@ -229,9 +228,8 @@ def explain_difference(policy: CompiledPolicy, row: dict, compared: tuple[str, .
     rule = model.rules[row["_rule"]] if row.get("_rule") is not None and row["status"] == "settled" else None
     if field in SCOPE_FIELDS:
         code = FIELD_REASON[field]
-        name_en = {"inscp_scp_amt": "in-scope amount", "overlmt_selfpay": "over-limit self-pay",
-                   "preselfpay_amt": "pre-self-pay (class-B share)"}[field]
-        name_zh = {"inscp_scp_amt": "符合范围金额", "overlmt_selfpay": "超限价自付", "preselfpay_amt": "先行自付"}[field]
+        name_en = {"inscp_scp_amt": "in-scope amount", "overlmt_selfpay": "over-limit self-pay"}[field]
+        name_zh = {"inscp_scp_amt": "符合范围金额", "overlmt_selfpay": "超限价自付"}[field]
         cite = _cite(_scope_source(model))
         return (code, field, f"{name_en} recorded {_y(rec)}, policy says {_y(comp)}{cite}",
                 f"{name_zh}记录为 {_y(rec)}，按政策应为 {_y(comp)}{cite}")

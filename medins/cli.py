@@ -139,6 +139,12 @@ def policy_check(files: Annotated[list[Path], typer.Argument(help="Policy files 
         try:
             check_policy_file(str(file))
             screen.print(Text(f"✓ {file}", style="green"))
+            from medins.policy.warnings import policy_warnings
+            from medins.report.errors import render_warnings
+
+            warnings = policy_warnings(str(file))
+            if warnings:
+                screen.print(render_warnings(warnings, language))
         except PolicyError as exc:
             failed.extend(exc.issues)
     if failed:

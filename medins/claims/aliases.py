@@ -14,7 +14,7 @@ import re
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 
-from medins.claims.fields import CLAIM_FIELDS, ITEM_FIELDS, PERSON_CATEGORIES, RECORDED_FIELDS, Field
+from medins.claims.fields import CLAIM_FIELDS, ITEM_CATEGORIES, ITEM_FIELDS, PERSON_CATEGORIES, RECORDED_FIELDS, Field
 from medins.errors import InputError
 from medins.money import MAX_YUAN, fen_to_yuan
 
@@ -51,6 +51,7 @@ VALUE_ALIASES: dict[str, dict[str, str | None]] = {
     | {"在职": "in_service", "退休": "retired", "居民": "resident", "低保": "low_income",
        "残疾人": "disabled"},
     "item_class": {"甲": "A", "甲类": "A", "乙": "B", "乙类": "B", "丙": "C", "丙类": "C"},
+    "item_category": {word: code for code, (zh, _en, words) in ITEM_CATEGORIES.items() for word in (zh, *words)},
 }
 
 
@@ -249,6 +250,10 @@ _ROW_MESSAGES: dict[str, tuple[str, str]] = {
                                "(total {total} minus self-paid {self_pay})",
                                "乙类金额 {class_b} 大于政策范围内金额"
                                "（医疗费总额 {total} 减全自费金额 {self_pay}）"),
+    "preselfpay_above_in_scope": ("the self-pay-first amount {preselfpay} is more than the in-scope amount "
+                                  "(total {total} minus self-paid {self_pay})",
+                                  "先行自付金额 {preselfpay} 大于政策范围内金额"
+                                  "（医疗费总额 {total} 减全自费金额 {self_pay}）"),
     "conflicting_claim_fields": ("the lines of claim {claim_id} disagree on {conflicts}",
                                  "结算单 {claim_id} 的各明细行在 {conflicts} 上不一致"),
     "claim_has_bad_line": ("another line of claim {claim_id} is rejected, so the whole claim is held back",
@@ -270,7 +275,8 @@ def reject_message(code: str, rec: dict, headers: Mapping[str, str], expected: i
         return (en.format(col=col_en, val=repr(value), allowed=allowed, minimum=f.minimum),
                 zh.format(col=f"列“{header}”" + (f"（{f.zh}）" if header == name else ""), val=f"“{value}”",
                           allowed=allowed, minimum=f.minimum))
-    values = {k: _show(v) for k, v in rec.items() if k in ("total", "self_pay", "class_b", "admit_date",
+    values = {k: _show(v) for k, v in rec.items() if k in ("total", "self_pay", "class_b", "preselfpay",
+                                                           "admit_date",
                                                            "discharge_date", "claim_id", "_conflicts")}
     conflicts = ", ".join(headers.get(n, n) for n in values.pop("_conflicts", "").split(", ") if n)
     values = {"found": rec.get("_nfields"), "expected": expected, "conflicts": conflicts, **values}

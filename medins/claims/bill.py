@@ -234,12 +234,12 @@ def _complete(values: dict, items: list[dict], problems: _Problems, source: str)
         problems.add(("amounts", "total"), "is required (or give items)", "为必填项（或提供 items 明细）")
     values.setdefault("discharge_date", values.get("admit_date"))
     _check_age(values, problems)
-    total, self_pay, class_b = (values.get(k, 0) for k in ("total", "self_pay", "class_b"))
+    total, self_pay, class_b, preselfpay = (values.get(k, 0) for k in ("total", "self_pay", "class_b", "preselfpay"))
     admit, discharge = values.get("admit_date"), values["discharge_date"]
     if admit and discharge and discharge < admit:
         problems.add(("visit", "discharge_date"), f"{values['discharge_date']} is before the admission date",
                      f"{values['discharge_date']} 早于入院日期")
-    if any(problems.has(("amounts", k)) for k in ("total", "self_pay", "class_b")):
+    if any(problems.has(("amounts", k)) for k in ("total", "self_pay", "class_b", "preselfpay")):
         return  # the amounts themselves are wrong: comparing them would only add noise
     if self_pay > total:
         problems.add(("amounts", "self_pay"),
@@ -248,6 +248,10 @@ def _complete(values: dict, items: list[dict], problems: _Problems, source: str)
     elif class_b > total - self_pay:
         problems.add(("amounts", "class_b"), f"{fen_to_yuan(class_b)} is more than the in-scope amount "
                      f"{fen_to_yuan(total - self_pay)}", f"{fen_to_yuan(class_b)} 大于政策范围内金额 "
+                     f"{fen_to_yuan(total - self_pay)}")
+    if self_pay <= total and preselfpay > total - self_pay:
+        problems.add(("amounts", "preselfpay"), f"{fen_to_yuan(preselfpay)} is more than the in-scope amount "
+                     f"{fen_to_yuan(total - self_pay)}", f"{fen_to_yuan(preselfpay)} 大于政策范围内金额 "
                      f"{fen_to_yuan(total - self_pay)}")
 
 

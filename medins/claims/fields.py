@@ -57,6 +57,15 @@ PERSON_CATEGORIES: dict[str, tuple[str, str]] = {
     "village_cadre": ("其他村干部", "other village cadre"),
 }
 
+#: Item categories with a meaning of their own in scope rules (zh, en, Chinese words of exports). The field stays
+#: open — a policy may name any other category — but these are read from their Chinese names.
+ITEM_CATEGORIES: dict[str, tuple[str, str, tuple[str, ...]]] = {
+    "special_exam": ("特殊检查", "special examination", ("特殊检查", "特检", "特殊检查费", "放宽的特殊检查")),
+    "implant_imported": ("进口人工器官", "imported implant / artificial organ",
+                         ("进口人工器官", "进口植入材料", "进口人工关节", "进口医用材料")),
+    "self_care": ("自理费用", "self-care costs (air conditioning, meals …)", ("自理费用", "自理项目", "自理")),
+}
+
 VISIT_TYPES = ("inpatient", "outpatient", "outpatient_special", "emergency")
 ZONES = ("in_district", "in_city", "out_of_city", "out_of_province", "overseas")
 CAUSES = (
@@ -130,6 +139,8 @@ CLAIM_FIELDS: tuple[Field, ...] = (
           default=0, aliases=("自费金额", "全自费", "自费", "丙类金额", "fulamt_ownpay_amt")),
     Field("class_b", "money", ("amounts", "class_b"), "乙类金额", "class B (乙类) amount", default=0,
           aliases=("乙类自付", "乙类药品金额", "乙类费用")),
+    Field("preselfpay", "money", ("amounts", "preselfpay"), "先行自付金额", "self-pay-first amount (as given)",
+          aliases=("先行自付", "乙类先行自付", "先行自付费用", "preselfpay_amt")),
     Field("deposit", "money", ("amounts", "deposit"), "预交金额", "deposit paid at admission",
           aliases=("预交金", "押金", "预交款", "住院押金", "预缴金额")),
     Field("hist_fund_paid", "money", ("history", "fund_paid"), "年内基金已支付", "fund paid this year",
@@ -175,12 +186,11 @@ def _recorded(name: str, zh: str, en: str, *aliases: str) -> Field:
 
 #: Settlement amounts an export already carries (national platform names and common Chinese headers).
 #: Why separate columns: they are what someone else computed, compared with — never fed into — the
-#: engine; ``total`` (medfee_sumamt) and ``self_pay`` (fulamt_ownpay_amt, 全自费) stay inputs.
+#: engine; ``total`` (medfee_sumamt), ``self_pay`` (fulamt_ownpay_amt, 全自费) and ``preselfpay``
+#: (preselfpay_amt, 先行自付) are inputs the engine settles on, so they are not compared.
 RECORDED_FIELDS: tuple[Field, ...] = (
     _recorded("overlmt_selfpay", "超限价自付", "recorded over-limit self-pay", "超限价自付金额", "超限价自费",
               "超限价金额"),
-    _recorded("preselfpay_amt", "先行自付", "recorded pre-self-pay (class B share)", "先行自付金额", "乙类先行自付",
-              "乙类自理"),
     _recorded("inscp_scp_amt", "符合范围金额", "recorded in-scope amount", "符合范围", "符合政策范围金额",
               "符合政策范围", "政策范围内金额", "政策范围内费用"),
     _recorded("act_pay_dedc", "起付线", "recorded deductible", "起付标准", "本次起付线", "实际支付起付线",

@@ -229,6 +229,7 @@ def claim_checks(frame: pl.DataFrame) -> pl.DataFrame:
         _code(pl.col("discharge_date") < pl.col("admit_date"), "discharge_before_admit"),
         _code(pl.col("self_pay") > pl.col("total"), "self_pay_above_total"),
         _code((in_scope >= 0) & (pl.col("class_b") > in_scope), "class_b_above_in_scope"),
+        _code((in_scope >= 0) & (pl.col("preselfpay") > in_scope), "preselfpay_above_in_scope"),
     ]
     return frame.with_columns(join_codes(pl.col(CODES), *checks).alias(CODES))
 
@@ -290,7 +291,7 @@ def items_shape(raw: pl.DataFrame, values: Mapping,
         .otherwise(line_codes).alias(CODES))
     is_bad = pl.col(CODES).is_not_null()
     items_out = keyed.filter(~is_bad).select(pl.col("claim_row"), *(f.name for f in ITEM_FIELDS))
-    cross = ["total", "self_pay", "class_b", "admit_date", "discharge_date"]
+    cross = ["total", "self_pay", "class_b", "preselfpay", "admit_date", "discharge_date"]
     bad = keyed.filter(is_bad).drop(*cross, strict=False).join(agg.select("claim_id", *cross), on="claim_id",
                                                                how="left", maintain_order="left")
     return claims, items_out, bad
@@ -307,7 +308,7 @@ def build_rejects(bad: pl.DataFrame, cells: pl.DataFrame, raw: pl.DataFrame, hea
     if bad.height == 0:
         return REJECTS_SCHEMA.to_frame()
     text_cols = [c for c in cells.columns if c not in ("row", CODES, "_nfields")]
-    extra = [c for c in ("total", "self_pay", "class_b", "admit_date", "discharge_date", "_conflicts")
+    extra = [c for c in ("total", "self_pay", "class_b", "preselfpay", "admit_date", "discharge_date", "_conflicts")
              if c in bad.columns]
     # the few bad rows' cells first: joining the whole (million-row) text table would copy every cell
     cells = cells.filter(pl.col("row").is_in(bad["row"].implode()))

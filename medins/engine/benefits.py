@@ -92,7 +92,8 @@ def settle_benefits(run: Run) -> None:
                 mask = mask & run.ev(allow.when, "bool", mask=mask).fill_null(False)
             amount = run.ev(allow.amount, "money", mask=mask).fill_null(0).clip(lower_bound=0)
             allowance = allowance + amount
-    run.frame = run.frame.with_columns(_allow=allowance, _raw_total=pl.col("_raw") + allowance)
+    # Lines a self_pay_first rule's fund_rate pays directly (scope.py) join the fund's payment before the cap.
+    run.frame = run.frame.with_columns(_allow=allowance, _raw_total=pl.col("_raw") + allowance + pl.col("direct_pay"))
     _cap(run, rules_cap=lambda r: r.cap, raw="_raw_total", out="hifp_pay", bucket="_b_cap", h0="hist_fund_paid")
     _layers(run)
 

@@ -169,7 +169,7 @@ def _totals(run: Run, claims: pl.DataFrame) -> pl.DataFrame:
         fulamt_ownpay_amt=pl.col("fulamt"),
         overlmt_selfpay=pl.col("overlmt"),
         preselfpay_amt=pl.col("presp"),
-        inscp_scp_amt=pl.col("inscope"),
+        inscp_scp_amt=pl.col("inscope") + pl.col("direct_base"),  # in scope, whether via the bands or directly
         act_pay_dedc=pl.col("ded"),
         fund_pay_sumamt=pl.col("hifp_pay") + pl.col("hifob_pay") + pl.col("hifmi_pay") + pl.col("maf_pay"),
     ).with_columns(psn_part_amt=pl.col("medfee_sumamt") - pl.col("fund_pay_sumamt"))

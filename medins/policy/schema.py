@@ -44,6 +44,8 @@ class ExprMark:
 
 #: An expression in the policy expression language (see ``medins/policy/expr.py``); checked on load.
 ExprText = Annotated[str, Field(min_length=1), ExprMark()]
+#: An optional expression, marked as a whole so that the loader checks it too when it is given.
+OptionalExprText = Annotated[str | None, Field(min_length=1), ExprMark()]
 
 UNITS = ("yuan", "rate", "number", "date", "text", "scale")
 
@@ -357,9 +359,19 @@ class Approval(ItemSelector):
 
 
 class SelfPayFirst(ItemSelector):
-    """A share of the selected items (e.g. class B 10 %) is paid by the patient first (先行自付)."""
+    """A share of the selected items (e.g. class B 10 %) is paid by the patient first (先行自付).
 
+    ``fund_rate``: the fund pays this share of what is left of the line after the 先行自付 directly,
+    outside the deductible and the bands (e.g. imported implants: 50 % first, the rest at 100 %);
+    the patient pays the remainder. That payment is rounded half up to the fen once per claim, on its
+    own, then added to the basic fund's payment before the cap (so caps still apply).
+    ``id`` names the rule in reason codes and ``--explain`` (default ``self_pay_first[i]``).
+    """
+
+    id: Name | None = None
     rate: ExprText
+    fund_rate: OptionalExprText = Field(
+        None, description="Fund rate on the rest of the line after the share, paid directly (no deductible/bands).")
 
 
 class Scope(Model):
@@ -371,10 +383,31 @@ class Scope(Model):
     item_limits: list[ItemLimit] = Field(default_factory=list)
     visit_limits: list[VisitLimit] = Field(default_factory=list)
     self_pay_first: list[SelfPayFirst] = Field(default_factory=list)
+    self_pay_first_combine: Literal["max", "sequential"] | None = Field(
+        None, description="Several self_pay_first rules on one line: max (the largest share) or sequential (each on "
+        "what the previous left, in listed order, each share rounded half up to the fen). Without it such a claim "
+        "is rejected self_pay_first_overlap.")
     days_supply_limit: ExprText | None = Field(
         None, description="Max days of a drug line (e.g. '3 if item_acute else 7'); the excess share is over-limit."
     )
     days_supply_source: str | None = None
+
+    @model_validator(mode="after")
+    def _unique_self_pay_first_ids(self) -> Scope:
+        seen: set[str] = set()
+        for i, rule in enumerate(self.self_pay_first):
+            if rule.id is not None and rule.id in seen:
+                raise PVE(f"self_pay_first id {rule.id!r} is used twice", f"先行自付规则编号 {rule.id!r} 重复",
+                          code="duplicate_rule", loc=("self_pay_first", i, "id"), found=rule.id,
+                          hint_en="give each self_pay_first rule its own id", hint_zh="每条先行自付规则的编号须不同")
+            if rule.id is not None:
+                seen.add(rule.id)
+        return self
+
+    def self_pay_first_name(self, index: int) -> str:
+        """The name of rule ``index`` in reason codes and explanations: its ``id`` or its position."""
+        rule = self.self_pay_first[index]
+        return rule.id or f"self_pay_first[{index}]"
 
 
 class Deductible(Model):

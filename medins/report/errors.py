@@ -73,6 +73,23 @@ def render_issues(issues: Sequence[PolicyIssue], lang: Lang = "en") -> Renderabl
     return Group(*parts)
 
 
+def render_warnings(issues: Sequence[PolicyIssue], lang: Lang = "en") -> RenderableType:
+    """Warnings of ``policy check`` (the file is valid): the same located blocks as errors, in yellow."""
+    hint = _HEADERS.get(lang, _HEADERS["en"])[4]
+    parts: list[RenderableType] = []
+    for issue in issues:
+        head = Text("⚠ ", style="bold yellow")
+        head.append(issue.location(), style="bold")
+        head.append("  ")
+        head.append(issue.key_path or _ROOT.get(lang, _ROOT["en"]), style="cyan")
+        parts.append(head)
+        parts.append(Text.assemble("  ", (issue.message(lang), "yellow")))
+        if issue.hint(lang):
+            parts.append(Text.assemble("  ", (f"{hint}{'：' if lang == 'zh' else ': '}", "bold green"),
+                                       (issue.hint(lang) or "", "green")))
+    return Group(*parts)
+
+
 def render_issue_table(issues: Sequence[PolicyIssue], lang: Lang = "en") -> RenderableType:
     """The same issues as a table (location, key, problem, found / allowed, hint), for wide reports."""
     table = Table(title=_title(issues, lang), title_style="bold red", show_lines=True, expand=False)

@@ -43,9 +43,9 @@ def explain_steps(policy: CompiledPolicy, row: Mapping) -> list[dict]:
         steps.append(_step("fulamt", row["fulamt_ownpay_amt"], source=_scope_source(model)))
     if row["overlmt_selfpay"]:
         steps.append(_step("overlmt", row["overlmt_selfpay"], source=_scope_source(model)))
-    if row["preselfpay_amt"]:
-        steps.append(_step("presp", row["preselfpay_amt"], source=_scope_source(model)))
+    steps.extend(_self_pay_first_steps(policy, row))
     steps.append(_step("inscope", row["inscp_scp_amt"]))
+    steps.extend(_direct_steps(policy, row))
     if row["status"] != "settled":
         steps.append(_step("rejected", None, reasons=list(row["reasons"])))
         _finish(steps, row)
@@ -93,6 +93,9 @@ def explain_steps(policy: CompiledPolicy, row: Mapping) -> list[dict]:
                                rate=ppm_to_percent(row["_boff"]),
                                source=params.sources.get(rule.bands.class_b_offset or "", rule.bands.source)))
         steps.append(_step("fund_raw", row["_raw"]))
+    if row.get("direct_pay"):
+        steps.append(_step("direct_pay", row["direct_pay"], source="; ".join(
+            s.source for s in model.scope.self_pay_first if s.fund_rate is not None)))
     if row.get("_allow"):
         steps.append(_step("allowance", row["_allow"], source="; ".join(a.source for a in rule.allowances)))
     capped = (row.get("_raw_total") or 0) - row["hifp_pay"]
@@ -116,6 +119,45 @@ def _finish(steps: list[dict], row: Mapping) -> None:
         steps.append(_step("refund", row["refund_amt"]) if row["refund_amt"] else _step("due", row["due_amt"]))
     if row["unchecked"]:
         steps.append(_step("unchecked", None, checks=list(row["unchecked"])))
+
+
+def _self_pay_first_steps(policy: CompiledPolicy, row: Mapping) -> list[dict]:
+    """Each 先行自付 step with its own rule's citation, and the part its ``fund_rate`` sends to the fund directly.
+
+    A ``preselfpay`` amount given by the bill is one step citing the bill (the rules were not applied).
+    """
+    scope = policy.model.scope
+    if row.get("preselfpay") is not None:
+        return [_step("presp_given", row["preselfpay_amt"], source="amounts.preselfpay")] if row["preselfpay_amt"] \
+            else []
+    constants = policy.versions[row.get("_v") or 0].params.constants
+    steps = []
+    for j, spf in enumerate(scope.self_pay_first):
+        amount = row.get(f"_spf{j}") or 0
+        if amount:
+            steps.append(_step("presp", amount, rule=scope.self_pay_first_name(j), rate=_rate_text(spf.rate, constants),
+                               combine=scope.self_pay_first_combine, source=spf.source))
+    return steps
+
+
+def _direct_steps(policy: CompiledPolicy, row: Mapping) -> list[dict]:
+    """The part of the in-scope amount a rule's ``fund_rate`` pays directly, and what is left for the bands."""
+    if not row.get("direct_base"):
+        return []
+    constants = policy.versions[row.get("_v") or 0].params.constants
+    rules = [s for s in policy.model.scope.self_pay_first if s.fund_rate is not None]
+    rates = [_rate_text(s.fund_rate, constants) or "" for s in rules]
+    return [_step("direct_base", row["direct_base"], rate=", ".join(dict.fromkeys(rates)),
+                  source="; ".join(s.source for s in rules)),
+            _step("inscope_bands", row["inscope"])]
+
+
+def _rate_text(text: str | None, constants: Mapping[str, object]) -> str | None:
+    """A rule's rate as a percentage when it names a plain rate parameter, else the expression itself."""
+    value = constants.get(text or "")
+    if isinstance(value, Decimal):
+        return ppm_to_percent(int(value * 1_000_000))
+    return text
 
 
 def _scope_source(model) -> str | None:

@@ -67,6 +67,12 @@ REASONS: dict[str, tuple[str, str]] = {
     "age_mismatch": ("年龄与出生日期不符", "the stated age disagrees with the birth date on the service date"),
     "admission_no_differs": ("第几次住院与本人住院顺序不符", "stated admission ordinal differs from the sequence"),
     "policy_error": ("政策表达式无法对此账单求值", "a policy expression cannot be evaluated for this bill"),
+    "self_pay_first_overlap": ("多条先行自付规则作用于同一明细,政策未声明组合方式",
+                               "several self-pay-first rules match one line and the policy declares no combination"),
+    "self_pay_first_fund_rate_conflict": ("作用于同一明细的先行自付规则给出不同的基金支付比例",
+                                          "self-pay-first rules on one line give different fund rates"),
+    "preselfpay_above_in_scope": ("先行自付金额大于政策范围内金额",
+                                  "the self-pay-first amount is more than the in-scope amount"),
 }
 
 CAUSES: dict[str, tuple[str, str]] = {
@@ -84,6 +90,10 @@ STEPS: dict[str, tuple[str, str]] = {
     "fulamt": ("减:全自费(目录外、除外项目)", "less fully self-paid (out of catalogue, excluded items)"),
     "overlmt": ("减:超限价部分", "less over-limit parts"),
     "presp": ("减:先行自付", "less self-pay-first"),
+    "presp_given": ("减:先行自付(账单给出的金额)", "less self-pay-first (amount given by the bill)"),
+    "direct_base": ("其中按专项比例直付的部分", "of which the rest the fund pays directly at its own rate"),
+    "inscope_bands": ("进入起付线和分段计算的金额", "amount the deductible and bands work on"),
+    "direct_pay": ("基金直接支付(先行自付后的余额)", "fund pays directly (the rest after self-pay-first)"),
     "inscope": ("政策范围内金额", "in-scope amount"),
     "ceiling": ("超过年度费用上限部分", "above the yearly eligible-expense ceiling"),
     "deductible": ("起付线(个人负担)", "deductible (patient)"),
@@ -156,6 +166,7 @@ INPUT_REJECTS: dict[str, tuple[str, str]] = {
     "unknown_code": ("未知代码", "unknown code"),
     "self_pay_above_total": ("自费高于总额", "self-pay above total"),
     "class_b_above_in_scope": ("乙类高于范围内金额", "class B above the in-scope amount"),
+    "preselfpay_above_in_scope": ("先行自付高于范围内金额", "self-pay-first above the in-scope amount"),
     "field_count": ("列数不符", "wrong number of fields"),
     "discharge_before_admit": ("出院早于入院", "discharge before admission"),
     "conflicting_claim_fields": ("同一结算单的信息不一致", "conflicting claim fields"),

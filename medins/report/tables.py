@@ -95,6 +95,8 @@ def explain_table(steps: Sequence[Mapping], lang: Lang) -> RenderableType:
             label = f"{label}: " + "; ".join(reason_label(c, lang) for c in step.get("reasons", []))
         elif key == "unchecked":
             label = f"{label}: {', '.join(step.get('checks', []))}"
+        elif key == "presp" and step.get("rule"):
+            label = f"{label} ({step['rule']})"
         elif key == "deductible" and step.get("standard"):
             label = f"{label} ({'标准' if zh else 'standard'} {step['standard']})"
         amount = step.get("amount")
