@@ -247,11 +247,13 @@ def explain_difference(policy: CompiledPolicy, row: dict, compared: tuple[str, .
         std = _y(row.get("_std") or 0)
         source = rule.deductible.source if rule is not None and rule.deductible else None
         cite = _cite(source)
+        from medins.report.labels import VALUES
+
         where_en = f" for {zone}" if zone else ""
-        where_zh = f"（{zone}）" if zone else ""
+        where_zh = VALUES["hospital_zone"].get(zone, (zone, zone))[0] if zone else ""
         return ("deductible_differs", field,
                 f"deductible charged {_y(rec)}, policy says {_y(comp)} (standard {std}{where_en}){cite}",
-                f"起付线记录为 {_y(rec)}，按政策应为 {_y(comp)}（起付标准 {std}{where_zh}）{cite}")
+                f"起付线记录为 {_y(rec)}，按政策应为 {_y(comp)}（{where_zh}起付标准 {std}）{cite}")
     if field == "hifp_pay":
         steps = explain_steps(policy, row)
         by_key = {s["step"]: s for s in steps}
