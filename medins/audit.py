@@ -65,7 +65,7 @@ AUDIT_REASONS: dict[str, tuple[str, str]] = {
 @dataclass
 class AuditResult:
     """What an audit found; money in fen. ``claims`` has one row per claim read, ``differences`` one per
-    differing field (or not settleable claim), ``trace`` the engine's full rows (for ``--claim``)."""
+    differing field (or not settleable claim); ``trace_of`` gives the engine's full rows of some claims."""
 
     rows_read: int
     rows_rejected: int
@@ -75,7 +75,7 @@ class AuditResult:
     claims: pl.DataFrame
     differences: pl.DataFrame
     rejects: pl.DataFrame
-    trace: pl.DataFrame
+    trace_of: Callable[[pl.Expr], pl.DataFrame]
     seconds: float
 
     @property
@@ -118,12 +118,33 @@ def run_audit(claims_path: str | Path, policy: CompiledPolicy, *, encoding: str 
             hint_en="map your export's headers with --map MAP.yaml (columns: {YOUR_HEADER: recorded_hifp_pay})",
             hint_zh="可用 --map MAP.yaml 指定表头（columns: {原表头: recorded_hifp_pay}）", file=str(claims_path))
     stage("settle", 0.3)
-    trace = settle(policy, read.claims, read.items if read.shape == "items" else None, keep_trace=True)
+    items = read.items if read.shape == "items" else None
+    keep = ("row", "hospital_name", "discharge_date", *(recorded(f) for f in compared))
+    settled = settle(policy, read.claims, items, keep=keep)
     stage("compare", 0.85)
-    claims, differences = compare(policy, trace, compared, tolerance)
+
+    def trace_of(which: pl.Expr) -> pl.DataFrame:
+        return person_trace(policy, read.claims, items, which)
+
+    claims, differences = compare(policy, settled, compared, tolerance, trace_of)
     return AuditResult(rows_read=read.rows_read, rows_rejected=read.rejects.height, encoding=read.encoding,
                        compared=compared, tolerance=tolerance, claims=claims, differences=differences,
-                       rejects=read.rejects, trace=trace, seconds=time.perf_counter() - start)
+                       rejects=read.rejects, trace_of=trace_of, seconds=time.perf_counter() - start)
+
+
+def person_trace(policy: CompiledPolicy, claims: pl.DataFrame, items: pl.DataFrame | None,
+                 which: pl.Expr) -> pl.DataFrame:
+    """The engine's full trace (``keep_trace``) of the claims ``which`` selects, keyed by ``row``.
+
+    Why settle the persons again rather than keep the trace of the whole file: the trace is ten times
+    wider than a settlement, and only the few differing claims need it. All year-to-date state belongs
+    to one person (the property the partitioned batch rests on), so settling every claim of the persons
+    concerned gives their rows exactly as the whole file did.
+    """
+    persons = claims.filter(which)["person_id"].unique()
+    mine = claims.filter(pl.col("person_id").is_in(persons.implode()))
+    lines = items.filter(pl.col("claim_row").is_in(mine["row"].implode())) if items is not None else None
+    return settle(policy, mine, lines, keep_trace=True)
 
 
 def _unsettleable() -> pl.Expr:
@@ -148,18 +169,18 @@ def _fund(frame_cols: set[str], compared: tuple[str, ...], side: str) -> pl.Expr
     return pl.lit(None, pl.Int64)
 
 
-def compare(policy: CompiledPolicy, trace: pl.DataFrame, compared: tuple[str, ...],
-            tolerance: int) -> tuple[pl.DataFrame, pl.DataFrame]:
+def compare(policy: CompiledPolicy, settled: pl.DataFrame, compared: tuple[str, ...], tolerance: int,
+            trace_of: Callable[[pl.Expr], pl.DataFrame]) -> tuple[pl.DataFrame, pl.DataFrame]:
     """Per claim: verdict, first differing field, reason and fund delta; per differing field: both values.
 
     A blank recorded cell is not compared (an unknown is never guessed). The reason's words come from
-    the engine's trace, read in Python for the differing claims only.
+    the engine's trace (``trace_of``), read in Python for the differing claims only.
     """
     diffs = {f: pl.col(recorded(f)) - pl.col(f) for f in compared}
     differs = {f: pl.col(recorded(f)).is_not_null() & (diffs[f].abs() > tolerance) for f in compared}
     first = pl.coalesce([pl.when(differs[f]).then(pl.lit(f)) for f in compared] + [pl.lit(None, pl.String)])
-    cols = set(trace.columns)
-    frame = trace.with_columns(
+    cols = set(settled.columns)
+    frame = settled.with_columns(
         _unsettleable=_unsettleable(),
         _first=first,
         fund_recorded=_fund(cols, compared, "recorded"),
@@ -172,7 +193,7 @@ def compare(policy: CompiledPolicy, trace: pl.DataFrame, compared: tuple[str, ..
         .fill_null(0),
         month=pl.col("discharge_date").dt.strftime("%Y-%m"),
     )
-    explained = _explain_rows(policy, frame.filter(pl.col("verdict") != "agree"), compared)
+    explained = _explain_rows(policy, frame.filter(pl.col("verdict") != "agree"), compared, trace_of)
     claims = frame.select("_audit_i", "row", "claim_id", "person_id", "hospital_name", "month", "verdict",
                           "fund_recorded", "fund_computed", "fund_delta", field="_first")
     claims = claims.join(explained, on="_audit_i", how="left", maintain_order="left").drop("_audit_i")
@@ -193,9 +214,15 @@ def compare(policy: CompiledPolicy, trace: pl.DataFrame, compared: tuple[str, ..
     return claims, differences
 
 
-def _explain_rows(policy: CompiledPolicy, rows: pl.DataFrame, compared: tuple[str, ...]) -> pl.DataFrame:
+def _explain_rows(policy: CompiledPolicy, rows: pl.DataFrame, compared: tuple[str, ...],
+                  trace_of: Callable[[pl.Expr], pl.DataFrame]) -> pl.DataFrame:
     """Reason code, waterfall step and zh/en sentence of each differing or unsettleable claim."""
     out: dict[str, list] = {"_audit_i": [], "reason": [], "step": [], "message_en": [], "message_zh": []}
+    if rows.height:
+        ours = ["row", "_audit_i", "verdict", "_first", "fund_recorded", *(recorded(f) for f in compared)]
+        trace = trace_of(pl.col("row").is_in(rows["row"].implode()))
+        rows = rows.select(ours).join(trace.drop([c for c in ours if c != "row"], strict=False), on="row",
+                                      how="left", maintain_order="left")
     for row in rows.iter_rows(named=True):
         reason, step, en, zh = explain_difference(policy, row, compared)
         for key, value in zip(out, (row["_audit_i"], reason, step, en, zh), strict=True):

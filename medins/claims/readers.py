@@ -87,7 +87,7 @@ def _result(src: _Cells, mapping: dict | None, *, file: str, recorded: bool = Fa
     """Cells as read → the typed tables and the rejects (the part of reading every source shares)."""
     columns, values = check_mapping(mapping)
     try:
-        header_map = resolve_headers(src.headers, columns)
+        header_map = resolve_headers(src.headers, columns, recorded=recorded)
     except InputError as exc:
         exc.file = file
         raise

@@ -98,15 +98,14 @@ def claim_view(result: AuditResult, claim_id: str, lang: Lang, policy) -> Render
     from medins.report.explain import explain_steps
     from medins.report.tables import explain_table
 
-    rows = result.trace.filter(pl.col("claim_id") == claim_id)
-    if rows.height == 0:
+    if result.claims.filter(pl.col("claim_id") == claim_id).height == 0:
         rejected = result.rejects.filter(pl.col("claim_id") == claim_id)
         if rejected.height:
             r = rejected.row(0, named=True)
             raise UsageError(f"claim {claim_id!r} was not read: row {r['row']}: {r['message_en']}",
                              f"结算单“{claim_id}”未读入:第 {r['row']} 行:{r['message_zh']}")
         raise UsageError(f"no claim {claim_id!r} in the file", f"文件中没有结算单“{claim_id}”")
-    row = rows.row(0, named=True)
+    row = result.trace_of(pl.col("claim_id") == claim_id).filter(pl.col("claim_id") == claim_id).row(0, named=True)
     audited = result.claims.filter(pl.col("claim_id") == claim_id).row(0, named=True)
     zh = lang == "zh"
     table = Table(title=f"{claim_id}  ·  {row['policy']}", box=box.SIMPLE_HEAVY, title_justify="left")
