@@ -21,6 +21,7 @@ from pathlib import Path
 
 import polars as pl
 
+from medins.claims.fields import RECORDED_FIELDS
 from medins.claims.readers import read_claims
 from medins.engine.settle import settle
 from medins.errors import InputError
@@ -119,12 +120,15 @@ def run_audit(claims_path: str | Path, policy: CompiledPolicy, *, encoding: str 
             hint_zh="可用 --map MAP.yaml 指定表头（columns: {原表头: recorded_hifp_pay}）", file=str(claims_path))
     stage("settle", 0.3)
     items = read.items if read.shape == "items" else None
-    keep = ("row", "hospital_name", "discharge_date", *(recorded(f) for f in compared))
-    settled = settle(policy, read.claims, items, keep=keep)
+    # the recorded amounts never enter the engine: they rejoin its output, which is in input order
+    given = [recorded(f) for f in compared]
+    inputs = read.claims.drop(f.name for f in RECORDED_FIELDS)
+    settled = settle(policy, inputs, items, keep=("row", "hospital_name", "discharge_date")).with_columns(
+        read.claims.select(given))
     stage("compare", 0.85)
 
     def trace_of(which: pl.Expr) -> pl.DataFrame:
-        return person_trace(policy, read.claims, items, which)
+        return person_trace(policy, inputs, items, which)
 
     claims, differences = compare(policy, settled, compared, tolerance, trace_of)
     return AuditResult(rows_read=read.rows_read, rows_rejected=read.rejects.height, encoding=read.encoding,
@@ -195,7 +199,8 @@ def compare(policy: CompiledPolicy, settled: pl.DataFrame, compared: tuple[str, 
     )
     explained = _explain_rows(policy, frame.filter(pl.col("verdict") != "agree"), compared, trace_of)
     claims = frame.select("_audit_i", "row", "claim_id", "person_id", "hospital_name", "month", "verdict",
-                          "fund_recorded", "fund_computed", "fund_delta", field="_first")
+                          "fund_recorded", "fund_computed", "fund_delta", *(recorded(f) for f in compared),
+                          field="_first")
     claims = claims.join(explained, on="_audit_i", how="left", maintain_order="left").drop("_audit_i")
     keyed = claims.select("row", "person_id", "hospital_name", "month", "reason", "step", "message_en", "message_zh")
     long = [frame.filter(differs[f] & ~pl.col("_unsettleable")).select(
@@ -266,9 +271,11 @@ def explain_difference(policy: CompiledPolicy, row: dict, compared: tuple[str, .
         words_zh = "；".join(reason_label(c, "zh") for c in reasons)
         cite = _cite(_rejection_source(model, reasons))
         paid = row["fund_recorded"]
+        what_en, what_zh, amount = ("fund paid", "基金支付", paid) if paid else (
+            f"{_label(field, 'en')} recorded", f"{_label(field, 'zh')}记录为", rec)
         return ("not_payable_paid", "rejected",
-                f"fund paid {_y(paid)}, but the policy does not pay this claim ({words_en}){cite}",
-                f"基金支付 {_y(paid)}，但按政策不予支付（{words_zh}）{cite}")
+                f"{what_en} {_y(amount)}, but the policy does not pay this claim ({words_en}){cite}",
+                f"{what_zh} {_y(amount)}，但按政策不予支付（{words_zh}）{cite}")
     if field == "act_pay_dedc":
         zone = row.get("hospital_zone")
         std = _y(row.get("_std") or 0)

@@ -274,3 +274,14 @@ def test_batch_output_audits_clean_and_mutations_are_found(tmp_path_factory, cla
             0, named=True)
         assert row["difference"] == expected[r["claim_id"]][1]
     assert run_audit(path, SUQIAN, tolerance=100_00).differ == sum(1 for f, d in expected.values() if abs(d) > 100_00)
+
+
+def test_batch_ignores_recorded_columns_and_audit_refuses_two_of_one_field(tmp_path) -> None:
+    path = tmp_path / "two.csv"
+    path.write_text("claim_id,person_id,visit_type,admit_date,hospital_zone,preapproved,total,起付标准,本次起付线\n"
+                    "T1,P,inpatient,2008-03-01,in_district,true,3000.00,500.00,500.00\n", encoding="utf-8")
+    done = run_batch(path, SUQIAN, tmp_path / "out.csv")
+    assert done.claims_settled == 1 and done.rows_rejected == 0
+    assert "recorded_act_pay_dedc" not in pl.read_csv(tmp_path / "out.csv").columns
+    with pytest.raises(InputError, match="both map to 'recorded_act_pay_dedc'"):
+        run_audit(path, SUQIAN)

@@ -111,9 +111,10 @@ def claim_view(result: AuditResult, claim_id: str, lang: Lang, policy) -> Render
     table = Table(title=f"{claim_id}  ·  {row['policy']}", box=box.SIMPLE_HEAVY, title_justify="left")
     for heading in (("项目", "Item"), ("记录(元)", "Recorded"), ("按政策(元)", "Per policy"), ("差额", "Difference")):
         table.add_column(pick(heading, lang), justify="left" if heading[1] == "Item" else "right")
+    given_row = result.claims.filter(pl.col("claim_id") == claim_id).row(0, named=True)
     for field in ("medfee_sumamt", "fulamt_ownpay_amt", *COMPARED):
         computed = row[field]
-        given = row.get(recorded(field)) if field in result.compared else None
+        given = given_row.get(recorded(field)) if field in result.compared else None
         differs = given is not None and abs(given - computed) > result.tolerance
         if given is None and not computed and field not in ("inscp_scp_amt", "hifp_pay", "psn_part_amt"):
             continue
