@@ -285,3 +285,39 @@ def test_batch_ignores_recorded_columns_and_audit_refuses_two_of_one_field(tmp_p
     assert "recorded_act_pay_dedc" not in pl.read_csv(tmp_path / "out.csv").columns
     with pytest.raises(InputError, match="both map to 'recorded_act_pay_dedc'"):
         run_audit(path, SUQIAN)
+
+
+def test_readme_shows_what_the_audit_finds() -> None:
+    """The README's example output is the audit's: the accounting line and the four explanations, verbatim."""
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    block = readme.split("four of them settled wrongly; the first command finds exactly those four:")[1]
+    lines = [line.strip() for line in block.split("```text\n")[1].split("```")[0].splitlines() if line.strip()]
+    shown = run_cli(str(EXPORT), "--policy", "suqian-2007", "--lang", "en").stdout
+    assert len(lines) == 5
+    for line in lines:
+        assert line in shown, line
+
+
+def test_a_line_item_export_carries_its_record_on_every_line(tmp_path) -> None:
+    """Fee lines grouped into claims, the recorded amounts repeated on each line (or blank on some, as merged
+    cells export): batch's own settlement agrees; lines disagreeing on a recorded amount reject the claim."""
+    items = ROOT / "examples/claims-items.csv"
+    run_batch(items, SUQIAN, tmp_path / "settled.csv")
+    settled = pl.read_csv(tmp_path / "settled.csv", infer_schema=False).select("claim_id", "hifp_pay", "psn_part_amt")
+    lines = pl.read_csv(items, encoding="gbk", infer_schema=False)
+    export = lines.join(settled.rename({"claim_id": "结算单号"}), on="结算单号", how="left", maintain_order="left")
+    export = export.with_columns(pl.when(pl.int_range(pl.len()).over("结算单号") == 1).then(None)
+                                 .otherwise(pl.col("psn_part_amt")).alias("psn_part_amt"))
+    path = tmp_path / "items-export.csv"
+    export.write_csv(path)
+    result = run_audit(path, SUQIAN)
+    assert result.compared == ("hifp_pay", "psn_part_amt")
+    assert result.differ == 0 and result.agree == result.claims.height > 0
+    first = export["结算单号"][0]
+    broken = export.with_columns(pl.when((pl.col("结算单号") == first) & (pl.int_range(pl.len()).over("结算单号") == 0))
+                                 .then(pl.lit("1.00")).otherwise(pl.col("hifp_pay")).alias("hifp_pay"))
+    assert export.filter(pl.col("结算单号") == first).height == 5
+    broken.write_csv(path)
+    again = run_audit(path, SUQIAN)
+    assert first not in again.claims["claim_id"].to_list()
+    assert "conflicting_claim_fields" in again.rejects["reason"].to_list()

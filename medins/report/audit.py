@@ -14,9 +14,9 @@ from rich.console import Group, RenderableType
 from rich.table import Table
 from rich.text import Text
 
-from medins.audit import AUDIT_REASONS, COMPARED, VIEW_MONEY, AuditResult, recorded
+from medins.audit import COMPARED, VIEW_MONEY, AuditResult, recorded
 from medins.money import format_yuan
-from medins.report.labels import Lang, field_label, pick, reason_label
+from medins.report.labels import AUDIT_REASONS, Lang, field_label, pick, reason_label
 from medins.report.summary import reject_words
 
 TITLES = {
