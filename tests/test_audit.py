@@ -321,3 +321,14 @@ def test_a_line_item_export_carries_its_record_on_every_line(tmp_path) -> None:
     again = run_audit(path, SUQIAN)
     assert first not in again.claims["claim_id"].to_list()
     assert "conflicting_claim_fields" in again.rejects["reason"].to_list()
+
+
+def test_a_file_of_rejected_rows_writes_an_empty_differences_file_and_exits_1(tmp_path) -> None:
+    path = tmp_path / "allbad.csv"
+    path.write_text("claim_id,person_id,visit_type,admit_date,hospital_zone,total,hifp_pay\n"
+                    "X1,P,inpatient,2008-02-30,in_district,100.00,1.00\n", encoding="utf-8")
+    shown = run_cli(str(path), "-p", "suqian-2007", "--lang", "en", "-o", str(tmp_path / "diff.csv"))
+    assert shown.returncode == 1 and "rows read 1 = claims 0 + rejected 1" in shown.stdout
+    assert (tmp_path / "diff.csv").read_text().splitlines() == [
+        "row,claim_id,person_id,hospital_name,month,field,recorded,computed,difference,reason,step,message_en,message_zh"]
+    assert "bad_date:admit_date" in (tmp_path / "diff.rejects.csv").read_text()
