@@ -13,13 +13,15 @@ of them goes through the one engine (:func:`medins.engine.settle.settle`).
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 
 import polars as pl
 
 from medins.claims.bill import bill_to_tables
+from medins.engine.admissibility import check_sources
 from medins.engine.settle import MONEY_OUTPUTS, settle
 from medins.money import fen_to_yuan
+from medins.policy.checks import field_codes
 from medins.policy.compiled import CompiledPolicy
 from medins.policy.loader import load_policy
 
@@ -28,10 +30,10 @@ __all__ = ["load_policy", "settle", "settle_bill", "settlement_row_to_dict"]
 
 def settle_bill(policy: CompiledPolicy, bill: Mapping, *, source: str = "bill", trace: bool = False) -> dict:
     """Settle one bill (DESIGN.md §3) → the §4 fields, money as yuan text, plus ``steps`` when ``trace``."""
-    claims, items = bill_to_tables(dict(bill), source=source)
+    claims, items = bill_to_tables(dict(bill), source=source, codes=field_codes(policy.model))
     out = settle(policy, claims, items, keep_trace=trace)
     row = out.row(0, named=True)
-    result = settlement_row_to_dict(row)
+    result = _cite_unchecked(policy, settlement_row_to_dict(row))
     if trace:
         from medins.report.explain import explain_steps
 
@@ -39,11 +41,12 @@ def settle_bill(policy: CompiledPolicy, bill: Mapping, *, source: str = "bill", 
     return result
 
 
-def bills_to_tables(bills: list[Mapping], *, source: str = "bill") -> tuple[pl.DataFrame, pl.DataFrame]:
+def bills_to_tables(bills: list[Mapping], *, source: str = "bill",
+                    codes: Mapping[str, Collection[str]] | None = None) -> tuple[pl.DataFrame, pl.DataFrame]:
     """Several bills → one claims table (rows numbered 1…n in the given order) and its items."""
     claims, items = [], []
     for n, bill in enumerate(bills, start=1):
-        one, lines = bill_to_tables(dict(bill), source=f"{source}[{n}]")
+        one, lines = bill_to_tables(dict(bill), source=f"{source}[{n}]", codes=codes)
         claims.append(one.with_columns(row=pl.lit(n, pl.Int64)))
         items.append(lines.with_columns(claim_row=pl.lit(n, pl.Int64)))
     return pl.concat(claims, how="vertical"), pl.concat(items, how="vertical")
@@ -51,9 +54,16 @@ def bills_to_tables(bills: list[Mapping], *, source: str = "bill") -> tuple[pl.D
 
 def settle_bills(policy: CompiledPolicy, bills: list[Mapping], *, source: str = "bill") -> list[dict]:
     """Settle bills together as one claims table (year-to-date state flows between them)."""
-    claims, items = bills_to_tables(bills, source=source)
+    claims, items = bills_to_tables(bills, source=source, codes=field_codes(policy.model))
     out = settle(policy, claims, items)
-    return [settlement_row_to_dict(row) for row in out.iter_rows(named=True)]
+    return [_cite_unchecked(policy, settlement_row_to_dict(row)) for row in out.iter_rows(named=True)]
+
+
+def _cite_unchecked(policy: CompiledPolicy, result: dict) -> dict:
+    """Add ``unchecked_sources``: each check not done, with the clause it comes from."""
+    sources = check_sources(policy)
+    result["unchecked_sources"] = {code: sources.get(code, "") for code in result["unchecked"]}
+    return result
 
 
 def settlement_row_to_dict(row: Mapping) -> dict:
@@ -65,6 +75,7 @@ def settlement_row_to_dict(row: Mapping) -> dict:
     out["status"] = row["status"]
     out["reasons"] = list(row["reasons"] or [])
     out["unchecked"] = list(row["unchecked"] or [])
+    out["assumed"] = list(row["assumed"] or [])
     return out
 
 

@@ -21,11 +21,13 @@ from pathlib import Path
 
 import polars as pl
 
+from medins.claims.aliases import with_values
 from medins.claims.fields import RECORDED_FIELDS
 from medins.claims.readers import read_claims
 from medins.engine.settle import settle
 from medins.errors import InputError
 from medins.money import format_yuan
+from medins.policy.checks import declared_values
 from medins.policy.compiled import CompiledPolicy
 from medins.report.labels import reason_label
 from medins.report.tables import short_source
@@ -89,6 +91,7 @@ def run_audit(claims_path: str | Path, policy: CompiledPolicy, *, encoding: str 
     start = time.perf_counter()
     stage = on_stage or (lambda _name, _done: None)
     stage("read", 0.0)
+    mapping = with_values(mapping, declared_values(policy.model))  # as batch: codes the policy declares are read
     read = read_claims(claims_path, encoding=encoding, mapping=mapping, recorded=True)
     present = {name for name in read.header_map.values() if name}
     compared = tuple(f for f in COMPARED if recorded(f) in present)
@@ -395,8 +398,18 @@ def views_in_yuan(views: dict[str, pl.DataFrame]) -> dict[str, pl.DataFrame]:
 DIFF_MONEY = ("recorded", "computed", "difference")
 
 
-def write_differences(result: AuditResult, path: str | Path) -> None:
-    """One row per differing field of each claim (and per claim not settleable), written atomically."""
-    from medins.claims.writers import write_table
+def write_outputs(result: AuditResult, output: Path | None, rejects: Path | None) -> None:
+    """The differences file (one row per differing field of each claim, and per claim not settleable) and the
+    rejects, renamed into place together (rejects first) by the project's :class:`medins.atomic.OutputFiles`."""
+    from medins.atomic import OutputFiles
+    from medins.claims.writers import write_rejects, write_table
 
-    write_table(result.differences, path, money_columns=DIFF_MONEY)
+    targets = [Path(t) for t in (rejects, output) if t is not None]
+    if not targets:
+        return
+    with OutputFiles(targets) as files:
+        if rejects is not None:
+            write_rejects(result.rejects, rejects, into=files.temp(Path(rejects)))
+        if output is not None:
+            write_table(result.differences, output, money_columns=DIFF_MONEY, into=files.temp(Path(output)))
+        files.commit()

@@ -2,7 +2,8 @@
 
 Why a module of its own: the batch is the data team's contract. Every input row ends in exactly one
 place (the settlement file, or the rejects file with its row number and a reason in words), the
-outputs appear whole or not at all (temp file, then rename), and the settlement itself is the one
+outputs appear whole and together or not at all (temporaries, fsync, then rename; one run per output
+at a time: ``medins.atomic.OutputFiles``), and the settlement itself is the one
 engine (:func:`medins.engine.settle.settle`) that ``medins calc`` uses for a single bill.
 """
 
@@ -15,10 +16,13 @@ from pathlib import Path
 
 import polars as pl
 
+from medins.atomic import OutputFiles
+from medins.claims.aliases import with_values
 from medins.claims.readers import read_claims
 from medins.claims.writers import write_rejects, write_table
 from medins.engine.admissibility import REASON_COLUMNS
 from medins.engine.settle import MONEY_OUTPUTS, OUTPUT_COLUMNS, settle
+from medins.policy.checks import declared_values
 from medins.policy.compiled import CompiledPolicy
 
 #: Claim facts kept next to the settlement for the summary (not written to the output file).
@@ -50,7 +54,12 @@ PARTITION_BYTES = 32 * 1024 * 1024
 IN_MEMORY_BYTES = 160 * 1024 * 1024
 
 
-def _check_output(output: Path, fmt: str | None) -> None:
+def _check_output(output: Path, fmt: str | None, rejects: Path, claims: Path) -> None:
+    """Refuse, before reading a year of claims, outputs that could not be written or would destroy a file.
+
+    Why the last checks: ``--rejects`` equal to ``-o`` would rename the rejects over the settlements,
+    and an output equal to the claims file would replace the input; either loses rows for good.
+    """
     from medins.claims.writers import _SUFFIXES
     from medins.errors import UsageError
 
@@ -59,9 +68,27 @@ def _check_output(output: Path, fmt: str | None) -> None:
         raise UsageError(f"cannot tell the output format of {str(output)!r} (format {fmt!r})",
                          f"无法判断输出文件“{output}”的格式", hint_en="use -o FILE.csv, .parquet or .xlsx, or --format",
                          hint_zh="请使用 .csv、.parquet 或 .xlsx 文件名,或指定 --format")
-    if not output.parent.exists():
-        raise UsageError(f"the output folder {str(output.parent)!r} does not exist",
-                         f"输出目录“{output.parent}”不存在")
+    if rejects.suffix.lower() not in _SUFFIXES:
+        raise UsageError(f"cannot tell the format of the rejects file {str(rejects)!r}",
+                         f"无法判断拒收文件“{rejects}”的格式", hint_en="use --rejects FILE.csv, .parquet or .xlsx",
+                         hint_zh="请使用 .csv、.parquet 或 .xlsx 作为 --rejects 文件名")
+    for path in (output, rejects):
+        if not path.parent.exists():
+            raise UsageError(f"the output folder {str(path.parent)!r} does not exist",
+                             f"输出目录“{path.parent}”不存在")
+        if path.is_dir():
+            raise UsageError(f"the output {str(path)!r} is a folder", f"输出路径“{path}”是一个目录",
+                             hint_en="give a file name", hint_zh="请给出文件名")
+    if output.resolve() == rejects.resolve():
+        raise UsageError(f"--rejects and -o name the same file {str(output)!r}",
+                         f"--rejects 与 -o 指向同一个文件“{output}”",
+                         hint_en="give the rejects another name (default: OUT.rejects.csv)",
+                         hint_zh="请为拒收文件另取一个名字(默认:OUT.rejects.csv)")
+    for path in (output, rejects):
+        if path.exists() and claims.exists() and path.samefile(claims):
+            raise UsageError(f"the output {str(path)!r} is the claims file being read",
+                             f"输出文件“{path}”就是正在读取的理赔文件",
+                             hint_en="write to another file (-o, --rejects)", hint_zh="请写出到其他文件(-o、--rejects)")
 
 
 def default_rejects_path(output: Path) -> Path:
@@ -75,9 +102,10 @@ BATCH_KEEP = (*SUMMARY_FACTS, REASON_COLUMNS)
 
 def output_table(settlement: pl.DataFrame) -> pl.DataFrame:
     """The settlement (settled with ``keep=BATCH_KEEP``) as written: ``OUTPUT_COLUMNS``, reasons and
-    unchecked checks as codes joined by ";" (money still fen)."""
+    unchecked checks and assumed defaults as codes joined by ";" (money still fen)."""
     columns = {c: pl.col(c) for c in OUTPUT_COLUMNS} | {
-        "reasons": pl.col(REASON_COLUMNS).fill_null(""), "unchecked": pl.col("unchecked").list.join(";")}
+        "reasons": pl.col(REASON_COLUMNS).fill_null(""), "unchecked": pl.col("unchecked").list.join(";"),
+        "assumed": pl.col("assumed").list.join(";")}
     return settlement.select(expr.alias(name) for name, expr in columns.items())
 
 
@@ -128,24 +156,29 @@ def run_batch(
     start = time.perf_counter()
     output = Path(output)
     claims_path = Path(claims_path)
-    _check_output(output, fmt)  # before reading a year of claims, not after
     rejects_path = Path(rejects) if rejects else default_rejects_path(output)
+    _check_output(output, fmt, rejects_path, claims_path)  # before reading a year of claims, not after
     stage = on_stage or (lambda _name, _done: None)
+    mapping = with_values(mapping, declared_values(policy.model))  # codes the policy declares are accepted
     if partitions is None:
         partitions = auto_partitions(claims_path, jobs)
-    if partitions and partitions > 1:
-        from medins.partitioned import run_partitioned
+    # rejects renamed first, settlements last: new settlements always stand beside their own rejects
+    with OutputFiles([rejects_path, output]) as files:
+        if partitions and partitions > 1:
+            from medins.partitioned import run_partitioned
 
-        return run_partitioned(claims_path, policy, output, rejects_path, partitions=int(partitions),
-                               encoding=encoding, mapping=mapping, fmt=fmt, stage=stage, start=start, jobs=jobs,
-                               in_memory=jobs <= 1 and _input_bytes(claims_path) <= IN_MEMORY_BYTES)
-    stage("read", 0.0)
-    read = read_claims(claims_path, encoding=encoding, mapping=mapping)
-    stage("settle", 0.3)
-    settlement = settle(policy, read.claims, read.items if read.shape == "items" else None, keep=BATCH_KEEP)
-    stage("write", 0.85)
-    write_table(output_table(settlement), output, format=fmt, money_columns=MONEY_OUTPUTS)  # type: ignore[arg-type]
-    write_rejects(read.rejects, rejects_path)
+            return run_partitioned(claims_path, policy, output, rejects_path, partitions=int(partitions),
+                                   encoding=encoding, mapping=mapping, fmt=fmt, stage=stage, start=start, jobs=jobs,
+                                   in_memory=jobs <= 1 and _input_bytes(claims_path) <= IN_MEMORY_BYTES, files=files)
+        stage("read", 0.0)
+        read = read_claims(claims_path, encoding=encoding, mapping=mapping)
+        stage("settle", 0.3)
+        settlement = settle(policy, read.claims, read.items if read.shape == "items" else None, keep=BATCH_KEEP)
+        stage("write", 0.85)
+        write_table(output_table(settlement), output, format=fmt, money_columns=MONEY_OUTPUTS,  # type: ignore[arg-type]
+                    into=files.temp(output))
+        write_rejects(read.rejects, rejects_path, into=files.temp(rejects_path))
+        files.commit()
     return BatchResult(
         rows_read=read.rows_read,
         rows_rejected=read.rejects.height,

@@ -58,6 +58,7 @@ def calc(
     data = load_bill(bill)
     result = settle_bill(compiled, data, source=bill.stem, trace=explain or format == "json")
     _stop_on_missing(result, compiled)
+    _stop_on_inconsistent_history(result, data, str(bill))
     if format == "json":
         import json
 
@@ -100,6 +101,38 @@ def _stop_on_missing(result: dict, compiled) -> None:
     )
 
 
+#: What each ``inconsistent_history:<field>`` means, and what to give instead (en, zh).
+_HISTORY_WORDS = {
+    "deductible_paid": (
+        "history.deductible_paid {deductible_paid} does not fit history.inscope {inscope}: a per-year deductible "
+        "is paid first, so after in-scope spending the deductible paid so far is the smaller of that spending "
+        "and the standard (never more than the spending)",
+        "history.deductible_paid {deductible_paid} 与 history.inscope {inscope} 不符:按年度计算的起付线先由个人"
+        "负担,年内已付起付线应为年内政策范围内累计与起付标准中较小者(不会超过累计金额)",
+        "give history.deductible_paid as it was this year (or leave history out for the year's first claim)",
+        "请按实际填写 history.deductible_paid(本年度第一笔结算可不填 history)"),
+    "fund_paid": (
+        "history.fund_paid {fund_paid} is above the policy's yearly cap for this kind of care",
+        "history.fund_paid {fund_paid} 超过政策对此类费用的年度最高支付限额",
+        "check history.fund_paid: it counts what the fund paid this benefit year for this kind of care",
+        "请核对 history.fund_paid:应为本结算年度基金对此类费用已支付的金额"),
+}
+
+
+def _stop_on_inconsistent_history(result: dict, bill: dict, source: str) -> None:
+    """A bill whose history contradicts itself stops with exit 2, never a second deductible in silence."""
+    fields = [r.split(":", 1)[1] for r in result["reasons"] if r.startswith("inconsistent_history:")]
+    if not fields:
+        return
+    from medins.errors import InputError
+
+    history = bill.get("history") or {}
+    given = {k: history.get(k, "0 (not given / 未填)") for k in ("deductible_paid", "inscope", "fund_paid")}
+    en, zh, hint_en, hint_zh = _HISTORY_WORDS[fields[0]]
+    raise InputError(en.format(**given), zh.format(**given), hint_en=hint_en, hint_zh=hint_zh, file=source,
+                     key_path=f"history.{fields[0]}")
+
+
 @policy_app.command("list")
 def policy_list(lang: LangOpt = None) -> None:
     """List the built-in policies with region, scheme and years."""
@@ -119,8 +152,16 @@ def policy_show(name: Annotated[str, typer.Argument(help="Policy file or built-i
 
 
 @policy_app.command("check")
-def policy_check(files: Annotated[list[Path], typer.Argument(help="Policy files to validate.")],
-                 lang: LangOpt = None) -> None:
+def policy_check(
+    files: Annotated[list[Path], typer.Argument(help="Policy files to validate.")],
+    lang: LangOpt = None,
+    monotone: Annotated[bool, typer.Option("--monotone", help=(
+        "Also settle a grid of totals for every visit type, zone, level and category the policy reads, and "
+        "report every place where a bigger bill gets less from the fund or costs the patient less (exit 1)."))] = False,
+    to: Annotated[int, typer.Option("--to", min=1, help="--monotone: the grid's largest total, yuan.")] = 200_000,
+    points: Annotated[int, typer.Option("--points", min=2, help="--monotone: totals on the grid.")] = 2_001,
+    set_: SetOpt = None,
+) -> None:
     """Validate policy files like a compiler: every problem, located, at once."""
     from rich.text import Text
 
@@ -150,6 +191,29 @@ def policy_check(files: Annotated[list[Path], typer.Argument(help="Policy files 
     if failed:
         screen.print(render_issues(failed, language))
         raise typer.Exit(2)
+    if monotone and not _check_monotone(files, language, to, points, parse_sets(set_)):
+        raise typer.Exit(1)
+
+
+def _check_monotone(files: list[Path], language, to: int, points: int, sets: dict) -> bool:
+    """Settle each policy's grid; False when some bigger bill gets less from the fund (or costs the patient less)."""
+    from medins.errors import UsageError
+    from medins.monotone import find_falls
+    from medins.policy.loader import load_policy
+    from medins.report.monotone import monotone_renderable
+
+    clean = True
+    for file in files:
+        result = find_falls(load_policy(str(file), sets), to_yuan=to, points=points)
+        if not result["settled"]:
+            reasons = ", ".join(result["reasons"]) or "-"
+            raise UsageError(f"{file}: no bill on the grid is settled ({reasons}): nothing to check",
+                             f"{file}:网格上没有可结算的账单({reasons}),无法检查单调性",
+                             hint_en="supply the missing parameters with --set NAME=VALUE",
+                             hint_zh="请用 --set 名称=值 提供缺失的参数")
+        console().print(monotone_renderable(str(file), result, language))
+        clean = clean and not result["falls"].height
+    return clean
 
 
 @policy_app.command("schema")

@@ -7,8 +7,8 @@ in integer fen; shares are ratios computed at the edge.
 Definitions (seed-policies.md §13): fund = all fund layers; 政策范围内自付 (in-scope self-pay) =
 in-scope amount − fund; 政策范围外自费 (out-of-scope self-pay) = total − in-scope amount; effective
 reimbursement rate = fund ÷ total; in-scope rate = fund ÷ in-scope amount (AN-1). Catastrophic
-expenditure: a person's out-of-pocket payments in the file above 40 % of disposable income, strictly
-(AN-5, A-AN-4).
+expenditure: a person's out-of-pocket payments in one benefit year above 40 % of that year's disposable
+income, strictly (AN-5, A-AN-4) — counted per person and benefit year, since income is yearly.
 """
 
 from __future__ import annotations
@@ -47,8 +47,10 @@ def settle_under(policies: list[CompiledPolicy], claims: pl.DataFrame, items: pl
     for policy in policies:
         label = policy.id if policy.id not in labels else f"{policy.id}#{len(labels) + 1}"
         labels.append(label)
-        settled = settle(policy, claims, items).select(OUTPUT_COLUMNS)
-        out[label] = pl.concat([settled, facts], how="horizontal")
+        settled = settle(policy, claims, items, keep=("year",))
+        # The benefit year as the policy counts it; a policy without a year start counts calendar years.
+        year = settled["year"].fill_null(claims["admit_date"].dt.year().cast(pl.Int64)).alias("benefit_year")
+        out[label] = pl.concat([settled.select(OUTPUT_COLUMNS), facts, year.to_frame()], how="horizontal")
     return Comparison(labels, out)
 
 
@@ -133,19 +135,25 @@ def _grouped(cmp: Comparison, key: pl.Expr, order: list[str]) -> pl.DataFrame:
 
 
 def catastrophic(cmp: Comparison, *, income_fen: int | None = None, threshold_pct: int = 40) -> pl.DataFrame:
-    """Persons whose out-of-pocket in the file exceeds ``threshold_pct`` % of income (strictly)."""
+    """Person-years whose out-of-pocket exceeds ``threshold_pct`` % of income (strictly).
+
+    Why per benefit year: income is a yearly figure (AN-5), so a person's payments are summed within
+    one benefit year of the policy, never across years — two ordinary years are not one catastrophe.
+    ``persons`` counts people, ``person_years`` (person, benefit year) pairs; ``with_income``,
+    ``catastrophic`` and ``incidence`` are person-years.
+    """
     rows = []
     for label, s in cmp.settlements.items():
         income = pl.lit(income_fen, pl.Int64) if income_fen is not None else pl.col("income")
-        per_person = s.with_columns(_inc=income).group_by("person_id").agg(
+        per_year = s.with_columns(_inc=income).group_by("person_id", "benefit_year").agg(
             oop=pl.col("psn_part_amt").sum(), income=pl.col("_inc").drop_nulls().first())
-        known = per_person.filter(pl.col("income").is_not_null() & (pl.col("income") > 0))
+        known = per_year.filter(pl.col("income").is_not_null() & (pl.col("income") > 0))
         hit = known.filter(pl.col("oop") * 100 > pl.col("income") * threshold_pct)
-        rows.append({"policy": label, "persons": per_person.height, "with_income": known.height,
-                     "catastrophic": hit.height,
+        rows.append({"policy": label, "persons": per_year["person_id"].n_unique(), "person_years": per_year.height,
+                     "with_income": known.height, "catastrophic": hit.height,
                      "incidence": hit.height / known.height if known.height else None})
-    return pl.DataFrame(rows, schema={"policy": pl.String, "persons": pl.Int64, "with_income": pl.Int64,
-                                      "catastrophic": pl.Int64, "incidence": pl.Float64})
+    return pl.DataFrame(rows, schema={"policy": pl.String, "persons": pl.Int64, "person_years": pl.Int64,
+                                      "with_income": pl.Int64, "catastrophic": pl.Int64, "incidence": pl.Float64})
 
 
 def not_paid(cmp: Comparison) -> pl.DataFrame:

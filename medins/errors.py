@@ -132,6 +132,23 @@ class InputError(_MessageError):
         return prefix + self.message_en
 
 
+class OutputError(_MessageError):
+    """The outputs of a run could not be written (disk full, no permission, a folder in the way).
+
+    Raised with nothing replaced: the files of an earlier run stay as they were and the run's
+    temporaries are removed (``medins.atomic``).
+    """
+
+
+class OutputLocked(OutputError):
+    """Another run is writing the same output (``medins.runlock``); ``pid`` names it when known."""
+
+    def __init__(self, message_en: str, message_zh: str, hint_en: str | None = None, hint_zh: str | None = None,
+                 pid: int | None = None) -> None:
+        super().__init__(message_en, message_zh, hint_en=hint_en, hint_zh=hint_zh)
+        self.pid = pid
+
+
 @dataclass(frozen=True, kw_only=True)
 class PolicyIssue:
     """One problem in a policy (or other YAML) file, located and explained in both languages.

@@ -32,19 +32,31 @@ from __future__ import annotations
 import codecs
 import multiprocessing
 import os
-import tempfile
+import signal
+import sys
 import time
 from collections import deque
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ProcessPoolExecutor
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from pathlib import Path
 
 import polars as pl
 
-from medins.atomic import atomic_path
-from medins.claims.readers import ReadResult, _is_utf8, csv_shape, read_claims, read_csv_piece, read_frame_piece
+from medins.atomic import OutputFiles, writing
+from medins.claims.readers import (
+    ReadResult,
+    _is_utf8,
+    csv_shape,
+    decode_block_marking,
+    decode_marking,
+    flag_utf8_lines,
+    read_claims,
+    read_csv_piece,
+    read_frame_piece,
+    utf8_wins,
+)
 from medins.claims.writers import _prepare, write_rejects, write_table
 from medins.engine.settle import MONEY_OUTPUTS, OUTPUT_COLUMNS, settle
 from medins.errors import InputError
@@ -68,25 +80,20 @@ class _NotUtf8(Exception):
 
 def run_partitioned(path: Path, policy, output: Path, rejects_path: Path, *, partitions: int, encoding: str,
                     mapping: dict | None, fmt: str | None, stage: Callable[[str, float], None], start: float,
-                    jobs: int = 1, in_memory: bool = False):
+                    files: OutputFiles, jobs: int = 1, in_memory: bool = False):
     """Settle ``path`` in ``partitions`` person-hash partitions; see the module docstring.
 
-    ``jobs`` > 1 parses pieces and settles partitions in that many worker processes at once.
+    ``jobs`` > 1 parses pieces and settles partitions in that many worker processes at once. The
+    outputs are written to ``files``' temporaries and committed together; the spill folder is
+    ``files.scratch()`` (removed by ``files``, after the workers have stopped).
     """
     from medins.batch import BatchResult
 
     kind = fmt or {".csv": "csv", ".txt": "csv", ".parquet": "parquet", ".xlsx": "xlsx"}.get(
         output.suffix.lower(), "csv")
-    try:
-        spill_folder = tempfile.TemporaryDirectory(dir=output.parent, prefix=f".{output.name}.")
-    except OSError as exc:
-        from medins.errors import UsageError
-
-        raise UsageError(message_en=f"cannot write to {str(output.parent)!r}: {exc.strerror}",
-                         message_zh=f"无法写入目录“{output.parent}”：{exc.strerror}") from None
-    # the workers stop (inner context) before the spill folder they write in is removed (outer)
-    with spill_folder as tmp, workers_for(jobs, policy) as workers:
-        folder = Path(tmp)
+    folder = files.scratch()
+    # the workers stop (this context) before the spill folder they write in is removed (``files``)
+    with workers_for(jobs, policy) as workers:
         spill = _Spill(folder, partitions, in_memory=in_memory)
         try:
             label = _read_pieces(path, encoding, mapping, spill, stage, workers)
@@ -109,13 +116,15 @@ def run_partitioned(path: Path, policy, output: Path, rejects_path: Path, *, par
             stage("settle", 0.45 + 0.4 * (done + 1) / len(futures))
 
         stage("write", 0.85)
-        _write_ranges(ranges, output, kind, folder, stage)
+        with writing(output.parent):
+            _write_ranges(ranges, output, files.temp(output), kind, folder, stage)
         rejects = pl.concat(spill.rejects) if spill.rejects else None
         if rejects is None:
             from medins.claims.parse import REJECTS_SCHEMA
 
             rejects = REJECTS_SCHEMA.to_frame()
-        write_rejects(rejects, rejects_path)
+        write_rejects(rejects, rejects_path, into=files.temp(rejects_path))
+        files.commit()
         summary = _reaggregate(pl.concat(facts)) if facts else pl.DataFrame()
         settled_count = int(summary["_n"].sum()) if summary.height else 0
     return BatchResult(rows_read=spill.rows_read, rows_rejected=rejects.height, claims_settled=settled_count,
@@ -139,11 +148,30 @@ class _InProcess:
 
 #: The policy a worker process settles under (given once, when it starts).
 _WORKER_POLICY = None
+_PR_SET_PDEATHSIG = 1
 
 
-def _start_worker(policy) -> None:
+def _start_worker(policy, parent: int | None = None) -> None:
+    """A worker's start: keep the policy, die with the parent, leave Ctrl-C to the parent.
+
+    Why: a parent killed with SIGKILL cannot stop its workers, and orphaned workers would go on
+    settling (and spilling gigabytes) for nobody. On Linux the kernel sends them SIGKILL when the
+    parent dies (``PR_SET_PDEATHSIG``); if it died before that was set, the worker ends itself. Ctrl-C
+    reaches every process of the terminal: the workers ignore it and the parent ends them after its
+    cleanup (``workers_for``).
+    """
     global _WORKER_POLICY
     _WORKER_POLICY = policy
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    if parent is None:
+        return
+    if sys.platform.startswith("linux"):
+        import ctypes
+
+        with suppress(OSError, AttributeError):
+            ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+    if os.getppid() != parent:
+        os._exit(1)
 
 
 @contextmanager
@@ -162,7 +190,7 @@ def workers_for(jobs: int, policy=None) -> Iterator:
     os.environ["POLARS_MAX_THREADS"] = threads or str(max(1, default_jobs(limit=64) // jobs))
     try:
         pool = ProcessPoolExecutor(max_workers=jobs, mp_context=multiprocessing.get_context("spawn"),
-                                   initializer=_start_worker, initargs=(policy,))
+                                   initializer=_start_worker, initargs=(policy, os.getpid()))
         for _ in range(jobs):
             pool.submit(_ready)  # start the workers (imports) while this process cuts the first piece
     finally:
@@ -173,8 +201,28 @@ def workers_for(jobs: int, policy=None) -> Iterator:
     pool.window = jobs + 1  # type: ignore[attr-defined]  # pieces in flight: bounds the memory of reading
     try:
         yield pool
+    except BaseException:
+        _end_workers(pool)  # an error, Ctrl-C or SIGTERM: the partitions in flight are of no use any more
+        raise
     finally:
         pool.shutdown(wait=True, cancel_futures=True)
+
+
+def _end_workers(pool: ProcessPoolExecutor) -> None:
+    """Kill the pool's worker processes now, rather than waiting for the tasks they are running.
+
+    ``ProcessPoolExecutor`` has no public way to do it before Python 3.14 (``terminate_workers``).
+    """
+    ending = getattr(pool, "terminate_workers", None)
+    if ending is not None:
+        ending()
+        return
+    for process in list((getattr(pool, "_processes", None) or {}).values()):
+        with suppress(OSError, ValueError, AttributeError):
+            process.kill()
+    for process in list((getattr(pool, "_processes", None) or {}).values()):
+        with suppress(OSError, ValueError, AttributeError, AssertionError):
+            process.join(5)
 
 
 def default_jobs(limit: int = 4) -> int:
@@ -211,7 +259,8 @@ def _store(frame: pl.DataFrame, folder: Path | None, name: str) -> Stored:
     """Keep ``frame`` for a later pass: in ``folder`` as an Arrow file, or as it is (``folder`` None)."""
     if folder is None:
         return frame
-    frame.write_ipc(folder / name, compression=_SPILL_COMPRESSION)
+    with writing(folder.parent):  # a full disk while spilling, even in a worker: the user's message, whole
+        frame.write_ipc(folder / name, compression=_SPILL_COMPRESSION)
     return folder / name
 
 
@@ -364,41 +413,41 @@ def _csv_pieces(path: Path, encoding: str) -> Iterator[tuple[bytes, str, int]]:
     pending = b""
     consumed = 0
     decoder = None
+    at = 0  # file offset of ``pending`` (UTF-8: the bytes are the file's)
     with path.open("rb") as handle:
         first = handle.read(PIECE_BYTES)
         if first.startswith(_BOM) and enc in ("auto", "utf-8"):
             first, enc = first[len(_BOM):], "utf-8"
-            consumed = len(_BOM)
-        if enc == "auto":
-            enc = "utf-8" if _utf8_start(first) else "gb18030"
+            consumed = at = len(_BOM)
+        if enc == "auto":  # as the whole-file reader decides (readers.utf8_bytes), on the first block
+            enc = "utf-8" if _utf8_start(first) or utf8_wins(first) else "gb18030"
             guessed = True
         else:
             guessed = False
         if enc != "utf-8":
-            decoder = codecs.getincrementaldecoder(enc)("strict")
+            decoder = codecs.getincrementaldecoder(enc)("medins-mark")  # undecodable bytes → rows rejected
         block = first
         while True:
             final = len(block) == 0
             consumed += len(block)
             if decoder is not None:
-                try:
-                    block = decoder.decode(block, final=final).encode("utf-8")
-                except UnicodeDecodeError:
-                    raise InputError(
-                        message_en=f"the file is not valid {enc} (a bad byte before offset {consumed})",
-                        message_zh=f"文件不是有效的 {enc} 编码（第 {consumed} 字节之前有错误）",
-                        hint_en="try --encoding auto, utf-8 or gb18030",
-                        hint_zh="请尝试 --encoding auto、utf-8 或 gb18030", file=str(path)) from None
+                block = decode_block_marking(decoder, flag_utf8_lines(block), final=final,
+                                             base=consumed - len(block)).text.encode()
             pending += block
             end = len(pending) if final else _cut(pending)
             if end:
                 piece, pending = pending[:end], pending[end:]
+                at += end
                 if decoder is None and not _is_utf8(piece):
-                    if guessed:
+                    if utf8_wins(piece):  # a few undecodable rows: rejected as ``encoding``
+                        piece = decode_marking(piece, "utf-8", at - end).text.encode()
+                    elif guessed:
                         raise _NotUtf8
-                    raise InputError(message_en="the file is not valid UTF-8", message_zh="文件不是有效的 UTF-8 编码",
-                                     file=str(path), hint_en="try --encoding gbk or --encoding auto",
-                                     hint_zh="请尝试 --encoding gbk 或 --encoding auto")
+                    else:
+                        raise InputError(message_en="the file is not valid UTF-8",
+                                         message_zh="文件不是有效的 UTF-8 编码", file=str(path),
+                                         hint_en="try --encoding gbk or --encoding auto",
+                                         hint_zh="请尝试 --encoding gbk 或 --encoding auto")
                 if header is None:
                     split = _cut(piece, first=True) or len(piece)
                     header, piece = piece[:split], piece[split:]
@@ -445,9 +494,9 @@ def _cut(data: bytes, *, first: bool = False) -> int:
     return 0
 
 
-def _write_ranges(ranges: dict[int, list[Stored]], output: Path, kind: str, folder: Path,
+def _write_ranges(ranges: dict[int, list[Stored]], output: Path, into: Path, kind: str, folder: Path,
                   stage: Callable[[str, float], None]) -> None:
-    """Pass 3: the output in input order, one row range at a time, written all or nothing.
+    """Pass 3: the output in input order, one row range at a time, written to the temporary ``into``.
 
     The pieces hold ``output_table`` rows (reason lists already joined) and their input ``row``.
     """
@@ -460,10 +509,10 @@ def _write_ranges(ranges: dict[int, list[Stored]], output: Path, kind: str, fold
     if kind == "xlsx" or not ranges:
         frames = list(in_order())
         whole = pl.concat(frames) if frames else _empty_output()
-        write_table(whole, output, format=kind, money_columns=MONEY_OUTPUTS)  # type: ignore[arg-type]
+        write_table(whole, output, format=kind, money_columns=MONEY_OUTPUTS, into=into)  # type: ignore[arg-type]
         return
     if kind == "csv":
-        with atomic_path(output, ".csv") as tmp, open(tmp, "wb") as out:
+        with open(into, "wb") as out:
             out.write((",".join(OUTPUT_COLUMNS) + "\n").encode())
             for frame in in_order():
                 _prepare(frame, "csv", MONEY_OUTPUTS).write_csv(out, include_header=False)
@@ -473,15 +522,15 @@ def _write_ranges(ranges: dict[int, list[Stored]], output: Path, kind: str, fold
         piece = folder / f"final-{i}.parquet"
         _prepare(frame, "parquet", MONEY_OUTPUTS).write_parquet(piece)
         pieces.append(piece)
-    with atomic_path(output, ".parquet") as tmp:
-        pl.scan_parquet(pieces).sink_parquet(tmp)
+    pl.scan_parquet(pieces).sink_parquet(into)
 
 
 def _empty_output() -> pl.DataFrame:
     from medins.batch import output_table
 
     schema = {c: pl.String for c in OUTPUT_COLUMNS} | {c: pl.Int64 for c in MONEY_OUTPUTS}
-    schema |= {"reasons": pl.List(pl.String), "unchecked": pl.List(pl.String), "_reasons": pl.String}
+    schema |= {"reasons": pl.List(pl.String), "unchecked": pl.List(pl.String),
+               "assumed": pl.List(pl.String), "_reasons": pl.String}
     return output_table(pl.DataFrame(schema=schema))
 
 

@@ -17,7 +17,7 @@ from hypothesis import strategies as st
 
 from medins.audit import COMPARED, run_audit, summary_views
 from medins.batch import run_batch
-from medins.errors import InputError
+from medins.errors import InputError, OutputError
 from medins.policy.loader import load_policy
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -117,10 +117,10 @@ def test_a_failing_write_leaves_no_differences_file(tmp_path, monkeypatch) -> No
         raise OSError("disk full")
 
     monkeypatch.setattr(pl.DataFrame, "write_csv", broken)
-    from medins.audit import write_differences
+    from medins.audit import write_outputs
 
-    with pytest.raises(OSError):
-        write_differences(run_audit(EXPORT, SUQIAN), tmp_path / "diff.csv")
+    with pytest.raises(OutputError, match="nothing was replaced"):
+        write_outputs(run_audit(EXPORT, SUQIAN), tmp_path / "diff.csv", tmp_path / "diff.rejects.csv")
     assert list(tmp_path.iterdir()) == []
 
 

@@ -19,7 +19,7 @@ import medins.partitioned
 from medins.api import settle_bill
 from medins.batch import run_batch
 from medins.engine.settle import MONEY_OUTPUTS
-from medins.errors import InputError
+from medins.errors import InputError, OutputError
 from medins.policy.loader import load_policy
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -261,9 +261,9 @@ def test_a_failing_write_leaves_no_file(tmp_path, monkeypatch) -> None:
         raise OSError(28, "No space left on device")
 
     monkeypatch.setattr(pl.DataFrame, "write_csv", broken)
-    with pytest.raises(OSError):
+    with pytest.raises(OutputError, match="disk is full"):
         run_batch(EXAMPLE, SUQIAN, out)
-    with pytest.raises(OSError):
+    with pytest.raises(OutputError, match="disk is full"):
         run_batch(EXAMPLE, SUQIAN, tmp_path / "new.csv")
     assert out.read_text(encoding="utf-8") == "old\n"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["out.csv"]
@@ -281,7 +281,7 @@ def test_a_failing_partitioned_write_leaves_no_file(tmp_path, monkeypatch, tiny_
         return original(frame, kind, money)
 
     monkeypatch.setattr(medins.partitioned, "_prepare", broken)
-    with pytest.raises(OSError):
+    with pytest.raises(OutputError, match="disk is full"):
         run_batch(EXAMPLE, SUQIAN, tmp_path / "out.csv")
     assert list(tmp_path.iterdir()) == []
 

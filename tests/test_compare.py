@@ -151,3 +151,15 @@ def test_fee_band_edges_are_half_open() -> None:
     bands = cmp.by_fee_band(cmp.settle_under([SUQIAN], claims, items))
     assert dict(zip(bands["group"].to_list(), bands["claims"].to_list(), strict=True)) == {
         "≤ 5,000": 1, "5,000–10,000": 1}
+
+
+def test_AN_5_catastrophic_is_counted_per_person_and_benefit_year() -> None:
+    """AN-5: income is yearly. A: 1,750 out of pocket in 2008 and 1,750 in 2009 against 5,000 (35 % each year) is
+    not catastrophic — summed across years it would be 70 %; B: two 2008 stays, 3,500 (70 %) is."""
+    bills = [stay(1, "3000", "A", "1990-01-01", "5000"), stay(2, "3000", "A", "1990-01-01", "5000"),
+             stay(3, "3000", "B", "1990-01-01", "5000"), stay(4, "3000", "B", "1990-01-01", "5000")]
+    bills[1]["visit"]["admit_date"] = "2009-04-02"
+    bills[3]["visit"]["admit_date"] = "2008-09-02"
+    claims, items = bills_to_tables(bills)
+    row = cmp.catastrophic(cmp.settle_under([SUQIAN], claims, items)).row(0, named=True)
+    assert (row["persons"], row["person_years"], row["with_income"], row["catastrophic"]) == (2, 3, 3, 1)

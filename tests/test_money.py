@@ -5,7 +5,7 @@ from __future__ import annotations
 from decimal import Decimal
 
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from medins.money import (
@@ -32,7 +32,7 @@ def test_to_fen_reads_yuan_text(text, fen) -> None:
 @pytest.mark.parametrize(
     ("value", "message"),
     [(0.1, "binary float"), ("1.005", "two decimals"), ("-1", "negative"), ("abc", "not a number"),
-     ("NaN", "finite"), ("", "empty"), ("1e20", "larger")],
+     ("NaN", "finite"), ("", "empty"), ("1e20", "not a number")],
 )
 def test_to_fen_refuses_what_is_not_money(value, message) -> None:
     """Floats, sub-fen amounts, negatives, text and NaN are refused with a reason."""
@@ -78,7 +78,73 @@ def test_half_up_matches_decimal(numerator: int, denominator: int) -> None:
     assert div_half_up(numerator, denominator) == int(expected)
 
 
+@settings(deadline=None)  # the first reads compile the grammar; a busy machine must not fail it
 @given(st.integers(0, 10**13))
 def test_yuan_round_trip(fen: int) -> None:
     """fen → yuan text → fen is the identity."""
     assert to_fen(fen_to_yuan(fen)) == fen
+
+
+# --- the money grammar (issue 12, deliverable 1): one reader for calc, batch, compare and --set ---------
+
+@pytest.mark.parametrize(("text", "fen"), [
+    ("１２００.００", 120000), ("１，２００．５", 120050), ("\u3000１２００\u3000", 120000), ("1,200.00", 120000),
+    ("1,234,567", 123456700), ("1200.5", 120050), ("1200.5000", 120050), ("¥ 1,200.50", 120050),
+    ("￥12元", 1200), ("12 元", 1200), ("0001", 100), ("100000000000", 10_000_000_000_000), ("-0", 0),
+])
+def test_money_grammar_accepts(text: str, fen: int) -> None:
+    """Full-width digits, points, commas and spaces (NFKC), thousands commas, ¥/￥ and 元, zero decimals
+    beyond the fen: each reads as the amount written."""
+    assert to_fen(text) == fen
+
+
+@pytest.mark.parametrize(("text", "code"), [
+    ("1e4", "not_a_number"), ("1E+4", "not_a_number"), ("12_000", "not_a_number"), ("1,20,0", "not_a_number"),
+    ("12,0000", "not_a_number"), (".5", "not_a_number"), ("5.", "not_a_number"), ("--5", "not_a_number"),
+    ("-¥-5", "not_a_number"), ('"12"', "not_a_number"), ("1 200", "not_a_number"), ("+5", "not_a_number"),
+    ("inf", "not_a_number"), ("NaN", "not_a_number"), ("0x10", "not_a_number"), ("一千", "not_a_number"),
+    ("12.345", "sub_fen"), ("１２．３４５", "sub_fen"), ("1" * 31, "too_large"), ("100000000000.01", "too_large"),
+    ("-5", "negative_amount"), ("－５", "negative_amount"), ("¥-5", "negative_amount"), ("\u2212" + "5", "negative_amount"),
+    ("", "missing_field"), ("\u3000", "missing_field"),
+])
+def test_money_grammar_refuses_with_a_code(text: str, code: str) -> None:
+    """Exponents, underscores, misplaced commas, signs, NaN/inf, sub-fen, huge, negative, empty: refused."""
+    with pytest.raises(MoneyError) as caught:
+        to_fen(text)
+    assert caught.value.code == code
+
+
+def test_negatives_only_where_allowed() -> None:
+    """A leading minus (ASCII, full-width or U+2212, before or after ¥) is read only when allowed."""
+    assert [to_fen(t, allow_negative=True) for t in ("-5", "－５", "¥-5", "-¥5", "\u22125")] == [-500] * 5
+
+
+def test_decimal_and_int_values_follow_the_grammar() -> None:
+    """A JSON number arrives as Decimal or int: ``1e4`` (Decimal("1E+4")) and 31 digits are refused as text is."""
+    assert to_fen(Decimal("1200.50")) == 120050 and to_fen(12) == 1200
+    with pytest.raises(MoneyError, match="not a number"):
+        to_fen(Decimal("1E+4"))
+    with pytest.raises(MoneyError, match="larger"):
+        to_fen(10**30)
+    with pytest.raises(MoneyError, match="larger"):
+        to_fen("9" * 5000)  # a very long text is refused without a regex over it
+    with pytest.raises(MoneyError, match="not a number"):
+        to_fen("9x" * 100)
+
+
+_CELL = st.text(st.sampled_from("0123456789０１２３４５６７８９.,，．-－ ¥￥元e_+\u3000"), max_size=14)
+
+
+@settings(max_examples=150, deadline=None)
+@given(_CELL)
+def test_scalar_reader_agrees_with_decimal(text: str) -> None:
+    """Whatever the text, an accepted amount equals the Decimal value of its NFKC digits (no rounding)."""
+    try:
+        fen = to_fen(text)
+    except MoneyError as exc:
+        assert exc.code in ("not_a_number", "sub_fen", "too_large", "negative_amount", "missing_field")
+        return
+    import unicodedata
+
+    digits = unicodedata.normalize("NFKC", text).strip().replace(",", "").replace("¥", "").replace("元", "")
+    assert Decimal(digits.replace(" ", "")) * 100 == fen

@@ -90,3 +90,17 @@ def test_missing_inputs_and_schemes_without_premiums_are_usage_errors() -> None:
         premium(load_policy("beijing-employee-2009"), paid_date=date(2009, 5, 1), inputs={"base": Decimal(1)})
     with pytest.raises(UsageError, match="no contributions"):
         premium(load_policy("ncms-rural"))
+
+
+@pytest.mark.parametrize(("sex", "birth", "eligible"), [
+    ("M", date(1949, 6, 1), False), ("M", date(1949, 6, 2), True),  # 60 on 2009-06-01 → not eligible
+    ("F", date(1959, 6, 1), False), ("F", date(1959, 6, 2), True),  # 50 on 2009-06-01 → not eligible
+    (None, date(1930, 1, 1), True),  # without sex the limit cannot be checked: the shares are computed
+])
+def test_VC_1_village_cadre_age_limit(sex, birth, eligible) -> None:
+    """VC-1: men under 60, women under 50 (未达到法定退休年龄); at or over the limit nobody contributes."""
+    r = premium(load_policy("village-cadre"), person_category="village_cadre", sex=sex, birth_date=birth,
+                paid_date=date(2009, 6, 1), inputs={"base": Decimal(2000)})
+    assert (r.group != "not_eligible_age") is eligible
+    if not eligible:
+        assert set(shares(r).values()) == {"0.00"}

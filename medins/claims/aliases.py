@@ -14,7 +14,8 @@ import re
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 
-from medins.claims.fields import CLAIM_FIELDS, ITEM_CATEGORIES, ITEM_FIELDS, PERSON_CATEGORIES, RECORDED_FIELDS, Field
+from medins.claims.fields import CLAIM_FIELDS, ITEM_FIELDS, RECORDED_FIELDS, Field
+from medins.claims.vocabulary import CLOSED_FIELDS, aliases_of, close_code
 from medins.errors import InputError
 from medins.money import MAX_YUAN, fen_to_yuan
 
@@ -36,22 +37,10 @@ for _digit, _zh in (("1", "一"), ("2", "二"), ("3", "三")):
 
 #: Built-in value aliases of Chinese exports, by canonical field; keys are matched case-insensitively.
 VALUE_ALIASES: dict[str, dict[str, str | None]] = {
-    "visit_type": {"住院": "inpatient", "门诊": "outpatient", "普通门诊": "outpatient",
-                   "门诊大病": "outpatient_special", "门诊特殊病": "outpatient_special",
-                   "门诊慢特病": "outpatient_special", "特殊病种门诊": "outpatient_special",
-                   "门诊特殊病种": "outpatient_special", "急诊": "emergency", "门急诊": "emergency"},
+    **{f: aliases_of(vocab.name) for f, vocab in CLOSED_FIELDS.items()},
     "hospital_level": _LEVELS,
-    "hospital_zone": {"区内": "in_district", "本区": "in_district", "区外市内": "in_city", "市内": "in_city",
-                      "市外": "out_of_city", "省内异地": "out_of_city", "省外": "out_of_province",
-                      "跨省": "out_of_province", "跨省异地": "out_of_province", "境外": "overseas"},
     "sex": {"男": "M", "女": "F", "male": "M", "female": "F"},
-    "cause": {"疾病": "illness", "工伤": "work_injury", "生育": "maternity", "交通事故": "traffic_accident",
-              "车祸": "traffic_accident", "意外伤害": "accident", "意外": "accident"},
-    "person_category": {zh: code for code, (zh, _en) in PERSON_CATEGORIES.items()}
-    | {"在职": "in_service", "退休": "retired", "居民": "resident", "低保": "low_income",
-       "残疾人": "disabled"},
     "item_class": {"甲": "A", "甲类": "A", "乙": "B", "乙类": "B", "丙": "C", "丙类": "C"},
-    "item_category": {word: code for code, (zh, _en, words) in ITEM_CATEGORIES.items() for word in (zh, *words)},
 }
 
 
@@ -183,6 +172,18 @@ def check_mapping(mapping: Mapping | None, *, file: str | None = None) -> tuple[
     return columns, values
 
 
+def with_values(mapping: Mapping | None, extra: Mapping[str, Mapping[str, str]]) -> dict | None:
+    """``mapping`` (a ``--map`` document) with more value entries by field; the user's own entries win."""
+    if not extra:
+        return dict(mapping) if mapping else None
+    doc = dict(mapping or {})
+    values = {str(k): dict(v or {}) for k, v in (doc.get("values") or {}).items()}
+    for name, table in extra.items():
+        values[name] = {**table, **values.get(name, {})}
+    doc["values"] = values
+    return doc
+
+
 def _mapping(node: object, where: str, file: str | None) -> Mapping | None:
     if node is None or isinstance(node, Mapping):
         return node
@@ -259,6 +260,9 @@ _ROW_MESSAGES: dict[str, tuple[str, str]] = {
                                   "（医疗费总额 {total} 减全自费金额 {self_pay}）"),
     "conflicting_claim_fields": ("the lines of claim {claim_id} disagree on {conflicts}",
                                  "结算单 {claim_id} 的各明细行在 {conflicts} 上不一致"),
+    "encoding": ("the row holds bytes that are not text in the file's encoding (the first at byte {offset} "
+                 "of the file), so it is not read rather than misread",
+                 "该行含有不符合文件编码的字节（第一个位于文件第 {offset} 字节），为免误读，该行未读取"),
     "claim_has_bad_line": ("another line of claim {claim_id} is rejected, so the whole claim is held back",
                            "结算单 {claim_id} 的其他明细行有错误，整张结算单暂不结算"),
 }
@@ -275,14 +279,22 @@ def reject_message(code: str, rec: dict, headers: Mapping[str, str], expected: i
         value = rec.get(f"text:{name}")
         allowed = ", ".join(map(str, HOSPITAL_LEVELS if name == "hospital_level" else f.choices))
         en, zh = _CELL_MESSAGES[kind]
-        return (en.format(col=col_en, val=repr(value), allowed=allowed, minimum=f.minimum),
-                zh.format(col=f"列“{header}”" + (f"（{f.zh}）" if header == name else ""), val=f"“{value}”",
-                          allowed=allowed, minimum=f.minimum))
+        en, zh = (en.format(col=col_en, val=repr(value), allowed=allowed, minimum=f.minimum),
+                  zh.format(col=f"列“{header}”" + (f"（{f.zh}）" if header == name else ""), val=f"“{value}”",
+                            allowed=allowed, minimum=f.minimum))
+        guess = close_code(str(value), f.choices) if kind == "unknown_code" and value is not None else None
+        if guess:  # the likely code first: a list of sixty categories hides it
+            en, zh = f"{en} (did you mean {guess!r}?)", f"{zh}（是否应为“{guess}”？）"
+        return en, zh
     values = {k: _show(v) for k, v in rec.items() if k in ("total", "self_pay", "class_b", "preselfpay",
                                                            "admit_date",
                                                            "discharge_date", "claim_id", "_conflicts")}
     conflicts = ", ".join(headers.get(n, n) for n in values.pop("_conflicts", "").split(", ") if n)
     values = {"found": rec.get("_nfields"), "expected": expected, "conflicts": conflicts, **values}
+    if code == "encoding":
+        from medins.claims.readers import first_bad_offset
+
+        values["offset"] = first_bad_offset(rec.get("raw"))
     en, zh = _ROW_MESSAGES.get(code, (code, code))
     return en.format(**values), zh.format(**values)
 

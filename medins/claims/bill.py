@@ -11,6 +11,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import re
+from collections.abc import Collection, Mapping
 from decimal import Decimal
 from pathlib import Path
 
@@ -19,9 +20,11 @@ import polars as pl
 from medins.claims.aliases import HOSPITAL_LEVELS, did_you_mean
 from medins.claims.fields import CLAIM_FIELDS, ITEM_FIELDS, Field
 from medins.claims.parse import CLAIMS_SCHEMA, ITEMS_SCHEMA, default_of
+from medins.claims.vocabulary import close_code
 from medins.dates import age_on
 from medins.errors import InputError, format_key_path
-from medins.money import MoneyError, fen_to_yuan, to_fen
+from medins.money import amounts_to_fen, fen_to_yuan
+from medins.textnorm import nfkc
 
 _ISO_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 _TOP_ORDER = ("id", "person", "visit", "amounts", "items", "history")
@@ -42,25 +45,99 @@ CLAIM_TREE = _tree(CLAIM_FIELDS) | {"items": None}
 ITEM_TREE = _tree(ITEM_FIELDS)
 
 
+#: An integer literal longer than this is kept as Decimal: ``int()`` refuses 4,300 digits with a traceback,
+#: and no field holds such a number (the money grammar then refuses it as too large).
+_INT_DIGITS = 30
+
+
+def _json_int(text: str) -> int | Decimal:
+    return int(text) if len(text) <= _INT_DIGITS else Decimal(text)
+
+
+class _Duplicates(dict):
+    """A JSON object in which a key occurs more than once (the keys are kept in ``repeated``)."""
+
+    repeated: list[str]
+
+
+def _pairs(pairs: list[tuple[str, object]]) -> dict:
+    """``object_pairs_hook``: a dict, or a :class:`_Duplicates` naming the keys given twice."""
+    out = dict(pairs)
+    if len(out) == len(pairs):
+        return out
+    dup = _Duplicates(out)
+    seen: set[str] = set()
+    dup.repeated = [k for k, _v in pairs if k in seen or seen.add(k)]  # type: ignore[func-returns-value]
+    return dup
+
+
 def load_bill(path: str | Path) -> dict:
-    """Read a bill JSON file (UTF-8, BOM allowed); numbers with a point become Decimal, never float."""
+    """Read a bill JSON file (UTF-8, BOM allowed); numbers with a point become Decimal, never float.
+
+    Refused with a located message (never a traceback, never a silent choice): a key given twice in
+    one object (JSON parsers keep the last value, so a corrected amount could be the wrong one),
+    nesting deeper than the parser's stack, integers of thousands of digits (kept as Decimal and
+    refused where used) and text holding a lone surrogate (``"\\ud800"``, which cannot be printed).
+    """
     path = Path(path)
     try:
         with path.open(encoding="utf-8-sig") as handle:
-            doc = json.load(handle, parse_float=Decimal, parse_constant=Decimal)
+            doc = json.load(handle, parse_float=Decimal, parse_constant=Decimal, parse_int=_json_int,
+                            object_pairs_hook=_pairs)
     except json.JSONDecodeError as exc:
         raise InputError(
             message_en=f"not valid JSON at line {exc.lineno}, column {exc.colno}: {exc.msg}",
             message_zh=f"JSON 格式错误（第 {exc.lineno} 行第 {exc.colno} 列）：{exc.msg}",
             hint_en="check for a missing comma, quote or bracket just before that place",
             hint_zh="请检查该位置之前是否缺少逗号、引号或括号", file=str(path)) from None
-    except UnicodeDecodeError:
-        raise InputError(message_en="the bill is not UTF-8 text", message_zh="账单文件不是 UTF-8 编码",
+    except UnicodeDecodeError as exc:
+        raise InputError(message_en=f"the bill is not UTF-8 text (bad byte at offset {exc.start})",
+                         message_zh=f"账单文件不是 UTF-8 编码（第 {exc.start} 字节处有错误）",
                          hint_en="save it as UTF-8", hint_zh="请以 UTF-8 编码保存", file=str(path)) from None
+    except RecursionError:
+        raise InputError(message_en="the JSON is nested too deeply to be a bill", message_zh="JSON 嵌套层数过多，不是账单",
+                         hint_en="a bill nests at most four levels (visit.hospital.name)",
+                         hint_zh="账单最多嵌套四层（如 visit.hospital.name）", file=str(path)) from None
     except OSError as exc:
         raise InputError(message_en=f"cannot read the bill: {exc.strerror or exc}",
                          message_zh=f"无法读取账单：{exc.strerror or exc}", file=str(path)) from None
+    _check_document(doc, str(path))
     return doc
+
+
+def _check_document(doc: object, file: str) -> None:
+    """Refuse repeated keys and lone surrogates anywhere in the document, naming the key path."""
+    stack: list[tuple[tuple, object]] = [((), doc)]
+    while stack:  # iterative: a document as deep as the parser allows must not exhaust Python's stack
+        path, node = stack.pop()
+        if isinstance(node, _Duplicates):
+            key = node.repeated[0]
+            where = format_key_path((*path, key))
+            raise InputError(
+                message_en=f"the key {key!r} is given more than once in the same object",
+                message_zh=f"同一对象中键“{key}”出现了不止一次",
+                hint_en="keep one of them: medins does not guess which value you meant",
+                hint_zh="请只保留一个：medins 不会猜测您想要的是哪个值", file=file, key_path=where)
+        items = node.items() if isinstance(node, dict) else enumerate(node) if isinstance(node, list) else ()
+        for key, value in items:
+            for text in (key, value):
+                if isinstance(text, str) and _has_surrogate(text):
+                    raise InputError(
+                        message_en="the text holds a lone surrogate escape (such as \\ud800), which is no character",
+                        message_zh="文本中含有孤立的代理项转义（如 \\ud800），它不是有效字符",
+                        hint_en="write the character itself or its full surrogate pair",
+                        hint_zh="请直接写出该字符或完整的代理对", file=file,
+                        key_path=format_key_path((*path, key)) or None)
+            if isinstance(value, (dict, list)):
+                stack.append(((*path, key), value))
+
+
+def _has_surrogate(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return True
+    return False
 
 
 class _Problems:
@@ -69,6 +146,22 @@ class _Problems:
     def __init__(self, source: str) -> None:
         self.source = source
         self.items: list[tuple[str, str, str, str | None, str | None]] = []
+        self.amounts: list[tuple[tuple, str, object, dict]] = []
+
+    def read_amounts(self) -> None:
+        """Read every amount of the bill (collected by ``_convert``) with :func:`amounts_to_fen`."""
+        values = amounts_to_fen([value for _p, _n, value, _o in self.amounts])
+        for (path, name, value, out), fen in zip(self.amounts, values, strict=True):
+            if isinstance(fen, int):
+                out[name] = fen
+                continue
+            found = str(value) if isinstance(value, Decimal) else repr(value)
+            if len(found) > 60:
+                found = found[:40] + "…"
+            self.add(path, f"{fen}", f"金额 {found} 无效：{_money_zh(str(fen))}",
+                     ("write yuan with at most two decimals, e.g. 1234.50 or \"1,234.50\" (no exponent)",
+                      "请写成最多两位小数的元，例如 1234.50 或 \"1,234.50\"（不要用科学计数法）"))
+        self.amounts = []
 
     def add(self, path: tuple, en: str, zh: str, hint: tuple[str, str] | None = None) -> None:
         where = format_key_path(path) or "the bill"
@@ -90,8 +183,12 @@ class _Problems:
             file=self.source, key_path=first[0])
 
 
-def bill_to_tables(bill: dict, *, source: str) -> tuple[pl.DataFrame, pl.DataFrame]:
+def bill_to_tables(bill: dict, *, source: str,
+                   codes: Mapping[str, Collection[str]] | None = None) -> tuple[pl.DataFrame, pl.DataFrame]:
     """Validate a bill against the registry → (claims table of one row, items table).
+
+    ``codes`` adds, by field, the extra codes a policy declares (``vocabulary:``): they are accepted
+    next to the registry's closed vocabularies; any other unknown code is refused with a did-you-mean.
 
     ``id`` defaults to the file stem (or ``bill``) and ``person.id`` to ``person``; either
     ``amounts.total`` or a non-empty ``items`` list is required, and when both are given the items
@@ -100,17 +197,20 @@ def bill_to_tables(bill: dict, *, source: str) -> tuple[pl.DataFrame, pl.DataFra
     problems = _Problems(source)
     values: dict[str, object] = {}
     items: list[dict[str, object]] = []
-    _walk(bill, CLAIM_TREE, (), values, problems)
+    extra = {name: tuple(c) for name, c in (codes or {}).items()}
+    _walk(bill, CLAIM_TREE, (), values, problems, extra)
     raw_items = bill.get("items") if isinstance(bill, dict) else None
     if raw_items is not None and not isinstance(raw_items, list):
         problems.add(("items",), f"must be a list of objects, found {type(raw_items).__name__}",
                      f"应为对象列表，实际为 {type(raw_items).__name__}")
     for i, raw in enumerate(raw_items if isinstance(raw_items, list) else []):
         item: dict[str, object] = {}
-        _walk(raw, ITEM_TREE, ("items", i), item, problems)
-        if "item_amount" not in item and isinstance(raw, dict):
-            problems.add(("items", i, "amount"), "is required", "为必填项")
+        _walk(raw, ITEM_TREE, ("items", i), item, problems, extra)
         items.append(item)
+    problems.read_amounts()
+    for i, (raw, item) in enumerate(zip(raw_items if isinstance(raw_items, list) else [], items, strict=True)):
+        if "item_amount" not in item and isinstance(raw, dict) and not problems.has(("items", i, "amount")):
+            problems.add(("items", i, "amount"), "is required", "为必填项")
     _complete(values, items, problems, source)
     problems.raise_if_any()
     row = {"row": [1], **{f.name: [values.get(f.name, default_of(f))] for f in CLAIM_FIELDS},
@@ -120,7 +220,8 @@ def bill_to_tables(bill: dict, *, source: str) -> tuple[pl.DataFrame, pl.DataFra
     return pl.DataFrame(row, schema=CLAIMS_SCHEMA), pl.DataFrame(item_rows, schema=ITEMS_SCHEMA)
 
 
-def _walk(node: object, tree: dict, path: tuple, out: dict, problems: _Problems) -> None:
+def _walk(node: object, tree: dict, path: tuple, out: dict, problems: _Problems,
+          extra: Mapping[str, tuple[str, ...]]) -> None:
     if not isinstance(node, dict):
         found = _json_type(node)
         problems.add(path, f"must be an object, found {found}", f"应为对象，实际为 {found}")
@@ -136,9 +237,9 @@ def _walk(node: object, tree: dict, path: tuple, out: dict, problems: _Problems)
                          f"未知的键“{key}”；允许：{allowed}", hint)
         elif isinstance(tree[key], Field):
             if value is not None:  # JSON null = not given (unknown)
-                _convert(tree[key], value, (*path, key), out, problems)
+                _convert(tree[key], value, (*path, key), out, problems, extra.get(tree[key].name, ()))
         elif tree[key] is not None:
-            _walk(value, tree[key], (*path, key), out, problems)
+            _walk(value, tree[key], (*path, key), out, problems, extra)
 
 
 def _placed_elsewhere(key: str, here: dict) -> str | None:
@@ -153,24 +254,27 @@ def _placed_elsewhere(key: str, here: dict) -> str | None:
     return None
 
 
-def _convert(f: Field, value: object, path: tuple, out: dict, problems: _Problems) -> None:
+def _convert(f: Field, value: object, path: tuple, out: dict, problems: _Problems,
+             extra: tuple[str, ...] = ()) -> None:
     """One leaf → its table value, or a problem naming what was found and what is allowed."""
     found = repr(value) if not isinstance(value, Decimal) else str(value)
     allowed: tuple[str, str] | None = None
-    if f.kind == "money":
-        try:
-            out[f.name] = to_fen(value)
-            return
-        except MoneyError as exc:
-            problems.add(path, f"{exc}", f"金额 {found} 无效：{_money_zh(str(exc))}",
-                         ("write yuan with at most two decimals, e.g. 1234.50 or \"1234.50\"",
-                          "请写成最多两位小数的元，例如 1234.50 或 \"1234.50\""))
-            return
+    if f.kind == "money":  # read with the bill's other amounts, in one evaluation of the money grammar
+        problems.amounts.append((path, f.name, value, out))
+        return
     if f.kind == "str" and isinstance(value, str):
-        if not f.choices or value in f.choices:
-            out[f.name] = value
+        code = nfkc(value).strip() if f.choices else value  # ｉｎｐａｔｉｅｎｔ is inpatient, as in a batch cell
+        choices = (*f.choices, *extra) if f.choices else ()
+        if not choices or code in choices:
+            out[f.name] = code
             return
-        allowed = (f"one of {', '.join(f.choices)}", f" {'、'.join(f.choices)} 之一")
+        guess = close_code(code, choices)
+        if guess:  # the likely code in the hint: a list of sixty categories hides it
+            problems.add(path, f"{found} is not allowed; expected one of {', '.join(choices)}",
+                         f"{found} 无效；应为 {'、'.join(choices)} 之一",
+                         (f"did you mean {guess!r}?", f"是否应为“{guess}”？"))
+            return
+        allowed = (f"one of {', '.join(choices)}", f" {'、'.join(choices)} 之一")
     elif f.kind == "date" and isinstance(value, str) and _ISO_DATE.match(value):
         try:
             out[f.name] = dt.date.fromisoformat(value)
@@ -232,10 +336,9 @@ def _complete(values: dict, items: list[dict], problems: _Problems, source: str)
         values["total"] = item_sum
     elif not items and "total" not in values and not problems.has(("amounts", "total")):
         problems.add(("amounts", "total"), "is required (or give items)", "为必填项（或提供 items 明细）")
-    values.setdefault("discharge_date", values.get("admit_date"))
     _check_age(values, problems)
     total, self_pay, class_b, preselfpay = (values.get(k, 0) for k in ("total", "self_pay", "class_b", "preselfpay"))
-    admit, discharge = values.get("admit_date"), values["discharge_date"]
+    admit, discharge = values.get("admit_date"), values.get("discharge_date")
     if admit and discharge and discharge < admit:
         problems.add(("visit", "discharge_date"), f"{values['discharge_date']} is before the admission date",
                      f"{values['discharge_date']} 早于入院日期")

@@ -11,6 +11,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Literal
 
+from medins.claims.vocabulary import VOCABULARIES
+
 Kind = Literal["str", "date", "bool", "int", "money", "list"]
 
 
@@ -22,7 +24,9 @@ class Field:
     kind: value type; ``money`` is integer fen in the table, yuan text/number at the edges.
     path: where it sits in the bill JSON (DESIGN.md §3).
     required: a claims-table row without it is rejected.
-    default: value used when the column or cell is absent (``None`` = unknown, never checked).
+    default: value used when the column or cell is absent (``None`` = unknown, never checked). A fact the
+        engine fills in when absent (visit type, cause, discharge date) has no default here: the engine
+        fills it and lists it as ``assumed`` on the settlement, so the guess is never silent.
     zh/en: labels for people; aliases: other headers that map to this column (Chinese exports).
     """
 
@@ -39,41 +43,13 @@ class Field:
     minimum: int = 0
 
 
-#: Vocabulary of person categories shared by all policies (seed-policies.md §0.7).
-PERSON_CATEGORIES: dict[str, tuple[str, str]] = {
-    "resident": ("城镇居民", "urban resident"),
-    "resident_other": ("其他城镇居民", "other urban resident"),
-    "child_student": ("少年儿童、中小学生", "child or school pupil"),
-    "student_child": ("学生、儿童", "student or child"),
-    "student": ("大学生", "university student"),
-    "low_income": ("城市低保人员", "urban low-income (dibao)"),
-    "disabled": ("残疾人员", "disabled person"),
-    "elderly": ("老年居民", "elderly resident"),
-    "working_age": ("劳动适龄人口", "working-age resident"),
-    "in_service": ("在职职工", "employee in service"),
-    "retired": ("退休人员", "retiree"),
-    "rural": ("参合农民", "rural (NCMS) enrollee"),
-    "village_secretary_director": ("村党支部书记、村主任", "village party secretary or director"),
-    "village_cadre": ("其他村干部", "other village cadre"),
-}
-
-#: Item categories with a meaning of their own in scope rules (zh, en, Chinese words of exports). The field stays
-#: open — a policy may name any other category — but these are read from their Chinese names.
-ITEM_CATEGORIES: dict[str, tuple[str, str, tuple[str, ...]]] = {
-    "special_exam": ("特殊检查", "special examination", ("特殊检查", "特检", "特殊检查费", "放宽的特殊检查")),
-    "implant_imported": ("进口人工器官", "imported implant / artificial organ",
-                         ("进口人工器官", "进口植入材料", "进口人工关节", "进口医用材料")),
-    "self_care": ("自理费用", "self-care costs (air conditioning, meals …)", ("自理费用", "自理项目", "自理")),
-}
-
-VISIT_TYPES = ("inpatient", "outpatient", "outpatient_special", "emergency")
-ZONES = ("in_district", "in_city", "out_of_city", "out_of_province", "overseas")
-CAUSES = (
-    "illness", "work_injury", "maternity", "traffic_accident", "accident", "suicide", "self_harm",
-    "fighting", "alcohol", "drugs", "crime", "std", "medical_malpractice", "third_party", "pet_bite",
-    "family_planning_violation", "cosmetic",
-)
-HOSPITAL_KINDS = ("village_station", "city_hospital", "community_station", "township_hospital", "hospital")
+#: The closed vocabularies (``vocabulary.py``) under the names the registry has always used.
+PERSON_CATEGORIES: dict[str, tuple[str, str]] = {c.code: (c.zh, c.en) for c in VOCABULARIES["person_categories"].codes}
+VISIT_TYPES = VOCABULARIES["visit_types"].names
+ZONES = VOCABULARIES["zones"].names
+CAUSES = VOCABULARIES["causes"].names
+HOSPITAL_KINDS = VOCABULARIES["hospital_kinds"].names
+ITEM_CATEGORIES = VOCABULARIES["item_categories"].names
 
 CLAIM_FIELDS: tuple[Field, ...] = (
     Field("claim_id", "str", ("id",), "结算单号", "claim id", required=True,
@@ -96,7 +72,7 @@ CLAIM_FIELDS: tuple[Field, ...] = (
     Field("insured_place", "str", ("person", "insured_place"), "参保地", "insured place"),
     Field("income", "money", ("person", "income"), "可支配收入", "disposable income",
           aliases=("家庭可支配收入", "年可支配收入")),
-    Field("visit_type", "str", ("visit", "type"), "就诊类型", "visit type", default="inpatient",
+    Field("visit_type", "str", ("visit", "type"), "就诊类型", "visit type",
           aliases=("医疗类别", "就医类别", "就诊类别"), choices=VISIT_TYPES),
     Field("admit_date", "date", ("visit", "admit_date"), "入院日期", "admission / visit date", required=True,
           aliases=("就诊日期", "入院时间", "就医日期", "费用发生日期")),
@@ -114,7 +90,7 @@ CLAIM_FIELDS: tuple[Field, ...] = (
           choices=HOSPITAL_KINDS),
     Field("hospital_designated", "bool", ("visit", "hospital", "designated"), "定点", "designated facility",
           aliases=("是否定点",)),
-    Field("cause", "str", ("visit", "cause"), "病因", "cause", default="illness", aliases=("致病原因",),
+    Field("cause", "str", ("visit", "cause"), "病因", "cause", aliases=("致病原因",),
           choices=CAUSES),
     Field("preapproved", "bool", ("visit", "preapproved"), "登记批准", "pre-approved", aliases=("是否备案",)),
     Field("emergency", "bool", ("visit", "emergency"), "急诊", "emergency", aliases=("是否急诊",)),
@@ -161,7 +137,8 @@ FIELDS_BY_NAME: dict[str, Field] = {f.name: f for f in CLAIM_FIELDS}
 #: Line-item fields (bill ``items[]``; line-item exports).
 ITEM_FIELDS: tuple[Field, ...] = (
     Field("item_name", "str", ("name",), "项目名称", "item", aliases=("收费项目名称", "药品名称", "项目")),
-    Field("item_category", "str", ("category",), "费用类别", "category", aliases=("收费类别", "项目类别")),
+    Field("item_category", "str", ("category",), "费用类别", "category", aliases=("收费类别", "项目类别"),
+          choices=ITEM_CATEGORIES),
     Field("item_class", "str", ("class",), "甲乙类", "class (A/B/C)", aliases=("药品类别", "目录类别"),
           choices=("A", "B", "C")),
     Field("item_amount", "money", ("amount",), "金额", "amount", required=True,

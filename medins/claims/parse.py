@@ -15,13 +15,13 @@ import polars as pl
 
 from medins.claims.aliases import HOSPITAL_LEVELS, reject_message, value_table
 from medins.claims.fields import CLAIM_FIELDS, ITEM_FIELDS, Field
-from medins.money import FEN_PER_YUAN, MAX_YUAN, to_fen
+from medins.money import MAX_FEN, Stages, amount_plan, to_fen
+from medins.textnorm import nfkc, nfkc_columns
 
 KIND_DTYPE: dict[str, pl.DataType] = {
     "str": pl.String(), "date": pl.Date(), "bool": pl.Boolean(), "int": pl.Int64(), "money": pl.Int64(),
     "list": pl.List(pl.String()),
 }
-MAX_FEN = int(MAX_YUAN * FEN_PER_YUAN)
 #: Working column of error codes joined by ";" — null when the row is fine (string ops beat list ops).
 CODES = "_codes"
 
@@ -49,7 +49,13 @@ def join_codes(*codes: pl.Expr) -> pl.Expr:
     return pl.when(joined != "").then(joined)
 
 
-Stages = list[list[pl.Expr]]
+def declared_codes(user_values: Mapping | None) -> list[str]:
+    """Codes a ``--map`` (or a policy's ``vocabulary:``) declares by mapping a code to itself.
+
+    Why identity entries: ``values: {item_category: {xyz: xyz}}`` says "xyz is a code here" in the
+    words the map already has; a map onto another unknown code (``美容: cosmetics``) stays refused.
+    """
+    return [str(v) for k, v in (user_values or {}).items() if v is not None and str(k).strip().lower() == str(v).lower()]
 
 
 def field_plan(f: Field, user_values: Mapping | None, *, required: bool) -> tuple[Stages, pl.Expr, pl.Expr]:
@@ -63,7 +69,7 @@ def field_plan(f: Field, user_values: Mapping | None, *, required: bool) -> tupl
 
     stripped = pl.col(f.name).cast(pl.String).str.strip_chars()
     stages: Stages = [[pl.when(stripped != "").then(stripped).alias(f"_s:{f.name}")]]
-    table = value_table(f, user_values)
+    table = {nfkc(k): v for k, v in value_table(f, user_values).items()}  # cells are NFKC too
     mapped = tmp("s")
     if table:
         mapped = mapped.str.to_lowercase().replace_strict(list(table), list(table.values()), default=tmp("s"),
@@ -74,7 +80,7 @@ def field_plan(f: Field, user_values: Mapping | None, *, required: bool) -> tupl
     if f.kind == "str":
         parsed = text
         if f.choices:
-            codes.append(_code(~value.is_in(list(f.choices)), f"unknown_code:{f.name}"))
+            codes.append(_code(~value.is_in([*f.choices, *declared_codes(user_values)]), f"unknown_code:{f.name}"))
     elif f.kind == "date":
         parsed = parse_date(text)
         codes.append(_code(text.is_not_null() & value.is_null(), f"bad_date:{f.name}"))
@@ -90,7 +96,7 @@ def field_plan(f: Field, user_values: Mapping | None, *, required: bool) -> tupl
         else:
             codes.append(_code(value < f.minimum, f"{'negative_number' if f.minimum == 0 else 'below_minimum'}:{f.name}"))
     elif f.kind == "money":
-        money_stages, parsed, code = money_plan(text, f.name)
+        money_stages, parsed, code = amount_plan(text, f.name)
         stages += money_stages
         codes.append(code)
     else:  # list: codes or names separated by ; ； or |
@@ -122,49 +128,6 @@ def parse_date(text: pl.Expr) -> pl.Expr:
     return pl.coalesce(dated("-"), dated("/"), compact)
 
 
-#: The shape nearly every money cell has: plain digits, at most two decimals, below ``MAX_YUAN``.
-_PLAIN_YUAN = r"^\d{1," + str(len(str(int(MAX_YUAN))) - 1) + r"}(?:\.\d{1,2})?$"
-
-
-def money_plan(text: pl.Expr, name: str) -> tuple[Stages, pl.Expr, pl.Expr]:
-    """Yuan text (``1,234.50``, ``¥12``, ``12元``) → Int64 fen, exactly, and the code of a bad cell.
-
-    Why text and not a float or Decimal cast: a cast would round ``12.345`` silently; here the digits
-    after the point are counted, so sub-fen input is refused as ``money.to_fen`` refuses it. Cells of
-    the plain shape (``_PLAIN_YUAN``: digits, at most two decimals, too short to exceed the maximum)
-    are read by an exact decimal cast; only the others take the regex path, five times slower.
-    """
-    def tmp(tag: str) -> pl.Expr:
-        return pl.col(f"_{tag}:{name}")
-
-    plain = tmp("p")
-    other = pl.when(~plain).then(text)  # null for plain cells: the slow path skips them
-    clean = other.str.replace_all(r"[,，¥￥元\s]", "")
-    groups = tmp("c").str.extract_groups(r"^([+-]?)(\d*)(?:\.(\d*))?$")
-    parts = tmp("g").struct
-    stages: Stages = [
-        [text.str.contains(_PLAIN_YUAN).fill_null(False).alias(f"_p:{name}")],
-        [clean.alias(f"_c:{name}"),
-         pl.when(plain).then((text.str.to_decimal(scale=2) * 100).cast(pl.Int64)).alias(f"_q:{name}")],
-        [groups.alias(f"_g:{name}")],
-        [parts.field("1").alias(f"_n:{name}"),  # sign; null when the text is not a number at all
-         parts.field("2").fill_null("").str.strip_chars_start("0").alias(f"_w:{name}"),
-         parts.field("3").fill_null("").str.strip_chars_end("0").alias(f"_f:{name}")],
-        [(pl.when(tmp("w") == "").then(pl.lit("0")).otherwise(tmp("w")).cast(pl.Int64, strict=False)
-          * FEN_PER_YUAN + (tmp("f") + "00").str.slice(0, 2).cast(pl.Int64)).alias(f"_a:{name}")],
-    ]
-    digits = parts.field("2").fill_null("").str.len_chars() + parts.field("3").fill_null("").str.len_chars()
-    syntax_ok = tmp("n").is_not_null() & (digits > 0)
-    fits = tmp("w").str.len_chars() <= 15
-    fen, negative = tmp("a"), tmp("n") == "-"
-    code = (pl.when(text.is_null() | plain).then(None).when(~syntax_ok).then(pl.lit(f"not_a_number:{name}"))
-            .when(tmp("f").str.len_chars() > 2).then(pl.lit(f"sub_fen:{name}"))
-            .when(~fits | (fen > MAX_FEN)).then(pl.lit(f"too_large:{name}"))
-            .when(negative & (fen != 0)).then(pl.lit(f"negative_amount:{name}")))
-    value = pl.when(plain).then(tmp("q")).when(syntax_ok & fits).then(pl.when(negative).then(-fen).otherwise(fen))
-    return stages, value, code
-
-
 #: A column of these kinds (or with a value table or a closed list of codes) usually repeats a few hundred
 #: cells over a million rows (dates, visit types, 是/否): it is read once per distinct cell.
 _REPETITIVE_KINDS = frozenset({"date", "bool", "list"})
@@ -184,6 +147,7 @@ def parse_fields(raw: pl.DataFrame, fields: Collection[Field], values: Mapping, 
     codes: list[pl.Expr] = []
     stages: Stages = []
     distinct: list[pl.DataFrame] = []
+    raw = nfkc_columns(raw, [f.name for f in fields if normalized(f, values)])
     for f in fields:
         default = default_of(f) if defaults else None
         if f.name in raw.columns:
@@ -213,6 +177,17 @@ def parse_fields(raw: pl.DataFrame, fields: Collection[Field], values: Mapping, 
     return raw.select(*exprs, codes_expr.alias(CODES))
 
 
+def normalized(f: Field, values: Mapping) -> bool:
+    """Whether cells of ``f`` are read after NFKC: numbers, dates, yes/no and codes are; identifiers and
+    names (claim and person ids, hospital, item and diagnosis names) are kept as written, trimmed only.
+
+    Why not names: NFKC turns ``（东院）`` into ``(东院)``, which then no longer equals the name as the
+    policy's list of designated hospitals writes it; an id must be echoed back exactly as given.
+    """
+    return f.kind not in ("str", "list") or bool(f.choices) or bool(value_table(f, values.get(f.name))) \
+        or f.name == "item_category"
+
+
 def _distinct_cells(raw: pl.DataFrame, f: Field, values: Mapping) -> pl.DataFrame | None:
     """The distinct cells of a repetitive column ``f.name`` (None: parse it cell by cell)."""
     if not (f.kind in _REPETITIVE_KINDS or f.choices or value_table(f, values.get(f.name))):
@@ -222,8 +197,7 @@ def _distinct_cells(raw: pl.DataFrame, f: Field, values: Mapping) -> pl.DataFram
 
 
 def claim_checks(frame: pl.DataFrame) -> pl.DataFrame:
-    """Default the discharge date to the admission date and add the cross-field codes."""
-    frame = frame.with_columns(pl.col("discharge_date").fill_null(pl.col("admit_date")))
+    """Add the cross-field codes (an absent discharge date stays absent: the engine assumes it, visibly)."""
     in_scope = pl.col("total") - pl.col("self_pay")
     checks = [
         _code(pl.col("discharge_date") < pl.col("admit_date"), "discharge_before_admit"),

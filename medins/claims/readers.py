@@ -11,10 +11,11 @@ from __future__ import annotations
 import codecs
 import csv
 import io
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
+from typing import ClassVar, Literal
 
 import polars as pl
 
@@ -25,6 +26,8 @@ from medins.errors import InputError
 
 _BOM = codecs.BOM_UTF8
 _CHUNK = 1 << 20
+#: What ``csv_shape`` looks at: enough for any header line.
+PEEK_BYTES = 1 << 16
 _GB = ("gbk", "gb2312", "gb18030", "cp936")
 
 
@@ -119,6 +122,7 @@ def csv_shape(data: bytes, mapping: dict | None = None) -> Literal["claims", "it
     Why: a large file is cut into pieces before any is parsed, and line items (grouped into claims
     across the whole file) must be read whole; a header this cannot read is reported by the reader.
     """
+    data = universal_newlines(data[:PEEK_BYTES])
     first = data[: data.find(b"\n") + 1 if b"\n" in data else len(data)].decode("utf-8", "replace")
     headers = next(csv.reader(io.StringIO(first), delimiter=_separator(data)), [])
     try:
@@ -162,9 +166,13 @@ def _offset(src: _Cells, offset: int) -> _Cells:
 def utf8_bytes(path: Path, encoding: str = "auto") -> tuple[bytes, str]:
     """The file as UTF-8 bytes without BOM, and the encoding it was in (``utf-8`` or ``gb18030``/…).
 
-    Why transcode: Polars reads only UTF-8. ``auto`` takes a UTF-8 BOM or valid UTF-8 as UTF-8 and
-    anything else as GB18030 (a superset of GBK and GB2312, the encodings of Chinese Excel exports).
-    The decoder runs chunk by chunk so it can later feed a streaming reader.
+    Why transcode: Polars reads only UTF-8. The encoding is decided for the whole file: a UTF-8 BOM
+    or valid UTF-8 is UTF-8; otherwise the file is UTF-8 when its valid multi-byte characters
+    outweigh its undecodable bytes (a UTF-8 export with a GBK row pasted in), else GB18030 (a
+    superset of GBK and GB2312, the encodings of Chinese Excel exports). Bytes the chosen encoding
+    cannot decode are replaced by a marker holding their file offset (see :func:`decode_marking`),
+    so their rows are rejected as ``encoding`` and every other row is read. A file declared UTF-8
+    that is mostly not UTF-8 is refused as a whole: the declaration is wrong, not a row.
     """
     enc = encoding.lower().replace("_", "-")
     enc = {"utf8": "utf-8", "utf-8-sig": "utf-8"}.get(enc, enc)
@@ -174,31 +182,154 @@ def utf8_bytes(path: Path, encoding: str = "auto") -> tuple[bytes, str]:
                          hint_en="use auto, utf-8, gbk or gb18030",
                          hint_zh="请使用 auto、utf-8、gbk 或 gb18030", file=str(path))
     data = path.read_bytes()
+    base = 0
     if data.startswith(_BOM) and enc in ("auto", "utf-8"):
-        data, enc = data[len(_BOM):], "utf-8"
-    if enc == "auto":
+        data, enc, base = data[len(_BOM):], "utf-8", len(_BOM)
+    if enc in ("auto", "utf-8"):
         if _is_utf8(data):
             return data, "utf-8"
+        if utf8_wins(data):
+            return decode_marking(data, "utf-8", base).text.encode("utf-8"), "utf-8"
+        if enc == "utf-8":
+            try:
+                data.decode("utf-8")
+            except UnicodeDecodeError as exc:
+                where = base + exc.start
+                raise InputError(
+                    message_en=f"the file is not valid utf-8 (bad byte at offset {where})",
+                    message_zh=f"文件不是有效的 utf-8 编码（第 {where} 字节处有错误）",
+                    hint_en="try --encoding auto or gb18030", hint_zh="请尝试 --encoding auto 或 gb18030",
+                    file=str(path)) from None
         enc = "gb18030"
-    if enc == "utf-8" and _is_utf8(data):
-        return data, enc
-    decoder = codecs.getincrementaldecoder(enc)("strict")
-    out = io.BytesIO()
-    try:
-        for start in range(0, len(data), _CHUNK):
-            text = decoder.decode(data[start:start + _CHUNK], final=start + _CHUNK >= len(data))
-            if enc != "utf-8":
-                out.write(text.encode("utf-8"))
-        decoder.decode(b"", final=True)
-    except UnicodeDecodeError as exc:
-        where = start + exc.start
-        raise InputError(
-            message_en=f"the file is not valid {enc} (bad byte at offset {where})",
-            message_zh=f"文件不是有效的 {enc} 编码（第 {where} 字节处有错误）",
-            hint_en="try --encoding auto, utf-8 or gb18030",
-            hint_zh="请尝试 --encoding auto、utf-8 或 gb18030",
-            file=str(path)) from None
-    return (data if enc == "utf-8" else out.getvalue()), enc
+    return decode_marking(flag_utf8_lines(data), enc, base).text.encode("utf-8"), enc
+
+
+def flag_utf8_lines(data: bytes) -> bytes:
+    """GB18030 bytes with each line that is valid UTF-8 holding Chinese (characters of three bytes or more)
+    made undecodable at its first non-ASCII byte (0xFF, never valid GB18030), so that decoding marks it
+    and its row is rejected as ``encoding`` instead of read as mojibake.
+
+    Why this is safe: GBK text almost never forms valid three-byte UTF-8 sequences across a whole line
+    (a common character's second byte is A1–FE, never a UTF-8 lead's continuation after the next
+    character), while a UTF-8 row pasted into a GBK file always does. The length is unchanged, so
+    every offset the decoder reports is the file's.
+    """
+    spare = next((ch for ch in "\x1f\x1e\x1d\x1c" if ch.encode() not in data), None)
+    if spare is None:  # no free byte to read whole lines with (never seen in a claims export)
+        return data
+    lines = pl.read_csv(data, has_header=False, separator=spare, quote_char=None, schema={"line": pl.String},
+                        encoding="utf8-lossy", truncate_ragged_lines=True, empty_string_is_null=False)["line"]
+    utf8 = lines.filter(~lines.str.contains(MARK, literal=True).fill_null(True))  # GBK lines hold U+FFFD here
+    flagged = utf8.filter(utf8.str.contains(r"[\x{800}-\x{10FFFF}]")).unique().to_list()
+    out = bytearray(data)
+    for line in flagged:
+        raw = line.encode()
+        first = next(k for k, byte in enumerate(raw) if byte >= 0x80)
+        at = data.find(raw)
+        while at >= 0:
+            if at == 0 or data[at - 1] in b"\r\n":  # where a line starts, not inside a longer one
+                out[at + first] = 0xFF
+            at = data.find(raw, at + 1)
+    return bytes(out) if flagged else data
+
+
+#: Replaces an undecodable byte; the first of a run is followed by ``<byte N>``, its offset in the file.
+MARK = "\ufffd"
+_MARK_RE = re.compile(MARK + r"<byte (\d+)>")
+
+
+@dataclass
+class Decoded:
+    """Text decoded with markers for undecodable bytes, and the file offsets of those bytes."""
+
+    text: str
+    offsets: list[int]
+
+
+def utf8_wins(data: bytes) -> bool:
+    """Whether bytes that are not all valid UTF-8 are still a UTF-8 file with a few bad rows: more valid
+    characters of three bytes or more (Chinese in UTF-8) than undecodable bytes.
+
+    Why only characters of three bytes or more: GBK text often decodes as valid two-byte UTF-8 by
+    accident (住院 = D7A1 D4BA), but far less often as three-byte sequences. Counted at C speed from
+    lengths: the text re-encoded is the valid bytes plus three per U+FFFD.
+    """
+    for sample in (data[:_SAMPLE], data) if len(data) > _SAMPLE else (data,):
+        sample = sample[: sample.rfind(b"\n") + 1] or sample  # whole lines: no character cut at the end
+        text = sample.decode("utf-8", "replace")
+        replaced = text.count(MARK)
+        bad = len(sample) + 3 * replaced - len(text.encode("utf-8"))
+        wide = _wide(sample, len(text) - replaced, bad)
+        if wide + bad >= _DECISIVE:  # the start of the file is evidence enough (a GBK file: 4 MB, not all)
+            break
+    return wide > bad
+
+
+#: How much of a file ``utf8_wins`` looks at first, and how much evidence (wide characters plus bad bytes)
+#: there settles the question; with less, the whole file is counted.
+_SAMPLE = 4 << 20
+_DECISIVE = 10_000
+
+
+class _Marking:
+    """State of the running :func:`decode_marking` (one decode at a time in a process)."""
+
+    base: ClassVar[int] = 0
+    offsets: ClassVar[list[int]] = []
+
+
+def _mark(exc: UnicodeError) -> tuple[str, int]:
+    """Codec error handler: one undecodable byte → a marker (its offset if it starts a run); never more than
+    that byte, so a line break or separator after it is decoded as itself."""
+    assert isinstance(exc, UnicodeDecodeError)
+    offset = _Marking.base + exc.start
+    starts_run = not _Marking.offsets or _Marking.offsets[-1] != offset - 1
+    _Marking.offsets.append(offset)
+    return (f"{MARK}<byte {offset}>" if starts_run else MARK), exc.start + 1
+
+
+codecs.register_error("medins-mark", _mark)
+
+
+def decode_marking(data: bytes, encoding: str, base: int = 0) -> Decoded:
+    """Decode ``data`` (at file offset ``base``), marking each undecodable byte instead of failing.
+
+    Why mark and not drop or replace silently: the row that holds the marker is rejected as
+    ``encoding`` with the offset shown, and no other row is touched (the marker has no separator,
+    quote or line break, so the file's structure is unchanged).
+    """
+    _Marking.base, _Marking.offsets = base, []
+    return Decoded(data.decode(encoding, "medins-mark"), _Marking.offsets)
+
+
+_ASCII = bytes(range(128))
+
+
+def _wide(data: bytes, valid_chars: int, bad_bytes: int) -> int:
+    """n3 + 2·n4 of a UTF-8 decoding, from counts alone (no pass in Python over the characters).
+
+    Valid bytes = ascii + 2·n2 + 3·n3 + 4·n4 and valid non-ASCII characters = n2 + n3 + n4 (an ASCII
+    byte is always a character of its own, even after an undecodable one), so their difference
+    less the non-ASCII characters is n3 + 2·n4.
+    """
+    ascii_bytes = len(data) - len(data.translate(None, _ASCII))
+    non_ascii_chars = valid_chars - ascii_bytes
+    extra = len(data) - bad_bytes - valid_chars  # n2 + 2·n3 + 3·n4
+    return extra - non_ascii_chars
+
+
+def decode_block_marking(decoder: codecs.IncrementalDecoder, block: bytes, *, final: bool, base: int) -> Decoded:
+    """:func:`decode_marking` for one block of a file read block by block (``base``: the block's file
+    offset); ``decoder`` was made with ``errors="medins-mark"`` and may hold a character cut by the last block."""
+    held = len(decoder.getstate()[0])
+    _Marking.base, _Marking.offsets = base - held, []
+    return Decoded(decoder.decode(block, final=final), _Marking.offsets)
+
+
+def first_bad_offset(raw: str | None) -> str:
+    """The file offset in the first marker of a raw line (``?`` when the line holds a bare U+FFFD)."""
+    found = _MARK_RE.search(raw or "")
+    return found.group(1) if found else "?"
 
 
 def _is_utf8(data: bytes) -> bool:
@@ -224,8 +355,22 @@ def _read_csv(path: Path, encoding: str) -> _Cells:
     return _parse_csv(data, enc, file=str(path))
 
 
+def universal_newlines(data: bytes) -> bytes:
+    """Line ends as LF when the file has a CR that is not part of CRLF (old Mac / Excel exports end
+    lines with CR alone, which Polars and our counts would read as one long line: 0 rows).
+
+    Why only then: CRLF and LF files (nearly all) are read as they are, without copying them; a
+    file that mixes CR, CRLF and LF has every line end made LF.
+    """
+    crs = data.count(b"\r")
+    if not crs or crs == data.count(b"\r\n"):
+        return data
+    return data.replace(b"\r\n", b"\n").replace(b"\r", b"\n")
+
+
 def _parse_csv(data: bytes, encoding: str, *, file: str) -> _Cells:
     """UTF-8 CSV bytes → cells: Polars when it agrees with our record count, else the csv module."""
+    data = universal_newlines(data)
     sep = _separator(data)
     try:
         src = _csv_fast(data, sep)
@@ -237,7 +382,21 @@ def _parse_csv(data: bytes, encoding: str, *, file: str) -> _Cells:
         raise InputError(message_en=f"cannot read the CSV: {exc}", message_zh=f"无法读取 CSV 文件：{exc}",
                          file=file) from None
     src.encoding = encoding
+    if MARK.encode() in data:  # undecodable bytes (or text lost by an earlier conversion): reject their rows
+        _reject_marked(src, encoding, file)
     return src
+
+
+def _reject_marked(src: _Cells, encoding: str, file: str) -> None:
+    """Rows with a marker (or a U+FFFD) in any cell get the code ``encoding``, which replaces their others."""
+    if any(MARK in h for h in src.headers):
+        raise InputError(message_en=f"the header line is not valid {encoding} text",
+                         message_zh=f"表头行不是有效的 {encoding} 文本",
+                         hint_en="save the file as UTF-8, or try --encoding gb18030",
+                         hint_zh="请将文件另存为 UTF-8，或尝试 --encoding gb18030", file=file)
+    cols = [c for c in src.cells.columns if c.startswith("c") and c[1:].isdigit()]
+    marked = pl.any_horizontal(pl.col(c).str.contains(MARK, literal=True).fill_null(False) for c in cols)
+    src.cells = src.cells.with_columns(pl.when(marked).then(pl.lit("encoding")).otherwise(pl.col(CODES)).alias(CODES))
 
 
 def _csv_fast(data: bytes, sep: str) -> _Cells | None:
@@ -316,6 +475,8 @@ def _csv_one_line_records(data: bytes, sep: str, spare: str) -> _Cells | None:
         return None
     if (quotes := data.count(b'"')) and quotes != 2 * data.count(b'""'):
         return None
+    if not data.endswith(b"\n") and data[data.rfind(b"\n") + 1:].count(sep.encode()) != width - 1:
+        return None  # Polars lets an unterminated last line of empty cells be wider than the header
     try:
         table = pl.read_csv(data, has_header=False, separator=sep, infer_schema=False,
                             schema={f"c{i}": pl.String for i in range(width)})

@@ -2,8 +2,9 @@
 
 Why atomic: a batch output is what an auditor reconciles; a half-written CSV after a crash or a
 full disk looks like a short batch. Each file is written next to its target under a temporary
-name and moved into place with ``os.replace``, so the target is either the old file or the whole
-new one. Why the guard: claims data is typed by many hands, and a cell like ``=HYPERLINK(…)`` opened
+name, synced and moved into place with ``os.replace``, so the target is either the old file or the
+whole new one (a batch renames its settlements and rejects together: ``medins.atomic.OutputFiles``).
+Why the guard: claims data is typed by many hands, and a cell like ``=HYPERLINK(…)`` opened
 in Excel or WPS runs as a formula (CSV injection); such text cells get a leading ``'``.
 """
 
@@ -17,7 +18,7 @@ from typing import Literal
 
 import polars as pl
 
-from medins.atomic import atomic_path
+from medins.atomic import atomic_path, writing
 from medins.errors import UsageError
 
 Format = Literal["csv", "parquet", "xlsx"]
@@ -27,12 +28,13 @@ FORMULA_START = r"^[=+\-@\t\r]"
 
 
 def write_table(df: pl.DataFrame, path: str | Path, *, format: Format | None = None,
-                money_columns: Collection[str] = (), bom: bool = False) -> None:
+                money_columns: Collection[str] = (), bom: bool = False, into: str | Path | None = None) -> None:
     """Write ``df`` to ``path`` (format from the suffix unless given), all or nothing.
 
     ``money_columns`` hold Int64 fen: they are written as yuan text with two decimals in CSV/XLSX
     and as Decimal(18, 2) in Parquet. ``bom`` prefixes a CSV with the UTF-8 BOM, which Excel needs
-    to recognise UTF-8.
+    to recognise UTF-8. ``into``: write the file there instead, a temporary that the caller renames
+    to ``path`` with the run's other files (:class:`medins.atomic.OutputFiles`).
     """
     path = Path(path)
     fmt = format or _SUFFIXES.get(path.suffix.lower())
@@ -48,18 +50,27 @@ def write_table(df: pl.DataFrame, path: str | Path, *, format: Format | None = N
         raise UsageError(message_en=f"cannot write to {str(path.parent)!r}: not a writable folder",
                          message_zh=f"无法写入目录“{path.parent}”：目录不存在或不可写")
     out = _prepare(df, fmt, money_columns)
+    if into is not None:
+        with writing(path.parent):
+            _write(out, str(into), fmt, bom)
+        return
     with atomic_path(path, f".{fmt}") as tmp:
-        if fmt == "csv":
-            out.write_csv(tmp, include_bom=bom)
-        elif fmt == "parquet":
-            out.write_parquet(tmp)
-        else:
-            out.write_excel(tmp, worksheet="data", autofilter=False)
+        _write(out, tmp, fmt, bom)
 
 
-def write_rejects(rejects_df: pl.DataFrame, path: str | Path, *, bom: bool = False) -> None:
+def _write(out: pl.DataFrame, file: str, fmt: Format, bom: bool) -> None:
+    if fmt == "csv":
+        out.write_csv(file, include_bom=bom)
+    elif fmt == "parquet":
+        out.write_parquet(file)
+    else:
+        out.write_excel(file, worksheet="data", autofilter=False)
+
+
+def write_rejects(rejects_df: pl.DataFrame, path: str | Path, *, bom: bool = False,
+                  into: str | Path | None = None) -> None:
     """Write the rejects table (same rules as :func:`write_table`; it has no money columns)."""
-    write_table(rejects_df, path, bom=bom)
+    write_table(rejects_df, path, bom=bom, into=into)
 
 
 def yuan_text(col: pl.Expr) -> pl.Expr:

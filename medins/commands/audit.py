@@ -32,7 +32,7 @@ def audit(
     set_file: SetFileOpt = None,
 ) -> None:
     """Did each claim pay what the policy says? Exit 0 all agree, 1 differences or rejected rows, 2 user error."""
-    from medins.audit import run_audit, summary_views, views_in_yuan, write_differences
+    from medins.audit import run_audit, summary_views, views_in_yuan, write_outputs
     from medins.batch import _check_output, default_rejects_path
     from medins.errors import UsageError
     from medins.money import MoneyError, to_fen
@@ -50,9 +50,12 @@ def audit(
     except MoneyError:
         raise UsageError(f"--tolerance must be an amount in yuan with at most two decimals, not {tolerance!r}",
                          f"--tolerance 应为金额(元,最多两位小数),而不是 {tolerance!r}") from None
-    for path in (output, xlsx):
-        if path is not None:
-            _check_output(path, "xlsx" if path is xlsx else None)
+    if output is not None:
+        rejects = rejects or default_rejects_path(output)
+        _check_output(output, None, rejects, claims)
+    for path in (xlsx, rejects):
+        if path is not None and not path.parent.is_dir():
+            raise UsageError(f"the output folder {str(path.parent)!r} does not exist", f"输出目录“{path.parent}”不存在")
     compiled = load_policy(policy, parse_sets(set_), set_file)
     mapping = None
     if map_ is not None:
@@ -68,15 +71,7 @@ def audit(
         verdict = result.claims.filter(result.claims["claim_id"] == claim)["verdict"][0]
         raise typer.Exit(0 if verdict == "agree" else 1)
     views = summary_views(result)
-    if output is not None:
-        from medins.claims.writers import write_rejects
-
-        write_differences(result, output)
-        write_rejects(result.rejects, rejects or default_rejects_path(output))
-    elif rejects is not None:
-        from medins.claims.writers import write_rejects
-
-        write_rejects(result.rejects, rejects)
+    write_outputs(result, output, rejects)
     if xlsx is not None:
         from medins.report.compare import views_to_xlsx
 

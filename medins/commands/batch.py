@@ -31,6 +31,7 @@ def batch(
     """Settle a file of claims; malformed rows go to a rejects file. Exit 1 when any row was rejected."""
     from medins.batch import run_batch
     from medins.errors import UsageError
+    from medins.interrupts import Interrupted, stop_cleanly
     from medins.partitioned import default_jobs
     from medins.policy.loader import load_policy
     from medins.report.summary import summary_view
@@ -46,10 +47,16 @@ def batch(
 
         mapping = load_mapping(map_)
     out = console()
-    with _progress(out, language) as step:
-        result = run_batch(claims, compiled, output, rejects=rejects, encoding=encoding, mapping=mapping,
-                           fmt=format, on_stage=step, partitions=partitions,
-                           jobs=default_jobs() if jobs is None else jobs)
+    try:
+        with stop_cleanly(), _progress(out, language) as step:
+            result = run_batch(claims, compiled, output, rejects=rejects, encoding=encoding, mapping=mapping,
+                               fmt=format, on_stage=step, partitions=partitions,
+                               jobs=default_jobs() if jobs is None else jobs)
+    except Interrupted as stopped:  # the run has already cleaned up on its way out (medins.interrupts)
+        from rich.console import Console
+
+        Console(stderr=True).print(stopped.message(language), highlight=False)
+        raise typer.Exit(stopped.exit_code) from None
     out.print(summary_view(result, language))
     _print_missing(out, result, compiled, language)
     if result.rows_rejected:

@@ -24,6 +24,9 @@ from medins.policy.expr import Expression, ExprEvalError, MissingEntryError
 
 _MISSING = object()
 
+#: Defaults the engine took for absent facts, as ``name=value`` codes joined by ";" (null: none).
+ASSUMED = "_assumed"
+
 #: Money columns the engine adds; they enter expressions as yuan like the claim's own amounts.
 ENGINE_MONEY = frozenset({"inscope", "eligible", "class_b_inscope", "total_items"})
 
@@ -42,10 +45,14 @@ def _convert(value: object, returns: str) -> object:
     if returns == "money":
         if not isinstance(value, Decimal):
             raise ExprEvalError(f"expected an amount, got {value!r}")
+        if value < 0:  # an amount below 0 is a policy mistake: refused, never clipped (issue 12)
+            raise ExprEvalError(f"gives a negative amount {value}")
         return int((value * 100).quantize(Decimal(1), rounding=ROUND_HALF_UP))
     if returns == "rate":
         if not isinstance(value, Decimal):
             raise ExprEvalError(f"expected a rate, got {value!r}")
+        if not 0 <= value <= 1:
+            raise ExprEvalError(f"gives a rate of {(value * 100).normalize():f}% outside 0-100%")
         return int((value * 1_000_000).quantize(Decimal(1), rounding=ROUND_HALF_UP))
     if returns == "int":
         return int(value)  # type: ignore[call-overload]
@@ -147,7 +154,7 @@ class Run:
                         results.append(_convert(value, returns))
                     except (ExprEvalError, ArithmeticError, TypeError, ValueError) as exc:
                         results.append(None)
-                        failed[u] = f"policy_error:{_short(exc)}"
+                        failed[u] = f"policy_error:{_short(f'{expr.text!r} {exc}')}"  # names the expression
             values = pl.Series(results, dtype=dtype).gather(index)
         if failed and on_error == "reject":
             bad = rows.select("_i", _u=index).filter(pl.col("_u").is_in(list(failed)))
@@ -184,7 +191,7 @@ class Run:
                 except MissingEntryError as exc:  # stops the claim like a missing parameter, naming the entry
                     value = _Failed(_short(exc), f"missing_parameter:{exc.name}")
                 except (ExprEvalError, ArithmeticError, TypeError, ValueError) as exc:
-                    value = _Failed(_short(exc))
+                    value = _Failed(_short(f"{expr.text!r} {exc}"))  # the reason names the expression
                 memo[key] = value
             yield value
 
@@ -331,6 +338,6 @@ def _distinct(rows: pl.DataFrame, keys: list[str], *, exact: bool = False) -> tu
     return mapped["_u"].cast(pl.UInt32), rows[firsts["_r"]]
 
 
-def _short(exc: Exception) -> str:
+def _short(exc: object) -> str:
     text = str(exc).replace("\n", " ")
     return text[:120]

@@ -11,13 +11,28 @@ from datetime import date
 
 import polars as pl
 
-from medins.engine.context import Run
+from medins.engine.admissibility import append_code
+from medins.engine.context import ASSUMED, Run
+
+#: Facts the engine fills in when a claim leaves them out (DESIGN.md §3), each listed as ``assumed``.
+ASSUMED_DEFAULTS = (("visit_type", "inpatient"), ("cause", "illness"))
 
 
 def add_derived(run: Run) -> None:
-    """Add ``service_date``, ``year``, ``age``, ``stay_days``, ``_v`` (version) and hospital facts."""
+    """Add ``service_date``, ``year``, ``age``, ``stay_days``, ``_v`` (version) and hospital facts.
+
+    Every default taken for an absent fact is recorded in ``_assumed`` (``visit_type=inpatient``,
+    ``discharge_date=admit_date`` …) so the settlement says what it supposed, never silently.
+    """
     policy = run.policy
-    f = run.frame.with_columns(
+    f = run.frame.with_columns(pl.lit(None, pl.String).alias(ASSUMED))
+    for name, value in ASSUMED_DEFAULTS:
+        f = f.with_columns(append_code(ASSUMED, f"{name}={value}", pl.col(name).is_null())).with_columns(
+            pl.col(name).fill_null(pl.lit(value)))
+    # A visit without a discharge date is a one-day visit; for a stay that is a supposition worth saying.
+    f = f.with_columns(append_code(ASSUMED, "discharge_date=admit_date",
+                                   pl.col("discharge_date").is_null() & (pl.col("visit_type") == "inpatient")))
+    f = f.with_columns(
         discharge_date=pl.coalesce("discharge_date", "admit_date"),
         service_date=pl.col("admit_date"),
     )
@@ -89,6 +104,10 @@ def _fill_hospitals(run: Run) -> None:
         | (pl.col("_h_level").is_not_null() & pl.col("hospital_level").is_not_null()
            & (pl.col("_h_level") != pl.col("hospital_level")))
     )
+    for fact in ("zone", "level", "kind"):  # filled from the hospital's name: said, not silent
+        given, listed = pl.col(f"hospital_{fact}"), pl.col(f"_h_{fact}")
+        f = f.with_columns(append_code(ASSUMED, pl.lit(f"hospital_{fact}=") + listed.cast(pl.String),
+                                       given.is_null() & listed.is_not_null()))
     f = f.with_columns(
         _listed=pl.when(pl.col("hospital_name").is_null()).then(None).otherwise(pl.col("_h_zone").is_not_null()
                                                                                | pl.col("_h_level").is_not_null()

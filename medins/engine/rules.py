@@ -8,6 +8,8 @@ claims ``missing_parameter:<name>`` (the CLI turns that into "supply it with --s
 
 from __future__ import annotations
 
+import ast
+
 import polars as pl
 
 from medins.engine.admissibility import add_reason
@@ -50,6 +52,7 @@ def select_rules(run: Run) -> None:
         chosen = pl.select(pl.when(pl.lit(hit)).then(pl.lit(idx)).otherwise(pl.lit(chosen))).to_series()
     run.frame = run.frame.with_columns(_rule=chosen)
     add_reason(run, "no_rule", pl.col("_rule").is_null())
+    _unsettled_zones(run)
     for idx, rule in enumerate(rules):
         missing = set()
         for v_idx, version in enumerate(run.policy.versions):
@@ -57,6 +60,7 @@ def select_rules(run: Run) -> None:
                 missing.add((v_idx, name))
         for v_idx, name in sorted(missing):
             add_reason(run, f"missing_parameter:{name}", (pl.col("_rule") == idx) & (pl.col("_v") == v_idx))
+    _account_needs(run)
 
     def bucket(pick) -> pl.Expr:
         # one lookup by rule number (a when/then chain over the rules costs a pass per rule)
@@ -74,6 +78,51 @@ def select_rules(run: Run) -> None:
         _b_cap=bucket(lambda r: (r.cap.bucket if r.cap and r.cap.bucket else default(r))),
         _admission=bucket(lambda r: "1" if r.admission else "0") == "1",
     )
+
+
+def zone_tables(rule: Rule) -> set[str]:
+    """Parameters a rule looks up by the claim's zone (``deductible[hospital_zone]``)."""
+    names: set[str] = set()
+    for text in rule_expressions(rule):
+        for node in ast.walk(parse(text).tree):
+            if (isinstance(node, ast.Subscript) and isinstance(node.value, ast.Name)
+                    and isinstance(node.slice, ast.Name) and node.slice.id == "hospital_zone"):
+                names.add(node.value.id)
+    return names
+
+
+def _unsettled_zones(run: Run) -> None:
+    """Reject ``zone_not_settled:<zone>`` where the rule's zone tables have no entry for the claim's zone.
+
+    Why: a scheme that gives deductibles for in-district, in-city and out-of-city care only does not
+    settle out-of-province care (that goes by the cross-region rules of 异地就医); saying so tells the
+    user what to do, where a failed table lookup would only say ``policy_error``.
+    """
+    zone = pl.col("hospital_zone")
+    for idx, rule in enumerate(run.policy.model.rules):
+        tables = zone_tables(rule)
+        for v_idx, version in enumerate(run.policy.versions):
+            keyed = [set(t) for name in sorted(tables) if isinstance(t := version.params.constants.get(name), dict)]
+            if not keyed:
+                continue
+            zones = sorted(set.intersection(*keyed))
+            flag = (pl.col("_rule") == idx) & (pl.col("_v") == v_idx) & zone.is_not_null() & ~zone.is_in(zones)
+            add_reason(run, pl.lit("zone_not_settled:") + zone, flag)
+
+
+def _account_needs(run: Run) -> None:
+    """A claim the account pays for needs the account's credit: a ``missing: true`` parameter there stops
+    the claim ``missing_parameter:<name>`` (once taken as 0, which silently paid nothing from the account)."""
+    account = run.policy.model.account
+    if account is None:
+        return
+    needs = parse(account.credit).names
+    pays: pl.Series | None = None
+    for v_idx, version in enumerate(run.policy.versions):
+        for name in sorted(needs & version.params.missing):
+            if pays is None:
+                pays = run.ev(account.pays, "bool").fill_null(False)
+            add_reason(run, f"missing_parameter:{name}", pl.lit(pays) & (pl.col("_v") == v_idx))
 
 
 def rule_mask(run: Run, idx: int) -> pl.Series:

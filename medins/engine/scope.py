@@ -163,8 +163,28 @@ def _selected(run: Run, lines: pl.DataFrame, sel: ItemSelector) -> pl.Series:
     if sel.classes is not None:
         mask = mask & lines["item_class"].is_in(sel.classes).fill_null(False)
     if sel.when is not None:
-        mask = mask & run.ev(sel.when, "bool", frame=lines, on_error="ignore").fill_null(False)
+        mask = mask & _ev_lines(run, sel.when, "bool", lines).fill_null(False)
     return mask
+
+
+def _ev_lines(run: Run, text: str | None, returns: str, lines: pl.DataFrame) -> pl.Series:
+    """``run.ev`` on the line items, a line whose expression fails (or gives an amount below 0 or a rate
+    outside 0–100 %) rejecting its claim ``policy_error:…`` — never ignored, never clipped.
+
+    Why the remapping: ``run.ev`` files problems under the rows' ``_i``, which for ``lines`` numbers
+    the lines, not the claims.
+    """
+    saved, run.problems = run.problems, {}
+    try:
+        values = run.ev(text, returns, frame=lines)
+    finally:
+        found, run.problems = run.problems, saved
+    if found:
+        claim_of_line = lines["claim_row"]
+        claim_i = dict(zip(run.frame["row"].to_list(), run.frame["_i"].to_list(), strict=True))
+        for line, codes in found.items():
+            run.problems.setdefault(claim_i[claim_of_line[line]], []).extend(codes)
+    return values
 
 
 def _settle_lines(run: Run, items: pl.DataFrame) -> pl.DataFrame:
@@ -178,15 +198,15 @@ def _settle_lines(run: Run, items: pl.DataFrame) -> pl.DataFrame:
     if scope.in_scope_only is not None:
         ful = ful | ~_selected(run, lines, scope.in_scope_only)
     for rule in scope.approvals:
-        big = amount >= run.ev(rule.min_amount, "money", frame=lines, on_error="ignore").fill_null(1 << 60)
-        waived = run.ev(rule.waived_if, "bool", frame=lines, on_error="ignore").fill_null(False) if rule.waived_if \
+        big = amount >= _ev_lines(run, rule.min_amount, "money", lines).fill_null(1 << 60)
+        waived = _ev_lines(run, rule.waived_if, "bool", lines).fill_null(False) if rule.waived_if \
             else pl.repeat(False, lines.height, dtype=pl.Boolean, eager=True)
         unapproved = lines["item_approved"].eq(False).fill_null(False)
         ful = ful | (_selected(run, lines, rule) & big & unapproved & ~waived)
     counted = pl.when(ful).then(0).otherwise(amount)
     lines = lines.with_columns(_ful=pl.when(ful).then(amount).otherwise(0), _cnt=counted)
     if scope.days_supply_limit is not None:
-        limit = run.ev(scope.days_supply_limit, "int", frame=lines, on_error="ignore")
+        limit = _ev_lines(run, scope.days_supply_limit, "int", lines)
         days = lines["item_days_supply"]
         excess = (days - limit).clip(lower_bound=0)
         over = (lines["_cnt"] * excess * 2 + days) // (days * 2)  # half up of cnt × excess / days
@@ -194,15 +214,15 @@ def _settle_lines(run: Run, items: pl.DataFrame) -> pl.DataFrame:
     for lim in scope.item_limits:
         sel = _selected(run, lines, lim)
         if lim.max is not None:
-            cap = run.ev(lim.max, "money", frame=lines, on_error="ignore")
+            cap = _ev_lines(run, lim.max, "money", lines)
         else:
-            per = run.ev(lim.max_per_dose, "money", frame=lines, on_error="ignore")
+            per = _ev_lines(run, lim.max_per_dose, "money", lines)
             cap = per * lines["item_doses"]
         new = pl.min_horizontal(pl.col("_cnt"), pl.lit(cap).fill_null(1 << 60))
         lines = lines.with_columns(_cnt=pl.when(pl.lit(sel)).then(new).otherwise(pl.col("_cnt")))
     for lim in scope.visit_limits:
         sel = _selected(run, lines, lim)
-        cap = run.ev(lim.max, "money", frame=lines, on_error="ignore").fill_null(1 << 60)
+        cap = _ev_lines(run, lim.max, "money", lines).fill_null(1 << 60)
         lines = lines.with_columns(_sel=sel, _cap=cap).with_columns(
             _grp=pl.col("_cnt").filter(pl.col("_sel")).sum().over("claim_row"),
             _gcap=pl.col("_cap").first().over("claim_row"),

@@ -11,9 +11,10 @@ from __future__ import annotations
 import polars as pl
 
 from medins.engine.account import settle_account
-from medins.engine.admissibility import REASON_COLUMNS, check_admissibility, reasons_list, reasons_ok
+from medins.engine.admissibility import REASON_COLUMNS, check_admissibility, codes_list, reasons_list, reasons_ok
 from medins.engine.benefits import settle_benefits
-from medins.engine.context import Run
+from medins.engine.context import ASSUMED, Run
+from medins.engine.history import check_history
 from medins.engine.prepare import add_derived
 from medins.engine.rules import select_rules
 from medins.engine.scope import split_scope
@@ -25,7 +26,7 @@ MONEY_OUTPUTS = (
     "hifp_pay", "hifob_pay", "hifmi_pay", "maf_pay", "fund_pay_sumamt", "psn_part_amt", "acct_pay", "psn_cash_pay",
     "deposit_amt", "refund_amt", "due_amt",
 )
-OUTPUT_COLUMNS = ("claim_id", "person_id", *MONEY_OUTPUTS, "policy", "status", "reasons", "unchecked")
+OUTPUT_COLUMNS = ("claim_id", "person_id", *MONEY_OUTPUTS, "policy", "status", "reasons", "unchecked", "assumed")
 
 
 class ConservationError(AssertionError):
@@ -54,6 +55,7 @@ def settle(policy: CompiledPolicy, claims: pl.DataFrame, items: pl.DataFrame | N
     split_scope(run, items)
     check_admissibility(run)
     select_rules(run)
+    check_history(run)
     _guard_benefit_year(run)
     _apply_problems(run)
     run.frame = run.frame.with_columns(_ok=reasons_ok())
@@ -180,6 +182,7 @@ def _totals(run: Run, claims: pl.DataFrame) -> pl.DataFrame:
         status=pl.when(pl.col("_ok")).then(pl.lit("settled")).otherwise(pl.lit("rejected")),
         reasons=reasons_list(),
         unchecked=pl.col("_unchecked"),
+        assumed=codes_list(ASSUMED),
     )
     # At the cashier (出院结算): the deposit against the cash share — 应退 what it exceeds, 应补 what it lacks.
     f = f.with_columns(refund_amt=(pl.col("deposit_amt") - pl.col("psn_cash_pay")).clip(lower_bound=0),

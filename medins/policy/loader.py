@@ -14,10 +14,10 @@ from functools import cache
 from pathlib import Path
 
 from medins.errors import PolicyError, PolicyIssue, UsageError, format_key_path
-from medins.policy.compiled import CLAIM_NAMES, DERIVED_NAMES, ITEM_NAMES, CompiledPolicy, compile_policy
-from medins.policy.expr import ExprError, Expression
+from medins.policy.checks import check_policy
+from medins.policy.compiled import CompiledPolicy, compile_policy
 from medins.policy.messages import load_model_with_positions
-from medins.policy.schema import ItemSelector, Policy, Premiums, iter_expressions
+from medins.policy.schema import Policy, Premiums
 from medins.policy.tablecheck import check_open_ended_tables
 from medins.policy.yamlsource import Positions
 
@@ -110,10 +110,9 @@ def _display_name(file: str) -> str:
 
 
 def check_expressions(model: Policy, positions: Positions, filename: str) -> list[PolicyIssue]:
-    """Parse every expression; unknown names and unknown scale parameters become located issues."""
+    """Whole-policy checks (``checks.py``: codes, names, literals, ranges), then scale references."""
     params = set(model.parameters)
-    base = CLAIM_NAMES | DERIVED_NAMES | params
-    issues: list[PolicyIssue] = []
+    issues = check_policy(model, positions, filename)
 
     def issue(loc: tuple, found: str, en: str, zh: str, hint_en: str | None, hint_zh: str | None, code: str,
               allowed: str | None = None) -> None:
@@ -122,27 +121,6 @@ def check_expressions(model: Policy, positions: Positions, filename: str) -> lis
                                   found=repr(found), allowed=allowed, message_en=en, message_zh=zh,
                                   hint_en=hint_en, hint_zh=hint_zh, code=code))
 
-    for loc, expr_text, holder in iter_expressions(model):
-        known = set(base)
-        if isinstance(holder, ItemSelector):
-            known |= ITEM_NAMES
-        if loc and loc[0] == "premiums" and model.premiums is not None:
-            known |= set(model.premiums.inputs)
-        try:
-            expr = Expression.parse(expr_text)
-        except ExprError as exc:
-            issue(loc, expr_text, f"expression does not parse: {exc}", f"表达式无法解析:{exc}",
-                  "Expressions use Python-like syntax: a + b, x if c else y, min(a, b), table[key], 55%.",
-                  "表达式语法类似 Python:a + b、x if c else y、min(a, b)、table[key]、55%。", "bad_expression")
-            continue
-        for name in sorted(expr.names - known):
-            if name.startswith("cat_"):
-                continue
-            close = difflib.get_close_matches(name, sorted(known), n=3)
-            hint = f"Did you mean {', '.join(close)}?" if close else "Declare it under parameters, or use a claim field."
-            issue(loc, expr_text, f"unknown name {name!r} in expression", f"表达式中有未知名称 {name!r}",
-                  hint, f"是否想用 {', '.join(close)}?" if close else "请在 parameters 中声明,或使用理赔字段。",
-                  "unknown_name")
     for loc, scale_name in _scale_refs(model):
         if scale_name not in params:
             close = difflib.get_close_matches(scale_name, sorted(params), n=3)

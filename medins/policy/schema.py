@@ -19,6 +19,10 @@ Shape of a policy (see ``policies/suqian-2007.yaml`` for a complete, cited examp
   bands, allowances, cap, and further payer ``layers``.
 * ``account`` — an individual account paying part of the patient share.
 * ``premiums`` — contributions by person group.
+* ``vocabulary`` — codes of its own the policy adds to the closed vocabularies (``claims/vocabulary.py``).
+
+Checks that need the whole policy (codes, names by stage, table entries, constant ranges, idle keys)
+live in ``checks.py``.
 """
 
 from __future__ import annotations
@@ -27,12 +31,14 @@ import re
 from collections.abc import Iterator
 from datetime import date
 from decimal import Decimal
-from typing import Annotated, Literal
+from types import UnionType
+from typing import Annotated, Literal, Union, get_args, get_origin
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator, model_validator
 
-from medins.money import MoneyError, to_ppm
+from medins.money import MoneyError, to_fen, to_ppm
 from medins.policy.messages import PolicyValueError as PVE
+from medins.textnorm import nfkc
 
 _NAME = r"^[a-z][a-z0-9_]*$"
 Name = Annotated[str, Field(pattern=_NAME)]
@@ -85,7 +91,7 @@ class Band(Model):
     The last band may omit ``upto`` (no upper edge). Edges are yuan on the axis the rule names.
     """
 
-    upto: Number | None = Field(None, ge=0, description="Upper edge in yuan, inclusive; omit on the last band.")
+    upto: Number | None = Field(None, ge=0, description="Upper edge in yuan, inclusive (above 0); omit on the last band.")
     rate: Number = Field(ge=0, le=1, description="Fund rate for the part in this band, e.g. 55%.")
     source: str | None = None
 
@@ -137,6 +143,9 @@ class Parameter(Model):
         return self
 
 
+_MONEY_CODES = {"negative_amount": "out_of_range", "too_large": "out_of_range", "sub_fen": "sub_fen"}
+
+
 def check_scalar(text: object, unit: str | None) -> object:
     """Validate and convert one scalar of the given unit; raise a bilingual PolicyValueError."""
     if text is None:
@@ -164,6 +173,14 @@ def check_scalar(text: object, unit: str | None) -> object:
                       hint_en="a rate is a fraction of 1: write 55% or 0.55, not 55",
                       hint_zh="比例是小于等于 1 的小数:写 55% 或 0.55,不要写 55")
         return Decimal(ppm) / 1_000_000
+    if unit == "yuan":  # the one money grammar of medins.money, as a bill, a batch cell and --set read it
+        try:
+            to_fen(raw)
+        except MoneyError as exc:
+            zh = {"negative_amount": "为负数", "sub_fen": "超过两位小数(小于一分)"}.get(exc.code, "不是有效金额")
+            raise PVE(str(exc), f"金额 {raw!r} {zh}", code=_MONEY_CODES.get(exc.code, "bad_number"), found=raw,
+                      allowed=">= 0, at most two decimals, e.g. 1200.50") from None
+        raw = nfkc(raw).replace(",", "").replace("¥", "").replace("元", "").strip()  # the digits as written
     try:
         dec = Decimal(raw.replace(",", ""))
     except ArithmeticError:
@@ -308,18 +325,36 @@ class Check(Model):
     label: Text | None = None
 
 
+class NotCheckable(Model):
+    """A condition of the source document no bill can show (enrolment, contributions paid, documents).
+
+    Why listed at all: a settlement that silently assumes such a condition holds looks more certain
+    than it is. Each one is named in the ``unchecked`` list of every claim it concerns (``when``),
+    with its citation, so a clerk knows what remains to be verified by hand.
+    """
+
+    code: str = Field(pattern=r"^[a-z_]+$")
+    when: ExprText | None = None
+    source: str
+    label: Text | None = None
+
+
 class Admission(Model):
     """Who and what is covered, in order: version in force, category, hospital list, causes, checks."""
 
     categories: Categories | None = None
     hospitals: list[Hospital] = Field(default_factory=list)
     unlisted_hospitals: Literal["allow", "not_designated"] = "allow"
+    hospitals_when: ExprText | None = Field(None, description=(
+        "Which claims the hospital list binds (e.g. stays only, when outpatient care is free to choose); default: all."))
     hospitals_source: str | None = None
     excluded_causes: list[str] = Field(default_factory=list)
     excluded_causes_source: str | None = None
     excluded_zones: list[str] = Field(default_factory=list)
     excluded_zones_source: str | None = None
     checks: list[Check] = Field(default_factory=list)
+    not_checkable: list[NotCheckable] = Field(default_factory=list, description=(
+        "Conditions no bill shows (enrolment, contributions paid …): listed as unchecked, with their source."))
 
 
 class ItemSelector(Model):
@@ -535,6 +570,23 @@ class BenefitYear(Model):
     source: str | None = None
 
 
+VocabularyName = Literal["causes", "item_categories", "person_categories", "visit_types", "zones", "hospital_kinds",
+                         "diagnoses"]
+
+
+class ExtraCode(Model):
+    """A code a policy adds to a closed vocabulary (``medins/claims/vocabulary.py``), with its labels.
+
+    Why explicit: a code the registry does not know is a typo unless the author says otherwise; a
+    declared code is accepted in this policy and in the bills and claims files settled under it.
+    """
+
+    code: Name
+    label: Text
+    aliases: list[str] = Field(default_factory=list, description="Chinese words of exports meaning this code.")
+    source: str | None = None
+
+
 class Policy(Model):
     """A whole policy file."""
 
@@ -552,6 +604,8 @@ class Policy(Model):
     rules: list[Rule]
     account: Account | None = None
     premiums: Premiums | None = None
+    vocabulary: dict[VocabularyName, list[ExtraCode]] = Field(
+        default_factory=dict, description="Extra codes this policy uses, by vocabulary (README: Vocabularies).")
     notes: list[str] = Field(default_factory=list)
 
     @field_validator("rules")
@@ -578,13 +632,34 @@ class Policy(Model):
 IDENT = re.compile(_NAME)
 
 
+def is_expression(info: object) -> bool:
+    """True when a model field holds an expression, optional ones (``ExprText | None``) included.
+
+    Why look inside the annotation: pydantic lifts ``Annotated`` metadata onto the field only when
+    the field is not optional, so ``when: ExprText | None`` (a check's ``when``, a band's ``rate``)
+    carries its mark in the union member — and was once skipped by ``policy check``.
+    """
+    if any(isinstance(m, ExprMark) for m in getattr(info, "metadata", ())):
+        return True
+    stack = [getattr(info, "annotation", None)]
+    while stack:
+        tp = stack.pop()
+        if get_origin(tp) is Annotated:
+            if any(isinstance(m, ExprMark) for m in tp.__metadata__):
+                return True
+            stack.append(get_args(tp)[0])
+        elif get_origin(tp) in (Union, UnionType):
+            stack.extend(get_args(tp))
+    return False
+
+
 def iter_expressions(model: BaseModel, loc: tuple = ()) -> Iterator[tuple[tuple, str, BaseModel]]:
     """Every expression in a policy model with its key path and the model that holds it."""
     for name, info in type(model).model_fields.items():
         value = getattr(model, name)
         if value is None:
             continue
-        if any(isinstance(m, ExprMark) for m in info.metadata) and isinstance(value, str):
+        if isinstance(value, str) and is_expression(info):
             yield (*loc, name), value, model
         elif isinstance(value, BaseModel):
             yield from iter_expressions(value, (*loc, name))

@@ -30,6 +30,7 @@ HEADINGS = {
     "outscope_selfpay": ("政策范围外自费", "out-of-scope self-pay"),
     "inscope": ("政策范围内金额", "in scope"), "fund_share": ("实际报销比", "fund ÷ total"),
     "inscope_rate": ("政策范围内报销比", "fund ÷ in scope"), "persons": ("人数", "persons"),
+    "person_years": ("人·年", "person-years"),
     "with_income": ("有收入数据", "with income"), "catastrophic": ("灾难性支出", "catastrophic"),
     "incidence": ("发生率", "incidence"), "reason": ("原因", "reason"), "unit": ("单位", "unit"),
     "count": ("数量", "count"), "gain": ("受益", "gain"), "lose": ("受损", "lose"), "unchanged": ("不变", "unchanged"),
@@ -39,7 +40,8 @@ HEADINGS = {
 }
 TITLES = {
     "totals": ("合计", "Totals"), "fee_bands": ("按费用段", "By fee band"), "age_groups": ("按年龄组", "By age group"),
-    "catastrophic": ("灾难性医疗支出(自付超过收入40%)", "Catastrophic expenditure (out-of-pocket > 40 % of income)"),
+    "catastrophic": ("灾难性医疗支出(按人按年度:年内自付超过年收入40%)",
+                     "Catastrophic expenditure (per person and benefit year: out-of-pocket > 40 % of income)"),
     "not_paid": ("不予支付的结算(按原因)", "Claims not paid, by reason"), "reform": ("改革影响(第二个政策相对第一个)",
                                                                        "Reform view (second policy against the first)"),
 }

@@ -18,7 +18,17 @@ from rich.panel import Panel
 from rich.table import Table
 from rich.text import Text
 
-from medins.errors import InputError, Lang, MedinsError, PolicyError, PolicyIssue, UsageError
+from medins.errors import (
+    InputError,
+    Lang,
+    MedinsError,
+    OutputError,
+    OutputLocked,
+    PolicyError,
+    PolicyIssue,
+    UsageError,
+    _MessageError,
+)
 
 _HEADERS = {
     "en": ("location", "key", "problem", "found / allowed", "hint"),
@@ -114,6 +124,8 @@ def render_issue_table(issues: Sequence[PolicyIssue], lang: Lang = "en") -> Rend
 _TITLES = {
     UsageError: {"en": "usage error", "zh": "用法错误"},
     InputError: {"en": "input error", "zh": "输入错误"},
+    OutputLocked: {"en": "output in use", "zh": "输出文件正被占用"},
+    OutputError: {"en": "output error", "zh": "输出错误"},
 }
 
 
@@ -131,9 +143,9 @@ def render_error(err: MedinsError, lang: Lang = "en") -> RenderableType:
     if isinstance(err, InputError) and (err.file or err.key_path):
         where = ": ".join(part for part in (err.file, err.key_path) if part)
         parts.append(Text(where, style="bold"))
-    message = err.message(lang) if isinstance(err, UsageError | InputError) else str(err)
+    message = err.message(lang) if isinstance(err, _MessageError) else str(err)
     parts.append(Text(message, style="red"))
-    hint = err.hint(lang) if isinstance(err, UsageError | InputError) else None
+    hint = err.hint(lang) if isinstance(err, _MessageError) else None
     if hint:
         parts.append(Text.assemble(("提示：" if lang == "zh" else "Hint: ", "bold"), hint))
     title_text = Text(title, style="bold red")

@@ -119,6 +119,8 @@ def _finish(steps: list[dict], row: Mapping) -> None:
         steps.append(_step("refund", row["refund_amt"]) if row["refund_amt"] else _step("due", row["due_amt"]))
     if row["unchecked"]:
         steps.append(_step("unchecked", None, checks=list(row["unchecked"])))
+    if row.get("assumed"):
+        steps.append(_step("assumed", None, checks=list(row["assumed"])))
 
 
 def _self_pay_first_steps(policy: CompiledPolicy, row: Mapping) -> list[dict]:

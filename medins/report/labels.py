@@ -11,6 +11,8 @@ import locale
 import os
 from typing import Literal
 
+from medins.claims.vocabulary import VOCABULARIES
+
 Lang = Literal["zh", "en"]
 
 FIELDS: dict[str, tuple[str, str]] = {
@@ -37,6 +39,7 @@ FIELDS: dict[str, tuple[str, str]] = {
     "status": ("状态", "Status"),
     "reasons": ("原因", "Reasons"),
     "unchecked": ("未核查条件", "Unchecked conditions"),
+    "assumed": ("假定", "Assumed"),
 }
 
 STATUS: dict[str, tuple[str, str]] = {
@@ -66,6 +69,11 @@ REASONS: dict[str, tuple[str, str]] = {
     "hospital_mismatch": ("医院信息与政策定点名单不符", "hospital zone/level contradicts the policy's list"),
     "age_mismatch": ("年龄与出生日期不符", "the stated age disagrees with the birth date on the service date"),
     "admission_no_differs": ("第几次住院与本人住院顺序不符", "stated admission ordinal differs from the sequence"),
+    "not_listed_disease": ("不属本政策的门诊大病病种", "not one of the scheme's listed outpatient major illnesses"),
+    "inconsistent_history": ("年内累计信息(history)自相矛盾", "the bill's history (year-to-date facts) contradicts itself"),
+    "zone_not_settled": ("本政策不结算该就医地的费用,请按异地就医规定(参保地备案)办理,或用适用于该地的政策计算",
+                         "this scheme does not settle care in that zone: claim it under the cross-region (异地就医) "
+                         "rules of the insured place, or settle it with the policy that covers that place"),
     "policy_error": ("政策表达式无法对此账单求值", "a policy expression cannot be evaluated for this bill"),
     "self_pay_first_overlap": ("多条先行自付规则作用于同一明细,政策未声明组合方式",
                                "several self-pay-first rules match one line and the policy declares no combination"),
@@ -75,15 +83,8 @@ REASONS: dict[str, tuple[str, str]] = {
                                   "the self-pay-first amount is more than the in-scope amount"),
 }
 
-CAUSES: dict[str, tuple[str, str]] = {
-    "work_injury": ("工伤", "work injury"), "maternity": ("生育", "maternity"),
-    "traffic_accident": ("交通事故", "traffic accident"), "accident": ("其它意外伤害", "other accident"),
-    "suicide": ("自杀", "suicide"), "self_harm": ("自残", "self-harm"), "fighting": ("打架斗殴", "fighting"),
-    "alcohol": ("酗酒", "alcohol"), "drugs": ("吸毒", "drug use"), "crime": ("违法犯罪", "crime"),
-    "std": ("性病", "sexually transmitted disease"), "medical_malpractice": ("医疗事故", "medical malpractice"),
-    "third_party": ("他人责任", "third-party liability"), "pet_bite": ("宠物咬伤", "pet bite"),
-    "family_planning_violation": ("不符合计划生育", "family-planning violation"),
-}
+#: Cause labels come from the one vocabulary registry (``medins/claims/vocabulary.py``).
+CAUSES: dict[str, tuple[str, str]] = {c.code: (c.zh, c.en) for c in VOCABULARIES["causes"].codes}
 
 STEPS: dict[str, tuple[str, str]] = {
     "total": ("医疗费总额", "total"),
@@ -113,6 +114,7 @@ STEPS: dict[str, tuple[str, str]] = {
     "due": ("应补金额", "still to pay (应补)"),
     "rejected": ("不予支付", "rejected"),
     "unchecked": ("未核查(账单缺少信息)", "not checked (the bill lacks the fact)"),
+    "assumed": ("假定(账单未给出)", "assumed (absent from the bill)"),
     "rule": ("适用规则", "rule applied"),
 }
 
@@ -206,7 +208,11 @@ def reason_label(code: str, lang: Lang) -> str:
     head, _, arg = code.partition(":")
     words = pick(REASONS.get(head, (head, head)), lang)
     if arg:
-        detail = pick(CAUSES[arg], lang) if head == "excluded_cause" and arg in CAUSES else arg
+        detail = arg
+        if head == "excluded_cause" and arg in CAUSES:
+            detail = pick(CAUSES[arg], lang)
+        elif head == "zone_not_settled" and arg in VALUES["hospital_zone"]:
+            detail = pick(VALUES["hospital_zone"][arg], lang)
         words = f"{words}:{detail}" if lang == "zh" else f"{words}: {detail}"
     return words
 

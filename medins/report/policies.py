@@ -109,6 +109,9 @@ def policy_view(policy: CompiledPolicy, lang: Lang) -> RenderableType:
     for check in adm.checks:
         cond = check.reject_if if not check.when else f"{check.when} ⇒ {check.reject_if}"
         adm_table.add_row(check.code + ("" if check.enabled else " (off)"), " ".join(cond.split()), check.source)
+    for item in adm.not_checkable:  # no bill shows these: every settlement lists them as unchecked
+        words = "账单无法核查,列为未核查" if zh else "not on a bill: listed as unchecked"
+        adm_table.add_row(item.code, f"{item.when} ⇒ {words}" if item.when else words, item.source)
     parts.append(adm_table)
     rules = Table(title="待遇规则" if zh else "Benefit rules", box=box.SIMPLE, title_justify="left")
     for head in (("规则", "rule"), ("适用", "when"), ("计算", "computation"), ("依据", "source")):

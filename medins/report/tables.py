@@ -68,8 +68,15 @@ def settlement_table(result: Mapping, lang: Lang) -> RenderableType:
     for code in result.get("reasons", []):
         parts.append(Text(f"  • {reason_label(code, lang)}  [{code}]", style="red"))
     if result.get("unchecked"):
-        label = "未核查(账单缺少信息)" if zh else "Not checked (facts absent from the bill)"
-        parts.append(Text(f"{label}: {', '.join(result['unchecked'])}", style="yellow"))
+        label = "未核查(账单未给出或无法显示的条件)" if zh else "Not checked (the bill does not show these)"
+        parts.append(Text(f"{label}:", style="yellow"))
+        sources = result.get("unchecked_sources") or {}
+        for code in result["unchecked"]:
+            cite = short_source(sources[code]) if sources.get(code) else ""
+            parts.append(Text(f"  • {code}" + (f"  ({cite})" if cite else ""), style="yellow"))
+    if result.get("assumed"):
+        label = "假定(账单未给出,按默认值计算)" if zh else "Assumed (absent from the bill, default taken)"
+        parts.append(Text(f"{label}: {', '.join(result['assumed'])}", style="yellow"))
     return Group(*parts)
 
 
@@ -77,7 +84,7 @@ def explain_table(steps: Sequence[Mapping], lang: Lang) -> RenderableType:
     """The waterfall: each step with its base, rate, amount and the clause it applies."""
     zh = lang == "zh"
     table = Table(title="计算过程" if zh else "How it was computed", box=box.SIMPLE, title_justify="left")
-    table.add_column("步骤" if zh else "Step")
+    table.add_column("步骤" if zh else "Step", overflow="fold")
     table.add_column("基数" if zh else "Base", justify="right")
     table.add_column("比例" if zh else "Rate", justify="right")
     table.add_column("金额(元)" if zh else "Amount (yuan)", justify="right")
@@ -93,7 +100,7 @@ def explain_table(steps: Sequence[Mapping], lang: Lang) -> RenderableType:
             label = field_label(str(step["field"]), lang)
         elif key == "rejected":
             label = f"{label}: " + "; ".join(reason_label(c, lang) for c in step.get("reasons", []))
-        elif key == "unchecked":
+        elif key in ("unchecked", "assumed"):
             label = f"{label}: {', '.join(step.get('checks', []))}"
         elif key == "presp" and step.get("rule"):
             label = f"{label} ({step['rule']})"

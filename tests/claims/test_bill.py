@@ -72,13 +72,13 @@ def test_example_bill_becomes_one_typed_row(bill: dict) -> None:
 
 
 def test_defaults_for_id_person_and_discharge() -> None:
-    """id defaults to the file stem, person.id to "person", discharge_date to admit_date."""
+    """id defaults to the file stem, person.id to "person"; discharge date, visit type and cause stay absent
+    (null): the engine fills them and lists each as ``assumed`` (tests/engine/test_assumed.py)."""
     claims, _ = bill_to_tables({"visit": {"admit_date": "2008-03-02"}, "amounts": {"total": "5"}},
                                source="/x/my-bill.json")
     row = claims.row(0, named=True)
     assert (row["claim_id"], row["person_id"]) == ("my-bill", "person")
-    assert row["discharge_date"] == dt.date(2008, 3, 2)
-    assert (row["visit_type"], row["cause"]) == ("inpatient", "illness")
+    assert (row["discharge_date"], row["visit_type"], row["cause"]) == (None, None, None)
     claims, _ = bill_to_tables({"visit": {"admit_date": "2008-03-02"}, "amounts": {"total": 5}}, source="-")
     assert claims["claim_id"].item() == "bill"
 

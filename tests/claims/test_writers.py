@@ -12,7 +12,7 @@ import pytest
 from medins.claims.fields import MONEY_COLUMNS
 from medins.claims.readers import read_claims
 from medins.claims.writers import write_rejects, write_table
-from medins.errors import UsageError
+from medins.errors import OutputError, UsageError
 from medins.money import MAX_YUAN
 
 FRAME = pl.DataFrame({
@@ -83,7 +83,7 @@ def test_failed_write_leaves_no_partial_and_no_temp_file(tmp_path: Path,
         raise OSError(28, "No space left on device")
 
     monkeypatch.setattr(pl.DataFrame, "write_csv", half_then_fail)
-    with pytest.raises(OSError, match="No space"):
+    with pytest.raises(OutputError, match=r"disk is full.*No space"):  # a user's message, not a traceback
         write_table(FRAME, path)
     assert path.read_text(encoding="utf-8") == "old\n"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["out.csv"]

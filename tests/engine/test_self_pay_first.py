@@ -186,8 +186,12 @@ scope:
 
 
 def test_a_rate_outside_0_100_is_a_rejection_not_a_guess(tmp_path: Path) -> None:
-    """A rate expression giving 150 % rejects the claim (policy_error) instead of paying with it."""
-    scope = 'scope:\n  self_pay_first:\n    - {id: odd, classes: [B], rate: "1.5", source: "T-3"}\n'
+    """A rate expression giving 150 % for the claim rejects it (policy_error) instead of paying with it.
+
+    (A constant 150 % is refused earlier, by ``policy check``; this one depends on the claim.)
+    """
+    scope = ('scope:\n  self_pay_first:\n    - {id: odd, classes: [B], '
+             'rate: "1.5 if visit_type == \'inpatient\' else 0.1", source: "T-3"}\n')
     r = settle_bill(policy(tmp_path, scope), bill(EXAM))
     assert r["status"] == "rejected"
     assert r["reasons"] == ["policy_error:self_pay_first odd rate unknown or outside 0-100%"]

@@ -149,13 +149,13 @@ def test_claims_column_preselfpay_read_from_its_chinese_header(tmp_path: Path) -
 
 
 def test_item_categories_are_read_from_chinese_names(tmp_path: Path) -> None:
-    """特殊检查 / 进口人工器官 / 自理费用 in a line-item export become the registry's codes."""
+    """特殊检查 / 进口人工器官 / 自理费用 (and 床位费) in a line-item export become the vocabulary's codes."""
     path = tmp_path / "lines.csv"
     path.write_text("结算单号,个人编号,入院日期,费用类别,金额\nC1,P1,2023-05-08,特殊检查,10\n"
                     "C1,P1,2023-05-08,进口人工器官,20\nC1,P1,2023-05-08,自理费用,30\nC1,P1,2023-05-08,床位费,5\n",
                     encoding="utf-8")
     assert read_claims(path).items["item_category"].to_list() == [
-        "special_exam", "implant_imported", "self_care", "床位费"]
+        "special_exam", "implant_imported", "self_care", "bed"]
 
 
 # properties -----------------------------------------------------------------------------------------------------

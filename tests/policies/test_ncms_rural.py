@@ -71,3 +71,15 @@ def test_village_and_township_need_no_referral() -> None:
     bill = visit(kind="outpatient", level=0, items=[{"category": "drug", "class": "A", "amount": "10"}])
     bill["visit"]["referral"] = False
     assert settle_bill(NCMS, bill)["status"] == "settled"
+
+
+def test_N_6_tcm_per_dose_limit_is_outpatient_only() -> None:
+    """N-6 sits under 門診 (000:L110): an inpatient stay's 70 of herbs (7 doses) counts in full — 1,070 × 60 % =
+    642.00, not (1,000 + 7) × 60 % = 604.20; an outpatient visit still counts 1 yuan a dose."""
+    items = [{"category": "drug", "class": "A", "amount": "1000"},
+             {"category": "tcm_herbal", "amount": "70", "doses": 7}]
+    r = settle_bill(NCMS, visit(items=items))
+    assert (r["overlmt_selfpay"], r["inscp_scp_amt"], r["fund_pay_sumamt"]) == ("0.00", "1070.00", "642.00")
+    herbs = [{"category": "tcm_herbal", "amount": "21", "doses": 7}]
+    out = settle_bill(NCMS, visit(kind="outpatient", items=herbs))
+    assert (out["overlmt_selfpay"], out["inscp_scp_amt"]) == ("14.00", "7.00")

@@ -74,3 +74,19 @@ def test_S_2_registration_fee_is_self_paid() -> None:
             "items": [{"category": "registration", "amount": "1"}, {"category": "drug", "class": "A", "amount": "100"}]}
     r = settle_bill(SHNU, bill)
     assert (r["fulamt_ownpay_amt"], r["fund_pay_sumamt"], r["psn_part_amt"]) == ("1.00", "80.00", "21.00")
+
+
+def _special(day: str = "2010-03-10", **visit) -> dict:
+    return {"person": {"id": "S", "category": "student"},
+            "visit": {"type": "outpatient_special", "admit_date": day, "hospital": {"level": 3, "zone": "in_city"},
+                      "voucher_date": "2010-03-01", **visit}, "amounts": {"total": "6000"}}
+
+
+def test_S_14_only_the_listed_diseases_are_paid_in_full() -> None:
+    """S-14's list is a condition: chemotherapy 6,000 → fund 6,000; a diagnosis off the list (a cold) is rejected
+    not_listed_disease; no diagnosis at all is settled but the disease check is listed as unchecked."""
+    assert settle_bill(SHNU, _special(diagnosis=["chemotherapy"]))["fund_pay_sumamt"] == "6000.00"
+    off = settle_bill(SHNU, _special(diagnosis=["common_cold"]))
+    assert (off["status"], off["reasons"], off["fund_pay_sumamt"]) == ("rejected", ["not_listed_disease"], "0.00")
+    unknown = settle_bill(SHNU, _special())
+    assert unknown["status"] == "settled" and "not_listed_disease" in unknown["unchecked"]

@@ -191,3 +191,26 @@ def test_dialysis_payments_share_the_inpatient_cap() -> None:
     dialysis = bill("3000", visit="outpatient_special", admit="2008-06-01", diagnosis=["dialysis"])
     results = settle_bills(POLICY, [stay, dialysis])
     assert [r["fund_pay_sumamt"] for r in results] == ["40000.00", "0.00"]
+
+
+def test_SQ_12_out_of_province_is_a_reason_a_user_can_act_on() -> None:
+    """SQ-12 gives deductibles for three zones only: an out-of-province stay is not settled by this scheme, and
+    says so (zone_not_settled:out_of_province, zh/en words naming the zone), not a raw policy_error."""
+    from medins.report.labels import reason_label
+
+    r = settle_bill(POLICY, bill("10000", zone="out_of_province"))
+    assert (r["status"], r["reasons"]) == ("rejected", ["zone_not_settled:out_of_province"])
+    assert "out of province" in reason_label(r["reasons"][0], "en")
+    assert "省外" in reason_label(r["reasons"][0], "zh") and "异地就医" in reason_label(r["reasons"][0], "zh")
+
+
+def test_SQ_11_outpatient_care_at_any_hospital_SQ_17_stays_at_designated_ones() -> None:
+    """SQ-11: an outpatient bill at a clinic the list does not name is paid from the account (not not_designated);
+    SQ-17 binds stays: the same clinic for a stay is rejected, and a stay with only a zone lists the check."""
+    visit = {"type": "outpatient", "admit_date": "2008-04-02", "hospital": {"name": "某诊所"}}
+    out = settle_bill(POLICY, {"person": {"id": "P"}, "visit": visit, "amounts": {"total": "30"},
+                               "history": {"account_balance": "50"}})
+    assert (out["status"], out["acct_pay"]) == ("settled", "30.00") and "not_designated" not in out["unchecked"]
+    stay = settle_bill(POLICY, bill("3000", hospital="某诊所"))
+    assert (stay["status"], stay["reasons"]) == ("rejected", ["not_designated"])
+    assert "not_designated" in settle_bill(POLICY, bill("3000"))["unchecked"]
