@@ -177,8 +177,9 @@ def compare(policy: CompiledPolicy, settled: pl.DataFrame, compared: tuple[str, 
     ).with_columns(
         verdict=pl.when(pl.col("_unsettleable")).then(pl.lit("not_settleable"))
         .when(pl.col("_first").is_not_null()).then(pl.lit("differ")).otherwise(pl.lit("agree")),
-        fund_delta=pl.when(~pl.col("_unsettleable")).then(pl.col("fund_recorded") - pl.col("fund_computed"))
-        .fill_null(0),
+        # only a differing claim over- or under-pays: the views add up to the same totals whatever the tolerance
+        fund_delta=pl.when(~pl.col("_unsettleable") & pl.col("_first").is_not_null())
+        .then(pl.col("fund_recorded") - pl.col("fund_computed")).fill_null(0),
         month=pl.col("discharge_date").dt.strftime("%Y-%m"),
     )
     explained = _explain_rows(policy, frame.filter(pl.col("verdict") != "agree"), compared, trace_of)

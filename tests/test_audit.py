@@ -134,13 +134,17 @@ def test_claim_explain_beside_the_record() -> None:
 
 
 def test_tolerance_lets_small_differences_agree(tmp_path) -> None:
-    text = EXPORT.read_bytes().decode("gbk").replace("14014.79,0.00,14014.79", "14014.78,0.00,14014.78")
+    text = EXPORT.read_bytes().decode("gbk").replace("15985.21,14014.79,0.00,14014.79", "15985.22,14014.78,0.00,14014.78")
     path = tmp_path / "cent.csv"
     path.write_bytes(text.encode("gbk"))
     exact = run_audit(path, SUQIAN)
     assert exact.differ == 5
-    assert exact.claims.filter(pl.col("claim_id") == "SQ-A-0001")["reason"].item() == "patient_share_differs"
-    assert run_audit(path, SUQIAN, tolerance=1).differ == 4
+    assert exact.claims.filter(pl.col("claim_id") == "SQ-A-0001")["reason"].item() == "band_differs"
+    tolerant = run_audit(path, SUQIAN, tolerance=1)
+    assert tolerant.differ == 4
+    views = summary_views(tolerant)  # a difference within the tolerance is no over- or under-payment
+    assert views["overview"]["fund_net"].item() == views["by_reason"]["fund_net"].sum() == 1_696_854
+    assert summary_views(exact)["overview"]["fund_net"].item() == 1_696_855  # one fen more on SQ-A-0001
 
 
 # --- error paths -----------------------------------------------------------------------------------
