@@ -24,28 +24,31 @@ import polars as pl
 from medins.claims.aliases import with_values
 from medins.claims.fields import RECORDED_FIELDS
 from medins.claims.readers import read_claims
-from medins.engine.settle import settle
+from medins.engine.settle import FUND_FIELDS, settle
 from medins.errors import InputError
 from medins.money import format_yuan
 from medins.policy.checks import declared_values
 from medins.policy.compiled import CompiledPolicy
+from medins.policy.schema import PAYER_FIELDS
 from medins.report.labels import reason_label
 from medins.report.tables import short_source
 
 #: The compared settlement fields in waterfall order: the first that differs names the claim's reason.
-COMPARED = ("overlmt_selfpay", "inscp_scp_amt", "act_pay_dedc", "hifp_pay", "hifob_pay", "hifmi_pay",
-            "maf_pay", "fund_pay_sumamt", "psn_part_amt", "acct_pay", "psn_cash_pay")
+COMPARED = ("overlmt_selfpay", "inscp_scp_amt", "act_pay_dedc", *FUND_FIELDS, "fund_pay_sumamt", "psn_part_amt",
+            "acct_pay", "psn_cash_pay")
 SCOPE_FIELDS = ("overlmt_selfpay", "inscp_scp_amt")
-FUND_PARTS = ("hifp_pay", "hifob_pay", "hifmi_pay", "maf_pay")
-LAYER_FIELDS = ("hifob_pay", "hifmi_pay", "maf_pay")
+FUND_PARTS = FUND_FIELDS
+LAYER_FIELDS = PAYER_FIELDS
 
 #: Reason code of a claim by its first differing field (hifp_pay is refined by the trace: cap, class B, bands).
 FIELD_REASON = {
     "overlmt_selfpay": "scope_differs", "inscp_scp_amt": "scope_differs",
-    "act_pay_dedc": "deductible_differs", "hifp_pay": "band_differs", "hifob_pay": "layer_differs",
-    "hifmi_pay": "layer_differs", "maf_pay": "layer_differs", "fund_pay_sumamt": "fund_total_differs",
+    "act_pay_dedc": "deductible_differs", "hifp_pay": "band_differs",
+    **dict.fromkeys(PAYER_FIELDS, "layer_differs"), "fund_pay_sumamt": "fund_total_differs",
     "psn_part_amt": "patient_share_differs", "acct_pay": "account_differs", "psn_cash_pay": "cash_differs",
 }
+
+
 @dataclass
 class AuditResult:
     """What an audit found; money in fen. ``claims`` has one row per claim read, ``differences`` one per

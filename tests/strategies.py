@@ -81,3 +81,79 @@ def bills(draw, *, total: int | None = None, cause: str | None = None) -> dict:
 
 def dec(text: str) -> Decimal:
     return Decimal(text)
+
+
+#: Bases a random payer may take (docs/payers.md): what the earlier payers left of the in-scope amount, of
+#: everything, above the basic deductible, or only the basic deductible and the expense above the basic ceiling.
+PAYER_BASES = ("inscope - paid", "total - paid", "inscope - basic_deductible - paid", "basic_deductible + above_ceiling",
+               "self_pay_first + out_of_catalogue")
+ASSISTANCE = ("dibao", "dibao_margin", "extreme_poverty")
+
+
+@st.composite
+def payer_policies(draw) -> CompiledPolicy:
+    """A basic rule (deductible, one rate, optional yearly cap and ceiling) and 1-3 random payers, each on its
+    own field, with random base, eligibility, deductible, ceiling, bands axis and cap (shared or not)."""
+    fields = draw(st.permutations(["hifob_pay", "hifmi_pay", "maf_pay", "oth_pay"]))[:draw(st.integers(1, 3))]
+    rule: dict = {
+        "id": "inpatient", "label": {"zh": "住院", "en": "inpatient"}, "when": "visit_type == 'inpatient'",
+        "source": "t", "admission": True,
+        "deductible": {"standard": str(draw(st.integers(0, 2000))), "per": "admission", "source": "t"},
+        "bands": {"rate": f"{draw(st.integers(0, 100))}%", "source": "t"},
+    }
+    if draw(st.booleans()):
+        rule["cap"] = {"amount": str(draw(st.integers(1000, 60_000))), "per": "year", "source": "t"}
+    if draw(st.booleans()):
+        rule["ceiling"] = {"amount": str(draw(st.integers(1000, 80_000))), "source": "t"}
+    layers = []
+    for n, field in enumerate(fields):
+        edges = sorted(draw(st.sets(st.integers(1, 50_000), max_size=2)))
+        rates = [draw(st.integers(0, 100)) for _ in range(len(edges) + 1)]
+        layer: dict = {
+            "id": f"p{n}", "field": field, "base": draw(st.sampled_from(PAYER_BASES)), "source": "t",
+            "bands": {"axis": draw(st.sampled_from(["absolute", "above_deductible", "cumulative"])),
+                      "scale": f"scale{n}", "source": "t"},
+        }
+        if draw(st.booleans()):
+            layer["when"] = f"assistance_class == '{draw(st.sampled_from(ASSISTANCE))}'"
+        if draw(st.booleans()):
+            layer["deductible"] = {"standard": str(draw(st.integers(0, 20_000))),
+                                   "per": draw(st.sampled_from(["claim", "year"])), "source": "t"}
+        if draw(st.booleans()):
+            layer["ceiling"] = {"amount": str(draw(st.integers(100, 60_000))),
+                                "per": draw(st.sampled_from(["claim", "year"])),
+                                "measure": draw(st.sampled_from(["expense", "above_deductible"])), "source": "t"}
+        if draw(st.booleans()):
+            shared = draw(st.sampled_from([[], ["basic"], ["basic", *[f"p{k}" for k in range(n)]]]))
+            layer["cap"] = {"amount": str(draw(st.integers(100, 120_000))), "per": draw(st.sampled_from(["claim", "year"])),
+                            "shared_with": shared, "source": "t"}
+        layer["_scale"] = [{"upto": str(e), "rate": f"{r}%"} for e, r in zip(edges, rates, strict=False)] + [
+            {"rate": f"{rates[-1]}%"}]
+        layers.append(layer)
+    params = {f"scale{n}": {"scale": layer.pop("_scale"), "source": "t"} for n, layer in enumerate(layers)}
+    rule["layers"] = layers
+    data = {"id": "random-payers", "name": {"zh": "随机", "en": "random"}, "region": {"zh": "测试", "en": "test"},
+            "scheme": "test", "source": "hypothesis", "parameters": params, "rules": [rule]}
+    return compile_policy(Policy.model_validate(data), "random-payers.yaml")
+
+
+@st.composite
+def payer_claims(draw) -> list[dict]:
+    """1-6 inpatient bills of 1-2 persons over two years, some assisted, some with out-of-catalogue money,
+    some with the basic payment given as already paid."""
+    out = []
+    for i in range(draw(st.integers(1, 6))):
+        total = draw(st.integers(0, 15_000_000))
+        self_pay = draw(st.integers(0, total))
+        person = {"id": draw(st.sampled_from(["A", "B"]))}
+        assisted = draw(st.sampled_from([None, *ASSISTANCE]))
+        if assisted:
+            person["assistance_class"] = assisted
+        amounts = {"total": yuan(total), "self_pay": yuan(self_pay)}
+        if draw(st.integers(0, 4)) == 0:  # the basic fund settled elsewhere: its payment is given
+            amounts["paid"] = {"hifp_pay": yuan(draw(st.integers(0, total)))}
+        out.append({"id": f"C{i}", "person": person,
+                    "visit": {"type": "inpatient", "admit_date": f"{draw(st.sampled_from([2023, 2024]))}-"
+                                                                 f"{draw(st.integers(1, 12)):02d}-10"},
+                    "amounts": amounts})
+    return out

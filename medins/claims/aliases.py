@@ -254,6 +254,8 @@ _ROW_MESSAGES: dict[str, tuple[str, str]] = {
                                "(total {total} minus self-paid {self_pay})",
                                "乙类金额 {class_b} 大于政策范围内金额"
                                "（医疗费总额 {total} 减全自费金额 {self_pay}）"),
+    "paid_above_total": ("the payments given as already paid (paid_* columns) add up to more than the total {total}",
+                         "已支付金额(paid_* 列)合计大于医疗费总额 {total}"),
     "preselfpay_above_in_scope": ("the self-pay-first amount {preselfpay} is more than the in-scope amount "
                                   "(total {total} minus self-paid {self_pay})",
                                   "先行自付金额 {preselfpay} 大于政策范围内金额"

@@ -348,6 +348,11 @@ def _complete(values: dict, items: list[dict], problems: _Problems, source: str)
         problems.add(("amounts", "self_pay"),
                      f"{fen_to_yuan(self_pay)} is more than the total {fen_to_yuan(total)}",
                      f"{fen_to_yuan(self_pay)} 大于医疗费总额 {fen_to_yuan(total)}")
+    elif sum(v for k, v in values.items() if k.startswith("paid_")) > total:
+        paid = sum(v for k, v in values.items() if k.startswith("paid_"))
+        problems.add(("amounts", "paid"), f"the payments already made add up to {fen_to_yuan(paid)}, more than the "
+                     f"total {fen_to_yuan(total)}",
+                     f"已支付金额合计 {fen_to_yuan(paid)} 大于医疗费总额 {fen_to_yuan(total)}")
     elif class_b > total - self_pay:
         problems.add(("amounts", "class_b"), f"{fen_to_yuan(class_b)} is more than the in-scope amount "
                      f"{fen_to_yuan(total - self_pay)}", f"{fen_to_yuan(class_b)} 大于政策范围内金额 "

@@ -50,6 +50,21 @@ ZONES = VOCABULARIES["zones"].names
 CAUSES = VOCABULARIES["causes"].names
 HOSPITAL_KINDS = VOCABULARIES["hospital_kinds"].names
 ITEM_CATEGORIES = VOCABULARIES["item_categories"].names
+#: 医疗救助对象 (medical-assistance classes, ``vocabulary.py``): code → (zh, en). A person without one is not an
+#: assisted person; policies test it in a payer's ``when``.
+ASSISTANCE_CLASSES: dict[str, tuple[str, str]] = {
+    c.code: (c.zh, c.en) for c in VOCABULARIES["assistance_classes"].codes}
+
+#: Fund fields of the payer chain (DESIGN.md §4): the basic fund, then the further payers (docs/payers.md).
+PAYER_FIELDS: dict[str, tuple[str, str]] = {
+    "hifp_pay": ("基本医保统筹基金", "basic pooled fund"),
+    "hifob_pay": ("职工大额医疗费用补助", "large-expense subsidy (大额)"),
+    "hifmi_pay": ("居民大病保险", "critical-illness insurance (大病)"),
+    "maf_pay": ("医疗救助", "medical assistance (医疗救助)"),
+    "hifes_pay": ("企业补充医疗保险", "enterprise supplementary insurance"),
+    "cvlserv_pay": ("公务员医疗补助", "civil-servant medical subsidy"),
+    "oth_pay": ("其他支付", "other payers (incl. commercial supplements)"),
+}
 
 CLAIM_FIELDS: tuple[Field, ...] = (
     Field("claim_id", "str", ("id",), "结算单号", "claim id", required=True,
@@ -72,6 +87,8 @@ CLAIM_FIELDS: tuple[Field, ...] = (
     Field("insured_place", "str", ("person", "insured_place"), "参保地", "insured place"),
     Field("income", "money", ("person", "income"), "可支配收入", "disposable income",
           aliases=("家庭可支配收入", "年可支配收入")),
+    Field("assistance_class", "str", ("person", "assistance_class"), "救助类别", "medical-assistance class",
+          aliases=("救助对象类别", "医疗救助类别", "救助对象类型"), choices=tuple(ASSISTANCE_CLASSES)),
     Field("visit_type", "str", ("visit", "type"), "就诊类型", "visit type",
           aliases=("医疗类别", "就医类别", "就诊类别"), choices=VISIT_TYPES),
     Field("admit_date", "date", ("visit", "admit_date"), "入院日期", "admission / visit date", required=True,
@@ -115,6 +132,8 @@ CLAIM_FIELDS: tuple[Field, ...] = (
           default=0, aliases=("自费金额", "全自费", "自费", "丙类金额", "fulamt_ownpay_amt")),
     Field("class_b", "money", ("amounts", "class_b"), "乙类金额", "class B (乙类) amount", default=0,
           aliases=("乙类自付", "乙类药品金额", "乙类费用")),
+    *(Field(f"paid_{name}", "money", ("amounts", "paid", name), f"已支付{zh}", f"already paid: {en}",
+            aliases=(f"已付{zh}",)) for name, (zh, en) in PAYER_FIELDS.items()),
     Field("preselfpay", "money", ("amounts", "preselfpay"), "先行自付金额", "self-pay-first amount (as given)",
           aliases=("先行自付", "乙类先行自付", "先行自付费用", "preselfpay_amt")),
     Field("deposit", "money", ("amounts", "deposit"), "预交金额", "deposit paid at admission",
@@ -130,6 +149,13 @@ CLAIM_FIELDS: tuple[Field, ...] = (
     Field("hist_account_balance", "money", ("history", "account_balance"), "个人账户余额", "account balance"),
     Field("hist_layer2_paid", "money", ("history", "layer2_paid"), "年内大额已支付", "large-expense layer paid this year",
           default=0),
+    # A payer's year-to-date state before the bill, by its field (docs/payers.md): paid, its own deductible
+    # paid, and its base so far (the cumulative axis). Where two payers share a field, the first one's.
+    *(Field(f"hist_{name}_{what}", "money", ("history", "payers", name, what), f"年内{zh}{what_zh}",
+            f"{en}: {what_en} this year")
+      for name, (zh, en) in PAYER_FIELDS.items() if name != "hifp_pay"
+      for what, what_zh, what_en in (("paid", "已支付", "paid"), ("deductible_paid", "已付起付线", "deductible paid"),
+                                     ("base", "累计基数", "base so far"))),
 )
 
 FIELDS_BY_NAME: dict[str, Field] = {f.name: f for f in CLAIM_FIELDS}
@@ -179,6 +205,11 @@ RECORDED_FIELDS: tuple[Field, ...] = (
     _recorded("hifmi_pay", "大病保险", "recorded critical-illness insurance", "大病保险支付", "大病保险资金支出",
               "居民大病保险资金支出"),
     _recorded("maf_pay", "医疗救助", "recorded medical assistance", "医疗救助支付", "医疗救助基金支出"),
+    _recorded("hifes_pay", "企业补充医疗保险", "recorded enterprise supplementary insurance", "企业补充医疗保险支付",
+              "企业补充医疗保险基金支出"),
+    _recorded("cvlserv_pay", "公务员医疗补助", "recorded civil-servant subsidy", "公务员医疗补助支付",
+              "公务员医疗补助资金支出"),
+    _recorded("oth_pay", "其他支付", "recorded other payers", "其他基金支付", "其他支出"),
     _recorded("fund_pay_sumamt", "基金支付总额", "recorded fund total", "基金支付合计", "基金支付"),
     _recorded("psn_part_amt", "个人负担", "recorded patient share", "个人负担总金额", "个人负担金额", "个人自付",
               "个人支付"),

@@ -196,6 +196,10 @@ def _distinct_cells(raw: pl.DataFrame, f: Field, values: Mapping) -> pl.DataFram
     return cells if cells.height <= max(16, raw.height * _DISTINCT_AT_MOST) else None
 
 
+#: Payments given as already made by earlier payers (``amounts.paid``; docs/payers.md).
+PAID_COLUMNS = tuple(f.name for f in CLAIM_FIELDS if f.name.startswith("paid_"))
+
+
 def claim_checks(frame: pl.DataFrame) -> pl.DataFrame:
     """Add the cross-field codes (an absent discharge date stays absent: the engine assumes it, visibly)."""
     in_scope = pl.col("total") - pl.col("self_pay")
@@ -203,6 +207,7 @@ def claim_checks(frame: pl.DataFrame) -> pl.DataFrame:
         _code(pl.col("discharge_date") < pl.col("admit_date"), "discharge_before_admit"),
         _code(pl.col("self_pay") > pl.col("total"), "self_pay_above_total"),
         _code((in_scope >= 0) & (pl.col("class_b") > in_scope), "class_b_above_in_scope"),
+        _code(pl.sum_horizontal(*PAID_COLUMNS) > pl.col("total"), "paid_above_total"),
         _code((in_scope >= 0) & (pl.col("preselfpay") > in_scope), "preselfpay_above_in_scope"),
     ]
     return frame.with_columns(join_codes(pl.col(CODES), *checks).alias(CODES))

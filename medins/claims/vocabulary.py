@@ -180,6 +180,16 @@ VOCABULARIES: dict[str, Vocabulary] = {v.name: v for v in (
         ("city_hospital", "市级医院", "city hospital", ("市级医院",)),
         ("hospital", "医院", "hospital", ("医院",)),
     )),
+    Vocabulary("assistance_classes", "医疗救助对象类别", "medical-assistance classes", ("assistance_class",), _codes(
+        ("extreme_poverty", "特困人员", "person in extreme poverty (特困)", ("特困", "特困人员", "特困供养人员")),
+        ("dibao", "低保对象", "minimum-subsistence recipient (低保)", ("低保", "低保对象", "最低生活保障对象")),
+        ("dibao_margin", "低保边缘家庭成员", "member of a family at the dibao margin (低保边缘)",
+         ("低保边缘", "低保边缘家庭", "低保边缘家庭成员")),
+        ("relapse_watch", "防返贫监测对象", "person monitored against relapse into poverty (防返贫监测)",
+         ("防返贫监测", "防返贫监测对象", "防止返贫监测对象")),
+        ("impoverished_by_illness", "因病致贫重病患者", "seriously ill person impoverished by illness (因病致贫)",
+         ("因病致贫", "因病致贫重病患者")),
+    )),
 )}
 
 #: Field name → the vocabulary governing its values in policies.

@@ -12,6 +12,7 @@ import polars as pl
 
 from medins.engine.context import Run
 from medins.engine.state import clamped_cumsum
+from medins.policy.schema import PAYER_FIELDS
 
 
 def settle_account(run: Run) -> None:
@@ -19,8 +20,7 @@ def settle_account(run: Run) -> None:
     account = run.policy.model.account
     run.frame = run.frame.with_columns(
         pl.min_horizontal("hifp_pay", "total").alias("hifp_pay"),
-    ).with_columns(_part=pl.col("total") - pl.col("hifp_pay") - pl.col("hifob_pay") - pl.col("hifmi_pay")
-                   - pl.col("maf_pay"))
+    ).with_columns(_part=pl.col("total") - pl.sum_horizontal("hifp_pay", *PAYER_FIELDS))
     if account is None:
         run.frame = run.frame.with_columns(acct_pay=pl.lit(0, pl.Int64))
         return

@@ -1,4 +1,4 @@
-"""Stages 3–5 — ceiling, deductible, bands, allowances, caps and further payer layers.
+"""Stages 3–5 — ceiling, deductible, bands, allowances and caps of the basic fund (then ``payers.py``).
 
 Why one module: these stages share the claim's position in the person's year (how much in-scope
 expense, deductible and fund payment came before it) and must agree on it. All of that state is a
@@ -73,16 +73,30 @@ def settle_benefits(run: Run) -> None:
     run.frame = f
     admission_ordinals(run, _grouping(run, "_b_rule"))
     rules = run.policy.model.rules
-    # Ceiling: only so much in-scope expense a year enters the calculation.
-    run.frame = run.frame.with_columns(_ceil=_ev_rules(run, lambda r: r.ceiling.amount if r.ceiling else None, "money"))
-    run.frame = clamped_cumsum(run.frame, x="_e0", limit="_ceil", h0="hist_inscope",
+    # Ceiling: only so much in-scope expense a year enters the calculation — measured from 0, or (measure:
+    # above_deductible) on the expense above the deductible, which is then known only after the deductible.
+    above = _above_deductible_ceiling(run)
+    run.frame = run.frame.with_columns(_ceil=_ev_rules(run, lambda r: r.ceiling.amount if r.ceiling else None, "money"),
+                                       _cabove=above)
+    run.frame = run.frame.with_columns(_ceil0=pl.when(pl.col("_cabove")).then(None).otherwise(pl.col("_ceil")))
+    run.frame = clamped_cumsum(run.frame, x="_e0", limit="_ceil0", h0="hist_inscope",
                                group=[*PERSON_YEAR, "_b_ceil"], out_before="_c_ceil0", out_after="_c_ceil1",
                                grouping=_grouping(run, "_b_ceil"))
     run.frame = run.frame.with_columns(eligible=pl.col("_c_ceil1") - pl.col("_c_ceil0"))
+    _deductible(run)
+    if any(r.ceiling is not None and r.ceiling.measure == "above_deductible" for r in rules):
+        f = run.frame.with_columns(
+            _ax=pl.when(pl.col("_cabove")).then(pl.col("eligible") - pl.col("ded")).otherwise(0),
+            _al=pl.when(pl.col("_cabove")).then(pl.col("_ceil")).otherwise(None),
+            _ah=(pl.col("hist_inscope") - pl.col("hist_deductible_paid")).clip(lower_bound=0))
+        f = clamped_cumsum(f, x="_ax", limit="_al", h0="_ah", group=[*PERSON_YEAR, "_b_ceil"], out_before="_a0",
+                           out_after="_a1", grouping=_grouping(run, "_b_ceil"))
+        run.frame = f.with_columns(
+            eligible=pl.when(pl.col("_cabove")).then(pl.col("ded") + pl.col("_a1") - pl.col("_a0"))
+            .otherwise(pl.col("eligible"))).drop("_ax", "_al", "_ah", "_a0", "_a1")
     run.frame = clamped_cumsum(run.frame, x="eligible", limit=None, h0="hist_inscope",
                                group=[*PERSON_YEAR, "_b_axis"], out_before="_c0", out_after="_c1",
                                grouping=_grouping(run, "_b_axis"))
-    _deductible(run)
     _basic_bands(run)
     allowance = pl.repeat(0, run.frame.height, dtype=pl.Int64, eager=True)
     for idx, rule in enumerate(rules):
@@ -92,10 +106,27 @@ def settle_benefits(run: Run) -> None:
                 mask = mask & run.ev(allow.when, "bool", mask=mask).fill_null(False)
             amount = run.ev(allow.amount, "money", mask=mask).fill_null(0).clip(lower_bound=0)
             allowance = allowance + amount
-    # Lines a self_pay_first rule's fund_rate pays directly (scope.py) join the fund's payment before the cap.
-    run.frame = run.frame.with_columns(_allow=allowance, _raw_total=pl.col("_raw") + allowance + pl.col("direct_pay"))
+    # A basic payment given as already paid (``amounts.paid.hifp_pay``) is not computed: it is used as is,
+    # and counts in the yearly cap state like a computed one. Lines a self_pay_first rule's fund_rate pays
+    # directly (scope.py) join the fund's payment before the cap.
+    given = pl.col("_ok") & pl.col("paid_hifp_pay").is_not_null()
+    run.frame = run.frame.with_columns(_allow=allowance, _raw_total=pl.when(given).then(pl.col("paid_hifp_pay"))
+                                       .otherwise(pl.col("_raw") + allowance + pl.col("direct_pay")))
     _cap(run, rules_cap=lambda r: r.cap, raw="_raw_total", out="hifp_pay", bucket="_b_cap", h0="hist_fund_paid")
-    _layers(run)
+    run.frame = run.frame.with_columns(
+        hifp_pay=pl.when(given).then(pl.min_horizontal("paid_hifp_pay", "total")).otherwise(pl.col("hifp_pay")))
+    from medins.engine.payers import settle_payers  # payers.py builds on this module's band machinery
+
+    settle_payers(run)
+
+
+def _above_deductible_ceiling(run: Run) -> pl.Expr:
+    """True on rows of rules whose ceiling is measured on the expense above the deductible."""
+    expr: pl.Expr = pl.lit(False)
+    for idx, rule in enumerate(run.policy.model.rules):
+        if rule.ceiling is not None and rule.ceiling.measure == "above_deductible":
+            expr = pl.when(pl.col("_rule") == idx).then(pl.lit(True)).otherwise(expr)
+    return expr
 
 
 def _deductible(run: Run) -> None:
@@ -136,11 +167,13 @@ def _scale_for(run: Run, bands: Bands, version: int) -> list[ScaleBand]:
     return run.policy.versions[version].params.scales.get(bands.scale, [])
 
 
-def band_parts(run: Run, which, prefix: str, lower: pl.Expr, upper: pl.Expr) -> None:
+def band_parts(run: Run, which, prefix: str, lower: pl.Expr, upper: pl.Expr, *, only: str | None = None) -> None:
     """Add ``{prefix}num`` (fen×ppm; Int64, or Int128 when the frame's amounts need it), ``{prefix}sum``
     (fen in paid bands) and per-band columns.
 
     ``which(rule)`` gives the rule's Bands (or None); the claim's paid interval is [lower, upper].
+    ``only``: a boolean column; rates are evaluated only on its rows (a payer's rate must not reject a
+    claim the payer does not settle).
     """
     rules = run.policy.model.rules
     width = max(
@@ -159,6 +192,8 @@ def band_parts(run: Run, which, prefix: str, lower: pl.Expr, upper: pl.Expr) -> 
             continue
         for v in range(len(run.policy.versions)):
             mask = _mask(run, idx, v)
+            if only is not None:
+                mask = mask & run.frame[only]
             if not mask.any():
                 continue
             where = (pl.col("_rule") == idx) & (pl.col("_v") == v) & pl.col("_ok")
@@ -305,47 +340,3 @@ def _cap(run: Run, *, rules_cap, raw: str, out: str, bucket: str, h0: str) -> No
         .alias(out)
     )
     run.frame = f.drop("_camt", "_cyear", "_cx", "_cl", "_k0", "_k1")
-
-
-def _layers(run: Run) -> None:
-    """Further payers, in order, on the in-scope amount the earlier payers left (GEN-21)."""
-    rules = run.policy.model.rules
-    for field in ("hifob_pay", "hifmi_pay", "maf_pay"):
-        run.frame = run.frame.with_columns(pl.lit(0, pl.Int64).alias(field))
-    depth = max((len(r.layers) for r in rules), default=0)
-    paid_so_far = pl.col("hifp_pay")
-    prev_raw, prev_paid = pl.col("_raw_total"), pl.col("hifp_pay")
-    for k in range(depth):
-        def layer_of(rule, k=k):
-            return rule.layers[k] if len(rule.layers) > k else None
-
-        left = (pl.col("eligible") - pl.col("ded") - paid_so_far).clip(lower_bound=0)
-        gate: pl.Expr = pl.lit(True)
-        field_expr: pl.Expr = pl.lit(None, pl.String)
-        for idx, rule in enumerate(rules):
-            layer = layer_of(rule)
-            if layer is None:
-                continue
-            field_expr = pl.when(pl.col("_rule") == idx).then(pl.lit(layer.field)).otherwise(field_expr)
-            if layer.only_after_cap:
-                gate = pl.when(pl.col("_rule") == idx).then(prev_raw > prev_paid).otherwise(gate)
-        base = pl.when(gate).then(left).otherwise(0)
-        run.frame = run.frame.with_columns(_lbase=base, _lfield=field_expr)
-        band_parts(run, lambda r: (lay.bands if (lay := layer_of(r)) else None), f"_l{k}", pl.lit(0, pl.Int64),
-                   pl.col("_lbase"))
-        run.frame = run.frame.with_columns(
-            pl.when(pl.col("_ok") & pl.col("_lfield").is_not_null())
-            .then(_half_up(pl.col(f"_l{k}num"), pl.lit(1_000_000, pl.Int128)))
-            .otherwise(0).alias(f"_l{k}raw"),
-        )
-        # The layer's own yearly state per rule bucket: the same grouping as the rule's, in its own column.
-        _cap(run, rules_cap=lambda r: (lay.cap if (lay := layer_of(r)) else None), raw=f"_l{k}raw",
-             out=f"_l{k}paid", bucket="_b_rule", h0="hist_layer2_paid" if k == 0 else None)
-        for field in ("hifob_pay", "hifmi_pay", "maf_pay"):
-            run.frame = run.frame.with_columns(
-                pl.when(pl.col("_lfield") == field).then(pl.col(field) + pl.col(f"_l{k}paid")).otherwise(pl.col(field))
-                .alias(field)
-            )
-        prev_raw, prev_paid = pl.col(f"_l{k}raw"), pl.col(f"_l{k}paid")
-        paid_so_far = paid_so_far + pl.col(f"_l{k}paid")
-        run.frame = run.frame.drop("_lbase", "_lfield")

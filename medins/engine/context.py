@@ -19,7 +19,7 @@ import polars as pl
 
 from medins.claims.fields import MONEY_COLUMNS
 from medins.engine.native import compile_condition
-from medins.policy.compiled import CompiledPolicy
+from medins.policy.compiled import PAYER_NAMES, CompiledPolicy
 from medins.policy.expr import Expression, ExprEvalError, MissingEntryError
 
 _MISSING = object()
@@ -28,7 +28,7 @@ _MISSING = object()
 ASSUMED = "_assumed"
 
 #: Money columns the engine adds; they enter expressions as yuan like the claim's own amounts.
-ENGINE_MONEY = frozenset({"inscope", "eligible", "class_b_inscope", "total_items"})
+ENGINE_MONEY = frozenset({"inscope", "eligible", "class_b_inscope", "total_items"}) | PAYER_NAMES
 
 _DTYPES = {"money": pl.Int64, "rate": pl.Int64, "int": pl.Int64, "bool": pl.Boolean, "date": pl.Date, "str": pl.String}
 

@@ -14,31 +14,52 @@ import polars as pl
 
 from medins.engine.admissibility import add_reason
 from medins.engine.context import Run, parse
-from medins.policy.schema import Rule
+from medins.policy.schema import Bands, Layer, Rule
 
 
 def rule_expressions(rule: Rule) -> list[str]:
     """Every expression a rule evaluates (to find the parameters it needs)."""
-    texts: list[str] = [rule.when]
+    return [rule.when, *_basic_expressions(rule), *(t for layer in rule.layers for t in layer_expressions(layer))]
+
+
+def _basic_expressions(rule: Rule) -> list[str]:
+    """The expressions of the basic fund's part of a rule (not evaluated when its payment is given as paid)."""
+    texts: list[str] = []
     if rule.deductible:
         texts.append(rule.deductible.standard)
     if rule.ceiling:
         texts.append(rule.ceiling.amount)
-    for bands in [rule.bands, *[layer.bands for layer in rule.layers]]:
-        if bands is not None:
-            texts += [t for t in (bands.rate, bands.class_b_offset) if t]
+    if rule.bands is not None:
+        texts += [t for t in (rule.bands.rate, rule.bands.class_b_offset) if t]
     texts += [a.amount for a in rule.allowances] + [a.when for a in rule.allowances if a.when]
-    texts += [c.amount for c in [rule.cap, *[layer.cap for layer in rule.layers]] if c is not None]
+    if rule.cap is not None:
+        texts.append(rule.cap.amount)
     return texts
 
 
-def rule_needs(rule: Rule) -> set[str]:
+def layer_expressions(layer: Layer) -> list[str]:
+    """Every expression of one payer."""
+    texts = [t for t in (layer.when, layer.base, layer.bands.rate) if t]
+    texts += [part.amount for part in (layer.ceiling, layer.cap) if part is not None]
+    if layer.deductible:
+        texts.append(layer.deductible.standard)
+    return texts
+
+
+def _names(texts: list[str], bands: Bands | None) -> set[str]:
     names: set[str] = set()
-    for text in rule_expressions(rule):
+    for text in texts:
         names |= parse(text).names
-    for bands in [rule.bands, *[layer.bands for layer in rule.layers]]:
-        if bands is not None and bands.scale:
-            names.add(bands.scale)
+    if bands is not None and bands.scale:
+        names.add(bands.scale)
+    return names
+
+
+def rule_needs(rule: Rule) -> set[str]:
+    """Every name a rule reads (parameters among them)."""
+    names = _names([rule.when, *_basic_expressions(rule)], rule.bands)
+    for layer in rule.layers:
+        names |= _names(layer_expressions(layer), layer.bands)
     return names
 
 
@@ -54,12 +75,17 @@ def select_rules(run: Run) -> None:
     add_reason(run, "no_rule", pl.col("_rule").is_null())
     _unsettled_zones(run)
     for idx, rule in enumerate(rules):
-        missing = set()
+        # A part whose payment the bill gives as already paid is not computed: its missing numbers are not needed.
+        parts = [(_names([rule.when], None), None), (_names(_basic_expressions(rule), rule.bands), "hifp_pay")]
+        parts += [(_names(layer_expressions(layer), layer.bands), layer.field) for layer in rule.layers]
+        needed: dict[tuple[int, str], pl.Expr] = {}
         for v_idx, version in enumerate(run.policy.versions):
-            for name in sorted(rule_needs(rule) & version.params.missing):
-                missing.add((v_idx, name))
-        for v_idx, name in sorted(missing):
-            add_reason(run, f"missing_parameter:{name}", (pl.col("_rule") == idx) & (pl.col("_v") == v_idx))
+            for names, field in parts:
+                for name in names & version.params.missing:
+                    where = pl.lit(True) if field is None else pl.col(f"paid_{field}").is_null()
+                    needed[(v_idx, name)] = needed[(v_idx, name)] | where if (v_idx, name) in needed else where
+        for (v_idx, name), where in sorted(needed.items(), key=lambda kv: kv[0]):
+            add_reason(run, f"missing_parameter:{name}", (pl.col("_rule") == idx) & (pl.col("_v") == v_idx) & where)
     _account_needs(run)
 
     def bucket(pick) -> pl.Expr:

@@ -19,13 +19,16 @@ from medins.engine.prepare import add_derived
 from medins.engine.rules import select_rules
 from medins.engine.scope import split_scope
 from medins.policy.compiled import CompiledPolicy
+from medins.policy.schema import PAYER_FIELDS
 
 #: Settlement fields (DESIGN.md §4), money in fen, in output order.
 MONEY_OUTPUTS = (
     "medfee_sumamt", "fulamt_ownpay_amt", "overlmt_selfpay", "preselfpay_amt", "inscp_scp_amt", "act_pay_dedc",
-    "hifp_pay", "hifob_pay", "hifmi_pay", "maf_pay", "fund_pay_sumamt", "psn_part_amt", "acct_pay", "psn_cash_pay",
-    "deposit_amt", "refund_amt", "due_amt",
+    "hifp_pay", "hifob_pay", "hifmi_pay", "maf_pay", "hifes_pay", "cvlserv_pay", "oth_pay", "fund_pay_sumamt",
+    "psn_part_amt", "acct_pay", "psn_cash_pay", "deposit_amt", "refund_amt", "due_amt",
 )
+#: The fund fields of the payer chain; ``fund_pay_sumamt`` is their sum.
+FUND_FIELDS = ("hifp_pay", *PAYER_FIELDS)
 OUTPUT_COLUMNS = ("claim_id", "person_id", *MONEY_OUTPUTS, "policy", "status", "reasons", "unchecked", "assumed")
 
 
@@ -46,7 +49,7 @@ def settle(policy: CompiledPolicy, claims: pl.DataFrame, items: pl.DataFrame | N
     # output in input order at the end instead of travelling through every stage.
     ids = [c for c in ("claim_id", "person_id") if c not in _expression_names(policy)]
     frame = (
-        claims.drop(ids, strict=False).with_row_index("_in")[order]
+        claims.drop(ids, *_unused_payer_columns(policy, claims), strict=False).with_row_index("_in")[order]
         .with_row_index("_i")
         .with_columns(pl.col("_i").cast(pl.Int64), _v=pl.lit(0, pl.Int64), _pk=person)
     )
@@ -77,6 +80,18 @@ def settle(policy: CompiledPolicy, claims: pl.DataFrame, items: pl.DataFrame | N
         out = out.select("_in", *(c for c in (*OUTPUT_COLUMNS, *keep) if c not in ids))
     out = out.sort("_in").with_columns(claims.select(ids))
     return out if keep_trace else out.select(*OUTPUT_COLUMNS, *keep)
+
+
+def _unused_payer_columns(policy: CompiledPolicy, claims: pl.DataFrame) -> list[str]:
+    """The paid and history columns of payer fields no payer of the policy writes (and no expression reads).
+
+    Why: a claims table carries them for every field (25 columns, mostly empty); a policy without payers
+    would otherwise drag them through every stage of a million-claim run.
+    """
+    written = {layer.field for rule in policy.model.rules for layer in rule.layers}
+    names = _expression_names(policy)
+    return [c for c in claims.columns for field in PAYER_FIELDS if field not in written and c not in names
+            and (c == f"paid_{field}" or c.startswith(f"hist_{field}_"))]
 
 
 def _expression_names(policy: CompiledPolicy) -> set[str]:
@@ -150,7 +165,7 @@ def _apply_problems(run: Run) -> None:
 
 
 def _zero_rejected(run: Run) -> None:
-    cols = ["hifp_pay", "hifob_pay", "hifmi_pay", "maf_pay", "ded"]
+    cols = [*FUND_FIELDS, "ded"]
     run.frame = run.frame.with_columns(
         [pl.when(pl.col("_ok")).then(pl.col(c)).otherwise(0).alias(c) for c in cols]
     )
@@ -173,7 +188,7 @@ def _totals(run: Run, claims: pl.DataFrame) -> pl.DataFrame:
         preselfpay_amt=pl.col("presp"),
         inscp_scp_amt=pl.col("inscope") + pl.col("direct_base"),  # in scope, whether via the bands or directly
         act_pay_dedc=pl.col("ded"),
-        fund_pay_sumamt=pl.col("hifp_pay") + pl.col("hifob_pay") + pl.col("hifmi_pay") + pl.col("maf_pay"),
+        fund_pay_sumamt=pl.sum_horizontal(*FUND_FIELDS),
     ).with_columns(psn_part_amt=pl.col("medfee_sumamt") - pl.col("fund_pay_sumamt"))
     f = f.with_columns(
         psn_cash_pay=pl.col("psn_part_amt") - pl.col("acct_pay"),

@@ -21,7 +21,7 @@ from pydantic import BaseModel
 from medins.claims.aliases import ALL_FIELDS
 from medins.claims.vocabulary import FIELD_VOCABULARY, VOCABULARIES, close_code
 from medins.errors import PolicyIssue, format_key_path
-from medins.policy.compiled import CLAIM_NAMES, DERIVED_NAMES, ITEM_NAMES
+from medins.policy.compiled import CLAIM_NAMES, DERIVED_NAMES, ITEM_NAMES, PAYER_NAMES
 from medins.policy.expr import ExprError, Expression, ExprEvalError
 from medins.policy.messages import dictionary
 from medins.policy.schema import (
@@ -283,6 +283,8 @@ def _check_expressions(c: Checker) -> None:
             known |= ITEM_NAMES
         if loc and loc[0] == "premiums":
             known |= premium_inputs
+        if len(loc) > 2 and loc[0] == "rules" and loc[2] == "layers":
+            known |= PAYER_NAMES  # the amounts a payer's base is formed from (docs/payers.md)
         try:
             expr = Expression.parse(text)
         except ExprError as exc:

@@ -25,6 +25,9 @@ DERIVED_NAMES = frozenset({
     "rate", "total_items",
 })
 CLAIM_NAMES = frozenset(f.name for f in CLAIM_FIELDS)
+#: Named amounts a payer's expressions may read besides those (``medins/engine/payers.py``, docs/payers.md).
+PAYER_NAMES = frozenset({"out_of_catalogue", "over_limit", "self_pay_first", "basic_deductible", "basic_paid",
+                         "basic_cap_cut", "above_ceiling", "paid"})
 ITEM_NAMES = frozenset(f.name for f in ITEM_FIELDS)
 
 _SET_KEY = re.compile(r"^(?P<name>[a-z][a-z0-9_]*)(?P<rest>(\.[^.\[\]=]+|\[\d+\](\.(upto|rate))?)*)$")

@@ -16,7 +16,7 @@ Shape of a policy (see ``policies/suqian-2007.yaml`` for a complete, cited examp
   zones, and ``checks`` (a reason code and a ``reject_if`` expression each).
 * ``scope`` — how a bill splits into fully self-paid, over-limit, self-pay-first and in-scope parts.
 * ``rules`` — benefit rules, the first whose ``when`` holds settles the claim: deductible, ceiling,
-  bands, allowances, cap, and further payer ``layers``.
+  bands, allowances, cap, and further payer ``layers`` (docs/payers.md).
 * ``account`` — an individual account paying part of the patient share.
 * ``premiums`` — contributions by person group.
 * ``vocabulary`` — codes of its own the policy adds to the closed vocabularies (``claims/vocabulary.py``).
@@ -36,6 +36,7 @@ from typing import Annotated, Literal, Union, get_args, get_origin
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator, model_validator
 
+from medins.claims.fields import PAYER_FIELDS as FUND_FIELD_LABELS
 from medins.money import MoneyError, to_fen, to_ppm
 from medins.policy.messages import PolicyValueError as PVE
 from medins.textnorm import nfkc
@@ -457,9 +458,15 @@ class Deductible(Model):
 
 
 class Ceiling(Model):
-    """Eligible-expense ceiling: only this much in-scope expense per year (bucket) enters the calculation."""
+    """Eligible-expense ceiling: only this much in-scope expense per year (bucket) enters the calculation.
+
+    ``measure: expense`` counts the in-scope expense from 0 (the deductible inside it);
+    ``above_deductible`` counts only the expense above the deductible (镇江: "门诊费用限额 1 万元" is the
+    expense the fund pays its rate on, after the 800 yearly deductible).
+    """
 
     amount: ExprText
+    measure: Literal["expense", "above_deductible"] = "expense"
     bucket: Name | None = None
     source: str
 
@@ -500,23 +507,87 @@ class Allowance(Model):
 
 
 class Cap(Model):
-    """Fund payment cap: per claim, or per person and benefit year within a bucket."""
+    """Fund payment cap: per claim, or per person and benefit year within a bucket.
+
+    ``shared_with`` (payers only): the cap holds for this payer's payments together with those of the
+    named earlier payers (``basic`` = the rule's own fund payment, ``hifp_pay``), e.g. basic + 大额 at most
+    900,000 a year: ``cap: {amount: 900000, per: year, shared_with: [basic]}`` on the 大额 payer.
+    """
 
     amount: ExprText
     per: Literal["claim", "year"] = "year"
     bucket: Name | None = None
+    shared_with: list[Name] = Field(default_factory=list)
+    source: str
+
+
+#: Payer fields a layer may write: the registry's fund fields after ``hifp_pay`` (the basic rule's own).
+PAYER_FIELDS = tuple(name for name in FUND_FIELD_LABELS if name != "hifp_pay")
+PayerField = Literal["hifob_pay", "hifmi_pay", "maf_pay", "hifes_pay", "cvlserv_pay", "oth_pay"]
+assert get_args(PayerField) == PAYER_FIELDS, "schema.PayerField must list the registry's payer fields"
+
+
+class PayerDeductible(Model):
+    """A payer's own 起付线 on its base: charged on each claim (``claim`` / ``admission``: the same here,
+    every claim the payer settles is one stay or visit) or once a year over the person's claims."""
+
+    standard: ExprText
+    per: Literal["claim", "admission", "year"] = "year"
+    source: str
+
+
+class PayerCeiling(Model):
+    """A payer's eligible-expense ceiling on its base, per claim or per year (see ``Ceiling.measure``)."""
+
+    amount: ExprText
+    per: Literal["claim", "year"] = "year"
+    measure: Literal["expense", "above_deductible"] = "expense"
     source: str
 
 
 class Layer(Model):
-    """A further payer (大额 / 大病 / 医疗救助) on what the earlier layers left of the in-scope amount."""
+    """A further payer of the chain (大额 / 大病 / 医疗救助 / 倾斜救助 / 企业补充 / 公务员补助 / 商业补充).
 
-    field: Literal["hifob_pay", "hifmi_pay", "maf_pay"]
+    Why a full benefit definition: each payer of a region's 一站式结算 has its own eligibility, base,
+    deductible, bands, ceiling and cap, and its own year-to-date state per person, benefit year and
+    payer ``id`` (payers with the same id in several rules share that state). ``base`` is an
+    expression over the named amounts of docs/payers.md (``inscope``, ``paid``, ``basic_deductible``,
+    ``out_of_catalogue``, ``above_ceiling`` …): which money enters the payer is data, never a formula
+    fixed in the engine. ``when`` that cannot be decided (an absent fact) means the payer does not pay.
+    """
+
+    id: Name
+    field: PayerField
+    when: ExprText | None = None
+    base: ExprText
+    deductible: PayerDeductible | None = None
+    ceiling: PayerCeiling | None = None
     bands: Bands
-    only_after_cap: bool = Field(False, description="Pays only on claims where the previous layer's cap bound.")
     cap: Cap | None = None
     source: str
     label: Text | None = None
+
+    @model_validator(mode="after")
+    def _applicable(self) -> Layer:
+        if self.bands.bucket is not None:
+            raise PVE("a payer's bands keep their state under the payer's id: bucket does not apply here",
+                      "付款方的分段按其 id 记录累计状态:此处不适用 bucket", code="not_applicable",
+                      loc=("bands", "bucket"), found=self.bands.bucket,
+                      hint_en="remove bucket; give two payers the same id to share their state",
+                      hint_zh="删除 bucket;要共享状态请让两个付款方使用同一 id")
+        if self.bands.class_b_offset is not None:
+            raise PVE("class_b_offset applies to the basic rule's bands only, not to a payer",
+                      "class_b_offset 只适用于基本规则的分段,不适用于付款方", code="not_applicable",
+                      loc=("bands", "class_b_offset"), found=self.bands.class_b_offset,
+                      hint_en="write the payer's rates in its scale or rate expression",
+                      hint_zh="请在付款方的 scale 或 rate 表达式中写出比例")
+        if self.cap is not None and self.cap.bucket is not None:
+            raise PVE("a payer's cap counts under the payer's id: bucket does not apply here",
+                      "付款方的封顶按其 id 累计:此处不适用 bucket", code="not_applicable",
+                      loc=("cap", "bucket"), found=self.cap.bucket,
+                      hint_en="remove bucket; use shared_with to cap several payers together",
+                      hint_zh="删除 bucket;多个付款方共同封顶请用 shared_with")
+        return self
 
 
 class Rule(Model):
@@ -535,6 +606,31 @@ class Rule(Model):
     cap: Cap | None = None
     layers: list[Layer] = Field(default_factory=list)
     note: str | None = None
+
+    @model_validator(mode="after")
+    def _payers_consistent(self) -> Rule:
+        if self.cap is not None and self.cap.shared_with:
+            raise PVE("shared_with applies to a payer's cap, not to the basic rule's (the basic fund pays first)",
+                      "shared_with 只适用于付款方的封顶,不适用于基本规则(基本医保最先支付)", code="not_applicable",
+                      loc=("cap", "shared_with"), found=", ".join(self.cap.shared_with),
+                      hint_en="put the shared cap on the later payer: shared_with: [basic]",
+                      hint_zh="把共同封顶写在后面的付款方上:shared_with: [basic]")
+        seen = ["basic"]
+        for j, layer in enumerate(self.layers):
+            if layer.id in seen:
+                raise PVE(f"payer id {layer.id!r} is used twice in one rule", f"同一规则中付款方编号 {layer.id!r} 重复",
+                          code="duplicate_payer", loc=("layers", j, "id"), found=layer.id,
+                          allowed="a new id (basic names the rule's own fund payment)",
+                          hint_en="give each payer of a rule its own id", hint_zh="同一规则中每个付款方须有自己的编号")
+            for other in (layer.cap.shared_with if layer.cap else []):
+                if other not in seen:
+                    raise PVE(f"shared_with names {other!r}, which is not an earlier payer of this rule",
+                              f"shared_with 中的 {other!r} 不是本规则中排在前面的付款方", code="unknown_payer",
+                              loc=("layers", j, "cap", "shared_with"), found=other, allowed=", ".join(seen),
+                              hint_en="name basic or the id of a payer listed above this one",
+                              hint_zh="请写 basic 或排在本付款方之前的付款方编号")
+            seen.append(layer.id)
+        return self
 
 
 class Account(Model):
@@ -619,6 +715,17 @@ class Policy(Model):
         return rules
 
     @model_validator(mode="after")
+    def _one_payer_order(self) -> Policy:
+        try:
+            payer_order(self)
+        except PayerOrderError as exc:
+            raise PVE(f"{exc}: payers are settled in one chain order for every rule",
+                      f"{exc}(各规则中付款方的先后顺序不一致):所有规则的付款方须按同一顺序排列", code="payer_order",
+                      loc=("rules",), hint_en="list shared payers in the same order in every rule",
+                      hint_zh="各规则中共有的付款方请按相同顺序排列") from None
+        return self
+
+    @model_validator(mode="after")
     def _versions_override_known(self) -> Policy:
         for version in self.versions:
             for name in version.parameters:
@@ -627,6 +734,34 @@ class Policy(Model):
                               f"版本 {version.id!r} 覆盖了不存在的参数 {name!r}", code="unknown_parameter",
                               hint_en="declare it under parameters first", hint_zh="请先在 parameters 中声明")
         return self
+
+
+class PayerOrderError(ValueError):
+    """Two rules list the same payers in opposite orders: no single chain order exists."""
+
+
+def payer_order(model: Policy) -> list[str]:
+    """Payer ids in an order that keeps every rule's order (a stable topological sort).
+
+    Raises :class:`PayerOrderError` naming the two payers when rules disagree.
+    """
+    after: dict[str, set[str]] = {}
+    first_seen: list[str] = []
+    for rule in model.rules:
+        ids = [layer.id for layer in rule.layers]
+        for i, pid in enumerate(ids):
+            if pid not in after:
+                after[pid] = set()
+                first_seen.append(pid)
+            after[pid] |= set(ids[:i])
+    order: list[str] = []
+    while len(order) < len(first_seen):
+        ready = [p for p in first_seen if p not in order and after[p] <= set(order)]
+        if not ready:
+            left = [p for p in first_seen if p not in order]
+            raise PayerOrderError(f"rules list the payers {', '.join(left)} in different orders")
+        order.append(ready[0])
+    return order
 
 
 IDENT = re.compile(_NAME)

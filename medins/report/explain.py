@@ -12,6 +12,7 @@ from decimal import Decimal
 
 from medins.money import fen_to_yuan, ppm_to_percent
 from medins.policy.compiled import CompiledPolicy
+from medins.policy.schema import payer_order
 
 
 def _yuan_exact(numerator: int, denominator: int) -> str:
@@ -53,6 +54,20 @@ def explain_steps(policy: CompiledPolicy, row: Mapping) -> list[dict]:
     rule = model.rules[row["_rule"]]
     steps.append(_step("rule", None, rule=rule.id, label={"zh": rule.label.zh, "en": rule.label.en},
                        source=rule.source))
+    if row.get("paid_hifp_pay") is None:  # a basic payment given as already paid was not computed
+        steps += _basic_steps(policy, row, rule)
+    steps.append(_step("hifp_pay", row["hifp_pay"], given=True if row.get("paid_hifp_pay") is not None else None))
+    order = payer_order(model)
+    for layer in rule.layers:
+        steps += payer_steps(policy, row, layer, order.index(layer.id))
+    _finish(steps, row)
+    return steps
+
+
+def _basic_steps(policy: CompiledPolicy, row: Mapping, rule) -> list[dict]:
+    """The basic fund's ceiling, deductible, bands, class-B reduction, raw payment, allowance and cap."""
+    model = policy.model
+    steps: list[dict] = []
     cut = row["inscp_scp_amt"] - row["eligible"]
     if cut and rule.ceiling:
         steps.append(_step("ceiling", cut, source=rule.ceiling.source))
@@ -101,10 +116,48 @@ def explain_steps(policy: CompiledPolicy, row: Mapping) -> list[dict]:
     capped = (row.get("_raw_total") or 0) - row["hifp_pay"]
     if capped > 0 and rule.cap is not None:
         steps.append(_step("cap", capped, source=rule.cap.source))
-    steps.append(_step("hifp_pay", row["hifp_pay"]))
-    for layer in rule.layers:
-        steps.append(_step("layer", row[layer.field], field=layer.field, source=layer.source))
-    _finish(steps, row)
+    return steps
+
+
+def payer_steps(policy: CompiledPolicy, row: Mapping, layer, n: int) -> list[dict]:
+    """One payer of the chain: its base and how it was formed, ceiling, deductible, each band's paid part,
+    the amount before and after its cap, and what it pays — each with its citation (``payers.py`` columns)."""
+    pid = layer.id
+    common = {"payer": pid, "field": layer.field,
+              "label": {"zh": layer.label.zh, "en": layer.label.en} if layer.label else None}
+    pay = row.get(f"_pay_{pid}") or 0
+    if row.get(f"_pgiven_{pid}"):
+        return [_step("payer", pay, given=True, **common, source=layer.source)]
+    if not row.get(f"_papp_{pid}"):  # `when` false or unknown: the payer does not settle this claim
+        return [_step("payer", 0, **common, when=layer.when, eligible=False, source=layer.source)]
+    base = row.get(f"_pbase_{pid}") or 0
+    steps = [_step("payer_base", base, formula=layer.base, **common, source=layer.source)]
+    cut = row.get(f"_pceil_{pid}") or 0
+    if cut and layer.ceiling:
+        steps.append(_step("payer_ceiling", cut, per=layer.ceiling.per, measure=layer.ceiling.measure, **common,
+                           source=layer.ceiling.source))
+    if layer.deductible:
+        steps.append(_step("payer_deductible", row.get(f"_pded_{pid}") or 0,
+                           standard=fen_to_yuan(row.get(f"_pstd_{pid}") or 0), per=layer.deductible.per, **common,
+                           source=layer.deductible.source))
+    prefix = f"_q{n}"
+    params = policy.versions[row["_v"]].params
+    scale = params.scales.get(layer.bands.scale or "", [])
+    for k in range(row.get(f"{prefix}width") or 0):
+        part, rate = row.get(f"{prefix}{k}_a") or 0, row.get(f"{prefix}{k}_r")
+        if rate is None or not part:
+            continue
+        lo, hi = row[f"{prefix}{k}_lo"], row[f"{prefix}{k}_hi"]
+        band_source = (scale[k].source if k < len(scale) and scale[k].source else None) or layer.bands.source
+        steps.append(_step("payer_band", _yuan_exact(part * rate, 1_000_000), band=k + 1, axis=layer.bands.axis,
+                           range=f"({fen_to_yuan(lo)}, {fen_to_yuan(hi) if hi is not None else '∞'}]",
+                           base=fen_to_yuan(part), rate=ppm_to_percent(rate), **common, source=band_source))
+    raw = row.get(f"_praw_{pid}") or 0
+    steps.append(_step("payer_raw", raw, **common))
+    if raw > pay and layer.cap is not None:
+        steps.append(_step("payer_cap", raw - pay, per=layer.cap.per, shared_with=layer.cap.shared_with or None,
+                           **common, source=layer.cap.source))
+    steps.append(_step("payer", pay, **common, source=layer.source))
     return steps
 
 

@@ -132,8 +132,16 @@ def policy_view(policy: CompiledPolicy, lang: Lang) -> RenderableType:
         if rule.cap:
             lines.append(f"{'封顶' if zh else 'cap'}: {rule.cap.amount} / {rule.cap.per}")
         for layer in rule.layers:
-            lines.append(f"{layer.field}: {layer.bands.scale or layer.bands.rate}"
-                         + (" after cap" if layer.only_after_cap else ""))
+            lines.append(f"{layer.id} → {layer.field}: base = {layer.base}"
+                         + (f" when {layer.when}" if layer.when else "")
+                         + (f"; {'起付线' if zh else 'deductible'} {layer.deductible.standard} / {layer.deductible.per}"
+                            if layer.deductible else "")
+                         + (f"; {'费用上限' if zh else 'ceiling'} {layer.ceiling.amount} / {layer.ceiling.per}"
+                            if layer.ceiling else "")
+                         + f"; {'分段' if zh else 'bands'} {layer.bands.scale or layer.bands.rate} ({layer.bands.axis})"
+                         + (f"; {'封顶' if zh else 'cap'} {layer.cap.amount} / {layer.cap.per}"
+                            + (f" {'与' if zh else 'with'} {', '.join(layer.cap.shared_with)}"
+                               if layer.cap.shared_with else "") if layer.cap else ""))
         if not lines:
             lines.append("基金不支付" if zh else "no fund payment")
         rules.add_row(f"{rule.id}\n{pick(rule.label)}", " ".join(rule.when.split()), "\n".join(lines), rule.source)

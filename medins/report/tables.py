@@ -18,7 +18,7 @@ from medins.report.labels import STATUS, STEPS, Lang, field_label, pick, reason_
 
 _SUMMARY_FIELDS = (
     "medfee_sumamt", "fulamt_ownpay_amt", "overlmt_selfpay", "preselfpay_amt", "inscp_scp_amt", "act_pay_dedc",
-    "hifp_pay", "hifob_pay", "hifmi_pay", "maf_pay",
+    "hifp_pay", "hifob_pay", "hifmi_pay", "maf_pay", "hifes_pay", "cvlserv_pay", "oth_pay",
 )
 _TOTAL_FIELDS = ("fund_pay_sumamt", "psn_part_amt", "acct_pay", "psn_cash_pay")
 _ALWAYS = {"medfee_sumamt", "inscp_scp_amt", "act_pay_dedc", "hifp_pay"}
@@ -98,6 +98,22 @@ def explain_table(steps: Sequence[Mapping], lang: Lang) -> RenderableType:
             label = f"{label}: {step['label']['zh' if zh else 'en']}"
         elif key == "layer":
             label = field_label(str(step["field"]), lang)
+        elif key.startswith("payer"):
+            name = step["label"]["zh" if zh else "en"] if step.get("label") else step["payer"]
+            label = f"{name}: {label}" if key != "payer" else f"{name} ({step['field']}) {label}"
+            if key == "payer_base" and step.get("formula"):
+                label = f"{label} = {step['formula']}"
+            elif key == "payer_deductible" and step.get("standard"):
+                per = {"claim": ("每次", "a claim"), "admission": ("每次住院", "an admission"), "year": ("每年", "a year")}
+                label = f"{label} ({'标准' if zh else 'standard'} {step['standard']}, {pick(per[step['per']], lang)})"
+            elif key == "payer" and step.get("given"):
+                label = f"{label} — {pick(STEPS['given'], lang)}"
+            elif key == "payer" and step.get("eligible") is False:
+                label = f"{label} — {pick(STEPS['not_eligible'], lang)}: {step.get('when')}"
+            elif step.get("band"):
+                label = f"{name}: {pick(STEPS['band'], lang)} {step['band']} {step['range']}"
+        elif key == "hifp_pay" and step.get("given"):
+            label = f"{label} — {pick(STEPS['given'], lang)}"
         elif key == "rejected":
             label = f"{label}: " + "; ".join(reason_label(c, lang) for c in step.get("reasons", []))
         elif key in ("unchecked", "assumed"):
@@ -107,7 +123,7 @@ def explain_table(steps: Sequence[Mapping], lang: Lang) -> RenderableType:
         elif key == "deductible" and step.get("standard"):
             label = f"{label} ({'标准' if zh else 'standard'} {step['standard']})"
         amount = step.get("amount")
-        style = "bold" if key in ("fund", "patient", "hifp_pay", "cash") else None
+        style = "bold" if key in ("fund", "patient", "hifp_pay", "cash", "payer") else None
         table.add_row(
             Text(label, style=style or ""),
             _money(step["base"]) if step.get("base") else "",
