@@ -64,6 +64,8 @@ class AuditResult:
     rejects: pl.DataFrame
     trace_of: Callable[[pl.Expr], pl.DataFrame]
     seconds: float
+    #: Parameters the policy lacks that some claim needs (the command stops on them, as calc and batch do).
+    missing: tuple[str, ...] = ()
 
     @property
     def agree(self) -> int:
@@ -118,7 +120,9 @@ def run_audit(claims_path: str | Path, policy: CompiledPolicy, *, encoding: str 
         return person_trace(policy, inputs, items, which)
 
     claims, differences = compare(policy, settled, compared, tolerance, trace_of)
-    return AuditResult(rows_read=read.rows_read, rows_rejected=read.rejects.height, encoding=read.encoding,
+    codes = settled.select(pl.col("reasons").explode().drop_nulls().unique())["reasons"].to_list()
+    missing = tuple(sorted({c.split(":", 1)[1] for c in codes if c.startswith("missing_parameter:")}))
+    return AuditResult(missing=missing, rows_read=read.rows_read, rows_rejected=read.rejects.height, encoding=read.encoding,
                        compared=compared, tolerance=tolerance, claims=claims, differences=differences,
                        rejects=read.rejects, trace_of=trace_of, seconds=time.perf_counter() - start)
 

@@ -2,44 +2,80 @@
 
 Why thin: every number comes from the engine through ``medins.api``; the CLI only turns arguments
 into calls and results into tables. Heavy libraries (polars, pydantic) are imported inside the
-commands so ``medins --help`` stays fast. User errors (a bad bill, a bad policy) end in a clear
-message and exit code 2 (1 when some batch rows were rejected); a bug keeps its traceback.
+commands so ``medins --help`` stays fast. Exit codes are one contract for every command: 0 ok;
+1 rows rejected (or discrepancies); 2 a user error (a clear bilingual message, never a traceback);
+3 a bug (the traceback, and a request to report it) — decided at the one boundary, :func:`main`.
 """
 
 from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Literal
 
 import typer
 
 from medins.commands.analysis import compare, curve, policy_diff
 from medins.commands.audit import audit
 from medins.commands.batch import batch
-from medins.commands.common import LangOpt, PolicyOpt, SetFileOpt, SetOpt, console, lang_of, missing_hint, parse_sets
+from medins.commands.common import LangOpt, PolicyOpt, SetFileOpt, SetOpt, console, lang_of, missing_parameters, parse_sets
 from medins.commands.premium import premium
+
+#: ``-h`` as well as ``--help`` on every command and group.
+CONTEXT = {"help_option_names": ["-h", "--help"]}
+#: Exit code of a bug in medins (2 is every user error, 1 rejected rows).
+BUG_EXIT = 3
 
 app = typer.Typer(
     name="medins",
     help="Chinese medical-insurance (医保) policies as reviewable YAML: settle bills and claims exactly.",
-    no_args_is_help=True,
+    invoke_without_command=True,
     pretty_exceptions_show_locals=False,
     pretty_exceptions_enable=False,
-    add_completion=False,
+    add_completion=True,
+    context_settings=CONTEXT,
     rich_markup_mode=None,  # plain click help: rendering help through rich would triple the start-up time
 )
-policy_app = typer.Typer(
-    help="List, show, check, diff and export the schema of policies.", no_args_is_help=True, rich_markup_mode=None
-)
+policy_app = typer.Typer(help="List, show, check, diff and export the schema of policies; list a policy's sources.",
+                         invoke_without_command=True, rich_markup_mode=None, context_settings=CONTEXT)
 app.add_typer(policy_app, name="policy")
+
+
+def _version(value: bool) -> None:
+    if value:
+        from medins import __version__
+
+        sys.stdout.write(f"medins {__version__}\n")
+        raise typer.Exit(0)
+
+
+@app.callback()
+def _root(ctx: typer.Context, version: Annotated[bool, typer.Option(
+        "--version", "-V", callback=_version, is_eager=True, help="Print the version and exit.")] = False) -> None:
+    """Chinese medical-insurance (医保) policies as reviewable YAML: settle bills and claims exactly."""
+    _help_without_command(ctx)
+
+
+@policy_app.callback()
+def _policy_root(ctx: typer.Context) -> None:
+    """List, show, check, diff and export the schema of policies; list a policy's sources."""
+    _help_without_command(ctx)
+
+
+def _help_without_command(ctx: typer.Context) -> None:
+    """A group called without a command prints its help and exits 0 (it is a question, not a mistake)."""
+    if ctx.invoked_subcommand is None and not ctx.resilient_parsing:
+        sys.stdout.write(ctx.get_help() + "\n")
+        raise typer.Exit(0)
 
 
 @app.command()
 def calc(
-    bill: Annotated[Path, typer.Argument(help="Bill JSON (DESIGN.md §3).", exists=True, dir_okay=False)],
+    bill: Annotated[Path, typer.Argument(metavar="BILL", help="Bill JSON (see docs/bill.md).", exists=True,
+                                         dir_okay=False, readable=True)],
     policy: PolicyOpt,
-    format: Annotated[str, typer.Option("--format", "-f", help="table or json.")] = "table",
+    format: Annotated[Literal["table", "json"], typer.Option("--format", "-f", metavar="table|json",
+                                                             help="Output format.")] = "table",
     explain: Annotated[bool, typer.Option("--explain", help="Show every step with its policy clause.")] = False,
     lang: LangOpt = None,
     set_: SetOpt = None,
@@ -50,10 +86,6 @@ def calc(
     from medins.claims.bill import load_bill
 
     language = lang_of(lang)
-    if format not in ("table", "json"):
-        from medins.errors import UsageError
-
-        raise UsageError(f"--format must be table or json, not {format!r}", "--format 只能是 table 或 json")
     compiled = load_policy(policy, parse_sets(set_), set_file)
     data = load_bill(bill)
     result = settle_bill(compiled, data, source=bill.stem, trace=explain or format == "json")
@@ -63,13 +95,15 @@ def calc(
         import json
 
         sys.stdout.write(json.dumps(result, ensure_ascii=False, indent=2) + "\n")
-        return
-    from medins.report.tables import explain_table, settlement_table
+    else:
+        from medins.report.tables import explain_table, settlement_table
 
-    screen = console()
-    screen.print(settlement_table(result, language))
-    if explain:
-        screen.print(explain_table(result["steps"], language))
+        screen = console()
+        screen.print(settlement_table(result, language))
+        if explain:
+            screen.print(explain_table(result["steps"], language))
+    if any(r.startswith("policy_error:") for r in result["reasons"]):
+        raise typer.Exit(1)  # the policy could not settle this bill: not an answer to rely on
 
 
 app.command()(batch)
@@ -83,22 +117,8 @@ policy_app.command("diff")(policy_diff)
 def _stop_on_missing(result: dict, compiled) -> None:
     """A claim that needs a number the policy lacks stops with exit 2 and how to supply it."""
     missing = sorted({r.split(":", 1)[1] for r in result["reasons"] if r.startswith("missing_parameter:")})
-    if not missing:
-        return
-    from medins.errors import UsageError
-
-    sources = {}
-    for version in compiled.versions:
-        sources.update(version.params.sources)
-    names = ", ".join(missing)
-    detail = "; ".join(f"{m}: {sources.get(m) or sources.get(m.split('.')[0], '')}" for m in missing)
-    hint_en, hint_zh = missing_hint(compiled, missing)
-    raise UsageError(
-        f"Policy {compiled.id} lacks {names}: the source document does not give it ({detail}).",
-        f"政策 {compiled.id} 缺少参数 {names}:原始文件没有给出。",
-        hint_en=hint_en,
-        hint_zh=hint_zh,
-    )
+    if missing:
+        raise missing_parameters(compiled, missing)
 
 
 #: What each ``inconsistent_history:<field>`` means, and what to give instead (en, zh).
@@ -142,7 +162,8 @@ def policy_list(lang: LangOpt = None) -> None:
 
 
 @policy_app.command("show")
-def policy_show(name: Annotated[str, typer.Argument(help="Policy file or built-in name.")], lang: LangOpt = None,
+def policy_show(name: Annotated[str, typer.Argument(metavar="NAME|PATH", help="Policy file or built-in name.")],
+                lang: LangOpt = None,
                 set_: SetOpt = None) -> None:
     """Show a policy as readable tables: parameters with citations, rules, admissibility."""
     from medins.policy.loader import load_policy
@@ -151,15 +172,23 @@ def policy_show(name: Annotated[str, typer.Argument(help="Policy file or built-i
     console().print(policy_view(load_policy(name, parse_sets(set_)), lang_of(lang)))
 
 
+#: Files ``policy check`` refuses by their suffix: data a user may pass by mistake, named as what they are.
+NOT_POLICIES = {".csv": ("claims file", "理赔数据文件"), ".xlsx": ("claims file", "理赔数据文件"),
+                ".parquet": ("claims file", "理赔数据文件"), ".json": ("bill or JSON file", "账单或 JSON 文件")}
+
+
 @policy_app.command("check")
 def policy_check(
-    files: Annotated[list[Path], typer.Argument(help="Policy files to validate.")],
+    files: Annotated[list[Path], typer.Argument(metavar="PATH", help="Policy files to validate.",
+                                                exists=True, dir_okay=False, readable=True)],
     lang: LangOpt = None,
     monotone: Annotated[bool, typer.Option("--monotone", help=(
         "Also settle a grid of totals for every visit type, zone, level and category the policy reads, and "
         "report every place where a bigger bill gets less from the fund or costs the patient less (exit 1)."))] = False,
-    to: Annotated[int, typer.Option("--to", min=1, help="--monotone: the grid's largest total, yuan.")] = 200_000,
-    points: Annotated[int, typer.Option("--points", min=2, help="--monotone: totals on the grid.")] = 2_001,
+    to: Annotated[int, typer.Option("--to", metavar="YUAN", min=1, help="--monotone: the grid's largest total, yuan.")
+                  ] = 200_000,
+    points: Annotated[int, typer.Option("--points", metavar="N", min=2, max=100_000,
+                                        help="--monotone: totals on the grid.")] = 2_001,
     set_: SetOpt = None,
 ) -> None:
     """Validate policy files like a compiler: every problem, located, at once."""
@@ -173,10 +202,12 @@ def policy_check(
     screen = console()
     failed: list = []
     for file in files:
-        if not file.is_file():
+        if file.suffix.lower() in NOT_POLICIES:
             from medins.errors import UsageError
 
-            raise UsageError(f"No such file: {file}", f"文件不存在:{file}")
+            raise UsageError(f"{file} is a {NOT_POLICIES[file.suffix.lower()][0]}, not a policy (policies are YAML)",
+                             f"{file} 是{NOT_POLICIES[file.suffix.lower()][1]},不是政策文件(政策文件为 YAML)",
+                             hint_en="medins policy check POLICY.yaml", hint_zh="medins policy check 政策.yaml")
         try:
             check_policy_file(str(file))
             screen.print(Text(f"✓ {file}", style="green"))
@@ -191,6 +222,11 @@ def policy_check(
     if failed:
         screen.print(render_issues(failed, language))
         raise typer.Exit(2)
+    if set_ and not monotone:  # the what-if values are checked too: a bad --set is a usage error, not ignored
+        from medins.policy.loader import load_policy
+
+        for file in files:
+            load_policy(str(file), parse_sets(set_))
     if monotone and not _check_monotone(files, language, to, points, parse_sets(set_)):
         raise typer.Exit(1)
 
@@ -216,6 +252,16 @@ def _check_monotone(files: list[Path], language, to: int, points: int, sets: dic
     return clean
 
 
+@policy_app.command("sources")
+def policy_sources(policy: Annotated[str, typer.Argument(metavar="NAME|PATH", help="Policy file or built-in name.")],
+                   lang: LangOpt = None) -> None:
+    """List the bundled source document a policy encodes and every clause it cites, quoted."""
+    from medins.policy.loader import load_policy
+    from medins.report.policies import sources_view
+
+    console().print(sources_view(load_policy(policy).model, lang_of(lang)))
+
+
 @policy_app.command("schema")
 def policy_schema() -> None:
     """Print the policy JSON Schema (for editor completion and validation)."""
@@ -227,27 +273,53 @@ def policy_schema() -> None:
 
 
 def main() -> None:
-    """Console entry point: run the app, turning user errors into messages and exit codes."""
-    from medins.errors import MedinsError
+    """Console entry point: the one boundary where errors become messages and exit codes.
+
+    A :class:`~medins.errors.MedinsError` (the user's mistake) is rendered in the chosen language and
+    exits with its code (2); Click's own usage errors exit 2 as Click prints them; anything else is a
+    bug in medins: its traceback, a bilingual request to report it, and exit 3.
+    """
+    from medins.errors import MedinsError, UsageError, unencodable_path
 
     try:
+        bad = unencodable_path(sys.argv[1:])
+        if bad is not None:  # bytes that are not UTF-8 (a file name from a GBK system): nothing could print it
+            shown = sys.argv[1 + bad[0]].encode("utf-8", "replace").decode()
+            raise UsageError(f"argument {shown!r} is not valid UTF-8 text", f"参数 {shown!r} 不是有效的 UTF-8 文本",
+                             hint_en="rename the file (or retype the value) in UTF-8",
+                             hint_zh="请用 UTF-8 重命名该文件(或重新输入该值)")
         app()
     except MedinsError as exc:
         from rich.console import Console
 
         from medins.report.errors import render_error, render_issues
-        from medins.report.labels import default_lang
 
-        lang = default_lang()
-        for i, arg in enumerate(sys.argv):
-            if arg == "--lang" and i + 1 < len(sys.argv) and sys.argv[i + 1] in ("zh", "en"):
-                lang = sys.argv[i + 1]  # type: ignore[assignment]
-            elif arg.startswith("--lang=") and arg[7:] in ("zh", "en"):
-                lang = arg[7:]  # type: ignore[assignment]
+        lang = _argv_lang()
         stderr = Console(stderr=True)
         issues = getattr(exc, "issues", None)
         stderr.print(render_issues(issues, lang) if issues else render_error(exc, lang))
         sys.exit(exc.exit_code)
+    except Exception:  # the boundary: a bug must say so, not look like a user error
+        import traceback
+
+        traceback.print_exc()
+        sys.stderr.write(
+            "\nThis is a bug in medins, not a mistake of yours. Please report it with the command and the "
+            "traceback above.\n这是 medins 的程序错误,不是您的操作问题。请连同上面的命令和 traceback 一起报告。\n")
+        sys.exit(BUG_EXIT)
+
+
+def _argv_lang() -> Literal["zh", "en"]:
+    """The --lang of the command line if it is valid, else the locale's (errors come before parsing ends)."""
+    from medins.report.labels import default_lang
+
+    lang = default_lang()
+    for i, arg in enumerate(sys.argv):
+        if arg == "--lang" and i + 1 < len(sys.argv) and sys.argv[i + 1] in ("zh", "en"):
+            lang = sys.argv[i + 1]  # type: ignore[assignment]
+        elif arg.startswith("--lang=") and arg[7:] in ("zh", "en"):
+            lang = arg[7:]  # type: ignore[assignment]
+    return lang
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -2,9 +2,9 @@
 
 Why pure functions on settlement frames: the views are arithmetic on what the one engine settled, so
 they are tested on hand-computed claims and rendered as tables, JSON, CSV or XLSX alike. Money stays
-in integer fen; shares are ratios computed at the edge.
+in integer fen; shares are ratios here and exact rounded percentages at the edge (medins.report.compare).
 
-Definitions (seed-policies.md §13): fund = all fund layers; 政策范围内自付 (in-scope self-pay) =
+Definitions (docs/outputs.md): fund = all fund layers; 政策范围内自付 (in-scope self-pay) =
 in-scope amount − fund; 政策范围外自费 (out-of-scope self-pay) = total − in-scope amount; effective
 reimbursement rate = fund ÷ total; in-scope rate = fund ÷ in-scope amount (AN-1). Catastrophic
 expenditure: a person's out-of-pocket payments in one benefit year above 40 % of that year's disposable
@@ -37,6 +37,7 @@ class Comparison:
     settlements: dict[str, pl.DataFrame]
     rows_read: int = 0
     rejects: pl.DataFrame = field(default_factory=pl.DataFrame)
+    encoding: str = ""
 
 
 def settle_under(policies: list[CompiledPolicy], claims: pl.DataFrame, items: pl.DataFrame | None) -> Comparison:
@@ -56,9 +57,10 @@ def settle_under(policies: list[CompiledPolicy], claims: pl.DataFrame, items: pl
 
 def compare_file(policies: list[CompiledPolicy], path, *, encoding: str = "auto", mapping: dict | None = None
                  ) -> Comparison:
+    """Read a claims file with batch's reader (the same rejects) and settle it under each policy."""
     read = read_claims(path, encoding=encoding, mapping=mapping)
     comparison = settle_under(policies, read.claims, read.items if read.shape == "items" else None)
-    comparison.rows_read, comparison.rejects = read.rows_read, read.rejects
+    comparison.rows_read, comparison.rejects, comparison.encoding = read.rows_read, read.rejects, read.encoding
     return comparison
 
 

@@ -58,6 +58,38 @@ def did_you_mean(word: str, choices: Iterable[str]) -> str | None:
     return lowered[match[0]] if match else None
 
 
+def unencodable_path(doc: object) -> tuple | None:
+    """The key path of a string (key or value) in ``doc`` that UTF-8 cannot encode — a lone surrogate such as
+    ``"\\ud800"``, which JSON and YAML escapes can produce but no output can print — or None.
+
+    Iterative, so a document nested as deep as its parser allowed is walked without recursion.
+    """
+    stack: list[tuple[object, tuple]] = [(doc, ())]
+    while stack:
+        node, path = stack.pop()
+        if isinstance(node, str):
+            if not _encodes(node):
+                return path
+        elif isinstance(node, dict):
+            for key, value in node.items():
+                if isinstance(key, str) and not _encodes(key):
+                    return (*path, key.encode("utf-8", "replace").decode())
+                stack.append((value, (*path, key)))
+        elif isinstance(node, list):
+            stack.extend((value, (*path, i)) for i, value in enumerate(node))
+    return None
+
+
+def _encodes(text: str) -> bool:
+    if text.isascii():
+        return True
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
 def _restore(cls: type, args: tuple, state: dict) -> Exception:
     error = cls.__new__(cls)
     Exception.__init__(error, *args)

@@ -80,7 +80,7 @@ class _NotUtf8(Exception):
 
 def run_partitioned(path: Path, policy, output: Path, rejects_path: Path, *, partitions: int, encoding: str,
                     mapping: dict | None, fmt: str | None, stage: Callable[[str, float], None], start: float,
-                    files: OutputFiles, jobs: int = 1, in_memory: bool = False):
+                    files: OutputFiles, jobs: int = 1, in_memory: bool = False, before_commit=None):
     """Settle ``path`` in ``partitions`` person-hash partitions; see the module docstring.
 
     ``jobs`` > 1 parses pieces and settles partitions in that many worker processes at once. The
@@ -124,8 +124,10 @@ def run_partitioned(path: Path, policy, output: Path, rejects_path: Path, *, par
 
             rejects = REJECTS_SCHEMA.to_frame()
         write_rejects(rejects, rejects_path, into=files.temp(rejects_path))
-        files.commit()
         summary = _reaggregate(pl.concat(facts)) if facts else pl.DataFrame()
+        if before_commit is not None:  # the caller's last word on the summary: nothing is replaced
+            before_commit(summary)
+        files.commit()
         settled_count = int(summary["_n"].sum()) if summary.height else 0
     return BatchResult(rows_read=spill.rows_read, rows_rejected=rejects.height, claims_settled=settled_count,
                        shape=spill.shape, encoding=label, output=output, rejects=rejects_path, settlement=summary,

@@ -92,10 +92,27 @@ def test_views_render_and_export(comparison, tmp_path) -> None:
     views = {"totals": cmp.totals(comparison), "reform": cmp.reform(comparison)}
     text = render(views_renderable(views, "en"))
     assert "Totals" in text and "47,450.00" in text and "Reform view" in text
-    assert json.loads(json.dumps(views_to_json(views), default=str))["totals"][0]["fund"] == 4_745_000
-    assert views_to_csv(views).splitlines()[0].startswith("view,policy")
+    totals = json.loads(json.dumps(views_to_json(views), default=str))["totals"][0]
+    assert totals["fund"] == "47450.00" and totals["fund_share"] == "59.31%"  # 47,450 ÷ 80,000 = 0.593125
+    csv = views_to_csv(views)
+    assert csv.splitlines()[0].startswith("view,policy") and "47450.00" in csv and "59.31%" in csv
     views_to_xlsx(views, tmp_path / "v.xlsx")
-    assert set(pl.read_excel(tmp_path / "v.xlsx", sheet_id=0)) == {"totals", "reform"}
+    sheets = pl.read_excel(tmp_path / "v.xlsx", sheet_id=0)
+    assert set(sheets) == {"totals", "reform"}
+    assert sheets["totals"]["fund"].to_list()[0] == "47450.00" and sheets["totals"]["fund_share"][0] == "59.31%"
+
+
+def test_percentages_round_half_up_exactly() -> None:
+    """Shares are rounded half up from the integer parts (1 ÷ 8 = 12.5 % → 12.50 %; 1 ÷ 3; 2 ÷ 3; 1 ÷ 0 → null)."""
+    from medins.report.compare import percent_text
+
+    frame = pl.DataFrame({"a": [1, 1, 2, 1, 1, 0], "b": [8, 3, 3, 0, 160000, 5]})
+    assert frame.select(percent_text(pl.col("a"), pl.col("b")))["a"].to_list() == [
+        "12.50%", "33.33%", "66.67%", None, "0.00%", "0.00%"]
+    assert frame.select(percent_text(pl.col("a"), pl.col("b"), 1))["a"].to_list() == [
+        "12.5%", "33.3%", "66.7%", None, "0.0%", "0.0%"]
+    halves = pl.DataFrame({"a": [1], "b": [16]})  # 6.25 % → 6.3 % half up (a float prints 6.2 %)
+    assert halves.select(percent_text(pl.col("a"), pl.col("b"), 1))["a"].item() == "6.3%"
 
 
 def test_bill_side_by_side_highlights_differences() -> None:
@@ -138,7 +155,8 @@ def test_compare_and_curve_commands(tmp_path) -> None:
     out = subprocess.run([sys.executable, "-m", "medins", "compare", "examples/claims.csv", "-p", "suqian-2007",
                           "-p", "beijing-resident", "--format", "json"], capture_output=True, text=True, cwd=ROOT,
                          timeout=120)
-    assert out.returncode == 0, out.stderr
+    assert out.returncode == 1, out.stderr  # two malformed rows, as batch reports them
+    assert "rows read 27 = settled 25 + rejected 2" in out.stderr or "读取 27 行 = 结算 25 行 + 拒收 2 行" in out.stderr
     assert set(json.loads(out.stdout)) == {"totals", "fee_bands", "age_groups", "catastrophic", "not_paid", "reform"}
     chart = subprocess.run([sys.executable, "-m", "medins", "curve", "-p", "suqian-2007", "--to", "30000",
                             "--png", str(tmp_path / "c.png")], capture_output=True, text=True, cwd=ROOT, timeout=120)

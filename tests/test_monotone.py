@@ -19,15 +19,13 @@ ROOT = Path(__file__).resolve().parents[1]
 LINGCHUAN = {"raise_date": "2013-07-01", "basic_rate": "70%", "basic_deductible": "500", "large_rate": "80%"}
 BUILT_IN = [("suqian-2007", {}), ("beijing-employee-2009", {}), ("beijing-resident", {}), ("ncms-rural", {}),
             ("shnu-student", {}), ("town-outpatient", {"benefit_year_start": "01-01"})]
-#: The cause lies in the 大额 layer (engine ``_layers``, re-expressed on branch ``payers``): once the basic cap binds,
-#: the layer pays its rate on everything the basic fund left — the basic co-payment below the cap included — instead
-#: of on the expense above the cap point as 001:L59 reads (超过基本医疗保险的封顶额); 004:L51 gives caps only.
-LAYER_CLIFF = pytest.mark.xfail(strict=True, reason=(
-    "lingchuan 大额 layer pays on the basic co-payment too once the basic cap binds: a cliff at the cap point "
-    "(resident, after the raise: 143,357.14 → 143,357.15); to be fixed with the payer layers (branch payers)"))
+#: The old 大额 base (everything the basic fund left once its cap bound, the co-payment below the cap included):
+#: the cliff the monotone check found (resident, after the raise: 143,357.14 → 143,357.15).
+OLD_LARGE_BASE = 'base: "inscope - basic_deductible - paid if basic_cap_cut > 0 else 0"'
+NEW_LARGE_BASE = 'base: "basic_cap_cut / basic_rate if basic_cap_cut > 0 else 0"'
 
 
-@pytest.mark.parametrize(("name", "sets"), [*BUILT_IN, pytest.param("lingchuan", LINGCHUAN, marks=LAYER_CLIFF)])
+@pytest.mark.parametrize(("name", "sets"), [*BUILT_IN, ("lingchuan", LINGCHUAN)])
 def test_built_in_policies_are_monotone(name, sets) -> None:
     """Every built-in policy that settles claims: on a 0–200,000 grid (1,000-yuan steps) for every visit type, zone,
     level and category it reads, no adjacent pair of settled bills pays less for more."""
@@ -36,10 +34,10 @@ def test_built_in_policies_are_monotone(name, sets) -> None:
     assert result["falls"].height == 0, result["falls"].head(3)
 
 
-@LAYER_CLIFF
 def test_LC_no_cliff_at_the_basic_cap_point() -> None:
     """The finding to the fen (resident, after the raise, the fixtures above): the basic cap of 100,000 binds at
-    100,000 / 70 % + 500 = 143,357.14…; today one fen more makes the patient's share drop from 43,357.14 to 9,071.43."""
+    100,000 / 70 % + 500 = 143,357.14…; one fen more made the patient's share drop from 43,357.14 to 9,071.43 while
+    the 大额 layer paid on the basic co-payment too. It now starts on the expense above the cap point (001:L59)."""
     from medins.api import settle_bill
 
     policy = load_policy("lingchuan", LINGCHUAN)
@@ -54,10 +52,15 @@ def run_cli(*args: str) -> subprocess.CompletedProcess:
                           cwd=ROOT, timeout=300)
 
 
-def test_cli_monotone_reports_each_place_and_exits_1() -> None:
-    """--monotone lists the places (facts, totals, fund, patient) and exits 1 when a bigger bill gets less."""
+def test_cli_monotone_reports_each_place_and_exits_1(tmp_path) -> None:
+    """--monotone lists the places (facts, totals, fund, patient) and exits 1 when a bigger bill gets less: here
+    lingchuan with its former 大额 base, the cliff the check found."""
+    text = (ROOT / "policies/lingchuan.yaml").read_text(encoding="utf-8")
+    assert NEW_LARGE_BASE in text
+    cliff = tmp_path / "lingchuan-old-base.yaml"
+    cliff.write_text(text.replace(NEW_LARGE_BASE, OLD_LARGE_BASE), encoding="utf-8")
     sets = [a for k, v in LINGCHUAN.items() for a in ("--set", f"{k}={v}")]
-    proc = run_cli("policies/lingchuan.yaml", "--monotone", "--points", "201", "--lang", "en", *sets)
+    proc = run_cli(str(cliff), "--monotone", "--points", "201", "--lang", "en", *sets)
     assert proc.returncode == 1, proc.stderr
     text = " ".join(proc.stdout.split())
     assert "places where a bigger bill gets less from the fund" in text

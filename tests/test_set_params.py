@@ -262,16 +262,17 @@ def test_scale_hint_offers_both_forms_and_each_settles(tmp_path, capsys, scaled)
 
 
 def test_batch_hint_for_town_outpatient_followed_literally_settles(tmp_path, capsys) -> None:
-    """Town outpatient lacks the benefit-year start: a person's second visit needs it; batch says how to give it."""
+    """Town outpatient lacks the benefit-year start: a person's second visit needs it. batch stops as calc does
+    (exit 2, nothing written, issue 15) and says how to give it; followed literally, every claim settles."""
     claims = tmp_path / "claims.csv"
     claims.write_text("claim_id,person_id,visit_type,admit_date,hospital_kind,hospital_level,total\n"
                       "C1,T,outpatient,2011-02-01,village_station,0,300\nC2,T,outpatient,2011-03-01,village_station,0,300\n",
                       encoding="utf-8")
     out_csv = str(tmp_path / "out.csv")
-    code, out, _err = run(capsys, "batch", str(claims), "-p", "town-outpatient", "-o", out_csv, "--lang", "en")
-    assert code == 0 and "missing_parameter:benefit_year_start" in (tmp_path / "out.csv").read_text(encoding="utf-8")
-    ways = literal_sets(out)
-    assert ways == [["--set", "benefit_year_start=01-01"]] and "--set-file" not in out  # a file holds parameters only
+    code, out, err = run(capsys, "batch", str(claims), "-p", "town-outpatient", "-o", out_csv, "--lang", "en")
+    assert code == 2 and "benefit_year_start" in out + err and not (tmp_path / "out.csv").exists()
+    ways = literal_sets(out + err)
+    assert ways == [["--set", "benefit_year_start=01-01"]] and "--set-file" not in out + err  # parameters only
     code, _out, _err = run(capsys, "batch", str(claims), "-p", "town-outpatient", "-o", out_csv, *ways[0])
     assert code == 0 and "rejected" not in (tmp_path / "out.csv").read_text(encoding="utf-8")
 

@@ -192,15 +192,12 @@ def _mapping(node: object, where: str, file: str | None) -> Mapping | None:
 
 
 def load_mapping(path: str | Path) -> dict:
-    """Read a ``--map MAP.yaml`` file (safe loader) and validate it."""
-    import yaml
+    """Read a ``--map MAP.yaml`` file (the policies' safe YAML reader: located syntax, encoding and nesting
+    errors) and validate it."""
+    from medins.policy.yamlsource import load_yaml, read_policy_text
 
-    with open(path, encoding="utf-8-sig") as handle:
-        try:
-            doc = yaml.safe_load(handle) or {}
-        except yaml.YAMLError as exc:
-            raise _map_error("the map", (f"is not valid YAML: {exc}", f"不是有效的 YAML：{exc}"), str(path),
-                             None) from None
+    doc, _ = load_yaml(read_policy_text(path), str(path))
+    doc = doc or {}
     check_mapping(doc, file=str(path))
     return doc
 

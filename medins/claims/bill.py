@@ -72,7 +72,12 @@ def _pairs(pairs: list[tuple[str, object]]) -> dict:
 
 
 def load_bill(path: str | Path) -> dict:
-    """Read a bill JSON file (UTF-8, BOM allowed); numbers with a point become Decimal, never float.
+    """Read a bill JSON file (UTF-8, BOM allowed); numbers with a point become Decimal, never float."""
+    return read_json(path, ("bill", "账单"))
+
+
+def read_json(path: str | Path, what: tuple[str, str] = ("file", "文件")) -> object:
+    """Read a JSON file (UTF-8, BOM allowed; Decimal numbers) or raise an InputError saying why, never a traceback.
 
     Refused with a located message (never a traceback, never a silent choice): a key given twice in
     one object (JSON parsers keep the last value, so a corrected amount could be the wrong one),
@@ -80,6 +85,7 @@ def load_bill(path: str | Path) -> dict:
     refused where used) and text holding a lone surrogate (``"\\ud800"``, which cannot be printed).
     """
     path = Path(path)
+    en, zh = what
     try:
         with path.open(encoding="utf-8-sig") as handle:
             doc = json.load(handle, parse_float=Decimal, parse_constant=Decimal, parse_int=_json_int,
@@ -91,16 +97,16 @@ def load_bill(path: str | Path) -> dict:
             hint_en="check for a missing comma, quote or bracket just before that place",
             hint_zh="请检查该位置之前是否缺少逗号、引号或括号", file=str(path)) from None
     except UnicodeDecodeError as exc:
-        raise InputError(message_en=f"the bill is not UTF-8 text (bad byte at offset {exc.start})",
-                         message_zh=f"账单文件不是 UTF-8 编码（第 {exc.start} 字节处有错误）",
+        raise InputError(message_en=f"the {en} is not UTF-8 text (bad byte at offset {exc.start})",
+                         message_zh=f"{zh}文件不是 UTF-8 编码（第 {exc.start} 字节处有错误）",
                          hint_en="save it as UTF-8", hint_zh="请以 UTF-8 编码保存", file=str(path)) from None
     except RecursionError:
-        raise InputError(message_en="the JSON is nested too deeply to be a bill", message_zh="JSON 嵌套层数过多，不是账单",
+        raise InputError(message_en=f"the JSON is nested too deeply to be a {en}", message_zh=f"JSON 嵌套层数过多，不是{zh}",
                          hint_en="a bill nests at most four levels (visit.hospital.name)",
                          hint_zh="账单最多嵌套四层（如 visit.hospital.name）", file=str(path)) from None
     except OSError as exc:
-        raise InputError(message_en=f"cannot read the bill: {exc.strerror or exc}",
-                         message_zh=f"无法读取账单：{exc.strerror or exc}", file=str(path)) from None
+        raise InputError(message_en=f"cannot read the {en}: {exc.strerror or exc}",
+                         message_zh=f"无法读取{zh}：{exc.strerror or exc}", file=str(path)) from None
     _check_document(doc, str(path))
     return doc
 

@@ -4,36 +4,57 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Literal
 
 import typer
 
-from medins.commands.common import LangOpt, SetFileOpt, SetOpt, console, lang_of, load_policies
+from medins.commands.common import (
+    Category,
+    EncodingOpt,
+    LangOpt,
+    MapOpt,
+    PoliciesOpt,
+    SetFileOpt,
+    SetOpt,
+    VisitType,
+    Zone,
+    console,
+    lang_of,
+    load_policies,
+    output_path,
+    yuan,
+)
 
 
 def compare(
-    target: Annotated[Path, typer.Argument(help="A bill (.json) or a claims file (.csv/.xlsx/.parquet).", exists=True,
-                                           dir_okay=False)],
-    policy: Annotated[list[str], typer.Option("--policy", "-p", help="Policy name or path (repeat: A, B, …).")],
-    format: Annotated[str, typer.Option("--format", "-f", help="table, json or csv.")] = "table",
-    xlsx: Annotated[Path | None, typer.Option("--xlsx", help="Also write one sheet per view to this file.")] = None,
-    bands: Annotated[str | None, typer.Option("--bands", help="Fee-band edges in yuan, e.g. 5000,10000,20000,50000.")
-                     ] = None,
-    ages: Annotated[str | None, typer.Option("--ages", help="Age-group edges, e.g. 18,60,70.")] = None,
-    income: Annotated[str | None, typer.Option("--income", help="Disposable income (yuan) when the file has none.")
-                      ] = None,
-    encoding: Annotated[str, typer.Option("--encoding", help="auto, utf-8, gbk or gb18030.")] = "auto",
-    map_: Annotated[Path | None, typer.Option("--map", help="Header/value mapping YAML.", exists=True)] = None,
+    target: Annotated[Path, typer.Argument(metavar="BILL|CLAIMS", help="A bill (.json) or a claims file "
+                                           "(.csv/.xlsx/.parquet).", exists=True, dir_okay=False, readable=True)],
+    policy: PoliciesOpt,
+    format: Annotated[Literal["table", "json", "csv"], typer.Option("--format", "-f", metavar="table|json|csv",
+                                                                    help="Output format.")] = "table",
+    xlsx: Annotated[Path | None, typer.Option("--xlsx", metavar="PATH", callback=output_path,
+                                              help="Also write one sheet per view to this file.")] = None,
+    rejects: Annotated[Path | None, typer.Option("--rejects", metavar="PATH", callback=output_path,
+                                                 help="Also write the rejected input rows to this CSV.")] = None,
+    bands: Annotated[str | None, typer.Option("--bands", metavar="YUAN,YUAN,…",
+                                              help="Fee-band edges in yuan, e.g. 5000,10000,20000,50000.")] = None,
+    ages: Annotated[str | None, typer.Option("--ages", metavar="AGE,AGE,…", help="Age-group edges, e.g. 18,60,70.")
+                    ] = None,
+    income: Annotated[str | None, typer.Option("--income", metavar="YUAN", callback=yuan,
+                                               help="Disposable income (yuan) when the file has none.")] = None,
+    encoding: EncodingOpt = "auto",
+    map_: MapOpt = None,
     lang: LangOpt = None,
     set_: SetOpt = None,
     set_file: SetFileOpt = None,
 ) -> None:
-    """The same bill or claims under several policies: side by side, fee bands, age groups, burden, reform."""
+    """The same bill or claims under several policies: side by side, fee bands, age groups, burden, reform.
+
+    A claims file is read as `batch` reads it: the accounting line first, exit 1 when rows were rejected.
+    """
     from medins.errors import UsageError
 
     language = lang_of(lang)
-    if format not in ("table", "json", "csv"):
-        raise UsageError(f"--format must be table, json or csv, not {format!r}", "--format 只能是 table、json 或 csv")
     policies = load_policies(policy, set_, set_file)
     out = console()
     if target.suffix.lower() == ".json":
@@ -52,18 +73,22 @@ def compare(
     from medins import compare as cmp
     from medins.money import to_fen
     from medins.report.compare import views_renderable, views_to_csv, views_to_json, views_to_xlsx
+    from medins.report.summary import accounting_line, rejected_rows_table
 
-    def edges(text: str | None, default: tuple[int, ...]) -> tuple[int, ...]:
+    def edges(text: str | None, default: tuple[int, ...], name: str) -> tuple[int, ...]:
         if not text:
             return default
         try:
             values = tuple(int(x) for x in text.split(","))
         except ValueError:
-            raise UsageError(f"expected numbers separated by commas, not {text!r}", f"应为逗号分隔的数字:{text!r}") from None
-        if list(values) != sorted(set(values)):
-            raise UsageError(f"edges must ascend: {text!r}", f"分段边界必须递增:{text!r}")
+            raise UsageError(f"{name}: expected numbers separated by commas, not {text!r}",
+                             f"{name} 应为逗号分隔的数字:{text!r}") from None
+        if list(values) != sorted(set(values)) or values[0] <= 0 or values[-1] > MAX_EDGE:
+            raise UsageError(f"{name}: edges must ascend, from 1 up to {MAX_EDGE:,}: {text!r}",
+                             f"{name} 分段边界必须递增,且在 1 到 {MAX_EDGE} 之间:{text!r}")
         return values
 
+    fee_edges, age_edges = edges(bands, cmp.DEFAULT_BANDS, "--bands"), edges(ages, cmp.DEFAULT_AGES, "--ages")
     mapping = None
     if map_ is not None:
         from medins.claims.aliases import load_mapping
@@ -72,52 +97,84 @@ def compare(
     comparison = cmp.compare_file(policies, target, encoding=encoding, mapping=mapping)
     views = {
         "totals": cmp.totals(comparison),
-        "fee_bands": cmp.by_fee_band(comparison, edges(bands, cmp.DEFAULT_BANDS)),
-        "age_groups": cmp.by_age_group(comparison, edges(ages, cmp.DEFAULT_AGES)),
+        "fee_bands": cmp.by_fee_band(comparison, fee_edges),
+        "age_groups": cmp.by_age_group(comparison, age_edges),
         "catastrophic": cmp.catastrophic(comparison, income_fen=to_fen(income) if income else None),
         "not_paid": cmp.not_paid(comparison),
         "reform": cmp.reform(comparison),
     }
+    rejected = comparison.rejects.height
+    claims = next(iter(comparison.settlements.values())).height if comparison.settlements else 0
+    line = accounting_line(comparison.rows_read, rejected, claims, comparison.encoding, None, language)
     if xlsx is not None:
         views_to_xlsx(views, xlsx)
-    if format == "json":
-        import json
+    if rejects is not None:
+        from medins.claims.writers import write_rejects
 
-        sys.stdout.write(json.dumps(views_to_json(views), ensure_ascii=False, indent=2, default=str) + "\n")
-    elif format == "csv":
-        sys.stdout.write(views_to_csv(views))
-    else:
+        write_rejects(comparison.rejects, rejects)
+    if format == "table":
+        out.print(line)
         out.print(views_renderable(views, language))
+        if rejected:
+            out.print(rejected_rows_table(comparison.rejects, language))
+    else:
+        from rich.console import Console
+
+        Console(stderr=True).print(line)  # stdout stays one JSON document / one CSV table
+        if format == "json":
+            import json
+
+            sys.stdout.write(json.dumps(views_to_json(views), ensure_ascii=False, indent=2, default=str) + "\n")
+        else:
+            sys.stdout.write(views_to_csv(views))
+    if rejected:
+        raise typer.Exit(1)
+
+
+#: Largest fee-band or age edge: far above any bill, and small enough that edges in fen stay exact.
+MAX_EDGE = 100_000_000_000
 
 
 def curve(
-    policy: Annotated[list[str], typer.Option("--policy", "-p", help="Policy name or path (repeatable).")],
-    from_: Annotated[str, typer.Option("--from", help="Smallest bill total (yuan).")] = "0",
-    to: Annotated[str, typer.Option("--to", help="Largest bill total (yuan).")] = "100000",
-    points: Annotated[int, typer.Option("--points", help="Number of totals on the grid.")] = 41,
-    visit_type: Annotated[str, typer.Option("--visit-type", help="inpatient, outpatient, …")] = "inpatient",
-    zone: Annotated[str | None, typer.Option("--zone", help="Hospital zone, e.g. in_district.")] = "in_district",
-    level: Annotated[int | None, typer.Option("--level", help="Hospital level 0-3.")] = 3,
-    category: Annotated[str | None, typer.Option("--category", help="Person category.")] = None,
-    date_: Annotated[str, typer.Option("--date", help="Service date (a date every policy is in force).")] = "2009-06-01",
-    png: Annotated[Path | None, typer.Option("--png", help="Also draw the chart to this PNG file.")] = None,
-    format: Annotated[str, typer.Option("--format", "-f", help="chart, table, json or csv.")] = "chart",
+    policy: PoliciesOpt,
+    from_: Annotated[str, typer.Option("--from", metavar="YUAN", callback=yuan, help="Smallest bill total.")] = "0",
+    to: Annotated[str, typer.Option("--to", metavar="YUAN", callback=yuan, help="Largest bill total.")] = "100000",
+    points: Annotated[int, typer.Option("--points", metavar="N", min=2, max=10_000,
+                                        help="Number of totals on the grid.")] = 41,
+    visit_type: Annotated[VisitType, typer.Option("--visit-type", metavar="TYPE", show_choices=False,
+                                                  help="Visit type: inpatient, outpatient, …")] = "inpatient",
+    zone: Annotated[Zone | None, typer.Option("--zone", metavar="ZONE", show_choices=False,
+                                              help="Hospital zone, e.g. in_district.")] = "in_district",
+    level: Annotated[int | None, typer.Option("--level", metavar="0-3", min=0, max=3, help="Hospital level.")] = 3,
+    category: Annotated[Category | None, typer.Option("--category", metavar="NAME", show_choices=False,
+                                                      help="Person category, e.g. low_income.")] = None,
+    date_: Annotated[str, typer.Option("--date", metavar="YYYY-MM-DD",
+                                       help="Service date (a date every policy is in force).")] = "2009-06-01",
+    png: Annotated[Path | None, typer.Option("--png", metavar="PATH", callback=output_path,
+                                             help="Also draw the chart to this PNG file.")] = None,
+    format: Annotated[Literal["chart", "table", "json", "csv"], typer.Option(
+        "--format", "-f", metavar="chart|table|json|csv", help="Output format.")] = "chart",
     lang: LangOpt = None,
     set_: SetOpt = None,
     set_file: SetFileOpt = None,
 ) -> None:
     """Fund share as a function of the bill total under each policy (terminal chart, table or PNG)."""
-    from decimal import Decimal, InvalidOperation
+    from datetime import date
+    from decimal import Decimal
 
     from medins.curve import curve as make_curve
     from medins.curve import grid
     from medins.errors import UsageError
+    from medins.report.compare import export_frame
 
     language = lang_of(lang)
+    if Decimal(to) <= Decimal(from_):
+        raise UsageError(f"--to ({to}) must be larger than --from ({from_})", f"--to({to})必须大于 --from({from_})")
     try:
-        totals = grid(Decimal(from_), Decimal(to), points)
-    except (InvalidOperation, ValueError):
-        raise UsageError(f"--from/--to must be amounts, not {from_!r}/{to!r}", "--from/--to 必须是金额") from None
+        date.fromisoformat(date_)
+    except ValueError:
+        raise UsageError(f"--date must be YYYY-MM-DD, not {date_!r}", f"--date 应为 YYYY-MM-DD,而不是 {date_!r}") from None
+    totals = grid(Decimal(from_), Decimal(to), points)
     data = make_curve(load_policies(policy, set_, set_file), totals, visit_type=visit_type, zone=zone, level=level,
                       category=category, day=date_)
     if png is not None:
@@ -127,22 +184,15 @@ def curve(
         if used != language:
             sys.stderr.write("No CJK font found: the PNG uses English labels (pip install 'medins[cjk]').\n")
     if format == "json":
-        sys.stdout.write(data.write_json() + "\n")
+        import json
+
+        sys.stdout.write(json.dumps(export_frame(data).to_dicts(), ensure_ascii=False, indent=2) + "\n")
     elif format == "csv":
-        sys.stdout.write(data.write_csv())
+        sys.stdout.write(export_frame(data).write_csv())
     elif format == "table":
-        from rich.table import Table
+        from medins.report.plots import curve_table
 
-        from medins.money import format_yuan
-
-        table = Table(title="基金支付占比" if language == "zh" else "Fund share by bill total")
-        for column in ("policy", "total", "fund", "patient", "fund share"):
-            table.add_column(column, justify="left" if column == "policy" else "right")
-        for row in data.iter_rows(named=True):
-            share = "—" if row["fund_share"] is None else f"{row['fund_share'] * 100:.1f}%"
-            table.add_row(row["policy"], format_yuan(row["total"]), format_yuan(row["fund"]),
-                          format_yuan(row["patient"]), share)
-        console().print(table)
+        console().print(curve_table(data, language))
     else:
         from medins.report.plots import terminal_chart
 
@@ -150,10 +200,11 @@ def curve(
 
 
 def policy_diff(
-    a: Annotated[str, typer.Argument(help="First policy (name or path).")],
-    b: Annotated[str, typer.Argument(help="Second policy (name or path).")],
+    a: Annotated[str, typer.Argument(metavar="A", help="First policy (name or path).")],
+    b: Annotated[str, typer.Argument(metavar="B", help="Second policy (name or path).")],
     all_: Annotated[bool, typer.Option("--all", help="Also list parameters that are the same.")] = False,
-    format: Annotated[str, typer.Option("--format", "-f", help="table, json or csv.")] = "table",
+    format: Annotated[Literal["table", "json", "csv"], typer.Option("--format", "-f", metavar="table|json|csv",
+                                                                    help="Output format.")] = "table",
     lang: LangOpt = None,
 ) -> None:
     """Parameter-by-parameter differences between two policies, with each side's citation."""
@@ -173,19 +224,6 @@ def policy_diff(
 
         sys.stdout.write(pl.DataFrame(rows, schema=["key", "a", "b", "a_source", "b_source", "change"]).write_csv())
         return
-    from rich.table import Table
+    from medins.report.policies import diff_table
 
-    from medins.report.tables import short_source
-
-    zh = language == "zh"
-    table = Table(title=f"{pa.id} ↔ {pb.id}", title_justify="left")
-    table.add_column("参数" if zh else "parameter")
-    table.add_column(pa.id, overflow="fold")
-    table.add_column(pb.id, overflow="fold")
-    table.add_column("依据" if zh else "sources", style="dim", overflow="fold")
-    for row in rows:
-        sources = " | ".join(short_source(s) for s in (row["a_source"], row["b_source"]) if s)
-        table.add_row(row["key"], row["a"], row["b"], sources)
-    console().print(table)
-
-
+    console().print(diff_table(pa.id, pb.id, rows, language))

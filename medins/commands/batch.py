@@ -3,43 +3,56 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Literal
 
 import typer
 
-from medins.commands.common import LangOpt, PolicyOpt, SetFileOpt, SetOpt, console, lang_of, missing_hint, parse_sets
+from medins.commands.common import (
+    EncodingOpt,
+    LangOpt,
+    MapOpt,
+    PolicyOpt,
+    SetFileOpt,
+    SetOpt,
+    console,
+    lang_of,
+    missing_parameters,
+    output_path,
+    parse_sets,
+)
 
 
 def batch(
-    claims: Annotated[Path, typer.Argument(help="Claims file: CSV (UTF-8/GBK), XLSX or Parquet.", exists=True,
-                                           dir_okay=False)],
+    claims: Annotated[Path, typer.Argument(metavar="CLAIMS", help="Claims file: CSV (UTF-8/GBK), XLSX or Parquet.",
+                                           exists=True, dir_okay=False, readable=True)],
     policy: PolicyOpt,
-    output: Annotated[Path, typer.Option("--output", "-o", help="Settlement file (.csv, .parquet or .xlsx).")],
-    rejects: Annotated[Path | None, typer.Option("--rejects", help="Rejected rows (default: OUT.rejects.csv).")] = None,
-    encoding: Annotated[str, typer.Option("--encoding", help="auto, utf-8, gbk or gb18030.")] = "auto",
-    map_: Annotated[Path | None, typer.Option("--map", help="YAML mapping other headers/values to medins names.",
-                                              exists=True, dir_okay=False)] = None,
-    format: Annotated[str | None, typer.Option("--format", help="csv, parquet or xlsx (default: from -o).")] = None,
-    partitions: Annotated[int | None, typer.Option("--partitions", help="Settle in N person-hash partitions "
-                                                   "(bounded memory; automatic for CSV/Parquet over 32 MB).")] = None,
-    jobs: Annotated[int | None, typer.Option("--jobs", "-j", min=1, help="Worker processes for a partitioned "
-                                             "file (default: one per CPU, at most 4; 1 = none).")] = None,
+    output: Annotated[Path, typer.Option("--output", "-o", metavar="PATH", callback=output_path,
+                                         help="Settlement file (.csv, .parquet or .xlsx).")],
+    rejects: Annotated[Path | None, typer.Option("--rejects", metavar="PATH", callback=output_path,
+                                                 help="Rejected rows (default: OUT.rejects.csv).")] = None,
+    encoding: EncodingOpt = "auto",
+    map_: MapOpt = None,
+    format: Annotated[Literal["csv", "parquet", "xlsx"] | None, typer.Option(
+        "--format", metavar="csv|parquet|xlsx", help="Output format (default: from -o).")] = None,
+    partitions: Annotated[int | None, typer.Option("--partitions", metavar="N", min=1, max=100_000,
+                                                   help="Settle in N person-hash partitions (bounded memory; "
+                                                   "automatic for CSV/Parquet over 32 MB).")] = None,
+    jobs: Annotated[int | None, typer.Option("--jobs", "-j", metavar="N", min=1, max=64, help="Worker processes "
+                                             "for a partitioned file (default: one per CPU, at most 4; 1 = none).")
+                    ] = None,
     lang: LangOpt = None,
     set_: SetOpt = None,
     set_file: SetFileOpt = None,
 ) -> None:
     """Settle a file of claims; malformed rows go to a rejects file. Exit 1 when any row was rejected."""
     from medins.batch import run_batch
-    from medins.errors import UsageError
     from medins.interrupts import Interrupted, stop_cleanly
     from medins.partitioned import default_jobs
-    from medins.policy.loader import load_policy
     from medins.report.summary import summary_view
 
     language = lang_of(lang)
-    if encoding not in ("auto", "utf-8", "utf8", "gbk", "gb18030"):
-        raise UsageError(f"--encoding must be auto, utf-8, gbk or gb18030, not {encoding!r}",
-                         f"--encoding 只能是 auto、utf-8、gbk 或 gb18030,而不是 {encoding!r}")
+    from medins.policy.loader import load_policy
+
     compiled = load_policy(policy, parse_sets(set_), set_file)
     mapping = None
     if map_ is not None:
@@ -51,30 +64,29 @@ def batch(
         with stop_cleanly(), _progress(out, language) as step:
             result = run_batch(claims, compiled, output, rejects=rejects, encoding=encoding, mapping=mapping,
                                fmt=format, on_stage=step, partitions=partitions,
-                               jobs=default_jobs() if jobs is None else jobs)
+                               jobs=default_jobs() if jobs is None else jobs,
+                               before_commit=lambda settled: _refuse_missing(settled, compiled))
     except Interrupted as stopped:  # the run has already cleaned up on its way out (medins.interrupts)
         from rich.console import Console
 
         Console(stderr=True).print(stopped.message(language), highlight=False)
         raise typer.Exit(stopped.exit_code) from None
     out.print(summary_view(result, language))
-    _print_missing(out, result, compiled, language)
     if result.rows_rejected:
         raise typer.Exit(1)
 
 
-def _print_missing(out, result, compiled, language: str) -> None:
-    """Rows rejected for a number the policy lacks: the same hint as ``calc`` (how to supply it)."""
+def _refuse_missing(settled, compiled) -> None:
+    """Claims that need a number the policy lacks stop the run as they stop ``calc``: exit 2, how to supply it,
+    nothing written (``run_batch`` calls this before it renames any output into place)."""
     import polars as pl
 
-    frame = result.settlement
-    if "reasons" not in frame.columns or frame.height == 0:
+    if "reasons" not in settled.columns or settled.height == 0:
         return
-    codes = frame.select(pl.col("reasons").explode().drop_nulls().unique())["reasons"].to_list()
+    codes = settled.select(pl.col("reasons").explode().drop_nulls().unique())["reasons"].to_list()
     missing = sorted({c.split(":", 1)[1] for c in codes if c.startswith("missing_parameter:")})
     if missing:
-        hint_en, hint_zh = missing_hint(compiled, missing)
-        out.print(hint_zh if language == "zh" else hint_en, style="yellow", soft_wrap=True)
+        raise missing_parameters(compiled, missing)
 
 
 def _progress(screen, lang: str):

@@ -4,23 +4,29 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Literal
 
 import typer
 
-from medins.commands.common import LangOpt, PolicyOpt, SetOpt, console, lang_of, parse_sets
+from medins.commands.common import Category, LangOpt, PolicyOpt, SetOpt, console, lang_of, parse_sets
 
 
 def premium(
     policy: PolicyOpt,
-    birth_date: Annotated[str | None, typer.Option("--birth-date", help="YYYY-MM-DD (age on the payment date).")] = None,
-    sex: Annotated[str | None, typer.Option("--sex", help="M or F.")] = None,
-    category: Annotated[str | None, typer.Option("--category", help="Person category, e.g. low_income.")] = None,
-    paid_date: Annotated[str | None, typer.Option("--paid-date", help="Payment date (default: today).")] = None,
-    input_: Annotated[list[str] | None, typer.Option("--input", help="NAME=VALUE, e.g. wage=6000 (repeatable).")] = None,
-    family: Annotated[Path | None, typer.Option("--family", help="JSON list of persons {birth_date, sex, category, "
-                                                "inputs} paying together.", exists=True, dir_okay=False)] = None,
-    format: Annotated[str, typer.Option("--format", "-f", help="table or json.")] = "table",
+    birth_date: Annotated[str | None, typer.Option("--birth-date", metavar="YYYY-MM-DD",
+                                                   help="Birth date (age on the payment date).")] = None,
+    sex: Annotated[Literal["M", "F"] | None, typer.Option("--sex", metavar="M|F", help="Sex: M or F.")] = None,
+    category: Annotated[Category | None, typer.Option("--category", metavar="NAME", show_choices=False,
+                                                      help="Person category, e.g. low_income (docs/fields.md).")] = None,
+    paid_date: Annotated[str | None, typer.Option("--paid-date", metavar="YYYY-MM-DD",
+                                                  help="Payment date (default: today).")] = None,
+    input_: Annotated[list[str] | None, typer.Option("--input", metavar="NAME=VALUE",
+                                                     help="An input, e.g. wage=6000 (repeatable).")] = None,
+    family: Annotated[Path | None, typer.Option("--family", metavar="PATH", help="JSON list of persons {birth_date, "
+                                                "sex, category, inputs} paying together.", exists=True,
+                                                dir_okay=False, readable=True)] = None,
+    format: Annotated[Literal["table", "json"], typer.Option("--format", "-f", metavar="table|json",
+                                                             help="Output format.")] = "table",
     lang: LangOpt = None,
     set_: SetOpt = None,
 ) -> None:
@@ -29,7 +35,7 @@ def premium(
     from decimal import Decimal, InvalidOperation
 
     from medins.errors import UsageError
-    from medins.money import fen_to_yuan
+    from medins.money import MAX_YUAN, fen_to_yuan
     from medins.policy.loader import load_policy
     from medins.premium import premium as compute
 
@@ -46,15 +52,17 @@ def premium(
         out = {}
         for key, raw in (items.items() if isinstance(items, dict) else parse_sets(items).items()):
             try:
-                out[key] = Decimal(str(raw))
+                value = Decimal(str(raw))
             except InvalidOperation:
                 raise UsageError(f"--input {key} must be a number, not {raw!r}", f"--input {key} 必须是数字") from None
+            if not value.is_finite() or abs(value) > MAX_YUAN:
+                raise UsageError(f"--input {key} must be a number up to {MAX_YUAN:,}, not {raw!r}",
+                                 f"--input {key} 必须是不超过 {MAX_YUAN} 的数字")
+            out[key] = value
         return out
 
     if family is not None:
-        import json
-
-        people = json.loads(family.read_text(encoding="utf-8"))
+        people = _family(family)
     else:
         people = [{"birth_date": birth_date, "sex": sex, "category": category, "inputs": {}}]
     shared_inputs = numbers(input_)
@@ -76,3 +84,25 @@ def premium(
     console().print(premium_table(compiled, results, language))
 
 
+
+
+def _family(path: Path) -> list[dict]:
+    """The persons of ``--family``: a JSON list of objects whose ``sex`` is M or F; anything else exits 2."""
+    from medins.claims.bill import read_json
+    from medins.claims.fields import PERSON_CATEGORIES
+    from medins.errors import InputError
+
+    people = read_json(path)
+    if not isinstance(people, list) or not all(isinstance(p, dict) for p in people):
+        raise InputError("--family must be a JSON list of persons {birth_date, sex, category, inputs}",
+                         "--family 应为人员对象的 JSON 列表 {birth_date, sex, category, inputs}", file=str(path))
+    for i, person in enumerate(people):
+        if person.get("sex") not in (None, "M", "F"):
+            raise InputError(f"sex must be M or F, not {person['sex']!r}", f"sex 只能是 M 或 F,而不是 {person['sex']!r}",
+                             file=str(path), key_path=f"[{i}].sex")
+        if person.get("category") not in (None, *PERSON_CATEGORIES):
+            names = ", ".join(PERSON_CATEGORIES)
+            raise InputError(f"unknown category {person['category']!r}; expected one of {names}",
+                             f"未知人员类别 {person['category']!r};应为 {names} 之一", file=str(path),
+                             key_path=f"[{i}].category")
+    return people

@@ -166,7 +166,8 @@ def apply_override(params: dict[str, Parameter], key: str, raw: str) -> dict[str
         scale = data.setdefault("scale", [])
         data.pop("missing", None)
         if index > len(scale):
-            raise ValueError(f"--set {key}: {name} has {len(scale)} band(s); the next band is [{len(scale)}]")
+            raise ValueError(f"--set {key}: {name} has {len(scale)} band(s); the next band is [{len(scale)}], "
+                             f"[{index}] is past the end")
         if index == len(scale):
             scale.append({"rate": "0"})
         scale[index][attr] = raw

@@ -19,7 +19,7 @@ from medins.policy.compiled import CompiledPolicy, compile_policy
 from medins.policy.messages import load_model_with_positions
 from medins.policy.schema import Policy, Premiums
 from medins.policy.tablecheck import check_open_ended_tables
-from medins.policy.yamlsource import Positions
+from medins.policy.yamlsource import Positions, read_policy_text
 
 _HERE = Path(__file__).resolve().parent.parent
 
@@ -77,7 +77,9 @@ def load_policy(name: str, overrides: dict[str, str] | None = None, set_file: st
 def _compile(model: Policy, file: str, overrides: dict[str, str] | None, replaced=None) -> CompiledPolicy:
     try:
         return compile_policy(model, file, overrides, replaced)
-    except ValueError as exc:
+    except (ValueError, ArithmeticError) as exc:
+        if isinstance(exc, ArithmeticError):  # a --set value like 1e999999 that Decimal cannot hold
+            exc = ValueError(f"a --set value is too large or not a number: {', '.join(overrides or {})}")
         raise UsageError(
             str(exc), f"--set 参数无效:{exc}", hint_en="Use --set NAME=VALUE with a parameter shown by "
             "`medins policy show`.", hint_zh="用 --set 名称=值,名称见 `medins policy show`。"
@@ -86,8 +88,8 @@ def _compile(model: Policy, file: str, overrides: dict[str, str] | None, replace
 
 @cache
 def _load_checked(file: str) -> tuple[Policy, str]:
-    text = Path(file).read_text(encoding="utf-8-sig")
     display = _display_name(file)
+    text = read_policy_text(file, display)
     model, positions = load_model_with_positions(text, display, Policy)
     issues = check_expressions(model, positions, display)
     issues += check_open_ended_tables(model, positions, display)

@@ -315,7 +315,7 @@ class Check(Model):
     """An admissibility rule: a claim for which ``reject_if`` is true is rejected with ``code``.
 
     An unknown fact makes the expression unknown: the check is then reported as unchecked, never a
-    rejection (DESIGN.md §3). ``enabled: false`` switches it off for what-if runs.
+    rejection (docs/bill.md). ``enabled: false`` switches it off for what-if runs.
     """
 
     code: str = Field(pattern=r"^[a-z_]+(:[a-z_0-9]+)?$")

@@ -23,11 +23,12 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Literal
 
 import yaml
 
-from medins.errors import PolicyError, PolicyIssue, format_key_path
+from medins.errors import PolicyError, PolicyIssue, format_key_path, unencodable_path
 
 PathItem = str | int
 KeyPath = tuple[PathItem, ...]
@@ -245,13 +246,53 @@ class _Builder:
         return result
 
 
+#: Contexts of a construct that runs until it is closed: reported where it opened, not where YAML gave up.
+_OPENING_CONTEXTS = ("while scanning", "while parsing a flow")
+
+
+def read_policy_text(file: str | Path, display: str | None = None) -> str:
+    """The text of a policy file (UTF-8, BOM allowed); a file in another encoding is a located PolicyError.
+
+    Why here: a policy saved as GBK by a Windows editor, or a CSV given to ``policy check``, must read as
+    a compiler error (file:line:column of the first byte that is not UTF-8, and how to convert it).
+    """
+    data = Path(file).read_bytes()
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        line = data.count(b"\n", 0, exc.start) + 1
+        column = exc.start - (data.rfind(b"\n", 0, exc.start) + 1) + 1
+        guess = "GBK" if _decodes(data, "gb18030") else None
+        found = f"byte 0x{data[exc.start]:02x}" + (f" (the file looks like {guess})" if guess else "")
+        raise PolicyError([PolicyIssue(
+            file=display or str(file), line=line, column=column, key_path="", found=found, allowed="UTF-8 text",
+            message_en="the policy file is not UTF-8 text", message_zh="政策文件不是 UTF-8 编码",
+            hint_en="save it as UTF-8, e.g. iconv -f gbk -t utf-8 OLD.yaml > NEW.yaml",
+            hint_zh="请以 UTF-8 编码保存,例如 iconv -f gbk -t utf-8 旧.yaml > 新.yaml", code="encoding",
+        )]) from None
+
+
+def _decodes(data: bytes, encoding: str) -> bool:
+    try:
+        data.decode(encoding)
+    except UnicodeDecodeError:
+        return False
+    return True
+
+
 def _syntax_issue(exc: yaml.YAMLError, text: str, filename: str) -> PolicyIssue:
     line = column = None
     if isinstance(exc, yaml.MarkedYAMLError):
         mark = exc.problem_mark or exc.context_mark
+        problem = ": ".join(part for part in (exc.context, exc.problem) if part) or "invalid YAML"
+        if exc.context_mark is not None and exc.context and exc.context.startswith(_OPENING_CONTEXTS):
+            # An unclosed quote or bracket is only noticed where the text ends; the mistake is where it opened.
+            mark = exc.context_mark
+            if exc.problem_mark is not None:
+                found_line, found_column = _pos(exc.problem_mark)
+                problem += f" (opened here; noticed at line {found_line}, column {found_column})"
         if mark is not None:
             line, column = _pos(mark)
-        problem = ": ".join(part for part in (exc.context, exc.problem) if part) or "invalid YAML"
     elif isinstance(exc, yaml.reader.ReaderError):
         pos = min(exc.position, len(text))
         line = text.count("\n", 0, pos) + 1
@@ -293,6 +334,15 @@ def load_yaml(text: str, filename: str, *, strict: bool = True) -> tuple[object,
     finally:
         if loader is not None:
             loader.dispose()
+    bad = unencodable_path(data)
+    if bad is not None:  # a "\ud800" escape: not a character, and nothing could print it
+        where = builder.entries.get(bad) or Position(None, None)  # type: ignore[arg-type]
+        raise PolicyError([PolicyIssue(
+            file=filename, line=where.line, column=where.column, key_path=format_key_path(bad),
+            message_en="a text contains a lone surrogate (\\ud800-\\udfff), which is not a character",
+            message_zh="文本中含有单独的代理码位(\\ud800-\\udfff),不是有效字符", code="bad_text",
+            hint_en="remove the \\u escape or write the character itself", hint_zh="请删除该 \\u 转义,或直接写出字符",
+        )])
     issues = sorted(builder.issues, key=lambda i: (i.line or 0, i.column or 0))
     if strict and issues:
         raise PolicyError(issues)

@@ -106,3 +106,20 @@ def terminal_chart(data: pl.DataFrame, lang: str = "en") -> str:
     totals = data.filter(pl.col("policy") == policies[0])["total"].to_list()
     lines.append(f"{'':<{width}}  {totals[0] / 100:,.0f} … {totals[-1] / 100:,.0f} {'元' if lang == 'zh' else 'yuan'}")
     return "\n".join(lines)
+
+
+def curve_table(data: pl.DataFrame, lang: str = "en"):
+    """The curve as a table: policy, total, fund, patient (yuan) and the fund share (exact, one decimal)."""
+    from medins.money import format_yuan
+    from medins.report.compare import percent_text
+    from medins.report.layout import Column, SplitTable
+
+    zh = lang == "zh"
+    shares = data.select(percent_text(pl.col("fund"), pl.col("total"), 1).alias("share"))["share"].to_list()
+    headings = ("政策", "医疗费总额", "基金支付", "个人负担", "基金占比") if zh else (
+        "policy", "total", "fund", "patient", "fund share")
+    columns = [Column(h, key=i == 0, justify="left" if i == 0 else "right") for i, h in enumerate(headings)]
+    rows = [[row["policy"], format_yuan(row["total"]), format_yuan(row["fund"]), format_yuan(row["patient"]),
+             share or "—"] for row, share in zip(data.iter_rows(named=True), shares, strict=True)]
+    return SplitTable("基金支付占比" if zh else "Fund share by bill total", columns, rows,
+                      continued="(续)" if zh else "(continued)")

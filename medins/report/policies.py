@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from rich import box
 from rich.console import Group, RenderableType
+from rich.padding import Padding
 from rich.table import Table
 from rich.text import Text
 
@@ -25,18 +26,21 @@ def _years(policy) -> str:
 
 
 def policy_list_table(lang: Lang) -> RenderableType:
+    """The built-in policies; the id is never cut (``policy show ID`` needs it whole), names wrap."""
     from medins.policy.loader import builtin_policies, check_policy_file
+    from medins.report.layout import Column, SplitTable
 
     zh = lang == "zh"
-    table = Table(title="内置政策" if zh else "Built-in policies", box=box.SIMPLE_HEAVY, title_justify="left")
-    for head in (("编号", "id"), ("名称", "name"), ("地区", "region"), ("类型", "scheme"), ("版本", "versions")):
-        table.add_column(head[0] if zh else head[1])
+    heads = (("编号", "id"), ("名称", "name"), ("地区", "region"), ("类型", "scheme"), ("版本", "versions"))
+    columns = [Column(h[0] if zh else h[1], key=i == 0, whole=i in (0, 3)) for i, h in enumerate(heads)]
+    rows = []
     for name, path in builtin_policies().items():
         model = check_policy_file(str(path))
         pick = (lambda t: t.zh) if zh else (lambda t: t.en)
-        table.add_row(name, pick(model.name), pick(model.region), model.scheme, _years(model) if model.versions
-                      else ("未注明" if zh else "undated"))
-    return table
+        rows.append([name, pick(model.name), pick(model.region), model.scheme,
+                     _years(model) if model.versions else ("未注明" if zh else "undated")])
+    return SplitTable("内置政策" if zh else "Built-in policies", columns, rows, box=box.SIMPLE_HEAVY,
+                      continued="(续)" if zh else "(continued)")
 
 
 def _value_text(value: object, unit: str | None = None, *, nested: bool = False) -> str:
@@ -78,10 +82,13 @@ def policy_view(policy: CompiledPolicy, lang: Lang) -> RenderableType:
     ]
     if model.summary:
         parts.append(Text(pick(model.summary)))
+    parts.append(Text(("引用条款原文: " if zh else "The clauses cited, quoted: ") + f"medins policy sources {model.id}",
+                      style="dim"))
     for version in policy.versions:
         table = Table(title=f"{'参数' if zh else 'Parameters'} · {version.id}", box=box.SIMPLE, title_justify="left")
-        for head in (("参数", "parameter"), ("值", "value"), ("依据", "source")):
-            table.add_column(head[0] if zh else head[1], overflow="fold")
+        longest = max((len(name) for name in model.parameters), default=8)  # a name is never folded
+        for i, head in enumerate((("参数", "parameter"), ("值", "value"), ("依据", "source"))):
+            table.add_column(head[0] if zh else head[1], overflow="fold", min_width=longest if i == 0 else None)
         params = version.params
         for name, param in model.parameters.items():
             if name in params.missing:
@@ -95,7 +102,8 @@ def policy_view(policy: CompiledPolicy, lang: Lang) -> RenderableType:
         parts.append(table)
     adm = model.admission
     adm_table = Table(title="受理条件" if zh else "Admissibility", box=box.SIMPLE, title_justify="left")
-    adm_table.add_column("原因代码" if zh else "reason")
+    adm_table.add_column("原因代码" if zh else "reason", min_width=max(
+        [len(c.code) + 6 for c in adm.checks] + [len("excluded_cause"), len("not_designated")]))
     adm_table.add_column("条件" if zh else "rejected if", overflow="fold")
     adm_table.add_column("依据" if zh else "source", overflow="fold")
     if adm.excluded_causes:
@@ -114,8 +122,9 @@ def policy_view(policy: CompiledPolicy, lang: Lang) -> RenderableType:
         adm_table.add_row(item.code, f"{item.when} ⇒ {words}" if item.when else words, item.source)
     parts.append(adm_table)
     rules = Table(title="待遇规则" if zh else "Benefit rules", box=box.SIMPLE, title_justify="left")
-    for head in (("规则", "rule"), ("适用", "when"), ("计算", "computation"), ("依据", "source")):
-        rules.add_column(head[0] if zh else head[1], overflow="fold")
+    for i, head in enumerate((("规则", "rule"), ("适用", "when"), ("计算", "computation"), ("依据", "source"))):
+        rules.add_column(head[0] if zh else head[1], overflow="fold",
+                         min_width=max((len(r.id) for r in model.rules), default=4) if i == 0 else None)
     for rule in model.rules:
         lines = []
         if rule.deductible:
@@ -153,3 +162,57 @@ def policy_view(policy: CompiledPolicy, lang: Lang) -> RenderableType:
     for note in model.notes:
         parts.append(Text(f"• {note}", style="dim"))
     return Group(*parts)
+
+
+def sources_view(model, lang: Lang) -> RenderableType:
+    """``medins policy sources ID``: the bundled document the policy encodes and every clause it cites, quoted."""
+    from medins.sources import clause, policy_citations, source_list
+
+    zh = lang == "zh"
+    listing = source_list()
+    parts: list[RenderableType] = [Text(f"{model.id} — {model.name.zh if zh else model.name.en}", style="bold")]
+    entry = listing["policies"].get(model.id)
+    if entry:
+        document = listing["documents"].get(entry["document"], {})
+        head = Table(box=None, show_header=False, padding=(0, 1))
+        head.add_column(style="dim", no_wrap=True)
+        head.add_column(overflow="fold")
+        head.add_row("文件" if zh else "document", f"{entry['document']} {document.get('title', '')} "
+                     f"({document.get('file', '')})")
+        head.add_row("部分" if zh else "part", f"{entry.get('part') or entry.get('title', '')}, {entry['lines']}")
+        head.add_row("年份" if zh else "year", str(entry.get("date") or ("未注明" if zh else "not stated")))
+        head.add_row("开头" if zh else "opening", str(entry.get("opening", "")))
+        parts.append(head)
+    else:
+        parts.append(Text(("来源" if zh else "source") + f": {model.source}"))
+    parts.append(Text("引用的条款" if zh else "Clauses cited", style="bold"))
+    for code in policy_citations(model):  # stacked, not a table: whole at any width
+        found = clause(code)
+        head = Text(code, style="bold cyan")
+        if found is None:
+            parts.append(head.append("  " + ("未收录" if zh else "not in the bundled list"), style="red"))
+            continue
+        if found.get("cites"):
+            head.append(f"  {found['cites']}", style="dim")
+        if not zh or "quote" not in found:
+            head.append(f"  {found.get('rule', '')}")
+        parts.append(head)
+        if "quote" in found:
+            parts.append(Padding(Text(f"“{found['quote']}”", style="green"), (0, 0, 0, 4)))
+        if "reading" in found:
+            parts.append(Padding(Text(("解读: " if zh else "reading: ") + str(found["reading"]), style="dim"),
+                                 (0, 0, 0, 4)))
+    return Group(*parts)
+
+
+def diff_table(a: str, b: str, rows: list[dict], lang: Lang) -> RenderableType:
+    """``policy diff``: parameter, each side's value and citations; the key is never cut, values wrap."""
+    from medins.report.layout import Column, SplitTable
+    from medins.report.tables import short_source
+
+    zh = lang == "zh"
+    columns = [Column("参数" if zh else "parameter", key=True), Column(a, whole=False), Column(b, whole=False),
+               Column("依据" if zh else "sources", whole=False, style="dim")]
+    cells = [[row["key"], row["a"], row["b"],
+              " | ".join(short_source(s) for s in (row["a_source"], row["b_source"]) if s)] for row in rows]
+    return SplitTable(f"{a} ↔ {b}", columns, cells, continued="(续)" if zh else "(continued)")

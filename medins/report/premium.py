@@ -25,9 +25,10 @@ def premium_table(policy, results, lang: Lang) -> Table:
     table.add_column("类别" if zh else "group", footer="合计" if zh else "total")
     for payer in payers:
         words = PAYERS.get(payer, (payer, payer))
-        table.add_column(words[0] if zh else words[1], justify="right",
+        table.add_column(words[0] if zh else words[1], justify="right", no_wrap=True,
                          footer=format_yuan(sum(r.shares.get(payer, 0) for r in results)))
-    table.add_column("合计" if zh else "total", justify="right", footer=format_yuan(sum(r.total for r in results)))
+    table.add_column("合计" if zh else "total", justify="right", no_wrap=True,
+                     footer=format_yuan(sum(r.total for r in results)))
     for r in results:
         label = (r.label[0] if zh else r.label[1]) if r.label else r.group
         table.add_row(label, *[format_yuan(r.shares.get(p, 0)) for p in payers], format_yuan(r.total))

@@ -57,15 +57,8 @@ def summary_view(result, lang: Lang) -> RenderableType:
     def say(key: str) -> str:
         return pick(SUMMARY[key], lang)
 
-    settled_rows = result.rows_read - result.rows_rejected
-    if lang == "zh":
-        line = (f"读取 {result.rows_read} 行 = 结算 {settled_rows} 行 + 拒收 {result.rows_rejected} 行"
-                f"   (结算单 {result.claims_settled} 笔, {result.encoding}, {result.seconds:.2f} 秒)")
-    else:
-        line = (f"rows read {result.rows_read} = settled {settled_rows} + rejected {result.rows_rejected}"
-                f"   ({result.claims_settled} claims, {result.encoding}, {result.seconds:.2f} s)")
-    check = Text(line, style="bold")
-    parts: list[RenderableType] = [check]
+    parts: list[RenderableType] = [accounting_line(result.rows_read, result.rows_rejected, result.claims_settled,
+                                                   result.encoding, result.seconds, lang)]
     columns = [say("claims"), say("total"), say("fund"), say("patient"), say("rate"), say("not_paid")]
     for by in (None, *CUTS):
         frame = breakdown(result.settlement, by)
@@ -95,17 +88,37 @@ def summary_view(result, lang: Lang) -> RenderableType:
             table.add_row(f"{reason_label(reason, lang)} [{reason}]", str(count))
         parts.append(table)
     if result.rows_rejected:
-        reasons = (result.rejects_table.select(pl.col("reason").str.split(";")).explode("reason")
-                   .group_by("reason").len().sort(["len", "reason"], descending=[True, False]))
-        table = Table(title=say("rejected_rows"), box=box.SIMPLE, title_justify="left")
-        table.add_column(say("reason"))
-        table.add_column(say("rows") if lang == "zh" else "rows", justify="right")
-        for reason, count in reasons.iter_rows():
-            table.add_row(f"{reject_words(reason, lang)} [{reason}]", str(count))
-        parts.append(table)
+        parts.append(rejected_rows_table(result.rejects_table, lang))
         parts.append(Text(f"{say('rejects_file')}: {result.rejects}", style="yellow"))
     parts.append(Text(f"{say('output_file')}: {result.output}", style="green"))
     return Group(*parts)
+
+
+def accounting_line(rows_read: int, rows_rejected: int, claims: int, encoding: str, seconds: float | None,
+                    lang: Lang) -> Text:
+    """``rows read 27 = settled 25 + rejected 2   (25 claims, gbk, 0.31 s)``: the line every command that reads
+    claims prints first (batch, compare), so a run is judged by whether it adds up."""
+    settled_rows = rows_read - rows_rejected
+    took = "" if seconds is None else (f", {seconds:.2f} 秒" if lang == "zh" else f", {seconds:.2f} s")
+    if lang == "zh":
+        line = (f"读取 {rows_read} 行 = 结算 {settled_rows} 行 + 拒收 {rows_rejected} 行"
+                f"   (结算单 {claims} 笔, {encoding}{took})")
+    else:
+        line = (f"rows read {rows_read} = settled {settled_rows} + rejected {rows_rejected}"
+                f"   ({claims} claims, {encoding}{took})")
+    return Text(line, style="bold")
+
+
+def rejected_rows_table(rejects: pl.DataFrame, lang: Lang) -> Table:
+    """The rejected input rows by reason (a row with several reasons counts under each)."""
+    reasons = (rejects.select(pl.col("reason").str.split(";")).explode("reason")
+               .group_by("reason").len().sort(["len", "reason"], descending=[True, False]))
+    table = Table(title=pick(SUMMARY["rejected_rows"], lang), box=box.SIMPLE, title_justify="left")
+    table.add_column(pick(SUMMARY["reason"], lang), overflow="fold")
+    table.add_column(pick(SUMMARY["rows"], lang) if lang == "zh" else "rows", justify="right", no_wrap=True)
+    for reason, count in reasons.iter_rows():
+        table.add_row(f"{reject_words(reason, lang)} [{reason}]", str(count))
+    return table
 
 
 def reject_words(code: str, lang: Lang) -> str:

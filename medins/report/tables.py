@@ -39,6 +39,26 @@ def _money(text: str) -> str:
     return f"{sign}{int(whole.lstrip('-')):,}.{frac}"
 
 
+def _amount(value: object) -> str:
+    """Every amount of the explain table formatted one way: ``12,345.67``; an exact value finer than a fen
+    (a band's share before the one rounding, ``291.666667``) is shown to the fen and marked ``≈``.
+
+    The exact values stay in ``--format json``; the table is for reading, so it never prints a raw number
+    beside formatted ones.
+    """
+    from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
+
+    text = str(value or "")
+    if not text:
+        return ""
+    try:
+        exact = Decimal(text)
+    except InvalidOperation:
+        return text
+    rounded = exact.quantize(Decimal("0.01"), rounding=ROUND_HALF_UP)
+    return _money(format(rounded, "f")) if rounded == exact else "≈" + _money(format(rounded, "f"))
+
+
 def settlement_table(result: Mapping, lang: Lang) -> RenderableType:
     """The settlement of one claim: amounts by field, totals after a rule, then status and reasons."""
     zh = lang == "zh"
@@ -81,19 +101,24 @@ def settlement_table(result: Mapping, lang: Lang) -> RenderableType:
 
 
 def explain_table(steps: Sequence[Mapping], lang: Lang) -> RenderableType:
-    """The waterfall: each step with its base, rate, amount and the clause it applies."""
+    """The waterfall: each step with its base, rate, amount and the clause it applies; then each clause quoted.
+
+    The table cites codes (narrow enough for 80 columns); below it every cited code appears once with its
+    original words from the bundled source list (``medins policy sources``).
+    """
     zh = lang == "zh"
     table = Table(title="计算过程" if zh else "How it was computed", box=box.SIMPLE, title_justify="left")
     table.add_column("步骤" if zh else "Step", overflow="fold")
-    table.add_column("基数" if zh else "Base", justify="right")
+    table.add_column("基数" if zh else "Base", justify="right", no_wrap=True)
     table.add_column("比例" if zh else "Rate", justify="right")
-    table.add_column("金额(元)" if zh else "Amount (yuan)", justify="right")
+    table.add_column("金额(元)" if zh else "Amount (yuan)", justify="right", no_wrap=True)
     table.add_column("依据" if zh else "Source", style="dim", overflow="fold")
+    cited: list[str] = []
     for step in steps:
         key = step["step"]
         label = pick(STEPS.get(key, (key, key)), lang)
         if key == "band":
-            label = f"{label} {step['band']} {step['range']}"
+            label = f"{label} {step['band']} {_NUMBER.sub(lambda m: _amount(m.group()), str(step['range']))}"
         elif key == "rule":
             label = f"{label}: {step['label']['zh' if zh else 'en']}"
         elif key == "layer":
@@ -124,16 +149,40 @@ def explain_table(steps: Sequence[Mapping], lang: Lang) -> RenderableType:
             label = f"{label} ({'标准' if zh else 'standard'} {step['standard']})"
         amount = step.get("amount")
         style = "bold" if key in ("fund", "patient", "hifp_pay", "cash", "payer") else None
+        source = str(step.get("source") or "")
+        cited.extend(_CODE.findall(source))
         table.add_row(
             Text(label, style=style or ""),
-            _money(step["base"]) if step.get("base") else "",
+            Text(_amount(step.get("base")), no_wrap=True),
             f"{step['listed_rate']} → {step['rate']}" if step.get("listed_rate") else str(step.get("rate") or ""),
-            Text(_money(amount) if amount and _is_plain(amount) else str(amount or ""), style=style or ""),
-            short_source(str(step.get("source") or "")),
+            Text(_amount(amount), style=style or ""),
+            short_source(source),
         )
-    return table
+    return Group(table, *clause_lines(list(dict.fromkeys(cited)), lang))
 
 
-def _is_plain(amount: object) -> bool:
-    text = str(amount)
-    return text.replace("-", "", 1).replace(".", "", 1).isdigit() and len(text.partition(".")[2]) == 2
+_NUMBER = re.compile(r"-?\d+\.\d+")
+_CODE = re.compile(r"\b(?:A-)?[A-Z]{1,5}-T?\d+[a-z]?\b")
+
+
+def clause_lines(codes: Sequence[str], lang: Lang) -> list[RenderableType]:
+    """Each cited code once, beside its original words (zh) or its rule and words (en), from the bundled list."""
+    from medins.sources import clause
+
+    zh = lang == "zh"
+    lines: list[RenderableType] = [Text("依据原文" if zh else "The clauses cited", style="bold")] if codes else []
+    for code in codes:
+        found = clause(code) or {}
+        line = Text(f"{code} ", style="bold cyan")
+        if found.get("cites"):
+            line.append(f"{found['cites']} ", style="dim")
+        if found.get("quote"):
+            if not zh:  # the rule's first sentence says in English what the original words decide
+                line.append(re.split(r"(?<=[a-z)])(?:\. (?=[A-Z])|; )", str(found.get("rule", "")))[0] + ": ")
+            line.append(f"“{found['quote']}”", style="green")
+        elif found.get("rule"):
+            line.append(("解读: " if zh else "reading: ") + str(found["rule"]), style="dim")
+        else:
+            line.append("未收录" if zh else "not in the bundled source list", style="red")
+        lines.append(line)
+    return lines
