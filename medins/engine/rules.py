@@ -106,34 +106,45 @@ def select_rules(run: Run) -> None:
     )
 
 
-def zone_tables(rule: Rule) -> set[str]:
-    """Parameters a rule looks up by the claim's zone (``deductible[hospital_zone]``)."""
+#: Claim facts a policy table may be keyed by, and the reason a claim gets when the rule's table has no entry for
+#: its value: the scheme does not settle that kind of care (words in ``report/labels.py`` say what to do instead).
+KEYED_FACTS = {"hospital_zone": "zone_not_settled", "hospital_level": "level_not_settled",
+               "visit_type": "visit_type_not_settled", "hospital_kind": "kind_not_settled"}
+
+
+def keyed_tables(rule: Rule, fact: str = "hospital_zone") -> set[str]:
+    """Parameters a rule looks up by the claim's ``fact`` (``deductible[hospital_zone]``)."""
     names: set[str] = set()
     for text in rule_expressions(rule):
         for node in ast.walk(parse(text).tree):
             if (isinstance(node, ast.Subscript) and isinstance(node.value, ast.Name)
-                    and isinstance(node.slice, ast.Name) and node.slice.id == "hospital_zone"):
+                    and isinstance(node.slice, ast.Name) and node.slice.id == fact):
                 names.add(node.value.id)
     return names
 
 
 def _unsettled_zones(run: Run) -> None:
-    """Reject ``zone_not_settled:<zone>`` where the rule's zone tables have no entry for the claim's zone.
+    """Reject ``zone_not_settled:<zone>`` (likewise a level, visit type or hospital kind) where the rule's tables
+    keyed by that fact have no entry for the claim's value.
 
     Why: a scheme that gives deductibles for in-district, in-city and out-of-city care only does not
     settle out-of-province care (that goes by the cross-region rules of 异地就医); saying so tells the
     user what to do, where a failed table lookup would only say ``policy_error``.
     """
-    zone = pl.col("hospital_zone")
-    for idx, rule in enumerate(run.policy.model.rules):
-        tables = zone_tables(rule)
-        for v_idx, version in enumerate(run.policy.versions):
-            keyed = [set(t) for name in sorted(tables) if isinstance(t := version.params.constants.get(name), dict)]
-            if not keyed:
-                continue
-            zones = sorted(set.intersection(*keyed))
-            flag = (pl.col("_rule") == idx) & (pl.col("_v") == v_idx) & zone.is_not_null() & ~zone.is_in(zones)
-            add_reason(run, pl.lit("zone_not_settled:") + zone, flag)
+    for fact, code in KEYED_FACTS.items():
+        if fact not in run.frame.columns:
+            continue
+        value = pl.col(fact).cast(pl.String)
+        for idx, rule in enumerate(run.policy.model.rules):
+            tables = keyed_tables(rule, fact)
+            for v_idx, version in enumerate(run.policy.versions):
+                keyed = [set(map(str, t)) for name in sorted(tables)
+                         if isinstance(t := version.params.constants.get(name), dict)]
+                if not keyed or any(k.endswith("+") for keys in keyed for k in keys):  # "3+": open, every value fits
+                    continue
+                known = sorted(set.intersection(*keyed))
+                flag = (pl.col("_rule") == idx) & (pl.col("_v") == v_idx) & value.is_not_null() & ~value.is_in(known)
+                add_reason(run, pl.lit(f"{code}:") + value, flag)
 
 
 def _account_needs(run: Run) -> None:

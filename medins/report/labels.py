@@ -74,6 +74,12 @@ REASONS: dict[str, tuple[str, str]] = {
     "admission_no_differs": ("第几次住院与本人住院顺序不符", "stated admission ordinal differs from the sequence"),
     "not_listed_disease": ("不属本政策的门诊大病病种", "not one of the scheme's listed outpatient major illnesses"),
     "inconsistent_history": ("年内累计信息(history)自相矛盾", "the bill's history (year-to-date facts) contradicts itself"),
+    "level_not_settled": ("本政策不结算该级别医疗机构的费用(政策未给出该级别的标准)",
+                          "this scheme does not settle care at that hospital level (it gives no figures for it)"),
+    "visit_type_not_settled": ("本政策不结算该类就诊(政策未给出该类别的标准)",
+                               "this scheme does not settle that kind of visit (it gives no figures for it)"),
+    "kind_not_settled": ("本政策不结算该类医疗机构的费用(政策未给出该类机构的标准)",
+                         "this scheme does not settle care at that kind of facility (it gives no figures for it)"),
     "zone_not_settled": ("本政策不结算该就医地的费用,请按异地就医规定(参保地备案)办理,或用适用于该地的政策计算",
                          "this scheme does not settle care in that zone: claim it under the cross-region (异地就医) "
                          "rules of the insured place, or settle it with the policy that covers that place"),

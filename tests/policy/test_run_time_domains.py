@@ -106,11 +106,26 @@ def test_missing_account_credit_in_calc_exits_2_with_the_set_hint(capsys, tmp_pa
 def test_a_failing_lookup_names_the_expression(tmp_path) -> None:
     """A table without the claim's entry rejects the claim with the expression in its reason.
 
-    (A table keyed by zone has a reason of its own, ``zone_not_settled``; a level table has not.)
+    (A table keyed by a zone, level, visit type or hospital kind has a reason of its own, ``*_not_settled``.)
     """
+    text = TINY.replace('  deductible: {unit: yuan, value: 500, source: "A-1"}\n',
+                        '  deductible: {unit: yuan, values: {2019: 300}, source: "A-1"}\n').replace(
+        "standard: deductible,", 'standard: "deductible[year]",')
+    policy = load_policy(_policy(tmp_path, text))
+    (reason,) = settle_bill(policy, _bill("4000"))["reasons"]
+    assert reason.startswith("policy_error:'deductible[year]'")
+
+
+def test_a_level_the_table_lacks_is_not_settled_in_words(tmp_path) -> None:
+    """A deductible table by hospital level without the claim's level: ``level_not_settled:<level>``, not a raw
+    ``policy_error`` (issue 12: a policy that passes gives no policy_error on a well-formed bill)."""
+    from medins.report.labels import reason_label
+
     text = TINY.replace('  deductible: {unit: yuan, value: 500, source: "A-1"}\n',
                         '  deductible: {unit: yuan, values: {3: 300}, source: "A-1"}\n').replace(
         "standard: deductible,", 'standard: "deductible[hospital_level]",')
     policy = load_policy(_policy(tmp_path, text))
-    (reason,) = settle_bill(policy, _bill("4000", level=2))["reasons"]
-    assert reason.startswith("policy_error:'deductible[hospital_level]'") and "2" in reason
+    result = settle_bill(policy, _bill("4000", level=2))
+    assert result["status"] == "rejected" and result["reasons"] == ["level_not_settled:2"]
+    assert "hospital level" in reason_label(result["reasons"][0], "en")
+    assert settle_bill(policy, _bill("4000", level=3))["status"] == "settled"
