@@ -16,6 +16,7 @@ from typing import Annotated, Literal
 import typer
 
 from medins.commands.analysis import compare, curve, policy_diff
+from medins.commands.audit import audit
 from medins.commands.batch import batch
 from medins.commands.common import LangOpt, PolicyOpt, SetFileOpt, SetOpt, console, lang_of, missing_parameters, parse_sets
 from medins.commands.premium import premium
@@ -109,6 +110,7 @@ app.command()(batch)
 app.command()(premium)
 app.command()(compare)
 app.command()(curve)
+app.command()(audit)
 policy_app.command("diff")(policy_diff)
 
 

@@ -16,7 +16,7 @@ from tests.test_cli import ROOT, run
 BILL = str(ROOT / "examples/bill.json")
 CLAIMS = str(ROOT / "examples/claims.csv")
 #: Every command and command group, as typed after ``medins``.
-COMMANDS = [[], ["calc"], ["batch"], ["premium"], ["compare"], ["curve"], ["policy"], ["policy", "list"],
+COMMANDS = [[], ["calc"], ["batch"], ["audit"], ["premium"], ["compare"], ["curve"], ["policy"], ["policy", "list"],
             ["policy", "show"], ["policy", "check"], ["policy", "diff"], ["policy", "schema"], ["policy", "sources"]]
 
 
@@ -121,6 +121,7 @@ def test_premium_family_refuses_an_unknown_sex(capsys, tmp_path) -> None:
     ["batch", CLAIMS, "-p", "lingchuan", "-o", "{tmp}/out.csv"],
     ["compare", CLAIMS, "-p", "suqian-2007", "-p", "lingchuan"],
     ["curve", "-p", "lingchuan"],
+    ["audit", str(ROOT / "examples/audit-export.csv"), "-p", "lingchuan", "-o", "{tmp}/diff.csv"],
 ])
 def test_missing_parameters_stop_every_command_that_settles(capsys, tmp_path, command) -> None:
     """A policy lacking a parameter stops batch, compare and curve as it stops calc: exit 2, how to --set it,
@@ -319,6 +320,7 @@ def test_python_dash_m_without_arguments_exits_0() -> None:
 BASE = {
     "calc": [BILL, "-p", "suqian-2007"],
     "batch": [CLAIMS, "-p", "suqian-2007", "-o", "{tmp}/o.csv"],
+    "audit": [str(ROOT / "examples/audit-export.csv"), "-p", "suqian-2007", "-o", "{tmp}/o.csv"],
     "premium": ["-p", "suqian-2007", "--birth-date", "1950-01-01", "--paid-date", "2026-01-01"],
     "compare": [CLAIMS, "-p", "suqian-2007"],
     "curve": ["-p", "suqian-2007", "--points", "3"],
@@ -361,6 +363,8 @@ BAD = {
     "--from": ["abc", "-5", "1e30"],
     "--to": ["abc", "-1", "1e30", "0"],
     "--points": ["abc", "1", "99999999"],
+    "--tolerance": ["abc", "-0.01", "0.001", "1e30"],
+    "--claim": ["NO-SUCH-CLAIM"],
     "--visit-type": ["bogus"],
     "--zone": ["bogus"],
     "--level": ["4", "-1", "abc"],

@@ -14,13 +14,14 @@ import re
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 
-from medins.claims.fields import CLAIM_FIELDS, ITEM_FIELDS, Field
+from medins.claims.fields import CLAIM_FIELDS, ITEM_FIELDS, RECORDED_FIELDS, Field
 from medins.claims.vocabulary import CLOSED_FIELDS, aliases_of, close_code
 from medins.errors import InputError
 from medins.money import MAX_YUAN, fen_to_yuan
 
-#: Every field a claims file may carry: claim level first, then line-item level.
-ALL_FIELDS: dict[str, Field] = {f.name: f for f in (*CLAIM_FIELDS, *ITEM_FIELDS)}
+#: Every field a claims file may carry: claim level first, then line-item level, then the settled amounts
+#: an export records (read only by ``medins audit``; ``batch`` maps and ignores them).
+ALL_FIELDS: dict[str, Field] = {f.name: f for f in (*CLAIM_FIELDS, *ITEM_FIELDS, *RECORDED_FIELDS)}
 
 #: Valid hospital levels (0 = village clinic / community station); a bill or table outside is refused.
 HOSPITAL_LEVELS = (0, 1, 2, 3)
@@ -75,6 +76,7 @@ def _registry_lookup() -> dict[str, tuple[int, str]]:
 
 
 HEADER_LOOKUP = _registry_lookup()
+RECORDED_NAMES = frozenset(f.name for f in RECORDED_FIELDS)
 
 
 def did_you_mean(word: str, candidates: Iterable[str]) -> str | None:
@@ -83,21 +85,23 @@ def did_you_mean(word: str, candidates: Iterable[str]) -> str | None:
     return found[0] if found else None
 
 
-def resolve_headers(headers: list[str],
-                    columns: Mapping[str, str | None] | None = None) -> dict[str, str | None]:
+def resolve_headers(headers: list[str], columns: Mapping[str, str | None] | None = None,
+                    *, recorded: bool = False) -> dict[str, str | None]:
     """Map each header to a canonical name (None = unmapped): ``--map`` first, then the registry.
 
     A ``--map`` entry mapping a header to null ignores that column. When two headers claim the same
     canonical column, the one found by the stronger rule wins (map > name > zh label > alias) and
     the other is reported unmapped; a tie is an error, because guessing which of two "total" columns
-    to settle would silently change the result.
+    to settle would silently change the result. The recorded settlement columns (``RECORDED_FIELDS``) are
+    mapped only with ``recorded`` (``medins audit``): elsewhere they are unmapped, so two of them never
+    stop a batch that does not read them.
     """
     user = {normalize_header(k): v for k, v in (columns or {}).items()}
     chosen: dict[str, tuple[int, str]] = {}  # canonical -> (tier, header)
     for header in headers:
         key = normalize_header(header)
         hit = (None if user[key] in (None, "") else (0, str(user[key]))) if key in user else HEADER_LOOKUP.get(key)
-        if hit is None:
+        if hit is None or (not recorded and hit[1] in RECORDED_NAMES):
             continue
         tier, name = hit
         if name in chosen and chosen[name][0] == tier:

@@ -180,3 +180,42 @@ ITEM_FIELDS: tuple[Field, ...] = (
 ITEM_FIELDS_BY_NAME: dict[str, Field] = {f.name: f for f in ITEM_FIELDS}
 
 MONEY_COLUMNS = tuple(f.name for f in CLAIM_FIELDS if f.kind == "money")
+
+
+def _recorded(name: str, zh: str, en: str, *aliases: str) -> Field:
+    """A settled amount as an export records it: column ``recorded_<national name>``, read for ``medins audit``."""
+    return Field(f"recorded_{name}", "money", ("recorded", name), zh, en, aliases=(name, *aliases))
+
+
+#: Settlement amounts an export already carries (national platform names and common Chinese headers).
+#: Why separate columns: they are what someone else computed, compared with — never fed into — the
+#: engine; ``total`` (medfee_sumamt), ``self_pay`` (fulamt_ownpay_amt, 全自费) and ``preselfpay``
+#: (preselfpay_amt, 先行自付) are inputs the engine settles on, so they are not compared.
+RECORDED_FIELDS: tuple[Field, ...] = (
+    _recorded("overlmt_selfpay", "超限价自付", "recorded over-limit self-pay", "超限价自付金额", "超限价自费",
+              "超限价金额"),
+    _recorded("inscp_scp_amt", "符合范围金额", "recorded in-scope amount", "符合范围", "符合政策范围金额",
+              "符合政策范围", "政策范围内金额", "政策范围内费用"),
+    _recorded("act_pay_dedc", "起付线", "recorded deductible", "起付标准", "本次起付线", "实际支付起付线",
+              "起付金额", "本次起付标准"),
+    _recorded("hifp_pay", "统筹基金支付", "recorded pooled fund", "基本医疗保险统筹基金支出", "统筹基金支出",
+              "统筹支付", "统筹基金"),
+    _recorded("hifob_pay", "大额医疗", "recorded large-expense layer", "大额医疗补助", "大额医疗费用补助",
+              "职工大额医疗费用补助基金支出", "大额医疗支付"),
+    _recorded("hifmi_pay", "大病保险", "recorded critical-illness insurance", "大病保险支付", "大病保险资金支出",
+              "居民大病保险资金支出"),
+    _recorded("maf_pay", "医疗救助", "recorded medical assistance", "医疗救助支付", "医疗救助基金支出"),
+    _recorded("hifes_pay", "企业补充医疗保险", "recorded enterprise supplementary insurance", "企业补充医疗保险支付",
+              "企业补充医疗保险基金支出"),
+    _recorded("cvlserv_pay", "公务员医疗补助", "recorded civil-servant subsidy", "公务员医疗补助支付",
+              "公务员医疗补助资金支出"),
+    _recorded("oth_pay", "其他支付", "recorded other payers", "其他基金支付", "其他支出"),
+    _recorded("fund_pay_sumamt", "基金支付总额", "recorded fund total", "基金支付合计", "基金支付"),
+    _recorded("psn_part_amt", "个人负担", "recorded patient share", "个人负担总金额", "个人负担金额", "个人自付",
+              "个人支付"),
+    _recorded("acct_pay", "个人账户支付", "recorded account payment", "个人账户支出", "个人帐户支付", "账户支付"),
+    _recorded("psn_cash_pay", "个人现金支付", "recorded cash payment", "个人现金支出", "现金支付"),
+)
+
+RECORDED_BY_NAME: dict[str, Field] = {f.name: f for f in RECORDED_FIELDS}
+

@@ -9,7 +9,7 @@ the registry in ``fields.py``.
 
 from __future__ import annotations
 
-from collections.abc import Collection, Mapping
+from collections.abc import Collection, Mapping, Sequence
 
 import polars as pl
 
@@ -213,23 +213,27 @@ def claim_checks(frame: pl.DataFrame) -> pl.DataFrame:
     return frame.with_columns(join_codes(pl.col(CODES), *checks).alias(CODES))
 
 
-def claims_shape(raw: pl.DataFrame, values: Mapping) -> tuple[pl.DataFrame, pl.DataFrame]:
-    """One claim per row → (claims, bad rows with ``_codes`` and the typed cross-field values)."""
+def claims_shape(raw: pl.DataFrame, values: Mapping, extra: Sequence[Field] = ()) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """One claim per row → (claims, bad rows with ``_codes`` and the typed cross-field values).
+
+    ``extra`` fields (the recorded settlement of ``medins audit``) are parsed like the others, after them.
+    """
     required = [f.name for f in CLAIM_FIELDS if f.required]
-    parsed = claim_checks(parse_fields(raw, CLAIM_FIELDS, values, required=required))
+    parsed = claim_checks(parse_fields(raw, (*CLAIM_FIELDS, *extra), values, required=required))
     ok = pl.col(CODES).is_null()
     claims = parsed.filter(ok).drop(CODES).with_columns(has_items=pl.lit(False))
     return claims, parsed.filter(~ok)
 
 
-def items_shape(raw: pl.DataFrame, values: Mapping) -> tuple[pl.DataFrame, pl.DataFrame, pl.DataFrame]:
+def items_shape(raw: pl.DataFrame, values: Mapping,
+                extra: Sequence[Field] = ()) -> tuple[pl.DataFrame, pl.DataFrame, pl.DataFrame]:
     """One fee line per row, keyed by claim_id → (claims, items, bad lines).
 
     Why all-or-nothing: a claim settled without one of its lines would pay the wrong amount, so one
     bad line holds back every line of its claim (the good ones say ``claim_has_bad_line``). Claim-level
     cells may be blank on some lines (merged cells in Excel exports); non-blank ones must agree.
     """
-    claim_fields = [f for f in CLAIM_FIELDS if f.name != "total"]
+    claim_fields = [f for f in (*CLAIM_FIELDS, *extra) if f.name != "total"]
     lines = parse_fields(raw, claim_fields, values, required=["claim_id"], defaults=False)
     items = parse_fields(raw.drop(CODES, strict=False), ITEM_FIELDS, values,
                          required=[f.name for f in ITEM_FIELDS if f.required])
@@ -256,7 +260,7 @@ def items_shape(raw: pl.DataFrame, values: Mapping) -> tuple[pl.DataFrame, pl.Da
     agg = claim_checks(agg)
     good = pl.col(CODES).is_null() & ~pl.col("_bad_lines")
     claims = agg.filter(good).with_columns(has_items=pl.lit(True)).select(
-        pl.col(c).cast(t) for c, t in CLAIMS_SCHEMA.items())
+        *(pl.col(c).cast(t) for c, t in CLAIMS_SCHEMA.items()), *(pl.col(f.name) for f in extra))
     keyed = lines.join(agg.select("claim_id", claim_row="row", _claim_codes=CODES, _claim_ok=good,
                                   _conflicts="_conflicts"), on="claim_id", how="left", maintain_order="left")
     # a line's own codes, then its claim's; claim-level codes never repeat line-level ones

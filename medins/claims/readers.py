@@ -20,6 +20,7 @@ from typing import ClassVar, Literal
 import polars as pl
 
 from medins.claims.aliases import check_mapping, check_required, resolve_headers
+from medins.claims.fields import RECORDED_FIELDS
 from medins.claims.parse import CODES, ITEMS_SCHEMA, build_rejects, claims_shape, items_shape
 from medins.errors import InputError
 
@@ -55,12 +56,14 @@ class _Cells:
     records: int = 0  # data records read, blank ones included (what row numbers count)
 
 
-def read_claims(path: str | Path, *, encoding: str = "auto", mapping: dict | None = None) -> ReadResult:
+def read_claims(path: str | Path, *, encoding: str = "auto", mapping: dict | None = None,
+                recorded: bool = False) -> ReadResult:
     """Read a claims file; whole-file problems raise :class:`InputError`, bad rows become rejects.
 
     ``row`` is the 1-based data row (the first row after the header); blank rows are skipped and not
     counted. A file with line-item amounts and no claim total is read as line items and grouped into
-    claims by ``claim_id`` in order of first appearance.
+    claims by ``claim_id`` in order of first appearance. ``recorded`` also reads the settled amounts the
+    export carries (``RECORDED_FIELDS``, for ``medins audit``) as claim columns; a bad cell rejects the row.
     """
     path = Path(path)
     check_mapping(mapping)  # a bad mapping is reported before the file is read
@@ -80,14 +83,14 @@ def read_claims(path: str | Path, *, encoding: str = "auto", mapping: dict | Non
     except OSError as exc:
         raise InputError(message_en=f"cannot read the file: {exc.strerror or exc}",
                          message_zh=f"无法读取文件：{exc.strerror or exc}", file=str(path)) from None
-    return _result(src, mapping, file=str(path))
+    return _result(src, mapping, file=str(path), recorded=recorded)
 
 
-def _result(src: _Cells, mapping: dict | None, *, file: str) -> ReadResult:
+def _result(src: _Cells, mapping: dict | None, *, file: str, recorded: bool = False) -> ReadResult:
     """Cells as read → the typed tables and the rejects (the part of reading every source shares)."""
     columns, values = check_mapping(mapping)
     try:
-        header_map = resolve_headers(src.headers, columns)
+        header_map = resolve_headers(src.headers, columns, recorded=recorded)
     except InputError as exc:
         exc.file = file
         raise
@@ -95,11 +98,12 @@ def _result(src: _Cells, mapping: dict | None, *, file: str) -> ReadResult:
     check_required(header_map, shape, file=file)
     wanted = [(f"c{i}", header_map[h]) for i, h in enumerate(src.headers) if header_map[h]]
     cells = src.cells.select("row", CODES, "_nfields", *(pl.col(c).alias(name) for c, name in wanted))
+    extra = RECORDED_FIELDS if recorded else ()
     if shape == "claims":
-        claims, bad = claims_shape(cells, values)
+        claims, bad = claims_shape(cells, values, extra)
         items = ITEMS_SCHEMA.to_frame()
     else:
-        claims, items, bad = items_shape(cells, values)
+        claims, items, bad = items_shape(cells, values, extra)
     headers = {name: h for h, name in header_map.items() if name}
     rejects = build_rejects(bad, cells, src.raw_text(bad.select("row")), headers, expected=len(src.headers))
     return ReadResult(claims=claims, items=items, rejects=rejects, rows_read=cells.height,

@@ -38,6 +38,12 @@ def fields_markdown() -> str:
             out.append(f"| `{f.name}` | `{prefix}{'.'.join(f.path)}` | {_cell(f.zh)} | {_cell('、'.join(f.aliases))} "
                        f"| {kinds[f.kind]} | {need} | {choices} |")
         out.append("")
+    from medins.claims.fields import RECORDED_FIELDS
+
+    out += ["### Recorded settlement columns (read by `medins audit`, compared, never settled on)", "",
+            "| column | 中文表头 | other headers read | kind |", "|---|---|---|---|"]
+    out += [f"| `{f.name}` | {_cell(f.zh)} | {_cell('、'.join(f.aliases))} | {kinds[f.kind]} |" for f in RECORDED_FIELDS]
+    out.append("")
     out += ["### Person categories (`person.category`, `person_category`)", "", "| value | 中文 | English |",
             "|---|---|---|"]
     out += [f"| `{k}` | {zh} | {en} |" for k, (zh, en) in PERSON_CATEGORIES.items()]

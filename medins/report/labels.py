@@ -172,6 +172,25 @@ VALUES: dict[str, dict[str, tuple[str, str]]] = {
                       "overseas": ("境外", "overseas")},
 }
 
+#: Why an audited claim differs from its record (``medins audit``), and the verdicts.
+AUDIT_REASONS: dict[str, tuple[str, str]] = {
+    "scope_differs": ("政策范围内金额不符", "in-scope amount differs"),
+    "not_payable_paid": ("不予支付的费用被支付", "not payable, but paid"),
+    "deductible_differs": ("起付线不符", "deductible differs"),
+    "cap_exceeded": ("超过封顶线支付", "paid beyond the cap"),
+    "class_b_reduction_missed": ("乙类未降低比例", "class-B reduction missed"),
+    "band_differs": ("统筹基金分段支付不符", "pooled fund (bands) differs"),
+    "layer_differs": ("大额/大病/救助等后续支付不符", "a further payer (大额, 大病, assistance …) differs"),
+    "fund_total_differs": ("基金支付合计不符", "fund total differs"),
+    "patient_share_differs": ("个人负担不符", "patient share differs"),
+    "account_differs": ("个人账户支付不符", "account payment differs"),
+    "cash_differs": ("个人现金支付不符", "cash payment differs"),
+    "agree": ("一致", "agrees"),
+    "differ": ("不一致", "differs"),
+    "not_settleable": ("无法结算", "not settleable"),
+}
+
+
 #: Why an input row was refused (reader codes, ``code:column``).
 INPUT_REJECTS: dict[str, tuple[str, str]] = {
     "missing_field": ("缺少必填字段", "missing required field"),
