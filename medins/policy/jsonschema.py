@@ -30,12 +30,13 @@ def policy_json_schema() -> dict:
 
 
 def _is_decimal(node: dict) -> bool:
-    """pydantic's form of a Decimal: a number, or a string of digits (its pattern varies by version)."""
+    """pydantic's form of a Decimal: a number, or a string (with a digits pattern or none, by version)."""
     options = node.get("anyOf")
-    if not isinstance(options, list) or len(options) != 2:
+    if not isinstance(options, list) or len(options) != 2 or not all(isinstance(o, dict) for o in options):
         return False
-    kinds = sorted(str(o.get("type")) for o in options if isinstance(o, dict))
-    return kinds == ["number", "string"] and any("pattern" in o for o in options if o.get("type") == "string")
+    kinds = sorted(str(o.get("type")) for o in options)
+    string = next((o for o in options if o.get("type") == "string"), {})
+    return kinds == ["number", "string"] and not ({"enum", "const", "format"} & set(string))
 
 
 def _portable(node: Any) -> Any:
@@ -44,12 +45,15 @@ def _portable(node: Any) -> Any:
         return [_portable(item) for item in node]
     if not isinstance(node, dict):
         return node
+    decimal = _is_decimal(node)  # decided on pydantic's own form, before its branches are rewritten
     node = {key: _portable(value) for key, value in node.items()}
     bounds = {_BOUNDS[key]: node.pop(key) for key in list(node) if key in _BOUNDS}
-    if _is_decimal(node):
-        number = next(o for o in node["anyOf"] if o.get("type") == "number")
-        bounds = {**{k: v for k, v in number.items() if k != "type"}, **bounds}
-        node["anyOf"] = [{"type": "number", **bounds}, {"type": "string", "pattern": NUMBER_TEXT}]
+    if decimal:
+        # bounds may sit on the number branch or beside ``anyOf`` (pydantic versions differ): all go on the number
+        number = next(o for o in node["anyOf"] if o.get("type") == "number")  # kept as it was: not a string
+        beside = {key: node.pop(key) for key in list(node) if key in _BOUNDS.values()}
+        bounds = {**{k: v for k, v in number.items() if k != "type"}, **beside, **bounds}
+        node["anyOf"] = [{"type": "number", **dict(sorted(bounds.items()))}, {"type": "string", "pattern": NUMBER_TEXT}]
     elif bounds:
         node.update(bounds)
     if node.get("type") == "string" and not ({"pattern", "enum", "const", "format"} & set(node)):
