@@ -20,9 +20,9 @@ import medins.atomic
 import medins.batch
 import medins.partitioned
 from medins.atomic import LEFTOVER
-from medins.cli import main
 from medins.errors import OutputError
 from medins.policy.loader import load_policy
+from tests.cli_support import run as run_medins
 
 ROOT = Path(__file__).resolve().parents[1]
 EXAMPLE = ROOT / "examples/claims.csv"
@@ -48,16 +48,8 @@ if __name__ == "__main__":  # spawned workers import this file too: they must no
 
 
 def run(capsys, *args: str) -> tuple[int, str, str]:
-    """``medins ARGS`` in this process, through the real error boundary (main)."""
-    argv, sys.argv = sys.argv, ["medins", *args]
-    code = 0
-    try:
-        main()
-    except SystemExit as exc:
-        code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
-    finally:
-        sys.argv = argv
-    out, err = capsys.readouterr()
+    """``medins ARGS`` in this process, through the real error boundary (main); stderr's lines joined."""
+    code, out, err = run_medins(capsys, *args)
     return code, out, _flat(err)
 
 

@@ -12,24 +12,14 @@ from pathlib import Path
 
 import pytest
 
-from medins.cli import main
+from tests.cli_support import run as run_medins
 
 ROOT = Path(__file__).resolve().parents[1]
 
 
 def run(capsys, *args: str) -> tuple[int, str, str]:
     """Run ``medins ARGS`` in-process through the real error boundary (main); return code, stdout, stderr."""
-    argv = sys.argv
-    sys.argv = ["medins", *args]
-    code = 0
-    try:
-        main()
-    except SystemExit as exc:
-        code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
-    finally:
-        sys.argv = argv
-    out, err = capsys.readouterr()
-    return code, out, err
+    return run_medins(capsys, *args)
 
 
 def readme_commands() -> list[str]:

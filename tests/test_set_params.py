@@ -5,31 +5,21 @@ from __future__ import annotations
 
 import json
 import re
-import sys
 from pathlib import Path
 
 import pytest
 
 from medins.api import load_policy, settle_bill
-from medins.cli import _stop_on_missing, main
+from medins.cli import _stop_on_missing
 from medins.errors import PolicyError, UsageError
+from tests.cli_support import run as run_medins
 
 FIXTURES = Path(__file__).resolve().parent / "policies" / "fixtures"
 ORDINAL = str(FIXTURES / "ordinal.yaml")
 
 
 def run(capsys, *args: str) -> tuple[int, str, str]:
-    argv = sys.argv
-    sys.argv = ["medins", *args]
-    code = 0
-    try:
-        main()
-    except SystemExit as exc:
-        code = exc.code if isinstance(exc.code, int) else 1
-    finally:
-        sys.argv = argv
-    out, err = capsys.readouterr()
-    return code, out, err
+    return run_medins(capsys, *args)
 
 
 def write_bill(tmp_path: Path, bill: dict, name: str = "bill") -> Path:

@@ -18,10 +18,10 @@ from rich.console import Console
 
 import medins.partitioned
 from medins.batch import run_batch
-from medins.cli import main
 from medins.errors import UsageError
 from medins.policy.loader import load_policy
 from medins.report.summary import summary_view
+from tests.cli_support import run as run_medins
 from tests.spark_support import skip_or_fail
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -34,15 +34,7 @@ LINGCHUAN = load_policy("lingchuan", {"raise_date": "2013-07-01", "basic_rate": 
 
 
 def run(capsys, *args: str) -> tuple[int, str]:
-    argv, sys.argv = sys.argv, ["medins", *args]
-    code = 0
-    try:
-        main()
-    except SystemExit as exc:
-        code = exc.code if isinstance(exc.code, int) else 0
-    finally:
-        sys.argv = argv
-    out, err = capsys.readouterr()
+    code, out, err = run_medins(capsys, *args)
     return code, out + err
 
 
