@@ -133,11 +133,9 @@ class Expression:
             tree = ast.parse(source, mode="eval")
         except SyntaxError as exc:
             raise ExprError(f"syntax error in {text!r}: {exc.msg}", (exc.offset or 1) - 1) from None
-        names: set[str] = set()
         for node in ast.walk(tree):
             _check_node(node, text)
-            if isinstance(node, ast.Name) and node.id not in FUNCTIONS and node.id != "__pct__":
-                names.add(node.id)
+        names = set(_free_names(tree))
         if known_names is not None:
             for name in sorted(names - set(known_names)):
                 close = difflib.get_close_matches(name, list(known_names), n=3)
@@ -151,8 +149,7 @@ class Expression:
 
     def part(self, node: ast.AST) -> Expression:
         """A sub-expression of this one (a node of its tree) as an expression of its own."""
-        names = frozenset(n.id for n in ast.walk(node) if isinstance(n, ast.Name)
-                          and n.id not in FUNCTIONS and n.id != "__pct__")
+        names = frozenset(_free_names(node))
         text = ast.get_source_segment(self._source, node) or ast.unparse(node)
         return Expression(text, ast.Expression(body=node), self._source, names)
 
@@ -160,6 +157,17 @@ class Expression:
         with localcontext() as ctx:
             ctx.prec = 60
             return _eval(self._tree.body, env, self._source)
+
+
+def _free_names(tree: ast.AST) -> set[str]:
+    """The names an expression reads: every name except a called function's.
+
+    Why not "every name that is not a function": ``year`` is both a function (``year(service_date)``)
+    and a claim fact (the benefit year, as in ``deductible_by_year[year]``); only the call position tells.
+    """
+    called = {id(n.func) for n in ast.walk(tree) if isinstance(n, ast.Call)}
+    return {n.id for n in ast.walk(tree)
+            if isinstance(n, ast.Name) and id(n) not in called and n.id != "__pct__"}
 
 
 _ALLOWED = (

@@ -84,3 +84,32 @@ def test_arithmetic_matches_decimal(a, b) -> None:
     assert ev("a + b", a=a, b=b) == a + b
     assert ev("a - b", a=a, b=b) == a - b
     assert ev("a * b", a=a, b=b) == a * b
+
+
+def test_a_fact_named_like_a_function_is_read_as_the_fact() -> None:
+    """``year`` is a function (``year(service_date)``) and a claim fact (the benefit year): a table
+    keyed by the benefit year reads the fact; only a called name is the function."""
+    assert Expression.parse("ded_by_year[year]").names == frozenset({"ded_by_year", "year"})
+    assert Expression.parse("year(service_date)").names == frozenset({"service_date"})
+    assert ev("t[year]", t={2009: Decimal(400)}, year=2009) == Decimal(400)
+
+
+def test_a_deductible_keyed_by_the_benefit_year_settles(tmp_path) -> None:
+    """End to end: a policy whose deductible is ``table[year]`` settles a bill instead of rejecting it
+    with "no value for 'year'"."""
+    import json
+    from pathlib import Path
+
+    from medins.api import settle_bill
+    from medins.policy.loader import load_policy
+
+    root = Path(__file__).resolve().parents[2]
+    text = (root / "policies" / "suqian-2007.yaml").read_text(encoding="utf-8")
+    text = text.replace('standard: "deductible[hospital_zone]"', 'standard: "ded_by_year[year]"', 1)
+    text = text.replace("parameters:\n", "parameters:\n  ded_by_year:\n    unit: yuan\n    values: {2008: 300, 2009: 400}\n"
+                        "    source: test\n", 1)
+    path = tmp_path / "by-year.yaml"
+    path.write_text(text, encoding="utf-8")
+    bill = json.loads((root / "examples" / "bill.json").read_text(encoding="utf-8"))
+    out = settle_bill(load_policy(path), bill)
+    assert out["status"] == "settled", out
