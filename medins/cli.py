@@ -86,7 +86,7 @@ def calc(
     from medins.claims.bill import load_bill
 
     language = lang_of(lang)
-    compiled = load_policy(policy, parse_sets(set_), set_file)
+    compiled = load_policy(policy, parse_sets(set_), set_file, cache=True)
     data = load_bill(bill)
     result = settle_bill(compiled, data, source=bill.stem, trace=explain or format == "json")
     _stop_on_missing(result, compiled)
