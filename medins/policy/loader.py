@@ -84,7 +84,7 @@ def load_policy(name: str, overrides: dict[str, str] | None = None, set_file: st
 
         replaced = load_parameter_file(set_file, model, only_known=only_known)
     compiled = _compile(model, file, overrides, replaced)
-    if key:
+    if key and key == disk.policy_key(path, file, overrides, set_file, only_known):  # inputs unchanged meanwhile
         disk.store(key, compiled)
     return compiled
 
@@ -103,15 +103,21 @@ def _compile(model: Policy, file: str, overrides: dict[str, str] | None, replace
         ) from None
 
 
-@cache
 def _load_checked(file: str) -> tuple[Policy, str]:
-    from medins.policy.messages import load_model_with_positions
-    from medins.policy.schema import Policy
-    from medins.policy.tablecheck import check_open_ended_tables
+    """The checked model of ``file`` and its display name; remembered by the file's text, so that a file
+    edited while a process runs (a notebook, the tests) is read again, never served stale."""
     from medins.policy.yamlsource import read_policy_text
 
     display = _display_name(file)
-    text = read_policy_text(file, display)
+    return _checked(read_policy_text(file, display), display)
+
+
+@cache
+def _checked(text: str, display: str) -> tuple[Policy, str]:
+    from medins.policy.messages import load_model_with_positions
+    from medins.policy.schema import Policy
+    from medins.policy.tablecheck import check_open_ended_tables
+
     model, positions = load_model_with_positions(text, display, Policy)
     issues = check_expressions(model, positions, display)
     issues += check_open_ended_tables(model, positions, display)
