@@ -169,7 +169,7 @@ def policy_show(name: Annotated[str, typer.Argument(metavar="NAME|PATH", help="P
     from medins.policy.loader import load_policy
     from medins.report.policies import policy_view
 
-    console().print(policy_view(load_policy(name, parse_sets(set_)), lang_of(lang)))
+    console().print(policy_view(load_policy(name, parse_sets(set_), cache=True), lang_of(lang)))
 
 
 #: Files ``policy check`` refuses by their suffix: data a user may pass by mistake, named as what they are.
@@ -240,7 +240,7 @@ def _check_monotone(files: list[Path], language, to: int, points: int, sets: dic
 
     clean = True
     for file in files:
-        result = find_falls(load_policy(str(file), sets), to_yuan=to, points=points)
+        result = find_falls(load_policy(str(file), sets, cache=True), to_yuan=to, points=points)
         if not result["settled"]:
             reasons = ", ".join(result["reasons"]) or "-"
             raise UsageError(f"{file}: no bill on the grid is settled ({reasons}): nothing to check",
@@ -259,7 +259,7 @@ def policy_sources(policy: Annotated[str, typer.Argument(metavar="NAME|PATH", he
     from medins.policy.loader import load_policy
     from medins.report.policies import sources_view
 
-    console().print(sources_view(load_policy(policy).model, lang_of(lang)))
+    console().print(sources_view(load_policy(policy, cache=True).model, lang_of(lang)))
 
 
 @policy_app.command("schema")
