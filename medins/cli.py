@@ -86,7 +86,7 @@ def calc(
     from medins.claims.bill import load_bill
 
     language = lang_of(lang)
-    compiled = load_policy(policy, parse_sets(set_), set_file)
+    compiled = load_policy(policy, parse_sets(set_), set_file, cache=True)
     data = load_bill(bill)
     result = settle_bill(compiled, data, source=bill.stem, trace=explain or format == "json")
     _stop_on_missing(result, compiled)
@@ -169,7 +169,7 @@ def policy_show(name: Annotated[str, typer.Argument(metavar="NAME|PATH", help="P
     from medins.policy.loader import load_policy
     from medins.report.policies import policy_view
 
-    console().print(policy_view(load_policy(name, parse_sets(set_)), lang_of(lang)))
+    console().print(policy_view(load_policy(name, parse_sets(set_), cache=True), lang_of(lang)))
 
 
 #: Files ``policy check`` refuses by their suffix: data a user may pass by mistake, named as what they are.
@@ -240,7 +240,7 @@ def _check_monotone(files: list[Path], language, to: int, points: int, sets: dic
 
     clean = True
     for file in files:
-        result = find_falls(load_policy(str(file), sets), to_yuan=to, points=points)
+        result = find_falls(load_policy(str(file), sets, cache=True), to_yuan=to, points=points)
         if not result["settled"]:
             reasons = ", ".join(result["reasons"]) or "-"
             raise UsageError(f"{file}: no bill on the grid is settled ({reasons}): nothing to check",
@@ -259,7 +259,7 @@ def policy_sources(policy: Annotated[str, typer.Argument(metavar="NAME|PATH", he
     from medins.policy.loader import load_policy
     from medins.report.policies import sources_view
 
-    console().print(sources_view(load_policy(policy).model, lang_of(lang)))
+    console().print(sources_view(load_policy(policy, cache=True).model, lang_of(lang)))
 
 
 @policy_app.command("schema")

@@ -212,7 +212,7 @@ def policy_diff(
     from medins.policy.loader import load_policy
 
     language = lang_of(lang)
-    pa, pb = load_policy(a), load_policy(b)
+    pa, pb = load_policy(a, cache=True), load_policy(b, cache=True)
     rows = diff(pa, pb, all_rows=all_)
     if format == "json":
         import json

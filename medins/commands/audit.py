@@ -58,7 +58,7 @@ def audit(
     if output is not None:
         rejects = rejects or default_rejects_path(output)
         _check_output(output, None, rejects, claims)
-    compiled = load_policy(policy, parse_sets(set_), set_file)
+    compiled = load_policy(policy, parse_sets(set_), set_file, cache=True)
     mapping = None
     if map_ is not None:
         from medins.claims.aliases import load_mapping

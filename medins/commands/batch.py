@@ -68,7 +68,7 @@ def batch(
         master = check_master(master or "local[2]")
         require_spark()  # before the policy is compiled and the JVM started
 
-    compiled = load_policy(policy, parse_sets(set_), set_file)
+    compiled = load_policy(policy, parse_sets(set_), set_file, cache=True)
     mapping = None
     if map_ is not None:
         from medins.claims.aliases import load_mapping

@@ -129,7 +129,7 @@ def load_policies(names: list[str], sets: list[str] | None, set_file: Path | Non
 
     overrides = parse_sets(sets)
     if len(names) == 1:
-        policies = [load_policy(names[0], overrides, set_file)]
+        policies = [load_policy(names[0], overrides, set_file, cache=True)]
         _refuse_missing(policies if refuse_missing else [])
         return policies
     policies = []
@@ -137,7 +137,7 @@ def load_policies(names: list[str], sets: list[str] | None, set_file: Path | Non
         declares = check_policy_file(str(find_policy(name))).parameters
         known = {k: v for k, v in overrides.items() if k.split(".")[0].split("[")[0] in declares
                  or k == "benefit_year_start" or k.startswith("versions.")}
-        policies.append(load_policy(name, known, set_file, only_known=True))
+        policies.append(load_policy(name, known, set_file, only_known=True, cache=True))
     declared = {p for c in policies for p in c.model.parameters} | {"benefit_year_start"}
     unused = [k for k in overrides if k.split(".")[0].split("[")[0] not in declared and not k.startswith("versions.")]
     if set_file is not None:

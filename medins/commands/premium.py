@@ -40,7 +40,7 @@ def premium(
     from medins.premium import premium as compute
 
     language = lang_of(lang)
-    compiled = load_policy(policy, parse_sets(set_))
+    compiled = load_policy(policy, parse_sets(set_), cache=True)
 
     def day(text: str | None, what: str) -> date | None:
         try:

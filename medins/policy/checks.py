@@ -15,6 +15,7 @@ import itertools
 from collections.abc import Iterator
 from datetime import date
 from decimal import Decimal
+from typing import TYPE_CHECKING
 
 from pydantic import BaseModel
 
@@ -39,7 +40,9 @@ from medins.policy.schema import (
     VisitLimit,
     iter_expressions,
 )
-from medins.policy.yamlsource import Positions
+
+if TYPE_CHECKING:  # annotations only: a cached policy is settled without the YAML reader
+    from medins.policy.yamlsource import Positions
 
 #: Names the engine gives an expression itself (a band's ``rate``): a parameter of that name is shadowed.
 BUILTIN_NAMES = CLAIM_NAMES | DERIVED_NAMES | ITEM_NAMES

@@ -14,6 +14,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from pydantic import BaseModel
+
 from medins.policy.schema import Policy
 
 #: Text the loader reads as a number: ``5000``, ``1,000.50``, ``55%``, ``0.55``, ``-10%``.
@@ -23,6 +25,9 @@ _BOUNDS = {"ge": "minimum", "le": "maximum", "gt": "exclusiveMinimum", "lt": "ex
 
 def policy_json_schema() -> dict:
     """JSON Schema of a policy file (draft 2020-12, from the pydantic models, made portable)."""
+    for field in Policy.model_fields.values():  # defaults such as ``scope: Scope`` are written into the schema:
+        if isinstance(field.default, BaseModel):  # their models defer their build (``defer_build``), so build them
+            type(field.default).model_rebuild()
     schema = _portable(Policy.model_json_schema(mode="validation"))
     schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
     schema["title"] = "medins policy"

@@ -12,14 +12,14 @@ import difflib
 from collections.abc import Iterator
 from functools import cache
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from medins.errors import PolicyError, PolicyIssue, UsageError, format_key_path
-from medins.policy.checks import check_policy
-from medins.policy.compiled import CompiledPolicy, compile_policy
-from medins.policy.messages import load_model_with_positions
-from medins.policy.schema import Policy, Premiums
-from medins.policy.tablecheck import check_open_ended_tables
-from medins.policy.yamlsource import Positions, read_policy_text
+
+if TYPE_CHECKING:  # imported where used: a policy found in the cache needs none of the checking machinery
+    from medins.policy.compiled import CompiledPolicy
+    from medins.policy.schema import Policy
+    from medins.policy.yamlsource import Positions
 
 _HERE = Path(__file__).resolve().parent.parent
 
@@ -60,21 +60,38 @@ def find_policy(name: str) -> Path:
 
 
 def load_policy(name: str, overrides: dict[str, str] | None = None, set_file: str | Path | None = None,
-                *, only_known: bool = False) -> CompiledPolicy:
+                *, only_known: bool = False, cache: bool = False) -> CompiledPolicy:
     """Load, check and compile a policy; raise PolicyError (all issues, of the policy or of ``set_file``) or
     UsageError (bad --set). ``set_file``: parameters in the policy's own form (``--set-file``), applied
-    before ``overrides``; with ``only_known`` (one file for several policies) names the policy lacks are skipped."""
+    before ``overrides``; with ``only_known`` (one file for several policies) names the policy lacks are skipped.
+
+    ``cache``: reuse (and keep) the compiled policy on disk (:mod:`medins.policy.cache`), keyed by the file's
+    bytes, the overrides, the ``set_file`` and medins' code — the command line's choice, so that a second run
+    skips YAML, validation, checks and compiling; only a policy without errors is ever kept."""
     path = find_policy(name)
+    key = None
+    if cache:
+        from medins.policy import cache as disk
+
+        key = disk.policy_key(path, _display_name(str(path)), overrides, set_file, only_known)
+        found = disk.load(key) if key else None
+        if found is not None:
+            return found
     model, file = _load_checked(str(path))
     replaced = None
     if set_file is not None:
         from medins.policy.paramfile import load_parameter_file
 
         replaced = load_parameter_file(set_file, model, only_known=only_known)
-    return _compile(model, file, overrides, replaced)
+    compiled = _compile(model, file, overrides, replaced)
+    if key and key == disk.policy_key(path, file, overrides, set_file, only_known):  # inputs unchanged meanwhile
+        disk.store(key, compiled)
+    return compiled
 
 
 def _compile(model: Policy, file: str, overrides: dict[str, str] | None, replaced=None) -> CompiledPolicy:
+    from medins.policy.compiled import compile_policy
+
     try:
         return compile_policy(model, file, overrides, replaced)
     except (ValueError, ArithmeticError) as exc:
@@ -86,10 +103,21 @@ def _compile(model: Policy, file: str, overrides: dict[str, str] | None, replace
         ) from None
 
 
-@cache
 def _load_checked(file: str) -> tuple[Policy, str]:
+    """The checked model of ``file`` and its display name; remembered by the file's text, so that a file
+    edited while a process runs (a notebook, the tests) is read again, never served stale."""
+    from medins.policy.yamlsource import read_policy_text
+
     display = _display_name(file)
-    text = read_policy_text(file, display)
+    return _checked(read_policy_text(file, display), display)
+
+
+@cache
+def _checked(text: str, display: str) -> tuple[Policy, str]:
+    from medins.policy.messages import load_model_with_positions
+    from medins.policy.schema import Policy
+    from medins.policy.tablecheck import check_open_ended_tables
+
     model, positions = load_model_with_positions(text, display, Policy)
     issues = check_expressions(model, positions, display)
     issues += check_open_ended_tables(model, positions, display)
@@ -113,6 +141,8 @@ def _display_name(file: str) -> str:
 
 def check_expressions(model: Policy, positions: Positions, filename: str) -> list[PolicyIssue]:
     """Whole-policy checks (``checks.py``: codes, names, literals, ranges), then scale references."""
+    from medins.policy.checks import check_policy
+
     params = set(model.parameters)
     issues = check_policy(model, positions, filename)
 
@@ -147,4 +177,4 @@ def _scale_refs(model: Policy) -> Iterator[tuple[tuple, str]]:
                 yield ("rules", i, "layers", j, "bands", "scale"), layer.bands.scale
 
 
-__all__ = ["Premiums", "builtin_policies", "check_policy_file", "find_policy", "load_policy"]
+__all__ = ["builtin_policies", "check_policy_file", "find_policy", "load_policy"]

@@ -20,12 +20,14 @@ from enum import Enum
 from functools import cache
 from importlib import resources
 from types import UnionType
-from typing import Annotated, Any, Literal, TypeVar, Union, get_args, get_origin
+from typing import TYPE_CHECKING, Annotated, Any, Literal, TypeVar, Union, get_args, get_origin
 
 from pydantic import AliasChoices, BaseModel, Tag, ValidationError
 
 from medins.errors import PolicyError, PolicyIssue, did_you_mean, format_key_path, show
-from medins.policy.yamlsource import KeyPath, PathItem, Positions, load_yaml
+
+if TYPE_CHECKING:  # the YAML reader is imported where YAML is read: the schema imports this module for
+    from medins.policy.yamlsource import KeyPath, PathItem, Positions  # PolicyValueError, a cached policy needs no YAML
 
 M = TypeVar("M", bound=BaseModel)
 _TAGLIKE = re.compile(r"^[a-z][a-z-]*\[.*\]$")  # pydantic union-branch names: function-after[...], list[int]
@@ -58,6 +60,8 @@ class PolicyValueError(ValueError):
 @cache
 def dictionary() -> dict[str, Mapping[str, Any]]:
     """The error dictionary from ``messages.yaml``, by pydantic error type (``"*"``: fallback)."""
+    from medins.policy.yamlsource import load_yaml
+
     text = resources.files(__package__).joinpath("messages.yaml").read_text(encoding="utf-8")
     entries, _ = load_yaml(text, "medins/policy/messages.yaml")
     return {kind: entry for entry in entries for kind in entry["types"]}  # type: ignore[union-attr]
@@ -345,6 +349,8 @@ def load_model(text: str, filename: str, model: type[M]) -> M:
 
 def load_model_with_positions(text: str, filename: str, model: type[M]) -> tuple[M, Positions]:
     """Like :func:`load_model`, also returning the positions (for checks made after validation)."""
+    from medins.policy.yamlsource import load_yaml
+
     data, positions = load_yaml(text, filename, strict=False)
     issues = list(positions.issues)
     result: M | None = None

@@ -74,9 +74,12 @@ Number = Annotated[Decimal, BeforeValidator(_decimal_text)]
 
 
 class Model(BaseModel):
-    """Base of every policy model: unknown keys are errors, values are not coerced silently."""
+    """Base of every policy model: unknown keys are errors, values are not coerced silently.
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    ``defer_build``: the validators are built when a policy is first validated, not on import, so a command
+    that takes its compiled policy from the cache (``medins.policy.cache``) never builds them."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, defer_build=True)
 
 
 class Text(Model):
@@ -692,11 +695,11 @@ class Policy(Model):
     scheme: str
     summary: Text | None = None
     source: str
-    benefit_year: BenefitYear = BenefitYear()
+    benefit_year: BenefitYear = BenefitYear.model_construct()  # not validated: no schema build on import
     parameters: dict[Name, Parameter] = Field(default_factory=dict)
     versions: list[Version] = Field(default_factory=list)
-    admission: Admission = Admission()
-    scope: Scope = Scope()
+    admission: Admission = Admission.model_construct()
+    scope: Scope = Scope.model_construct()
     rules: list[Rule]
     account: Account | None = None
     premiums: Premiums | None = None

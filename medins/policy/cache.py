@@ -1,0 +1,195 @@
+"""The compiled-policy cache on disk: a second ``medins calc`` skips YAML, validation, checks and compiling.
+
+Why: loading a policy is most of what a one-bill command does that is not settling it (the YAML parse, the
+pydantic validation with its schema build, the whole-policy checks, the compile). Its result depends only on
+the policy file's bytes, the ``--set``/``--set-file`` inputs and the code that compiled it, so it is kept,
+keyed by exactly those, and reused.
+
+Where: ``$MEDINS_CACHE_DIR``, else the platform's user cache folder (``$XDG_CACHE_HOME/medins`` or
+``~/.cache/medins``; ``~/Library/Caches/medins`` on macOS; ``%LOCALAPPDATA%\\medins\\Cache`` on Windows; the
+same places ``platformdirs`` gives, which medins does not depend on). ``MEDINS_NO_CACHE=1`` turns it off.
+
+What is trusted, and why pickle is safe here: an entry is a pickle, because the compiled policy (frozen
+pydantic models, Decimals, dates, dataclasses) must come back exactly as compiled, types included, and
+rebuilding it from JSON would be a second path that could disagree with the loader. A pickle may name any
+callable, so an entry is read only when all of these hold, else it is ignored (and rewritten on the miss):
+
+* it is a regular file (not a symlink), owned by the current user and writable by no one else (POSIX), so
+  another user of a shared ``MEDINS_CACHE_DIR`` cannot plant one;
+* its header names exactly this key (the SHA-256 of the policy bytes, the overrides, the ``--set-file``
+  bytes, medins' version, a fingerprint of medins' own source files, Python's and pydantic's versions), so
+  an entry is never trusted across versions or after the code changed;
+* its payload hashes to the digest in the header (a truncated or flipped file is corrupt, not a policy);
+* it unpickles with an allow-list of medins' own policy classes plus ``Decimal`` and ``date``: nothing else
+  can be named, so even a forged entry cannot run code, only fail to load.
+
+A cache that cannot be created, written or read is skipped without a word: it is an optimisation, never a
+reason for a command to fail.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import os
+import pickle
+import stat
+import sys
+import tempfile
+from collections.abc import Mapping
+from contextlib import suppress
+from functools import cache
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from medins.policy.compiled import CompiledPolicy
+
+#: First line of every entry; bump the number when the entry layout changes.
+MAGIC = b"medins-compiled-policy 1\n"
+#: Classes an entry may name besides the policy models (``medins.policy.schema``).
+ALLOWED = {
+    "decimal": frozenset({"Decimal"}),
+    "datetime": frozenset({"date"}),
+    "medins.policy.compiled": frozenset({"CompiledPolicy", "CompiledVersion", "ParamSet", "ScaleBand"}),
+    "medins.policy.expr": frozenset({"MissingEntry"}),
+}
+
+
+def cache_dir() -> Path | None:
+    """The folder of entries, or None when the cache is off (``MEDINS_NO_CACHE``) or there is no home."""
+    if os.environ.get("MEDINS_NO_CACHE"):
+        return None
+    given = os.environ.get("MEDINS_CACHE_DIR")
+    if given:
+        return Path(given)
+    try:
+        if sys.platform == "win32":
+            local = os.environ.get("LOCALAPPDATA")
+            return Path(local) / "medins" / "Cache" if local else None
+        if sys.platform == "darwin":
+            return Path.home() / "Library" / "Caches" / "medins"
+        xdg = os.environ.get("XDG_CACHE_HOME", "")
+        return (Path(xdg) if os.path.isabs(xdg) else Path.home() / ".cache") / "medins"
+    except RuntimeError:  # no home folder to be found
+        return None
+
+
+@cache
+def code_fingerprint() -> bytes:
+    """What the compiled form depends on besides its inputs: medins' version and sources, Python, pydantic.
+
+    Each source file counts by path, size and modification time (a stat, not a read: cheap on every run), so
+    an edited or reinstalled medins misses even when ``__version__`` did not change.
+    """
+    import pydantic.version
+
+    from medins import __version__
+
+    digest = hashlib.sha256(f"{__version__}\0{sys.version}\0{pydantic.version.VERSION}".encode())
+    package = Path(__file__).resolve().parent.parent
+    for root, dirs, files in os.walk(package):
+        dirs[:] = sorted(d for d in dirs if d != "__pycache__")
+        for name in sorted(files):
+            if name.endswith((".py", ".yaml")):
+                path = os.path.join(root, name)
+                info = os.stat(path)
+                digest.update(f"\0{os.path.relpath(path, package)}\0{info.st_size}\0{info.st_mtime_ns}".encode())
+    return digest.digest()
+
+
+def policy_key(policy: Path, display: str, overrides: Mapping[str, str] | None, set_file: str | Path | None,
+               only_known: bool) -> str | None:
+    """The entry name for compiling ``policy`` with these inputs; None when an input cannot be read (the
+    loader then reports that itself)."""
+    digest = hashlib.sha256(MAGIC + code_fingerprint())
+    try:
+        parts: list[bytes] = [display.encode("utf-8", "surrogateescape"), Path(policy).read_bytes(),
+                              repr(list((overrides or {}).items())).encode("utf-8", "surrogateescape"),
+                              b"only_known" if only_known else b""]
+        if set_file is not None:
+            parts += [str(set_file).encode("utf-8", "surrogateescape"), Path(set_file).read_bytes()]
+    except OSError:
+        return None
+    for part in parts:  # length-prefixed: no two different input lists hash the same bytes
+        digest.update(len(part).to_bytes(8, "big") + part)
+    return digest.hexdigest()
+
+
+def load(key: str) -> CompiledPolicy | None:
+    """The compiled policy stored under ``key``, or None (no entry, not ours, corrupt, or no cache)."""
+    folder = cache_dir()
+    if folder is None:
+        return None
+    try:
+        data = _read_own_file(folder / f"{key}.pickle")
+    except OSError:
+        return None
+    header = MAGIC + bytes.fromhex(key)
+    if data is None or not data.startswith(header):
+        return None
+    digest, payload = data[len(header):len(header) + 32], data[len(header) + 32:]
+    if hashlib.sha256(payload).digest() != digest:
+        return None
+    from medins.policy.compiled import CompiledPolicy
+
+    try:
+        compiled = _PolicyUnpickler(io.BytesIO(payload)).load()
+    except Exception:  # a payload that hashes right but does not load (a class renamed): a miss, rewritten
+        return None
+    return compiled if isinstance(compiled, CompiledPolicy) else None
+
+
+def store(key: str, compiled: CompiledPolicy) -> None:
+    """Keep ``compiled`` under ``key``: written whole beside its place, then renamed (readers never see half).
+
+    Anything that goes wrong (no folder, no permission, a full disk, something that does not pickle) leaves
+    the cache as it was."""
+    folder = cache_dir()
+    if folder is None:
+        return
+    tmp = None
+    try:
+        payload = pickle.dumps(compiled, protocol=pickle.HIGHEST_PROTOCOL)
+        folder.mkdir(mode=0o700, parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=folder, prefix=f".{key}.", suffix=".tmp")  # 0600: the owner's alone
+        with os.fdopen(fd, "wb") as out:
+            out.write(MAGIC + bytes.fromhex(key) + hashlib.sha256(payload).digest() + payload)
+        os.replace(tmp, folder / f"{key}.pickle")
+        tmp = None
+    except Exception:  # an optimisation must not fail the command
+        pass
+    finally:
+        if tmp is not None:
+            with suppress(OSError):
+                os.unlink(tmp)
+
+
+def _read_own_file(path: Path) -> bytes | None:
+    """The bytes of ``path`` if it is a regular file of this user that nobody else may write, else None."""
+    fd = os.open(path, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_BINARY", 0))
+    try:
+        info = os.fstat(fd)
+        if not stat.S_ISREG(info.st_mode):
+            return None
+        if hasattr(os, "geteuid") and (info.st_uid != os.geteuid() or info.st_mode & 0o022):
+            return None
+        with os.fdopen(fd, "rb", closefd=False) as handle:
+            return handle.read()
+    finally:
+        os.close(fd)
+
+
+class _PolicyUnpickler(pickle.Unpickler):
+    """An unpickler that can name only the classes of a compiled policy (see the module's docstring)."""
+
+    def find_class(self, module: str, name: str) -> type:
+        if name in ALLOWED.get(module, ()):
+            return super().find_class(module, name)
+        if module == "medins.policy.schema":
+            from medins.policy import schema
+
+            found = getattr(schema, name, None)
+            if isinstance(found, type) and issubclass(found, schema.Model):
+                return found
+        raise pickle.UnpicklingError(f"a compiled-policy cache entry may not name {module}.{name}")

@@ -1,0 +1,79 @@
+"""Start-up pays for what it uses: ``medins --help``/``--version`` import none of the heavy libraries, and ``calc``
+with its policy in the cache imports no YAML reader, no checking machinery and builds no pydantic validator.
+
+Why in a subprocess: the test process has imported everything already; only a fresh interpreter shows what a
+command itself imports. (How long start-up takes is measured by ``benchmarks/cli.py``, never by a test.)
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+
+#: Runs ``medins ARGS`` as ``python -m medins`` would, then writes what was imported to the file in argv[1].
+PROBE = """
+import json, runpy, sys
+out, sys.argv = sys.argv[1], ["medins", *sys.argv[2:]]
+try:
+    runpy.run_module("medins", run_name="__main__")
+except SystemExit as exc:
+    code = exc.code
+else:
+    code = 0
+schema = sys.modules.get("medins.policy.schema")
+built = [m.__name__ for m in vars(schema).values() if isinstance(m, type) and issubclass(m, schema.Model)
+         and m.__pydantic_complete__] if schema else []
+with open(out, "w", encoding="utf-8") as f:
+    json.dump({"code": code, "modules": sorted(sys.modules), "built": built}, f)
+"""
+
+#: Heavy libraries and medins modules a command must not import unless it uses them.
+HEAVY = ("pydantic", "pydantic_core", "polars", "yaml", "rich", "matplotlib", "xlsxwriter", "fastexcel",
+         "charset_normalizer", "medins.api", "medins.engine", "medins.policy")
+#: What settling one bill with a cached policy never needs.
+NOT_FOR_CALC = ("yaml", "medins.policy.yamlsource", "medins.policy.tablecheck", "medins.policy.paramfile",
+                "medins.policy.jsonschema", "medins.batch", "medins.partitioned", "medins.compare", "medins.audit",
+                "medins.claims.readers", "medins.claims.writers", "medins.report.plots", "matplotlib", "xlsxwriter",
+                "fastexcel", "charset_normalizer")
+
+
+def probe(tmp_path: Path, *args: str) -> dict:
+    out = tmp_path / f"probe-{len(list(tmp_path.glob('probe-*')))}.json"
+    env = {**os.environ, "MEDINS_CACHE_DIR": str(tmp_path / "cache")}
+    env.pop("MEDINS_NO_CACHE", None)
+    subprocess.run([sys.executable, "-c", PROBE, str(out), *args], cwd=ROOT, env=env, check=True,
+                   stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, timeout=300)
+    return json.loads(out.read_text(encoding="utf-8"))
+
+
+def imported(result: dict, names: tuple[str, ...]) -> list[str]:
+    return [m for m in result["modules"] if any(m == n or m.startswith(n + ".") for n in names)]
+
+
+@pytest.mark.parametrize("args", [("--help",), ("-h",), ("--version",)])
+def test_help_and_version_import_nothing_heavy(tmp_path, args) -> None:
+    result = probe(tmp_path, *args)
+    assert result["code"] in (0, None)
+    assert imported(result, HEAVY) == []
+
+
+@pytest.mark.parametrize("args", [("-f", "json"), ("--lang", "en"), ("--explain", "--lang", "zh")])
+def test_calc_with_a_cached_policy_skips_yaml_checks_and_schema_builds(tmp_path, args) -> None:
+    """The first run compiles (and may import anything); the second takes the policy from the cache."""
+    command = ("calc", "examples/bill.json", "-p", "suqian-2007", *args)
+    first = probe(tmp_path, *command)
+    assert first["code"] in (0, None) and "yaml" in first["modules"] and first["built"]
+    second = probe(tmp_path, *command)
+    assert second["code"] in (0, None)
+    quoting = ("yaml",) if "--explain" in args else ()  # the explain table quotes clauses from sources.yaml
+    assert imported(second, tuple(n for n in NOT_FOR_CALC if n not in quoting)) == []
+    assert second["built"] == []  # no pydantic validator built: the models were unpickled, not validated
+    if "--explain" not in args and "json" not in args:
+        assert "medins.report.explain" not in second["modules"]
