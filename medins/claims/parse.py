@@ -167,14 +167,34 @@ def parse_fields(raw: pl.DataFrame, fields: Collection[Field], values: Mapping, 
             codes.append(code)
         else:
             exprs.append(pl.lit(default, KIND_DTYPE[f.kind]).alias(f.name))
-    for table in distinct:
-        raw = raw.join(table, on=table.columns[0], how="left", nulls_equal=True, maintain_order="left")
+    for table in distinct:  # joined on the key column alone: joining ``raw`` would copy every column
+        key = table.columns[0]
+        found = raw.select(key).join(table, on=key, how="left", nulls_equal=True, maintain_order="left")
+        raw = raw.with_columns(found.drop(key))
     for stage in stages:
         raw = raw.with_columns(stage)
+    reader = [pl.col(CODES)] if CODES in raw.columns else []
     codes_expr = join_codes(*codes) if codes else pl.lit(None, pl.String)
-    if CODES in raw.columns:  # a reader's verdict on the whole row (field_count) replaces cell codes
-        codes_expr = pl.coalesce(pl.col(CODES), codes_expr)
-    return raw.select(*exprs, codes_expr.alias(CODES))
+    if reader:  # a reader's verdict on the whole row (field_count) replaces cell codes
+        codes_expr = pl.coalesce(*reader, codes_expr)
+    return raw.select(*exprs).with_columns(sparse(raw, [*reader, *codes], codes_expr).alias(CODES))
+
+
+def sparse(frame: pl.DataFrame, codes: Sequence[pl.Expr], value: pl.Expr) -> pl.Series:
+    """``value`` evaluated only on the rows of ``frame`` where one of ``codes`` is not null; null elsewhere.
+
+    Why: a ``value`` that joins codes into text costs more over a million rows than parsing a column,
+    and nearly every row has no code; which rows have one is a cheap null test. ``value`` must be null
+    where every one of ``codes`` is (as :func:`join_codes` is).
+    """
+    empty = pl.Series(CODES, [None], pl.String).extend_constant(None, frame.height - 1) if frame.height else \
+        pl.Series(CODES, [], pl.String)
+    if not codes:
+        return empty
+    at = frame.select(pl.arg_where(pl.any_horizontal(c.is_not_null() for c in codes))).to_series()
+    if at.len() == 0:
+        return empty
+    return empty.scatter(at, frame[at].select(value.cast(pl.String)).to_series())
 
 
 def normalized(f: Field, values: Mapping) -> bool:
@@ -210,7 +230,7 @@ def claim_checks(frame: pl.DataFrame) -> pl.DataFrame:
         _code(pl.sum_horizontal(*PAID_COLUMNS) > pl.col("total"), "paid_above_total"),
         _code((in_scope >= 0) & (pl.col("preselfpay") > in_scope), "preselfpay_above_in_scope"),
     ]
-    return frame.with_columns(join_codes(pl.col(CODES), *checks).alias(CODES))
+    return frame.with_columns(sparse(frame, [pl.col(CODES), *checks], join_codes(pl.col(CODES), *checks)).alias(CODES))
 
 
 def claims_shape(raw: pl.DataFrame, values: Mapping, extra: Sequence[Field] = ()) -> tuple[pl.DataFrame, pl.DataFrame]:
