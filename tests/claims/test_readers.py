@@ -550,3 +550,47 @@ def test_repetitive_columns_are_parsed_on_distinct_cells_and_diverse_ones_are_no
     assert parse._distinct_cells(repetitive, fields["admit_date"], {}) is not None
     assert parse._distinct_cells(repetitive, fields["total"], {}) is None
     assert parse._distinct_cells(diverse, fields["admit_date"], {}) is None
+
+
+#: Money cells a fast path could misread: NFKC forms, full-width digits, thousands commas, ¥/元, signs,
+#: exponent-looking text, whitespace, too many digits or decimals, words.
+HOSTILE_MONEY = st.one_of(
+    st.none(),
+    st.from_regex(r"\A[0-9]{1,13}(\.[0-9]{0,4})?\Z"),
+    st.sampled_from(["", " ", "0", "00.10", "1.", ".5", "+1", "-1", "-0", "1e3", "1E+4", "1_000", "1,000", "1,00",
+                     "¥1,200.50", "￥12元", "12 元", "- ¥3", "１２００．５０", "１，２００", "\u30001.00", "1.00\t",
+                     " 7 ", "−5", "nan", "inf", "12.345", "12.340", "99999999999.99", "100000000000.00",
+                     "100000000000.01", "123456789012", "0x10", "1.2.3", "٣", "一百"]),
+    st.text(alphabet="0123456789.,-+¥元eE ０１２．，\u3000", max_size=8),
+)
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(HOSTILE_MONEY, min_size=1, max_size=30))
+def test_plain_money_fast_path_equals_the_whole_grammar(cells: list) -> None:
+    """Money read by the decimal cast where cells are plain (and the whole grammar elsewhere) gives exactly
+    the values and codes of the whole grammar on every cell — required, optional with a default, negative."""
+    from medins import money
+    from medins.claims import parse
+    from medins.claims.fields import FIELDS_BY_NAME
+
+    fields = [FIELDS_BY_NAME["total"], FIELDS_BY_NAME["self_pay"]]
+    raw = pl.DataFrame({"row": range(len(cells)), "total": cells, "self_pay": cells},
+                       schema={"row": pl.Int64, "total": pl.String, "self_pay": pl.String})
+    fast = parse.parse_fields(raw, fields, {}, required=["total"])
+    original = money.is_plain_yuan
+    try:  # no cell is plain: every one is read by the grammar's regex (in parse_fields and in amount_plan)
+        parse.is_plain_yuan = money.is_plain_yuan = lambda text: text.is_null() & text.is_not_null()
+        slow = parse.parse_fields(raw, fields, {}, required=["total"])
+    finally:
+        parse.is_plain_yuan = money.is_plain_yuan = original
+    assert fast.equals(slow)
+
+
+def test_plain_money_fast_path_takes_plain_cells_only() -> None:
+    """The property above compares two real paths: plain yuan is read by the cast, anything else is not."""
+    from medins.money import is_plain_yuan
+
+    cells = ["0", "12.3", "12.34", "99999999999.99", "12.345", "100000000000", " 1", "1,000", "１", "+1", "1.", None]
+    plain = pl.DataFrame({"t": cells}).select(is_plain_yuan(pl.col("t"))).to_series().to_list()
+    assert plain == [True] * 4 + [False] * 8
