@@ -232,9 +232,9 @@ def sparse(frame: pl.DataFrame, codes: Sequence[pl.Expr], value: pl.Expr) -> pl.
     return empty.scatter(at, frame[at].select(value.cast(pl.String)).to_series())
 
 
-def nulls(name: str, height: int, dtype: pl.DataType = pl.String()) -> pl.Series:
-    """A column of ``height`` nulls."""
-    return pl.repeat(None, height, dtype=dtype, eager=True).alias(name)
+def nulls(name: str, height: int) -> pl.Series:
+    """A text column of ``height`` nulls."""
+    return pl.repeat(None, height, dtype=pl.String, eager=True).alias(name)
 
 
 def normalized(f: Field, values: Mapping) -> bool:

@@ -508,9 +508,10 @@ def test_one_pass_csv_reader_is_taken_for_plain_and_empty_quoted_cells() -> None
 
 #: Cells of the repetitive kinds, good and bad: dates, codes with a value table, 是/否, lists, levels.
 PARSE_CELLS = {
-    "admit_date": ["2008-03-02", "2008/3/2", "20080302", "2008-03-02 10:00:00", "2009-02-30", "08-03-02", " ", "x"],
-    "visit_type": ["inpatient", "住院", " 门诊 ", "INPATIENT", "unknown", ""],
-    "preapproved": ["是", "否", "true", "FALSE", "maybe", ""],
+    "admit_date": ["2008-03-02", "2008/3/2", "20080302", "2008-03-02 10:00:00", "2009-02-30", "08-03-02", " ", "x",
+                   "２００８－０３－０２", "\u30002008-03-02"],
+    "visit_type": ["inpatient", "住院", " 门诊 ", "INPATIENT", "unknown", "", "ｉｎｐａｔｉｅｎｔ"],
+    "preapproved": ["是", "否", "true", "FALSE", "maybe", "", "ｔｒｕｅ"],
     "diagnosis": ["dialysis", "dialysis;transplant_antirejection", " ; ", "a|b", ""],
     "hospital_level": ["三级", "2", "2.0", "7", "-1", "x", ""],
     "total": ["100.00", "1,000", "12.345", "-1", "x", ""],
