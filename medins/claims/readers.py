@@ -236,6 +236,7 @@ def flag_utf8_lines(data: bytes) -> bytes:
 #: Replaces an undecodable byte; the first of a run is followed by ``<byte N>``, its offset in the file.
 MARK = "\ufffd"
 _MARK_RE = re.compile(MARK + r"<byte (\d+)>")
+_MARK_LEAD = MARK.encode()[:1]
 
 
 @dataclass
@@ -384,7 +385,9 @@ def _parse_csv(data: bytes, encoding: str, *, file: str) -> _Cells:
         raise InputError(message_en=f"cannot read the CSV: {exc}", message_zh=f"无法读取 CSV 文件：{exc}",
                          file=file) from None
     src.encoding = encoding
-    if MARK.encode() in data:  # undecodable bytes (or text lost by an earlier conversion): reject their rows
+    # undecodable bytes (or text lost by an earlier conversion): reject their rows. The marker's first byte is
+    # looked for first: a one-byte search runs at memory speed, a three-byte one an order of magnitude slower
+    if _MARK_LEAD in data and MARK.encode() in data:
         _reject_marked(src, encoding, file)
     return src
 
