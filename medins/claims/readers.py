@@ -457,10 +457,11 @@ def _csv_records(data: bytes, sep: str, spare: str) -> _Cells | None:
     return _Cells(headers, _finish(cells.slice(1), width), raw_text, records=records.height - 1)
 
 
-def _lines(data: bytes, spare: str) -> pl.DataFrame:
-    """Every physical line of ``data`` as text (``spare`` is a byte the data does not hold)."""
+def _lines(data: bytes, spare: str, *, skip: int = 0, n_rows: int | None = None) -> pl.DataFrame:
+    """Every physical line of ``data`` as text (``spare`` is a byte the data does not hold); or ``n_rows`` of
+    them after the first ``skip``."""
     return pl.read_csv(data, has_header=False, separator=spare, quote_char=None, schema={"line": pl.String},
-                       empty_string_is_null=False, truncate_ragged_lines=True)
+                       empty_string_is_null=False, truncate_ragged_lines=True, skip_lines=skip, n_rows=n_rows)
 
 
 def _csv_one_line_records(data: bytes, sep: str, spare: str) -> _Cells | None:
@@ -495,7 +496,10 @@ def _csv_one_line_records(data: bytes, sep: str, spare: str) -> _Cells | None:
     def raw_text(rows: pl.DataFrame) -> pl.DataFrame:
         if rows.height == 0:
             return pl.DataFrame(schema={"row": pl.Int64, "raw": pl.String})
-        lines = _lines(data, spare).with_row_index("row").with_columns(pl.col("row").cast(pl.Int64))
+        # the span of lines that holds the rows asked for (a few rejects): not the whole piece read again
+        first, last = int(rows["row"].min()), int(rows["row"].max())  # type: ignore[arg-type]
+        lines = (_lines(data, spare, skip=first, n_rows=last - first + 1).with_row_index("row", offset=first)
+                 .with_columns(pl.col("row").cast(pl.Int64)))
         return lines.join(rows.select("row"), on="row", how="semi", maintain_order="left").select("row", raw="line")
 
     return _Cells(headers, _finish(cells.slice(1), width), raw_text, records=records - 1)

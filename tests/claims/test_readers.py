@@ -467,8 +467,9 @@ def test_every_item_line_is_settled_or_rejected_with_its_claim(tmp_path: Path, l
 
 def _cells_equal(a, b) -> bool:
     rows = a.cells.select("row")
+    some = [rows.slice(rows.height - 1), rows.gather_every(2, offset=1), rows.reverse()]  # as rejects ask for them
     return (a.headers == b.headers and a.records == b.records and a.cells.equals(b.cells)
-            and a.raw_text(rows).equals(b.raw_text(rows)))
+            and all(a.raw_text(r).equals(b.raw_text(r)) for r in [rows, *some]))
 
 
 cell = st.one_of(st.sampled_from(["", "x", "1.50", '""', '"a,b"', '"q""uote"', '"two\nlines"', "住院", " ", "\r"]),
