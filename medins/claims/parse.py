@@ -205,7 +205,7 @@ def _plain_money(raw: pl.DataFrame, f: Field, plan: Stages, value: pl.Expr, code
     it as it is, and the plan reads it with this very cast and no code. The rest (blank, ``¥1,200``,
     full-width, bad) are few, and get the plan's value and code by position.
     """
-    text = pl.col(f.name)
+    text = pl.col(f.name).cast(pl.String)
     plain = raw.select(is_plain_yuan(text)).to_series()
     fen = raw.select(pl.when(plain).then(plain_yuan_fen(text))).to_series().alias(f"_dv:{f.name}")
     none = nulls(f"_de:{f.name}", raw.height)
