@@ -596,3 +596,16 @@ def test_plain_money_fast_path_takes_plain_cells_only() -> None:
     cells = ["0", "12.3", "12.34", "99999999999.99", "12.345", "100000000000", " 1", "1,000", "１", "+1", "1.", None]
     plain = pl.DataFrame({"t": cells}).select(is_plain_yuan(pl.col("t"))).to_series().to_list()
     assert plain == [True] * 4 + [False] * 8
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.lists(st.tuples(*[st.sampled_from([None, "", "bad_date:x", "field_count"])] * 3), max_size=20))
+def test_codes_joined_only_where_a_row_has_one_equal_codes_joined_everywhere(rows: list) -> None:
+    """``sparse`` (codes joined on the few rows that have one) gives exactly the codes of joining every row,
+    empty codes included (joined to nothing: null)."""
+    from medins.claims.parse import join_codes, sparse
+
+    frame = pl.DataFrame(rows, schema=dict.fromkeys("abc", pl.String), orient="row")
+    codes = [pl.col("a"), pl.col("b"), pl.col("c")]
+    everywhere = frame.select(join_codes(*codes).alias("_codes")).to_series()
+    assert sparse(frame, codes, join_codes(*codes)).equals(everywhere)
