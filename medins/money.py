@@ -80,6 +80,20 @@ _PLAIN_YUAN = r"^[0-9]{1," + str(_MAX_DIGITS - 1) + r"}(?:\.[0-9]{1,2})?$"
 Stages = list[list[pl.Expr]]
 
 
+def is_plain_yuan(text: pl.Expr) -> pl.Expr:
+    """Whether a cell is plain yuan (ASCII digits, at most two decimals, below MAX_YUAN): false for null.
+
+    Why it matters: such a cell is its own trimmed NFKC text and is read by :func:`plain_yuan_fen` alone,
+    so a column can be read at cast speed and only its other cells sent through the whole grammar.
+    """
+    return text.str.contains(_PLAIN_YUAN).fill_null(False)
+
+
+def plain_yuan_fen(text: pl.Expr) -> pl.Expr:
+    """The fen of a plain yuan cell (see :func:`is_plain_yuan`; other cells: undefined)."""
+    return (text.str.to_decimal(scale=2) * 100).cast(pl.Int64)
+
+
 def amount_plan(text: pl.Expr, name: str, *, allow_negative: bool = False) -> tuple[Stages, pl.Expr, pl.Expr]:
     """Trimmed, NFKC-normalised yuan text → Int64 fen and the code of a bad cell (``sub_fen:<name>``…).
 
@@ -95,9 +109,8 @@ def amount_plan(text: pl.Expr, name: str, *, allow_negative: bool = False) -> tu
     groups = pl.when(~plain).then(text).str.extract_groups(AMOUNT_GRAMMAR)  # null for plain cells
     parts = tmp("g").struct
     stages: Stages = [
-        [text.str.contains(_PLAIN_YUAN).fill_null(False).alias(f"_p:{name}")],
-        [groups.alias(f"_g:{name}"),
-         pl.when(plain).then((text.str.to_decimal(scale=2) * 100).cast(pl.Int64)).alias(f"_q:{name}")],
+        [is_plain_yuan(text).alias(f"_p:{name}")],
+        [groups.alias(f"_g:{name}"), pl.when(plain).then(plain_yuan_fen(text)).alias(f"_q:{name}")],
         [(parts.field("1").is_not_null()  # group 1 takes part (maybe empty) whenever the grammar matched
           & ((parts.field("1") == "") | (parts.field("3") == ""))).alias(f"_ok:{name}"),
          (parts.field("1") + parts.field("3")).alias(f"_n:{name}"),

@@ -467,8 +467,9 @@ def test_every_item_line_is_settled_or_rejected_with_its_claim(tmp_path: Path, l
 
 def _cells_equal(a, b) -> bool:
     rows = a.cells.select("row")
+    some = [rows.slice(rows.height - 1), rows.gather_every(2, offset=1), rows.reverse()]  # as rejects ask for them
     return (a.headers == b.headers and a.records == b.records and a.cells.equals(b.cells)
-            and a.raw_text(rows).equals(b.raw_text(rows)))
+            and all(a.raw_text(r).equals(b.raw_text(r)) for r in [rows, *some]))
 
 
 cell = st.one_of(st.sampled_from(["", "x", "1.50", '""', '"a,b"', '"q""uote"', '"two\nlines"', "住院", " ", "\r"]),
@@ -508,9 +509,10 @@ def test_one_pass_csv_reader_is_taken_for_plain_and_empty_quoted_cells() -> None
 
 #: Cells of the repetitive kinds, good and bad: dates, codes with a value table, 是/否, lists, levels.
 PARSE_CELLS = {
-    "admit_date": ["2008-03-02", "2008/3/2", "20080302", "2008-03-02 10:00:00", "2009-02-30", "08-03-02", " ", "x"],
-    "visit_type": ["inpatient", "住院", " 门诊 ", "INPATIENT", "unknown", ""],
-    "preapproved": ["是", "否", "true", "FALSE", "maybe", ""],
+    "admit_date": ["2008-03-02", "2008/3/2", "20080302", "2008-03-02 10:00:00", "2009-02-30", "08-03-02", " ", "x",
+                   "２００８－０３－０２", "\u30002008-03-02"],
+    "visit_type": ["inpatient", "住院", " 门诊 ", "INPATIENT", "unknown", "", "ｉｎｐａｔｉｅｎｔ"],
+    "preapproved": ["是", "否", "true", "FALSE", "maybe", "", "ｔｒｕｅ"],
     "diagnosis": ["dialysis", "dialysis;transplant_antirejection", " ; ", "a|b", ""],
     "hospital_level": ["三级", "2", "2.0", "7", "-1", "x", ""],
     "total": ["100.00", "1,000", "12.345", "-1", "x", ""],
@@ -550,3 +552,60 @@ def test_repetitive_columns_are_parsed_on_distinct_cells_and_diverse_ones_are_no
     assert parse._distinct_cells(repetitive, fields["admit_date"], {}) is not None
     assert parse._distinct_cells(repetitive, fields["total"], {}) is None
     assert parse._distinct_cells(diverse, fields["admit_date"], {}) is None
+
+
+#: Money cells a fast path could misread: NFKC forms, full-width digits, thousands commas, ¥/元, signs,
+#: exponent-looking text, whitespace, too many digits or decimals, words.
+HOSTILE_MONEY = st.one_of(
+    st.none(),
+    st.from_regex(r"\A[0-9]{1,13}(\.[0-9]{0,4})?\Z"),
+    st.sampled_from(["", " ", "0", "00.10", "1.", ".5", "+1", "-1", "-0", "1e3", "1E+4", "1_000", "1,000", "1,00",
+                     "¥1,200.50", "￥12元", "12 元", "- ¥3", "１２００．５０", "１，２００", "\u30001.00", "1.00\t",
+                     " 7 ", "−5", "nan", "inf", "12.345", "12.340", "99999999999.99", "100000000000.00",
+                     "100000000000.01", "123456789012", "0x10", "1.2.3", "٣", "一百"]),
+    st.text(alphabet="0123456789.,-+¥元eE ０１２．，\u3000", max_size=8),
+)
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(HOSTILE_MONEY, min_size=1, max_size=30))
+def test_plain_money_fast_path_equals_the_whole_grammar(cells: list) -> None:
+    """Money read by the decimal cast where cells are plain (and the whole grammar elsewhere) gives exactly
+    the values and codes of the whole grammar on every cell — required, optional with a default, negative."""
+    from medins import money
+    from medins.claims import parse
+    from medins.claims.fields import FIELDS_BY_NAME
+
+    fields = [FIELDS_BY_NAME["total"], FIELDS_BY_NAME["self_pay"]]
+    raw = pl.DataFrame({"row": range(len(cells)), "total": cells, "self_pay": cells},
+                       schema={"row": pl.Int64, "total": pl.String, "self_pay": pl.String})
+    fast = parse.parse_fields(raw, fields, {}, required=["total"])
+    original = money.is_plain_yuan
+    try:  # no cell is plain: every one is read by the grammar's regex (in parse_fields and in amount_plan)
+        parse.is_plain_yuan = money.is_plain_yuan = lambda text: text.is_null() & text.is_not_null()
+        slow = parse.parse_fields(raw, fields, {}, required=["total"])
+    finally:
+        parse.is_plain_yuan = money.is_plain_yuan = original
+    assert fast.equals(slow)
+
+
+def test_plain_money_fast_path_takes_plain_cells_only() -> None:
+    """The property above compares two real paths: plain yuan is read by the cast, anything else is not."""
+    from medins.money import is_plain_yuan
+
+    cells = ["0", "12.3", "12.34", "99999999999.99", "12.345", "100000000000", " 1", "1,000", "１", "+1", "1.", None]
+    plain = pl.DataFrame({"t": cells}).select(is_plain_yuan(pl.col("t"))).to_series().to_list()
+    assert plain == [True] * 4 + [False] * 8
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.lists(st.tuples(*[st.sampled_from([None, "", "bad_date:x", "field_count"])] * 3), max_size=20))
+def test_codes_joined_only_where_a_row_has_one_equal_codes_joined_everywhere(rows: list) -> None:
+    """``sparse`` (codes joined on the few rows that have one) gives exactly the codes of joining every row,
+    empty codes included (joined to nothing: null)."""
+    from medins.claims.parse import join_codes, sparse
+
+    frame = pl.DataFrame(rows, schema=dict.fromkeys("abc", pl.String), orient="row")
+    codes = [pl.col("a"), pl.col("b"), pl.col("c")]
+    everywhere = frame.select(join_codes(*codes).alias("_codes")).to_series()
+    assert sparse(frame, codes, join_codes(*codes)).equals(everywhere)
