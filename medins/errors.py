@@ -60,11 +60,17 @@ CLOSE_ENOUGH = 0.75
 def close_names(word: str, choices: Iterable[str], n: int = 1) -> list[str]:
     """The up to ``n`` names of ``choices`` closest to ``word`` (ignoring case) at ``CLOSE_ENOUGH`` or above.
 
-    The one rule for every did-you-mean of medins: bill and policy keys, codes, parameters, policies, names."""
+    The one rule for every did-you-mean of medins: bill and policy keys, codes, parameters, policies, names.
+    A word of 3 or more letters that begins exactly one choice is close too (``hifp`` → ``hifp_pay``)."""
     lowered: dict[str, str] = {}
     for choice in choices:
         lowered.setdefault(str(choice).lower(), str(choice))
-    return [lowered[m] for m in difflib.get_close_matches(str(word).lower(), list(lowered), n=n, cutoff=CLOSE_ENOUGH)]
+    key = str(word).lower()
+    found = difflib.get_close_matches(key, list(lowered), n=n, cutoff=CLOSE_ENOUGH)
+    if not found and len(key) >= 3:
+        begun = [c for c in lowered if c.startswith(key)]
+        found = begun if len(begun) == 1 else []
+    return [lowered[m] for m in found]
 
 
 def did_you_mean(word: str, choices: Iterable[str]) -> str | None:
