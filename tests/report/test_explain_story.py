@@ -15,7 +15,7 @@ from rich.console import Console
 
 from medins.api import load_policy, settle_bill
 from medins.claims.bill import bill_to_tables
-from medins.errors import InputError, close_names
+from medins.errors import InputError
 from medins.report.tables import explain_table
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -202,6 +202,8 @@ def test_age_from_a_birth_date_says_so() -> None:
 # --- did-you-mean only for close names -------------------------------------------------------------
 
 def test_did_you_mean_only_for_close_names() -> None:
+    from medins.errors import close_names
+
     assert close_names("totl", ["total", "self_pay"]) == ["total"]
     assert close_names("hifp", ["hifp_pay", "hifob_pay"]) == ["hifp_pay"]  # begins exactly one name
     assert close_names("deposit", ["hospital", "type"]) == []
@@ -228,3 +230,15 @@ def test_a_far_off_set_name_gets_no_suggestion() -> None:
     with pytest.raises(UsageError) as near:
         load_policy(ORDINAL, {"fund_rate_al": "50%"})
     assert "Did you mean fund_rate_all" in str(near.value)
+
+
+def test_the_command_line_suggests_close_options_and_commands_only(capsys) -> None:
+    """Click offered ``--lang`` for ``--explian`` (difflib 0.6) and ``compare`` for ``comput``; now only close names."""
+    from tests.cli_support import run
+
+    code, _out, err = run(capsys, "calc", str(ROOT / "examples" / "bill.json"), "-p", "suqian-2007", "--explian")
+    assert code == 2 and "Possible options: --explain)" in err and "--lang" not in err
+    code, _out, err = run(capsys, "comput")
+    assert code == 2 and "No such command 'comput'" in err and "Did you mean" not in err
+    code, _out, err = run(capsys, "policy", "chek")
+    assert code == 2 and "Did you mean 'check'?" in err
