@@ -43,7 +43,7 @@ def origin(policy: CompiledPolicy, row: Mapping, text: str | None, *, scale: str
     for name in expr.names - set(constants):
         env[name] = _to_env(name, row.get(name))
     out: dict[str, object] = {"expression": text}
-    entries = [e for node in ast.walk(expr.tree) if (e := _entry(expr, node, env, constants)) is not None]
+    entries = [e for node in _taken(expr, expr.tree.body, env) if (e := _entry(expr, node, env, constants)) is not None]
     if entries:
         out["entries"] = entries
     facts = [_fact(name, row) for name in sorted(names) if name not in constants and name not in params.scales]
@@ -76,6 +76,23 @@ def _parameter(policy: CompiledPolicy, row: Mapping, name: str) -> dict:
     if own is None or own.source != source:
         item["override"] = source
     return item
+
+
+def _taken(expr, node: ast.AST, env: Mapping[str, object]):
+    """The nodes of the expression the claim's facts reach: of ``a if cond else b`` only the branch taken (both
+    when ``cond`` is unknown), so a table entry of the branch not taken is never named."""
+    yield node
+    if isinstance(node, ast.IfExp):
+        try:
+            cond = expr.part(node.test).evaluate(env)
+        except (ExprEvalError, ArithmeticError, TypeError, ValueError):
+            cond = None
+        branches = [node.body] if cond is True else [node.orelse] if cond is False else [node.body, node.orelse]
+        for child in [node.test, *branches]:
+            yield from _taken(expr, child, env)
+        return
+    for child in ast.iter_child_nodes(node):
+        yield from _taken(expr, child, env)
 
 
 def _entry(expr, node: ast.AST, env: Mapping[str, object], constants: Mapping[str, object]) -> dict | None:

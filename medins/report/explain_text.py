@@ -17,7 +17,7 @@ from rich.text import Text
 from medins.report.labels import EXPLAIN, STEPS, Lang, pick
 
 _NUMBER = re.compile(r"-?\d+\.\d\d\b")
-LIMITS = frozenset({"ceiling", "cap", "payer_ceiling", "payer_cap", "account_balance"})
+LIMITS = frozenset({"ceiling", "cap", "payer_ceiling", "payer_cap", "account_balance", "item_limit", "visit_limit"})
 
 
 def words(key: str, lang: Lang, **values: object) -> str:
@@ -37,7 +37,10 @@ def money(text: object) -> str:
 def limit_label(label: str, step: Mapping, lang: Lang) -> str:
     """``fund cap 40,000.00 a year: used before 0.00, this claim 15,170.00, left 24,830.00 — not binding``."""
     zh = lang == "zh"
-    per = words(f"per_{step['per']}", lang)
+    per = words(f"per_{step['per']}", lang, n=step.get("lines"))
+    selected = [*step.get("categories", []), *step.get("classes", [])]
+    if selected:  # an item or visit limit names the items it selects
+        label = f"{label} [{', '.join(selected)}]"
     head = f"{label} {money(step['limit'])}" + (f"({per}" if zh else f" ({per}")
     if step.get("shared_with"):
         head += ("," if zh else ", ") + words("shared_with", lang, names=", ".join(step["shared_with"]))

@@ -60,9 +60,9 @@ def test_band_range_is_where_it_applied_not_the_listed_edges() -> None:
         ("absolute", "(5000.00, 10000.00]", "(5000.00, 10000.00]"),
         ("absolute", "(10000.00, 30000.00]", "(10000.00, 30000.00]"),
         ("absolute", "(30000.00, 40000.00]", "(30000.00, ∞]")]
-    wide = {lang: render(result["steps"], lang, 200) for lang in ("zh", "en")}
-    assert "band 1 (1,000.00, 5,000.00] within the stay, from 0, listed (0.00, 5,000.00]" in wide["en"]
-    assert "分段 1 (1,000.00, 5,000.00] 本次(住院)费用内,从0起,表列 (0.00, 5,000.00]" in wide["zh"]
+    wide = {lang: render(result["steps"], lang, 260) for lang in ("zh", "en")}
+    assert "band 1 (1,000.00, 5,000.00] within this stay or visit, from 0, listed (0.00, 5,000.00]" in wide["en"]
+    assert "分段 1 (1,000.00, 5,000.00] 本次住院或就诊内,从0起,表列 (0.00, 5,000.00]" in wide["zh"]
     for lang in ("zh", "en"):
         assert "(1,000.00," in render(result["steps"], lang, 80)  # folded over lines in the Step column
 
@@ -78,7 +78,7 @@ def test_year_to_date_bands_name_their_axis_and_the_claims_own_range() -> None:
     assert [(b.get("range"), b["position"]) for b in bands[2:]] == [(None, "above"), (None, "above")]
     deductible = steps_of(result, "deductible")[0]
     assert (deductible["paid_before"], deductible["left_after"], deductible["amount"]) == ("500.00", "0.00", "0.00")
-    en, zh = render(result["steps"], "en", 200), render(result["steps"], "zh", 200)
+    en, zh = render(result["steps"], "en", 260), render(result["steps"], "zh", 260)
     assert "band 1 (3,000.00, 5,000.00] year to date, = this claim's (0.00, 2,000.00]" in en
     assert "分段 1 (3,000.00, 5,000.00] 年度累计,即本次费用 (0.00, 2,000.00]" in zh
     assert "band 3 — listed (10,000.00, 30,000.00]: not reached" in en and "表列 (10,000.00, 30,000.00]:本次未达到" in zh
@@ -97,7 +97,7 @@ def test_the_yearly_cap_is_shown_with_its_headroom_whether_it_binds_or_not(fund_
     assert (cap["limit"], cap["per"], cap["used_before"], cap["binding"], cap["amount"], cap["left_after"]) == (
         "40000.00", "year", f"{int(fund_paid)}.00", binding, cut, left)
     assert cap["this_claim"] == result["hifp_pay"]
-    en, zh = render(result["steps"], "en", 200), render(result["steps"], "zh", 200)
+    en, zh = render(result["steps"], "en", 260), render(result["steps"], "zh", 260)
     assert f"fund cap 40,000.00 (a year): used before {int(fund_paid):,}.00, this claim" in en
     assert f"最高支付限额 40,000.00(每年):之前已用 {int(fund_paid):,}.00,本次" in zh
     for lang, yes, no in (("en", "binding", "not binding"), ("zh", "限额起作用", "限额未起作用")):
@@ -136,10 +136,46 @@ def test_a_payer_cap_shared_with_basic_counts_both_and_its_ceiling_shows_too() -
     assert (cap["limit"], cap["used_before"], cap["this_claim"], cap["left_after"], cap["binding"], cap["amount"]) == (
         "12000.00", "3000.00", "9000.00", "0.00", True, "2000.00")
     assert cap["shared_with"] == ["basic"] and cap["shared_this_claim"] == "5000.00"
-    en, zh = render(result["steps"], "en", 200), render(result["steps"], "zh", 200)
+    en, zh = render(result["steps"], "en", 260), render(result["steps"], "zh", 260)
     assert "its cap 12,000.00 (a year, shared with basic): used before 3,000.00, this claim 9,000.00, left 0.00" in en
     assert "支付限额 12,000.00(每年,与 basic 共用):之前已用 3,000.00,本次 9,000.00,剩余 0.00 — 限额起作用" in zh
     assert "its eligible-expense ceiling 20,000.00 (a year): used before 1,000.00" in en and "— not binding" in en
+
+
+def test_item_and_visit_limits_are_shown_whether_they_cut_or_not() -> None:
+    """NCMS outpatient at a level-1 hospital: herbs 20 for 10 doses under 1 a dose (N-6) cut to 10; drugs 110 under
+    the visit's 100 (N-1…N-5, outpatient_drug_limit[1]) cut to 100; an exam of 5 under 50 (N-3) does not bind."""
+    bill = {"person": {"id": "P"}, "visit": {"type": "outpatient", "admit_date": "2008-05-01", "hospital": {"level": 1}},
+            "items": [{"category": "drug", "class": "A", "amount": "80"}, {"category": "drug", "class": "A", "amount": "30"},
+                      {"category": "tcm_herbal", "class": "A", "amount": "20", "doses": 10},
+                      {"category": "exam", "class": "A", "amount": "5"}]}
+    result = settle_bill(load_policy("ncms-rural"), bill, trace=True)
+    limits = [s for s in result["steps"] if s["step"] in ("item_limit", "visit_limit")]
+    assert [(s["step"], s["categories"], s["limit"], s["counted_before"], s["this_claim"], s["amount"], s["binding"])
+            for s in limits] == [("item_limit", ["tcm_herbal"], "10.00", "20.00", "10.00", "10.00", True),
+                                 ("visit_limit", ["drug"], "100.00", "110.00", "100.00", "10.00", True),
+                                 ("visit_limit", ["exam", "surgery"], "50.00", "5.00", "5.00", "0.00", False)]
+    assert limits[1]["from"]["entries"][0]["table"] == "outpatient_drug_limit"
+    assert limits[1]["from"]["entries"][0]["entry"] == "1"
+    en, zh = render(result["steps"], "en", 260), render(result["steps"], "zh", 260)
+    assert "visit limit [exam, surgery] 50.00 (a claim): this claim 5.00, left 45.00 — not binding" in en
+    assert "单次就诊限额 [exam, surgery] 50.00(每次):本次 5.00,剩余 45.00 — 限额未起作用" in zh
+    assert "item limit [tcm_herbal] 10.00 (per line, 1 selected): this claim 10.00, left 0.00 — binding" in en
+    for lang in ("zh", "en"):
+        render(result["steps"], lang, 80)
+
+
+def test_the_account_balance_is_shown_with_what_it_could_not_cover() -> None:
+    """SQ-10: a balance of 100 against a 300 outpatient share: it pays 100 and binds (200 left to cash)."""
+    bill = {"person": {"id": "P"}, "visit": {"type": "outpatient", "admit_date": "2008-05-01",
+                                             "hospital": {"zone": "in_district"}},
+            "amounts": {"total": "300"}, "history": {"account_balance": "100"}}
+    result = settle_bill(SUQIAN, bill, trace=True)
+    balance = steps_of(result, "account_balance")[0]
+    assert (balance["balance_before"], balance["this_claim"], balance["left_after"], balance["binding"]) == (
+        "100.00", "100.00", "0.00", True)
+    assert "balance before 100.00, this claim 100.00, left 0.00 — binding" in render(result["steps"], "en", 260)
+    assert "本次前余额 100.00,本次支付 100.00,剩余 0.00 — 限额起作用" in render(result["steps"], "zh", 260)
 
 
 # --- where each value came from --------------------------------------------------------------------------
