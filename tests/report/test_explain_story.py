@@ -278,3 +278,18 @@ def test_the_command_line_suggests_close_options_and_commands_only(capsys) -> No
     assert code == 2 and "No such command 'comput'" in err and "Did you mean" not in err
     code, _out, err = run(capsys, "policy", "chek")
     assert code == 2 and "Did you mean 'check'?" in err
+
+
+def test_the_documented_example_is_what_calc_prints() -> None:
+    """docs/outputs.md "Explain": its lines and its JSON cap step are reproduced by the shipped example."""
+    doc = (ROOT / "docs" / "outputs.md").read_text(encoding="utf-8")
+    section = doc[doc.index("## Explain"):doc.index("## Exit codes")]
+    result = settle_bill(SUQIAN, EXAMPLE, trace=True)
+    en, zh = flat(render(result["steps"], "en", 260)), flat(render(result["steps"], "zh", 260))
+    for line in ("band 1 (1,000.00, 5,000.00] within this stay or visit,", "from 0, listed (0.00, 5,000.00]",
+                 "fund cap 40,000.00 (a year): used before 0.00, this claim 15,170.00, left 24,830.00 — not binding",
+                 "deductible (patient): deductible[hospital_zone] → deductible[out_of_city] = 1000; hospital_zone ="):
+        assert line in section and flat(line) in en, line
+    assert flat("分段 1 (1,000.00, 5,000.00] 本次住院或就诊内,从0起,表列 (0.00, 5,000.00]") in zh
+    documented = json.loads(section[section.index('{"step": "cap"'):].split("\n```")[0].replace("\n", ""))
+    assert documented == steps_of(result, "cap")[0]
