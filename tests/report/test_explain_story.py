@@ -85,6 +85,30 @@ def test_year_to_date_bands_name_their_axis_and_the_claims_own_range() -> None:
     assert "paid before 500.00, left 0.00" in en and "之前已付 500.00,剩余 0.00" in zh
 
 
+@pytest.mark.parametrize(("axis", "history", "ranges", "claim_ranges"), [
+    ("absolute", {}, ["(1000.00, 5500.00]"], [None]),
+    ("above_deductible", {}, ["(0.00, 4500.00]"], ["(1000.00, 5500.00]"]),
+    ("cumulative", {"base": "8000", "deductible_paid": "1000"}, ["(8000.00, 10000.00]", "(10000.00, 13500.00]"],
+     ["(0.00, 2000.00]", "(2000.00, 5500.00]"]),
+])
+def test_payer_bands_show_where_they_applied_on_the_payers_axis(axis, history, ranges, claim_ranges) -> None:
+    """tests/engine/test_payers.py::test_band_axes: base 5500 above a yearly deductible of 1000, bands 0–10000 at
+    50 % then 80 %; year to date after 8000 of base, the claim covers (8000, 13500] of the year."""
+    from tests.engine.test_payers import bill, payer, policy
+
+    ded = {"standard": "1000", "per": "year", "source": "t"}
+    p = policy(payer(rate=None, deductible=ded, bands={"scale": "steps", "axis": axis}))
+    result = settle_bill(p, bill("10000", history={"payers": {"hifmi_pay": history}} if history else {}), trace=True)
+    bands = steps_of(result, "payer_band")
+    assert [b["range"] for b in bands] == ranges and [b.get("claim_range") for b in bands] == claim_ranges
+    assert {b["axis"] for b in bands} == {axis}
+    words = {"absolute": ("within this stay or visit, from 0", "本次住院或就诊内,从0起"),
+             "above_deductible": ("above the deductible", "起付线以上部分"), "cumulative": ("year to date", "年度累计")}
+    for lang, word in zip(("en", "zh"), words[axis], strict=True):
+        assert word in render(result["steps"], lang, 260)
+        render(result["steps"], lang, 80)
+
+
 # --- limits: headroom, binding or not ----------------------------------------------------------------
 
 @pytest.mark.parametrize(("fund_paid", "binding", "cut", "left"), [("0", False, "0.00", "24830.00"),
@@ -216,8 +240,17 @@ def test_a_set_override_and_an_assumed_default_are_named() -> None:
     assert flat("replaced: --set deductible_by_admission.2=300") in flat(render(result["steps"], "en", 80))
     assert flat("已改为 --set deductible_by_admission.2=300") in flat(render(result["steps"], "zh", 80))
     suqian = steps_of(settle_bill(SUQIAN, EXAMPLE, trace=True), "deductible")[0]["from"]
-    assert suqian["facts"] == [{"name": "hospital_zone", "value": "out_of_city", "origin": "assumed"}]
     assert "override" not in suqian["parameters"][0]
+    assert suqian["facts"] == [{"name": "hospital_zone", "value": "out_of_city", "origin": "assumed"}]
+
+
+def test_a_set_file_override_is_named_with_its_file(tmp_path) -> None:
+    params = tmp_path / "params.yaml"
+    params.write_text('deductible_by_admission:\n  values: {1: 400, 2: 250, "3+": 200}\n', encoding="utf-8")
+    result = settle_bill(load_policy(ORDINAL, set_file=params), stay(), trace=True)
+    found = steps_of(result, "deductible")[0]["from"]
+    assert result["act_pay_dedc"] == "250.00" and found["entries"][0]["value"] == "250"
+    assert found["parameters"][0]["override"].startswith(f"--set-file {params}")
 
 
 def test_age_from_a_birth_date_says_so() -> None:
