@@ -53,10 +53,8 @@ def explain_steps(policy: CompiledPolicy, row: Mapping) -> list[dict]:
         steps.append(_step("fulamt", row["fulamt_ownpay_amt"], source=_scope_source(model)))
     if row["overlmt_selfpay"]:
         steps.append(_step("overlmt", row["overlmt_selfpay"], source=_scope_source(model)))
-    for limit in scope_limits(row, model.scope):  # each item and visit limit that selected a line, bound or not
-        kind = model.scope.item_limits if limit["step"] == "item_limit" else model.scope.visit_limits
-        rule = kind[limit.pop("_index")]
-        steps.append(_with_origin(limit, origin(policy, row, rule.max or getattr(rule, "max_per_dose", None))))
+    for lim, limit in scope_limits(row, model.scope):  # each item and visit limit that selected a line, bound or not
+        steps.append(_with_origin(limit, origin(policy, row, lim.max or getattr(lim, "max_per_dose", None))))
     steps.extend(_self_pay_first_steps(policy, row))
     steps.append(_step("inscope", row["inscp_scp_amt"]))
     steps.extend(_direct_steps(policy, row))

@@ -113,10 +113,10 @@ def account_balance(row: Mapping, account) -> dict | None:
 _NO_LIMIT = 1 << 59
 
 
-def scope_limits(row: Mapping, scope) -> list[dict]:
-    """Each item limit (per line) and visit limit (per claim) that selected a line of this claim: the limit (for
-    item limits, the sum over the lines it selected), the amount counted after it, what it cut."""
-    steps: list[dict] = []
+def scope_limits(row: Mapping, scope) -> list[tuple[object, dict]]:
+    """Each item limit (per line) and visit limit (per claim) that selected a line of this claim, with its step:
+    the limit (for item limits, the sum over the lines it selected), the amount counted after it, what it cut."""
+    steps: list[tuple[object, dict]] = []
     for kind, prefix, limits in (("item_limit", "_til", scope.item_limits), ("visit_limit", "_tvl", scope.visit_limits)):
         for j, lim in enumerate(limits):
             lines = row.get(f"{prefix}{j}_n") or 0
@@ -124,9 +124,9 @@ def scope_limits(row: Mapping, scope) -> list[dict]:
             if not lines or limit is None or limit >= _NO_LIMIT:
                 continue
             before, kept = row.get(f"{prefix}{j}_a") or 0, row.get(f"{prefix}{j}_k") or 0
-            steps.append(limit_step(kind, limit=limit, per="line" if kind == "item_limit" else "claim", before=None,
-                                    used=kept, cut=before - kept, lines=lines, counted_before=fen_to_yuan(before),
-                                    categories=list(lim.categories) if lim.categories else None,
-                                    classes=list(lim.classes) if lim.classes else None, source=lim.source,
-                                    _index=j))
+            steps.append((lim, limit_step(
+                kind, limit=limit, per="line" if kind == "item_limit" else "claim", before=None, used=kept,
+                cut=before - kept, lines=lines, counted_before=fen_to_yuan(before),
+                categories=list(lim.categories) if lim.categories else None,
+                classes=list(lim.classes) if lim.classes else None, source=lim.source)))
     return steps
