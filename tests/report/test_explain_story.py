@@ -33,6 +33,13 @@ def render(steps: list[dict], lang: str, width: int) -> str:
     return text
 
 
+def step_column(text: str) -> str:
+    """The Step column of a rendered explain table, its folded lines joined: at 80 columns a label spans
+    several lines, between which the other columns' cells stand."""
+    table = re.split("数值来源|Where the values came from|依据原文|The clauses cited", text)[0]
+    return " ".join(re.split(r"\s{2,}", line[2:])[0] for line in table.splitlines() if line[2:3].strip())
+
+
 def flat(text: str) -> str:
     """The text without any whitespace: words folded over lines at 80 columns read as one."""
     return re.sub(r"\s+", "", text)
@@ -63,8 +70,9 @@ def test_band_range_is_where_it_applied_not_the_listed_edges() -> None:
     wide = {lang: render(result["steps"], lang, 260) for lang in ("zh", "en")}
     assert "band 1 (1,000.00, 5,000.00] within this stay or visit, from 0, listed (0.00, 5,000.00]" in wide["en"]
     assert "分段 1 (1,000.00, 5,000.00] 本次住院或就诊内,从0起,表列 (0.00, 5,000.00]" in wide["zh"]
-    for lang in ("zh", "en"):
-        assert "(1,000.00," in render(result["steps"], lang, 80)  # folded over lines in the Step column
+    for lang, label in (("en", "band 1 (1,000.00, 5,000.00] within this stay or visit, from 0, listed (0.00, 5,000.00]"),
+                        ("zh", "分段 1 (1,000.00, 5,000.00] 本次住院或就诊内,从0起,表列 (0.00, 5,000.00]")):
+        assert flat(label) in flat(step_column(render(result["steps"], lang, 80)))
 
 
 def test_year_to_date_bands_name_their_axis_and_the_claims_own_range() -> None:
@@ -83,6 +91,9 @@ def test_year_to_date_bands_name_their_axis_and_the_claims_own_range() -> None:
     assert "分段 1 (3,000.00, 5,000.00] 年度累计,即本次费用 (0.00, 2,000.00]" in zh
     assert "band 3 — listed (10,000.00, 30,000.00]: not reached" in en and "表列 (10,000.00, 30,000.00]:本次未达到" in zh
     assert "paid before 500.00, left 0.00" in en and "之前已付 500.00,剩余 0.00" in zh
+    for lang, label in (("en", "band 1 (3,000.00, 5,000.00] year to date, = this claim's (0.00, 2,000.00]"),
+                        ("zh", "分段 1 (3,000.00, 5,000.00] 年度累计,即本次费用 (0.00, 2,000.00]")):
+        assert flat(label) in flat(step_column(render(result["steps"], lang, 80)))
 
 
 @pytest.mark.parametrize(("axis", "history", "ranges", "claim_ranges"), [
@@ -125,7 +136,9 @@ def test_the_yearly_cap_is_shown_with_its_headroom_whether_it_binds_or_not(fund_
     assert f"fund cap 40,000.00 (a year): used before {int(fund_paid):,}.00, this claim" in en
     assert f"最高支付限额 40,000.00(每年):之前已用 {int(fund_paid):,}.00,本次" in zh
     for lang, yes, no in (("en", "binding", "not binding"), ("zh", "限额起作用", "限额未起作用")):
-        narrow = flat(render(result["steps"], lang, 80))
+        narrow = flat(step_column(render(result["steps"], lang, 80)))
+        head = {"en": "fund cap 40,000.00 (a year): used before", "zh": "最高支付限额 40,000.00(每年):之前已用"}[lang]
+        assert flat(head) in narrow
         assert flat(yes if binding else no) in narrow and (flat(no) in narrow) is not binding
 
 
@@ -164,6 +177,8 @@ def test_a_payer_cap_shared_with_basic_counts_both_and_its_ceiling_shows_too() -
     assert "its cap 12,000.00 (a year, shared with basic): used before 3,000.00, this claim 9,000.00, left 0.00" in en
     assert "支付限额 12,000.00(每年,与 basic 共用):之前已用 3,000.00,本次 9,000.00,剩余 0.00 — 限额起作用" in zh
     assert "its eligible-expense ceiling 20,000.00 (a year): used before 1,000.00" in en and "— not binding" in en
+    for lang, words in (("en", "shared with basic"), ("zh", "与 basic 共用")):
+        assert flat(words) in flat(step_column(render(result["steps"], lang, 80)))
 
 
 def test_item_and_visit_limits_are_shown_whether_they_cut_or_not() -> None:
@@ -185,8 +200,9 @@ def test_item_and_visit_limits_are_shown_whether_they_cut_or_not() -> None:
     assert "visit limit [exam, surgery] 50.00 (a claim): this claim 5.00, left 45.00 — not binding" in en
     assert "单次就诊限额 [exam, surgery] 50.00(每次):本次 5.00,剩余 45.00 — 限额未起作用" in zh
     assert "item limit [tcm_herbal] 10.00 (per line, 1 selected): this claim 10.00, left 0.00 — binding" in en
-    for lang in ("zh", "en"):
-        render(result["steps"], lang, 80)
+    for lang, label in (("en", "visit limit [exam, surgery] 50.00 (a claim): this claim 5.00, left 45.00 — not binding"),
+                        ("zh", "单次就诊限额 [exam, surgery] 50.00(每次):本次 5.00,剩余 45.00 — 限额未起作用")):
+        assert flat(label) in flat(step_column(render(result["steps"], lang, 80)))
 
 
 def test_the_account_balance_is_shown_with_what_it_could_not_cover() -> None:
@@ -200,6 +216,8 @@ def test_the_account_balance_is_shown_with_what_it_could_not_cover() -> None:
         "100.00", "100.00", "0.00", True)
     assert "balance before 100.00, this claim 100.00, left 0.00 — binding" in render(result["steps"], "en", 260)
     assert "本次前余额 100.00,本次支付 100.00,剩余 0.00 — 限额起作用" in render(result["steps"], "zh", 260)
+    for lang, words in (("en", "individual account balance"), ("zh", "个人账户余额")):
+        assert flat(words) in flat(step_column(render(result["steps"], lang, 80)))
 
 
 # --- where each value came from --------------------------------------------------------------------------
