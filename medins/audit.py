@@ -284,7 +284,7 @@ def explain_difference(policy: CompiledPolicy, row: dict, compared: tuple[str, .
         steps = explain_steps(policy, row)
         by_key = {s["step"]: s for s in steps}
         cap = by_key.get("cap")
-        if cap is not None and rec > comp:
+        if cap is not None and cap.get("binding") and rec > comp:  # every cap checked is a step; this one bound
             cut = cap["amount"]
             cite = _cite(cap.get("source"))
             return ("cap_exceeded", "cap",

@@ -10,10 +10,13 @@ commands so ``medins --help`` stays fast. Exit codes are one contract for every 
 from __future__ import annotations
 
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated, Literal
 
 import typer
+from typer.core import TyperGroup
 
 from medins.commands.analysis import compare, curve, policy_diff
 from medins.commands.audit import audit
@@ -23,6 +26,47 @@ from medins.commands.premium import premium
 
 #: ``-h`` as well as ``--help`` on every command and group.
 CONTEXT = {"help_option_names": ["-h", "--help"]}
+
+
+class CloseNamesGroup(TyperGroup):
+    """A command group whose "did you mean" offers close names only (``medins.errors.close_names``).
+
+    Why: Click offers any option or command within difflib's 0.6 — ``--explian`` got "Possible options:
+    --explain, --lang" — and a far-off suggestion misleads more than none. The rule is medins' one rule for
+    every suggestion (bill keys, policy keys, codes, ``--set`` parameters).
+    """
+
+    def parse_args(self, ctx, args):  # type: ignore[no-untyped-def]
+        with _close_option_hints():
+            return super().parse_args(ctx, args)
+
+    def invoke(self, ctx):  # type: ignore[no-untyped-def]
+        with _close_option_hints():  # a subcommand parses its options inside its group's invoke
+            return super().invoke(ctx)
+
+    def resolve_command(self, ctx, args):  # type: ignore[no-untyped-def]
+        try:
+            return super().resolve_command(ctx, args)
+        except Exception as exc:  # Click's UsageError "No such command" (suggest_commands is off: ours instead)
+            from medins.errors import close_names
+
+            close = close_names(args[0], self.commands, n=3) if args and hasattr(exc, "message") else []
+            if close:
+                exc.message = f"{exc.message.rstrip('.')}. Did you mean {', '.join(repr(c) for c in close)}?"
+            raise
+
+
+@contextmanager
+def _close_option_hints() -> Iterator[None]:
+    """Keep only the close names among the options Click suggests for an unknown option (``NoSuchOption``)."""
+    try:
+        yield
+    except Exception as exc:
+        if hasattr(exc, "option_name") and getattr(exc, "possibilities", None):
+            from medins.errors import close_names
+
+            exc.possibilities = close_names(exc.option_name, exc.possibilities, n=3) or None
+        raise
 #: Exit code of a bug in medins (2 is every user error, 1 rejected rows).
 BUG_EXIT = 3
 
@@ -35,9 +79,11 @@ app = typer.Typer(
     add_completion=True,
     context_settings=CONTEXT,
     rich_markup_mode=None,  # plain click help: rendering help through rich would triple the start-up time
+    cls=CloseNamesGroup, suggest_commands=False,
 )
 policy_app = typer.Typer(help="List, show, check, diff and export the schema of policies; list a policy's sources.",
-                         invoke_without_command=True, rich_markup_mode=None, context_settings=CONTEXT)
+                         invoke_without_command=True, rich_markup_mode=None, context_settings=CONTEXT,
+                         cls=CloseNamesGroup, suggest_commands=False)
 app.add_typer(policy_app, name="policy")
 
 

@@ -51,11 +51,32 @@ def show(value: object, limit: int = 60) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
+#: How alike (difflib's ratio, case ignored) a name must be to a known one before a "did you mean" offers it.
+#: Why this high: a hint must be right when given — ``totl`` → ``total`` (0.89), ``hosptal`` → ``hospital``
+#: (0.93) are; ``deposit`` → ``hospital`` (0.53) or ``--explian`` → ``--lang`` is not, and is worse than none.
+CLOSE_ENOUGH = 0.75
+
+
+def close_names(word: str, choices: Iterable[str], n: int = 1) -> list[str]:
+    """The up to ``n`` names of ``choices`` closest to ``word`` (ignoring case) at ``CLOSE_ENOUGH`` or above.
+
+    The one rule for every did-you-mean of medins: bill and policy keys, codes, parameters, policies, names.
+    A word of 3 or more letters that begins exactly one choice is close too (``hifp`` → ``hifp_pay``)."""
+    lowered: dict[str, str] = {}
+    for choice in choices:
+        lowered.setdefault(str(choice).lower(), str(choice))
+    key = str(word).lower()
+    found = difflib.get_close_matches(key, list(lowered), n=n, cutoff=CLOSE_ENOUGH)
+    if not found and len(key) >= 3:
+        begun = [c for c in lowered if c.startswith(key)]
+        found = begun if len(begun) == 1 else []
+    return [lowered[m] for m in found]
+
+
 def did_you_mean(word: str, choices: Iterable[str]) -> str | None:
     """The closest of ``choices`` to ``word`` (ignoring case), or None if nothing is close."""
-    lowered = {str(c).lower(): str(c) for c in choices}
-    match = difflib.get_close_matches(str(word).lower(), list(lowered), n=1, cutoff=0.6)
-    return lowered[match[0]] if match else None
+    found = close_names(word, choices)
+    return found[0] if found else None
 
 
 def unencodable_path(doc: object) -> tuple | None:

@@ -9,7 +9,6 @@ messages live here too, so what we accept and how we explain a refusal are read 
 
 from __future__ import annotations
 
-import difflib
 import re
 from collections.abc import Iterable, Mapping
 from pathlib import Path
@@ -81,8 +80,9 @@ RECORDED_NAMES = frozenset(f.name for f in RECORDED_FIELDS)
 
 def did_you_mean(word: str, candidates: Iterable[str]) -> str | None:
     """The closest candidate to ``word`` (for hints), or None when nothing is close."""
-    found = difflib.get_close_matches(word, list(candidates), n=1, cutoff=0.5)
-    return found[0] if found else None
+    from medins.errors import did_you_mean as close
+
+    return close(word, candidates)
 
 
 def resolve_headers(headers: list[str], columns: Mapping[str, str | None] | None = None,

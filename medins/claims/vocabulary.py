@@ -10,7 +10,6 @@ reader refuse any other code with a "did you mean". A policy may declare extra c
 
 from __future__ import annotations
 
-import difflib
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
 
@@ -215,7 +214,9 @@ def close_code(word: str, codes: Collection[str]) -> str | None:
     Why a high cutoff: a hint must be right when given; ``cosmetics`` → ``cosmetic`` is, but a code
     a policy invents on purpose should be told to declare itself, not offered an unrelated neighbour.
     """
-    found = difflib.get_close_matches(word, list(codes), n=1, cutoff=0.75)
+    from medins.errors import close_names
+
+    found = close_names(word, codes)
     return found[0] if found else None
 
 

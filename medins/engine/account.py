@@ -37,6 +37,6 @@ def settle_account(run: Run) -> None:
         _ax=pl.when(pl.col("_pays")).then(pl.col("_part")).otherwise(0),
     )
     f = clamped_cumsum(f, x="_ax", limit="_limit", h0=None, group=person, out_before="_a0", out_after="_a1")
-    run.frame = f.with_columns(acct_pay=pl.col("_a1") - pl.col("_a0")).drop(
-        "_pays", "_credit", "_first_year", "_opening", "_limit", "_ax", "_a0", "_a1"
-    )
+    run.frame = run.drop(f.with_columns(acct_pay=pl.col("_a1") - pl.col("_a0")),
+                         {"_pays": "_tr_acct_pays", "_limit": "_tr_acct_limit", "_a0": "_tr_acct0"},  # trace: balance
+                         "_pays", "_credit", "_first_year", "_opening", "_limit", "_ax", "_a0", "_a1")

@@ -93,7 +93,8 @@ def settle_benefits(run: Run) -> None:
                            out_after="_a1", grouping=_grouping(run, "_b_ceil"))
         run.frame = f.with_columns(
             eligible=pl.when(pl.col("_cabove")).then(pl.col("ded") + pl.col("_a1") - pl.col("_a0"))
-            .otherwise(pl.col("eligible"))).drop("_ax", "_al", "_ah", "_a0", "_a1")
+            .otherwise(pl.col("eligible")))
+        run.frame = run.drop(run.frame, {"_a0": "_tr_ceil_above0"}, "_ax", "_al", "_ah", "_a0", "_a1")  # trace: used before
     run.frame = clamped_cumsum(run.frame, x="eligible", limit=None, h0="hist_inscope",
                                group=[*PERSON_YEAR, "_b_axis"], out_before="_c0", out_after="_c1",
                                grouping=_grouping(run, "_b_axis"))
@@ -158,7 +159,7 @@ def _deductible(run: Run) -> None:
         .when(pl.col("_dmode") == "year").then(pl.col("_dy1") - pl.col("_dy0"))
         .otherwise(0)
     )
-    run.frame = f.drop("_std_seen", "_x_year", "_l_year", "_dy0", "_dy1")
+    run.frame = run.drop(f, {"_dy0": "_tr_ded0"}, "_std_seen", "_x_year", "_l_year", "_dy0", "_dy1")  # trace: paid before
 
 
 def _scale_for(run: Run, bands: Bands, version: int) -> list[ScaleBand]:
@@ -339,4 +340,5 @@ def _cap(run: Run, *, rules_cap, raw: str, out: str, bucket: str, h0: str) -> No
         .otherwise(pl.col(raw))
         .alias(out)
     )
-    run.frame = f.drop("_camt", "_cyear", "_cx", "_cl", "_k0", "_k1")
+    run.frame = run.drop(f, {"_camt": "_tr_cap", "_cyear": "_tr_cap_year", "_k0": "_tr_cap0"},  # trace: the cap's headroom
+                         "_camt", "_cyear", "_cx", "_cl", "_k0", "_k1")

@@ -86,6 +86,15 @@ class Run:
     problems: dict[int, list[str]] = field(default_factory=dict)
     #: State groupings (``state.group_order``) by bucket column, shared by the state columns of a stage.
     groupings: dict[str, tuple] = field(default_factory=dict)
+    #: ``settle(..., keep_trace=True)``: stages keep the few temporaries ``--explain`` reads (:meth:`drop`).
+    trace: bool = False
+
+    def drop(self, frame: pl.DataFrame, keep: dict[str, str], *columns: str) -> pl.DataFrame:
+        """``frame`` without the temporaries ``columns``; with ``trace``, those named in ``keep`` stay under
+        their trace names (``keep``: temporary -> trace name). Trace-only: the batch path drops them as before."""
+        if self.trace:
+            frame = frame.with_columns(pl.col(old).alias(new) for old, new in keep.items())
+        return frame.drop(*columns)
 
     def constants(self, version: int) -> dict[str, object]:
         return self.policy.versions[version].params.constants

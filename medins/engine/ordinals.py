@@ -26,6 +26,9 @@ def admission_ordinals(run: Run, grouping: Grouping) -> None:
     ``grouping``: the (person, benefit year, rule bucket) grouping the ``admissions`` count was made in.
     """
     f = run.frame
+    if run.trace:  # trace: whether the ordinal was stated (it is replaced by the effective one below)
+        given = pl.col("admission_no") if "admission_no" in f.columns else pl.lit(None, pl.Int64)
+        f = f.with_columns(_tr_admission_no_given=given.is_not_null())
     counted = pl.col("admissions") + 1
     adm = pl.col("_ok") & pl.col("_admission")
     if "admission_no" not in f.columns or f["admission_no"].null_count() == f.height:

@@ -161,7 +161,11 @@ def _settle_one(run: Run, n: int, pid: str) -> None:
               "_pgiven": f"_pgiven_{pid}", "_p_std": f"_pstd_{pid}", "_papp": f"_papp_{pid}"})
     run.frame = run.frame.with_columns(
         (pl.col(f"_pbase_{pid}") - pl.col("_p_b2")).alias(f"_pceil_{pid}"))
-    run.frame = run.frame.drop("_pfield", "_pcomp", *(c for c in run.frame.columns if c.startswith("_p_")))
+    # trace: the payer's axis start, ceiling, cap and their state before the claim, as ``_tr_<pid>_<name>``
+    kept = {c: f"_tr_{pid}_{c.removeprefix('_p_tr').removeprefix('_p_')}" for c in (
+        "_p_pc0", "_p_ceil", "_p_cper", "_p_camt", "_p_kper", "_p_tr_p_b10", "_p_tr_p_ab10", "_p_trd0", "_p_trs1",
+        "_p_trsh", "_p_trk0")}
+    run.frame = run.drop(run.frame, kept, "_pfield", "_pcomp", *(c for c in run.frame.columns if c.startswith("_p_")))
 
 
 def _history(model: Policy, layers: dict[int, tuple[int, Layer]]) -> dict[str, pl.Expr]:
@@ -191,7 +195,8 @@ def _ceiling(run: Run, cumsum, *, x: str, where: pl.Expr, h0: str, out: str) -> 
     run.frame = run.frame.with_columns(
         pl.when(yearly).then(pl.col("_p_cy1") - pl.col("_p_cy0"))
         .when(has).then(pl.min_horizontal(pl.col(x), pl.col("_p_ceil")))
-        .otherwise(pl.col(x)).alias(out)).drop("_p_cx", "_p_cl", "_p_cy0", "_p_cy1")
+        .otherwise(pl.col(x)).alias(out))
+    run.frame = run.drop(run.frame, {"_p_cy0": f"_p_tr{out}0"}, "_p_cx", "_p_cl", "_p_cy0", "_p_cy1")  # trace: used before
 
 
 def _payer_deductible(run: Run, cumsum, *, x: str) -> None:
@@ -204,7 +209,8 @@ def _payer_deductible(run: Run, cumsum, *, x: str) -> None:
     run.frame = run.frame.with_columns(
         pl.when(yearly).then(pl.col("_p_dy1") - pl.col("_p_dy0"))
         .when(has).then(pl.min_horizontal(pl.col(x), pl.col("_p_std")))
-        .otherwise(0).alias("_p_d")).drop("_p_dx", "_p_dl", "_p_dy0", "_p_dy1")
+        .otherwise(0).alias("_p_d"))
+    run.frame = run.drop(run.frame, {"_p_dy0": "_p_trd0"}, "_p_dx", "_p_dl", "_p_dy0", "_p_dy1")  # trace: paid before
 
 
 def _shared(model: Policy, layers: dict[int, tuple[int, Layer]]) -> tuple[pl.Expr, pl.Expr]:
@@ -253,4 +259,6 @@ def _payer_cap(run: Run, cumsum, layers: dict[int, tuple[int, Layer]]) -> None:
         .when(yearly).then(pl.col("_p_k1") - pl.col("_p_k0"))
         .when(has).then(pl.min_horizontal(pl.col("_p_raw"), (pl.col("_p_camt") - pl.col("_p_sh")).clip(lower_bound=0)))
         .otherwise(pl.col("_p_raw")),
-    ).drop("_pgiven_amount", "_p_sh", "_p_shh", "_p_s0", "_p_s1", "_p_kx", "_p_kl", "_p_k0", "_p_k1")
+    )
+    run.frame = run.drop(run.frame, {"_p_s1": "_p_trs1", "_p_sh": "_p_trsh", "_p_k0": "_p_trk0"},  # trace: cap headroom
+                         "_pgiven_amount", "_p_sh", "_p_shh", "_p_s0", "_p_s1", "_p_kx", "_p_kl", "_p_k0", "_p_k1")

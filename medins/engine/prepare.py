@@ -60,7 +60,8 @@ def _ages(run: Run) -> None:
     if mismatch.any():
         for i in f.filter(mismatch)["_i"].to_list():
             run.problems.setdefault(i, []).append("age_mismatch")
-    run.frame = f.with_columns(age=pl.coalesce("_age_born", "age")).drop("_age_born")
+    run.frame = run.drop(f.with_columns(age=pl.coalesce("_age_born", "age")), {"_age_born": "_tr_age_born"},  # trace
+                         "_age_born")
 
 
 def _age(birth: pl.Expr, on: pl.Expr) -> pl.Expr:

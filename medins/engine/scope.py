@@ -71,7 +71,9 @@ _SUMMED = ("_ful", "_over", "_pre", "_b", "_dbase", "_dnum")
 def _merge_lines(run: Run, lines: pl.DataFrame, needed_cats: list[str]) -> None:
     """Sum settled lines per claim into the claim's columns (claims without lines keep their amounts)."""
     spf = [c for c in lines.columns if c.startswith("_spf")]
+    traced = [c for c in lines.columns if c.startswith(("_til", "_tvl"))]  # trace only: item and visit limits
     per_claim = lines.group_by("claim_row").agg(
+        *[pl.col(c).sum() for c in traced],
         *[
             pl.col("item_amount").filter(pl.col("item_category") == cat[len(_CAT_PREFIX):]).sum().alias(cat)
             for cat in needed_cats
@@ -211,7 +213,7 @@ def _settle_lines(run: Run, items: pl.DataFrame) -> pl.DataFrame:
         excess = (days - limit).clip(lower_bound=0)
         over = (lines["_cnt"] * excess * 2 + days) // (days * 2)  # half up of cnt × excess / days
         lines = lines.with_columns(_cnt=pl.col("_cnt") - over.fill_null(0))
-    for lim in scope.item_limits:
+    for j, lim in enumerate(scope.item_limits):
         sel = _selected(run, lines, lim)
         if lim.max is not None:
             cap = _ev_lines(run, lim.max, "money", lines)
@@ -219,14 +221,25 @@ def _settle_lines(run: Run, items: pl.DataFrame) -> pl.DataFrame:
             per = _ev_lines(run, lim.max_per_dose, "money", lines)
             cap = per * lines["item_doses"]
         new = pl.min_horizontal(pl.col("_cnt"), pl.lit(cap).fill_null(1 << 60))
+        if run.trace:  # trace: per line, the selected amount before the limit and the limit (summed per claim)
+            lines = lines.with_columns(**{f"_til{j}_n": pl.lit(sel).cast(pl.Int64),
+                                          f"_til{j}_a": pl.when(pl.lit(sel)).then(pl.col("_cnt")).otherwise(0),
+                                          f"_til{j}_l": pl.when(pl.lit(sel)).then(pl.lit(cap)).otherwise(0)})
         lines = lines.with_columns(_cnt=pl.when(pl.lit(sel)).then(new).otherwise(pl.col("_cnt")))
-    for lim in scope.visit_limits:
+        if run.trace:
+            lines = lines.with_columns(**{f"_til{j}_k": pl.when(pl.lit(sel)).then(pl.col("_cnt")).otherwise(0)})
+    for j, lim in enumerate(scope.visit_limits):
         sel = _selected(run, lines, lim)
         cap = _ev_lines(run, lim.max, "money", lines).fill_null(1 << 60)
         lines = lines.with_columns(_sel=sel, _cap=cap).with_columns(
             _grp=pl.col("_cnt").filter(pl.col("_sel")).sum().over("claim_row"),
             _gcap=pl.col("_cap").first().over("claim_row"),
         )
+        if run.trace:  # trace: the group's amount before the limit (first line of the claim) and the limit
+            first = pl.int_range(pl.len()).over("claim_row") == 0
+            lines = lines.with_columns(**{f"_tvl{j}_a": pl.when(first).then(pl.col("_grp").fill_null(0)).otherwise(0),
+                                          f"_tvl{j}_l": pl.when(first).then(pl.col("_gcap")).otherwise(0),
+                                          f"_tvl{j}_n": pl.col("_sel").cast(pl.Int64)})
         # Spread the group's counted amount over its lines in order: each keeps what fits under the cap.
         lines = lines.with_columns(
             _before=(pl.when(pl.col("_sel")).then(pl.col("_cnt")).otherwise(0).cum_sum().over("claim_row")
@@ -235,7 +248,10 @@ def _settle_lines(run: Run, items: pl.DataFrame) -> pl.DataFrame:
             _cnt=pl.when(pl.col("_sel"))
             .then(pl.min_horizontal(pl.col("_cnt"), (pl.col("_gcap") - pl.col("_before")).clip(lower_bound=0)))
             .otherwise(pl.col("_cnt"))
-        ).drop("_sel", "_cap", "_grp", "_gcap", "_before")
+        )
+        if run.trace:
+            lines = lines.with_columns(**{f"_tvl{j}_k": pl.when(pl.col("_sel")).then(pl.col("_cnt")).otherwise(0)})
+        lines = lines.drop("_sel", "_cap", "_grp", "_gcap", "_before")
     lines = _self_pay_first(run, lines).with_columns(
         _over=pl.col("item_amount") - pl.col("_ful") - pl.col("_cnt"),
         _b=pl.when(pl.col("item_class") == "B").then(pl.col("_cnt") - pl.col("_pre") - pl.col("_dbase")).otherwise(0),

@@ -53,7 +53,7 @@ def settle(policy: CompiledPolicy, claims: pl.DataFrame, items: pl.DataFrame | N
         .with_row_index("_i")
         .with_columns(pl.col("_i").cast(pl.Int64), _v=pl.lit(0, pl.Int64), _pk=person)
     )
-    run = Run(policy, frame)
+    run = Run(policy, frame, trace=keep_trace)
     add_derived(run)
     split_scope(run, items)
     check_admissibility(run)

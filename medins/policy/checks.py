@@ -317,9 +317,9 @@ def _check_expressions(c: Checker) -> None:
 
 
 def _close_names(name: str, known: set[str]) -> list[str]:
-    import difflib
+    from medins.errors import close_names
 
-    return difflib.get_close_matches(name, sorted(known), n=1, cutoff=0.6)
+    return close_names(name, sorted(known))
 
 
 def _vocab_of_name(name: str) -> str | None:

@@ -137,9 +137,9 @@ def apply_override(params: dict[str, Parameter], key: str, raw: str) -> dict[str
     """Return ``params`` with ``--set key=raw`` applied; raise ValueError with a hint when it cannot be."""
     match = _SET_KEY.match(key)
     if not match or match.group("name") not in params:
-        import difflib
+        from medins.errors import close_names
 
-        close = difflib.get_close_matches(key.split(".")[0].split("[")[0], list(params), n=3)
+        close = close_names(key.split(".")[0].split("[")[0], params, n=3)
         hint = f" Did you mean {', '.join(close)}?" if close else ""
         raise ValueError(f"--set {key}: no parameter of that name.{hint} See `medins policy show`.")
     name, rest = match.group("name"), match.group("rest")

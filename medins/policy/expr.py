@@ -16,13 +16,13 @@ Grammar: literals (numbers, ``55%``, 'text', True, False, None), names, ``table[
 from __future__ import annotations
 
 import ast
-import difflib
 import re
 from collections.abc import Callable, Collection, Mapping
 from datetime import date
 from decimal import Decimal, localcontext
 
 from medins import dates
+from medins.errors import close_names
 
 
 class ExprError(ValueError):
@@ -138,7 +138,7 @@ class Expression:
         names = set(_free_names(tree))
         if known_names is not None:
             for name in sorted(names - set(known_names)):
-                close = difflib.get_close_matches(name, list(known_names), n=3)
+                close = close_names(name, known_names, n=3)
                 hint = f"; did you mean {', '.join(close)}?" if close else ""
                 raise ExprError(f"unknown name {name!r}{hint}", text.find(name))
         return cls(text, tree, source, frozenset(names))
@@ -185,7 +185,7 @@ def _check_node(node: ast.AST, text: str) -> None:
     if isinstance(node, ast.Call):
         if not isinstance(node.func, ast.Name) or (node.func.id not in FUNCTIONS and node.func.id != "__pct__"):
             name = getattr(node.func, "id", type(node.func).__name__)
-            close = difflib.get_close_matches(str(name), list(FUNCTIONS), n=2)
+            close = close_names(str(name), FUNCTIONS, n=2)
             hint = f"; did you mean {', '.join(close)}?" if close else f"; functions: {', '.join(FUNCTIONS)}"
             raise ExprError(f"unknown function {name!r}{hint}", node.col_offset)
         if node.keywords:

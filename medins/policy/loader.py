@@ -8,13 +8,12 @@ expression parsed and its names resolved, all problems reported at once with ``f
 
 from __future__ import annotations
 
-import difflib
 from collections.abc import Iterator
 from functools import cache
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from medins.errors import PolicyError, PolicyIssue, UsageError, format_key_path
+from medins.errors import PolicyError, PolicyIssue, UsageError, close_names, format_key_path
 
 if TYPE_CHECKING:  # imported where used: a policy found in the cache needs none of the checking machinery
     from medins.policy.compiled import CompiledPolicy
@@ -47,7 +46,7 @@ def find_policy(name: str) -> Path:
     stem = name[:-5] if name.endswith(".yaml") else name[:-4] if name.endswith(".yml") else name
     if Path(stem).name in builtins and ("/" not in stem or not path.parent.exists()):
         return builtins[Path(stem).name]
-    close = difflib.get_close_matches(Path(stem).name, list(builtins), n=3)
+    close = close_names(Path(stem).name, builtins, n=3)
     listing = ", ".join(builtins)
     hint_en = f"Did you mean {', '.join(close)}? " if close else ""
     hint_zh = f"是否想用 {', '.join(close)}?" if close else ""
@@ -155,7 +154,7 @@ def check_expressions(model: Policy, positions: Positions, filename: str) -> lis
 
     for loc, scale_name in _scale_refs(model):
         if scale_name not in params:
-            close = difflib.get_close_matches(scale_name, sorted(params), n=3)
+            close = close_names(scale_name, sorted(params), n=3)
             issue(loc, scale_name, f"no parameter named {scale_name!r}", f"没有名为 {scale_name!r} 的参数",
                   f"Did you mean {', '.join(close)}?" if close else "Declare a scale parameter.",
                   f"是否想用 {', '.join(close)}?" if close else "请声明一个 scale 参数。", "unknown_parameter")

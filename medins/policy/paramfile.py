@@ -11,12 +11,11 @@ unit and ``source`` to ``--set-file FILE:LINE``; a plain value (``basic_deductib
 
 from __future__ import annotations
 
-import difflib
 from pathlib import Path
 
 from pydantic import Field, ValidationError
 
-from medins.errors import PolicyError, PolicyIssue, UsageError
+from medins.errors import PolicyError, PolicyIssue, UsageError, close_names
 from medins.policy.compiled import parse_compact_scale
 from medins.policy.messages import issues_from_validation_error
 from medins.policy.schema import Model, Name, Parameter, Policy
@@ -63,7 +62,7 @@ def load_parameter_file(path: str | Path, model: Policy, *, only_known: bool = F
         if declared is None and only_known:
             continue
         if declared is None:
-            close = difflib.get_close_matches(str(name), list(model.parameters), n=3)
+            close = close_names(str(name), model.parameters, n=3)
             line, col = positions.locate(("parameters", name), prefer="key")
             issues.append(PolicyIssue(
                 file=display, line=line, column=col, key_path=f"parameters.{name}", found=repr(name),

@@ -13,6 +13,15 @@ from decimal import Decimal
 from medins.money import fen_to_yuan, ppm_to_percent
 from medins.policy.compiled import CompiledPolicy
 from medins.policy.schema import payer_order
+from medins.report.explain_limits import (
+    account_balance,
+    basic_cap,
+    basic_ceiling,
+    payer_cap,
+    payer_ceiling,
+    scope_limits,
+)
+from medins.report.explain_origin import origin, scale_origin
 
 
 def _yuan_exact(numerator: int, denominator: int) -> str:
@@ -44,12 +53,14 @@ def explain_steps(policy: CompiledPolicy, row: Mapping) -> list[dict]:
         steps.append(_step("fulamt", row["fulamt_ownpay_amt"], source=_scope_source(model)))
     if row["overlmt_selfpay"]:
         steps.append(_step("overlmt", row["overlmt_selfpay"], source=_scope_source(model)))
+    for lim, limit in scope_limits(row, model.scope):  # each item and visit limit that selected a line, bound or not
+        steps.append(_with_origin(limit, origin(policy, row, lim.max or getattr(lim, "max_per_dose", None))))
     steps.extend(_self_pay_first_steps(policy, row))
     steps.append(_step("inscope", row["inscp_scp_amt"]))
     steps.extend(_direct_steps(policy, row))
     if row["status"] != "settled":
         steps.append(_step("rejected", None, reasons=list(row["reasons"])))
-        _finish(steps, row)
+        _finish(steps, row, model.account)
         return steps
     rule = model.rules[row["_rule"]]
     steps.append(_step("rule", None, rule=rule.id, label={"zh": rule.label.zh, "en": rule.label.en},
@@ -60,7 +71,7 @@ def explain_steps(policy: CompiledPolicy, row: Mapping) -> list[dict]:
     order = payer_order(model)
     for layer in rule.layers:
         steps += payer_steps(policy, row, layer, order.index(layer.id))
-    _finish(steps, row)
+    _finish(steps, row, model.account)
     return steps
 
 
@@ -68,14 +79,18 @@ def _basic_steps(policy: CompiledPolicy, row: Mapping, rule) -> list[dict]:
     """The basic fund's ceiling, deductible, bands, class-B reduction, raw payment, allowance and cap."""
     model = policy.model
     steps: list[dict] = []
-    cut = row["inscp_scp_amt"] - row["eligible"]
-    if cut and rule.ceiling:
-        steps.append(_step("ceiling", cut, source=rule.ceiling.source))
+    ceiling = basic_ceiling(row, rule)
+    if ceiling is not None:
+        steps.append(_with_origin(ceiling, origin(policy, row, rule.ceiling.amount)))
     if rule.deductible:
-        steps.append(_step("deductible", row["act_pay_dedc"], standard=fen_to_yuan(row["_std"] or 0),
-                           source=rule.deductible.source))
+        steps.append(_with_origin(_step("deductible", row["act_pay_dedc"], standard=fen_to_yuan(row["_std"] or 0),
+                                        per=rule.deductible.per, **_deductible_state(row, rule.deductible),
+                                        source=rule.deductible.source),
+                                  origin(policy, row, rule.deductible.standard)))
     if rule.bands is not None:
         scale = policy.versions[row["_v"]].params.scales.get(rule.bands.scale or "", [])
+        rate_from = origin(policy, row, rule.bands.rate, scale=rule.bands.scale or "") or \
+            scale_origin(policy, row, rule.bands.scale)
         for k in range(row.get("_bwidth") or 0):
             part = row.get(f"_b{k}_a") or 0
             rate = row.get(f"_b{k}_r")
@@ -92,11 +107,11 @@ def _basic_steps(policy: CompiledPolicy, row: Mapping, rule) -> list[dict]:
                 band_source = f"{band_source}; {rule.bands.source}"
             else:
                 listed = None
-            steps.append(_step(
+            steps.append(_with_origin(_step(
                 "band", _yuan_exact(part * rate, 1_000_000), band=k + 1,
-                range=f"({fen_to_yuan(lo)}, {fen_to_yuan(hi) if hi is not None else '∞'}]",
+                **band_range(part, lo, hi, *_basic_span(row, rule.bands.axis)),
                 base=fen_to_yuan(part), rate=shown, listed_rate=listed, source=band_source,
-            ))
+            ), rate_from))
         if row.get("_boff"):
             # the reduction over 10^6 × E: Σ A_k × r_k × E − Σ A_k × max(0, r_k × E − C) = Σ A_k × min(r_k × E, C)
             e0 = row.get("_e0") or 1
@@ -104,18 +119,20 @@ def _basic_steps(policy: CompiledPolicy, row: Mapping, rule) -> list[dict]:
             reduction = sum((row.get(f"_b{k}_a") or 0) * min((row.get(f"_b{k}_r") or 0) * e0, c)
                             for k in range(row.get("_bwidth") or 0))
             params = policy.versions[row["_v"]].params
-            steps.append(_step("class_b", "-" + _yuan_exact(reduction, 1_000_000 * e0),
-                               rate=ppm_to_percent(row["_boff"]),
-                               source=params.sources.get(rule.bands.class_b_offset or "", rule.bands.source)))
+            steps.append(_with_origin(_step("class_b", "-" + _yuan_exact(reduction, 1_000_000 * e0),
+                                            rate=ppm_to_percent(row["_boff"]),
+                                            source=params.sources.get(rule.bands.class_b_offset or "",
+                                                                      rule.bands.source)),
+                                      origin(policy, row, rule.bands.class_b_offset)))
         steps.append(_step("fund_raw", row["_raw"]))
     if row.get("direct_pay"):
         steps.append(_step("direct_pay", row["direct_pay"], source="; ".join(
             s.source for s in model.scope.self_pay_first if s.fund_rate is not None)))
     if row.get("_allow"):
         steps.append(_step("allowance", row["_allow"], source="; ".join(a.source for a in rule.allowances)))
-    capped = (row.get("_raw_total") or 0) - row["hifp_pay"]
-    if capped > 0 and rule.cap is not None:
-        steps.append(_step("cap", capped, source=rule.cap.source))
+    cap = basic_cap(row, rule)
+    if cap is not None:
+        steps.append(_with_origin(cap, origin(policy, row, rule.cap.amount)))
     return steps
 
 
@@ -132,14 +149,19 @@ def payer_steps(policy: CompiledPolicy, row: Mapping, layer, n: int) -> list[dic
         return [_step("payer", 0, **common, when=layer.when, eligible=False, source=layer.source)]
     base = row.get(f"_pbase_{pid}") or 0
     steps = [_step("payer_base", base, formula=layer.base, **common, source=layer.source)]
-    cut = row.get(f"_pceil_{pid}") or 0
-    if cut and layer.ceiling:
-        steps.append(_step("payer_ceiling", cut, per=layer.ceiling.per, measure=layer.ceiling.measure, **common,
-                           source=layer.ceiling.source))
+    ceiling = payer_ceiling(row, layer, common)
+    if ceiling is not None:
+        steps.append(_with_origin(ceiling, origin(policy, row, layer.ceiling.amount)))
     if layer.deductible:
-        steps.append(_step("payer_deductible", row.get(f"_pded_{pid}") or 0,
-                           standard=fen_to_yuan(row.get(f"_pstd_{pid}") or 0), per=layer.deductible.per, **common,
-                           source=layer.deductible.source))
+        yearly = layer.deductible.per == "year"
+        before = row.get(f"_tr_{pid}_d0") or 0
+        std = row.get(f"_pstd_{pid}") or 0
+        ded = row.get(f"_pded_{pid}") or 0
+        steps.append(_with_origin(_step(
+            "payer_deductible", ded, standard=fen_to_yuan(std), per=layer.deductible.per,
+            paid_before=fen_to_yuan(before) if yearly else None,
+            left_after=fen_to_yuan(max(std - before - ded, 0)) if yearly else None, **common,
+            source=layer.deductible.source), origin(policy, row, layer.deductible.standard)))
     prefix = f"_q{n}"
     params = policy.versions[row["_v"]].params
     scale = params.scales.get(layer.bands.scale or "", [])
@@ -149,23 +171,26 @@ def payer_steps(policy: CompiledPolicy, row: Mapping, layer, n: int) -> list[dic
             continue
         lo, hi = row[f"{prefix}{k}_lo"], row[f"{prefix}{k}_hi"]
         band_source = (scale[k].source if k < len(scale) and scale[k].source else None) or layer.bands.source
-        steps.append(_step("payer_band", _yuan_exact(part * rate, 1_000_000), band=k + 1, axis=layer.bands.axis,
-                           range=f"({fen_to_yuan(lo)}, {fen_to_yuan(hi) if hi is not None else '∞'}]",
+        steps.append(_step("payer_band", _yuan_exact(part * rate, 1_000_000), band=k + 1,
+                           **band_range(part, lo, hi, *_payer_span(row, pid, layer.bands.axis)),
                            base=fen_to_yuan(part), rate=ppm_to_percent(rate), **common, source=band_source))
     raw = row.get(f"_praw_{pid}") or 0
     steps.append(_step("payer_raw", raw, **common))
-    if raw > pay and layer.cap is not None:
-        steps.append(_step("payer_cap", raw - pay, per=layer.cap.per, shared_with=layer.cap.shared_with or None,
-                           **common, source=layer.cap.source))
+    cap = payer_cap(row, layer, common)
+    if cap is not None:
+        steps.append(_with_origin(cap, origin(policy, row, layer.cap.amount)))
     steps.append(_step("payer", pay, **common, source=layer.source))
     return steps
 
 
-def _finish(steps: list[dict], row: Mapping) -> None:
+def _finish(steps: list[dict], row: Mapping, account=None) -> None:
     steps.append(_step("fund", row["fund_pay_sumamt"]))
     steps.append(_step("patient", row["psn_part_amt"]))
     if row["acct_pay"]:
         steps.append(_step("account", row["acct_pay"]))
+    balance = account_balance(row, account) if account is not None else None
+    if balance is not None:
+        steps.append(balance)
     steps.append(_step("cash", row["psn_cash_pay"]))
     if row.get("deposit_amt"):  # at the cashier: the deposit against the cash share
         steps.append(_step("deposit", row["deposit_amt"]))
@@ -218,3 +243,70 @@ def _rate_text(text: str | None, constants: Mapping[str, object]) -> str | None:
 def _scope_source(model) -> str | None:
     sources = [s.source for s in model.scope.excluded] + [s.source for s in model.scope.item_limits]
     return "; ".join(dict.fromkeys(sources)) or None
+
+
+def band_range(part: int, lo: int, hi: int | None, lower: int, upper: int, shift: int, axis: str) -> dict:
+    """Where a band applied for this claim, on the rule's ``axis``: ``range`` is the part of the band the claim's
+    paid interval (``lower``, ``upper``] covered (None when it covered none of it, ``position`` then saying
+    whether the band lies below — taken by the deductible or earlier claims — or above); ``band_edges`` the
+    band as listed; ``claim_range`` the same part on the claim's own in-scope amount from 0 (axis value +
+    ``shift``), given when the axis is not that amount already.
+    """
+    out: dict[str, object] = {"axis": axis, "band_edges": _interval(lo, hi)}
+    if part <= 0:
+        out["range"] = None
+        out["position"] = "below" if hi is not None and hi <= lower else "above"
+        return out
+    start, end = max(lo, lower), min(hi, upper) if hi is not None else upper
+    out["range"] = _interval(start, end)
+    if axis != "absolute":
+        out["claim_range"] = _interval(start + shift, end + shift)
+    return out
+
+
+def _interval(lo: int, hi: int | None) -> str:
+    return f"({fen_to_yuan(lo)}, {fen_to_yuan(hi) if hi is not None else '∞'}]"
+
+
+def _basic_span(row: Mapping, axis: str) -> tuple[int, int, int, str]:
+    """The basic fund's paid interval on its axis and the shift to the claim's own amount (benefits.py)."""
+    ded, eligible = row["ded"], row["eligible"]
+    if axis == "cumulative":
+        before = row.get("_c0") or 0
+        return before + ded, before + eligible, -before, axis
+    if axis == "above_deductible":
+        return 0, eligible - ded, ded, axis
+    return ded, eligible, 0, axis
+
+
+def _payer_span(row: Mapping, pid: str, axis: str) -> tuple[int, int, int, str]:
+    """A payer's paid interval on its axis (payers.py: its base after the ceiling, above its deductible)."""
+    ded = row.get(f"_pded_{pid}") or 0
+    through = (row.get(f"_pbase_{pid}") or 0) - (row.get(f"_pceil_{pid}") or 0)
+    if axis == "cumulative":
+        before = row.get(f"_tr_{pid}_pc0") or 0
+        return before + ded, before + through, -before, axis
+    if axis == "above_deductible":
+        return 0, through - ded, ded, axis
+    return ded, through, 0, axis
+
+
+def _deductible_state(row: Mapping, deductible) -> dict:
+    """A yearly deductible's state: paid before this claim and left after it; a top-up's standard already met."""
+    std, ded = row["_std"] or 0, row["act_pay_dedc"]
+    if deductible.per == "year":
+        before = row.get("_tr_ded0") or 0
+        return {"paid_before": fen_to_yuan(before), "left_after": fen_to_yuan(max(std - before - ded, 0))}
+    if deductible.topup and row.get("_prior_std"):
+        return {"standard_met_before": fen_to_yuan(row["_prior_std"])}
+    return {}
+
+
+def _with_origin(step: dict, found: dict | None) -> dict:
+    """``step`` with ``from``: where its limit, standard or rate came from (``explain_origin.origin``)."""
+    if found is not None:
+        source = step.pop("source", None)
+        step["from"] = found
+        if source:
+            step["source"] = source
+    return step

@@ -14,6 +14,7 @@ from rich.console import Group, RenderableType
 from rich.table import Table
 from rich.text import Text
 
+from medins.report.explain_text import LIMITS, band_label, deductible_label, limit_label, origin_lines
 from medins.report.labels import STATUS, STEPS, Lang, field_label, pick, reason_label
 
 _SUMMARY_FIELDS = (
@@ -108,46 +109,18 @@ def explain_table(steps: Sequence[Mapping], lang: Lang) -> RenderableType:
     """
     zh = lang == "zh"
     table = Table(title="计算过程" if zh else "How it was computed", box=box.SIMPLE, title_justify="left")
-    table.add_column("步骤" if zh else "Step", overflow="fold")
+    table.add_column("步骤" if zh else "Step", overflow="fold", ratio=3)
     table.add_column("基数" if zh else "Base", justify="right", no_wrap=True)
     table.add_column("比例" if zh else "Rate", justify="right")
     table.add_column("金额(元)" if zh else "Amount (yuan)", justify="right", no_wrap=True)
-    table.add_column("依据" if zh else "Source", style="dim", overflow="fold")
+    table.add_column("依据" if zh else "Source", style="dim", overflow="fold", ratio=1)
     cited: list[str] = []
     for step in steps:
         key = step["step"]
-        label = pick(STEPS.get(key, (key, key)), lang)
-        if key == "band":
-            label = f"{label} {step['band']} {_NUMBER.sub(lambda m: _amount(m.group()), str(step['range']))}"
-        elif key == "rule":
-            label = f"{label}: {step['label']['zh' if zh else 'en']}"
-        elif key == "layer":
-            label = field_label(str(step["field"]), lang)
-        elif key.startswith("payer"):
-            name = step["label"]["zh" if zh else "en"] if step.get("label") else step["payer"]
-            label = f"{name}: {label}" if key != "payer" else f"{name} ({step['field']}) {label}"
-            if key == "payer_base" and step.get("formula"):
-                label = f"{label} = {step['formula']}"
-            elif key == "payer_deductible" and step.get("standard"):
-                per = {"claim": ("每次", "a claim"), "admission": ("每次住院", "an admission"), "year": ("每年", "a year")}
-                label = f"{label} ({'标准' if zh else 'standard'} {step['standard']}, {pick(per[step['per']], lang)})"
-            elif key == "payer" and step.get("given"):
-                label = f"{label} — {pick(STEPS['given'], lang)}"
-            elif key == "payer" and step.get("eligible") is False:
-                label = f"{label} — {pick(STEPS['not_eligible'], lang)}: {step.get('when')}"
-            elif step.get("band"):
-                label = f"{name}: {pick(STEPS['band'], lang)} {step['band']} {step['range']}"
-        elif key == "hifp_pay" and step.get("given"):
-            label = f"{label} — {pick(STEPS['given'], lang)}"
-        elif key == "rejected":
-            label = f"{label}: " + "; ".join(reason_label(c, lang) for c in step.get("reasons", []))
-        elif key in ("unchecked", "assumed"):
-            label = f"{label}: {', '.join(step.get('checks', []))}"
-        elif key == "presp" and step.get("rule"):
-            label = f"{label} ({step['rule']})"
-        elif key == "deductible" and step.get("standard"):
-            label = f"{label} ({'标准' if zh else 'standard'} {step['standard']})"
+        label = _step_label(step, lang)
         amount = step.get("amount")
+        if key in LIMITS and not step.get("binding"):
+            amount = None  # a limit that did not bind cut nothing: its headroom is in the label
         style = "bold" if key in ("fund", "patient", "hifp_pay", "cash", "payer") else None
         source = str(step.get("source") or "")
         cited.extend(_CODE.findall(source))
@@ -158,10 +131,60 @@ def explain_table(steps: Sequence[Mapping], lang: Lang) -> RenderableType:
             Text(_amount(amount), style=style or ""),
             short_source(source),
         )
-    return Group(table, *clause_lines(list(dict.fromkeys(cited)), lang))
+    origins = origin_lines(steps, lang, lambda step: _short_label(step, lang))
+    return Group(table, *origins, *clause_lines(list(dict.fromkeys(cited)), lang))
 
 
-_NUMBER = re.compile(r"-?\d+\.\d+")
+def _short_label(step: Mapping, lang: Lang) -> str:
+    """A step's name alone (a payer's steps after the payer's name), for the lines below the table."""
+    label = pick(STEPS.get(step["step"], (step["step"], step["step"])), lang)
+    if step.get("payer"):
+        name = step["label"]["zh" if lang == "zh" else "en"] if step.get("label") else step["payer"]
+        label = f"{name}: {label}"
+    return label
+
+
+def _step_label(step: Mapping, lang: Lang) -> str:
+    """The Step column of one explain step."""
+    zh = lang == "zh"
+    key = step["step"]
+    label = pick(STEPS.get(key, (key, key)), lang)
+    if key in LIMITS:
+        if key.startswith("payer"):
+            name = step["label"]["zh" if zh else "en"] if step.get("label") else step["payer"]
+            label = f"{name}: {label}"
+        return limit_label(label, step, lang)
+    if key == "band":
+        label = band_label(label, step, lang)
+    elif key == "rule":
+        label = f"{label}: {step['label']['zh' if zh else 'en']}"
+    elif key == "layer":
+        label = field_label(str(step["field"]), lang)
+    elif key.startswith("payer"):
+        name = step["label"]["zh" if zh else "en"] if step.get("label") else step["payer"]
+        label = f"{name}: {label}" if key != "payer" else f"{name} ({step['field']}) {label}"
+        if key == "payer_base" and step.get("formula"):
+            label = f"{label} = {step['formula']}"
+        elif key == "payer_deductible" and step.get("standard"):
+            label = deductible_label(label, step, lang)
+        elif key == "payer" and step.get("given"):
+            label = f"{label} — {pick(STEPS['given'], lang)}"
+        elif key == "payer" and step.get("eligible") is False:
+            label = f"{label} — {pick(STEPS['not_eligible'], lang)}: {step.get('when')}"
+        elif step.get("band"):
+            label = f"{name}: {band_label(pick(STEPS['band'], lang), step, lang)}"
+    elif key == "hifp_pay" and step.get("given"):
+        label = f"{label} — {pick(STEPS['given'], lang)}"
+    elif key == "rejected":
+        label = f"{label}: " + "; ".join(reason_label(c, lang) for c in step.get("reasons", []))
+    elif key in ("unchecked", "assumed"):
+        label = f"{label}: {', '.join(step.get('checks', []))}"
+    elif key == "presp" and step.get("rule"):
+        label = f"{label} ({step['rule']})"
+    elif key == "deductible" and step.get("standard"):
+        label = deductible_label(label, step, lang)
+    return label
+
 _CODE = re.compile(r"\b(?:A-)?[A-Z]{1,5}-T?\d+[a-z]?\b")
 
 
