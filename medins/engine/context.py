@@ -121,19 +121,19 @@ class Run:
         if text is None:
             return pl.repeat(None, n, dtype=dtype, eager=True)
         expr = parse(text)
-        native = self.native(text, returns, extra=extra, frame=base)
         cols = sorted(c for c in expr.names if c in base.columns)
+        native = self.native(text, returns, extra=extra, frame=base) if _native_pays(returns, base, cols) else None
         if native is not None and native.trouble is None and not required:
             value = native.value if mask is None else pl.when(pl.lit(mask)).then(native.value)
-            return base.select("_i").with_columns(value.cast(dtype).alias("_native"))["_native"]  # a constant too
+            return base.with_columns(value.cast(dtype).alias("_native"))["_native"]  # a constant too
         narrow = base.select("_i", "_v", *cols)  # filter only the columns the expression reads
         rows = narrow if mask is None else narrow.filter(mask)
         if rows.height == 0:
             return pl.repeat(None, n, dtype=dtype, eager=True)
         failed_rows: list[tuple[int, str]] = []
         if native is not None:
-            done = rows.select("_i").with_columns(_val=native.value.cast(dtype),
-                                                  _bad=native.trouble if native.trouble is not None else pl.lit(False))
+            done = rows.with_columns(_val=native.value.cast(dtype),  # with_columns: a constant fills every row
+                                     _bad=native.trouble if native.trouble is not None else pl.lit(False))
             values = done["_val"]
             troubled = done["_bad"]
             if troubled.any():
@@ -241,6 +241,16 @@ class Run:
                     value = _Failed(_short(f"{expr.text!r} {exc}"))  # the reason names the expression
                 memo[key] = value
             yield value
+
+
+def _native_pays(returns: str, frame: pl.DataFrame, cols: list[str]) -> bool:
+    """Whether the native form is the faster one: a condition, or a value read from dates or numbers.
+
+    Why not always: an amount or rate looked up by codes alone (``deductible[hospital_zone]``) reads a
+    handful of distinct values, and the memoised path (one hash, a memo hit and a gather) costs a
+    fraction of per-row look-ups and guards; dates and amounts have too many distinct values for it.
+    """
+    return returns == "bool" or any(frame.schema[c] not in (pl.String, pl.Boolean) for c in cols)
 
 
 #: Memoised expression values kept per policy before the memo starts afresh (bounds its memory).

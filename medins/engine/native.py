@@ -43,7 +43,6 @@ from functools import lru_cache, reduce
 
 import polars as pl
 
-from medins import dates
 from medins.policy.expr import Expression, MissingEntry
 
 _KINDS = {pl.String: "str", pl.Boolean: "bool", pl.Date: "date"}
@@ -370,9 +369,7 @@ class _Compiler:
         entries = table.table
         if key.kind == "str":
             order = [(k, v) for k, v in entries.items() if isinstance(k, str)]  # a text is found by text only
-            index = key.expr.replace_strict([k for k, _v in order], list(range(len(order))), default=None,
-                                            return_dtype=pl.Int64) if order else pl.lit(None, pl.Int64)
-            return self.entry(index, [v for _k, v in order], key)
+            return self.entry(key.expr, order, key)
         if key.kind != "num":
             raise _Unsupported
         exact: dict[int, object] = {}
@@ -397,12 +394,13 @@ class _Compiler:
             chain = pl.when(cond).then(pl.lit(i, pl.Int64)) if chain is None else chain.when(cond).then(pl.lit(i, pl.Int64))
         index = pl.lit(None, pl.Int64) if chain is None else chain.otherwise(None)
         index = pl.when(integral).then(index).otherwise(None)
-        return self.entry(index, [v for _k, v in order], key)
+        return self.entry(index, list(enumerate(v for _k, v in order)), key)
 
-    def entry(self, index: pl.Expr, values: list[object], key: _N) -> _N:
-        """The entry numbered ``index`` (null: none, troubled where the key is known)."""
-        usable = [(i, v) for i, v in enumerate(values) if not isinstance(v, MissingEntry)]
-        nodes = [_literal(v) for _i, v in usable]
+    def entry(self, index: pl.Expr, entries: list[tuple[object, object]], key: _N) -> _N:
+        """The value of the entry whose name ``index`` gives (unknown key: unknown; no entry or a missing
+        one: troubled, for the evaluator to name)."""
+        usable = [(k, v) for k, v in entries if not isinstance(v, MissingEntry)]
+        nodes = [_literal(v) for _k, v in usable]
         if not nodes:
             raise _Unsupported
         nodes = self.same_kind(nodes)
@@ -410,10 +408,10 @@ class _Compiler:
         if kind not in ("num", "str", "bool", "date"):
             raise _Unsupported
         dtype = {"num": pl.Int64, "str": pl.String, "bool": pl.Boolean, "date": pl.Date}[kind]
-        raw = [_raw(n, v) for n, (_i, v) in zip(nodes, usable, strict=True)]
-        out = index.replace_strict([i for i, _v in usable], pl.Series(raw, dtype=dtype), default=None,
-                                   return_dtype=dtype)
-        missing = key.expr.is_not_null() & ~index.is_in([i for i, _v in usable]).fill_null(False)  # no entry / missing
+        raw = [_raw(n, v) for n, (_k, v) in zip(nodes, usable, strict=True)]
+        names = [k for k, _v in usable]
+        out = index.replace_strict(names, pl.Series(raw, dtype=dtype), default=None, return_dtype=dtype)
+        missing = (key.expr.is_not_null() & ~index.is_in(names).fill_null(False))  # no entry / missing
         bound = max(n.bound or 0 for n in nodes) if kind == "num" else 0
         return _N(out, kind, nodes[0].scale, bound, _or(key.bad, missing))
 
@@ -503,18 +501,16 @@ def _outside_calendar_years(day: pl.Expr) -> pl.Expr:
 
 
 def _add_months(day: _N, months: _N) -> _N:
-    """``add_months``: the same day ``int(months)`` months later, or that month's last day."""
+    """``add_months``: the same day ``int(months)`` months later, or that month's last day.
+
+    Polars' calendar offset by ``"<n>mo"`` clamps to the month's last day exactly so; the offset is
+    written once per row rather than recomputing year and month arithmetic from the same subtrees.
+    """
     if months.kind != "num":
         raise _Unsupported
     n = _to_scale(months, 0, truncate=True)
-    total = day.expr.dt.year().cast(pl.Int64) * 12 + day.expr.dt.month().cast(pl.Int64) - 1 + n.expr
-    year, month = total // 12, total % 12 + 1
-    outside = (year > 9999) | (year < 1)
-    safe_year = pl.when(outside).then(2000).otherwise(year)
-    first = pl.date(safe_year, month, 1)
-    last = first.dt.month_end().dt.day()
-    out = pl.date(safe_year, month, pl.min_horizontal(day.expr.dt.day(), last))
-    return _N(_null_if_any([day, n], out), "date", bad=_or(day.bad, n.bad, outside.fill_null(False)))
+    out = day.expr.dt.offset_by(pl.format("{}mo", n.expr))
+    return _N(out, "date", bad=_or(day.bad, n.bad, _outside_calendar_years(out).fill_null(False)))
 
 
 @lru_cache(maxsize=1)
