@@ -54,7 +54,7 @@ _DIGITS = re.compile(r"^-?\d+$")
 #: Largest magnitude a scaled integer may reach before a row is handed to the evaluator (< 2**63).
 LIMIT = 10**18
 #: Scale of a quotient: a division exact at this many decimals is done natively, otherwise by the evaluator.
-DIV_SCALE = 12
+DIV_SCALE = 8  # an amount of up to 10**9 fen divided by a two-decimal number stays below LIMIT
 #: Largest scale kept natively (10**18 fits 64 bits).
 MAX_SCALE = 18
 #: Scale of each result kind ``Run.ev`` returns as integers (fen, millionths, whole numbers).

@@ -155,11 +155,11 @@ def _evaluated(expr: Expression, returns: str, row: dict) -> tuple[bool, object]
 
 
 def _ordinary(row: dict) -> bool:
-    small = all(row[c] is None or abs(row[c]) <= 10**12 for c in ("total", "eligible", "age"))
+    small = all(row[c] is None or abs(row[c]) <= 10**9 for c in ("total", "eligible", "age"))
     return small and all(row[c] is None or 2004 <= row[c].year <= 2026 for c in ("admit_date", "discharge_date"))
 
 
-@settings(max_examples=40, deadline=None)
+@settings(max_examples=200, deadline=None)
 @given(value_rows, st.sampled_from(FORMS))
 def test_every_compiled_form_equals_the_evaluator_or_hands_the_row_back(data, form) -> None:
     """Money in fen (half-up), rates in millionths, whole numbers truncated, texts, dates, conditions:
@@ -172,7 +172,8 @@ def test_every_compiled_form_equals_the_evaluator_or_hands_the_row_back(data, fo
     assert native is not None, text
     frame = pl.DataFrame(data, schema=VALUE_SCHEMA)
     trouble = native.trouble if native.trouble is not None else pl.lit(False)
-    out = frame.with_columns(_val=native.value, _bad=trouble)
+    out = frame.with_columns(_bad=trouble).with_columns(  # a troubled row's value is never read (nor made a date)
+        _val=pl.when(pl.col("_bad")).then(None).otherwise(native.value))
     for row, value, bad in zip(data, out["_val"].to_list(), out["_bad"].to_list(), strict=True):
         ok, expected = _evaluated(expr, returns, row)
         if not bad:
@@ -190,7 +191,7 @@ def test_amount_comparisons_and_add_days_compile(text) -> None:
 
 
 @pytest.mark.parametrize("text, returns", [
-    ("total / 0.7 * 0.0000001", "money"),  # a quotient's scale times another: beyond 64 bits, the evaluator's
+    ("total / 0.7 * 0.00000000001", "money"),  # a quotient's scale times another: beyond 64 bits, the evaluator's
     ("deductible", "money"),  # a whole table is not an amount
     ("zone * 2", "money"),  # a text in arithmetic: the evaluator says what it is
     ("min(zone, visit_type)", "str"),  # min of texts
@@ -214,7 +215,7 @@ run_rows = st.lists(st.fixed_dictionaries({
 }), min_size=1, max_size=30)
 
 
-@settings(max_examples=25, deadline=None)
+@settings(max_examples=60, deadline=None)
 @given(run_rows, st.sampled_from(FORMS), st.booleans(), st.booleans())
 def test_run_ev_gives_the_same_values_and_reasons_with_or_without_native_forms(data, form, masked, required) -> None:
     """Through ``Run.ev`` (masks, ``required`` → ``missing_fact``, reasons on the same rows): the native path
