@@ -87,6 +87,8 @@ class _N:
     bound: int | None = 0
     bad: pl.Expr | None = None
     table: Mapping | None = None
+    #: The scaled values a number can take, when a handful known in advance (constants, if/else of them).
+    choices: frozenset[int] | None = None
 
 
 def compile_expression(expr: Expression, returns: str, schema: Mapping[str, pl.DataType],
@@ -154,7 +156,8 @@ def _rescale(node: _N, scale: int) -> _N:
         raise _Unsupported
     factor = 10**k
     bound = None if node.bound is None else node.bound * factor
-    return _N(node.expr * factor, "num", scale, bound, _or(node.bad, _big(node, LIMIT // factor)))
+    choices = None if node.choices is None else frozenset(c * factor for c in node.choices)
+    return _N(node.expr * factor, "num", scale, bound, _or(node.bad, _big(node, LIMIT // factor)), choices=choices)
 
 
 def _to_scale(node: _N, scale: int, *, truncate: bool) -> _N:
@@ -168,7 +171,13 @@ def _to_scale(node: _N, scale: int, *, truncate: bool) -> _N:
     else:  # half-up, away from zero at the half (negative amounts and rates are troubled before)
         out = pl.when(x >= 0).then((x + d // 2) // d).otherwise(-((-x + d // 2) // d))
     bound = None if node.bound is None else node.bound // d + 1
-    return _N(out, "num", scale, bound, _or(node.bad, _big(node, LIMIT)))
+    choices = None
+    if node.choices is not None:
+        if truncate:
+            choices = frozenset(c // d if c >= 0 else -((-c) // d) for c in node.choices)
+        else:
+            choices = frozenset((c + d // 2) // d if c >= 0 else -((-c + d // 2) // d) for c in node.choices)
+    return _N(out, "num", scale, bound, _or(node.bad, _big(node, LIMIT)), choices=choices)
 
 
 def _align(nodes: list[_N]) -> list[_N]:
@@ -186,7 +195,7 @@ def _number(value: Decimal) -> _N:
     scaled = int(value.scaleb(scale))
     if abs(scaled) > LIMIT:
         raise _Unsupported
-    return _N(pl.lit(scaled, pl.Int64), "num", scale, abs(scaled))
+    return _N(pl.lit(scaled, pl.Int64), "num", scale, abs(scaled), choices=frozenset([scaled]))
 
 
 def _literal(value: object) -> _N:
@@ -267,6 +276,8 @@ class _Compiler:
             base = dtype if isinstance(dtype, type) else type(dtype)
             if base in _INTS:
                 return _N(pl.col(name).cast(pl.Int64), "num", 2 if self.money(name) else 0, None)
+            if base is pl.List and dtype.inner == pl.String:  # type: ignore[union-attr]
+                return _N(pl.col(name), "list")  # codes given as a list (diagnoses): only ``in`` reads it
             kind = _KINDS.get(base)
             if kind is None:
                 raise _Unsupported
@@ -331,6 +342,10 @@ class _Compiler:
         if isinstance(op, (ast.In, ast.NotIn)):
             if left.kind == "str" and right.kind == "strs":
                 hit = pl.when(left.expr.is_null()).then(None).otherwise(left.expr.is_in(right.expr.implode()))
+            elif left.kind == "str" and right.kind == "list":
+                hit = pl.when(left.expr.is_null()).then(None).otherwise(right.expr.list.contains(left.expr))
+                # the evaluator also finds the text 'None' where the list has an unknown code: its own
+                bad = _or(bad, left.expr.eq("None").fill_null(False))
             else:
                 raise _Unsupported
             return _N(hit if isinstance(op, ast.In) else ~hit, "bool", bad=bad)
@@ -354,11 +369,12 @@ class _Compiler:
                    .then(body.bad if body.bad is not None else False)
                    .otherwise(orelse.bad if orelse.bad is not None else False)).fill_null(False)
         bound = None if body.bound is None or orelse.bound is None else max(body.bound, orelse.bound)
-        return _N(out, body.kind, body.scale, bound, _or(test.bad, bad))
+        choices = None if body.choices is None or orelse.choices is None else body.choices | orelse.choices
+        return _N(out, body.kind, body.scale, bound, _or(test.bad, bad), choices=choices)
 
     def same_kind(self, nodes: list[_N]) -> list[_N]:
         kinds = {n.kind for n in nodes}
-        if len(kinds) != 1 or kinds & {"strs", "table"}:
+        if len(kinds) != 1 or kinds & {"strs", "table", "list"}:
             raise _Unsupported
         return _align(nodes) if kinds == {"num"} else nodes
 
@@ -428,7 +444,7 @@ class _Compiler:
                       _or(*(p.bad for p in parts)))
         if name == "is_known" and len(args) == 1:
             value = self.node(args[0])
-            if value.kind in ("strs", "table"):
+            if value.kind in ("strs", "table"):  # a list column is known when given, even empty
                 raise _Unsupported
             return _N(value.expr.is_not_null(), "bool", bad=value.bad)
         if name in ("min", "max") and len(args) >= 2:
@@ -509,7 +525,14 @@ def _add_months(day: _N, months: _N) -> _N:
     if months.kind != "num":
         raise _Unsupported
     n = _to_scale(months, 0, truncate=True)
-    out = day.expr.dt.offset_by(pl.format("{}mo", n.expr))
+    if n.choices is not None and len(n.choices) <= 8:  # a few constant offsets: each at column speed
+        chain = None
+        for k in sorted(n.choices):
+            shifted = day.expr.dt.offset_by(f"{k}mo")
+            chain = pl.when(n.expr == k).then(shifted) if chain is None else chain.when(n.expr == k).then(shifted)
+        out = chain.otherwise(None)  # type: ignore[union-attr]
+    else:
+        out = day.expr.dt.offset_by(pl.format("{}mo", n.expr))
     return _N(out, "date", bad=_or(day.bad, n.bad, _outside_calendar_years(out).fill_null(False)))
 
 

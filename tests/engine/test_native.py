@@ -86,7 +86,8 @@ from medins.engine.native import compile_expression  # noqa: E402
 from medins.policy.expr import ExprEvalError, MissingEntry  # noqa: E402
 
 VALUE_SCHEMA = {"total": pl.Int64, "eligible": pl.Int64, "age": pl.Int64, "zone": pl.String,
-                "visit_type": pl.String, "emergency": pl.Boolean, "admit_date": pl.Date, "discharge_date": pl.Date}
+                "visit_type": pl.String, "emergency": pl.Boolean, "admit_date": pl.Date, "discharge_date": pl.Date,
+                "diagnosis": pl.List(pl.String)}
 PARAMS = {
     "rate_p": Decimal("0.55"), "cap": Decimal("1000.5"), "window": Decimal(3), "label": "in_city",
     "deductible": {"in_district": Decimal("300"), "in_city": 500, "out_of_city": MissingEntry("deductible.out")},
@@ -127,7 +128,10 @@ FORMS = [
     ("zone if emergency else visit_type", "str", True),
     ("names[zone]", "str", True),
     ("coalesce(zone, label)", "str", True),
+    ("'dialysis' in diagnosis or visit_type in diagnosis", "bool", False),
+    ("'x' not in diagnosis and is_known(diagnosis)", "bool", True),
 ]
+diagnoses = st.sampled_from([None, [], ["dialysis"], ["x", None], ["None", "inpatient"], [None]])
 
 amounts = st.one_of(st.none(), st.integers(-2_000, 2_000), st.integers(-10**9, 10**12),
                     st.sampled_from([0, 1, -1, 50, 10**16, -(10**16), 2**62, -(2**62), 2**63 - 1, -(2**63)]))
@@ -135,7 +139,7 @@ value_rows = st.lists(st.fixed_dictionaries({
     "total": amounts, "eligible": amounts,
     "age": st.one_of(st.none(), st.integers(-30, 30), st.sampled_from([0, 1, 2, 3, 4, 5, 10**5, -(10**5), 10**9])),
     "zone": st.sampled_from(["in_district", "in_city", "out_of_city", "nowhere", None]),
-    "visit_type": st.sampled_from(["inpatient", None]),
+    "visit_type": st.sampled_from(["inpatient", "None", None]), "diagnosis": diagnoses,
     "emergency": st.sampled_from([True, False, None]),
     "admit_date": st.one_of(st.none(), st.dates(dt.date(2003, 12, 1), dt.date(2027, 1, 31)),
                             st.sampled_from([dt.date(2003, 12, 31), dt.date(2026, 12, 31), dt.date(2008, 1, 31),
@@ -208,7 +212,7 @@ run_rows = st.lists(st.fixed_dictionaries({
     "eligible": st.one_of(st.none(), st.integers(-2_000, 2_000), st.integers(-10**9, 10**13)),
     "age": st.one_of(st.none(), st.integers(-30, 30), st.sampled_from([10**5, -(10**5)])),
     "zone": st.sampled_from(["in_district", "in_city", "out_of_city", "nowhere", None]),
-    "visit_type": st.sampled_from(["inpatient", None]),
+    "visit_type": st.sampled_from(["inpatient", "None", None]), "diagnosis": diagnoses,
     "emergency": st.sampled_from([True, False, None]),
     "admit_date": st.one_of(st.none(), st.dates(dt.date(2003, 12, 1), dt.date(2027, 1, 31))),
     "discharge_date": st.one_of(st.none(), st.dates(dt.date(2004, 1, 1), dt.date(2027, 1, 31))),
