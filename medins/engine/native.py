@@ -519,21 +519,58 @@ def _outside_calendar_years(day: pl.Expr) -> pl.Expr:
 def _add_months(day: _N, months: _N) -> _N:
     """``add_months``: the same day ``int(months)`` months later, or that month's last day.
 
-    Polars' calendar offset by ``"<n>mo"`` clamps to the month's last day exactly so; the offset is
-    written once per row rather than recomputing year and month arithmetic from the same subtrees.
+    A handful of constant offsets (the usual case: parameters, ``if``/``else`` of them) are read from a
+    day-by-day table (:func:`_shift_table`), one gather per offset; otherwise Polars' calendar offset
+    ``"<n>mo"``, which clamps to the month's last day exactly so, is used row by row.
     """
     if months.kind != "num":
         raise _Unsupported
     n = _to_scale(months, 0, truncate=True)
-    if n.choices is not None and len(n.choices) <= 8:  # a few constant offsets: each at column speed
-        chain = None
+    if n.choices is not None and len(n.choices) <= 8:
+        chain, bad = None, None
         for k in sorted(n.choices):
-            shifted = day.expr.dt.offset_by(f"{k}mo")
+            shifted, outside = _read_table(day.expr, *_shift_table("months", k))
             chain = pl.when(n.expr == k).then(shifted) if chain is None else chain.when(n.expr == k).then(shifted)
+            bad = _or(bad, (n.expr == k).fill_null(False) & outside)
         out = chain.otherwise(None)  # type: ignore[union-attr]
-    else:
-        out = day.expr.dt.offset_by(pl.format("{}mo", n.expr))
+        return _N(out, "date", bad=_or(day.bad, n.bad, bad))
+    out = day.expr.dt.offset_by(pl.format("{}mo", n.expr))
     return _N(out, "date", bad=_or(day.bad, n.bad, _outside_calendar_years(out).fill_null(False)))
+
+
+#: Days the calendar tables cover (``add_months`` by a constant); a date outside goes to the evaluator.
+TABLE_FROM, TABLE_TO = date(1950, 1, 1), date(2100, 12, 31)
+
+
+def _read_table(day: pl.Expr, first: date, table: pl.Series) -> tuple[pl.Expr, pl.Expr]:
+    """The table's entry for each date (``table[day - first]``), and the known dates it has none for."""
+    offset = day.cast(pl.Int32) - pl.lit(first, pl.Date).cast(pl.Int32)
+    inside = (offset >= 0) & (offset < table.len())
+    value = pl.when(inside).then(pl.lit(table).gather(pl.when(inside).then(offset).otherwise(0)))
+    return value, (day.is_not_null() & (~inside | value.is_null())).fill_null(False)
+
+
+@lru_cache(maxsize=64)
+def _shift_table(kind: str, k: int) -> tuple[date, pl.Series]:
+    """Day-by-day results of ``add_months(day, k)`` or ``workday_add(day, k)``, from their first day.
+
+    Why: Polars' calendar offsets and sorted searches cost 100+ ns a row; one gather from a table of
+    the days costs a few. Built once per offset (cached); a day whose result leaves Python's years
+    (``add_months``) or the official calendar (``workday_add``) has no entry (null): troubled.
+    """
+    if kind == "months":
+        days = pl.date_range(TABLE_FROM, TABLE_TO, "1d", eager=True)
+        shifted = days.dt.offset_by(f"{k}mo")
+        year = shifted.dt.year()
+        return TABLE_FROM, shifted.set((year > 9999) | (year < 1), None)  # type: ignore[arg-type]
+    workdays = _workdays()
+    first, last = date(workdays[0].year, 1, 1) - timedelta(days=1), date(workdays[-1].year, 12, 31)
+    days = pl.date_range(first, last, "1d", eager=True)
+    count = days.is_in(workdays).cast(pl.Int64).cum_sum()  # working days up to each day
+    position = count + (k - 1)
+    inside = position < workdays.len()
+    picked = workdays.gather(position.set(~inside, 0))
+    return first, picked.set(~inside, None)  # type: ignore[arg-type]
 
 
 @lru_cache(maxsize=1)
@@ -555,20 +592,13 @@ def _workdays() -> pl.Series:
 
 
 def _workday_add(day: _N, n: int) -> _N:
-    """``workday_add``: the n-th working day after the date, from the calendar's ordered working days.
+    """``workday_add``: the n-th working day after the date, read from a day-by-day table.
 
-    A date whose count would step outside the covered years is troubled: the evaluator reports it.
+    A date whose count would step outside the covered years has no entry: the evaluator reports it.
     """
     if n <= 0:
         return day
-    workdays = _workdays()
-    if workdays.len() == 0:
+    if _workdays().len() == 0:
         raise _Unsupported
-    first_year = workdays[0].year
-    last_year = workdays[-1].year
-    position = pl.lit(workdays).search_sorted(day.expr, side="right").cast(pl.Int64) + (n - 1)
-    beyond = (position >= workdays.len()) | (day.expr < date(first_year, 1, 1) - timedelta(days=1))
-    beyond = beyond | (day.expr > date(last_year, 12, 31))
-    safe = pl.when(beyond).then(0).otherwise(position)
-    out = pl.when(day.expr.is_null()).then(None).otherwise(pl.lit(workdays).gather(safe))
-    return _N(out, "date", bad=_or(day.bad, beyond.fill_null(False)))
+    value, outside = _read_table(day.expr, *_shift_table("workdays", n))
+    return _N(value, "date", bad=_or(day.bad, outside))
