@@ -248,3 +248,21 @@ def test_run_ev_gives_the_same_values_and_reasons_with_or_without_native_forms(d
             context.compile_expression = original
         results.append((values.to_list(), run.problems))
     assert results[0] == results[1]
+
+
+@pytest.mark.parametrize("kind, k", [("months", 1), ("months", -13), ("months", 6), ("workdays", 1), ("workdays", 10)])
+def test_calendar_tables_equal_the_calendar_functions_day_by_day(kind, k) -> None:
+    """Every entry of the day-by-day tables is ``dates.add_months`` / ``dates.workday_add`` of its day
+    (or none where those raise), so reading them never gives a date the evaluator would not."""
+    from medins import dates
+    from medins.engine.native import _shift_table
+
+    first, table = _shift_table(kind, k)
+    step = 1 if kind == "workdays" else 7  # every day of the official calendar, every week of the years
+    for offset in range(0, table.len(), step):
+        day = first + dt.timedelta(days=offset)
+        try:
+            expected = dates.add_months(day, k) if kind == "months" else dates.workday_add(day, k)
+        except (ValueError, ArithmeticError):
+            expected = None
+        assert table[offset] == expected, (day, kind, k)
