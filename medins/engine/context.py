@@ -2,9 +2,10 @@
 
 Why: every stage asks the same question — "what does this policy expression give for these claims?"
 — and must get an exact answer per row, per policy version, fast on a million rows, without one odd
-claim (a zone the policy has no deductible for) stopping the whole run. ``Run.ev`` answers it once
-per distinct combination of the values the expression reads, and turns failures into a reason on
-the claims concerned instead of an exception.
+claim (a zone the policy has no deductible for) stopping the whole run. ``Run.ev`` answers it with
+the expression's native Polars form where one exists (``engine/native.py``: column speed, exact),
+and otherwise — and on the rows that form hands back — once per distinct combination of the values
+the expression reads, turning failures into a reason on the claims concerned instead of an exception.
 """
 
 from __future__ import annotations

@@ -474,6 +474,8 @@ class _Compiler:
             return _N(years, "num", 0, 10**4, _or(birth.bad, on.bad))
         if name == "add_days" and len(args) == 2:
             day, n = self.date(args[0]), self.whole_number(args[1])
+            if abs(n) > 31 * MAX_MONTHS:
+                raise _Unsupported  # certainly beyond Python's years: the evaluator says so
             out = day.expr + pl.duration(days=n)
             return _N(out, "date", bad=_or(day.bad, _outside_calendar_years(out).fill_null(False) if n else None))
         if name == "add_months" and len(args) == 2:
@@ -534,8 +536,13 @@ def _add_months(day: _N, months: _N) -> _N:
             bad = _or(bad, (n.expr == k).fill_null(False) & outside)
         out = chain.otherwise(None)  # type: ignore[union-attr]
         return _N(out, "date", bad=_or(day.bad, n.bad, bad))
-    out = day.expr.dt.offset_by(pl.format("{}mo", n.expr))
-    return _N(out, "date", bad=_or(day.bad, n.bad, _outside_calendar_years(out).fill_null(False)))
+    far = (n.expr.cast(pl.Float64).abs() > MAX_MONTHS).fill_null(False)  # beyond years 1-9999: the evaluator's
+    out = day.expr.dt.offset_by(pl.format("{}mo", pl.when(far).then(0).otherwise(n.expr)))
+    return _N(out, "date", bad=_or(day.bad, n.bad, far, _outside_calendar_years(out).fill_null(False)))
+
+
+#: Months beyond which ``add_months`` certainly leaves Python's years 1–9999 (kept from Polars' offsets).
+MAX_MONTHS = 12 * 10_000
 
 
 #: Days the calendar tables cover (``add_months`` by a constant); a date outside goes to the evaluator.
