@@ -2,9 +2,10 @@
 
 Why: every stage asks the same question — "what does this policy expression give for these claims?"
 — and must get an exact answer per row, per policy version, fast on a million rows, without one odd
-claim (a zone the policy has no deductible for) stopping the whole run. ``Run.ev`` answers it once
-per distinct combination of the values the expression reads, and turns failures into a reason on
-the claims concerned instead of an exception.
+claim (a zone the policy has no deductible for) stopping the whole run. ``Run.ev`` answers it with
+the expression's native Polars form where one exists (``engine/native.py``: column speed, exact),
+and otherwise — and on the rows that form hands back — once per distinct combination of the values
+the expression reads, turning failures into a reason on the claims concerned instead of an exception.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from functools import lru_cache
 import polars as pl
 
 from medins.claims.fields import MONEY_COLUMNS
-from medins.engine.native import compile_condition
+from medins.engine.native import Native, compile_expression
 from medins.policy.compiled import PAYER_NAMES, CompiledPolicy
 from medins.policy.expr import Expression, ExprEvalError, MissingEntryError
 
@@ -63,10 +64,15 @@ def _convert(value: object, returns: str) -> object:
     return value
 
 
+def _is_money(name: str) -> bool:
+    """Whether a column holds fen that expressions read as yuan (the claim's amounts and the engine's)."""
+    return name in MONEY_COLUMNS or name in ENGINE_MONEY or name.startswith("cat_")
+
+
 def _to_env(name: str, value: object) -> object:
     if value is None:
         return None
-    if name in MONEY_COLUMNS or name in ENGINE_MONEY or name.startswith("cat_"):
+    if _is_money(name):
         return Decimal(int(value)).scaleb(-2)  # type: ignore[call-overload]
     if isinstance(value, int) and not isinstance(value, bool):
         return Decimal(value)
@@ -115,6 +121,9 @@ class Run:
         A row whose evaluation fails gets a reason (``on_error="reject"``) and a null result. With
         ``required``, a row whose result is unknown (a fact the expression reads is absent) is rejected
         ``missing_fact:<names>`` — the engine never replaces an unknown amount or rate by a guess.
+
+        The expression's native form (:meth:`native`) gives the rows it can; the rows it marks as
+        troubled, or every row when there is none, are evaluated by the exact evaluator.
         """
         base = self.frame if frame is None else frame
         n = base.height
@@ -122,28 +131,77 @@ class Run:
         if text is None:
             return pl.repeat(None, n, dtype=dtype, eager=True)
         expr = parse(text)
-        if returns == "bool" and not required:
-            native = compile_condition(expr, base.schema, [{**self.constants(v), **(extra or {})}
-                                                           for v in range(len(self.policy.versions))])
-            if native is not None:
-                picked = native if mask is None else pl.when(pl.lit(mask)).then(native)
-                return base.select(picked.cast(pl.Boolean).alias("_native")).to_series()
         cols = sorted(c for c in expr.names if c in base.columns)
+        native = self.native(text, returns, extra=extra, frame=base) if _native_pays(returns, base, cols) else None
+        if native is not None and native.trouble is None and not required:
+            value = native.value if mask is None else pl.when(pl.lit(mask)).then(native.value)
+            return base.with_columns(value.cast(dtype).alias("_native"))["_native"]  # a constant too
         narrow = base.select("_i", "_v", *cols)  # filter only the columns the expression reads
         rows = narrow if mask is None else narrow.filter(mask)
         if rows.height == 0:
             return pl.repeat(None, n, dtype=dtype, eager=True)
+        failed_rows: list[tuple[int, str]] = []
+        if native is not None:
+            done = rows.with_columns(_val=native.value.cast(dtype),  # with_columns: a constant fills every row
+                                     _bad=native.trouble if native.trouble is not None else pl.lit(False))
+            values = done["_val"]
+            troubled = done["_bad"]
+            if troubled.any():
+                at = troubled.arg_true()
+                slow, failed_rows = self._evaluate(expr, rows.filter(troubled), cols, returns, extra, dtype)
+                values = values.scatter(at, slow)
+        else:
+            values, failed_rows = self._evaluate(expr, rows, cols, returns, extra, dtype)
+        if failed_rows and on_error == "reject":
+            for i, reason in failed_rows:
+                self.problems.setdefault(i, []).append(reason)
+        if required:
+            failed = pl.Series([i for i, _r in failed_rows], dtype=rows.schema["_i"])
+            unknown = rows.with_columns(_val=values).filter(pl.col("_val").is_null() & ~pl.col("_i").is_in(failed))
+            for row in unknown.iter_rows(named=True):
+                absent = [c for c in cols if row[c] is None] or [expr.text]
+                self.problems.setdefault(row["_i"], []).append("missing_fact:" + ",".join(absent))
+        if mask is None and frame is None:
+            return values  # every row, in frame order
+        full = pl.repeat(None, n, dtype=dtype, eager=True)
+        return full.scatter(rows["_i"], values)
+
+    def native(self, text: str, returns: str, *, extra: dict[str, object] | None = None,
+               frame: pl.DataFrame | None = None) -> Native | None:
+        """The compiled Polars form of ``text`` (``engine/native.py``) for ``frame``'s columns, or None.
+
+        For a stage that wants to fuse an expression into its own ``with_columns``: ``value`` is in
+        ``ev``'s units (fen, millionths, …) and exact where ``trouble`` (None: never) is false; rows
+        where it is true must go through :meth:`ev`, which alone gives their value and reason. Compiled
+        once per policy, expression, kind, parameters and column types (kept in the policy's memo).
+        """
+        base = self.frame if frame is None else frame
+        expr = parse(text)
+        cols = tuple(sorted((c, str(base.schema[c])) for c in expr.names if c in base.columns))
+        key = ("native", text, returns, cols, tuple(sorted((extra or {}).items(), key=lambda kv: kv[0])))
+        memo = self.policy.memo
+        try:
+            found = memo.get(key, _MISSING)
+        except TypeError:  # an extra value that cannot be hashed: compile afresh
+            found, key = _MISSING, None
+        if found is _MISSING:
+            constants = [{**self.constants(v), **(extra or {})} for v in range(len(self.policy.versions))]
+            found = compile_expression(expr, returns, base.schema, constants, _is_money)
+            if key is not None:
+                memo[key] = found
+        return found  # type: ignore[return-value]
+
+    def _evaluate(self, expr: Expression, rows: pl.DataFrame, cols: list[str], returns: str,
+                  extra: dict | None, dtype: pl.DataType) -> tuple[pl.Series, list[tuple[int, str]]]:
+        """The exact evaluator on ``rows``: their values, and ``(_i, reason)`` for each row that failed."""
         if not cols and len(self.policy.versions) == 1:
-            # A constant (parameters only): evaluate once and place it on the masked rows.
+            # A constant (parameters only): evaluate once and place it on every row.
             try:
                 value = _convert(expr.evaluate({**self.constants(0), **(extra or {})}), returns)
             except (ExprEvalError, ArithmeticError, TypeError, ValueError):
                 value = _MISSING
-            if value is not _MISSING and not (value is None and required):
-                constant = pl.repeat(value, n, dtype=dtype, eager=True)
-                if mask is None:
-                    return constant
-                return pl.select(pl.when(pl.lit(mask)).then(pl.lit(constant)).otherwise(None)).to_series().cast(dtype)
+            if value is not _MISSING:
+                return pl.repeat(value, rows.height, dtype=dtype, eager=True), []
         keys = ["_v", *cols] if len(self.policy.versions) > 1 else cols
         index, distinct = _distinct(rows, keys)
         failed: dict[int, str] = {}
@@ -165,21 +223,11 @@ class Run:
                         results.append(None)
                         failed[u] = f"policy_error:{_short(f'{expr.text!r} {exc}')}"  # names the expression
             values = pl.Series(results, dtype=dtype).gather(index)
-        if failed and on_error == "reject":
+        failed_rows: list[tuple[int, str]] = []
+        if failed:
             bad = rows.select("_i", _u=index).filter(pl.col("_u").is_in(list(failed)))
-            for i, u in bad.rows():
-                self.problems.setdefault(i, []).append(failed[u])
-        if required:
-            unknown = rows.with_columns(_val=values, _u=index).filter(
-                pl.col("_val").is_null() & ~pl.col("_u").is_in(list(failed)))
-            for row in unknown.iter_rows(named=True):
-                absent = [c for c in cols if row[c] is None] or [expr.text]
-                self.problems.setdefault(row["_i"], []).append("missing_fact:" + ",".join(absent))
-        if mask is None and frame is None:
-            return values  # every row, in frame order
-        full = pl.repeat(None, n, dtype=dtype, eager=True)
-        return full.scatter(rows["_i"], values)
-
+            failed_rows = [(i, failed[u]) for i, u in bad.rows()]
+        return values, failed_rows
 
     def _each(self, expr: Expression, distinct: pl.DataFrame, cols: list[str], extra: dict | None):
         """The value of ``expr`` for each row of ``distinct`` (a :class:`_Failed` where it cannot be evaluated)."""
@@ -203,6 +251,16 @@ class Run:
                     value = _Failed(_short(f"{expr.text!r} {exc}"))  # the reason names the expression
                 memo[key] = value
             yield value
+
+
+def _native_pays(returns: str, frame: pl.DataFrame, cols: list[str]) -> bool:
+    """Whether the native form is the faster one: a condition, or a value read from dates or numbers.
+
+    Why not always: an amount or rate looked up by codes alone (``deductible[hospital_zone]``) reads a
+    handful of distinct values, and the memoised path (one hash, a memo hit and a gather) costs a
+    fraction of per-row look-ups and guards; dates and amounts have too many distinct values for it.
+    """
+    return returns == "bool" or any(frame.schema[c] not in (pl.String, pl.Boolean) for c in cols)
 
 
 #: Memoised expression values kept per policy before the memo starts afresh (bounds its memory).

@@ -147,6 +147,11 @@ class Expression:
     def tree(self) -> ast.Expression:
         return self._tree
 
+    @property
+    def source(self) -> str:
+        """The text as parsed (percentages rewritten): numbers are read from it (``engine/native.py`` too)."""
+        return self._source
+
     def part(self, node: ast.AST) -> Expression:
         """A sub-expression of this one (a node of its tree) as an expression of its own."""
         names = frozenset(_free_names(node))

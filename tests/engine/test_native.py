@@ -1,5 +1,5 @@
-"""Conditions compiled to Polars (``engine/native.py``) give, row by row, what the evaluator gives —
-unknowns included — and everything outside the whitelist is left to the evaluator."""
+"""Expressions compiled to Polars (``engine/native.py``) give, row by row, what the evaluator gives —
+unknowns included — or hand the row back to it; everything outside the whitelist is left to the evaluator."""
 
 from __future__ import annotations
 
@@ -11,8 +11,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from medins.engine.native import compile_condition
-from medins.policy.expr import Expression
+from medins.engine import context
+from medins.engine.context import _convert, _is_money, _to_env
+from medins.engine.native import compile_condition, compile_expression
+from medins.policy.expr import Expression, ExprEvalError, MissingEntry
 
 SCHEMA = {"visit_type": pl.String, "zone": pl.String, "emergency": pl.Boolean, "preapproved": pl.Boolean,
           "registered_date": pl.Date, "admit_date": pl.Date, "total": pl.Int64}
@@ -47,17 +49,17 @@ rows = st.lists(st.fixed_dictionaries({
 def test_compiled_condition_equals_the_evaluator_row_by_row(data, text) -> None:
     """Kleene logic, unknown comparisons and ``in``, coalesce, add_days, parameters: the same answer."""
     expr = Expression.parse(text)
-    native = compile_condition(expr, SCHEMA, [CONSTANTS])
+    native = compile_expression(expr, "bool", SCHEMA, [CONSTANTS], lambda _c: False)
     assert native is not None, text
     frame = pl.DataFrame(data, schema=SCHEMA)
-    got = frame.select(native.alias("v"))["v"].to_list()
+    out = frame.with_columns(v=native.value, bad=native.trouble if native.trouble is not None else pl.lit(False))
     expected = [expr.evaluate({**CONSTANTS, **row}) for row in data]
-    assert got == expected
+    assert not any(out["bad"])  # dates of 2008: no row needs the evaluator
+    assert out["v"].to_list() == expected
 
 
 @pytest.mark.parametrize("text", [
-    "total > 100",  # amounts are the evaluator's (units, exact decimals)
-    "'dialysis' in diagnosis",  # a list column
+    "diagnosis == 'dialysis'",  # a list column is only read by ``in``
     "visit_type == 1",  # a text compared with a number: the evaluator says what it is
     "visit_type < 'z'",  # ordering of texts is not compiled
     "emergency and visit_type",  # 'and' of a text: an error the evaluator reports
@@ -74,3 +76,189 @@ def test_conditions_outside_the_whitelist_are_left_to_the_evaluator(text) -> Non
 
 def test_a_condition_that_is_not_true_false_is_not_compiled() -> None:
     assert compile_condition(Expression.parse("coalesce(zone, 'x')"), SCHEMA, [CONSTANTS]) is None
+
+
+# --- every compiled form against the exact evaluator (#14 item 1) ---------------------------------------------
+
+VALUE_SCHEMA = {"total": pl.Int64, "eligible": pl.Int64, "age": pl.Int64, "zone": pl.String,
+                "visit_type": pl.String, "emergency": pl.Boolean, "admit_date": pl.Date, "discharge_date": pl.Date,
+                "diagnosis": pl.List(pl.String)}
+PARAMS = {
+    "rate_p": Decimal("0.55"), "cap": Decimal("1000.5"), "window": Decimal(3), "label": "in_city",
+    "deductible": {"in_district": Decimal("300"), "in_city": 500, "out_of_city": MissingEntry("deductible.out")},
+    "zone_off": {"in_district": Decimal("0"), "in_city": Decimal("0.05"), "out_of_city": Decimal("0.6")},
+    "by_count": {1: Decimal("0.9"), "2": Decimal("0.85"), "3+": Decimal("0.8"), "5+": Decimal("1.25")},
+    "names": {"in_district": "A", "in_city": "B"},
+}
+#: (expression, kind returned, exact: no row where the evaluator succeeds on ordinary values is handed back)
+FORMS = [
+    ("total * 55% - 100", "money", True),
+    ("min(total, cap) * rate_p", "money", True),
+    ("max(0, total - deductible[zone])", "money", True),
+    ("total / 3", "money", False),
+    ("total / eligible * 100", "money", False),
+    ("total / 8 + eligible / 0.25", "money", True),
+    ("(total - eligible) if emergency else eligible * 0.5", "money", True),
+    ("coalesce(eligible, total) + 0.005", "money", True),
+    ("abs(total - eligible) * 1.5", "money", True),
+    ("-total + 2 * eligible", "money", True),
+    ("total * by_count[age]", "money", True),
+    ("rate_p - zone_off[zone]", "rate", True),
+    ("1.2 - total / 10000", "rate", True),
+    ("by_count[age]", "rate", True),
+    ("age_on(admit_date, discharge_date)", "int", True),
+    ("age * 2.5", "int", True),
+    ("year(admit_date) - 2000 + age", "int", True),
+    ("total > 1000.5", "bool", True),
+    ("total * 2 >= eligible - 0.01", "bool", True),
+    ("1 < age <= 3", "bool", True),
+    ("total == eligible or total != 0", "bool", True),
+    ("not (eligible < cap) and emergency", "bool", True),
+    ("discharge_date < add_months(admit_date, age)", "bool", False),
+    ("discharge_date >= add_months(admit_date, 1 if coalesce(emergency, False) else 6)", "bool", False),
+    ("discharge_date > workday_add(admit_date, window)", "bool", False),
+    ("month_start(admit_date) <= next_month_start(discharge_date)", "bool", True),
+    ("add_days(admit_date, 5)", "date", True),
+    ("min(admit_date, discharge_date)", "date", True),
+    ("max(admit_date, add_days(discharge_date, window))", "date", True),
+    ("zone if emergency else visit_type", "str", True),
+    ("names[zone]", "str", True),
+    ("coalesce(zone, label)", "str", True),
+    ("'dialysis' in diagnosis or visit_type in diagnosis", "bool", False),
+    ("'x' not in diagnosis and is_known(diagnosis)", "bool", True),
+]
+diagnoses = st.sampled_from([None, [], ["dialysis"], ["x", None], ["None", "inpatient"], [None]])
+
+amounts = st.one_of(st.none(), st.integers(-2_000, 2_000), st.integers(-10**9, 10**12),
+                    st.sampled_from([0, 1, -1, 50, 10**16, -(10**16), 2**62, -(2**62), 2**63 - 1, -(2**63)]))
+value_rows = st.lists(st.fixed_dictionaries({
+    "total": amounts, "eligible": amounts,
+    "age": st.one_of(st.none(), st.integers(-30, 30), st.sampled_from([0, 1, 2, 3, 4, 5, 10**5, -(10**5), 10**9])),
+    "zone": st.sampled_from(["in_district", "in_city", "out_of_city", "nowhere", None]),
+    "visit_type": st.sampled_from(["inpatient", "None", None]), "diagnosis": diagnoses,
+    "emergency": st.sampled_from([True, False, None]),
+    "admit_date": st.one_of(st.none(), st.dates(dt.date(2003, 12, 1), dt.date(2027, 1, 31)),
+                            st.sampled_from([dt.date(2003, 12, 31), dt.date(2026, 12, 31), dt.date(2008, 1, 31),
+                                             dt.date(9999, 12, 31), dt.date(1, 1, 1), dt.date(2008, 2, 29)])),
+    "discharge_date": st.one_of(st.none(), st.dates(dt.date(2004, 1, 1), dt.date(2027, 1, 31))),
+}), min_size=1, max_size=30)
+
+
+def _evaluated(expr: Expression, returns: str, row: dict) -> tuple[bool, object]:
+    """What ``Run.ev``'s evaluator gives one row: (succeeded, value in ev's units)."""
+    env: dict[str, object] = dict(PARAMS)
+    env.update({c: _to_env(c, v) for c, v in row.items()})
+    try:
+        return True, _convert(expr.evaluate(env), returns)
+    except (ExprEvalError, ArithmeticError, TypeError, ValueError):
+        return False, None
+
+
+def _ordinary(row: dict) -> bool:
+    small = all(row[c] is None or abs(row[c]) <= 10**9 for c in ("total", "eligible", "age"))
+    return small and all(row[c] is None or 2004 <= row[c].year <= 2026 for c in ("admit_date", "discharge_date"))
+
+
+@settings(max_examples=200, deadline=None)
+@given(value_rows, st.sampled_from(FORMS))
+def test_every_compiled_form_equals_the_evaluator_or_hands_the_row_back(data, form) -> None:
+    """Money in fen (half-up), rates in millionths, whole numbers truncated, texts, dates, conditions:
+    on every row the native value equals the evaluator's, or the row is troubled and goes to it — always
+    so where the evaluator fails (negative amount, rate outside 0–100 %, no entry, missing entry, division
+    by zero, overflow, calendar out of range), never for ordinary values of an exact form."""
+    text, returns, exact = form
+    expr = Expression.parse(text)
+    native = compile_expression(expr, returns, VALUE_SCHEMA, [PARAMS], _is_money)
+    assert native is not None, text
+    frame = pl.DataFrame(data, schema=VALUE_SCHEMA)
+    trouble = native.trouble if native.trouble is not None else pl.lit(False)
+    out = frame.with_columns(_bad=trouble).with_columns(  # a troubled row's value is never read (nor made a date)
+        _val=pl.when(pl.col("_bad")).then(None).otherwise(native.value))
+    for row, value, bad in zip(data, out["_val"].to_list(), out["_bad"].to_list(), strict=True):
+        ok, expected = _evaluated(expr, returns, row)
+        if not bad:
+            assert ok and value == expected, (text, row, value, expected)
+        elif exact and ok and _ordinary(row):
+            raise AssertionError(f"{text}: an ordinary row was handed back to the evaluator: {row}")
+
+
+@pytest.mark.parametrize("text", [
+    "total > 100",
+    "coalesce(emergency, False) and not coalesce(preapproved, False) and registered_date > add_days(admit_date, 3)",
+])
+def test_amount_comparisons_and_add_days_compile(text) -> None:
+    assert compile_expression(Expression.parse(text), "bool", SCHEMA, [CONSTANTS], _is_money) is not None
+
+
+@pytest.mark.parametrize("text, returns", [
+    ("total / 0.7 * 0.00000000001", "money"),  # a quotient's scale times another: beyond 64 bits, the evaluator's
+    ("deductible", "money"),  # a whole table is not an amount
+    ("zone * 2", "money"),  # a text in arithmetic: the evaluator says what it is
+    ("min(zone, visit_type)", "str"),  # min of texts
+    ("'x' in deductible", "bool"),  # membership of a table
+    ("total if emergency else zone", "money"),  # branches of two kinds
+])
+def test_forms_outside_the_whitelist_are_left_to_the_evaluator(text, returns) -> None:
+    assert compile_expression(Expression.parse(text), returns, VALUE_SCHEMA, [PARAMS], _is_money) is None
+
+
+#: Rows for ``Run.ev``: amounts an Int64 result can hold (the evaluator's path cannot place a larger one either).
+run_rows = st.lists(st.fixed_dictionaries({
+    "total": st.one_of(st.none(), st.integers(-2_000, 2_000), st.integers(-10**9, 10**13)),
+    "eligible": st.one_of(st.none(), st.integers(-2_000, 2_000), st.integers(-10**9, 10**13)),
+    "age": st.one_of(st.none(), st.integers(-30, 30), st.sampled_from([10**5, -(10**5)])),
+    "zone": st.sampled_from(["in_district", "in_city", "out_of_city", "nowhere", None]),
+    "visit_type": st.sampled_from(["inpatient", "None", None]), "diagnosis": diagnoses,
+    "emergency": st.sampled_from([True, False, None]),
+    "admit_date": st.one_of(st.none(), st.dates(dt.date(2003, 12, 1), dt.date(2027, 1, 31))),
+    "discharge_date": st.one_of(st.none(), st.dates(dt.date(2004, 1, 1), dt.date(2027, 1, 31))),
+}), min_size=1, max_size=30)
+
+
+@settings(max_examples=60, deadline=None)
+@given(run_rows, st.sampled_from(FORMS), st.booleans(), st.booleans())
+def test_run_ev_gives_the_same_values_and_reasons_with_or_without_native_forms(data, form, masked, required) -> None:
+    """Through ``Run.ev`` (masks, ``required`` → ``missing_fact``, reasons on the same rows): the native path
+    and the evaluator alone agree exactly."""
+    from medins.api import load_policy
+
+    text, returns, _exact = form
+    frame = pl.DataFrame(data, schema=VALUE_SCHEMA).with_row_index("_i").with_columns(
+        pl.col("_i").cast(pl.Int64), _v=pl.lit(0, pl.Int64))
+    mask = pl.Series([i % 3 != 1 for i in range(frame.height)]) if masked else None
+    policy = load_policy("suqian-2007")
+    results = []
+    class _Run(context.Run):  # the policy's parameters replaced by PARAMS (tables, amounts, rates)
+        def constants(self, version: int) -> dict[str, object]:
+            return PARAMS
+
+    for use_native in (True, False):
+        run = _Run(policy, frame)
+        original = context.compile_expression
+        if not use_native:
+            context.compile_expression = lambda *_a, **_k: None
+        try:
+            policy.memo.clear()
+            values = run.ev(text, returns, mask=mask, required=required)
+        finally:
+            context.compile_expression = original
+        results.append((values.to_list(), run.problems))
+    assert results[0] == results[1]
+
+
+@pytest.mark.parametrize("kind, k", [("months", 1), ("months", -13), ("months", 6), ("workdays", 1), ("workdays", 10)])
+def test_calendar_tables_equal_the_calendar_functions_day_by_day(kind, k) -> None:
+    """Every entry of the day-by-day tables is ``dates.add_months`` / ``dates.workday_add`` of its day
+    (or none where those raise), so reading them never gives a date the evaluator would not."""
+    from medins import dates
+    from medins.engine.native import _shift_table
+
+    first, table = _shift_table(kind, k)
+    step = 1 if kind == "workdays" else 7  # every day of the official calendar, every week of the years
+    for offset in range(0, table.len(), step):
+        day = first + dt.timedelta(days=offset)
+        try:
+            expected = dates.add_months(day, k) if kind == "months" else dates.workday_add(day, k)
+        except (ValueError, ArithmeticError):
+            expected = None
+        assert table[offset] == expected, (day, kind, k)
