@@ -573,7 +573,7 @@ def _shift_table(kind: str, k: int) -> tuple[date, pl.Series]:
     workdays = _workdays()
     first, last = date(workdays[0].year, 1, 1) - timedelta(days=1), date(workdays[-1].year, 12, 31)
     days = pl.date_range(first, last, "1d", eager=True)
-    count = days.is_in(workdays).cast(pl.Int64).cum_sum()  # working days up to each day
+    count = days.is_in(workdays.implode()).cast(pl.Int64).cum_sum()  # working days up to each day
     position = count + (k - 1)
     inside = position < workdays.len()
     picked = workdays.gather(position.set(~inside, 0))
@@ -593,8 +593,8 @@ def _workdays() -> pl.Series:
         return pl.Series([], dtype=pl.Date)
     first, last = min(holidays).year, max(holidays).year
     days = pl.date_range(date(first, 1, 1), date(last, 12, 31), "1d", eager=True)
-    working = days.is_in(pl.Series(list(workdays), dtype=pl.Date)) | (
-        (days.dt.weekday() <= 5) & ~days.is_in(pl.Series(list(holidays), dtype=pl.Date)))
+    working = days.is_in(pl.Series(list(workdays), dtype=pl.Date).implode()) | (
+        (days.dt.weekday() <= 5) & ~days.is_in(pl.Series(list(holidays), dtype=pl.Date).implode()))
     return days.filter(working)
 
 
