@@ -66,31 +66,46 @@ def clamped_cumsum(
                         (pl.col(h0).fill_null(0) if h0 else pl.lit(0, pl.Int64)).alias("_h")).with_columns(_key=key)
     if order is not None:
         work = work[order]
-    work = work.with_columns(_start=pl.col("_key").ne_missing(pl.col("_key").shift(1)).fill_null(True))
-    work = work.with_columns(
-        _seg=pl.col("_start").cast(pl.Int64).cum_sum(),
+    start = pl.col("_key").ne_missing(pl.col("_key").shift(1)).fill_null(True)
+    g = pl.col("_x").cum_sum()
+    work = work.lazy().with_columns(_start=start).with_columns(
         _h0=pl.when("_start").then(pl.col("_h")).forward_fill(),
-        _g=pl.col("_x").cum_sum(),
-    ).with_columns(
-        _s=pl.col("_g") - pl.when("_start").then(pl.col("_g") - pl.col("_x")).forward_fill(),
+        _s=g - pl.when("_start").then(g - pl.col("_x")).forward_fill(),  # the running sum within the segment
+    )
+    before = pl.when("_start").then(pl.col("_h0")).otherwise(pl.col("_after").shift(1))
+    if limit is None and _running_total_fits(frame, x, h0):
+        # No limit and the sums stay below it: the state is the history plus the running sum.
+        work = work.select(_before=(pl.col("_h0") + pl.col("_s") - pl.col("_x")), _after=pl.col("_h0") + pl.col("_s"))
+    else:
         # a row adding nothing keeps the state whatever its limit: leave it out of the minimum
-        _lp=pl.when(pl.col("_x") > 0).then(pl.max_horizontal("_l", "_h0")).otherwise(UNLIMITED),
-    )
-    offset = pl.col("_seg").cast(pl.Int128) * _SEGMENT
-    running_min = ((pl.col("_lp") - pl.col("_s")).cast(pl.Int128) - offset).cum_min() + offset
-    # the largest limit of the segment's earlier adding rows (segments pushed apart as above)
-    seen = (pl.when(pl.col("_x") > 0).then(pl.col("_lp")).otherwise(-UNLIMITED).cast(pl.Int128) + offset).cum_max() \
-        - offset
-    work = work.with_columns(
-        _after=(pl.col("_s") + pl.min_horizontal(pl.col("_h0"), running_min.cast(pl.Int64))),
-        _dec=(pl.col("_x") > 0) & ~pl.col("_start") & (pl.col("_lp").cast(pl.Int128) < seen.shift(1)),
-    )
-    if work["_dec"].any():
-        work = _exact_fallback(work)
-    work = work.select(_before=pl.when("_start").then(pl.col("_h0")).otherwise(pl.col("_after").shift(1)),
-                       _after="_after")
-    before, after = _unorder(work["_before"], order), _unorder(work["_after"], order)
-    return frame.with_columns(before.alias(out_before), after.alias(out_after))
+        work = work.with_columns(_lp=pl.when(pl.col("_x") > 0).then(pl.max_horizontal("_l", "_h0")).otherwise(UNLIMITED),
+                                 _seg=pl.col("_start").cast(pl.Int64).cum_sum())
+        offset = pl.col("_seg").cast(pl.Int128) * _SEGMENT
+        running_min = ((pl.col("_lp") - pl.col("_s")).cast(pl.Int128) - offset).cum_min() + offset
+        work = work.with_columns(_after=pl.col("_s") + pl.min_horizontal(pl.col("_h0"), running_min.cast(pl.Int64)))
+        # The closed form holds while the limits of a segment's adding rows never decrease. Rather than look for
+        # a decrease, check the recurrence itself on every row: where the closed form's state follows from its
+        # previous state, it is the recurrence's state (by induction from the history); a segment where it does
+        # not is recomputed by the loop.
+        work = work.with_columns(_before=before).with_columns(
+            _bad=pl.col("_after")
+            != pl.max_horizontal("_before", pl.min_horizontal("_lp", pl.col("_before") + pl.col("_x"))))
+        work = work.collect()
+        if work["_bad"].any():
+            work = _exact_fallback(work).with_columns(_before=before)
+    work = work.lazy().select("_before", "_after").collect()
+    before_col, after_col = _unorder(work["_before"], order), _unorder(work["_after"], order)
+    return frame.with_columns(before_col.alias(out_before), after_col.alias(out_after))
+
+
+def _running_total_fits(frame: pl.DataFrame, x: str, h0: str | None) -> bool:
+    """Whether every history plus every running sum of ``x`` stays below ``UNLIMITED`` (any real claims):
+    then a sum without a limit is never clipped and needs no running minimum."""
+    if frame.height == 0:
+        return True
+    h = pl.col(h0).fill_null(0).max() if h0 else pl.lit(0, pl.Int64)
+    top, spread = frame.select(h.cast(pl.Int128).clip(lower_bound=0), pl.col(x).cast(pl.Int128).abs().sum()).row(0)
+    return int(top or 0) + int(spread or 0) < UNLIMITED
 
 
 def group_order(frame: pl.DataFrame, group: list[str]) -> Grouping:
@@ -174,8 +189,8 @@ def running_max_before(frame: pl.DataFrame, *, x: str, h0: str | None, group: li
 
 
 def _exact_fallback(work: pl.DataFrame) -> pl.DataFrame:
-    """Recompute ``_after`` with the plain recurrence in segments whose limit decreases somewhere."""
-    bad = work.filter(pl.col("_dec"))["_seg"].unique()
+    """Recompute ``_after`` with the plain recurrence in segments where the closed form broke it (``_bad``)."""
+    bad = work.filter(pl.col("_bad"))["_seg"].unique()
     rows = (work.with_row_index("_r").filter(pl.col("_seg").is_in(bad.to_list()))
             .select("_r", "_seg", "_x", "_lp", "_h0"))
     positions, values = [], []
