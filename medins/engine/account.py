@@ -28,7 +28,8 @@ def settle_account(run: Run) -> None:
     credit = run.ev(account.credit, "money").fill_null(0)
     person = ["_pk"]  # the person, numbered in claim order (settle.py)
     f = run.frame.with_columns(_pays=pays, _credit=credit)
-    grouping = group_order(f, person)  # the person's claims in the order state flows in
+    # the person's claims in the order state flows in (settle.py hands the claim order over)
+    grouping = run.groupings.get("_pk") or group_order(f, person)
     f = first_in_group(f, {"_first_year": pl.col("year"),
                            "_opening": pl.coalesce(pl.col("hist_account_balance"), pl.col("_credit"))}, grouping)
     f = f.with_columns(

@@ -42,8 +42,32 @@ _SEGMENT = 1 << 63  # segment offset for the segmented running minimum (values s
 #: order, settle.py); without it, frame order.
 SEQUENCE = "_seq"
 
-#: A grouping computed by :func:`group_order`: (permutation or None, key in frame order).
-Grouping = tuple["pl.Series | None", pl.Series]
+class Grouping(tuple):
+    """A grouping computed by :func:`group_order`: (permutation or None, key in frame order).
+
+    Why a class: every state column of a grouping puts its values back in frame order; the inverse
+    permutation is computed once (a scatter) and then each column is one gather instead of a scatter.
+    """
+
+    def __new__(cls, order: pl.Series | None, key: pl.Series) -> Grouping:
+        return super().__new__(cls, (order, key))
+
+    def unorder(self, values: pl.Series) -> pl.Series:
+        """Values computed in the grouping's order back to frame order."""
+        order = self[0]
+        if order is None:
+            return values
+        inverse = self.__dict__.get("inverse")
+        if inverse is None:
+            inverse = self.__dict__["inverse"] = _unorder(pl.int_range(0, order.len(), dtype=pl.UInt32, eager=True),
+                                                          order)
+        return values.gather(inverse)
+
+
+def _grouping_of(grouping: tuple | None, frame: pl.DataFrame, group: list[str]) -> Grouping:
+    if grouping is None:
+        return group_order(frame, group)
+    return grouping if isinstance(grouping, Grouping) else Grouping(*grouping)
 
 
 def clamped_cumsum(
@@ -64,7 +88,8 @@ def clamped_cumsum(
     first claim (read from that first row) or None for 0. ``grouping``: ``group_order(frame, group)``
     when the caller already has it.
     """
-    order, key = grouping if grouping is not None else group_order(frame, group)
+    grouping = _grouping_of(grouping, frame, group)
+    order, key = grouping
     work = frame.select(pl.col(x).alias("_x"),
                         (pl.col(limit).fill_null(UNLIMITED) if limit else pl.lit(UNLIMITED, pl.Int64)).alias("_l"),
                         (pl.col(h0).fill_null(0) if h0 else pl.lit(0, pl.Int64)).alias("_h")).with_columns(_key=key)
@@ -98,7 +123,7 @@ def clamped_cumsum(
         if work["_bad"].any():
             work = _exact_fallback(work).with_columns(_before=before)
     work = work.lazy().select("_before", "_after").collect()
-    before_col, after_col = _unorder(work["_before"], order), _unorder(work["_after"], order)
+    before_col, after_col = grouping.unorder(work["_before"]), grouping.unorder(work["_after"])
     return frame.with_columns(before_col.alias(out_before), after_col.alias(out_after))
 
 
@@ -129,7 +154,7 @@ def group_order(frame: pl.DataFrame, group: list[str]) -> Grouping:
         for k in group:
             start = start | pl.col(k).ne_missing(pl.col(k).shift(1))
         seg = frame.select(group)[order].select(start.fill_null(True).cast(pl.Int64).cum_sum()).to_series()
-        return order, _unorder(seg, order)
+        return Grouping(order, _unorder(seg, order))
     sort_key = key
     if seq is not None and frame.height:
         # Within a group, rows go in ``_seq`` order: key × n + seq orders by both in one Int64 (else two keys).
@@ -138,13 +163,13 @@ def group_order(frame: pl.DataFrame, group: list[str]) -> Grouping:
             sort_key = key * n + seq
         else:
             if _runs_are_groups(key) and _runs_are_groups(seq):
-                return None, key
+                return Grouping(None, key)
             order = pl.DataFrame({"_key": key, "_seq": seq}).select(
                 pl.arg_sort_by("_key", "_seq", maintain_order=True)).to_series()
-            return order, key
+            return Grouping(order, key)
     if frame.height < 2 or _runs_are_groups(sort_key):
-        return None, key
-    return sort_key.to_frame("_key").select(pl.arg_sort_by("_key", maintain_order=True)).to_series(), key
+        return Grouping(None, key)
+    return Grouping(sort_key.to_frame("_key").select(pl.arg_sort_by("_key", maintain_order=True)).to_series(), key)
 
 
 def _dense_key(frame: pl.DataFrame, group: list[str]) -> pl.Series | None:
@@ -190,7 +215,8 @@ def running_max_before(frame: pl.DataFrame, *, x: str, h0: str | None, group: li
                        grouping: Grouping | None = None) -> pl.DataFrame:
     """Add ``out`` = max(h0, the largest ``x`` of the group's earlier rows), in frame order (e.g. the highest
     deductible standard applied earlier this year). Same segment technique as :func:`clamped_cumsum`."""
-    order, key = grouping if grouping is not None else group_order(frame, group)
+    grouping = _grouping_of(grouping, frame, group)
+    order, key = grouping
     work = frame.select(pl.col(x).alias("_x"), (pl.col(h0).fill_null(0) if h0 else pl.lit(0, pl.Int64)).alias("_h"))
     work = work.with_columns(_key=key)
     if order is not None:
@@ -204,7 +230,7 @@ def running_max_before(frame: pl.DataFrame, *, x: str, h0: str | None, group: li
     work = work.with_columns(_run=running).select(
         _before=pl.max_horizontal(pl.col("_h0"), pl.when("_start").then(None).otherwise(pl.col("_run").shift(1)))
     )
-    return frame.with_columns(_unorder(work["_before"], order).alias(out))
+    return frame.with_columns(grouping.unorder(work["_before"]).alias(out))
 
 
 def _exact_fallback(work: pl.DataFrame) -> pl.DataFrame:
@@ -230,6 +256,7 @@ def first_in_group(frame: pl.DataFrame, values: dict[str, pl.Expr], grouping: Gr
     Why not ``first().over(group)``: that is the first row in frame order, and a window over a million rows
     costs as much as ten passes; on rows sorted by the grouping it is one take per group.
     """
+    grouping = _grouping_of(grouping, frame, [])
     order, key = grouping
     work = frame.select(**values).with_columns(_key=key)
     if order is not None:
@@ -237,4 +264,4 @@ def first_in_group(frame: pl.DataFrame, values: dict[str, pl.Expr], grouping: Gr
     start = pl.col("_key").ne_missing(pl.col("_key").shift(1)).fill_null(True)
     seg = start.cast(pl.Int64).cum_sum() - 1
     work = work.select(pl.col(name).filter(start).gather(seg) for name in values)
-    return frame.with_columns(_unorder(work[name], order).alias(name) for name in values)
+    return frame.with_columns(grouping.unorder(work[name]).alias(name) for name in values)
