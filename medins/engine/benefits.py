@@ -16,7 +16,7 @@ from __future__ import annotations
 import polars as pl
 
 from medins.engine.context import Run
-from medins.engine.fused import with_columns
+from medins.engine.fused import collected, with_columns
 from medins.engine.ordinals import admission_ordinals
 from medins.engine.state import UNLIMITED, Grouping, clamped_cumsum, group_order, running_max_before
 from medins.policy.compiled import ScaleBand
@@ -214,14 +214,16 @@ def band_parts(run: Run, which, prefix: str, lower: pl.Expr, upper: pl.Expr, *, 
                 temporary[name] = run.ev(bands.class_b_offset, "rate", mask=mask, required=True).fill_null(0)
                 offset = pl.when(where).then(pl.col(name)).otherwise(offset)
     # One lazy query: the (rule, version) conditions the chains share are computed once (``fused.py``).
-    f = (run.frame.with_columns(**temporary).lazy().with_columns(**exprs, **{f"{prefix}off": offset})
-         .drop(list(temporary)).with_columns(_lower=lower, _upper=upper)
-         .with_columns(_paid_width=(pl.col("_upper") - pl.col("_lower")).clip(lower_bound=0)))
+    query = (run.frame.with_columns(**temporary).lazy().with_columns(**exprs, **{f"{prefix}off": offset})
+             .with_columns(_lower=lower, _upper=upper)
+             .with_columns(_paid_width=(pl.col("_upper") - pl.col("_lower")).clip(lower_bound=0)))
     parts = list(range(width))
-    f = f.with_columns(
+    query = query.with_columns(
         (pl.min_horizontal(pl.col("_upper"), pl.col(f"{prefix}{k}_hi").fill_null(UNLIMITED))
          - pl.max_horizontal(pl.col("_lower"), pl.col(f"{prefix}{k}_lo"))).clip(lower_bound=0).fill_null(0)
-        .alias(f"{prefix}{k}_a") for k in parts).collect()
+        .alias(f"{prefix}{k}_a") for k in parts)
+    added = [*exprs, f"{prefix}off", "_lower", "_upper", "_paid_width", *(f"{prefix}{k}_a" for k in parts)]
+    f = run.frame.with_columns(collected(query, added).get_columns())
     # Σ a_k × r_k ≤ (Σ a_k) × max r: Int64 when that bound fits (any real bill), else Int128.
     wide = pl.Int64 if _fits_int64(f, [f"{prefix}{k}_r" for k in parts], "_paid_width") else pl.Int128
     num = pl.lit(0, wide)

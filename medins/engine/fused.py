@@ -12,6 +12,15 @@ from __future__ import annotations
 import polars as pl
 
 
-def with_columns(frame: pl.DataFrame, *exprs: pl.Expr | pl.Series, **named: pl.Expr | pl.Series) -> pl.DataFrame:
-    """``frame.with_columns(*exprs, **named)`` with shared sub-expressions computed once."""
-    return frame.lazy().with_columns(*exprs, **named).collect()
+def with_columns(frame: pl.DataFrame, **named: pl.Expr | pl.Series) -> pl.DataFrame:
+    """``frame.with_columns(**named)`` with shared sub-expressions computed once."""
+    return frame.with_columns(collected(frame.lazy().with_columns(**named), list(named)).get_columns())
+
+
+def collected(query: pl.LazyFrame, names: list[str]) -> pl.DataFrame:
+    """The ``names`` columns of a lazy query over a stage's frame, each in one chunk.
+
+    Why only those, in one chunk: the lazy engine may return its columns in several chunks; added to a frame
+    whose columns are one chunk each, every later eager step on that frame would first copy all of it.
+    """
+    return query.select(names).collect().rechunk()

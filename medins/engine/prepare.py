@@ -13,6 +13,7 @@ import polars as pl
 
 from medins.engine.admissibility import append_code
 from medins.engine.context import ASSUMED, Run
+from medins.engine.fused import collected
 
 #: Facts the engine fills in when a claim leaves them out (DESIGN.md §3), each listed as ``assumed``.
 ASSUMED_DEFAULTS = (("visit_type", "inpatient"), ("cause", "illness"))
@@ -125,10 +126,11 @@ def _fill_hospitals(run: Run) -> None:
         hospital_level=pl.coalesce("_h_level", "hospital_level"),
         hospital_kind=pl.coalesce("_h_kind", "hospital_kind"),
     )
-    f = f.collect()
+    f = run.frame.with_columns(collected(f, [ASSUMED, "_listed", "_h_conflict", "hospital_zone", "hospital_level",
+                                             "hospital_kind"]).get_columns())
     for i in f.filter(pl.col("_h_conflict"))["_i"].to_list():
         run.problems.setdefault(i, []).append("hospital_mismatch")
-    run.frame = f.drop("_h_zone", "_h_level", "_h_kind", "_h_conflict")
+    run.frame = f.drop("_h_conflict")
 
 
 def _assign_versions(run: Run) -> None:

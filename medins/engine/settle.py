@@ -54,8 +54,10 @@ def settle(policy: CompiledPolicy, claims: pl.DataFrame, items: pl.DataFrame | N
     # settlement back, cost a fifth of the run): ``_seq`` is each claim's place in the order state flows
     # in, which the state columns sort their few columns by (``state.group_order``).
     by_person = Grouping(order, _unorder(person, order))  # the (person) grouping, in claim order
+    # One chunk a column (a file read in pieces has several): added columns are one chunk, and every
+    # eager step on a frame whose columns are chunked differently would first copy the whole frame.
     frame = (
-        claims.drop(ids, *_unused_payer_columns(policy, claims, names), strict=False).with_row_index("_in")
+        claims.drop(ids, *_unused_payer_columns(policy, claims, names), strict=False).rechunk().with_row_index("_in")
         .with_columns(_i=pl.col("_in").cast(pl.Int64), _v=pl.lit(0, pl.Int64), _pk=by_person[1],
                       **{SEQUENCE: by_person.unorder(pl.int_range(0, claims.height, dtype=pl.Int64, eager=True))})
     )

@@ -122,7 +122,7 @@ def clamped_cumsum(
         work = work.collect()
         if work["_bad"].any():
             work = _exact_fallback(work).with_columns(_before=before)
-    work = work.lazy().select("_before", "_after").collect()
+    work = work.lazy().select("_before", "_after").collect().rechunk()  # one chunk: see fused.collected
     before_col, after_col = grouping.unorder(work["_before"]), grouping.unorder(work["_after"])
     return frame.with_columns(before_col.alias(out_before), after_col.alias(out_after))
 
