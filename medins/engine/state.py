@@ -19,14 +19,17 @@ global ``cum_min`` after pushing each later segment below every earlier one (an 
 no per-group window is needed: a million claims of hundreds of thousands of persons take a fraction
 of a second. A row that adds nothing (x = 0) leaves the state as it is whatever its limit, so its
 limit is left out of the minimum (a rejected claim without a cap between two capped ones does not
-break the closed form). Groups whose limits do decrease among the rows that add something (a cap
-lowered mid-year) are rare; they fall back to the exact loop, so the answer is always exact. A
-single bill is a group of one row.
+break the closed form). Every row's state is then checked against the recurrence from the previous
+row's; a group where it does not hold (possible only where limits decrease among the rows that add
+something, a cap lowered mid-year: rare) is recomputed by the exact loop, so the answer is always
+exact. Without a limit (and sums far below ``UNLIMITED``) the state is the history plus the running
+sum, with no minimum at all. A single bill is a group of one row.
 
 Rows are grouped through one Int64 key (the group columns' dense codes by place value) and one
-stable sort by it — skipped when the groups already are runs of the frame (a frame sorted by person
-and date, grouped by person and year); :func:`group_order` can be computed once and passed to
-every state column of the same grouping.
+stable sort by it, within a group by the frame's ``SEQUENCE`` column when it has one (settle keeps
+claims in input order and says there which order state flows in) — skipped when the groups already
+are runs of the frame in that order; :func:`group_order` can be computed once and passed to every
+state column of the same grouping, which also puts each result back in frame order with one gather.
 """
 
 from __future__ import annotations
