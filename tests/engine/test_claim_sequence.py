@@ -95,3 +95,15 @@ def test_settlement_does_not_depend_on_input_order() -> None:
         assert again["claim_id"].to_list() == permuted["claim_id"].to_list()  # input order kept
         assert again.sort("claim_id").equals(base.sort("claim_id"))
     assert base["acct_pay"].sum() > 0 and base["hifp_pay"].sum() > 0
+
+
+def test_columns_stay_in_one_chunk_when_the_claims_come_in_pieces() -> None:
+    """A file read in pieces gives columns of several chunks; the engine works on one chunk a column (a frame
+    mixing chunkings is copied whole by every eager step — the same numbers, many times slower)."""
+    policy = load_policy("suqian-2007")
+    claims = read_claims(EXAMPLES / "claims.csv").claims
+    pieces = pl.concat([claims.slice(0, 9), claims.slice(9, 9), claims.slice(18)], rechunk=False)
+    assert pieces["total"].n_chunks() == 3
+    trace = settle(policy, pieces, keep_trace=True)
+    assert {c: n for c in trace.columns if c not in ("claim_id", "person_id") and (n := trace[c].n_chunks()) > 1} == {}
+    assert trace.select(*(c for c in settle(policy, claims).columns)).equals(settle(policy, claims))
