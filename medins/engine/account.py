@@ -11,7 +11,7 @@ from __future__ import annotations
 import polars as pl
 
 from medins.engine.context import Run
-from medins.engine.state import clamped_cumsum
+from medins.engine.state import clamped_cumsum, first_in_group, group_order
 from medins.policy.schema import PAYER_FIELDS
 
 
@@ -28,15 +28,17 @@ def settle_account(run: Run) -> None:
     credit = run.ev(account.credit, "money").fill_null(0)
     person = ["_pk"]  # the person, numbered in claim order (settle.py)
     f = run.frame.with_columns(_pays=pays, _credit=credit)
+    # the person's claims in the order state flows in (settle.py hands the claim order over)
+    grouping = run.groupings.get("_pk") or group_order(f, person)
+    f = first_in_group(f, {"_first_year": pl.col("year"),
+                           "_opening": pl.coalesce(pl.col("hist_account_balance"), pl.col("_credit"))}, grouping)
     f = f.with_columns(
-        _first_year=pl.col("year").first().over(person),
-        _opening=pl.coalesce(pl.col("hist_account_balance"), pl.col("_credit")).first().over(person),
-    ).with_columns(
         # Credits available up to this claim's year: the opening balance, then one credit a year.
         _limit=pl.col("_opening") + pl.col("_credit") * (pl.col("year") - pl.col("_first_year")).fill_null(0),
         _ax=pl.when(pl.col("_pays")).then(pl.col("_part")).otherwise(0),
     )
-    f = clamped_cumsum(f, x="_ax", limit="_limit", h0=None, group=person, out_before="_a0", out_after="_a1")
+    f = clamped_cumsum(f, x="_ax", limit="_limit", h0=None, group=person, out_before="_a0", out_after="_a1",
+                       grouping=grouping)
     run.frame = run.drop(f.with_columns(acct_pay=pl.col("_a1") - pl.col("_a0")),
                          {"_pays": "_tr_acct_pays", "_limit": "_tr_acct_limit", "_a0": "_tr_acct0"},  # trace: balance
                          "_pays", "_credit", "_first_year", "_opening", "_limit", "_ax", "_a0", "_a1")

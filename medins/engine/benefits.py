@@ -16,6 +16,7 @@ from __future__ import annotations
 import polars as pl
 
 from medins.engine.context import Run
+from medins.engine.fused import collected, with_columns
 from medins.engine.ordinals import admission_ordinals
 from medins.engine.state import UNLIMITED, Grouping, clamped_cumsum, group_order, running_max_before
 from medins.policy.compiled import ScaleBand
@@ -213,16 +214,17 @@ def band_parts(run: Run, which, prefix: str, lower: pl.Expr, upper: pl.Expr, *, 
                 name = f"_t{prefix}_{idx}_{v}_off"
                 temporary[name] = run.ev(bands.class_b_offset, "rate", mask=mask, required=True).fill_null(0)
                 offset = pl.when(where).then(pl.col(name)).otherwise(offset)
-    f = (run.frame.with_columns(**temporary).with_columns(**exprs, **{f"{prefix}off": offset})
-         .drop(list(temporary)))
-    f = f.with_columns(_lower=lower, _upper=upper).with_columns(
-        _paid_width=(pl.col("_upper") - pl.col("_lower")).clip(lower_bound=0))
-    parts = []
-    for k in range(width):
-        lo, hi, _r = (pl.col(f"{prefix}{k}_{p}") for p in ("lo", "hi", "r"))
-        part = (pl.min_horizontal(pl.col("_upper"), hi.fill_null(UNLIMITED)) - pl.max_horizontal(pl.col("_lower"), lo))
-        f = f.with_columns(part.clip(lower_bound=0).fill_null(0).alias(f"{prefix}{k}_a"))
-        parts.append(k)
+    # One lazy query: the (rule, version) conditions the chains share are computed once (``fused.py``).
+    query = (run.frame.with_columns(**temporary).lazy().with_columns(**exprs, **{f"{prefix}off": offset})
+             .with_columns(_lower=lower, _upper=upper)
+             .with_columns(_paid_width=(pl.col("_upper") - pl.col("_lower")).clip(lower_bound=0)))
+    parts = list(range(width))
+    query = query.with_columns(
+        (pl.min_horizontal(pl.col("_upper"), pl.col(f"{prefix}{k}_hi").fill_null(UNLIMITED))
+         - pl.max_horizontal(pl.col("_lower"), pl.col(f"{prefix}{k}_lo"))).clip(lower_bound=0).fill_null(0)
+        .alias(f"{prefix}{k}_a") for k in parts)
+    added = [*exprs, f"{prefix}off", "_lower", "_upper", "_paid_width", *(f"{prefix}{k}_a" for k in parts)]
+    f = run.frame.with_columns(collected(query, added).get_columns())
     # Σ a_k × r_k ≤ (Σ a_k) × max r: Int64 when that bound fits (any real bill), else Int128.
     wide = pl.Int64 if _fits_int64(f, [f"{prefix}{k}_r" for k in parts], "_paid_width") else pl.Int128
     num = pl.lit(0, wide)
@@ -231,8 +233,8 @@ def band_parts(run: Run, which, prefix: str, lower: pl.Expr, upper: pl.Expr, *, 
         a = pl.col(f"{prefix}{k}_a")
         num = num + a.cast(wide) * pl.col(f"{prefix}{k}_r").fill_null(0).cast(wide)
         total = total + a
-    run.frame = f.with_columns(**{f"{prefix}num": num, f"{prefix}sum": total}).drop("_lower", "_upper", "_paid_width")
-    run.frame = run.frame.with_columns(**{f"{prefix}width": pl.lit(width)})
+    run.frame = with_columns(f, **{f"{prefix}num": num, f"{prefix}sum": total, f"{prefix}width": pl.lit(width)}).drop(
+        "_lower", "_upper", "_paid_width")
 
 
 def _half_up(num: pl.Expr, den: pl.Expr) -> pl.Expr:
@@ -270,8 +272,7 @@ def _basic_bands(run: Run) -> None:
     top = _maxima(run.frame, [*rates, "_boff"], ["_e0", "_bsum", "class_b_inscope"])
     narrow = _narrow_fits(*top) and (run.frame["_boff"].min() or 0) >= 0
     raw = class_b_raw(width, narrow=narrow)
-    run.frame = run.frame.with_columns(
-        _raw=pl.when(pl.col("_ok") & (pl.col("_e0") > 0)).then(raw).otherwise(0))
+    run.frame = with_columns(run.frame, _raw=pl.when(pl.col("_ok") & (pl.col("_e0") > 0)).then(raw).otherwise(0))
 
 
 def _maxima(frame: pl.DataFrame, rates: list[str], amounts: list[str]) -> tuple[int, ...]:

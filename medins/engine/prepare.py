@@ -13,6 +13,7 @@ import polars as pl
 
 from medins.engine.admissibility import append_code
 from medins.engine.context import ASSUMED, Run
+from medins.engine.fused import collected
 
 #: Facts the engine fills in when a claim leaves them out (DESIGN.md §3), each listed as ``assumed``.
 ASSUMED_DEFAULTS = (("visit_type", "inpatient"), ("cause", "illness"))
@@ -98,7 +99,15 @@ def _fill_hospitals(run: Run) -> None:
         },
         schema={"hospital_name": pl.String, "_h_zone": pl.String, "_h_level": pl.Int64, "_h_kind": pl.String},
     )
-    f = run.frame.join(table, on="hospital_name", how="left", maintain_order="left")
+    names = table["hospital_name"]
+    if names.n_unique() == names.len():
+        # A lookup by name instead of a join: the claims frame is neither hashed nor rebuilt.
+        place = pl.col("hospital_name").replace_strict(names, pl.int_range(0, names.len(), dtype=pl.UInt32, eager=True),
+                                                       default=None, return_dtype=pl.UInt32)
+        f = run.frame.lazy().with_columns(_h_at=place).with_columns(
+            pl.lit(table[c]).gather(pl.col("_h_at")).alias(c) for c in ("_h_zone", "_h_level", "_h_kind")).drop("_h_at")
+    else:
+        f = run.frame.lazy().join(table.lazy(), on="hospital_name", how="left", maintain_order="left")
     conflict = (
         (pl.col("_h_zone").is_not_null() & pl.col("hospital_zone").is_not_null()
          & (pl.col("_h_zone") != pl.col("hospital_zone")))
@@ -118,9 +127,11 @@ def _fill_hospitals(run: Run) -> None:
         hospital_level=pl.coalesce("_h_level", "hospital_level"),
         hospital_kind=pl.coalesce("_h_kind", "hospital_kind"),
     )
+    f = run.frame.with_columns(collected(f, [ASSUMED, "_listed", "_h_conflict", "hospital_zone", "hospital_level",
+                                             "hospital_kind"]).get_columns())
     for i in f.filter(pl.col("_h_conflict"))["_i"].to_list():
         run.problems.setdefault(i, []).append("hospital_mismatch")
-    run.frame = f.drop("_h_zone", "_h_level", "_h_kind", "_h_conflict")
+    run.frame = f.drop("_h_conflict")
 
 
 def _assign_versions(run: Run) -> None:

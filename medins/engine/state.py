@@ -19,14 +19,17 @@ global ``cum_min`` after pushing each later segment below every earlier one (an 
 no per-group window is needed: a million claims of hundreds of thousands of persons take a fraction
 of a second. A row that adds nothing (x = 0) leaves the state as it is whatever its limit, so its
 limit is left out of the minimum (a rejected claim without a cap between two capped ones does not
-break the closed form). Groups whose limits do decrease among the rows that add something (a cap
-lowered mid-year) are rare; they fall back to the exact loop, so the answer is always exact. A
-single bill is a group of one row.
+break the closed form). Every row's state is then checked against the recurrence from the previous
+row's; a group where it does not hold (possible only where limits decrease among the rows that add
+something, a cap lowered mid-year: rare) is recomputed by the exact loop, so the answer is always
+exact. Without a limit (and sums far below ``UNLIMITED``) the state is the history plus the running
+sum, with no minimum at all. A single bill is a group of one row.
 
 Rows are grouped through one Int64 key (the group columns' dense codes by place value) and one
-stable sort by it — skipped when the groups already are runs of the frame (a frame sorted by person
-and date, grouped by person and year); :func:`group_order` can be computed once and passed to
-every state column of the same grouping.
+stable sort by it, within a group by the frame's ``SEQUENCE`` column when it has one (settle keeps
+claims in input order and says there which order state flows in) — skipped when the groups already
+are runs of the frame in that order; :func:`group_order` can be computed once and passed to every
+state column of the same grouping, which also puts each result back in frame order with one gather.
 """
 
 from __future__ import annotations
@@ -38,8 +41,36 @@ UNLIMITED = 1 << 60
 _SEGMENT = 1 << 63  # segment offset for the segmented running minimum (values stay within ±2^62)
 
 
-#: A grouping computed by :func:`group_order`: (permutation or None, key in frame order).
-Grouping = tuple["pl.Series | None", pl.Series]
+#: A frame's column giving the order its rows' state flows in (the claims' place in (person, date, row)
+#: order, settle.py); without it, frame order.
+SEQUENCE = "_seq"
+
+class Grouping(tuple):
+    """A grouping computed by :func:`group_order`: (permutation or None, key in frame order).
+
+    Why a class: every state column of a grouping puts its values back in frame order; the inverse
+    permutation is computed once (a scatter) and then each column is one gather instead of a scatter.
+    """
+
+    def __new__(cls, order: pl.Series | None, key: pl.Series) -> Grouping:
+        return super().__new__(cls, (order, key))
+
+    def unorder(self, values: pl.Series) -> pl.Series:
+        """Values computed in the grouping's order back to frame order."""
+        order = self[0]
+        if order is None:
+            return values
+        inverse = self.__dict__.get("inverse")
+        if inverse is None:
+            inverse = self.__dict__["inverse"] = _unorder(pl.int_range(0, order.len(), dtype=pl.UInt32, eager=True),
+                                                          order)
+        return values.gather(inverse)
+
+
+def _grouping_of(grouping: tuple | None, frame: pl.DataFrame, group: list[str]) -> Grouping:
+    if grouping is None:
+        return group_order(frame, group)
+    return grouping if isinstance(grouping, Grouping) else Grouping(*grouping)
 
 
 def clamped_cumsum(
@@ -60,57 +91,88 @@ def clamped_cumsum(
     first claim (read from that first row) or None for 0. ``grouping``: ``group_order(frame, group)``
     when the caller already has it.
     """
-    order, key = grouping if grouping is not None else group_order(frame, group)
+    grouping = _grouping_of(grouping, frame, group)
+    order, key = grouping
     work = frame.select(pl.col(x).alias("_x"),
                         (pl.col(limit).fill_null(UNLIMITED) if limit else pl.lit(UNLIMITED, pl.Int64)).alias("_l"),
                         (pl.col(h0).fill_null(0) if h0 else pl.lit(0, pl.Int64)).alias("_h")).with_columns(_key=key)
     if order is not None:
         work = work[order]
-    work = work.with_columns(_start=pl.col("_key").ne_missing(pl.col("_key").shift(1)).fill_null(True))
-    work = work.with_columns(
-        _seg=pl.col("_start").cast(pl.Int64).cum_sum(),
+    start = pl.col("_key").ne_missing(pl.col("_key").shift(1)).fill_null(True)
+    g = pl.col("_x").cum_sum()
+    work = work.lazy().with_columns(_start=start).with_columns(
         _h0=pl.when("_start").then(pl.col("_h")).forward_fill(),
-        _g=pl.col("_x").cum_sum(),
-    ).with_columns(
-        _s=pl.col("_g") - pl.when("_start").then(pl.col("_g") - pl.col("_x")).forward_fill(),
+        _s=g - pl.when("_start").then(g - pl.col("_x")).forward_fill(),  # the running sum within the segment
+    )
+    before = pl.when("_start").then(pl.col("_h0")).otherwise(pl.col("_after").shift(1))
+    if limit is None and _running_total_fits(frame, x, h0):
+        # No limit and the sums stay below it: the state is the history plus the running sum.
+        work = work.select(_before=(pl.col("_h0") + pl.col("_s") - pl.col("_x")), _after=pl.col("_h0") + pl.col("_s"))
+    else:
         # a row adding nothing keeps the state whatever its limit: leave it out of the minimum
-        _lp=pl.when(pl.col("_x") > 0).then(pl.max_horizontal("_l", "_h0")).otherwise(UNLIMITED),
-    )
-    offset = pl.col("_seg").cast(pl.Int128) * _SEGMENT
-    running_min = ((pl.col("_lp") - pl.col("_s")).cast(pl.Int128) - offset).cum_min() + offset
-    # the largest limit of the segment's earlier adding rows (segments pushed apart as above)
-    seen = (pl.when(pl.col("_x") > 0).then(pl.col("_lp")).otherwise(-UNLIMITED).cast(pl.Int128) + offset).cum_max() \
-        - offset
-    work = work.with_columns(
-        _after=(pl.col("_s") + pl.min_horizontal(pl.col("_h0"), running_min.cast(pl.Int64))),
-        _dec=(pl.col("_x") > 0) & ~pl.col("_start") & (pl.col("_lp").cast(pl.Int128) < seen.shift(1)),
-    )
-    if work["_dec"].any():
-        work = _exact_fallback(work)
-    work = work.select(_before=pl.when("_start").then(pl.col("_h0")).otherwise(pl.col("_after").shift(1)),
-                       _after="_after")
-    before, after = _unorder(work["_before"], order), _unorder(work["_after"], order)
-    return frame.with_columns(before.alias(out_before), after.alias(out_after))
+        work = work.with_columns(_lp=pl.when(pl.col("_x") > 0).then(pl.max_horizontal("_l", "_h0")).otherwise(UNLIMITED),
+                                 _seg=pl.col("_start").cast(pl.Int64).cum_sum())
+        offset = pl.col("_seg").cast(pl.Int128) * _SEGMENT
+        running_min = ((pl.col("_lp") - pl.col("_s")).cast(pl.Int128) - offset).cum_min() + offset
+        work = work.with_columns(_after=pl.col("_s") + pl.min_horizontal(pl.col("_h0"), running_min.cast(pl.Int64)))
+        # The closed form holds while the limits of a segment's adding rows never decrease. Rather than look for
+        # a decrease, check the recurrence itself on every row: where the closed form's state follows from its
+        # previous state, it is the recurrence's state (by induction from the history); a segment where it does
+        # not is recomputed by the loop.
+        work = work.with_columns(_before=before).with_columns(
+            _bad=pl.col("_after")
+            != pl.max_horizontal("_before", pl.min_horizontal("_lp", pl.col("_before") + pl.col("_x"))))
+        work = work.collect()
+        if work["_bad"].any():
+            work = _exact_fallback(work).with_columns(_before=before)
+    work = work.lazy().select("_before", "_after").collect().rechunk()  # one chunk: see fused.collected
+    before_col, after_col = grouping.unorder(work["_before"]), grouping.unorder(work["_after"])
+    return frame.with_columns(before_col.alias(out_before), after_col.alias(out_after))
+
+
+def _running_total_fits(frame: pl.DataFrame, x: str, h0: str | None) -> bool:
+    """Whether every history plus every running sum of ``x`` stays below ``UNLIMITED`` (any real claims):
+    then a sum without a limit is never clipped and needs no running minimum."""
+    if frame.height == 0:
+        return True
+    h = pl.col(h0).fill_null(0).max() if h0 else pl.lit(0, pl.Int64)
+    top, spread = frame.select(h.cast(pl.Int128).clip(lower_bound=0), pl.col(x).cast(pl.Int128).abs().sum()).row(0)
+    return int(top or 0) + int(spread or 0) < UNLIMITED
 
 
 def group_order(frame: pl.DataFrame, group: list[str]) -> Grouping:
-    """The stable permutation that makes each group contiguous (None when the groups already are runs
-    of the frame), and a key, in frame order, equal exactly on rows of the same group.
+    """The stable permutation that makes each group contiguous, its rows in ``SEQUENCE`` order when the
+    frame has that column (None when the groups already are runs of the frame in that order), and a
+    key, in frame order, equal exactly on rows of the same group.
 
     Why one integer key: sorting a million rows by several columns (strings among them) costs ten
     times a sort by one Int64; the key is the group columns' dense codes combined by place value.
     """
     key = _dense_key(frame, group)
+    seq = frame[SEQUENCE] if SEQUENCE in frame.columns else None
     if key is None:  # the codes would not fit in an Int64: sort by the columns themselves
-        order = frame.select(pl.arg_sort_by(group, nulls_last=True, maintain_order=True)).to_series()
+        by = [*group, SEQUENCE] if seq is not None else group
+        order = frame.select(pl.arg_sort_by(by, nulls_last=True, maintain_order=True)).to_series()
         start = pl.lit(False)
         for k in group:
             start = start | pl.col(k).ne_missing(pl.col(k).shift(1))
         seg = frame.select(group)[order].select(start.fill_null(True).cast(pl.Int64).cum_sum()).to_series()
-        return order, _unorder(seg, order)
-    if frame.height < 2 or _runs_are_groups(key):
-        return None, key
-    return key.to_frame("_key").select(pl.arg_sort_by("_key", maintain_order=True)).to_series(), key
+        return Grouping(order, _unorder(seg, order))
+    sort_key = key
+    if seq is not None and frame.height:
+        # Within a group, rows go in ``_seq`` order: key × n + seq orders by both in one Int64 (else two keys).
+        n = frame.height
+        if (key.max() or 0) * n + n < 1 << 62:  # type: ignore[operator]
+            sort_key = key * n + seq
+        else:
+            if _runs_are_groups(key) and _runs_are_groups(seq):
+                return Grouping(None, key)
+            order = pl.DataFrame({"_key": key, "_seq": seq}).select(
+                pl.arg_sort_by("_key", "_seq", maintain_order=True)).to_series()
+            return Grouping(order, key)
+    if frame.height < 2 or _runs_are_groups(sort_key):
+        return Grouping(None, key)
+    return Grouping(sort_key.to_frame("_key").select(pl.arg_sort_by("_key", maintain_order=True)).to_series(), key)
 
 
 def _dense_key(frame: pl.DataFrame, group: list[str]) -> pl.Series | None:
@@ -156,7 +218,8 @@ def running_max_before(frame: pl.DataFrame, *, x: str, h0: str | None, group: li
                        grouping: Grouping | None = None) -> pl.DataFrame:
     """Add ``out`` = max(h0, the largest ``x`` of the group's earlier rows), in frame order (e.g. the highest
     deductible standard applied earlier this year). Same segment technique as :func:`clamped_cumsum`."""
-    order, key = grouping if grouping is not None else group_order(frame, group)
+    grouping = _grouping_of(grouping, frame, group)
+    order, key = grouping
     work = frame.select(pl.col(x).alias("_x"), (pl.col(h0).fill_null(0) if h0 else pl.lit(0, pl.Int64)).alias("_h"))
     work = work.with_columns(_key=key)
     if order is not None:
@@ -170,12 +233,12 @@ def running_max_before(frame: pl.DataFrame, *, x: str, h0: str | None, group: li
     work = work.with_columns(_run=running).select(
         _before=pl.max_horizontal(pl.col("_h0"), pl.when("_start").then(None).otherwise(pl.col("_run").shift(1)))
     )
-    return frame.with_columns(_unorder(work["_before"], order).alias(out))
+    return frame.with_columns(grouping.unorder(work["_before"]).alias(out))
 
 
 def _exact_fallback(work: pl.DataFrame) -> pl.DataFrame:
-    """Recompute ``_after`` with the plain recurrence in segments whose limit decreases somewhere."""
-    bad = work.filter(pl.col("_dec"))["_seg"].unique()
+    """Recompute ``_after`` with the plain recurrence in segments where the closed form broke it (``_bad``)."""
+    bad = work.filter(pl.col("_bad"))["_seg"].unique()
     rows = (work.with_row_index("_r").filter(pl.col("_seg").is_in(bad.to_list()))
             .select("_r", "_seg", "_x", "_lp", "_h0"))
     positions, values = [], []
@@ -188,3 +251,20 @@ def _exact_fallback(work: pl.DataFrame) -> pl.DataFrame:
         values.append(state)
     after = work["_after"].clone().scatter(pl.Series(positions, dtype=pl.UInt32), pl.Series(values, dtype=pl.Int64))
     return work.with_columns(_after=after)
+
+
+def first_in_group(frame: pl.DataFrame, values: dict[str, pl.Expr], grouping: Grouping) -> pl.DataFrame:
+    """Add each of ``values`` as it is on the first row of the row's group (in the grouping's order), in frame order.
+
+    Why not ``first().over(group)``: that is the first row in frame order, and a window over a million rows
+    costs as much as ten passes; on rows sorted by the grouping it is one take per group.
+    """
+    grouping = _grouping_of(grouping, frame, [])
+    order, key = grouping
+    work = frame.select(**values).with_columns(_key=key)
+    if order is not None:
+        work = work[order]
+    start = pl.col("_key").ne_missing(pl.col("_key").shift(1)).fill_null(True)
+    seg = start.cast(pl.Int64).cum_sum() - 1
+    work = work.select(pl.col(name).filter(start).gather(seg) for name in values)
+    return frame.with_columns(grouping.unorder(work[name]).alias(name) for name in values)

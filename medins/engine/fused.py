@@ -1,0 +1,26 @@
+"""Columns added through Polars' lazy engine, so that parts shared by several expressions are computed once.
+
+Why: an eager ``DataFrame.with_columns`` evaluates every expression tree as written — a term used in
+eight places (the class-B offset per euro of in-scope expense, in each band's share) is computed eight
+times. The same expressions collected lazily go through common-subexpression elimination, and the
+frame's columns are only referenced, not copied. The result is the same column for column (the same
+expressions, only evaluated once); stages whose expressions repeat parts use :func:`with_columns`.
+"""
+
+from __future__ import annotations
+
+import polars as pl
+
+
+def with_columns(frame: pl.DataFrame, **named: pl.Expr | pl.Series) -> pl.DataFrame:
+    """``frame.with_columns(**named)`` with shared sub-expressions computed once."""
+    return frame.with_columns(collected(frame.lazy().with_columns(**named), list(named)).get_columns())
+
+
+def collected(query: pl.LazyFrame, names: list[str]) -> pl.DataFrame:
+    """The ``names`` columns of a lazy query over a stage's frame, each in one chunk.
+
+    Why only those, in one chunk: the lazy engine may return its columns in several chunks; added to a frame
+    whose columns are one chunk each, every later eager step on that frame would first copy all of it.
+    """
+    return query.select(names).collect().rechunk()
