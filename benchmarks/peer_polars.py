@@ -1,0 +1,218 @@
+"""A hand-written vectorised Polars settlement of the generated Suqian claims — a peer for ``medins batch``.
+
+    python benchmarks/peer_polars.py CLAIMS.csv OUT.csv     # writes OUT.csv and OUT.rejects.csv
+
+Why: issue #14 item 4 — medins, which reads any policy as data, is measured against code written by hand for
+this one policy (``suqian-2007``), in the same run (``benchmarks/batch.py``), and must agree with it to the
+fen (``benchmarks/batch.py --check``). Every rule the generated claims exercise is here, cited by rule id:
+malformed rows rejected, designated hospitals (SQ-17), the waiting period (SQ-24/25), pre-approval (SQ-18),
+the claim deadline in working days (SQ-20), the per-admission deductible (SQ-12), bands with zone offsets
+(SQ-13/14) and class B pro rata (SQ-22, A-SQ-4), 门诊大病 with a yearly deductible and cumulative bands
+(SQ-23, A-SQ-6), the yearly cap shared by both (SQ-15, A-SQ-5) and the carried-over 50-yuan account (SQ-10).
+The state of a person's year is running sums over claims sorted by (person, admission date, input row); the
+one recurrence without a closed form (a yearly deductible whose standard changes with the zone) is scanned
+level by level: all groups' first claims at once, then all second claims, and so on.
+"""
+
+from __future__ import annotations
+
+import sys
+from datetime import date
+from pathlib import Path
+
+import numpy as np
+import polars as pl
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from peer_common import (  # noqa: E402
+    ACCOUNT_CREDIT_FEN, BANDS, CLASS_B_OFFSET_PPM, COLUMNS, DATE_COLUMNS, DEDUCTIBLE_FEN, HOSPITAL_ZONES,
+    MONEY_COLUMNS, MONEY_OUTPUTS, NOT_CHECKABLE, OUTPUT_COLUMNS, POLICY_LABEL, TRANSITION, VISIT_TYPES,
+    YEAR_CAP_FEN, ZONE_OFFSET_PPM, deadline_table,
+)
+
+_MONEY = r"^\d+(\.\d{1,2})?$"
+_DIAGNOSIS = r"(^|[;；|]\s*)(dialysis|transplant_antirejection)(\s*[;；|]|$)"
+
+
+def read(path: Path) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """(valid claims, typed; rejects: row, claim_id, reason) — a malformed cell rejects its row."""
+    raw = pl.read_csv(path, infer_schema=False).rename(COLUMNS).with_row_index("row", offset=1)
+    raw = raw.with_columns(pl.col(c).replace("", None) for c in COLUMNS.values())
+    typed = raw.with_columns(
+        *(pl.col(c).str.to_date("%Y-%m-%d", strict=False).alias(f"{c}_d") for c in DATE_COLUMNS),
+        *(pl.col(c).str.contains(_MONEY).alias(f"{c}_ok") for c in MONEY_COLUMNS),
+    )
+    problems = [
+        *(pl.when(pl.col(c).is_not_null() & pl.col(f"{c}_d").is_null()).then(pl.lit(f"bad_date:{name}"))
+          for c, name in zip(DATE_COLUMNS, ("admit_date", "discharge_date", "enrolled_date", "claim_date"),
+                             strict=True)),
+        *(pl.when(pl.col(c).is_not_null() & ~pl.col(f"{c}_ok")).then(pl.lit(f"bad_amount:{c}")) for c in MONEY_COLUMNS),
+        pl.when(pl.col("admit").is_null()).then(pl.lit("missing:admit_date")),
+        pl.when(pl.col("total").is_null()).then(pl.lit("missing:total")),
+        pl.when(pl.col("kind").is_not_null() & ~pl.col("kind").is_in(list(VISIT_TYPES))).then(pl.lit("bad_value:visit_type")),
+    ]
+    typed = typed.with_columns(_reject=pl.concat_str(problems, separator=";", ignore_nulls=True))
+    rejects = typed.filter(pl.col("_reject") != "").select("row", "claim_id", reason="_reject")
+    good = typed.filter(pl.col("_reject") == "")
+
+    def fen(c: str) -> pl.Expr:
+        parts = pl.col(c).str.split_exact(".", 1)
+        return (parts.struct.field("field_0").cast(pl.Int64) * 100
+                + parts.struct.field("field_1").fill_null("0").str.pad_end(2, "0").cast(pl.Int64))
+
+    good = good.select(
+        "row", "claim_id", "person_id", "hospital", "preapproved", "diagnosis",
+        *(pl.col(f"{c}_d").alias(c) for c in DATE_COLUMNS),
+        *(fen(c).fill_null(0).alias(c) for c in MONEY_COLUMNS),
+        visit=pl.col("kind").replace_strict(VISIT_TYPES, default=None),
+        visit_assumed=pl.col("kind").is_null(),
+    )
+    return good, rejects
+
+
+def settle(claims: pl.DataFrame) -> pl.DataFrame:
+    """One settled row per claim, in input order, with medins' output columns (money as fen, Int64)."""
+    inpatient, special = pl.col("visit") == "inpatient", pl.col("visit") == "outpatient_special"
+    bound = inpatient | special  # SQ-17, SQ-23: stays and 门诊大病 only at designated hospitals
+    trans = (pl.col("enrolled") >= TRANSITION[0]) & (pl.col("enrolled") <= TRANSITION[1])
+    day = pl.col("discharge").fill_null(pl.col("admit"))
+    lo_d, hi_d = claims.select(day.min().alias("lo"), day.max().alias("hi")).row(0)
+    calendar = deadline_table(lo_d or date(2008, 1, 1), hi_d or date(2008, 1, 1))
+    f = (claims.lazy()
+         .with_columns(visit=pl.col("visit").fill_null("inpatient"),
+                       discharge_assumed=pl.col("discharge").is_null() & (pl.col("visit").fill_null("inpatient")
+                                                                          == "inpatient"),
+                       discharge=pl.col("discharge").fill_null(pl.col("admit")),
+                       zone=pl.col("hospital").replace_strict(HOSPITAL_ZONES, default=None),
+                       pre=pl.col("preapproved").replace_strict({"是": True, "否": False}, default=None,
+                                                                return_dtype=pl.Boolean))
+         .join(calendar.lazy(), left_on="discharge", right_on="d", how="left")
+         .with_columns(
+             not_designated=bound & pl.col("hospital").is_not_null() & pl.col("zone").is_null(),
+             # SQ-24/25: benefits from the payment date + 1 month (paid in the transition) or + 6 months
+             waiting=pl.col("admit") < pl.when(trans).then(pl.col("enrolled").dt.offset_by("1mo"))
+             .otherwise(pl.col("enrolled").dt.offset_by("6mo")),
+             no_pre=pl.when(bound).then(~pl.col("pre")).otherwise(False),  # SQ-18 (blank: unchecked)
+             late=pl.when(bound).then(pl.col("claimed") > pl.col("deadline")).otherwise(False),  # SQ-20
+             rule=pl.when(inpatient).then(0)
+             .when(special & pl.col("diagnosis").fill_null("").str.contains(_DIAGNOSIS)).then(1)
+             .when(pl.col("visit").is_in(["outpatient", "emergency"])).then(2),
+         )
+         .with_columns(
+             reasons=pl.concat_str([pl.when(pl.col(flag)).then(pl.lit(code)) for code, flag in (
+                 ("not_designated", "not_designated"), ("waiting_period", "waiting"), ("no_preapproval", "no_pre"),
+                 ("late_claim", "late"))] + [pl.when(pl.col("rule").is_null()).then(pl.lit("no_rule"))],
+                 separator=";", ignore_nulls=True),
+             unchecked=pl.concat_str([
+                 pl.when(bound & pl.col("hospital").is_null()).then(pl.lit("not_designated")),
+                 pl.when(pl.col("waiting").is_null()).then(pl.lit("waiting_period")),
+                 pl.when(pl.col("no_pre").is_null()).then(pl.lit("no_preapproval")),
+                 pl.when(pl.col("late").is_null()).then(pl.lit("late_claim")),
+                 pl.lit(NOT_CHECKABLE)], separator=";", ignore_nulls=True),
+             assumed=pl.concat_str([
+                 pl.when(pl.col("visit_assumed")).then(pl.lit("visit_type=inpatient")),
+                 pl.lit("cause=illness"),
+                 pl.when(pl.col("discharge_assumed")).then(pl.lit("discharge_date=admit_date")),
+                 pl.when(pl.col("zone").is_not_null()).then(pl.lit("hospital_zone=") + pl.col("zone")),
+                 pl.lit("person_category=resident")], separator=";", ignore_nulls=True),
+             inscope=pl.col("total") - pl.col("self_pay"),
+             year=pl.col("admit").dt.year(),
+             std=pl.col("zone").replace_strict(DEDUCTIBLE_FEN, default=0, return_dtype=pl.Int64),
+             zoff=pl.col("zone").replace_strict(ZONE_OFFSET_PPM, default=0, return_dtype=pl.Int64),
+         )
+         .with_columns(ok=pl.col("reasons") == "")
+         .with_columns(e=pl.when(pl.col("ok")).then(pl.col("inscope")).otherwise(0))
+         .sort("person_id", "admit", "row")
+         .with_columns(
+             # A-SQ-6: the year's earlier 门诊大病 in-scope amounts (the cumulative axis) …
+             c0=(pl.when(pl.col("rule") == 1).then(pl.col("e")).otherwise(0).cum_sum()
+                 - pl.when(pl.col("rule") == 1).then(pl.col("e")).otherwise(0)).over("person_id", "year"),
+         )
+         .collect())
+    f = f.with_columns(special_ded=_yearly_deductible(f))  # … and the one deductible of the year
+    ded = (pl.when(~pl.col("ok")).then(0)
+           .when(pl.col("rule") == 0).then(pl.min_horizontal("e", "std"))  # SQ-12, A-SQ-2: per admission
+           .when(pl.col("rule") == 1).then(pl.col("special_ded"))
+           .otherwise(0))
+    f = f.lazy().with_columns(ded=ded).with_columns(
+        lo=pl.when(pl.col("rule") == 1).then(pl.col("c0") + pl.col("ded")).otherwise(pl.col("ded")),
+        hi=pl.when(pl.col("rule") == 1).then(pl.col("c0") + pl.col("e")).otherwise(pl.col("e")),
+    )
+    # SQ-13/14/22, A-SQ-4: band k pays A_k × max(0, r_k − 10% × B/E), Σ over bands rounded half up once (fen).
+    e = pl.col("e").cast(pl.Int128)
+    cut = pl.lit(CLASS_B_OFFSET_PPM, pl.Int128) * pl.col("class_b").clip(lower_bound=0).cast(pl.Int128)
+    num = pl.lit(0, pl.Int128)
+    edges = [lo for lo, _rate in BANDS[1:]] + [None]
+    for (lo, rate), hi in zip(BANDS, edges, strict=True):
+        upper = pl.col("hi") if hi is None else pl.min_horizontal("hi", pl.lit(hi))
+        part = (upper - pl.max_horizontal("lo", pl.lit(lo))).clip(lower_bound=0).cast(pl.Int128)
+        r = (pl.lit(rate) - pl.col("zoff")).clip(lower_bound=0).cast(pl.Int128)
+        num = num + part * (r * e - cut).clip(lower_bound=0)
+    raw = pl.when(pl.col("ok") & (pl.col("e") > 0) & pl.col("rule").is_in([0, 1])) \
+        .then(((num * 2 + e * 1_000_000) // (e * 2_000_000)).cast(pl.Int64)).otherwise(0)
+    f = f.with_columns(raw=raw).with_columns(
+        # SQ-15, A-SQ-5: what the year's cap still allows (inpatient and 门诊大病 share it)
+        capped=pl.col("raw").cum_sum().over("person_id", "year"),
+    ).with_columns(
+        hifp=pl.min_horizontal(
+            pl.min_horizontal("capped", pl.lit(YEAR_CAP_FEN)) - pl.min_horizontal(pl.col("capped") - pl.col("raw"),
+                                                                                  pl.lit(YEAR_CAP_FEN)),
+            "total"),
+    ).with_columns(part=pl.col("total") - pl.col("hifp"))
+    # SQ-10: 50 a year from the person's first year, carried over; it pays ordinary outpatient shares only.
+    x = pl.when(pl.col("ok") & (pl.col("visit").is_in(["outpatient", "emergency"]))).then(pl.col("part")).otherwise(0)
+    f = f.with_columns(_x=x, _limit=ACCOUNT_CREDIT_FEN * (1 + pl.col("year") - pl.col("year").first().over("person_id")))
+    f = f.with_columns(_s=pl.col("_x").cum_sum().over("person_id")).with_columns(
+        _m=pl.when(pl.col("_x") > 0).then(pl.col("_limit") - pl.col("_s")).otherwise(1 << 60).cum_min().over("person_id"))
+    f = f.with_columns(_c=pl.col("_s") + pl.min_horizontal(pl.lit(0), "_m")).with_columns(
+        acct=pl.col("_c") - pl.col("_c").shift(1, fill_value=0).over("person_id"))
+    zero = pl.lit(0, pl.Int64)
+    out = f.sort("row").select(
+        "claim_id", "person_id",
+        medfee_sumamt="total", fulamt_ownpay_amt="self_pay", overlmt_selfpay=zero, preselfpay_amt=zero,
+        inscp_scp_amt="inscope", act_pay_dedc="ded", hifp_pay="hifp", hifob_pay=zero, hifmi_pay=zero,
+        maf_pay=zero, hifes_pay=zero, cvlserv_pay=zero, oth_pay=zero, fund_pay_sumamt="hifp",
+        psn_part_amt="part", acct_pay="acct", psn_cash_pay=pl.col("part") - pl.col("acct"), deposit_amt=zero,
+        refund_amt=zero, due_amt=pl.col("part") - pl.col("acct"), policy=pl.lit(POLICY_LABEL),
+        status=pl.when(pl.col("ok")).then(pl.lit("settled")).otherwise(pl.lit("rejected")),
+        reasons="reasons", unchecked="unchecked", assumed="assumed",
+    )
+    return out.collect()
+
+
+def _yearly_deductible(f: pl.DataFrame) -> pl.Series:
+    """A-SQ-6: the deductible each 门诊大病 claim pays, C[i] − C[i−1] with C[i] = max(C[i−1], min(std[i], C[i−1] + e[i]))
+    over the person-year's 门诊大病 claims in order (a higher zone later tops up the difference; a lower one adds
+    nothing). Scanned level by level: every group's n-th claim in one vectorised step."""
+    special = f.select(pl.int_range(pl.len(), dtype=pl.Int64).alias("i"), "rule", "person_id", "year", "e", "std") \
+        .filter(pl.col("rule") == 1)
+    special = special.with_columns(g=pl.struct("person_id", "year").rank("dense").cast(pl.Int64) - 1) \
+        .with_columns(level=pl.int_range(pl.len()).over("g"))
+    paid = np.zeros(f.height, dtype=np.int64)
+    if special.height:
+        state = np.zeros(int(special["g"].max()) + 1, dtype=np.int64)
+        for _level, rows in special.sort("level").group_by("level", maintain_order=True):
+            g, e, std = rows["g"].to_numpy(), rows["e"].to_numpy(), rows["std"].to_numpy()
+            before = state[g]
+            after = np.maximum(before, np.minimum(std, before + e))
+            state[g] = after
+            paid[rows["i"].to_numpy()] = after - before
+    return pl.Series("special_ded", paid)
+
+
+def money_text(c: str) -> pl.Expr:
+    """Fen as yuan with two decimals (the settlement file's form)."""
+    return pl.format("{}.{}", pl.col(c) // 100, (pl.col(c) % 100).cast(pl.String).str.zfill(2)).alias(c)
+
+
+def main(argv: list[str]) -> int:
+    src, out = Path(argv[0]), Path(argv[1])
+    claims, rejects = read(src)
+    settled = settle(claims)
+    settled.with_columns(money_text(c) for c in MONEY_OUTPUTS).select(OUTPUT_COLUMNS).write_csv(out)
+    rejects.write_csv(out.with_name(out.stem + ".rejects.csv"))
+    return 1 if rejects.height or settled.select((pl.col("status") == "rejected").any()).item() else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
