@@ -1,0 +1,205 @@
+"""A hand-written DuckDB SQL settlement of the generated Suqian claims — a peer for ``medins batch``.
+
+    python benchmarks/peer_duckdb.py CLAIMS.csv OUT.csv     # writes OUT.csv and OUT.rejects.csv
+
+Why: issue #14 item 4 — the same rules as ``peer_polars.py`` (see its docstring for the rule ids), written as
+SQL, so medins is measured against the two ways one would settle one policy by hand. Year-to-date state is
+window functions over (person, year) ordered by (admission date, input row); the 门诊大病 yearly deductible
+whose standard changes with the zone (A-SQ-6) has no closed form and is a recursive CTE over each
+person-year's claims. Needs ``pip install duckdb`` (the ``bench`` extra).
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import duckdb
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from peer_common import (  # noqa: E402
+    ACCOUNT_CREDIT_FEN, BANDS, CLASS_B_OFFSET_PPM, COLUMNS, DEDUCTIBLE_FEN, HOSPITAL_ZONES, MONEY_OUTPUTS,
+    NOT_CHECKABLE, OUTPUT_COLUMNS, POLICY_LABEL, TRANSITION, VISIT_TYPES, YEAR_CAP_FEN, ZONE_OFFSET_PPM,
+    deadline_table,
+)
+
+
+def _case(column: str, mapping: dict, default: str = "NULL") -> str:
+    whens = " ".join(f"WHEN {_lit(k)} THEN {_lit(v)}" for k, v in mapping.items())
+    return f"CASE {column} {whens} ELSE {default} END"
+
+
+def _lit(value) -> str:
+    return str(value) if isinstance(value, int) else "'" + str(value).replace("'", "''") + "'"
+
+
+def _fen(c: str) -> str:
+    return (f"CAST(split_part({c}, '.', 1) AS BIGINT) * 100 "
+            f"+ CAST(rpad(coalesce(nullif(split_part({c}, '.', 2), ''), '0'), 2, '0') AS BIGINT)")
+
+
+def _bands_sum() -> str:
+    """SQ-13/14/22, A-SQ-4: Σ_k A_k × max(0, r_k × E − 10% × B) over the common denominator 10^6 × E (HUGEINT)."""
+    terms = []
+    edges = [lo for lo, _rate in BANDS[1:]] + [None]
+    for (lo, rate), hi in zip(BANDS, edges, strict=True):
+        upper = "hi" if hi is None else f"least(hi, {hi})"
+        part = f"greatest({upper} - greatest(lo, {lo}), 0)::HUGEINT"
+        r = f"greatest({rate} - zoff, 0)::HUGEINT"
+        terms.append(f"{part} * greatest({r} * e::HUGEINT - {CLASS_B_OFFSET_PPM}::HUGEINT * greatest(class_b, 0), 0)")
+    return " + ".join(terms)
+
+
+def settle(con: duckdb.DuckDBPyConnection, src: Path, out: Path) -> tuple[int, int]:
+    """Write the settlement and the rejects; (rejected rows, rejected claims)."""
+    renamed = ", ".join(f'nullif("{zh}", \'\') AS {en}' for zh, en in COLUMNS.items())
+    con.execute(f"CREATE TEMP TABLE raw AS SELECT {renamed} FROM read_csv(?, all_varchar = true, header = true)",
+                [str(src)])
+    dates = {"admit": "admit_date", "discharge": "discharge_date", "enrolled": "enrolled_date", "claimed": "claim_date"}
+    kinds = ", ".join(_lit(k) for k in VISIT_TYPES)
+    problems = ", ".join([
+        *(f"CASE WHEN {c} IS NOT NULL AND try_strptime({c}, '%Y-%m-%d') IS NULL THEN 'bad_date:{n}' END"
+          for c, n in dates.items()),
+        *(f"CASE WHEN {c} IS NOT NULL AND NOT regexp_full_match({c}, '\\d+(\\.\\d{{1,2}})?') THEN 'bad_amount:{c}' END"
+          for c in ("total", "self_pay", "class_b")),
+        "CASE WHEN admit IS NULL THEN 'missing:admit_date' END",
+        "CASE WHEN total IS NULL THEN 'missing:total' END",
+        f"CASE WHEN kind IS NOT NULL AND kind NOT IN ({kinds}) THEN 'bad_value:visit_type' END",
+    ])
+    con.execute(f"CREATE TEMP TABLE checked AS SELECT rowid + 1 AS row, *, concat_ws(';', {problems}) AS problem FROM raw")
+    con.execute(f"COPY (SELECT row, claim_id, problem AS reason FROM checked WHERE problem <> '' ORDER BY row) "
+                f"TO '{_path(out.with_name(out.stem + '.rejects.csv'))}' (HEADER, DELIMITER ',')")
+    lo_d, hi_d = con.execute("SELECT min(coalesce(try_strptime(discharge, '%Y-%m-%d'), try_strptime(admit, '%Y-%m-%d'))),"
+                             " max(coalesce(try_strptime(discharge, '%Y-%m-%d'), try_strptime(admit, '%Y-%m-%d')))"
+                             " FROM checked WHERE problem = ''").fetchone()
+    cal = deadline_table(lo_d.date(), hi_d.date()) if lo_d else deadline_table(TRANSITION[0], TRANSITION[0])
+    values = ", ".join(f"(DATE '{d}', DATE '{dl}')" for d, dl in cal.iter_rows())
+    con.execute(f"CREATE TEMP TABLE cal(d DATE, deadline DATE); INSERT INTO cal VALUES {values}")
+    con.execute(f"""
+CREATE TEMP TABLE claims AS
+WITH typed AS (
+  SELECT row, claim_id, person_id, hospital, diagnosis,
+         coalesce({_case('kind', VISIT_TYPES)}, 'inpatient') AS visit, kind IS NULL AS visit_assumed,
+         strptime(admit, '%Y-%m-%d')::DATE AS admit,
+         discharge IS NULL AND coalesce({_case('kind', VISIT_TYPES)}, 'inpatient') = 'inpatient' AS discharge_assumed,
+         coalesce(strptime(discharge, '%Y-%m-%d'), strptime(admit, '%Y-%m-%d'))::DATE AS discharge,
+         strptime(enrolled, '%Y-%m-%d')::DATE AS enrolled, strptime(claimed, '%Y-%m-%d')::DATE AS claimed,
+         CASE preapproved WHEN '是' THEN true WHEN '否' THEN false END AS pre,
+         {_fen('total')} AS total, coalesce({_fen('self_pay')}, 0) AS self_pay, coalesce({_fen('class_b')}, 0) AS class_b,
+         {_case('hospital', HOSPITAL_ZONES)} AS zone
+  FROM checked WHERE problem = ''
+), flagged AS (
+  SELECT t.*, visit IN ('inpatient', 'outpatient_special') AS bound, c.deadline
+  FROM typed t LEFT JOIN cal c ON c.d = t.discharge
+), checks AS (
+  SELECT *,
+    bound AND hospital IS NOT NULL AND zone IS NULL AS not_designated,
+    -- SQ-24/25: benefits from the payment date + 1 month (paid in the transition) or + 6 months
+    admit < CASE WHEN enrolled BETWEEN DATE '{TRANSITION[0]}' AND DATE '{TRANSITION[1]}'
+                 THEN (enrolled + INTERVAL 1 MONTH)::DATE ELSE (enrolled + INTERVAL 6 MONTH)::DATE END AS waiting,
+    CASE WHEN bound THEN NOT pre ELSE false END AS no_pre,          -- SQ-18 (blank: unchecked)
+    CASE WHEN bound THEN claimed > deadline ELSE false END AS late,  -- SQ-20
+    CASE WHEN visit = 'inpatient' THEN 0
+         WHEN visit = 'outpatient_special'
+              AND regexp_matches(coalesce(diagnosis, ''), '(^|[;；|]\\s*)(dialysis|transplant_antirejection)(\\s*[;；|]|$)')
+              THEN 1
+         WHEN visit IN ('outpatient', 'emergency') THEN 2 END AS rule
+  FROM flagged
+)
+SELECT *,
+  concat_ws(';', CASE WHEN not_designated THEN 'not_designated' END, CASE WHEN waiting THEN 'waiting_period' END,
+            CASE WHEN no_pre THEN 'no_preapproval' END, CASE WHEN late THEN 'late_claim' END,
+            CASE WHEN rule IS NULL THEN 'no_rule' END) AS reasons,
+  concat_ws(';', CASE WHEN bound AND hospital IS NULL THEN 'not_designated' END,
+            CASE WHEN waiting IS NULL THEN 'waiting_period' END, CASE WHEN no_pre IS NULL THEN 'no_preapproval' END,
+            CASE WHEN late IS NULL THEN 'late_claim' END, '{NOT_CHECKABLE}') AS unchecked,
+  concat_ws(';', CASE WHEN visit_assumed THEN 'visit_type=inpatient' END, 'cause=illness',
+            CASE WHEN discharge_assumed THEN 'discharge_date=admit_date' END, 'hospital_zone=' || zone,
+            'person_category=resident') AS assumed,
+  total - self_pay AS inscope, year(admit) AS year,
+  coalesce({_case('zone', DEDUCTIBLE_FEN)}, 0) AS std, coalesce({_case('zone', ZONE_OFFSET_PPM)}, 0) AS zoff
+FROM checks
+""")
+    con.execute("""
+CREATE TEMP TABLE staged AS
+SELECT *, reasons = '' AS ok, CASE WHEN reasons = '' THEN inscope ELSE 0 END AS e FROM claims
+""")
+    # A-SQ-6: the 门诊大病 yearly deductible, C[i] = max(C[i-1], min(std[i], C[i-1] + e[i])) per person-year.
+    con.execute("""
+CREATE TEMP TABLE special_ded AS
+WITH RECURSIVE sp AS (
+  SELECT row, e, std, dense_rank() OVER (ORDER BY person_id, year) AS g,
+         row_number() OVER (PARTITION BY person_id, year ORDER BY admit, row) AS lvl
+  FROM staged WHERE rule = 1
+), scan(row, g, lvl, c) AS (
+  SELECT row, g, lvl, greatest(0, least(std, e)) FROM sp WHERE lvl = 1
+  UNION ALL
+  SELECT sp.row, sp.g, sp.lvl, greatest(scan.c, least(sp.std, scan.c + sp.e))
+  FROM scan JOIN sp ON sp.g = scan.g AND sp.lvl = scan.lvl + 1
+)
+SELECT row, c - coalesce(lag(c) OVER (PARTITION BY g ORDER BY lvl), 0) AS paid FROM scan
+""")
+    con.execute(f"""
+CREATE TEMP TABLE settled AS
+WITH d AS (
+  SELECT s.*,
+    CASE WHEN NOT ok THEN 0 WHEN rule = 0 THEN least(e, std) WHEN rule = 1 THEN coalesce(x.paid, 0) ELSE 0 END AS ded,
+    -- A-SQ-6: the year's earlier 门诊大病 in-scope amounts (the cumulative axis)
+    coalesce(sum(CASE WHEN rule = 1 THEN e ELSE 0 END) OVER (PARTITION BY person_id, year ORDER BY admit, row
+             ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING), 0) AS c0
+  FROM staged s LEFT JOIN special_ded x USING (row)
+), b AS (
+  SELECT *, CASE WHEN rule = 1 THEN c0 + ded ELSE ded END AS lo, CASE WHEN rule = 1 THEN c0 + e ELSE e END AS hi FROM d
+), r AS (
+  SELECT *, CASE WHEN ok AND e > 0 AND rule IN (0, 1)
+            THEN CAST((({_bands_sum()}) * 2 + e::HUGEINT * 1000000) // (e::HUGEINT * 2000000) AS BIGINT)
+            ELSE 0 END AS raw
+  FROM b
+), c AS (  -- SQ-15, A-SQ-5: the yearly cap shared by inpatient and 门诊大病
+  SELECT *, sum(raw) OVER (PARTITION BY person_id, year ORDER BY admit, row ROWS UNBOUNDED PRECEDING) AS capped FROM r
+), h AS (
+  SELECT *, least(least(capped, {YEAR_CAP_FEN}) - least(capped - raw, {YEAR_CAP_FEN}), total) AS hifp FROM c
+), a AS (  -- SQ-10: 50 a year from the person's first year, carried over, for ordinary outpatient shares
+  SELECT *, total - hifp AS part,
+    CASE WHEN ok AND visit IN ('outpatient', 'emergency') THEN total - hifp ELSE 0 END AS ax,
+    {ACCOUNT_CREDIT_FEN} * (1 + year - min(year) OVER (PARTITION BY person_id)) AS alimit
+  FROM h
+), a2 AS (
+  SELECT *, sum(ax) OVER (PARTITION BY person_id ORDER BY admit, row ROWS UNBOUNDED PRECEDING) AS asum FROM a
+), a3 AS (
+  SELECT *, asum + least(0, min(CASE WHEN ax > 0 THEN alimit - asum ELSE {1 << 60} END)
+                            OVER (PARTITION BY person_id ORDER BY admit, row ROWS UNBOUNDED PRECEDING)) AS ac FROM a2
+)
+SELECT *, ac - coalesce(lag(ac) OVER (PARTITION BY person_id ORDER BY admit, row), 0) AS acct FROM a3
+""")
+    money = {
+        "medfee_sumamt": "total", "fulamt_ownpay_amt": "self_pay", "overlmt_selfpay": "0", "preselfpay_amt": "0",
+        "inscp_scp_amt": "inscope", "act_pay_dedc": "ded", "hifp_pay": "hifp", "hifob_pay": "0", "hifmi_pay": "0",
+        "maf_pay": "0", "hifes_pay": "0", "cvlserv_pay": "0", "oth_pay": "0", "fund_pay_sumamt": "hifp",
+        "psn_part_amt": "part", "acct_pay": "acct", "psn_cash_pay": "part - acct", "deposit_amt": "0",
+        "refund_amt": "0", "due_amt": "part - acct",
+    }
+    assert tuple(money) == MONEY_OUTPUTS
+    columns = ", ".join([
+        "claim_id", "person_id",
+        *(f"printf('%d.%02d', ({v}) // 100, ({v}) % 100) AS {k}" for k, v in money.items()),
+        f"'{POLICY_LABEL}' AS policy", "CASE WHEN ok THEN 'settled' ELSE 'rejected' END AS status",
+        "reasons", "unchecked", "assumed",
+    ])
+    con.execute(f"COPY (SELECT {columns} FROM settled ORDER BY row) TO '{_path(out)}' (HEADER, DELIMITER ',')")
+    return (con.execute("SELECT count(*) FROM checked WHERE problem <> ''").fetchone()[0],
+            con.execute("SELECT count(*) FROM settled WHERE NOT ok").fetchone()[0])
+
+
+def _path(path: Path) -> str:
+    return str(path).replace("'", "''")
+
+
+def main(argv: list[str]) -> int:
+    con = duckdb.connect()
+    bad_rows, rejected = settle(con, Path(argv[0]), Path(argv[1]))
+    return 1 if bad_rows or rejected else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
