@@ -120,9 +120,13 @@ SELECT *,
   coalesce({_case('zone', DEDUCTIBLE_FEN)}, 0) AS std, coalesce({_case('zone', ZONE_OFFSET_PPM)}, 0) AS zoff
 FROM checks
 """)
+    # The year-to-date state on a narrow table (window operators materialise their whole input).
     con.execute("""
 CREATE TEMP TABLE staged AS
-SELECT *, reasons = '' AS ok, CASE WHEN reasons = '' THEN inscope ELSE 0 END AS e FROM claims
+SELECT row, person_id, year, admit, rule, std, zoff, class_b, total, reasons = '' AS ok,
+       reasons = '' AND visit IN ('outpatient', 'emergency') AS account_pays,
+       CASE WHEN reasons = '' THEN inscope ELSE 0 END AS e
+FROM claims
 """)
     # A-SQ-6: the 门诊大病 yearly deductible, C[i] = max(C[i-1], min(std[i], C[i-1] + e[i])) per person-year.
     con.execute("""
@@ -151,7 +155,8 @@ WITH d AS (
 ), b AS (
   SELECT *, CASE WHEN rule = 1 THEN c0 + ded ELSE ded END AS lo, CASE WHEN rule = 1 THEN c0 + e ELSE e END AS hi FROM d
 ), r AS (
-  SELECT *, CASE WHEN ok AND e > 0 AND rule IN (0, 1)
+  SELECT row, person_id, year, admit, total, ded, account_pays,
+         CASE WHEN ok AND e > 0 AND rule IN (0, 1)
             THEN CAST((({_bands_sum()}) * 2 + e::HUGEINT * 1000000) // (e::HUGEINT * 2000000) AS BIGINT)
             ELSE 0 END AS raw
   FROM b
@@ -160,8 +165,8 @@ WITH d AS (
 ), h AS (
   SELECT *, least(least(capped, {YEAR_CAP_FEN}) - least(capped - raw, {YEAR_CAP_FEN}), total) AS hifp FROM c
 ), a AS (  -- SQ-10: 50 a year from the person's first year, carried over, for ordinary outpatient shares
-  SELECT *, total - hifp AS part,
-    CASE WHEN ok AND visit IN ('outpatient', 'emergency') THEN total - hifp ELSE 0 END AS ax,
+  SELECT row, person_id, admit, ded, hifp, total - hifp AS part,
+    CASE WHEN account_pays THEN total - hifp ELSE 0 END AS ax,
     {ACCOUNT_CREDIT_FEN} * (1 + year - min(year) OVER (PARTITION BY person_id)) AS alimit
   FROM h
 ), a2 AS (
@@ -170,7 +175,8 @@ WITH d AS (
   SELECT *, asum + least(0, min(CASE WHEN ax > 0 THEN alimit - asum ELSE {1 << 60} END)
                             OVER (PARTITION BY person_id ORDER BY admit, row ROWS UNBOUNDED PRECEDING)) AS ac FROM a2
 )
-SELECT *, ac - coalesce(lag(ac) OVER (PARTITION BY person_id ORDER BY admit, row), 0) AS acct FROM a3
+SELECT row, ded, hifp, part, ac - coalesce(lag(ac) OVER (PARTITION BY person_id ORDER BY admit, row), 0) AS acct
+FROM a3
 """)
     money = {
         "medfee_sumamt": "total", "fulamt_ownpay_amt": "self_pay", "overlmt_selfpay": "0", "preselfpay_amt": "0",
@@ -182,13 +188,14 @@ SELECT *, ac - coalesce(lag(ac) OVER (PARTITION BY person_id ORDER BY admit, row
     assert tuple(money) == MONEY_OUTPUTS
     columns = ", ".join([
         "claim_id", "person_id",
-        *(f"printf('%d.%02d', ({v}) // 100, ({v}) % 100) AS {k}" for k, v in money.items()),
-        f"'{POLICY_LABEL}' AS policy", "CASE WHEN ok THEN 'settled' ELSE 'rejected' END AS status",
+        *(f"'0.00' AS {k}" if v == "0" else f"({v})::DECIMAL(18, 0) * 0.01 AS {k}" for k, v in money.items()),
+        f"'{POLICY_LABEL}' AS policy", "CASE WHEN reasons = '' THEN 'settled' ELSE 'rejected' END AS status",
         "reasons", "unchecked", "assumed",
     ])
-    con.execute(f"COPY (SELECT {columns} FROM settled ORDER BY row) TO '{_path(out)}' (HEADER, DELIMITER ',')")
+    con.execute(f"COPY (SELECT {columns} FROM claims JOIN settled USING (row) ORDER BY row) "
+                f"TO '{_path(out)}' (HEADER, DELIMITER ',')")
     return (con.execute("SELECT count(*) FROM checked WHERE problem <> ''").fetchone()[0],
-            con.execute("SELECT count(*) FROM settled WHERE NOT ok").fetchone()[0])
+            con.execute("SELECT count(*) FROM claims WHERE reasons <> ''").fetchone()[0])
 
 
 def _path(path: Path) -> str:
