@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import sys
 from datetime import date
+from decimal import Decimal
 from pathlib import Path
 
 import numpy as np
@@ -123,10 +124,12 @@ def settle(claims: pl.DataFrame) -> pl.DataFrame:
          .with_columns(ok=pl.col("reasons") == "")
          .with_columns(e=pl.when(pl.col("ok")).then(pl.col("inscope")).otherwise(0))
          .sort("person_id", "admit", "row")
+         # runs of a person, and of a person's benefit year (SQ-9: calendar years), in the sorted frame
+         .with_columns(_p=pl.col("person_id").ne_missing(pl.col("person_id").shift(1)).fill_null(True))
+         .with_columns(_py=pl.col("_p") | pl.col("year").ne_missing(pl.col("year").shift(1)).fill_null(True))
          .with_columns(
              # A-SQ-6: the year's earlier 门诊大病 in-scope amounts (the cumulative axis) …
-             c0=(pl.when(pl.col("rule") == 1).then(pl.col("e")).otherwise(0).cum_sum()
-                 - pl.when(pl.col("rule") == 1).then(pl.col("e")).otherwise(0)).over("person_id", "year"),
+             c0=_run_sum(pl.when(pl.col("rule") == 1).then(pl.col("e")).otherwise(0), "_py", before=True),
          )
          .collect())
     f = f.with_columns(special_ded=_yearly_deductible(f))  # … and the one deductible of the year
@@ -152,7 +155,7 @@ def settle(claims: pl.DataFrame) -> pl.DataFrame:
         .then(((num * 2 + e * 1_000_000) // (e * 2_000_000)).cast(pl.Int64)).otherwise(0)
     f = f.with_columns(raw=raw).with_columns(
         # SQ-15, A-SQ-5: what the year's cap still allows (inpatient and 门诊大病 share it)
-        capped=pl.col("raw").cum_sum().over("person_id", "year"),
+        capped=_run_sum(pl.col("raw"), "_py"),
     ).with_columns(
         hifp=pl.min_horizontal(
             pl.min_horizontal("capped", pl.lit(YEAR_CAP_FEN)) - pl.min_horizontal(pl.col("capped") - pl.col("raw"),
@@ -161,11 +164,15 @@ def settle(claims: pl.DataFrame) -> pl.DataFrame:
     ).with_columns(part=pl.col("total") - pl.col("hifp"))
     # SQ-10: 50 a year from the person's first year, carried over; it pays ordinary outpatient shares only.
     x = pl.when(pl.col("ok") & (pl.col("visit").is_in(["outpatient", "emergency"]))).then(pl.col("part")).otherwise(0)
-    f = f.with_columns(_x=x, _limit=ACCOUNT_CREDIT_FEN * (1 + pl.col("year") - pl.col("year").first().over("person_id")))
-    f = f.with_columns(_s=pl.col("_x").cum_sum().over("person_id")).with_columns(
-        _m=pl.when(pl.col("_x") > 0).then(pl.col("_limit") - pl.col("_s")).otherwise(1 << 60).cum_min().over("person_id"))
+    first_year = pl.when(pl.col("_p")).then(pl.col("year")).forward_fill()
+    f = f.with_columns(_x=x, _limit=ACCOUNT_CREDIT_FEN * (1 + pl.col("year") - first_year),
+                       _pn=pl.col("_p").cum_sum())
+    # C[i] = S[i] + min(0, min_{j ≤ i, x_j > 0} (limit_j − S[j])): the clamped running sum, closed form for the
+    # never-decreasing limit (credits only accumulate).
+    f = f.with_columns(_s=_run_sum(pl.col("_x"), "_p")).with_columns(
+        _m=pl.when(pl.col("_x") > 0).then(pl.col("_limit") - pl.col("_s")).otherwise(1 << 60).cum_min().over("_pn"))
     f = f.with_columns(_c=pl.col("_s") + pl.min_horizontal(pl.lit(0), "_m")).with_columns(
-        acct=pl.col("_c") - pl.col("_c").shift(1, fill_value=0).over("person_id"))
+        acct=pl.col("_c") - pl.when(pl.col("_p")).then(0).otherwise(pl.col("_c").shift(1)))
     zero = pl.lit(0, pl.Int64)
     out = f.sort("row").select(
         "claim_id", "person_id",
@@ -178,6 +185,14 @@ def settle(claims: pl.DataFrame) -> pl.DataFrame:
         reasons="reasons", unchecked="unchecked", assumed="assumed",
     )
     return out.collect()
+
+
+def _run_sum(x: pl.Expr, start: str, *, before: bool = False) -> pl.Expr:
+    """Running sum of ``x`` (≥ 0) within runs beginning where ``start`` holds (the sum up to and including the row,
+    or ``before`` it): one global cumulative sum less its value where the run began."""
+    total = x.cum_sum()
+    upto = total - pl.when(pl.col(start)).then(total - x).forward_fill()
+    return upto - x if before else upto
 
 
 def _yearly_deductible(f: pl.DataFrame) -> pl.Series:
@@ -201,8 +216,8 @@ def _yearly_deductible(f: pl.DataFrame) -> pl.Series:
 
 
 def money_text(c: str) -> pl.Expr:
-    """Fen as yuan with two decimals (the settlement file's form)."""
-    return pl.format("{}.{}", pl.col(c) // 100, (pl.col(c) % 100).cast(pl.String).str.zfill(2)).alias(c)
+    """Fen as yuan with two decimals (the settlement file's form): an exact Decimal, fen × 0.01."""
+    return (pl.col(c).cast(pl.Decimal(18, 0)) * pl.lit(Decimal("0.01"), pl.Decimal(3, 2))).alias(c)
 
 
 def main(argv: list[str]) -> int:
