@@ -17,9 +17,20 @@ from pathlib import Path
 import duckdb
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from peer_common import (  # noqa: E402
-    ACCOUNT_CREDIT_FEN, BANDS, CLASS_B_OFFSET_PPM, COLUMNS, DEDUCTIBLE_FEN, HOSPITAL_ZONES, MONEY_OUTPUTS,
-    NOT_CHECKABLE, OUTPUT_COLUMNS, POLICY_LABEL, TRANSITION, VISIT_TYPES, YEAR_CAP_FEN, ZONE_OFFSET_PPM,
+from peer_common import (
+    ACCOUNT_CREDIT_FEN,
+    BANDS,
+    CLASS_B_OFFSET_PPM,
+    COLUMNS,
+    DEDUCTIBLE_FEN,
+    HOSPITAL_ZONES,
+    MONEY_OUTPUTS,
+    NOT_CHECKABLE,
+    POLICY_LABEL,
+    TRANSITION,
+    VISIT_TYPES,
+    YEAR_CAP_FEN,
+    ZONE_OFFSET_PPM,
     deadline_table,
 )
 

@@ -25,10 +25,24 @@ import numpy as np
 import polars as pl
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from peer_common import (  # noqa: E402
-    ACCOUNT_CREDIT_FEN, BANDS, CLASS_B_OFFSET_PPM, COLUMNS, DATE_COLUMNS, DEDUCTIBLE_FEN, HOSPITAL_ZONES,
-    MONEY_COLUMNS, MONEY_OUTPUTS, NOT_CHECKABLE, OUTPUT_COLUMNS, POLICY_LABEL, TRANSITION, VISIT_TYPES,
-    YEAR_CAP_FEN, ZONE_OFFSET_PPM, deadline_table,
+from peer_common import (
+    ACCOUNT_CREDIT_FEN,
+    BANDS,
+    CLASS_B_OFFSET_PPM,
+    COLUMNS,
+    DATE_COLUMNS,
+    DEDUCTIBLE_FEN,
+    HOSPITAL_ZONES,
+    MONEY_COLUMNS,
+    MONEY_OUTPUTS,
+    NOT_CHECKABLE,
+    OUTPUT_COLUMNS,
+    POLICY_LABEL,
+    TRANSITION,
+    VISIT_TYPES,
+    YEAR_CAP_FEN,
+    ZONE_OFFSET_PPM,
+    deadline_table,
 )
 
 _MONEY = r"^\d+(\.\d{1,2})?$"
@@ -50,7 +64,8 @@ def read(path: Path) -> tuple[pl.DataFrame, pl.DataFrame]:
         *(pl.when(pl.col(c).is_not_null() & ~pl.col(f"{c}_ok")).then(pl.lit(f"bad_amount:{c}")) for c in MONEY_COLUMNS),
         pl.when(pl.col("admit").is_null()).then(pl.lit("missing:admit_date")),
         pl.when(pl.col("total").is_null()).then(pl.lit("missing:total")),
-        pl.when(pl.col("kind").is_not_null() & ~pl.col("kind").is_in(list(VISIT_TYPES))).then(pl.lit("bad_value:visit_type")),
+        pl.when(pl.col("kind").is_not_null() & ~pl.col("kind").is_in(list(VISIT_TYPES)))
+        .then(pl.lit("bad_value:visit_type")),
     ]
     typed = typed.with_columns(_reject=pl.concat_str(problems, separator=";", ignore_nulls=True))
     rejects = typed.filter(pl.col("_reject") != "").select("row", "claim_id", reason="_reject")
