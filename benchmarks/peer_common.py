@@ -42,6 +42,14 @@ COLUMNS = {"结算单号": "claim_id", "个人编号": "person_id", "医疗类�
            "申报日期": "claimed", "医疗费总额": "total", "全自费金额": "self_pay", "乙类金额": "class_b",
            "诊断名称": "diagnosis"}
 DATE_COLUMNS = ("admit", "discharge", "enrolled", "claimed")
+#: The peers' column → medins' field name, as the reject codes name it (``bad_date:admit_date`` …).
+FIELD_NAMES = {"claim_id": "claim_id", "person_id": "person_id", "kind": "visit_type", "admit": "admit_date",
+               "discharge": "discharge_date", "enrolled": "enrolled_date", "preapproved": "preapproved",
+               "claimed": "claim_date", "total": "total", "self_pay": "self_pay", "class_b": "class_b"}
+REQUIRED = ("claim_id", "person_id", "admit", "total")  # an empty cell rejects the row (missing_field:…)
+#: Yes/no cells (case-insensitive), as medins reads them.
+TRUE_WORDS = ("是", "有", "y", "yes", "t", "true", "1")
+FALSE_WORDS = ("否", "无", "n", "no", "f", "false", "0")
 MONEY_COLUMNS = ("total", "self_pay", "class_b")
 #: medins' settlement columns (DESIGN.md §4), in its order: the peers write the same table.
 MONEY_OUTPUTS = ("medfee_sumamt", "fulamt_ownpay_amt", "overlmt_selfpay", "preselfpay_amt", "inscp_scp_amt",

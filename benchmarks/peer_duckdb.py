@@ -22,12 +22,18 @@ from peer_common import (
     BANDS,
     CLASS_B_OFFSET_PPM,
     COLUMNS,
+    DATE_COLUMNS,
     DEDUCTIBLE_FEN,
+    FALSE_WORDS,
+    FIELD_NAMES,
     HOSPITAL_ZONES,
+    MONEY_COLUMNS,
     MONEY_OUTPUTS,
     NOT_CHECKABLE,
     POLICY_LABEL,
+    REQUIRED,
     TRANSITION,
+    TRUE_WORDS,
     VISIT_TYPES,
     YEAR_CAP_FEN,
     ZONE_OFFSET_PPM,
@@ -42,11 +48,6 @@ def _case(column: str, mapping: dict, default: str = "NULL") -> str:
 
 def _lit(value) -> str:
     return str(value) if isinstance(value, int) else "'" + str(value).replace("'", "''") + "'"
-
-
-def _fen(c: str) -> str:
-    return (f"CAST(split_part({c}, '.', 1) AS BIGINT) * 100 "
-            f"+ CAST(rpad(coalesce(nullif(split_part({c}, '.', 2), ''), '0'), 2, '0') AS BIGINT)")
 
 
 def _bands_sum() -> str:
@@ -66,24 +67,40 @@ def settle(con: duckdb.DuckDBPyConnection, src: Path, out: Path) -> tuple[int, i
     renamed = ", ".join(f'nullif("{zh}", \'\') AS {en}' for zh, en in COLUMNS.items())
     con.execute(f"CREATE TEMP TABLE raw AS SELECT {renamed} FROM read_csv(?, all_varchar = true, header = true)",
                 [str(src)])
-    dates = {"admit": "admit_date", "discharge": "discharge_date", "enrolled": "enrolled_date", "claimed": "claim_date"}
-    kinds = ", ".join(_lit(k) for k in VISIT_TYPES)
-    problems = ", ".join([
-        *(f"CASE WHEN {c} IS NOT NULL AND try_strptime({c}, '%Y-%m-%d') IS NULL THEN 'bad_date:{n}' END"
-          for c, n in dates.items()),
-        *(f"CASE WHEN {c} IS NOT NULL AND NOT regexp_full_match({c}, '\\d+(\\.\\d{{1,2}})?') THEN 'bad_amount:{c}' END"
-          for c in ("total", "self_pay", "class_b")),
-        "CASE WHEN admit IS NULL THEN 'missing:admit_date' END",
-        "CASE WHEN total IS NULL THEN 'missing:total' END",
-        f"CASE WHEN kind IS NOT NULL AND kind NOT IN ({kinds}) THEN 'bad_value:visit_type' END",
+    words = ", ".join(_lit(w) for w in (*TRUE_WORDS, *FALSE_WORDS))
+    typed = ", ".join([
+        *(f"try_strptime({c}, '%Y-%m-%d')::DATE AS {c}_d" for c in DATE_COLUMNS),
+        *(f"CASE WHEN regexp_full_match({c}, '\\d+(\\.\\d+)?') AND length(rtrim(split_part({c}, '.', 2), '0')) <= 2 "
+          f"THEN CAST(split_part({c}, '.', 1) AS BIGINT) * 100 + CAST(left(split_part({c}, '.', 2) || '00', 2) AS BIGINT)"
+          f" END AS {c}_f" for c in MONEY_COLUMNS),
+        f"CASE WHEN lower(preapproved) IN ({', '.join(_lit(w) for w in TRUE_WORDS)}) THEN true "
+        f"WHEN lower(preapproved) IN ({', '.join(_lit(w) for w in FALSE_WORDS)}) THEN false END AS pre",
     ])
-    con.execute(f"CREATE TEMP TABLE checked AS SELECT rowid + 1 AS row, *, concat_ws(';', {problems}) AS problem FROM raw")
+    codes = []
+    for c, name in FIELD_NAMES.items():
+        if c in REQUIRED:
+            codes.append(f"CASE WHEN {c} IS NULL THEN 'missing_field:{name}' END")
+        if c == "kind":
+            codes.append(f"CASE WHEN kind NOT IN ({', '.join(_lit(k) for k in VISIT_TYPES)}) THEN 'unknown_code:{name}' END")
+        elif c in DATE_COLUMNS:
+            codes.append(f"CASE WHEN {c} IS NOT NULL AND {c}_d IS NULL THEN 'bad_date:{name}' END")
+        elif c == "preapproved":
+            codes.append(f"CASE WHEN lower({c}) NOT IN ({words}) THEN 'not_a_bool:{name}' END")
+        elif c in MONEY_COLUMNS:
+            codes.append(f"CASE WHEN {c} IS NULL THEN NULL WHEN NOT regexp_full_match({c}, '-?\\d+(\\.\\d+)?') "
+                         f"THEN 'not_a_number:{name}' "
+                         f"WHEN length(rtrim(regexp_extract({c}, '\\.(\\d*)$', 1), '0')) > 2 THEN 'sub_fen:{name}' "
+                         f"WHEN starts_with({c}, '-') THEN 'negative_amount:{name}' END")
+    codes += ["CASE WHEN discharge_d < admit_d THEN 'discharge_before_admit' END",
+              "CASE WHEN self_pay_f > total_f THEN 'self_pay_above_total' END",
+              "CASE WHEN total_f - self_pay_f >= 0 AND class_b_f > total_f - self_pay_f THEN 'class_b_above_in_scope' END"]
+    con.execute(f"CREATE TEMP TABLE checked AS SELECT *, concat_ws(';', {', '.join(codes)}) AS problem "
+                f"FROM (SELECT rowid + 1 AS row, *, {typed} FROM raw)")
     con.execute(f"COPY (SELECT row, claim_id, problem AS reason FROM checked WHERE problem <> '' ORDER BY row) "
                 f"TO '{_path(out.with_name(out.stem + '.rejects.csv'))}' (HEADER, DELIMITER ',')")
-    lo_d, hi_d = con.execute("SELECT min(coalesce(try_strptime(discharge, '%Y-%m-%d'), try_strptime(admit, '%Y-%m-%d'))),"
-                             " max(coalesce(try_strptime(discharge, '%Y-%m-%d'), try_strptime(admit, '%Y-%m-%d')))"
+    lo_d, hi_d = con.execute("SELECT min(coalesce(discharge_d, admit_d)), max(coalesce(discharge_d, admit_d))"
                              " FROM checked WHERE problem = ''").fetchone()
-    cal = deadline_table(lo_d.date(), hi_d.date()) if lo_d else deadline_table(TRANSITION[0], TRANSITION[0])
+    cal = deadline_table(lo_d, hi_d) if lo_d else deadline_table(TRANSITION[0], TRANSITION[0])
     values = ", ".join(f"(DATE '{d}', DATE '{dl}')" for d, dl in cal.iter_rows())
     con.execute(f"CREATE TEMP TABLE cal(d DATE, deadline DATE); INSERT INTO cal VALUES {values}")
     con.execute(f"""
@@ -91,12 +108,10 @@ CREATE TEMP TABLE claims AS
 WITH typed AS (
   SELECT row, claim_id, person_id, hospital, diagnosis,
          coalesce({_case('kind', VISIT_TYPES)}, 'inpatient') AS visit, kind IS NULL AS visit_assumed,
-         strptime(admit, '%Y-%m-%d')::DATE AS admit,
+         admit_d AS admit,
          discharge IS NULL AND coalesce({_case('kind', VISIT_TYPES)}, 'inpatient') = 'inpatient' AS discharge_assumed,
-         coalesce(strptime(discharge, '%Y-%m-%d'), strptime(admit, '%Y-%m-%d'))::DATE AS discharge,
-         strptime(enrolled, '%Y-%m-%d')::DATE AS enrolled, strptime(claimed, '%Y-%m-%d')::DATE AS claimed,
-         CASE preapproved WHEN '是' THEN true WHEN '否' THEN false END AS pre,
-         {_fen('total')} AS total, coalesce({_fen('self_pay')}, 0) AS self_pay, coalesce({_fen('class_b')}, 0) AS class_b,
+         coalesce(discharge_d, admit_d) AS discharge, enrolled_d AS enrolled, claimed_d AS claimed, pre,
+         total_f AS total, coalesce(self_pay_f, 0) AS self_pay, coalesce(class_b_f, 0) AS class_b,
          {_case('hospital', HOSPITAL_ZONES)} AS zone
   FROM checked WHERE problem = ''
 ), flagged AS (

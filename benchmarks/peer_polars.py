@@ -32,58 +32,79 @@ from peer_common import (
     COLUMNS,
     DATE_COLUMNS,
     DEDUCTIBLE_FEN,
+    FALSE_WORDS,
+    FIELD_NAMES,
     HOSPITAL_ZONES,
     MONEY_COLUMNS,
     MONEY_OUTPUTS,
     NOT_CHECKABLE,
     OUTPUT_COLUMNS,
     POLICY_LABEL,
+    REQUIRED,
     TRANSITION,
+    TRUE_WORDS,
     VISIT_TYPES,
     YEAR_CAP_FEN,
     ZONE_OFFSET_PPM,
     deadline_table,
 )
 
-_MONEY = r"^\d+(\.\d{1,2})?$"
 _DIAGNOSIS = r"(^|[;；|]\s*)(dialysis|transplant_antirejection)(\s*[;；|]|$)"
 
 
 def read(path: Path) -> tuple[pl.DataFrame, pl.DataFrame]:
-    """(valid claims, typed; rejects: row, claim_id, reason) — a malformed cell rejects its row."""
+    """(valid claims, typed; rejects: row, claim_id, reason) — a malformed cell rejects its row, with medins'
+    codes in column order, then the cross-field checks."""
     raw = pl.read_csv(path, infer_schema=False).rename(COLUMNS).with_row_index("row", offset=1)
     raw = raw.with_columns(pl.col(c).replace("", None) for c in COLUMNS.values())
     typed = raw.with_columns(
         *(pl.col(c).str.to_date("%Y-%m-%d", strict=False).alias(f"{c}_d") for c in DATE_COLUMNS),
-        *(pl.col(c).str.contains(_MONEY).alias(f"{c}_ok") for c in MONEY_COLUMNS),
+        *(_fen(c).alias(f"{c}_f") for c in MONEY_COLUMNS),
+        pre=pl.col("preapproved").str.to_lowercase().replace_strict(
+            {**dict.fromkeys(TRUE_WORDS, True), **dict.fromkeys(FALSE_WORDS, False)}, default=None,
+            return_dtype=pl.Boolean),
     )
-    problems = [
-        *(pl.when(pl.col(c).is_not_null() & pl.col(f"{c}_d").is_null()).then(pl.lit(f"bad_date:{name}"))
-          for c, name in zip(DATE_COLUMNS, ("admit_date", "discharge_date", "enrolled_date", "claim_date"),
-                             strict=True)),
-        *(pl.when(pl.col(c).is_not_null() & ~pl.col(f"{c}_ok")).then(pl.lit(f"bad_amount:{c}")) for c in MONEY_COLUMNS),
-        pl.when(pl.col("admit").is_null()).then(pl.lit("missing:admit_date")),
-        pl.when(pl.col("total").is_null()).then(pl.lit("missing:total")),
-        pl.when(pl.col("kind").is_not_null() & ~pl.col("kind").is_in(list(VISIT_TYPES)))
-        .then(pl.lit("bad_value:visit_type")),
-    ]
-    typed = typed.with_columns(_reject=pl.concat_str(problems, separator=";", ignore_nulls=True))
+    codes: list[pl.Expr] = []
+    for c, name in FIELD_NAMES.items():
+        cell = pl.col(c)
+        if c in REQUIRED:
+            codes.append(pl.when(cell.is_null()).then(pl.lit(f"missing_field:{name}")))
+        if c == "kind":
+            codes.append(pl.when(cell.is_not_null() & ~cell.is_in(list(VISIT_TYPES))).then(pl.lit(f"unknown_code:{name}")))
+        elif c in DATE_COLUMNS:
+            codes.append(pl.when(cell.is_not_null() & pl.col(f"{c}_d").is_null()).then(pl.lit(f"bad_date:{name}")))
+        elif c == "preapproved":
+            codes.append(pl.when(cell.is_not_null() & pl.col("pre").is_null()).then(pl.lit(f"not_a_bool:{name}")))
+        elif c in MONEY_COLUMNS:
+            decimals = cell.str.extract(r"\.(\d*)$").fill_null("").str.strip_chars_end("0").str.len_chars()
+            codes.append(pl.when(cell.is_null()).then(None)
+                         .when(~cell.str.contains(r"^-?\d+(\.\d+)?$")).then(pl.lit(f"not_a_number:{name}"))
+                         .when(decimals > 2).then(pl.lit(f"sub_fen:{name}"))
+                         .when(cell.str.starts_with("-")).then(pl.lit(f"negative_amount:{name}")))
+    in_scope = pl.col("total_f") - pl.col("self_pay_f")
+    codes += [pl.when(pl.col("discharge_d") < pl.col("admit_d")).then(pl.lit("discharge_before_admit")),
+              pl.when(pl.col("self_pay_f") > pl.col("total_f")).then(pl.lit("self_pay_above_total")),
+              pl.when((in_scope >= 0) & (pl.col("class_b_f") > in_scope)).then(pl.lit("class_b_above_in_scope"))]
+    typed = typed.with_columns(_reject=pl.concat_str(codes, separator=";", ignore_nulls=True))
     rejects = typed.filter(pl.col("_reject") != "").select("row", "claim_id", reason="_reject")
-    good = typed.filter(pl.col("_reject") == "")
-
-    def fen(c: str) -> pl.Expr:
-        parts = pl.col(c).str.split_exact(".", 1)
-        return (parts.struct.field("field_0").cast(pl.Int64) * 100
-                + parts.struct.field("field_1").fill_null("0").str.pad_end(2, "0").cast(pl.Int64))
-
-    good = good.select(
-        "row", "claim_id", "person_id", "hospital", "preapproved", "diagnosis",
+    good = typed.filter(pl.col("_reject") == "").select(
+        "row", "claim_id", "person_id", "hospital", "pre", "diagnosis",
         *(pl.col(f"{c}_d").alias(c) for c in DATE_COLUMNS),
-        *(fen(c).fill_null(0).alias(c) for c in MONEY_COLUMNS),
+        *(pl.col(f"{c}_f").fill_null(0).alias(c) for c in MONEY_COLUMNS),
         visit=pl.col("kind").replace_strict(VISIT_TYPES, default=None),
         visit_assumed=pl.col("kind").is_null(),
     )
     return good, rejects
+
+
+def _fen(c: str) -> pl.Expr:
+    """Yuan text → Int64 fen (null unless the cell is a plain non-negative amount of at most two decimals, less
+    trailing zeros)."""
+    parts = pl.col(c).str.split_exact(".", 1)
+    fraction = parts.struct.field("field_1").fill_null("")
+    return (pl.when(pl.col(c).str.contains(r"^\d+(\.\d+)?$") & (fraction.str.strip_chars_end("0").str.len_chars() <= 2))
+            .then(parts.struct.field("field_0").cast(pl.Int64, strict=False) * 100
+                  + (fraction + "00").str.slice(0, 2).cast(pl.Int64, strict=False)))
 
 
 def settle(claims: pl.DataFrame) -> pl.DataFrame:
@@ -99,9 +120,7 @@ def settle(claims: pl.DataFrame) -> pl.DataFrame:
                        discharge_assumed=pl.col("discharge").is_null() & (pl.col("visit").fill_null("inpatient")
                                                                           == "inpatient"),
                        discharge=pl.col("discharge").fill_null(pl.col("admit")),
-                       zone=pl.col("hospital").replace_strict(HOSPITAL_ZONES, default=None),
-                       pre=pl.col("preapproved").replace_strict({"是": True, "否": False}, default=None,
-                                                                return_dtype=pl.Boolean))
+                       zone=pl.col("hospital").replace_strict(HOSPITAL_ZONES, default=None))
          .join(calendar.lazy(), left_on="discharge", right_on="d", how="left")
          .with_columns(
              not_designated=bound & pl.col("hospital").is_not_null() & pl.col("zone").is_null(),
