@@ -1,6 +1,9 @@
-"""Batch throughput and memory against the floor of reading and writing the same CSV with Polars.
+"""Batch throughput and memory against the floor of reading and writing the same CSV with Polars, and against
+two hand-written peers, in one interleaved run.
 
     python benchmarks/batch.py [--rows 1000000] [--persons N] [--runs 3] [--keep DIR] [--extra-args "..."]
+                               [--policy suqian-2007] [--policy cq-yubei-2023-resident] [--no-peers]
+    python benchmarks/batch.py --check [--rows N] [--keep DIR]   # peers vs medins, field by field; no timing
 
 Generates Suqian claims from a fixed seed — inpatient stays, 门诊大病 (dialysis) and outpatient bills
 of many persons over 2008–2009, with enrolment, registration and claim dates, designated hospitals,
@@ -8,15 +11,23 @@ class-B and out-of-catalogue amounts and a few malformed rows, so every stage wo
 deadlines, deductibles, cumulative bands, the yearly cap, the account, rejects). Then runs, interleaved
 and each in a fresh process,
 
-* ``medins batch CLAIMS --policy suqian-2007 -o OUT.csv`` (the whole policy, exit 1: some rows rejected)
+* ``medins batch CLAIMS --policy suqian-2007 -o OUT.csv`` (the whole policy, exit 1: some rows rejected),
+  with ``MEDINS_STAGE_TIMES`` set so it records its stages (``medins/stagetimes.py``)
 * the floor: ``pl.read_csv(CLAIMS, infer_schema=False).write_csv(FLOOR.csv)``
 * the I/O bound (``BOUND``): Python with medins' imports, the same read, and a Polars write of a table
   shaped like medins' output — what any engine in this stack pays before validating or settling a claim
+* the peers: ``peer_polars.py`` (vectorised Polars) and ``peer_duckdb.py`` (DuckDB SQL, the ``bench`` extra;
+  left out when duckdb is not installed), the Suqian rules written by hand for this one policy
 
-and prints the median wall time of each, the ratio of medins to the floor (target ≤ 1.5×), the
-bound's ratio (how low any engine could go), and each command's own peak RSS
-(``resource.getrusage(RUSAGE_CHILDREN)`` of a wrapper process; target ≤ 1 GiB at 1,000,000 rows,
-≤ 2 GiB at 10,000,000). The exact commands are printed too.
+and prints for each the median wall time, its ratio to the floor, CPU seconds (user + sys of all its
+processes), the largest process's peak RSS (``RUSAGE_CHILDREN`` of a wrapper process: worker processes
+included) and the peak of all its processes' RSS at once (sampled from /proc); medins' ratio (target ≤ 2.0×,
+peak RSS ≤ 1 GiB at 1,000,000 rows, ≤ 2 GiB at 10,000,000); medins' stages (read/validate, each engine
+stage, write; the rest is start-up, the policy and the summary); and how many claims each peer settles
+differently from medins (0 required: ``peer_common.diff`` compares every field of every claim and reject).
+``--policy cq-yubei-2023-resident`` adds medins under a three-payer chain (basic fund, large-expense and
+tilted assistance) on claims generated for it, and its time as a ratio to the Suqian figure (target ≤ 1.2×).
+The exact commands are printed too.
 """
 
 from __future__ import annotations
@@ -303,9 +314,10 @@ def main() -> None:
                                     str(folder / f"{script.removesuffix('.py')}.csv")], None))
         for label, cmd, _stages in commands:
             print(f"{label + ':':<15}", shlex.join(cmd))
-        if not peers and not args.no_peers:
-            print("peers:          skipped (" + ("duckdb not installed; " if not _have_duckdb() else "")
-                  + "they settle suqian-2007 claims only)" if "suqian-2007" not in sources else "peers: skipped")
+        if not args.no_peers and "suqian-2007" not in sources:
+            print("peers:          left out (they settle suqian-2007 claims only)")
+        elif not args.no_peers and not _have_duckdb():
+            print("duckdb peer:    left out (duckdb is not installed: pip install '.[bench]')")
         results: dict[str, list[Measured]] = {label: [] for label, _cmd, _stages in commands}
         stage_files: dict[str, list[Path]] = {label: [] for label, _cmd, stages in commands if stages}
         for n in range(args.runs):
