@@ -49,6 +49,9 @@ from peer_common import (
     deadline_table,
 )
 
+#: Settlement fields no rule of this policy ever pays or charges (no other payers, no limits, no deposits).
+ZERO_OUTPUTS = ("overlmt_selfpay", "preselfpay_amt", "hifob_pay", "hifmi_pay", "maf_pay", "hifes_pay", "cvlserv_pay",
+                "oth_pay", "deposit_amt", "refund_amt")
 _DIAGNOSIS = r"(^|[;；|]\s*)(dialysis|transplant_antirejection)(\s*[;；|]|$)"
 
 
@@ -82,12 +85,22 @@ def read(path: Path) -> tuple[pl.DataFrame, pl.DataFrame]:
                          .when(decimals > 2).then(pl.lit(f"sub_fen:{name}"))
                          .when(cell.str.starts_with("-")).then(pl.lit(f"negative_amount:{name}")))
     in_scope = pl.col("total_f") - pl.col("self_pay_f")
-    codes += [pl.when(pl.col("discharge_d") < pl.col("admit_d")).then(pl.lit("discharge_before_admit")),
-              pl.when(pl.col("self_pay_f") > pl.col("total_f")).then(pl.lit("self_pay_above_total")),
-              pl.when((in_scope >= 0) & (pl.col("class_b_f") > in_scope)).then(pl.lit("class_b_above_in_scope"))]
-    typed = typed.with_columns(_reject=pl.concat_str(codes, separator=";", ignore_nulls=True))
-    rejects = typed.filter(pl.col("_reject") != "").select("row", "claim_id", reason="_reject")
-    good = typed.filter(pl.col("_reject") == "").select(
+    cross = [pl.when((pl.col("discharge_d") < pl.col("admit_d")).fill_null(False)),
+             pl.when((pl.col("self_pay_f") > pl.col("total_f")).fill_null(False)),
+             pl.when(((in_scope >= 0) & (pl.col("class_b_f") > in_scope)).fill_null(False))]
+    codes += [flag.then(pl.lit(code)) for flag, code in zip(
+        cross, ("discharge_before_admit", "self_pay_above_total", "class_b_above_in_scope"), strict=True)]
+    # The codes are built only for the rows a cheap test finds wrong (a bad cell has no typed value).
+    fine = [pl.col(c).is_not_null() for c in REQUIRED] + [
+        pl.col("kind").is_null() | pl.col("kind").is_in(list(VISIT_TYPES)),
+        pl.col("preapproved").is_null() | pl.col("pre").is_not_null(),
+        *(pl.col(c).is_null() | pl.col(f"{c}_d").is_not_null() for c in DATE_COLUMNS),
+        *(pl.col(c).is_null() | pl.col(f"{c}_f").is_not_null() for c in MONEY_COLUMNS),
+    ] + [flag.then(False).otherwise(True) for flag in cross]
+    typed = typed.with_columns(_fine=pl.all_horizontal(fine))
+    rejects = typed.filter(~pl.col("_fine")).select(
+        "row", "claim_id", reason=pl.concat_str(codes, separator=";", ignore_nulls=True))
+    good = typed.filter(pl.col("_fine")).select(
         "row", "claim_id", "person_id", "hospital", "pre", "diagnosis",
         *(pl.col(f"{c}_d").alias(c) for c in DATE_COLUMNS),
         *(pl.col(f"{c}_f").fill_null(0).alias(c) for c in MONEY_COLUMNS),
@@ -121,7 +134,7 @@ def settle(claims: pl.DataFrame) -> pl.DataFrame:
                                                                           == "inpatient"),
                        discharge=pl.col("discharge").fill_null(pl.col("admit")),
                        zone=pl.col("hospital").replace_strict(HOSPITAL_ZONES, default=None))
-         .join(calendar.lazy(), left_on="discharge", right_on="d", how="left")
+         .join(calendar.lazy(), left_on="discharge", right_on="d", how="left", maintain_order="left")
          .with_columns(
              not_designated=bound & pl.col("hospital").is_not_null() & pl.col("zone").is_null(),
              # SQ-24/25: benefits from the payment date + 1 month (paid in the transition) or + 6 months
@@ -134,44 +147,39 @@ def settle(claims: pl.DataFrame) -> pl.DataFrame:
              .when(pl.col("visit").is_in(["outpatient", "emergency"])).then(2),
          )
          .with_columns(
-             reasons=pl.concat_str([pl.when(pl.col(flag)).then(pl.lit(code)) for code, flag in (
-                 ("not_designated", "not_designated"), ("waiting_period", "waiting"), ("no_preapproval", "no_pre"),
-                 ("late_claim", "late"))] + [pl.when(pl.col("rule").is_null()).then(pl.lit("no_rule"))],
-                 separator=";", ignore_nulls=True),
-             unchecked=pl.concat_str([
-                 pl.when(bound & pl.col("hospital").is_null()).then(pl.lit("not_designated")),
-                 pl.when(pl.col("waiting").is_null()).then(pl.lit("waiting_period")),
-                 pl.when(pl.col("no_pre").is_null()).then(pl.lit("no_preapproval")),
-                 pl.when(pl.col("late").is_null()).then(pl.lit("late_claim")),
-                 pl.lit(NOT_CHECKABLE)], separator=";", ignore_nulls=True),
-             assumed=pl.concat_str([
-                 pl.when(pl.col("visit_assumed")).then(pl.lit("visit_type=inpatient")),
-                 pl.lit("cause=illness"),
-                 pl.when(pl.col("discharge_assumed")).then(pl.lit("discharge_date=admit_date")),
-                 pl.when(pl.col("zone").is_not_null()).then(pl.lit("hospital_zone=") + pl.col("zone")),
-                 pl.lit("person_category=resident")], separator=";", ignore_nulls=True),
+             reasons=_codes([("not_designated", pl.col("not_designated")), ("waiting_period", pl.col("waiting")),
+                             ("no_preapproval", pl.col("no_pre")), ("late_claim", pl.col("late")),
+                             ("no_rule", pl.col("rule").is_null())]),
+             unchecked=_codes([("not_designated", bound & pl.col("hospital").is_null()),
+                               ("waiting_period", pl.col("waiting").is_null()),
+                               ("no_preapproval", pl.col("no_pre").is_null()),
+                               ("late_claim", pl.col("late").is_null()), (NOT_CHECKABLE, pl.lit(True))]),
+             assumed=_assumed(),
              inscope=pl.col("total") - pl.col("self_pay"),
              year=pl.col("admit").dt.year(),
              std=pl.col("zone").replace_strict(DEDUCTIBLE_FEN, default=0, return_dtype=pl.Int64),
              zoff=pl.col("zone").replace_strict(ZONE_OFFSET_PPM, default=0, return_dtype=pl.Int64),
          )
          .with_columns(ok=pl.col("reasons") == "")
-         .with_columns(e=pl.when(pl.col("ok")).then(pl.col("inscope")).otherwise(0))
-         .sort("person_id", "admit", "row")
-         # runs of a person, and of a person's benefit year (SQ-9: calendar years), in the sorted frame
-         .with_columns(_p=pl.col("person_id").ne_missing(pl.col("person_id").shift(1)).fill_null(True))
-         .with_columns(_py=pl.col("_p") | pl.col("year").ne_missing(pl.col("year").shift(1)).fill_null(True))
-         .with_columns(
-             # A-SQ-6: the year's earlier 门诊大病 in-scope amounts (the cumulative axis) …
-             c0=_run_sum(pl.when(pl.col("rule") == 1).then(pl.col("e")).otherwise(0), "_py", before=True),
-         )
+         .with_columns(e=pl.when(pl.col("ok")).then(pl.col("inscope")).otherwise(0),
+                       account_pays=pl.col("visit").is_in(["outpatient", "emergency"]))
          .collect())
-    f = f.with_columns(special_ded=_yearly_deductible(f))  # … and the one deductible of the year
+    # The year-to-date state on a narrow copy sorted by (person, date, row); its results return in row order.
+    state = f.select(_state_key(claims).alias("_k"), "admit", "row", "year", "rule", "e", "std", "zoff", "class_b",
+                     "ok", "total", "account_pays").sort("_k", "admit", "row")
+    state = state.with_columns(_p=pl.col("_k").ne_missing(pl.col("_k").shift(1)).fill_null(True)).with_columns(
+        # runs of a person, and of a person's benefit year (SQ-9: calendar years)
+        _py=pl.col("_p") | pl.col("year").ne_missing(pl.col("year").shift(1)).fill_null(True),
+    ).with_columns(
+        # A-SQ-6: the year's earlier 门诊大病 in-scope amounts (the cumulative axis) …
+        c0=_run_sum(pl.when(pl.col("rule") == 1).then(pl.col("e")).otherwise(0), "_py", before=True),
+    )
+    state = state.with_columns(special_ded=_yearly_deductible(state))  # … and the one deductible of the year
     ded = (pl.when(~pl.col("ok")).then(0)
            .when(pl.col("rule") == 0).then(pl.min_horizontal("e", "std"))  # SQ-12, A-SQ-2: per admission
            .when(pl.col("rule") == 1).then(pl.col("special_ded"))
            .otherwise(0))
-    f = f.lazy().with_columns(ded=ded).with_columns(
+    g = state.lazy().with_columns(ded=ded).with_columns(
         lo=pl.when(pl.col("rule") == 1).then(pl.col("c0") + pl.col("ded")).otherwise(pl.col("ded")),
         hi=pl.when(pl.col("rule") == 1).then(pl.col("c0") + pl.col("e")).otherwise(pl.col("e")),
     )
@@ -187,7 +195,7 @@ def settle(claims: pl.DataFrame) -> pl.DataFrame:
         num = num + part * (r * e - cut).clip(lower_bound=0)
     raw = pl.when(pl.col("ok") & (pl.col("e") > 0) & pl.col("rule").is_in([0, 1])) \
         .then(((num * 2 + e * 1_000_000) // (e * 2_000_000)).cast(pl.Int64)).otherwise(0)
-    f = f.with_columns(raw=raw).with_columns(
+    g = g.with_columns(raw=raw).with_columns(
         # SQ-15, A-SQ-5: what the year's cap still allows (inpatient and 门诊大病 share it)
         capped=_run_sum(pl.col("raw"), "_py"),
     ).with_columns(
@@ -197,18 +205,19 @@ def settle(claims: pl.DataFrame) -> pl.DataFrame:
             "total"),
     ).with_columns(part=pl.col("total") - pl.col("hifp"))
     # SQ-10: 50 a year from the person's first year, carried over; it pays ordinary outpatient shares only.
-    x = pl.when(pl.col("ok") & (pl.col("visit").is_in(["outpatient", "emergency"]))).then(pl.col("part")).otherwise(0)
+    x = pl.when(pl.col("ok") & pl.col("account_pays")).then(pl.col("part")).otherwise(0)
     first_year = pl.when(pl.col("_p")).then(pl.col("year")).forward_fill()
-    f = f.with_columns(_x=x, _limit=ACCOUNT_CREDIT_FEN * (1 + pl.col("year") - first_year),
+    g = g.with_columns(_x=x, _limit=ACCOUNT_CREDIT_FEN * (1 + pl.col("year") - first_year),
                        _pn=pl.col("_p").cum_sum())
     # C[i] = S[i] + min(0, min_{j ≤ i, x_j > 0} (limit_j − S[j])): the clamped running sum, closed form for the
     # never-decreasing limit (credits only accumulate).
-    f = f.with_columns(_s=_run_sum(pl.col("_x"), "_p")).with_columns(
+    g = g.with_columns(_s=_run_sum(pl.col("_x"), "_p")).with_columns(
         _m=pl.when(pl.col("_x") > 0).then(pl.col("_limit") - pl.col("_s")).otherwise(1 << 60).cum_min().over("_pn"))
-    f = f.with_columns(_c=pl.col("_s") + pl.min_horizontal(pl.lit(0), "_m")).with_columns(
+    g = g.with_columns(_c=pl.col("_s") + pl.min_horizontal(pl.lit(0), "_m")).with_columns(
         acct=pl.col("_c") - pl.when(pl.col("_p")).then(0).otherwise(pl.col("_c").shift(1)))
+    results = g.select("row", "ded", "hifp", "part", "acct").sort("row").drop("row").collect()
     zero = pl.lit(0, pl.Int64)
-    out = f.sort("row").select(
+    out = f.lazy().with_columns(results.get_columns()).select(
         "claim_id", "person_id",
         medfee_sumamt="total", fulamt_ownpay_amt="self_pay", overlmt_selfpay=zero, preselfpay_amt=zero,
         inscp_scp_amt="inscope", act_pay_dedc="ded", hifp_pay="hifp", hifob_pay=zero, hifmi_pay=zero,
@@ -219,6 +228,39 @@ def settle(claims: pl.DataFrame) -> pl.DataFrame:
         reasons="reasons", unchecked="unchecked", assumed="assumed",
     )
     return out.collect()
+
+
+def _state_key(claims: pl.DataFrame) -> pl.Expr:
+    """A key equal exactly on one person's claims: a 64-bit hash of the id (sorting a million strings costs a second
+    more), or the id itself should two persons of the file share a hash."""
+    hashed = pl.col("person_id").hash(seed=2007)
+    unique = claims.select(hashed.n_unique().alias("h"), pl.col("person_id").n_unique().alias("p")).row(0)
+    return hashed if unique[0] == unique[1] else pl.col("person_id")
+
+
+def _codes(flags: list[tuple[str, pl.Expr]]) -> pl.Expr:
+    """The codes whose flag holds (null: not), joined by ";" in the given order — as a bit pattern per row looked
+    up among the 2^k strings (building a string per row costs more than the whole rule)."""
+    bits = pl.sum_horizontal(flag.fill_null(False).cast(pl.Int64) * (1 << k) for k, (_code, flag) in enumerate(flags))
+    patterns = range(1 << len(flags))
+    texts = [";".join(code for k, (code, _flag) in enumerate(flags) if p >> k & 1) for p in patterns]
+    return bits.replace_strict(list(patterns), texts, return_dtype=pl.String)
+
+
+def _assumed() -> pl.Expr:
+    """What medins says it assumed: the cause, the zone of a listed hospital, the category (and an absent visit type
+    or discharge date)."""
+    zones = [None, *dict.fromkeys(HOSPITAL_ZONES.values())]
+    code = (pl.col("zone").replace_strict(zones[1:], list(range(1, len(zones))), default=0, return_dtype=pl.Int64) * 4
+            + pl.col("visit_assumed").cast(pl.Int64) * 2 + pl.col("discharge_assumed").cast(pl.Int64))
+    keys, texts = [], []
+    for z, zone in enumerate(zones):
+        for bits in range(4):
+            keys.append(z * 4 + bits)
+            texts.append(";".join([*(["visit_type=inpatient"] if bits & 2 else []), "cause=illness",
+                                   *(["discharge_date=admit_date"] if bits & 1 else []),
+                                   *([f"hospital_zone={zone}"] if zone else []), "person_category=resident"]))
+    return code.replace_strict(keys, texts, return_dtype=pl.String)
 
 
 def _run_sum(x: pl.Expr, start: str, *, before: bool = False) -> pl.Expr:
@@ -233,9 +275,9 @@ def _yearly_deductible(f: pl.DataFrame) -> pl.Series:
     """A-SQ-6: the deductible each 门诊大病 claim pays, C[i] − C[i−1] with C[i] = max(C[i−1], min(std[i], C[i−1] + e[i]))
     over the person-year's 门诊大病 claims in order (a higher zone later tops up the difference; a lower one adds
     nothing). Scanned level by level: every group's n-th claim in one vectorised step."""
-    special = f.select(pl.int_range(pl.len(), dtype=pl.Int64).alias("i"), "rule", "person_id", "year", "e", "std") \
+    special = f.select(pl.int_range(pl.len(), dtype=pl.Int64).alias("i"), "rule", "_k", "year", "e", "std") \
         .filter(pl.col("rule") == 1)
-    special = special.with_columns(g=pl.struct("person_id", "year").rank("dense").cast(pl.Int64) - 1) \
+    special = special.with_columns(g=pl.struct("_k", "year").rank("dense").cast(pl.Int64) - 1) \
         .with_columns(level=pl.int_range(pl.len()).over("g"))
     paid = np.zeros(f.height, dtype=np.int64)
     if special.height:
@@ -258,7 +300,9 @@ def main(argv: list[str]) -> int:
     src, out = Path(argv[0]), Path(argv[1])
     claims, rejects = read(src)
     settled = settle(claims)
-    settled.with_columns(money_text(c) for c in MONEY_OUTPUTS).select(OUTPUT_COLUMNS).write_csv(out)
+    zero = [c for c in MONEY_OUTPUTS if c in ZERO_OUTPUTS]
+    settled.with_columns(*(money_text(c) for c in MONEY_OUTPUTS if c not in zero),
+                         *(pl.lit("0.00").alias(c) for c in zero)).select(OUTPUT_COLUMNS).write_csv(out)
     rejects.write_csv(out.with_name(out.stem + ".rejects.csv"))
     return 1 if rejects.height or settled.select((pl.col("status") == "rejected").any()).item() else 0
 
