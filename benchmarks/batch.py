@@ -20,11 +20,12 @@ and each in a fresh process,
   left out when duckdb is not installed), the Suqian rules written by hand for this one policy
 
 and prints for each the median wall time, its ratio to the floor, CPU seconds (user + sys of all its
-processes), the largest process's peak RSS (``RUSAGE_CHILDREN`` of a wrapper process: worker processes
-included) and the peak of all its processes' RSS at once (sampled from /proc); medins' ratio (target ≤ 2.0×,
-peak RSS ≤ 1 GiB at 1,000,000 rows, ≤ 2 GiB at 10,000,000); medins' stages (read/validate, each engine
-stage, write; the rest is start-up, the policy and the summary); and how many claims each peer settles
-differently from medins (0 required: ``peer_common.diff`` compares every field of every claim and reject).
+processes, and its ratio to the floor's: steadier than wall time on a shared machine), the largest
+process's peak RSS (``RUSAGE_CHILDREN`` of a wrapper process: worker processes included) and the peak of
+all its processes' RSS at once (sampled from /proc); medins' ratio (target ≤ 2.0×, peak RSS ≤ 1 GiB at
+1,000,000 rows, ≤ 2 GiB at 10,000,000); medins' stages (read/validate, each engine stage, write; the rest
+is start-up, the policy and the summary); and how many claims each peer settles differently from medins
+(0 required: ``peer_common.diff`` compares every field of every claim and reject).
 ``--policy cq-yubei-2023-resident`` adds medins under a three-payer chain (basic fund, large-expense and
 tilted assistance) on claims generated for it, and its time as a ratio to the Suqian figure (target ≤ 1.2×).
 The exact commands are printed too.
@@ -335,13 +336,14 @@ def main() -> None:
         med = {label: Measured(*(statistics.median(getattr(m, f) for m in runs) for f in ("wall", "cpu")),
                                max(m.rss for m in runs), max(m.rss_all for m in runs))
                for label, runs in results.items()}
-        floor = med["polars floor"].wall
+        floor, floor_cpu = med["polars floor"].wall, max(med["polars floor"].cpu, 1e-9)
         target = 1024 if args.rows <= 1_000_000 else 2048
         print(f"rows {args.rows:,}  runs {args.runs}  (medians, interleaved; each run in a fresh process; CPU = user + "
               "sys of all its processes; RSS: largest process, and all processes at once)")
         width = max(14, *(len(label) for label in med))
         for label, m in med.items():
-            print(f"{label:<{width}} {m.wall:7.2f} s  {m.wall / floor:5.2f}× floor  CPU {m.cpu:6.2f} s  "
+            print(f"{label:<{width}} {m.wall:7.2f} s  {m.wall / floor:5.2f}× floor  CPU {m.cpu:6.2f} s "
+                  f"({m.cpu / floor_cpu:5.2f}×)  "
                   f"peak RSS {m.rss:6.0f} MiB, all processes {m.rss_all:6.0f} MiB")
         main_label = commands[0][0]
         print(f"ratio          {med[main_label].wall / floor:7.2f}×  ({main_label} / polars floor; target ≤ 2.0×; "
