@@ -16,6 +16,7 @@ from pathlib import Path
 
 import polars as pl
 
+from medins import stagetimes
 from medins.atomic import OutputFiles
 from medins.claims.aliases import with_values
 from medins.claims.readers import read_claims
@@ -173,12 +174,14 @@ def run_batch(
                                    in_memory=jobs <= 1 and _input_bytes(claims_path) <= IN_MEMORY_BYTES, files=files,
                                    before_commit=before_commit)
         stage("read", 0.0)
-        read = read_claims(claims_path, encoding=encoding, mapping=mapping)
+        with stagetimes.stage("read/validate"):
+            read = read_claims(claims_path, encoding=encoding, mapping=mapping)
         stage("settle", 0.3)
         settlement = settle(policy, read.claims, read.items if read.shape == "items" else None, keep=BATCH_KEEP)
         stage("write", 0.85)
-        write_table(output_table(settlement), output, format=fmt, money_columns=MONEY_OUTPUTS,  # type: ignore[arg-type]
-                    into=files.temp(output))
+        with stagetimes.stage("write"):
+            write_table(output_table(settlement), output, format=fmt, money_columns=MONEY_OUTPUTS,  # type: ignore[arg-type]
+                        into=files.temp(output))
         write_rejects(read.rejects, rejects_path, into=files.temp(rejects_path))
         if before_commit is not None:  # the caller's last word (e.g. a missing parameter): nothing is replaced
             before_commit(settlement)

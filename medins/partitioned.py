@@ -44,6 +44,7 @@ from pathlib import Path
 
 import polars as pl
 
+from medins import stagetimes
 from medins.atomic import OutputFiles, writing
 from medins.claims.readers import (
     ReadResult,
@@ -303,7 +304,8 @@ def _settle_partition(policy, claim_files: list[tuple[Stored, int]], item_files:
                           rechunk=True) if item_files else ITEMS_SCHEMA.to_frame()
     settled = settle(policy, claims, lines, keep=(*BATCH_KEEP, "row"))
     del claims, lines
-    block = output_table(settled).with_columns(row=settled["row"], _r=(settled["row"] - 1) // RANGE_ROWS)
+    with stagetimes.stage("output table"):
+        block = output_table(settled).with_columns(row=settled["row"], _r=(settled["row"] - 1) // RANGE_ROWS)
     pieces: dict[int, Stored] = {}
     for (r,), part in block.partition_by("_r", as_dict=True, include_key=False).items():
         pieces[int(r)] = _store(part, folder, f"out-{r}-{k}.arrow")
@@ -396,11 +398,13 @@ def _read_pieces(path: Path, encoding: str, mapping: dict | None, spill: _Spill,
 def _read_piece(source: bytes | pl.DataFrame, label: str, mapping: dict | None, file: str, folder: Path | None,
                 partitions: int, n: int) -> _Piece:
     """Task: read one piece (CSV bytes or a Parquet slice) and spill its claims by person hash."""
-    if isinstance(source, pl.DataFrame):
-        read = read_frame_piece(source, row_offset=0, mapping=mapping, file=file)
-    else:
-        read = read_csv_piece(source, row_offset=0, encoding=label, mapping=mapping, file=file)
-    return _spill_piece(read, folder, partitions, n)
+    with stagetimes.stage("read/validate"):
+        if isinstance(source, pl.DataFrame):
+            read = read_frame_piece(source, row_offset=0, mapping=mapping, file=file)
+        else:
+            read = read_csv_piece(source, row_offset=0, encoding=label, mapping=mapping, file=file)
+    with stagetimes.stage("spill"):
+        return _spill_piece(read, folder, partitions, n)
 
 
 def _csv_pieces(path: Path, encoding: str) -> Iterator[tuple[bytes, str, int]]:
@@ -514,7 +518,7 @@ def _write_ranges(ranges: dict[int, list[Stored]], output: Path, into: Path, kin
         write_table(whole, output, format=kind, money_columns=MONEY_OUTPUTS, into=into)  # type: ignore[arg-type]
         return
     if kind == "csv":
-        with open(into, "wb") as out:
+        with stagetimes.stage("write"), open(into, "wb") as out:
             out.write((",".join(OUTPUT_COLUMNS) + "\n").encode())
             for frame in in_order():
                 _prepare(frame, "csv", MONEY_OUTPUTS).write_csv(out, include_header=False)

@@ -21,6 +21,7 @@ from medins.engine.scope import split_scope
 from medins.engine.state import SEQUENCE, Grouping, _unorder
 from medins.policy.compiled import CompiledPolicy
 from medins.policy.schema import PAYER_FIELDS
+from medins.stagetimes import stage
 
 #: Settlement fields (DESIGN.md §4), money in fen, in output order.
 MONEY_OUTPUTS = (
@@ -45,7 +46,8 @@ def settle(policy: CompiledPolicy, claims: pl.DataFrame, items: pl.DataFrame | N
     claim facts named in ``keep`` as the engine saw them (e.g. a zone filled from the hospital's
     name); with ``keep_trace`` every intermediate column, which the explain view reads.
     """
-    order, person = claim_order(claims)
+    with stage("engine.order"):
+        order, person = claim_order(claims)
     # The ids are not read by the engine (unless a policy expression names them): they join the
     # output in input order at the end instead of travelling through every stage.
     names = _expression_names(policy)
@@ -62,16 +64,21 @@ def settle(policy: CompiledPolicy, claims: pl.DataFrame, items: pl.DataFrame | N
                       **{SEQUENCE: by_person.unorder(pl.int_range(0, claims.height, dtype=pl.Int64, eager=True))})
     )
     run = Run(policy, frame, trace=keep_trace)
-    add_derived(run)
-    split_scope(run, items)
-    check_admissibility(run)
-    select_rules(run)
-    check_history(run)
+    with stage("engine.prepare"):
+        add_derived(run)
+    with stage("engine.scope"):
+        split_scope(run, items)
+    with stage("engine.admissibility"):
+        check_admissibility(run)
+    with stage("engine.rules"):
+        select_rules(run)
+        check_history(run)
     _guard_benefit_year(run)
     _apply_problems(run)
     run.frame = run.frame.with_columns(_ok=reasons_ok())
     before = run.frame
-    settle_benefits(run)
+    with stage("engine.benefits"):
+        settle_benefits(run)
     if run.problems:
         # Claims found unsettleable while settling (an unknown fact, a table without the claim's key)
         # must not consume caps or deductibles of the person's later claims: settle again without them.
@@ -83,8 +90,10 @@ def settle(policy: CompiledPolicy, claims: pl.DataFrame, items: pl.DataFrame | N
         run.frame = run.frame.with_columns(_ok=reasons_ok())
     _zero_rejected(run)
     run.groupings["_pk"] = by_person  # the account's grouping: each person's claims in claim order
-    settle_account(run)
-    out = _totals(run, claims)
+    with stage("engine.account"):
+        settle_account(run)
+    with stage("engine.totals"):
+        out = _totals(run, claims)
     if not keep_trace:
         out = out.select("_in", *(c for c in (*OUTPUT_COLUMNS, *keep) if c not in ids))
     out = out.with_columns(claims.select(ids))  # the frame never left input order
