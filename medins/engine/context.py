@@ -157,7 +157,7 @@ class Run:
                 self.problems.setdefault(i, []).append(reason)
         if required:
             failed = pl.Series([i for i, _r in failed_rows], dtype=rows.schema["_i"])
-            unknown = rows.with_columns(_val=values).filter(pl.col("_val").is_null() & ~pl.col("_i").is_in(failed))
+            unknown = rows.with_columns(_val=values).filter(pl.col("_val").is_null() & ~pl.col("_i").is_in(failed.implode()))
             for row in unknown.iter_rows(named=True):
                 absent = [c for c in cols if row[c] is None] or [expr.text]
                 self.problems.setdefault(row["_i"], []).append("missing_fact:" + ",".join(absent))
