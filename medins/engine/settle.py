@@ -64,15 +64,17 @@ def settle(policy: CompiledPolicy, claims: pl.DataFrame, items: pl.DataFrame | N
     run.frame = run.frame.with_columns(_ok=reasons_ok())
     before = run.frame
     settle_benefits(run)
-    if run.problems:
-        # Claims found unsettleable while settling (an unknown fact, a table without the claim's key)
-        # must not consume caps or deductibles of the person's later claims: settle again without them.
+    while run.problems:
+        # Claims found unsettleable while settling (an unknown fact, a table without the claim's key, a given
+        # payment above the cap) must not consume caps or deductibles of the person's later claims: settle
+        # again without them, until a pass rejects no claim — a later claim may become unsettleable once an
+        # earlier one no longer counts, and it must not keep its payments in the state or the explain trace
+        # either. Each pass rejects at least one more claim, so this ends.
         run.frame = before
         _apply_problems(run)
         run.frame = run.frame.with_columns(_ok=reasons_ok())
+        before = run.frame
         settle_benefits(run)
-        _apply_problems(run)
-        run.frame = run.frame.with_columns(_ok=reasons_ok())
     _zero_rejected(run)
     settle_account(run)
     out = _totals(run, claims)
