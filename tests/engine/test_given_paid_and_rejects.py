@@ -135,3 +135,31 @@ def test_a_claim_rejected_while_settling_is_rejected_by_calc_alone_too() -> None
     # What the batch leaves as C1's history is C0, C2, C4 (all zero): calc of C1 alone is rejected the same way.
     alone = settle_bill(shared_cap_policy(), SHARED_BILLS[1])
     assert alone["status"] == "rejected" and alone["reasons"][0].startswith("policy_error:")
+
+
+def test_a_later_claim_is_judged_on_the_state_of_the_claims_settled_before_it() -> None:
+    """C0 is rejected in the payer stage after its basic payment (50) already counted in the yearly cap state;
+    C1's given 60 is above what that state leaves (50) but not above what the claims actually settled leave
+    (100): like ``calc`` with C1's real history (nothing settled before it), the batch settles C1."""
+    policy = _policy({"deductible": {"standard": "0", "per": "admission", "source": "t"},
+                      "bands": {"rate": "50%", "source": "t"}, "cap": {"amount": "100", "per": "year", "source": "t"}},
+                     [_layer(0, "hifmi_pay", "inscope - paid", "s0"), _layer(1, "maf_pay", "basic_paid - paid", "s1")],
+                     {"s0": {"scale": [{"rate": "0.5"}], "source": "t"}, "s1": {"scale": [{"rate": "0"}], "source": "t"}})
+    bills = [_bill(0, "A", "2023-01-10", "100.00"), _bill(1, "A", "2023-02-10", "60.00", paid="60.00")]
+    rows = _batch(policy, bills)
+    assert rows["C0"]["status"] == "rejected" and rows["C0"]["reasons"][0].startswith("policy_error:")
+    assert rows["C1"]["status"] == "settled" and rows["C1"]["hifp_pay"] == 6000
+    alone = settle_bill(policy, bills[1])
+    assert alone["status"] == "settled" and alone["hifp_pay"] == "60.00"
+
+
+def test_missing_facts_of_a_persons_claims_are_all_rejected() -> None:
+    """A missing fact does not depend on earlier claims: every claim lacking it is rejected (in one pass)."""
+    policy = _policy({"deductible": {"standard": "0", "per": "admission", "source": "t"},
+                      "bands": {"rate": "50%", "source": "t"}},
+                     [_layer(0, "maf_pay", "inscope - paid if assistance_class == 'a' else 0", "s0")],
+                     {"s0": {"scale": [{"rate": "0.5"}], "source": "t"}})
+    bills = [_bill(i, "A", f"2023-0{i + 1}-10", "100.00") for i in range(3)]
+    rows = _batch(policy, bills)
+    assert [rows[f"C{i}"]["status"] for i in range(3)] == ["rejected"] * 3
+    assert all(r["reasons"][0].startswith("missing_fact:") for r in rows.values())
