@@ -114,7 +114,8 @@ def settle_benefits(run: Run) -> None:
     given = pl.col("_ok") & pl.col("paid_hifp_pay").is_not_null()
     run.frame = run.frame.with_columns(_allow=allowance, _raw_total=pl.when(given).then(pl.col("paid_hifp_pay"))
                                        .otherwise(pl.col("_raw") + allowance + pl.col("direct_pay")))
-    _cap(run, rules_cap=lambda r: r.cap, raw="_raw_total", out="hifp_pay", bucket="_b_cap", h0="hist_fund_paid")
+    _cap(run, rules_cap=lambda r: r.cap, raw="_raw_total", out="hifp_pay", bucket="_b_cap", h0="hist_fund_paid",
+         given=given)
     run.frame = run.frame.with_columns(
         hifp_pay=pl.when(given).then(pl.min_horizontal("paid_hifp_pay", "total")).otherwise(pl.col("hifp_pay")))
     from medins.engine.payers import settle_payers  # payers.py builds on this module's band machinery
@@ -317,8 +318,12 @@ def class_b_raw(width: int, *, narrow: bool) -> pl.Expr:
     return u + (e0 * (2 * v + 1_000_000) - 2 * rho * s2) // (2_000_000 * e0)
 
 
-def _cap(run: Run, *, rules_cap, raw: str, out: str, bucket: str, h0: str) -> None:
-    """Clip ``raw`` by the rule's cap (per claim, or per person-year within a bucket) into ``out``."""
+def _cap(run: Run, *, rules_cap, raw: str, out: str, bucket: str, h0: str, given: pl.Expr | None = None) -> None:
+    """Clip ``raw`` by the rule's cap (per claim, or per person-year within a bucket) into ``out``.
+
+    On ``given`` rows ``raw`` is a payment the bill records as made: it is never clipped, so one above what the
+    cap leaves contradicts the policy and the claim is rejected ``paid_above_cap:<out>`` (docs/bill.md) — in a
+    batch and in ``calc`` with the equivalent ``history`` alike (that history is refused as impossible)."""
     rules = run.policy.model.rules
     amount = _ev_rules(run, lambda r: rules_cap(r).amount if rules_cap(r) else None, "money")
     per_year_expr: pl.Expr = pl.lit(False)
@@ -341,5 +346,10 @@ def _cap(run: Run, *, rules_cap, raw: str, out: str, bucket: str, h0: str) -> No
         .otherwise(pl.col(raw))
         .alias(out)
     )
+    if given is not None:
+        left = pl.when(applies_year).then(pl.col("_camt") - pl.col("_k0")).otherwise(pl.col("_camt"))
+        over = f.select(pl.col("_i").filter((given & pl.col("_camt").is_not_null() & (pl.col(raw) > left)).fill_null(False)))
+        for i in over.to_series().to_list():
+            run.problems.setdefault(i, []).append(f"paid_above_cap:{out}")
     run.frame = run.drop(f, {"_camt": "_tr_cap", "_cyear": "_tr_cap_year", "_k0": "_tr_cap0"},  # trace: the cap's headroom
                          "_camt", "_cyear", "_cx", "_cl", "_k0", "_k1")

@@ -12,7 +12,7 @@ import polars as pl
 
 from medins.engine.account import settle_account
 from medins.engine.admissibility import REASON_COLUMNS, check_admissibility, codes_list, reasons_list, reasons_ok
-from medins.engine.benefits import settle_benefits
+from medins.engine.benefits import PERSON_YEAR, settle_benefits
 from medins.engine.context import ASSUMED, Run
 from medins.engine.history import check_history
 from medins.engine.prepare import add_derived
@@ -79,15 +79,18 @@ def settle(policy: CompiledPolicy, claims: pl.DataFrame, items: pl.DataFrame | N
     before = run.frame
     with stage("engine.benefits"):
         settle_benefits(run)
-    if run.problems:
-        # Claims found unsettleable while settling (an unknown fact, a table without the claim's key)
-        # must not consume caps or deductibles of the person's later claims: settle again without them.
+    while run.problems:
+        # Claims found unsettleable while settling (an unknown fact, a table without the claim's key, a given
+        # payment above the cap) must not consume caps or deductibles of the person's later claims: settle
+        # again without them, until a pass rejects no claim — a later claim may become unsettleable once an
+        # earlier one no longer counts, and it must not keep its payments in the state or the explain trace
+        # either. Each pass rejects at least one more claim, so this ends.
+        _keep_sure_problems(run)
         run.frame = before
         _apply_problems(run)
         run.frame = run.frame.with_columns(_ok=reasons_ok())
+        before = run.frame
         settle_benefits(run)
-        _apply_problems(run)
-        run.frame = run.frame.with_columns(_ok=reasons_ok())
     _zero_rejected(run)
     run.groupings["_pk"] = by_person  # the account's grouping: each person's claims in claim order
     with stage("engine.account"):
@@ -153,6 +156,28 @@ def _numbered(sorted_keys: pl.Series) -> pl.Series:
     """0, 1, 2 … numbering the runs of equal values (nulls equal) of an already grouped column."""
     return sorted_keys.to_frame("_k").select(
         pl.col("_k").ne_missing(pl.col("_k").shift(1)).fill_null(True).cast(pl.Int64).cum_sum() - 1).to_series()
+
+
+def _keep_sure_problems(run: Run) -> None:
+    """Keep the problems found while settling that hold whatever the person's earlier claims become.
+
+    Why: such a problem may come from the state the person's earlier claims of the year left (a payer base
+    made negative by an earlier payment, a given payment above what the cap leaves). If an earlier claim of
+    the same person-year is rejected in the same pass, that state was not the one ``calc`` would see with the
+    history of the claims actually settled, so the later claim is judged again in the next pass. So per
+    person-year only the first claim with a problem keeps them all; a later one keeps its missing facts
+    (they do not depend on the state, and rejecting them at once saves a pass per such claim).
+    """
+    ids = pl.DataFrame({"_i": list(run.problems)}, schema={"_i": pl.Int64})
+    keys = ids.join(run.frame.select("_i", SEQUENCE, *PERSON_YEAR), on="_i", how="left")
+    # "first" in the order the claims happened (``_seq``), not in the frame's (input) order
+    first = set(keys.group_by(PERSON_YEAR).agg(pl.col("_i").sort_by(SEQUENCE).first())["_i"].to_list())
+    kept: dict[int, list[str]] = {}
+    for i, codes in run.problems.items():
+        sure = codes if i in first else [c for c in codes if c.startswith("missing_fact:")]
+        if sure:
+            kept[i] = sure
+    run.problems = kept
 
 
 def _guard_benefit_year(run: Run) -> None:

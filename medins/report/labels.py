@@ -74,6 +74,8 @@ REASONS: dict[str, tuple[str, str]] = {
     "admission_no_differs": ("第几次住院与本人住院顺序不符", "stated admission ordinal differs from the sequence"),
     "not_listed_disease": ("不属本政策的门诊大病病种", "not one of the scheme's listed outpatient major illnesses"),
     "inconsistent_history": ("年内累计信息(history)自相矛盾", "the bill's history (year-to-date facts) contradicts itself"),
+    "paid_above_cap": ("账单给出的已支付金额超过封顶线剩余额度",
+                       "the payment the bill gives as made is above what the cap leaves"),
     "level_not_settled": ("本政策不结算该级别医疗机构的费用(政策未给出该级别的标准)",
                           "this scheme does not settle care at that hospital level (it gives no figures for it)"),
     "visit_type_not_settled": ("本政策不结算该类就诊(政策未给出该类别的标准)",

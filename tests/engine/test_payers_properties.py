@@ -3,12 +3,13 @@ caps held over a person's year in a batch, fund + patient == total, and batch ==
 
 from __future__ import annotations
 
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 
 from medins.api import bills_to_tables, settle_bill
 from medins.engine.settle import MONEY_OUTPUTS, settle
 from medins.money import fen_to_yuan
 from medins.policy.schema import PAYER_FIELDS
+from tests.engine.test_given_paid_and_rejects import CAP_BILLS, SHARED_BILLS, cap_policy, shared_cap_policy
 from tests.strategies import payer_claims, payer_policies
 
 SETTINGS = settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -25,6 +26,8 @@ def _key(row: dict) -> tuple:
 
 @SETTINGS
 @given(payer_policies(), payer_claims())
+@example(shared_cap_policy(), SHARED_BILLS)  # a claim rejected while settling once kept its payment in the trace
+@example(cap_policy(), CAP_BILLS)
 def test_each_payer_within_its_base_and_its_caps(policy, bills) -> None:
     rows = _batch(policy, bills)
     layers = policy.model.rules[0].layers
@@ -65,6 +68,8 @@ def _history(state: dict) -> dict:
 
 @SETTINGS
 @given(payer_policies(), payer_claims())
+@example(cap_policy(), CAP_BILLS)  # a given payment above what the yearly cap left once settled in the batch only
+@example(shared_cap_policy(), SHARED_BILLS)
 def test_batch_equals_calc_with_history(policy, bills) -> None:
     """Each claim settled alone, given as history its person's earlier claims of the year (basic and every
     payer's paid, deductible and base), equals its batch row."""
