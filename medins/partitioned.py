@@ -41,6 +41,7 @@ from concurrent.futures import Future, ProcessPoolExecutor
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from pathlib import Path
+from typing import BinaryIO
 
 import polars as pl
 
@@ -57,7 +58,7 @@ from medins.claims.readers import (
     read_frame_piece,
     utf8_wins,
 )
-from medins.claims.writers import _prepare, write_rejects, write_table
+from medins.claims.writers import _SUFFIXES, Format, _write, write_rejects
 from medins.engine.settle import MONEY_OUTPUTS, OUTPUT_COLUMNS, settle
 from medins.errors import InputError
 
@@ -89,8 +90,7 @@ def run_partitioned(path: Path, policy, output: Path, rejects_path: Path, *, par
     """
     from medins.batch import BatchResult
 
-    kind = fmt or {".csv": "csv", ".txt": "csv", ".parquet": "parquet", ".xlsx": "xlsx"}.get(
-        output.suffix.lower(), "csv")
+    kind: Format = fmt or _SUFFIXES.get(output.suffix.lower(), "csv")  # type: ignore[assignment]
     folder = files.scratch()
     # the workers stop (this context) before the spill folder they write in is removed (``files``)
     with workers_for(jobs, policy) as workers:
@@ -103,9 +103,10 @@ def run_partitioned(path: Path, policy, output: Path, rejects_path: Path, *, par
 
         # workers were given the policy when they started (and keep what it memoises between partitions)
         task_policy = policy if jobs <= 1 else None
-        futures = [workers.submit(_settle_partition, task_policy, spill.claim_files(k), spill.item_files_of(k),
-                                  spill.shape == "items", spill.target, k)
-                   for k in range(partitions) if spill.claim_files(k)]
+        # each partition's claims are handed over and let go: kept in memory, they are freed once settled
+        futures = [workers.submit(_settle_partition, task_policy, claim_files, spill.item_files.pop(k, []),
+                                  spill.shape == "items", spill.target, k, kind)
+                   for k in range(partitions) if (claim_files := spill.files.pop(k, []))]
         facts: list[pl.DataFrame] = []
         ranges: dict[int, list[Stored]] = {}
         for done, future in enumerate(futures):  # in partition order, whatever order they finish in
@@ -285,12 +286,14 @@ def _spill_piece(read: ReadResult, folder: Path | None, partitions: int, n: int)
 
 
 def _settle_partition(policy, claim_files: list[tuple[Stored, int]], item_files: list[tuple[Stored, int]],
-                      items: bool, folder: Path | None, k: int) -> tuple[pl.DataFrame, dict[int, Stored]]:
-    """Task: settle partition ``k`` and spill its output rows by input-row range.
+                      items: bool, folder: Path | None, k: int, kind: Format) -> tuple[pl.DataFrame, dict[int, Stored]]:
+    """Task: settle partition ``k``, format its output rows for ``kind`` and spill them by input-row range.
 
-    Returns the partition's summary aggregate and its output piece for each range.
+    Returns the partition's summary aggregate and its output piece for each range. The rows are
+    formatted here (money as yuan, text guarded: ``batch.written_table``), in the worker, so that the
+    write pass has only to put them in order.
     """
-    from medins.batch import BATCH_KEEP, output_table
+    from medins.batch import BATCH_KEEP, written_table
 
     policy = policy if policy is not None else _WORKER_POLICY
     claims = pl.concat([_load(f).with_columns(pl.col("row") + offset) for f, offset in claim_files],
@@ -303,11 +306,24 @@ def _settle_partition(policy, claim_files: list[tuple[Stored, int]], item_files:
                           rechunk=True) if item_files else ITEMS_SCHEMA.to_frame()
     settled = settle(policy, claims, lines, keep=(*BATCH_KEEP, "row"))
     del claims, lines
-    block = output_table(settled).with_columns(row=settled["row"], _r=(settled["row"] - 1) // RANGE_ROWS)
-    pieces: dict[int, Stored] = {}
-    for (r,), part in block.partition_by("_r", as_dict=True, include_key=False).items():
-        pieces[int(r)] = _store(part, folder, f"out-{r}-{k}.arrow")
+    if not settled["row"].is_sorted():  # claims grouped from line items come in claim order
+        settled = settled.sort("row")
+    block = written_table(settled, kind).with_columns(row=settled["row"])
+    pieces = {r: _store(part, folder, f"out-{r}-{k}.arrow") for r, part in _by_range(block)}
     return _aggregate(settled), pieces
+
+
+def _by_range(block: pl.DataFrame) -> Iterator[tuple[int, pl.DataFrame]]:
+    """The rows of ``block`` (sorted by ``row``) in each output range: slices, no copy."""
+    if not block.height:
+        return
+    rows = block["row"]
+    first, last = (rows[0] - 1) // RANGE_ROWS, (rows[-1] - 1) // RANGE_ROWS
+    starts = pl.Series([r * RANGE_ROWS + 1 for r in range(first, last + 2)], dtype=rows.dtype)
+    cuts = rows.search_sorted(starts, side="left").to_list()
+    for r, begin, end in zip(range(first, last + 1), cuts, cuts[1:], strict=False):
+        if end > begin:
+            yield r, block.slice(begin, end - begin)
 
 
 class _Spill:
@@ -496,44 +512,49 @@ def _cut(data: bytes, *, first: bool = False) -> int:
     return 0
 
 
-def _write_ranges(ranges: dict[int, list[Stored]], output: Path, into: Path, kind: str, folder: Path,
+def _write_ranges(ranges: dict[int, list[Stored]], output: Path, into: Path, kind: Format, folder: Path,
                   stage: Callable[[str, float], None]) -> None:
     """Pass 3: the output in input order, one row range at a time, written to the temporary ``into``.
 
-    The pieces hold ``output_table`` rows (reason lists already joined) and their input ``row``.
+    The pieces hold rows as written (``batch.written_table``) and their input ``row``; each range's
+    pieces are put in row order (one gather) and written as they are.
     """
     def in_order():
         order = sorted(ranges)
         for i, r in enumerate(order):
             stage("write", 0.85 + 0.15 * i / max(len(order), 1))
-            yield pl.concat([_load(f) for f in ranges[r]]).sort("row").drop("row")
+            yield pl.concat([_load(f) for f in ranges.pop(r)]).sort("row").drop("row")
 
     if kind == "xlsx" or not ranges:
         frames = list(in_order())
-        whole = pl.concat(frames) if frames else _empty_output()
-        write_table(whole, output, format=kind, money_columns=MONEY_OUTPUTS, into=into)  # type: ignore[arg-type]
+        _write(pl.concat(frames) if frames else _empty_output(kind), str(into), kind, False)
         return
     if kind == "csv":
         with open(into, "wb") as out:
             out.write((",".join(OUTPUT_COLUMNS) + "\n").encode())
             for frame in in_order():
-                _prepare(frame, "csv", MONEY_OUTPUTS).write_csv(out, include_header=False)
+                _append_csv(frame, out)
         return
     pieces = []
     for i, frame in enumerate(in_order()):
         piece = folder / f"final-{i}.parquet"
-        _prepare(frame, "parquet", MONEY_OUTPUTS).write_parquet(piece)
+        frame.write_parquet(piece)
         pieces.append(piece)
     pl.scan_parquet(pieces).sink_parquet(into)
 
 
-def _empty_output() -> pl.DataFrame:
-    from medins.batch import output_table
+def _append_csv(frame: pl.DataFrame, out: BinaryIO) -> None:
+    """One range's rows, as written, appended to the open CSV ``out``."""
+    frame.write_csv(out, include_header=False)
+
+
+def _empty_output(kind: Format) -> pl.DataFrame:
+    from medins.batch import written_table
 
     schema = {c: pl.String for c in OUTPUT_COLUMNS} | {c: pl.Int64 for c in MONEY_OUTPUTS}
     schema |= {"reasons": pl.List(pl.String), "unchecked": pl.List(pl.String),
                "assumed": pl.List(pl.String), "_reasons": pl.String}
-    return output_table(pl.DataFrame(schema=schema))
+    return written_table(pl.DataFrame(schema=schema), kind)
 
 
 _KEYS = ("visit_type", "hospital_zone", "hospital_level", "status", "_reasons")

@@ -272,15 +272,15 @@ def test_a_failing_write_leaves_no_file(tmp_path, monkeypatch) -> None:
 def test_a_failing_partitioned_write_leaves_no_file(tmp_path, monkeypatch, tiny_partitions) -> None:
     """The out-of-core path writes all or nothing too, and leaves no temporary folder behind."""
     calls = {"n": 0}
-    original = medins.partitioned._prepare
+    original = medins.partitioned._append_csv
 
-    def broken(frame, kind, money):
+    def broken(frame, out):
         calls["n"] += 1
         if calls["n"] == 3:  # the third output range
             raise OSError(28, "No space left on device")
-        return original(frame, kind, money)
+        return original(frame, out)
 
-    monkeypatch.setattr(medins.partitioned, "_prepare", broken)
+    monkeypatch.setattr(medins.partitioned, "_append_csv", broken)
     with pytest.raises(OutputError, match="disk is full"):
         run_batch(EXAMPLE, SUQIAN, tmp_path / "out.csv")
     assert list(tmp_path.iterdir()) == []
