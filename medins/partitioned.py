@@ -58,7 +58,7 @@ from medins.claims.readers import (
     read_frame_piece,
     utf8_wins,
 )
-from medins.claims.writers import _SUFFIXES, Format, _write, write_rejects
+from medins.claims.writers import _SUFFIXES, Format, _prepare, _write, write_rejects
 from medins.engine.settle import MONEY_OUTPUTS, OUTPUT_COLUMNS, settle
 from medins.errors import InputError
 
@@ -104,9 +104,8 @@ def run_partitioned(path: Path, policy, output: Path, rejects_path: Path, *, par
         # workers were given the policy when they started (and keep what it memoises between partitions)
         task_policy = policy if jobs <= 1 else None
         # each partition's claims are handed over and let go: kept in memory, they are freed once settled
-        futures = [workers.submit(_settle_partition, task_policy, claim_files, spill.item_files.pop(k, []),
-                                  spill.shape == "items", spill.target, k, kind)
-                   for k in range(partitions) if (claim_files := spill.files.pop(k, []))]
+        futures = [workers.submit(_settle_partition, task_policy, *spill.take(k), spill.shape == "items",
+                                  spill.target, k) for k in sorted(spill.files)]
         facts: list[pl.DataFrame] = []
         ranges: dict[int, list[Stored]] = {}
         for done, future in enumerate(futures):  # in partition order, whatever order they finish in
@@ -137,16 +136,33 @@ def run_partitioned(path: Path, policy, output: Path, rejects_path: Path, *, par
 
 # --- workers --------------------------------------------------------------------------------------
 
+class _Deferred:
+    """A task of :class:`_InProcess`: run when its result is first asked for."""
+
+    def __init__(self, fn: Callable, args: tuple) -> None:
+        self._call: tuple[Callable, tuple] | None = (fn, args)
+        self._result = None
+
+    def result(self):
+        if self._call is not None:
+            fn, args = self._call
+            self._call = None  # the task's inputs (a partition's claims) are let go as soon as it has run
+            self._result = fn(*args)
+        return self._result
+
+
 class _InProcess:
-    """``jobs=1``: the tasks run here, one after the other, through the same functions as the workers
-    (an error stops the run at once, before any later task)."""
+    """``jobs=1``: the tasks run here, one after the other, through the same functions as the workers.
+
+    A task runs when its result is taken (results are taken in order): the progress bar moves as each
+    partition is settled, a partition's claims are freed once it is, and an error stops the run at
+    once, before any later task.
+    """
 
     window = 1
 
-    def submit(self, fn: Callable, *args) -> Future:
-        future: Future = Future()
-        future.set_result(fn(*args))
-        return future
+    def submit(self, fn: Callable, *args) -> _Deferred:
+        return _Deferred(fn, args)
 
 
 #: The policy a worker process settles under (given once, when it starts).
@@ -286,14 +302,13 @@ def _spill_piece(read: ReadResult, folder: Path | None, partitions: int, n: int)
 
 
 def _settle_partition(policy, claim_files: list[tuple[Stored, int]], item_files: list[tuple[Stored, int]],
-                      items: bool, folder: Path | None, k: int, kind: Format) -> tuple[pl.DataFrame, dict[int, Stored]]:
-    """Task: settle partition ``k``, format its output rows for ``kind`` and spill them by input-row range.
+                      items: bool, folder: Path | None, k: int) -> tuple[pl.DataFrame, dict[int, Stored]]:
+    """Task: settle partition ``k`` and spill its output rows by input-row range.
 
-    Returns the partition's summary aggregate and its output piece for each range. The rows are
-    formatted here (money as yuan, text guarded: ``batch.written_table``), in the worker, so that the
-    write pass has only to put them in order.
+    Returns the partition's summary aggregate and its output piece for each range: ``batch.output_table``
+    rows (money still Int64 fen, half the size of the Decimal it is written as) and their input ``row``.
     """
-    from medins.batch import BATCH_KEEP, written_table
+    from medins.batch import BATCH_KEEP, output_table
 
     policy = policy if policy is not None else _WORKER_POLICY
     claims = pl.concat([_load(f).with_columns(pl.col("row") + offset) for f, offset in claim_files],
@@ -308,7 +323,7 @@ def _settle_partition(policy, claim_files: list[tuple[Stored, int]], item_files:
     del claims, lines
     if not settled["row"].is_sorted():  # claims grouped from line items come in claim order
         settled = settled.sort("row")
-    block = written_table(settled, kind).with_columns(row=settled["row"])
+    block = output_table(settled).with_columns(row=settled["row"])
     pieces = {r: _store(part, folder, f"out-{r}-{k}.arrow") for r, part in _by_range(block)}
     return _aggregate(settled), pieces
 
@@ -358,11 +373,9 @@ class _Spill:
         for k, file in piece.item_files.items():
             self.item_files.setdefault(k, []).append((file, offset))
 
-    def claim_files(self, k: int) -> list[tuple[Stored, int]]:
-        return self.files.get(k, [])
-
-    def item_files_of(self, k: int) -> list[tuple[Stored, int]]:
-        return self.item_files.get(k, [])
+    def take(self, k: int) -> tuple[list[tuple[Stored, int]], list[tuple[Stored, int]]]:
+        """Partition ``k``'s claim and line-item pieces, handed over: the spill keeps them no longer."""
+        return self.files.pop(k, []), self.item_files.pop(k, [])
 
 
 def _read_pieces(path: Path, encoding: str, mapping: dict | None, spill: _Spill,
@@ -379,7 +392,7 @@ def _read_pieces(path: Path, encoding: str, mapping: dict | None, spill: _Spill,
         spill.collect(_spill_piece(read_claims(path, encoding=encoding, mapping=mapping), spill.target,
                                    spill.partitions, spill.next_index()))
         return "utf-8"
-    in_flight: deque[Future] = deque()
+    in_flight: deque[Future | _Deferred] = deque()
 
     def send(source: bytes | pl.DataFrame, label: str) -> None:
         in_flight.append(workers.submit(_read_piece, source, label, mapping, file, spill.target, spill.partitions,
@@ -516,14 +529,14 @@ def _write_ranges(ranges: dict[int, list[Stored]], output: Path, into: Path, kin
                   stage: Callable[[str, float], None]) -> None:
     """Pass 3: the output in input order, one row range at a time, written to the temporary ``into``.
 
-    The pieces hold rows as written (``batch.written_table``) and their input ``row``; each range's
-    pieces are put in row order (one gather) and written as they are.
+    The pieces hold ``output_table`` rows and their input ``row``; each range's pieces are put in row
+    order (one gather), formatted for ``kind`` and written.
     """
     def in_order():
         order = sorted(ranges)
         for i, r in enumerate(order):
             stage("write", 0.85 + 0.15 * i / max(len(order), 1))
-            yield pl.concat([_load(f) for f in ranges.pop(r)]).sort("row").drop("row")
+            yield _prepare(pl.concat([_load(f) for f in ranges.pop(r)]).sort("row").drop("row"), kind, MONEY_OUTPUTS)
 
     if kind == "xlsx" or not ranges:
         frames = list(in_order())
@@ -549,12 +562,12 @@ def _append_csv(frame: pl.DataFrame, out: BinaryIO) -> None:
 
 
 def _empty_output(kind: Format) -> pl.DataFrame:
-    from medins.batch import written_table
+    from medins.batch import output_table
 
     schema = {c: pl.String for c in OUTPUT_COLUMNS} | {c: pl.Int64 for c in MONEY_OUTPUTS}
     schema |= {"reasons": pl.List(pl.String), "unchecked": pl.List(pl.String),
                "assumed": pl.List(pl.String), "_reasons": pl.String}
-    return written_table(pl.DataFrame(schema=schema), kind)
+    return _prepare(output_table(pl.DataFrame(schema=schema)), kind, MONEY_OUTPUTS)
 
 
 _KEYS = ("visit_type", "hospital_zone", "hospital_level", "status", "_reasons")
