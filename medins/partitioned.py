@@ -394,7 +394,7 @@ def _read_pieces(path: Path, encoding: str, mapping: dict | None, spill: _Spill,
         return "utf-8"
     in_flight: deque[Future | _Deferred] = deque()
 
-    def send(source: bytes | pl.DataFrame, label: str) -> None:
+    def send(source: bytes | _Rows, label: str) -> None:
         in_flight.append(workers.submit(_read_piece, source, label, mapping, file, spill.target, spill.partitions,
                                         spill.next_index()))
         while len(in_flight) > workers.window:
@@ -403,7 +403,7 @@ def _read_pieces(path: Path, encoding: str, mapping: dict | None, spill: _Spill,
     if suffix == ".parquet":
         total = pl.scan_parquet(path).select(pl.len()).collect().item()
         for offset in range(0, max(total, 1), PIECE_ROWS):
-            send(pl.scan_parquet(path).slice(offset, PIECE_ROWS).collect(), "utf-8")
+            send(_Rows(offset, PIECE_ROWS), "utf-8")  # the task reads its rows: no table is pickled
             stage("read", 0.45 * min(1.0, (offset + PIECE_ROWS) / max(total, 1)))
         label = "utf-8"
     else:
@@ -422,11 +422,20 @@ def _read_pieces(path: Path, encoding: str, mapping: dict | None, spill: _Spill,
     return label
 
 
-def _read_piece(source: bytes | pl.DataFrame, label: str, mapping: dict | None, file: str, folder: Path | None,
+@dataclass(frozen=True)
+class _Rows:
+    """A Parquet piece as the task is given it: which rows of the file (``length`` rows after ``offset``)."""
+
+    offset: int
+    length: int
+
+
+def _read_piece(source: bytes | _Rows, label: str, mapping: dict | None, file: str, folder: Path | None,
                 partitions: int, n: int) -> _Piece:
-    """Task: read one piece (CSV bytes or a Parquet slice) and spill its claims by person hash."""
-    if isinstance(source, pl.DataFrame):
-        read = read_frame_piece(source, row_offset=0, mapping=mapping, file=file)
+    """Task: read one piece (CSV bytes, or rows of a Parquet file) and spill its claims by person hash."""
+    if isinstance(source, _Rows):
+        frame = pl.scan_parquet(file).slice(source.offset, source.length).collect()
+        read = read_frame_piece(frame, row_offset=0, mapping=mapping, file=file)
     else:
         read = read_csv_piece(source, row_offset=0, encoding=label, mapping=mapping, file=file)
     return _spill_piece(read, folder, partitions, n)
