@@ -14,14 +14,19 @@ Three passes, each holding a bounded part of the file in memory:
    kept. A piece numbers its rows from 1; they are renumbered after the earlier pieces' records
    when the piece is collected (rejects) or its files are loaded (claims), pieces being collected
    in file order.
-2. **settle** — each partition's claims are settled; the output rows are spilled by input-row range.
-3. **write** — range by range, in order, the partitions' rows of the range are sorted by input row
-   and appended to the output (CSV: appended text; Parquet: one file per range, then streamed into
-   one; XLSX holds at most a million rows anyway and is written whole).
+2. **settle** — each partition's claims are settled (in input order, so sorted by row); the output
+   rows (money still in fen, the smallest form) are cut by input-row range — slices, not copies —
+   and spilled.
+3. **write** — range by range, in order, the partitions' rows of the range are put in input-row order
+   (one gather), formatted (money as yuan, text guarded: ``writers._prepare``) and appended to the
+   output (CSV: appended text; Parquet: one file per range, then streamed into one; XLSX holds at
+   most a million rows anyway and is written whole).
 
 With ``jobs`` > 1, pieces are parsed and partitions settled by that many spawned worker processes
-(:func:`workers_for`); with 1, the same task functions run in this process, and a file of up to
-``batch.IN_MEMORY_BYTES`` keeps its pieces as tables instead of spill files (``_store``/``_load``):
+(:func:`workers_for`), which are handed CSV bytes or Parquet row ranges and hand back file names; with
+1 (the default on 2 CPUs: :func:`default_jobs`), the same task functions run in this process, each
+when its result is taken, and a file of up to ``batch.IN_MEMORY_BYTES`` keeps its pieces as tables
+instead of spill files (``_store``/``_load``), each partition's claims let go once it is settled:
 the engine is faster on partitions of a few hundred thousand claims than on a million at once.
 
 The output is byte for byte what the in-memory path writes (tests/test_batch.py checks it).
@@ -197,8 +202,10 @@ def _start_worker(policy, parent: int | None = None) -> None:
 def workers_for(jobs: int, policy=None) -> Iterator:
     """``jobs`` worker processes (spawned: Polars' threads do not survive a fork), or this process for 1.
 
-    Why processes: half of a batch's time is spent in many short Polars passes and the Python between
-    them, which leave the other cores idle; two partitions settled at once use them.
+    Why processes: much of a batch's time is spent in short Polars passes and the Python between
+    them, which leave other cores idle; partitions settled at once use them. Each worker costs its own
+    start (Python and imports) and the Arrow files the partitions pass through, so on 2 CPUs one
+    process is the better default (:data:`CPUS_PER_JOB`).
     """
     if jobs <= 1:
         yield _InProcess()
