@@ -19,7 +19,7 @@ import polars as pl
 from medins.atomic import OutputFiles
 from medins.claims.aliases import with_values
 from medins.claims.readers import read_claims
-from medins.claims.writers import Format, _prepare, write_rejects, write_table
+from medins.claims.writers import write_rejects, write_table
 from medins.engine.admissibility import REASON_COLUMNS
 from medins.engine.settle import MONEY_OUTPUTS, OUTPUT_COLUMNS, settle
 from medins.policy.checks import declared_values
@@ -107,15 +107,6 @@ def output_table(settlement: pl.DataFrame) -> pl.DataFrame:
         "reasons": pl.col(REASON_COLUMNS).fill_null(""), "unchecked": pl.col("unchecked").list.join(";"),
         "assumed": pl.col("assumed").list.join(";")}
     return settlement.select(expr.alias(name) for name, expr in columns.items())
-
-
-def written_table(settlement: pl.DataFrame, fmt: Format) -> pl.DataFrame:
-    """:func:`output_table` as ``fmt`` holds it (money as yuan, text guarded): what is written, cell for cell.
-
-    Why apart from the write: the partitioned path formats each partition where it is settled (worker
-    processes format side by side), and the write pass only puts rows in order and writes them.
-    """
-    return _prepare(output_table(settlement), fmt, MONEY_OUTPUTS)
 
 
 def _input_bytes(path: Path) -> int:
