@@ -288,9 +288,11 @@ class _Piece:
     item_files: dict[int, Stored]
 
 
-#: Spill files live seconds on a local disk: uncompressed Arrow reads back twice as fast as LZ4 and
-#: writes as fast (the page cache holds them; they never count toward a process's RSS until read).
-_SPILL_COMPRESSION = "uncompressed"
+#: Spill files live seconds on a local disk, but a claims table spilled uncompressed is five times its CSV
+#: (sixty-odd columns, the payer columns mostly empty): 7.2 GB for a 1.1 GB file of 10,000,000 claims.
+#: LZ4 writes a tenth of that and costs no measurable CPU to write or read (pieces of 75,000 claims
+#: split 34 ways: 4 MB instead of 43 MB), so the page cache holds it and the disk is spared.
+_SPILL_COMPRESSION = "lz4"
 
 
 def _store(frame: pl.DataFrame, folder: Path | None, name: str) -> Stored:
