@@ -14,14 +14,19 @@ Three passes, each holding a bounded part of the file in memory:
    kept. A piece numbers its rows from 1; they are renumbered after the earlier pieces' records
    when the piece is collected (rejects) or its files are loaded (claims), pieces being collected
    in file order.
-2. **settle** — each partition's claims are settled; the output rows are spilled by input-row range.
-3. **write** — range by range, in order, the partitions' rows of the range are sorted by input row
-   and appended to the output (CSV: appended text; Parquet: one file per range, then streamed into
-   one; XLSX holds at most a million rows anyway and is written whole).
+2. **settle** — each partition's claims are settled (in input order, so sorted by row); the output
+   rows (money still in fen, the smallest form) are cut by input-row range — slices, not copies —
+   and spilled.
+3. **write** — range by range, in order, the partitions' rows of the range are put in input-row order
+   (one gather), formatted (money as yuan, text guarded: ``writers._prepare``) and appended to the
+   output (CSV: appended text; Parquet: one file per range, then streamed into one; XLSX holds at
+   most a million rows anyway and is written whole).
 
 With ``jobs`` > 1, pieces are parsed and partitions settled by that many spawned worker processes
-(:func:`workers_for`); with 1, the same task functions run in this process, and a file of up to
-``batch.IN_MEMORY_BYTES`` keeps its pieces as tables instead of spill files (``_store``/``_load``):
+(:func:`workers_for`), which are handed CSV bytes or Parquet row ranges and hand back file names; with
+1 (the default on 2 CPUs: :func:`default_jobs`), the same task functions run in this process, each
+when its result is taken, and a file of up to ``batch.IN_MEMORY_BYTES`` keeps its pieces as tables
+instead of spill files (``_store``/``_load``), each partition's claims let go once it is settled:
 the engine is faster on partitions of a few hundred thousand claims than on a million at once.
 
 The output is byte for byte what the in-memory path writes (tests/test_batch.py checks it).
@@ -41,6 +46,7 @@ from concurrent.futures import Future, ProcessPoolExecutor
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from pathlib import Path
+from typing import BinaryIO
 
 import polars as pl
 
@@ -58,7 +64,7 @@ from medins.claims.readers import (
     read_frame_piece,
     utf8_wins,
 )
-from medins.claims.writers import _prepare, write_rejects, write_table
+from medins.claims.writers import _SUFFIXES, Format, _prepare, _write, write_rejects
 from medins.engine.settle import MONEY_OUTPUTS, OUTPUT_COLUMNS, settle
 from medins.errors import InputError
 
@@ -90,8 +96,7 @@ def run_partitioned(path: Path, policy, output: Path, rejects_path: Path, *, par
     """
     from medins.batch import BatchResult
 
-    kind = fmt or {".csv": "csv", ".txt": "csv", ".parquet": "parquet", ".xlsx": "xlsx"}.get(
-        output.suffix.lower(), "csv")
+    kind: Format = fmt or _SUFFIXES.get(output.suffix.lower(), "csv")  # type: ignore[assignment]
     folder = files.scratch()
     # the workers stop (this context) before the spill folder they write in is removed (``files``)
     with workers_for(jobs, policy) as workers:
@@ -104,9 +109,9 @@ def run_partitioned(path: Path, policy, output: Path, rejects_path: Path, *, par
 
         # workers were given the policy when they started (and keep what it memoises between partitions)
         task_policy = policy if jobs <= 1 else None
-        futures = [workers.submit(_settle_partition, task_policy, spill.claim_files(k), spill.item_files_of(k),
-                                  spill.shape == "items", spill.target, k)
-                   for k in range(partitions) if spill.claim_files(k)]
+        # each partition's claims are handed over and let go: kept in memory, they are freed once settled
+        futures = [workers.submit(_settle_partition, task_policy, *spill.take(k), spill.shape == "items",
+                                  spill.target, k) for k in sorted(spill.files)]
         facts: list[pl.DataFrame] = []
         ranges: dict[int, list[Stored]] = {}
         for done, future in enumerate(futures):  # in partition order, whatever order they finish in
@@ -137,16 +142,33 @@ def run_partitioned(path: Path, policy, output: Path, rejects_path: Path, *, par
 
 # --- workers --------------------------------------------------------------------------------------
 
+class _Deferred:
+    """A task of :class:`_InProcess`: run when its result is first asked for."""
+
+    def __init__(self, fn: Callable, args: tuple) -> None:
+        self._call: tuple[Callable, tuple] | None = (fn, args)
+        self._result = None
+
+    def result(self):
+        if self._call is not None:
+            fn, args = self._call
+            self._call = None  # the task's inputs (a partition's claims) are let go as soon as it has run
+            self._result = fn(*args)
+        return self._result
+
+
 class _InProcess:
-    """``jobs=1``: the tasks run here, one after the other, through the same functions as the workers
-    (an error stops the run at once, before any later task)."""
+    """``jobs=1``: the tasks run here, one after the other, through the same functions as the workers.
+
+    A task runs when its result is taken (results are taken in order): the progress bar moves as each
+    partition is settled, a partition's claims are freed once it is, and an error stops the run at
+    once, before any later task.
+    """
 
     window = 1
 
-    def submit(self, fn: Callable, *args) -> Future:
-        future: Future = Future()
-        future.set_result(fn(*args))
-        return future
+    def submit(self, fn: Callable, *args) -> _Deferred:
+        return _Deferred(fn, args)
 
 
 #: The policy a worker process settles under (given once, when it starts).
@@ -181,8 +203,10 @@ def _start_worker(policy, parent: int | None = None) -> None:
 def workers_for(jobs: int, policy=None) -> Iterator:
     """``jobs`` worker processes (spawned: Polars' threads do not survive a fork), or this process for 1.
 
-    Why processes: half of a batch's time is spent in many short Polars passes and the Python between
-    them, which leave the other cores idle; two partitions settled at once use them.
+    Why processes: much of a batch's time is spent in short Polars passes and the Python between
+    them, which leave other cores idle; partitions settled at once use them. Each worker costs its own
+    start (Python and imports) and the Arrow files the partitions pass through, so on 2 CPUs one
+    process is the better default (:data:`CPUS_PER_JOB`).
     """
     if jobs <= 1:
         yield _InProcess()
@@ -190,7 +214,7 @@ def workers_for(jobs: int, policy=None) -> Iterator:
     # the workers share the CPUs: each gets its part of Polars' thread pool (read when they start),
     # unless the user sized the pool
     threads = os.environ.get("POLARS_MAX_THREADS")
-    os.environ["POLARS_MAX_THREADS"] = threads or str(max(1, default_jobs(limit=64) // jobs))
+    os.environ["POLARS_MAX_THREADS"] = threads or str(max(1, usable_cpus() // jobs))
     try:
         pool = ProcessPoolExecutor(max_workers=jobs, mp_context=multiprocessing.get_context("spawn"),
                                    initializer=_start_worker, initargs=(policy, os.getpid()))
@@ -228,13 +252,25 @@ def _end_workers(pool: ProcessPoolExecutor) -> None:
             process.join(5)
 
 
-def default_jobs(limit: int = 4) -> int:
-    """Worker processes for a large file: one per CPU this process may use, at most ``limit``."""
+#: CPUs for each worker process when ``--jobs`` is not given. Measured on 2 CPUs (1,000,000 claims): one
+#: process, whose Polars threads use both CPUs, settles in two thirds of the CPU time of two workers (each
+#: worker starts its own Python and imports, and the partitions pass through Arrow files) in as little or
+#: less wall time, and with less memory. So a worker gets two CPUs, and 2 CPUs mean no worker at all.
+CPUS_PER_JOB = 2
+
+
+def usable_cpus() -> int:
+    """The CPUs this process may run on (its affinity on Linux, else all of the machine's)."""
     try:
-        cpus = len(os.sched_getaffinity(0))
+        return len(os.sched_getaffinity(0))
     except AttributeError:  # not on Linux
-        cpus = os.cpu_count() or 1
-    return max(1, min(limit, cpus))
+        return os.cpu_count() or 1
+
+
+def default_jobs(limit: int = 4) -> int:
+    """Worker processes for a large file when ``--jobs`` is not given: one per :data:`CPUS_PER_JOB` CPUs
+    this process may use (1: no worker, the partitions settled here), at most ``limit``."""
+    return max(1, min(limit, usable_cpus() // CPUS_PER_JOB))
 
 
 def _ready() -> None:
@@ -253,9 +289,11 @@ class _Piece:
     item_files: dict[int, Stored]
 
 
-#: Spill files live seconds on a local disk: uncompressed Arrow reads back twice as fast as LZ4 and
-#: writes as fast (the page cache holds them; they never count toward a process's RSS until read).
-_SPILL_COMPRESSION = "uncompressed"
+#: Spill files live seconds on a local disk, but a claims table spilled uncompressed is five times its CSV
+#: (sixty-odd columns, the payer columns mostly empty): 7.2 GB for a 1.1 GB file of 10,000,000 claims.
+#: LZ4 writes a tenth of that and costs no measurable CPU to write or read (pieces of 75,000 claims
+#: split 34 ways: 4 MB instead of 43 MB), so the page cache holds it and the disk is spared.
+_SPILL_COMPRESSION = "lz4"
 
 
 def _store(frame: pl.DataFrame, folder: Path | None, name: str) -> Stored:
@@ -289,7 +327,8 @@ def _settle_partition(policy, claim_files: list[tuple[Stored, int]], item_files:
                       items: bool, folder: Path | None, k: int) -> tuple[pl.DataFrame, dict[int, Stored]]:
     """Task: settle partition ``k`` and spill its output rows by input-row range.
 
-    Returns the partition's summary aggregate and its output piece for each range.
+    Returns the partition's summary aggregate and its output piece for each range: ``batch.output_table``
+    rows (money still Int64 fen, half the size of the Decimal it is written as) and their input ``row``.
     """
     from medins.batch import BATCH_KEEP, output_table
 
@@ -304,12 +343,25 @@ def _settle_partition(policy, claim_files: list[tuple[Stored, int]], item_files:
                           rechunk=True) if item_files else ITEMS_SCHEMA.to_frame()
     settled = settle(policy, claims, lines, keep=(*BATCH_KEEP, "row"))
     del claims, lines
+    if not settled["row"].is_sorted():  # claims grouped from line items come in claim order
+        settled = settled.sort("row")
     with stagetimes.stage("output table"):
-        block = output_table(settled).with_columns(row=settled["row"], _r=(settled["row"] - 1) // RANGE_ROWS)
-    pieces: dict[int, Stored] = {}
-    for (r,), part in block.partition_by("_r", as_dict=True, include_key=False).items():
-        pieces[int(r)] = _store(part, folder, f"out-{r}-{k}.arrow")
+        block = output_table(settled).with_columns(row=settled["row"])
+    pieces = {r: _store(part, folder, f"out-{r}-{k}.arrow") for r, part in _by_range(block)}
     return _aggregate(settled), pieces
+
+
+def _by_range(block: pl.DataFrame) -> Iterator[tuple[int, pl.DataFrame]]:
+    """The rows of ``block`` (sorted by ``row``) in each output range: slices, no copy."""
+    if not block.height:
+        return
+    rows = block["row"]
+    first, last = (rows[0] - 1) // RANGE_ROWS, (rows[-1] - 1) // RANGE_ROWS
+    starts = pl.Series([r * RANGE_ROWS + 1 for r in range(first, last + 2)], dtype=rows.dtype)
+    cuts = rows.search_sorted(starts, side="left").to_list()
+    for r, begin, end in zip(range(first, last + 1), cuts, cuts[1:], strict=False):
+        if end > begin:
+            yield r, block.slice(begin, end - begin)
 
 
 class _Spill:
@@ -344,11 +396,9 @@ class _Spill:
         for k, file in piece.item_files.items():
             self.item_files.setdefault(k, []).append((file, offset))
 
-    def claim_files(self, k: int) -> list[tuple[Stored, int]]:
-        return self.files.get(k, [])
-
-    def item_files_of(self, k: int) -> list[tuple[Stored, int]]:
-        return self.item_files.get(k, [])
+    def take(self, k: int) -> tuple[list[tuple[Stored, int]], list[tuple[Stored, int]]]:
+        """Partition ``k``'s claim and line-item pieces, handed over: the spill keeps them no longer."""
+        return self.files.pop(k, []), self.item_files.pop(k, [])
 
 
 def _read_pieces(path: Path, encoding: str, mapping: dict | None, spill: _Spill,
@@ -365,9 +415,9 @@ def _read_pieces(path: Path, encoding: str, mapping: dict | None, spill: _Spill,
         spill.collect(_spill_piece(read_claims(path, encoding=encoding, mapping=mapping), spill.target,
                                    spill.partitions, spill.next_index()))
         return "utf-8"
-    in_flight: deque[Future] = deque()
+    in_flight: deque[Future | _Deferred] = deque()
 
-    def send(source: bytes | pl.DataFrame, label: str) -> None:
+    def send(source: bytes | _Rows, label: str) -> None:
         in_flight.append(workers.submit(_read_piece, source, label, mapping, file, spill.target, spill.partitions,
                                         spill.next_index()))
         while len(in_flight) > workers.window:
@@ -376,7 +426,7 @@ def _read_pieces(path: Path, encoding: str, mapping: dict | None, spill: _Spill,
     if suffix == ".parquet":
         total = pl.scan_parquet(path).select(pl.len()).collect().item()
         for offset in range(0, max(total, 1), PIECE_ROWS):
-            send(pl.scan_parquet(path).slice(offset, PIECE_ROWS).collect(), "utf-8")
+            send(_Rows(offset, PIECE_ROWS), "utf-8")  # the task reads its rows: no table is pickled
             stage("read", 0.45 * min(1.0, (offset + PIECE_ROWS) / max(total, 1)))
         label = "utf-8"
     else:
@@ -395,12 +445,21 @@ def _read_pieces(path: Path, encoding: str, mapping: dict | None, spill: _Spill,
     return label
 
 
-def _read_piece(source: bytes | pl.DataFrame, label: str, mapping: dict | None, file: str, folder: Path | None,
+@dataclass(frozen=True)
+class _Rows:
+    """A Parquet piece as the task is given it: which rows of the file (``length`` rows after ``offset``)."""
+
+    offset: int
+    length: int
+
+
+def _read_piece(source: bytes | _Rows, label: str, mapping: dict | None, file: str, folder: Path | None,
                 partitions: int, n: int) -> _Piece:
-    """Task: read one piece (CSV bytes or a Parquet slice) and spill its claims by person hash."""
+    """Task: read one piece (CSV bytes, or rows of a Parquet file) and spill its claims by person hash."""
     with stagetimes.stage("read/validate"):
-        if isinstance(source, pl.DataFrame):
-            read = read_frame_piece(source, row_offset=0, mapping=mapping, file=file)
+        if isinstance(source, _Rows):
+            frame = pl.scan_parquet(file).slice(source.offset, source.length).collect()
+            read = read_frame_piece(frame, row_offset=0, mapping=mapping, file=file)
         else:
             read = read_csv_piece(source, row_offset=0, encoding=label, mapping=mapping, file=file)
     with stagetimes.stage("spill"):
@@ -500,44 +559,49 @@ def _cut(data: bytes, *, first: bool = False) -> int:
     return 0
 
 
-def _write_ranges(ranges: dict[int, list[Stored]], output: Path, into: Path, kind: str, folder: Path,
+def _write_ranges(ranges: dict[int, list[Stored]], output: Path, into: Path, kind: Format, folder: Path,
                   stage: Callable[[str, float], None]) -> None:
     """Pass 3: the output in input order, one row range at a time, written to the temporary ``into``.
 
-    The pieces hold ``output_table`` rows (reason lists already joined) and their input ``row``.
+    The pieces hold ``output_table`` rows and their input ``row``; each range's pieces are put in row
+    order (one gather), formatted for ``kind`` and written.
     """
     def in_order():
         order = sorted(ranges)
         for i, r in enumerate(order):
             stage("write", 0.85 + 0.15 * i / max(len(order), 1))
-            yield pl.concat([_load(f) for f in ranges[r]]).sort("row").drop("row")
+            yield _prepare(pl.concat([_load(f) for f in ranges.pop(r)]).sort("row").drop("row"), kind, MONEY_OUTPUTS)
 
     if kind == "xlsx" or not ranges:
         frames = list(in_order())
-        whole = pl.concat(frames) if frames else _empty_output()
-        write_table(whole, output, format=kind, money_columns=MONEY_OUTPUTS, into=into)  # type: ignore[arg-type]
+        _write(pl.concat(frames) if frames else _empty_output(kind), str(into), kind, False)
         return
     if kind == "csv":
         with stagetimes.stage("write"), open(into, "wb") as out:
             out.write((",".join(OUTPUT_COLUMNS) + "\n").encode())
             for frame in in_order():
-                _prepare(frame, "csv", MONEY_OUTPUTS).write_csv(out, include_header=False)
+                _append_csv(frame, out)
         return
     pieces = []
     for i, frame in enumerate(in_order()):
         piece = folder / f"final-{i}.parquet"
-        _prepare(frame, "parquet", MONEY_OUTPUTS).write_parquet(piece)
+        frame.write_parquet(piece)
         pieces.append(piece)
     pl.scan_parquet(pieces).sink_parquet(into)
 
 
-def _empty_output() -> pl.DataFrame:
+def _append_csv(frame: pl.DataFrame, out: BinaryIO) -> None:
+    """One range's rows, as written, appended to the open CSV ``out``."""
+    frame.write_csv(out, include_header=False)
+
+
+def _empty_output(kind: Format) -> pl.DataFrame:
     from medins.batch import output_table
 
     schema = {c: pl.String for c in OUTPUT_COLUMNS} | {c: pl.Int64 for c in MONEY_OUTPUTS}
     schema |= {"reasons": pl.List(pl.String), "unchecked": pl.List(pl.String),
                "assumed": pl.List(pl.String), "_reasons": pl.String}
-    return output_table(pl.DataFrame(schema=schema))
+    return _prepare(output_table(pl.DataFrame(schema=schema)), kind, MONEY_OUTPUTS)
 
 
 _KEYS = ("visit_type", "hospital_zone", "hospital_level", "status", "_reasons")

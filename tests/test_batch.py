@@ -272,15 +272,15 @@ def test_a_failing_write_leaves_no_file(tmp_path, monkeypatch) -> None:
 def test_a_failing_partitioned_write_leaves_no_file(tmp_path, monkeypatch, tiny_partitions) -> None:
     """The out-of-core path writes all or nothing too, and leaves no temporary folder behind."""
     calls = {"n": 0}
-    original = medins.partitioned._prepare
+    original = medins.partitioned._append_csv
 
-    def broken(frame, kind, money):
+    def broken(frame, out):
         calls["n"] += 1
         if calls["n"] == 3:  # the third output range
             raise OSError(28, "No space left on device")
-        return original(frame, kind, money)
+        return original(frame, out)
 
-    monkeypatch.setattr(medins.partitioned, "_prepare", broken)
+    monkeypatch.setattr(medins.partitioned, "_append_csv", broken)
     with pytest.raises(OutputError, match="disk is full"):
         run_batch(EXAMPLE, SUQIAN, tmp_path / "out.csv")
     assert list(tmp_path.iterdir()) == []
@@ -419,6 +419,14 @@ def test_jobs_make_partitions_smaller() -> None:
 
     assert medins.batch.auto_partitions(Big()) == 4
     assert medins.batch.auto_partitions(Big(), jobs=2) == 8
+
+
+@pytest.mark.parametrize(("cpus", "jobs"), [(1, 1), (2, 1), (3, 1), (4, 2), (8, 4), (64, 4)])
+def test_default_jobs_give_each_worker_two_cpus(monkeypatch, cpus, jobs) -> None:
+    """Without --jobs, two CPUs settle in one process (measured faster than two workers on 2 CPUs); more
+    CPUs get a worker per two, at most four."""
+    monkeypatch.setattr(medins.partitioned.os, "sched_getaffinity", lambda _pid: set(range(cpus)), raising=False)
+    assert medins.partitioned.default_jobs() == jobs
 
 
 def test_partitioned_path_refuses_a_wrong_encoding(tmp_path) -> None:
@@ -587,6 +595,24 @@ def test_in_one_process_a_failing_partition_stops_the_run_at_once(tmp_path, monk
         run_batch(EXAMPLE, SUQIAN, tmp_path / "out.csv", partitions=4)
     assert calls["n"] == 1
     assert list(tmp_path.iterdir()) == []
+
+
+def test_in_one_process_the_progress_moves_with_each_partition(tmp_path, monkeypatch) -> None:
+    """With one job, each partition's settlement is reported as it ends, not all of them at the end."""
+    events: list[str] = []
+    original = medins.partitioned.settle
+
+    def settling(*args, **kwargs):
+        events.append("settle")
+        return original(*args, **kwargs)
+
+    def stage(name: str, _done: float) -> None:
+        if name == "settle":
+            events.append("reported")
+
+    monkeypatch.setattr(medins.partitioned, "settle", settling)
+    run_batch(EXAMPLE, SUQIAN, tmp_path / "out.csv", partitions=4, on_stage=stage)
+    assert events.count("settle") >= 2 and events == ["settle", "reported"] * events.count("settle")
 
 
 def test_partitions_of_a_small_file_stay_in_memory_in_one_process(tmp_path, monkeypatch) -> None:

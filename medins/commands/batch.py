@@ -40,7 +40,7 @@ def batch(
                                                    help="Settle in N person-hash partitions (bounded memory; "
                                                    "automatic for CSV/Parquet over 32 MB).")] = None,
     jobs: Annotated[int | None, typer.Option("--jobs", "-j", metavar="N", min=1, max=64, help="Worker processes "
-                                             "for a partitioned file (default: one per CPU, at most 4; 1 = none).")
+                                             "for a partitioned file (default: one per two CPUs, at most 4; 1 = none).")
                     ] = None,
     engine: Annotated[Literal["local", "spark"], typer.Option(
         "--engine", metavar="local|spark", help="spark: settle on Apache Spark (pip install \"medins[spark]\", "
