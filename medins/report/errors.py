@@ -63,41 +63,35 @@ def render_issues(issues: Sequence[PolicyIssue], lang: Lang = "en") -> Renderabl
     ``file:line:col  key`` on the first line (one clickable location, never wrapped), then the
     problem, what was found and what is allowed, and the hint.
     """
-    hint = _HEADERS.get(lang, _HEADERS["en"])[4]
     parts: list[RenderableType] = [Text(_title(issues, lang), style="bold red")]
     for issue in issues:
-        head = Text("✗ ", style="bold red")
-        head.append(issue.location(), style="bold")
-        head.append("  ")
-        head.append(issue.key_path or _ROOT.get(lang, _ROOT["en"]), style="cyan")
-        parts.append(head)
-        parts.append(Text.assemble("  ", (issue.message(lang), "red")))
-        details = _found_allowed(issue, lang)
-        if details:
-            indented = Text("  ")
-            indented.append_text(details)
-            parts.append(Text(str(indented).replace("\n", "\n  ")))
-        if issue.hint(lang):
-            parts.append(Text.assemble("  ", (f"{hint}{'：' if lang == 'zh' else ': '}", "bold green"),
-                                       (issue.hint(lang) or "", "green")))
+        parts += _issue_block(issue, lang, mark="✗", colour="red", details=True)
     return Group(*parts)
 
 
 def render_warnings(issues: Sequence[PolicyIssue], lang: Lang = "en") -> RenderableType:
     """Warnings of ``policy check`` (the file is valid): the same located blocks as errors, in yellow."""
-    hint = _HEADERS.get(lang, _HEADERS["en"])[4]
-    parts: list[RenderableType] = []
-    for issue in issues:
-        head = Text("⚠ ", style="bold yellow")
-        head.append(issue.location(), style="bold")
-        head.append("  ")
-        head.append(issue.key_path or _ROOT.get(lang, _ROOT["en"]), style="cyan")
-        parts.append(head)
-        parts.append(Text.assemble("  ", (issue.message(lang), "yellow")))
-        if issue.hint(lang):
-            parts.append(Text.assemble("  ", (f"{hint}{'：' if lang == 'zh' else ': '}", "bold green"),
-                                       (issue.hint(lang) or "", "green")))
-    return Group(*parts)
+    return Group(*(part for issue in issues for part in _issue_block(issue, lang, mark="⚠", colour="yellow",
+                                                                      details=False)))
+
+
+def _issue_block(issue: PolicyIssue, lang: Lang, *, mark: str, colour: str, details: bool) -> list[RenderableType]:
+    """One located block: ``mark file:line:col  key``, the problem, found/allowed (with ``details``), the hint."""
+    head = Text(f"{mark} ", style=f"bold {colour}")
+    head.append(issue.location(), style="bold")
+    head.append("  ")
+    head.append(issue.key_path or _ROOT.get(lang, _ROOT["en"]), style="cyan")
+    parts: list[RenderableType] = [head, Text.assemble("  ", (issue.message(lang), colour))]
+    found = _found_allowed(issue, lang) if details else None
+    if found:
+        indented = Text("  ")
+        indented.append_text(found)
+        parts.append(Text(str(indented).replace("\n", "\n  ")))
+    if issue.hint(lang):
+        hint = _HEADERS.get(lang, _HEADERS["en"])[4]
+        parts.append(Text.assemble("  ", (f"{hint}{'：' if lang == 'zh' else ': '}", "bold green"),
+                                   (issue.hint(lang) or "", "green")))
+    return parts
 
 
 def render_issue_table(issues: Sequence[PolicyIssue], lang: Lang = "en") -> RenderableType:

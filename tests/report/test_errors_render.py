@@ -8,7 +8,7 @@ import pytest
 from rich.console import Console, RenderableType
 
 from medins.errors import InputError, MedinsError, PolicyError, PolicyIssue, UsageError, format_key_path
-from medins.report.errors import render_error, render_issues
+from medins.report.errors import render_error, render_issues, render_warnings
 
 RATE = PolicyIssue(
     file="policies/suqian.yaml", line=12, column=15, key_path="rules[1].bands[0].rate", found="'1.5'",
@@ -41,6 +41,18 @@ def test_issue_table_in_english_names_every_location() -> None:
     assert "found: '1.5'" in out
     assert "allowed: 0 ≤ x ≤ 1" in out
     assert "did you mean 'name'?" in out
+
+
+def test_warnings_are_the_same_located_blocks_without_a_title_or_found_allowed() -> None:
+    """``policy check`` warnings (the file is valid): a ⚠ block per issue with location, key, message and
+    hint, in either language; no error count title and no found/allowed lines (a warning is advice)."""
+    out = _render(render_warnings([RATE, KEY], "en"))
+    assert "⚠ policies/suqian.yaml:12:15  rules[1].bands[0].rate" in out
+    assert "⚠ policies/suqian.yaml:3:1" in out
+    assert "must be at most 1" in out and "hint: a rate is a fraction of 1" in out
+    assert "✗" not in out and "problems in" not in out and "found:" not in out
+    zh = _render(render_warnings([RATE], "zh"))
+    assert "不能大于 1" in zh and "比例是 1 的分数" in zh
 
 
 def test_issue_table_in_chinese_has_the_chinese_title_and_texts() -> None:
