@@ -566,8 +566,9 @@ def _shift_table(kind: str, k: int) -> tuple[date, pl.Series]:
     (``add_months``) or the official calendar (``workday_add``) has no entry (null): troubled.
     """
     if kind == "months":
-        days = pl.date_range(TABLE_FROM, TABLE_TO, "1d", eager=True)
-        shifted = days.dt.offset_by(f"{k}mo")
+        shifted = _table_days().dt.offset_by(f"{k}mo")
+        if _MONTHS_IN_YEARS[0] <= k <= _MONTHS_IN_YEARS[1]:
+            return TABLE_FROM, shifted  # every result within years 1-9999: nothing to blank (saves two passes)
         year = shifted.dt.year()
         return TABLE_FROM, shifted.set((year > 9999) | (year < 1), None)  # type: ignore[arg-type]
     workdays = _workdays()
@@ -578,6 +579,16 @@ def _shift_table(kind: str, k: int) -> tuple[date, pl.Series]:
     inside = position < workdays.len()
     picked = workdays.gather(position.set(~inside, 0))
     return first, picked.set(~inside, None)  # type: ignore[arg-type]
+
+
+#: Offsets in months that keep every day of the tables within Python's years 1-9999.
+_MONTHS_IN_YEARS = (-(TABLE_FROM.year - 1) * 12, (9999 - TABLE_TO.year) * 12)
+
+
+@lru_cache(maxsize=1)
+def _table_days() -> pl.Series:
+    """Every day from :data:`TABLE_FROM` to :data:`TABLE_TO`, built once for all the month tables."""
+    return pl.date_range(TABLE_FROM, TABLE_TO, "1d", eager=True)
 
 
 @lru_cache(maxsize=1)

@@ -262,3 +262,42 @@ def test_calendar_tables_equal_the_calendar_functions_day_by_day(kind, k) -> Non
         except (ValueError, ArithmeticError):
             expected = None
         assert table[offset] == expected, (day, kind, k)
+
+
+#: Offsets around the edges of the month tables: none, small, a year and more, and the first ones that take
+#: a day of 1950-2100 before year 1 or past year 9999 (where the table has no entry, as add_months raises).
+EDGE_MONTHS = (0, 1, -1, 2, 11, 12, 13, -12, -13, 48, 1200, -23388, -23389, 94788, 94789, 10**6, -10**6)
+
+
+@pytest.mark.parametrize("k", EDGE_MONTHS)
+def test_month_tables_equal_the_calendar_offset_on_every_day(k) -> None:
+    """The month table (built without the year check when no day can leave years 1-9999, from one shared
+    range of days) equals Polars' ``offset_by`` of every day with the days beyond those years blanked."""
+    from medins.engine.native import TABLE_FROM, TABLE_TO, _shift_table
+
+    first, table = _shift_table("months", k)
+    days = pl.date_range(TABLE_FROM, TABLE_TO, "1d", eager=True)
+    shifted = days.dt.offset_by(f"{k}mo")
+    year = shifted.dt.year()
+    expected = shifted.set((year > 9999) | (year < 1), None)
+    assert first == TABLE_FROM
+    assert table.dtype == pl.Date and table.equals(expected)
+
+
+@pytest.mark.parametrize("k", EDGE_MONTHS)
+def test_month_tables_at_month_ends_and_leap_days(k) -> None:
+    """Month ends, leap days (2000 is a leap year, 2100 is not), the tables' first and last days:
+    each entry is ``dates.add_months`` of its day, or none where that raises."""
+    from medins import dates
+    from medins.engine.native import TABLE_FROM, TABLE_TO, _shift_table
+
+    first, table = _shift_table("months", k)
+    edges = [TABLE_FROM, TABLE_TO, dt.date(2000, 2, 29), dt.date(2004, 2, 29), dt.date(2100, 2, 28),
+             dt.date(1999, 12, 31), dt.date(2007, 8, 31), dt.date(2024, 1, 31), dt.date(2024, 3, 31)]
+    edges += [dt.date(y, m, 1) - dt.timedelta(days=1) for y in (1951, 1996, 2000, 2100) for m in range(1, 13)]
+    for day in edges:
+        try:
+            expected = dates.add_months(day, k)
+        except (ValueError, ArithmeticError):
+            expected = None
+        assert table[(day - first).days] == expected, (day, k)
