@@ -34,11 +34,23 @@ state column of the same grouping, which also puts each result back in frame ord
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import polars as pl
+
+if TYPE_CHECKING:
+    import numpy as np
+
+    from medins.engine.scan import Segments
 
 #: Stands for "no limit" in Int64 fen arithmetic (far above any real amount, far below overflow).
 UNLIMITED = 1 << 60
 _SEGMENT = 1 << 63  # segment offset for the segmented running minimum (values stay within ±2^62)
+
+#: Frames of at least this many rows keep their state by NumPy scans (``scan.py``); smaller ones (a bill, a
+#: test's few claims) by Polars expressions, so that ``medins calc`` never imports NumPy. Both give the same
+#: values (tests/engine/test_scan.py): below this size the Polars path costs well under a millisecond.
+NUMPY_ROWS = 4096
 
 
 #: A frame's column giving the order its rows' state flows in (the claims' place in (person, date, row)
@@ -66,6 +78,51 @@ class Grouping(tuple):
                                                           order)
         return values.gather(inverse)
 
+    def segments(self) -> tuple[np.ndarray | None, Segments]:
+        """The permutation as a NumPy array (None: frame order) and the segments of the sorted rows.
+
+        Why cached: every state column of the grouping sorts its few columns by the same permutation and
+        scans the same segments; both are worked out once per grouping (``scan.py``).
+        """
+        cached = self.__dict__.get("_segments")
+        if cached is None:
+            import numpy as np
+
+            from medins.engine.scan import Segments
+
+            order, key = self
+            positions = None if order is None else order.to_numpy().astype(np.intp)
+            codes = key.to_numpy()
+            if positions is not None:
+                codes = codes[positions]
+            starts = np.ones(len(codes), dtype=bool)
+            starts[1:] = codes[1:] != codes[:-1]
+            cached = self.__dict__["_segments"] = (positions, Segments(starts))
+        return cached
+
+    def sorted_values(self, column: pl.Series) -> np.ndarray:
+        """An Int64 column (no nulls) as a NumPy array in the grouping's order."""
+        positions = self.segments()[0]
+        values = column.to_numpy()
+        return values if positions is None else values[positions]
+
+    def first_values(self, column: pl.Series) -> np.ndarray:
+        """An Int64 column (no nulls) on each segment's first row, as a NumPy array (one value per segment)."""
+        positions, segments = self.segments()
+        rows = segments.first if positions is None else positions[segments.first]
+        return column.to_numpy()[rows]
+
+    def unsorted(self, name: str, values: np.ndarray) -> pl.Series:
+        """NumPy values in the grouping's order back to frame order, as an Int64 series."""
+        import numpy as np
+
+        positions = self.segments()[0]
+        if positions is not None:
+            out = np.empty_like(values)
+            out[positions] = values
+            values = out
+        return pl.Series(name, values, dtype=pl.Int64)
+
 
 def _grouping_of(grouping: tuple | None, frame: pl.DataFrame, group: list[str]) -> Grouping:
     if grouping is None:
@@ -92,6 +149,15 @@ def clamped_cumsum(
     when the caller already has it.
     """
     grouping = _grouping_of(grouping, frame, group)
+    if limit is not None and frame[limit].null_count() == frame.height and _not_negative(frame[x]):
+        # No row has a limit and nothing is taken away: exactly the unlimited sum (the closed form with every
+        # limit at UNLIMITED gives h0 + S while the sums stay below it, and is taken as is otherwise).
+        limit = None
+    if frame.height >= NUMPY_ROWS:
+        scanned = _clamped_numpy(frame, x, limit, h0, grouping)
+        if scanned is not None:
+            return frame.with_columns(grouping.unsorted(out_before, scanned[0]),
+                                      grouping.unsorted(out_after, scanned[1]))
     order, key = grouping
     work = frame.select(pl.col(x).alias("_x"),
                         (pl.col(limit).fill_null(UNLIMITED) if limit else pl.lit(UNLIMITED, pl.Int64)).alias("_l"),
@@ -128,6 +194,48 @@ def clamped_cumsum(
     work = work.lazy().select("_before", "_after").collect().rechunk()  # one chunk: see fused.collected
     before_col, after_col = grouping.unorder(work["_before"]), grouping.unorder(work["_after"])
     return frame.with_columns(before_col.alias(out_before), after_col.alias(out_after))
+
+
+def _not_negative(column: pl.Series) -> bool:
+    return column.null_count() == 0 and (column.min() or 0) >= 0  # type: ignore[operator]
+
+
+def _int64(frame: pl.DataFrame, name: str, default: int) -> pl.Series | None:
+    """Column ``name`` with nulls as ``default``, as Int64 (None: not an integer column)."""
+    column = frame[name]
+    if not (column.dtype.is_integer() or column.dtype == pl.Null):
+        return None
+    return column.fill_null(default).cast(pl.Int64)
+
+
+def _clamped_numpy(frame: pl.DataFrame, x: str, limit: str | None, h0: str | None,
+                   grouping: Grouping) -> tuple[np.ndarray, np.ndarray] | None:
+    """:func:`clamped_cumsum`'s (before, after) by ``scan.clamped``, in the grouping's order; None when the
+    columns or their range are not for it (then the Polars path, which gives the same values, is taken)."""
+    import numpy as np
+
+    from medins.engine import scan
+
+    xs = frame[x]
+    limits = None if limit is None else _int64(frame, limit, UNLIMITED)
+    history = None if h0 is None else _int64(frame, h0, 0)
+    if xs.dtype != pl.Int64 or xs.null_count() or (limit and limits is None) or (h0 and history is None):
+        return None
+    segments = grouping.segments()[1]
+    x_sorted = grouping.sorted_values(xs)
+    h = np.zeros(len(segments.first), dtype=np.int64) if history is None else grouping.first_values(history)
+    unlimited = limit is None and _sums_fit(x_sorted, h)
+    return scan.clamped(x_sorted, None if limits is None else grouping.sorted_values(limits), h, segments,
+                        unlimited=unlimited, unlimited_value=UNLIMITED)
+
+
+def _sums_fit(x: np.ndarray, h: np.ndarray) -> bool:
+    """:func:`_running_total_fits` on NumPy arrays: the largest history plus Σ|x| below ``UNLIMITED``."""
+    top = max(int(h.max()), 0) if len(h) else 0
+    bound = int(abs(x).max()) * len(x) if len(x) else 0
+    if bound < 1 << 62:  # the Int64 sum is then exact
+        return top + int(abs(x).sum()) < UNLIMITED
+    return top + sum(abs(int(v)) for v in x.tolist()) < UNLIMITED
 
 
 def _running_total_fits(frame: pl.DataFrame, x: str, h0: str | None) -> bool:
@@ -219,6 +327,16 @@ def running_max_before(frame: pl.DataFrame, *, x: str, h0: str | None, group: li
     """Add ``out`` = max(h0, the largest ``x`` of the group's earlier rows), in frame order (e.g. the highest
     deductible standard applied earlier this year). Same segment technique as :func:`clamped_cumsum`."""
     grouping = _grouping_of(grouping, frame, group)
+    if frame.height >= NUMPY_ROWS:
+        from medins.engine import scan
+
+        xs = frame[x]
+        history = pl.repeat(0, frame.height, dtype=pl.Int64, eager=True) if h0 is None else _int64(frame, h0, 0)
+        if xs.dtype == pl.Int64 and not xs.null_count() and history is not None:
+            before = scan.running_max_before(grouping.sorted_values(xs), grouping.first_values(history),
+                                             grouping.segments()[1])
+            if before is not None:
+                return frame.with_columns(grouping.unsorted(out, before))
     order, key = grouping
     work = frame.select(pl.col(x).alias("_x"), (pl.col(h0).fill_null(0) if h0 else pl.lit(0, pl.Int64)).alias("_h"))
     work = work.with_columns(_key=key)
