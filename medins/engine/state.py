@@ -100,28 +100,30 @@ class Grouping(tuple):
             cached = self.__dict__["_segments"] = (positions, Segments(starts))
         return cached
 
-    def sorted_values(self, column: pl.Series) -> np.ndarray:
-        """An Int64 column (no nulls) as a NumPy array in the grouping's order."""
-        positions = self.segments()[0]
-        values = column.to_numpy()
-        return values if positions is None else values[positions]
-
-    def first_values(self, column: pl.Series) -> np.ndarray:
-        """An Int64 column (no nulls) on each segment's first row, as a NumPy array (one value per segment)."""
-        positions, segments = self.segments()
-        rows = segments.first if positions is None else positions[segments.first]
-        return column.to_numpy()[rows]
-
-    def unsorted(self, name: str, values: np.ndarray) -> pl.Series:
-        """NumPy values in the grouping's order back to frame order, as an Int64 series."""
+    def sorted_values(self, column: pl.Series, out: np.ndarray) -> np.ndarray:
+        """An Int64 column (no nulls) as a NumPy array in the grouping's order (written into ``out`` when the
+        rows move; frame order is the column's own buffer, read only)."""
         import numpy as np
 
         positions = self.segments()[0]
-        if positions is not None:
-            out = np.empty_like(values)
-            out[positions] = values
-            values = out
-        return pl.Series(name, values, dtype=pl.Int64)
+        values = column.to_numpy()
+        return values if positions is None else np.take(values, positions, out=out)
+
+    def first_values(self, column: pl.Series) -> np.ndarray | None:
+        """An integer column (nulls as 0) on each segment's first row, as a NumPy Int64 array (one value per
+        segment); None when the column is not of integers."""
+        if not (column.dtype.is_integer() or column.dtype == pl.Null):
+            return None
+        positions, segments = self.segments()
+        rows = segments.first if positions is None else positions[segments.first]
+        return column.gather(rows).fill_null(0).cast(pl.Int64).to_numpy()
+
+    def unsorted(self, name: str, values: np.ndarray) -> pl.Series:
+        """Values in the grouping's order (a view of a scan's workspace) back to frame order, as a new Int64
+        series: a gather copies them out; in frame order they are copied."""
+        if self[0] is None:
+            values = values.copy()
+        return self.unorder(pl.Series(name, values, dtype=pl.Int64))
 
 
 def _grouping_of(grouping: tuple | None, frame: pl.DataFrame, group: list[str]) -> Grouping:
@@ -205,6 +207,8 @@ def _int64(frame: pl.DataFrame, name: str, default: int) -> pl.Series | None:
     column = frame[name]
     if not (column.dtype.is_integer() or column.dtype == pl.Null):
         return None
+    if column.dtype == pl.Int64 and not column.null_count():
+        return column
     return column.fill_null(default).cast(pl.Int64)
 
 
@@ -218,24 +222,26 @@ def _clamped_numpy(frame: pl.DataFrame, x: str, limit: str | None, h0: str | Non
 
     xs = frame[x]
     limits = None if limit is None else _int64(frame, limit, UNLIMITED)
-    history = None if h0 is None else _int64(frame, h0, 0)
-    if xs.dtype != pl.Int64 or xs.null_count() or (limit and limits is None) or (h0 and history is None):
-        return None
     segments = grouping.segments()[1]
-    x_sorted = grouping.sorted_values(xs)
-    h = np.zeros(len(segments.first), dtype=np.int64) if history is None else grouping.first_values(history)
+    h = np.zeros(len(segments.first), dtype=np.int64) if h0 is None else grouping.first_values(frame[h0])
+    if xs.dtype != pl.Int64 or xs.null_count() or (limit and limits is None) or h is None:
+        return None
+    space = scan.Workspace.of(frame.height)
+    x_sorted = grouping.sorted_values(xs, space[scan.X])
     unlimited = limit is None and _sums_fit(x_sorted, h)
-    return scan.clamped(x_sorted, None if limits is None else grouping.sorted_values(limits), h, segments,
-                        unlimited=unlimited, unlimited_value=UNLIMITED)
+    return scan.clamped(x_sorted, None if limits is None else grouping.sorted_values(limits, space[scan.LIMIT]), h,
+                        segments, space, unlimited=unlimited, unlimited_value=UNLIMITED)
 
 
 def _sums_fit(x: np.ndarray, h: np.ndarray) -> bool:
     """:func:`_running_total_fits` on NumPy arrays: the largest history plus Σ|x| below ``UNLIMITED``."""
     top = max(int(h.max()), 0) if len(h) else 0
-    bound = int(abs(x).max()) * len(x) if len(x) else 0
-    if bound < 1 << 62:  # the Int64 sum is then exact
-        return top + int(abs(x).sum()) < UNLIMITED
-    return top + sum(abs(int(v)) for v in x.tolist()) < UNLIMITED
+    if not len(x):
+        return top < UNLIMITED
+    low, high = int(x.min()), int(x.max())
+    if max(-low, high) * len(x) < 1 << 62:  # the Int64 sum is then exact
+        return top + (int(x.sum()) if low >= 0 else int(abs(x).sum())) < UNLIMITED
+    return top + sum(abs(v) for v in x.tolist()) < UNLIMITED
 
 
 def _running_total_fits(frame: pl.DataFrame, x: str, h0: str | None) -> bool:
@@ -328,13 +334,15 @@ def running_max_before(frame: pl.DataFrame, *, x: str, h0: str | None, group: li
     deductible standard applied earlier this year). Same segment technique as :func:`clamped_cumsum`."""
     grouping = _grouping_of(grouping, frame, group)
     if frame.height >= NUMPY_ROWS:
+        import numpy as np
+
         from medins.engine import scan
 
-        xs = frame[x]
-        history = pl.repeat(0, frame.height, dtype=pl.Int64, eager=True) if h0 is None else _int64(frame, h0, 0)
-        if xs.dtype == pl.Int64 and not xs.null_count() and history is not None:
-            before = scan.running_max_before(grouping.sorted_values(xs), grouping.first_values(history),
-                                             grouping.segments()[1])
+        xs, segments = frame[x], grouping.segments()[1]
+        h = np.zeros(len(segments.first), dtype=np.int64) if h0 is None else grouping.first_values(frame[h0])
+        if xs.dtype == pl.Int64 and not xs.null_count() and h is not None:
+            space = scan.Workspace.of(frame.height)
+            before = scan.running_max_before(grouping.sorted_values(xs, space[scan.X]), h, segments, space)
             if before is not None:
                 return frame.with_columns(grouping.unsorted(out, before))
     order, key = grouping
