@@ -33,7 +33,7 @@ def reference(frame: pl.DataFrame) -> tuple[list[int], list[int]]:
     """The recurrence, claim by claim in (group, _seq) order, in frame order."""
     before, after = [0] * frame.height, [0] * frame.height
     states: dict[int, int] = {}
-    for i, (g, seq, x, limit, h) in sorted(enumerate(frame.select("g", SEQUENCE, "x", "l", "h").rows()),
+    for i, (g, _seq, x, limit, h) in sorted(enumerate(frame.select("g", SEQUENCE, "x", "l", "h").rows()),
                                            key=lambda r: (r[1][0], r[1][1])):
         c = states.get(g, h or 0)
         before[i] = c
