@@ -30,6 +30,12 @@ stable sort by it, within a group by the frame's ``SEQUENCE`` column when it has
 claims in input order and says there which order state flows in) — skipped when the groups already
 are runs of the frame in that order; :func:`group_order` can be computed once and passed to every
 state column of the same grouping, which also puts each result back in frame order with one gather.
+
+Frames of at least ``NUMPY_ROWS`` rows (a batch's partitions) are scanned over NumPy arrays instead
+(``scan.py``: the same closed form, check and exact loop, with Int64 segment offsets; the grouping's
+permutation and segments worked out once): the Polars expressions below remain for small frames (a bill,
+so ``calc`` never imports NumPy) and for values too large for the Int64 offsets. Both give the same
+values (tests/engine/test_scan.py).
 """
 
 from __future__ import annotations
