@@ -41,7 +41,7 @@ HEAVY = ("pydantic", "pydantic_core", "polars", "yaml", "rich", "matplotlib", "x
 NOT_FOR_CALC = ("yaml", "medins.policy.yamlsource", "medins.policy.tablecheck", "medins.policy.paramfile",
                 "medins.policy.jsonschema", "medins.batch", "medins.partitioned", "medins.compare", "medins.audit",
                 "medins.claims.readers", "medins.claims.writers", "medins.report.plots", "matplotlib", "xlsxwriter",
-                "fastexcel", "charset_normalizer")
+                "fastexcel", "charset_normalizer", "numpy", "medins.engine.scan")
 
 
 def probe(tmp_path: Path, *args: str) -> dict:

@@ -30,15 +30,33 @@ stable sort by it, within a group by the frame's ``SEQUENCE`` column when it has
 claims in input order and says there which order state flows in) — skipped when the groups already
 are runs of the frame in that order; :func:`group_order` can be computed once and passed to every
 state column of the same grouping, which also puts each result back in frame order with one gather.
+
+Frames of at least ``NUMPY_ROWS`` rows (a batch's partitions) are scanned over NumPy arrays instead
+(``scan.py``: the same closed form, check and exact loop, with Int64 segment offsets; the grouping's
+permutation and segments worked out once): the Polars expressions below remain for small frames (a bill,
+so ``calc`` never imports NumPy) and for values too large for the Int64 offsets. Both give the same
+values (tests/engine/test_scan.py).
 """
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import polars as pl
+
+if TYPE_CHECKING:
+    import numpy as np
+
+    from medins.engine.scan import Segments
 
 #: Stands for "no limit" in Int64 fen arithmetic (far above any real amount, far below overflow).
 UNLIMITED = 1 << 60
 _SEGMENT = 1 << 63  # segment offset for the segmented running minimum (values stay within ±2^62)
+
+#: Frames of at least this many rows keep their state by NumPy scans (``scan.py``); smaller ones (a bill, a
+#: test's few claims) by Polars expressions, so that ``medins calc`` never imports NumPy. Both give the same
+#: values (tests/engine/test_scan.py): below this size the Polars path costs well under a millisecond.
+NUMPY_ROWS = 4096
 
 
 #: A frame's column giving the order its rows' state flows in (the claims' place in (person, date, row)
@@ -66,6 +84,53 @@ class Grouping(tuple):
                                                           order)
         return values.gather(inverse)
 
+    def segments(self) -> tuple[np.ndarray | None, Segments]:
+        """The permutation as a NumPy array (None: frame order) and the segments of the sorted rows.
+
+        Why cached: every state column of the grouping sorts its few columns by the same permutation and
+        scans the same segments; both are worked out once per grouping (``scan.py``).
+        """
+        cached = self.__dict__.get("_segments")
+        if cached is None:
+            import numpy as np
+
+            from medins.engine.scan import Segments
+
+            order, key = self
+            positions = None if order is None else order.to_numpy().astype(np.intp)
+            codes = key.to_numpy()
+            if positions is not None:
+                codes = codes[positions]
+            starts = np.ones(len(codes), dtype=bool)
+            starts[1:] = codes[1:] != codes[:-1]
+            cached = self.__dict__["_segments"] = (positions, Segments(starts))
+        return cached
+
+    def sorted_values(self, column: pl.Series, out: np.ndarray) -> np.ndarray:
+        """An Int64 column (no nulls) as a NumPy array in the grouping's order (written into ``out`` when the
+        rows move; frame order is the column's own buffer, read only)."""
+        import numpy as np
+
+        positions = self.segments()[0]
+        values = column.to_numpy()
+        return values if positions is None else np.take(values, positions, out=out)
+
+    def first_values(self, column: pl.Series) -> np.ndarray | None:
+        """An integer column (nulls as 0) on each segment's first row, as a NumPy Int64 array (one value per
+        segment); None when the column is not of integers."""
+        if not (column.dtype.is_integer() or column.dtype == pl.Null):
+            return None
+        positions, segments = self.segments()
+        rows = segments.first if positions is None else positions[segments.first]
+        return column.gather(rows).fill_null(0).cast(pl.Int64).to_numpy()
+
+    def unsorted(self, name: str, values: np.ndarray) -> pl.Series:
+        """Values in the grouping's order (a view of a scan's workspace) back to frame order, as a new Int64
+        series: a gather copies them out; in frame order they are copied."""
+        if self[0] is None:
+            values = values.copy()
+        return self.unorder(pl.Series(name, values, dtype=pl.Int64))
+
 
 def _grouping_of(grouping: tuple | None, frame: pl.DataFrame, group: list[str]) -> Grouping:
     if grouping is None:
@@ -92,6 +157,15 @@ def clamped_cumsum(
     when the caller already has it.
     """
     grouping = _grouping_of(grouping, frame, group)
+    if limit is not None and frame[limit].null_count() == frame.height and _not_negative(frame[x]):
+        # No row has a limit and nothing is taken away: exactly the unlimited sum (the closed form with every
+        # limit at UNLIMITED gives h0 + S while the sums stay below it, and is taken as is otherwise).
+        limit = None
+    if frame.height >= NUMPY_ROWS:
+        scanned = _clamped_numpy(frame, x, limit, h0, grouping)
+        if scanned is not None:
+            return frame.with_columns(grouping.unsorted(out_before, scanned[0]),
+                                      grouping.unsorted(out_after, scanned[1]))
     order, key = grouping
     work = frame.select(pl.col(x).alias("_x"),
                         (pl.col(limit).fill_null(UNLIMITED) if limit else pl.lit(UNLIMITED, pl.Int64)).alias("_l"),
@@ -128,6 +202,52 @@ def clamped_cumsum(
     work = work.lazy().select("_before", "_after").collect().rechunk()  # one chunk: see fused.collected
     before_col, after_col = grouping.unorder(work["_before"]), grouping.unorder(work["_after"])
     return frame.with_columns(before_col.alias(out_before), after_col.alias(out_after))
+
+
+def _not_negative(column: pl.Series) -> bool:
+    return column.null_count() == 0 and (column.min() or 0) >= 0  # type: ignore[operator]
+
+
+def _int64(frame: pl.DataFrame, name: str, default: int) -> pl.Series | None:
+    """Column ``name`` with nulls as ``default``, as Int64 (None: not an integer column)."""
+    column = frame[name]
+    if not (column.dtype.is_integer() or column.dtype == pl.Null):
+        return None
+    if column.dtype == pl.Int64 and not column.null_count():
+        return column
+    return column.fill_null(default).cast(pl.Int64)
+
+
+def _clamped_numpy(frame: pl.DataFrame, x: str, limit: str | None, h0: str | None,
+                   grouping: Grouping) -> tuple[np.ndarray, np.ndarray] | None:
+    """:func:`clamped_cumsum`'s (before, after) by ``scan.clamped``, in the grouping's order; None when the
+    columns or their range are not for it (then the Polars path, which gives the same values, is taken)."""
+    import numpy as np
+
+    from medins.engine import scan
+
+    xs = frame[x]
+    limits = None if limit is None else _int64(frame, limit, UNLIMITED)
+    segments = grouping.segments()[1]
+    h = np.zeros(len(segments.first), dtype=np.int64) if h0 is None else grouping.first_values(frame[h0])
+    if xs.dtype != pl.Int64 or xs.null_count() or (limit and limits is None) or h is None:
+        return None
+    space = scan.Workspace.of(frame.height)
+    x_sorted = grouping.sorted_values(xs, space[scan.X])
+    unlimited = limit is None and _sums_fit(x_sorted, h)
+    return scan.clamped(x_sorted, None if limits is None else grouping.sorted_values(limits, space[scan.LIMIT]), h,
+                        segments, space, unlimited=unlimited, unlimited_value=UNLIMITED)
+
+
+def _sums_fit(x: np.ndarray, h: np.ndarray) -> bool:
+    """:func:`_running_total_fits` on NumPy arrays: the largest history plus Σ|x| below ``UNLIMITED``."""
+    top = max(int(h.max()), 0) if len(h) else 0
+    if not len(x):
+        return top < UNLIMITED
+    low, high = int(x.min()), int(x.max())
+    if max(-low, high) * len(x) < 1 << 62:  # the Int64 sum is then exact
+        return top + (int(x.sum()) if low >= 0 else int(abs(x).sum())) < UNLIMITED
+    return top + sum(abs(v) for v in x.tolist()) < UNLIMITED
 
 
 def _running_total_fits(frame: pl.DataFrame, x: str, h0: str | None) -> bool:
@@ -219,6 +339,18 @@ def running_max_before(frame: pl.DataFrame, *, x: str, h0: str | None, group: li
     """Add ``out`` = max(h0, the largest ``x`` of the group's earlier rows), in frame order (e.g. the highest
     deductible standard applied earlier this year). Same segment technique as :func:`clamped_cumsum`."""
     grouping = _grouping_of(grouping, frame, group)
+    if frame.height >= NUMPY_ROWS:
+        import numpy as np
+
+        from medins.engine import scan
+
+        xs, segments = frame[x], grouping.segments()[1]
+        h = np.zeros(len(segments.first), dtype=np.int64) if h0 is None else grouping.first_values(frame[h0])
+        if xs.dtype == pl.Int64 and not xs.null_count() and h is not None:
+            space = scan.Workspace.of(frame.height)
+            before = scan.running_max_before(grouping.sorted_values(xs, space[scan.X]), h, segments, space)
+            if before is not None:
+                return frame.with_columns(grouping.unsorted(out, before))
     order, key = grouping
     work = frame.select(pl.col(x).alias("_x"), (pl.col(h0).fill_null(0) if h0 else pl.lit(0, pl.Int64)).alias("_h"))
     work = work.with_columns(_key=key)
