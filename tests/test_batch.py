@@ -529,12 +529,16 @@ def test_plain_money_cells_read_like_the_general_path(cells) -> None:
 
 @given(st.lists(st.integers(-(10**16), 10**16), min_size=1, max_size=50))
 def test_money_decimal_output_is_the_yuan_text(values) -> None:
-    """Money written as Decimal(18, 2) gives, in CSV, exactly the yuan text of the fen (sign, zero padding)."""
+    """Money written as Decimal(18, 2) (Parquet) or Decimal(38, 2) (CSV) gives, in CSV, exactly the yuan text of
+    the fen (sign, zero padding)."""
     from medins.claims.writers import yuan_decimal, yuan_text
 
     frame = pl.DataFrame({"m": values}, schema={"m": pl.Int64})
-    assert (frame.select(yuan_decimal(pl.col("m")).alias("m")).write_csv()
-            == frame.select(yuan_text(pl.col("m")).alias("m")).write_csv())
+    text = frame.select(yuan_text(pl.col("m")).alias("m")).write_csv()
+    for precision in (18, 38):
+        decimal = frame.select(yuan_decimal(pl.col("m"), precision=precision).alias("m"))
+        assert decimal.schema["m"] == pl.Decimal(precision, 2)
+        assert decimal.write_csv() == text
 
 
 # --- the command line -----------------------------------------------------------------------------
