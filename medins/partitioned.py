@@ -128,12 +128,14 @@ def run_partitioned(path: Path, policy, output: Path, rejects_path: Path, *, par
                     finished.append(result)
                 else:
                     if finishing is not None:  # one partition finishing at a time; its error surfaces here
-                        finished.append(finishing.result())
+                        with stagetimes.stage("finisher wait"):
+                            finished.append(finishing.result())
                     finishing = finisher.submit(_finish_partition, result, spill.target, k, kind)
                     del result
                 stage("settle", 0.45 + 0.4 * (done + 1) / len(keys))
             if finishing is not None:
-                finished.append(finishing.result())
+                with stagetimes.stage("finisher wait"):
+                    finished.append(finishing.result())
         facts: list[pl.DataFrame] = []
         ranges: dict[int, list[Stored]] = {}
         for aggregate, pieces in finished:
