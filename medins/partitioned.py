@@ -379,10 +379,11 @@ def _finish_partition(settled: pl.DataFrame, folder: Path | None, k: int,
     """Partition ``k``'s settlement as the output will hold it, cut by input-row range and stored.
 
     Returns the partition's summary aggregate and its output piece for each range: ``batch.output_table``
-    rows formatted for ``kind`` (``writers._prepare``: money as yuan, text guarded) and their input ``row``.
-    Formatting is row by row, so formatting pieces and then putting them in order writes what putting them
-    in order and then formatting wrote; done here, it runs beside the engine (the finisher thread, or a worker)
-    rather than after the last partition.
+    rows, their text formatted for ``kind`` (``writers.format_text``: lists joined, text guarded), their money
+    still Int64 fen (half the size of the Decimal it is written as: formatted at the write), and their input
+    ``row``. Formatting is cell by cell, so formatting pieces and then putting them in order writes what putting
+    them in order and then formatting wrote; done here, it runs beside the engine (the finisher thread, or a
+    worker) rather than after the last partition.
     """
     from medins.batch import output_table
 
@@ -623,9 +624,10 @@ def _write_ranges(ranges: dict[int, list[Stored]], output: Path, into: Path, kin
                   stage: Callable[[str, float], None]) -> None:
     """Pass 3: the output in input order, one row range at a time, written to the temporary ``into``.
 
-    The pieces hold ``output_table`` rows formatted for ``kind`` and their input ``row``; each range's
-    pieces are put in row order (one gather) and written. A CSV range is appended by the finisher thread
-    while this one puts the next range in order (one range appending at a time, in order).
+    The pieces hold ``output_table`` rows (text formatted for ``kind``, money in fen) and their input ``row``;
+    each range's pieces are put in row order (one gather), their money formatted, and written. A CSV range is
+    appended by a finisher thread while this one puts the next range in order (one range appending at a time,
+    in order).
     """
     def in_order():
         order = sorted(ranges)
