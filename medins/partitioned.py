@@ -359,14 +359,15 @@ def _settle_claims(policy, claim_files: list[tuple[Stored, int]], item_files: li
     from medins.batch import BATCH_KEEP
 
     policy = policy if policy is not None else _WORKER_POLICY
-    claims = pl.concat([_load(f).with_columns(pl.col("row") + offset) for f, offset in claim_files],
-                       rechunk=True)
-    lines = None
-    if items:
-        from medins.claims.parse import ITEMS_SCHEMA
+    with stagetimes.stage("partition load"):  # its pieces loaded (or taken) and put together
+        claims = pl.concat([_load(f).with_columns(pl.col("row") + offset) for f, offset in claim_files],
+                           rechunk=True)
+        lines = None
+        if items:
+            from medins.claims.parse import ITEMS_SCHEMA
 
-        lines = pl.concat([_load(f).with_columns(pl.col("claim_row") + offset) for f, offset in item_files],
-                          rechunk=True) if item_files else ITEMS_SCHEMA.to_frame()
+            lines = pl.concat([_load(f).with_columns(pl.col("claim_row") + offset) for f, offset in item_files],
+                              rechunk=True) if item_files else ITEMS_SCHEMA.to_frame()
     settled = settle(policy, claims, lines, keep=(*BATCH_KEEP, "row"))
     del claims, lines
     if not settled["row"].is_sorted():  # claims grouped from line items come in claim order

@@ -108,7 +108,7 @@ def test_a_batch_run_records_reading_every_engine_stage_and_writing(tmp_path: Pa
     # the main thread's stages, in order, cover the whole run (start-up to summary) ...
     main = [t.name for t in found if not t.beside]
     expected = ["read/validate", *ENGINE, "write"] if partitions == "1" else \
-        ["read/validate", "spill", *ENGINE, "finisher wait", "write"]
+        ["read/validate", "spill", "partition load", *ENGINE, "finisher wait", "write"]
     assert main == ["start-up", "policy", *expected, "finish", "summary"]
     # ... and partitions are finished on a thread beside them, whenever it gets to them
     assert [t.name for t in found if t.beside] == ([] if partitions == "1" else ["output table"])
