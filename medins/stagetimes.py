@@ -8,7 +8,8 @@ boundaries of ``medins/commands/batch.py``, ``medins/batch.py``, ``medins/partit
 
 Stages cover the whole run, so that wall minus their sum is what no stage accounts for: ``start-up``
 (the interpreter, imports and argument parsing, from the process's start: :func:`since_start`),
-``policy`` (loading the policy), the read, engine and write stages, ``finish`` (the rejects, the summary
+``policy`` (loading the policy), the read, engine and write stages (partitioned: ``partition load``,
+putting a partition's pieces together for the engine, and ``finisher wait``), ``finish`` (the rejects, the summary
 table, renaming the outputs into place) and ``summary`` (printing it). A stage timed on a thread beside the
 main one (the partitioned batch's finisher: ``output table``) overlaps the main thread's stages; its line
 carries a fifth field ``beside``, and it is left out of that sum.
