@@ -182,10 +182,11 @@ def run_batch(
         with stagetimes.stage("write"):
             write_table(output_table(settlement), output, format=fmt, money_columns=MONEY_OUTPUTS,  # type: ignore[arg-type]
                         into=files.temp(output))
-        write_rejects(read.rejects, rejects_path, into=files.temp(rejects_path))
-        if before_commit is not None:  # the caller's last word (e.g. a missing parameter): nothing is replaced
-            before_commit(settlement)
-        files.commit()
+        with stagetimes.stage("finish"):
+            write_rejects(read.rejects, rejects_path, into=files.temp(rejects_path))
+            if before_commit is not None:  # the caller's last word (e.g. a missing parameter): nothing is replaced
+                before_commit(settlement)
+            files.commit()
     return BatchResult(
         rows_read=read.rows_read,
         rows_rejected=read.rejects.height,

@@ -15,12 +15,14 @@ Three passes, each holding a bounded part of the file in memory:
    when the piece is collected (rejects) or its files are loaded (claims), pieces being collected
    in file order.
 2. **settle** — each partition's claims are settled (in input order, so sorted by row); the output
-   rows (money still in fen, the smallest form) are cut by input-row range — slices, not copies —
-   and spilled.
+   rows, their text formatted (lists joined, text guarded: ``writers.format_text``) and their money
+   still in fen (the smallest form), are cut by input-row range — slices, not copies — and spilled.
+   In this process, a partition is finished so (``_finish_partition``) on a thread beside the engine,
+   while the engine settles the next one (``_finisher``).
 3. **write** — range by range, in order, the partitions' rows of the range are put in input-row order
-   (one gather), formatted (money as yuan, text guarded: ``writers._prepare``) and appended to the
-   output (CSV: appended text; Parquet: one file per range, then streamed into one; XLSX holds at
-   most a million rows anyway and is written whole).
+   (one gather), their money formatted as yuan (``writers.format_money``) and appended to the output
+   (CSV: appended text, by the finisher thread while the next range is put in order; Parquet: one file
+   per range, then streamed into one; XLSX holds at most a million rows anyway and is written whole).
 
 With ``jobs`` > 1, pieces are parsed and partitions settled by that many spawned worker processes
 (:func:`workers_for`), which are handed CSV bytes or Parquet row ranges and hand back file names; with
@@ -42,7 +44,7 @@ import sys
 import time
 from collections import deque
 from collections.abc import Callable, Iterator
-from concurrent.futures import Future, ProcessPoolExecutor
+from concurrent.futures import Future, ProcessPoolExecutor, ThreadPoolExecutor
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from pathlib import Path
@@ -64,7 +66,7 @@ from medins.claims.readers import (
     read_frame_piece,
     utf8_wins,
 )
-from medins.claims.writers import _SUFFIXES, Format, _prepare, _write, write_rejects
+from medins.claims.writers import _SUFFIXES, Format, _prepare, _write, format_money, format_text, write_rejects
 from medins.engine.settle import MONEY_OUTPUTS, OUTPUT_COLUMNS, settle
 from medins.errors import InputError
 
@@ -109,31 +111,53 @@ def run_partitioned(path: Path, policy, output: Path, rejects_path: Path, *, par
 
         # workers were given the policy when they started (and keep what it memoises between partitions)
         task_policy = policy if jobs <= 1 else None
-        # each partition's claims are handed over and let go: kept in memory, they are freed once settled
-        futures = [workers.submit(_settle_partition, task_policy, *spill.take(k), spill.shape == "items",
-                                  spill.target, k) for k in sorted(spill.files)]
+        items = spill.shape == "items"
+        # each partition's claims are handed over and let go: kept in memory, they are freed once settled.
+        # A worker settles and finishes its partitions; in this process the engine settles them here and the
+        # finisher thread finishes each (output table, formatting) while the engine settles the next.
+        keys = sorted(spill.files)
+        futures = deque(workers.submit(_settle_partition, task_policy, *spill.take(k), items, spill.target, k, kind)
+                        if jobs > 1 else workers.submit(_settle_claims, task_policy, *spill.take(k), items)
+                        for k in keys)
+        finished: list[tuple[pl.DataFrame, dict[int, Stored]]] = []
+        with _finisher() as finisher:
+            finishing: Future | None = None
+            for done, k in enumerate(keys):  # in partition order, whatever order they finish in
+                result = futures.popleft().result()  # let go of the task: it holds its result (a settlement)
+                if jobs > 1:
+                    finished.append(result)
+                else:
+                    if finishing is not None:  # one partition finishing at a time; its error surfaces here
+                        with stagetimes.stage("finisher wait"):
+                            finished.append(finishing.result())
+                    finishing = finisher.submit(_finish_partition, result, spill.target, k, kind)
+                    del result
+                stage("settle", 0.45 + 0.4 * (done + 1) / len(keys))
+            if finishing is not None:
+                with stagetimes.stage("finisher wait"):
+                    finished.append(finishing.result())
         facts: list[pl.DataFrame] = []
         ranges: dict[int, list[Stored]] = {}
-        for done, future in enumerate(futures):  # in partition order, whatever order they finish in
-            aggregate, pieces = future.result()
+        for aggregate, pieces in finished:
             facts.append(aggregate)
             for r, piece in pieces.items():
                 ranges.setdefault(r, []).append(piece)
-            stage("settle", 0.45 + 0.4 * (done + 1) / len(futures))
+        del finished
 
         stage("write", 0.85)
         with writing(output.parent):
             _write_ranges(ranges, output, files.temp(output), kind, folder, stage)
-        rejects = pl.concat(spill.rejects) if spill.rejects else None
-        if rejects is None:
-            from medins.claims.parse import REJECTS_SCHEMA
+        with stagetimes.stage("finish"):
+            rejects = pl.concat(spill.rejects) if spill.rejects else None
+            if rejects is None:
+                from medins.claims.parse import REJECTS_SCHEMA
 
-            rejects = REJECTS_SCHEMA.to_frame()
-        write_rejects(rejects, rejects_path, into=files.temp(rejects_path))
-        summary = _reaggregate(pl.concat(facts)) if facts else pl.DataFrame()
-        if before_commit is not None:  # the caller's last word on the summary: nothing is replaced
-            before_commit(summary)
-        files.commit()
+                rejects = REJECTS_SCHEMA.to_frame()
+            write_rejects(rejects, rejects_path, into=files.temp(rejects_path))
+            summary = _reaggregate(pl.concat(facts)) if facts else pl.DataFrame()
+            if before_commit is not None:  # the caller's last word on the summary: nothing is replaced
+                before_commit(summary)
+            files.commit()
         settled_count = int(summary["_n"].sum()) if summary.height else 0
     return BatchResult(rows_read=spill.rows_read, rows_rejected=rejects.height, claims_settled=settled_count,
                        shape=spill.shape, encoding=label, output=output, rejects=rejects_path, settlement=summary,
@@ -324,31 +348,69 @@ def _spill_piece(read: ReadResult, folder: Path | None, partitions: int, n: int)
 
 
 def _settle_partition(policy, claim_files: list[tuple[Stored, int]], item_files: list[tuple[Stored, int]],
-                      items: bool, folder: Path | None, k: int) -> tuple[pl.DataFrame, dict[int, Stored]]:
-    """Task: settle partition ``k`` and spill its output rows by input-row range.
+                      items: bool, folder: Path | None, k: int, kind: Format) -> tuple[pl.DataFrame, dict[int, Stored]]:
+    """Task of a worker process: settle partition ``k`` and finish it (:func:`_finish_partition`)."""
+    return _finish_partition(_settle_claims(policy, claim_files, item_files, items), folder, k, kind)
 
-    Returns the partition's summary aggregate and its output piece for each range: ``batch.output_table``
-    rows (money still Int64 fen, half the size of the Decimal it is written as) and their input ``row``.
-    """
-    from medins.batch import BATCH_KEEP, output_table
+
+def _settle_claims(policy, claim_files: list[tuple[Stored, int]], item_files: list[tuple[Stored, int]],
+                   items: bool) -> pl.DataFrame:
+    """Task: settle one partition's claims (``batch.BATCH_KEEP`` and ``row`` kept), sorted by input row."""
+    from medins.batch import BATCH_KEEP
 
     policy = policy if policy is not None else _WORKER_POLICY
-    claims = pl.concat([_load(f).with_columns(pl.col("row") + offset) for f, offset in claim_files],
-                       rechunk=True)
-    lines = None
-    if items:
-        from medins.claims.parse import ITEMS_SCHEMA
+    with stagetimes.stage("partition load"):  # its pieces loaded (or taken) and put together
+        claims = pl.concat([_load(f).with_columns(pl.col("row") + offset) for f, offset in claim_files],
+                           rechunk=True)
+        lines = None
+        if items:
+            from medins.claims.parse import ITEMS_SCHEMA
 
-        lines = pl.concat([_load(f).with_columns(pl.col("claim_row") + offset) for f, offset in item_files],
-                          rechunk=True) if item_files else ITEMS_SCHEMA.to_frame()
+            lines = pl.concat([_load(f).with_columns(pl.col("claim_row") + offset) for f, offset in item_files],
+                              rechunk=True) if item_files else ITEMS_SCHEMA.to_frame()
     settled = settle(policy, claims, lines, keep=(*BATCH_KEEP, "row"))
     del claims, lines
     if not settled["row"].is_sorted():  # claims grouped from line items come in claim order
         settled = settled.sort("row")
+    return settled
+
+
+def _finish_partition(settled: pl.DataFrame, folder: Path | None, k: int,
+                      kind: Format) -> tuple[pl.DataFrame, dict[int, Stored]]:
+    """Partition ``k``'s settlement as the output will hold it, cut by input-row range and stored.
+
+    Returns the partition's summary aggregate and its output piece for each range: ``batch.output_table``
+    rows, their text formatted for ``kind`` (``writers.format_text``: lists joined, text guarded), their money
+    still Int64 fen (half the size of the Decimal it is written as: formatted at the write), and their input
+    ``row``. Formatting is cell by cell, so formatting pieces and then putting them in order writes what putting
+    them in order and then formatting wrote; done here, it runs beside the engine (the finisher thread, or a
+    worker) rather than after the last partition.
+    """
+    from medins.batch import output_table
+
     with stagetimes.stage("output table"):
-        block = output_table(settled).with_columns(row=settled["row"])
+        block = format_text(output_table(settled).with_columns(row=settled["row"]), kind, MONEY_OUTPUTS)
     pieces = {r: _store(part, folder, f"out-{r}-{k}.arrow") for r, part in _by_range(block)}
     return _aggregate(settled), pieces
+
+
+@contextmanager
+def _finisher() -> Iterator[ThreadPoolExecutor]:
+    """One thread that finishes partitions (or appends output) while this one goes on.
+
+    Why a thread: the engine's many short Polars passes, and the Python between them, leave the second CPU
+    idle much of the time; Polars releases the interpreter while it works, so the finisher's formatting
+    fills that time. An error in the thread is raised here when its result is taken; when this thread
+    raises (an engine error, Ctrl-C), the work not yet started is cancelled and the running task is waited
+    for, so that no output temporary is written to after the run has removed it.
+    """
+    pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="medins-finisher")
+    try:
+        yield pool
+    except BaseException:
+        pool.shutdown(wait=True, cancel_futures=True)
+        raise
+    pool.shutdown(wait=True)
 
 
 def _by_range(block: pl.DataFrame) -> Iterator[tuple[int, pl.DataFrame]]:
@@ -563,24 +625,33 @@ def _write_ranges(ranges: dict[int, list[Stored]], output: Path, into: Path, kin
                   stage: Callable[[str, float], None]) -> None:
     """Pass 3: the output in input order, one row range at a time, written to the temporary ``into``.
 
-    The pieces hold ``output_table`` rows and their input ``row``; each range's pieces are put in row
-    order (one gather), formatted for ``kind`` and written.
+    The pieces hold ``output_table`` rows (text formatted for ``kind``, money in fen) and their input ``row``;
+    each range's pieces are put in row order (one gather), their money formatted, and written. A CSV range is
+    appended by a finisher thread while this one puts the next range in order (one range appending at a time,
+    in order).
     """
     def in_order():
         order = sorted(ranges)
         for i, r in enumerate(order):
             stage("write", 0.85 + 0.15 * i / max(len(order), 1))
-            yield _prepare(pl.concat([_load(f) for f in ranges.pop(r)]).sort("row").drop("row"), kind, MONEY_OUTPUTS)
+            yield format_money(pl.concat([_load(f) for f in ranges.pop(r)]).sort("row").drop("row"), kind,
+                               MONEY_OUTPUTS)
 
     if kind == "xlsx" or not ranges:
         frames = list(in_order())
         _write(pl.concat(frames) if frames else _empty_output(kind), str(into), kind, False)
         return
     if kind == "csv":
-        with stagetimes.stage("write"), open(into, "wb") as out:
+        with stagetimes.stage("write"), open(into, "wb") as out, _finisher() as appender:
             out.write((",".join(OUTPUT_COLUMNS) + "\n").encode())
+            appending: Future | None = None
             for frame in in_order():
-                _append_csv(frame, out)
+                if appending is not None:
+                    appending.result()
+                appending = appender.submit(_append_csv, frame, out)
+                del frame
+            if appending is not None:
+                appending.result()
         return
     pieces = []
     for i, frame in enumerate(in_order()):

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import io
 import subprocess
 import sys
+import threading
+from concurrent.futures import Future
 from decimal import Decimal
 from pathlib import Path
 
@@ -329,6 +332,91 @@ def test_partitioned_path_gives_the_same_bytes(tmp_path, monkeypatch, suffix, en
     assert (tmp_path / "parts.rejects.csv").read_bytes() == (tmp_path / "whole.rejects.csv").read_bytes()
 
 
+class _NoThread:
+    """Stands for ``partitioned._finisher``'s executor: each task runs when it is submitted, in this thread."""
+
+    def submit(self, fn, *args) -> Future:
+        future: Future = Future()
+        try:
+            future.set_result(fn(*args))
+        except BaseException as exc:  # handed over as a thread's error would be
+            future.set_exception(exc)
+        return future
+
+
+@pytest.mark.parametrize("suffix", [".csv", ".parquet"])
+def test_the_finisher_thread_writes_what_no_thread_writes(tmp_path, monkeypatch, tiny_partitions, suffix) -> None:
+    """Partitions finished (output table, text formatted) and CSV ranges appended on a thread beside the engine
+    give the same bytes as the same work done in turn on one thread, in the same row order."""
+    source = tmp_path / "claims.csv"
+    source.write_text(TRICKY, encoding="utf-8")
+    threads: set[str] = set()
+    finish = medins.partitioned._finish_partition
+
+    def watched(*args):
+        threads.add(threading.current_thread().name)
+        return finish(*args)
+
+    monkeypatch.setattr(medins.partitioned, "_finish_partition", watched)
+    threaded = run_batch(source, SUQIAN, tmp_path / f"thread{suffix}")
+    assert threads and threading.main_thread().name not in threads  # the finisher did run beside the engine
+    monkeypatch.setattr(medins.partitioned, "_finisher", lambda: contextlib.nullcontext(_NoThread()))
+    threads.clear()
+    plain = run_batch(source, SUQIAN, tmp_path / f"plain{suffix}")
+    assert threads == {threading.main_thread().name}
+    assert (threaded.rows_read, threaded.rows_rejected, threaded.claims_settled) == (
+        plain.rows_read, plain.rows_rejected, plain.claims_settled)
+    assert (tmp_path / f"thread{suffix}").read_bytes() == (tmp_path / f"plain{suffix}").read_bytes()
+    assert (tmp_path / "thread.rejects.csv").read_bytes() == (tmp_path / "plain.rejects.csv").read_bytes()
+    if suffix == ".csv":
+        assert (tmp_path / "thread.csv").read_bytes() == run_batch_bytes(source, tmp_path, partitions=1)
+
+
+def run_batch_bytes(source: Path, folder: Path, *, partitions: int) -> bytes:
+    out = folder / f"whole-{partitions}.csv"
+    run_batch(source, SUQIAN, out, partitions=partitions)
+    return out.read_bytes()
+
+
+@pytest.mark.parametrize("failing", ["the first partition", "the last partition"])
+def test_an_error_in_the_finisher_thread_surfaces_and_leaves_no_file(tmp_path, monkeypatch, tiny_partitions,
+                                                                    failing) -> None:
+    """An error while a partition is finished on the thread reaches the caller as itself (not a hang, not a
+    later error), the engine settles no partition after it is seen, and no output or temporary is left."""
+    source = tmp_path / "claims.csv"
+    source.write_text(TRICKY, encoding="utf-8")
+    folder = tmp_path / "out"
+    folder.mkdir()
+    (folder / "out.csv").write_text("old\n", encoding="utf-8")
+    settled: list[int] = []
+    finished: list[int] = []
+    settle_claims, finish = medins.partitioned._settle_claims, medins.partitioned._finish_partition
+
+    def counted(*args):
+        settled.append(len(settled))
+        return settle_claims(*args)
+
+    def broken(settlement, target, k, kind):
+        finished.append(k)
+        if failing == "the first partition" or len(finished) == len(settled) == total[0]:
+            raise MemoryError("the finisher ran out of memory")
+        return finish(settlement, target, k, kind)
+
+    total = [0]
+    monkeypatch.setattr(medins.partitioned, "_settle_claims", counted)
+    run_batch(source, SUQIAN, tmp_path / "count.csv")  # how many partitions the file has
+    total[0] = len(settled)
+    assert total[0] >= 3
+    settled.clear()
+    monkeypatch.setattr(medins.partitioned, "_finish_partition", broken)
+    with pytest.raises(MemoryError, match="ran out of memory"):
+        run_batch(source, SUQIAN, folder / "out.csv")
+    if failing == "the first partition":  # seen once the second partition is settled: no third one is
+        assert len(settled) == 2
+    assert sorted(p.name for p in folder.iterdir()) == ["out.csv"]
+    assert (folder / "out.csv").read_text(encoding="utf-8") == "old\n"
+
+
 @pytest.mark.parametrize("example", [EXAMPLE, ITEMS_EXAMPLE])
 def test_partitioned_examples_match(tmp_path, tiny_partitions, example) -> None:
     """The shipped examples (claim rows and line items) give the same files through the out-of-core path."""
@@ -529,12 +617,16 @@ def test_plain_money_cells_read_like_the_general_path(cells) -> None:
 
 @given(st.lists(st.integers(-(10**16), 10**16), min_size=1, max_size=50))
 def test_money_decimal_output_is_the_yuan_text(values) -> None:
-    """Money written as Decimal(18, 2) gives, in CSV, exactly the yuan text of the fen (sign, zero padding)."""
+    """Money written as Decimal(18, 2) (Parquet) or Decimal(38, 2) (CSV) gives, in CSV, exactly the yuan text of
+    the fen (sign, zero padding)."""
     from medins.claims.writers import yuan_decimal, yuan_text
 
     frame = pl.DataFrame({"m": values}, schema={"m": pl.Int64})
-    assert (frame.select(yuan_decimal(pl.col("m")).alias("m")).write_csv()
-            == frame.select(yuan_text(pl.col("m")).alias("m")).write_csv())
+    text = frame.select(yuan_text(pl.col("m")).alias("m")).write_csv()
+    for precision in (18, 38):
+        decimal = frame.select(yuan_decimal(pl.col("m"), precision=precision).alias("m"))
+        assert decimal.schema["m"] == pl.Decimal(precision, 2)
+        assert decimal.write_csv() == text
 
 
 # --- the command line -----------------------------------------------------------------------------

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import os
+import threading
+import time
 from pathlib import Path
 
 import pytest
 
 from medins import stagetimes
-from medins.stagetimes import ENV, StageTotal, stage, summarise, totals
+from medins.stagetimes import ENV, StageTotal, since_start, stage, summarise, totals
 from tests.cli_support import run
 
 HEADER = "结算单号,个人编号,医疗类别,入院日期,出院日期,医院名称,参保缴费日期,是否备案,申报日期," \
@@ -50,8 +52,42 @@ def test_each_stage_appends_its_wall_and_cpu_even_when_it_raises(tmp_path: Path,
 
 def test_totals_sum_by_stage_over_processes_and_skip_broken_lines() -> None:
     lines = ["10\tread/validate\t1.5\t2.0", "11\tread/validate\t0.5\t1.0", "10\twrite\t0.25\t0.5",
-             "half a line", "12\twrite\tsoon\t1", ""]
-    assert summarise(lines) == [StageTotal("read/validate", 2.0, 3.0, 2, 2), StageTotal("write", 0.25, 0.5, 1, 1)]
+             "half a line", "12\twrite\tsoon\t1", "", "10\toutput table\t0.5\t0.5\tbeside",
+             "10\tengine.order\t0.5\t0.5\taside"]
+    assert summarise(lines) == [StageTotal("read/validate", 2.0, 3.0, 2, 2), StageTotal("write", 0.25, 0.5, 1, 1),
+                                StageTotal("output table", 0.5, 0.5, 1, 1, beside=True)]
+
+
+def test_a_stage_off_the_main_thread_is_marked_beside(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Stages on another thread overlap the main thread's: marked, so that the benchmark's "other" (wall minus
+    the stages) does not count them twice."""
+    path = tmp_path / "stages.tsv"
+    monkeypatch.setenv(ENV, str(path))
+
+    def finish() -> None:
+        with stage("output table"):
+            pass
+
+    with stage("engine.rules"):
+        thread = threading.Thread(target=finish)
+        thread.start()
+        thread.join()
+    assert [(t.name, t.beside) for t in totals(path)] == [("output table", True), ("engine.rules", False)]
+
+
+def test_start_up_is_timed_from_the_process_start(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """``since_start`` records the process's age and its CPU so far (nothing without the variable)."""
+    monkeypatch.delenv(ENV, raising=False)
+    since_start("start-up")  # no file, no error
+    path = tmp_path / "stages.tsv"
+    monkeypatch.setenv(ENV, str(path))
+    since_start("start-up")
+    if not path.exists():  # no /proc: nothing is recorded
+        assert stagetimes._process_age() is None
+        return
+    (found,) = totals(path)
+    assert found.name == "start-up" and found.calls == 1 and not found.beside
+    assert found.wall > 0 and 0 < found.cpu <= time.process_time()
 
 
 @pytest.mark.parametrize("partitions", ["1", "2"])
@@ -68,10 +104,15 @@ def test_a_batch_run_records_reading_every_engine_stage_and_writing(tmp_path: Pa
     monkeypatch.setenv(ENV, str(path))
     code, _out, err = run(capsys, *args, "-o", str(tmp_path / "timed.csv"))
     assert code == 1, err
-    names = [t.name for t in totals(path)]
+    found = totals(path)
+    # the main thread's stages, in order, cover the whole run (start-up to summary) ...
+    main = [t.name for t in found if not t.beside]
     expected = ["read/validate", *ENGINE, "write"] if partitions == "1" else \
-        ["read/validate", "spill", *ENGINE, "output table", "write"]
-    assert names == expected
+        ["read/validate", "spill", "partition load", *ENGINE, "finisher wait", "write"]
+    assert main == ["start-up", "policy", *expected, "finish", "summary"]
+    # ... and partitions are finished on a thread beside them, whenever it gets to them
+    assert [t.name for t in found if t.beside] == ([] if partitions == "1" else ["output table"])
+    assert all(t.wall >= 0 and t.cpu >= 0 for t in found)
     # timing changes nothing that is written
     assert (tmp_path / "timed.csv").read_bytes() == (tmp_path / "plain.csv").read_bytes()
     assert (tmp_path / "timed.rejects.csv").read_bytes() == (tmp_path / "plain.rejects.csv").read_bytes()

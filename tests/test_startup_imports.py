@@ -77,3 +77,14 @@ def test_calc_with_a_cached_policy_skips_yaml_checks_and_schema_builds(tmp_path,
     assert second["built"] == []  # no pydantic validator built: the models were unpickled, not validated
     if "--explain" not in args and "json" not in args:
         assert "medins.report.explain" not in second["modules"]
+
+
+def test_batch_of_a_small_file_imports_no_numpy(tmp_path) -> None:
+    """Settling and writing a small claims file needs no numpy (a ``decimal.Decimal`` literal in a Polars
+    expression imported it: a tenth of a second of every batch), nor when the policy comes from the cache."""
+    for run in ("compiles the policy", "takes it from the cache"):
+        result = probe(tmp_path, "batch", "examples/claims.csv", "--policy", "suqian-2007", "-o",
+                       str(tmp_path / "out.csv"))
+        assert result["code"] == 1, run  # some example rows are rejected on purpose
+        assert (tmp_path / "out.csv").stat().st_size > 0
+        assert imported(result, ("numpy",)) == [], run

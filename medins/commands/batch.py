@@ -55,11 +55,12 @@ def batch(
     from medins.batch import run_batch
     from medins.interrupts import Interrupted, stop_cleanly
     from medins.partitioned import default_jobs
-    from medins.report.summary import summary_view
-
-    language = lang_of(lang)
     from medins.policy.loader import load_policy
+    from medins.report.summary import summary_view
+    from medins.stagetimes import since_start, stage
 
+    since_start("start-up")  # the interpreter, imports and the command line, up to here (MEDINS_STAGE_TIMES)
+    language = lang_of(lang)
     if engine == "local":
         _local_paths(claims, output, master)
     else:
@@ -68,12 +69,13 @@ def batch(
         master = check_master(master or "local[2]")
         require_spark()  # before the policy is compiled and the JVM started
 
-    compiled = load_policy(policy, parse_sets(set_), set_file, cache=True)
-    mapping = None
-    if map_ is not None:
-        from medins.claims.aliases import load_mapping
+    with stage("policy"):
+        compiled = load_policy(policy, parse_sets(set_), set_file, cache=True)
+        mapping = None
+        if map_ is not None:
+            from medins.claims.aliases import load_mapping
 
-        mapping = load_mapping(map_)
+            mapping = load_mapping(map_)
     out = console()
     try:
         with stop_cleanly(), _progress(out, language) as step:
@@ -94,7 +96,8 @@ def batch(
 
         Console(stderr=True).print(stopped.message(language), highlight=False)
         raise typer.Exit(stopped.exit_code) from None
-    out.print(summary_view(result, language))
+    with stage("summary"):
+        out.print(summary_view(result, language))
     if result.rows_rejected:
         raise typer.Exit(1)
 

@@ -110,7 +110,7 @@ def settle_partition(batches: Iterable[pa.RecordBatch], *, policy, fmt: str, sch
     engine orders them by date and ``row``) settled by the engine, as the output rows plus the
     summary's facts and fen sums."""
     from medins.batch import BATCH_KEEP, output_table
-    from medins.claims.writers import _prepare
+    from medins.claims.writers import format_money, format_text
     from medins.engine.settle import MONEY_OUTPUTS, settle
 
     tables = [pl.from_arrow(batch) for batch in batches]
@@ -121,7 +121,9 @@ def settle_partition(batches: Iterable[pa.RecordBatch], *, policy, fmt: str, sch
     if claims.height == 0:
         return
     settled = settle(policy, claims, None, keep=(*BATCH_KEEP, "row"))
-    out = _prepare(output_table(settled), "csv" if fmt == "csv" else "parquet", MONEY_OUTPUTS)
+    # text as the output format writes it; money as Decimal(18, 2), the type Spark declared, whatever the format
+    out = format_money(format_text(output_table(settled), "csv" if fmt == "csv" else "parquet", MONEY_OUTPUTS),
+                       "parquet", MONEY_OUTPUTS)
     facts = settled.select(
         pl.col("visit_type", "hospital_zone"), pl.col("hospital_level").cast(pl.String),
         _reasons=pl.col("_reasons").fill_null(""), _medfee="medfee_sumamt", _fund="fund_pay_sumamt",
