@@ -24,8 +24,9 @@ Three passes, each holding a bounded part of the file in memory:
 
 With ``jobs`` > 1, pieces are parsed and partitions settled by that many spawned worker processes
 (:func:`workers_for`), which are handed CSV bytes or Parquet row ranges and hand back file names; with
-1 (the default on 2 CPUs: :func:`default_jobs`), the same task functions run in this process, each
-when its result is taken, and a file of up to ``batch.IN_MEMORY_BYTES`` keeps its pieces as tables
+1 (the default on 2 CPUs: :func:`default_jobs`), the same task functions run in this process — the
+pieces on ``READ_THREADS`` threads (Polars releases the GIL), the partitions each when its result is
+taken — and a file of up to ``batch.IN_MEMORY_BYTES`` keeps its pieces as tables
 instead of spill files (``_store``/``_load``), each partition's claims let go once it is settled:
 the engine is faster on partitions of a few hundred thousand claims than on a million at once.
 
@@ -522,9 +523,9 @@ def _csv_pieces(path: Path, encoding: str) -> Iterator[tuple[bytes, str, int]]:
     decoder = None
     at = 0  # file offset of ``pending`` (UTF-8: the bytes are the file's)
     with path.open("rb") as handle:
-        first = handle.read(PIECE_BYTES)
+        first = handle.read(max(PIECE_BYTES, len(_BOM)))  # a BOM is seen whole, however small the pieces
         if first.startswith(_BOM) and enc in ("auto", "utf-8"):
-            first, enc = first[len(_BOM):], "utf-8"
+            first, enc = first[len(_BOM):] or handle.read(PIECE_BYTES), "utf-8"
             consumed = at = len(_BOM)
         if enc == "auto":  # as the whole-file reader decides (readers.utf8_bytes), on the first block
             enc = "utf-8" if _utf8_start(first) or utf8_wins(first) else "gb18030"

@@ -69,8 +69,9 @@ def test_a_batch_run_records_reading_every_engine_stage_and_writing(tmp_path: Pa
     code, _out, err = run(capsys, *args, "-o", str(tmp_path / "timed.csv"))
     assert code == 1, err
     names = [t.name for t in totals(path)]
+    # in one process the partitioned read pass is timed once, spilling included (its pieces are parsed on threads)
     expected = ["read/validate", *ENGINE, "write"] if partitions == "1" else \
-        ["read/validate", "spill", *ENGINE, "output table", "write"]
+        ["read/validate", *ENGINE, "output table", "write"]
     assert names == expected
     # timing changes nothing that is written
     assert (tmp_path / "timed.csv").read_bytes() == (tmp_path / "plain.csv").read_bytes()
