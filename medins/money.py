@@ -90,8 +90,13 @@ def is_plain_yuan(text: pl.Expr) -> pl.Expr:
 
 
 def plain_yuan_fen(text: pl.Expr) -> pl.Expr:
-    """The fen of a plain yuan cell (see :func:`is_plain_yuan`; other cells: undefined)."""
-    return (text.str.to_decimal(scale=2) * 100).cast(pl.Int64)
+    """The fen of a plain yuan cell (see :func:`is_plain_yuan`; other cells: undefined).
+
+    Why the physical integer: a Decimal of scale 2 *is* its fen (``12.3`` is stored as 1230); read as
+    such, the multiplication by 100 and its cast (a third of the cost) are not needed. Eighteen digits
+    hold any plain cell (at most 11 digits of yuan and 2 of fen).
+    """
+    return text.cast(pl.Decimal(18, 2), strict=False).to_physical().cast(pl.Int64)
 
 
 def amount_plan(text: pl.Expr, name: str, *, allow_negative: bool = False) -> tuple[Stages, pl.Expr, pl.Expr]:

@@ -26,8 +26,9 @@ Three passes, each holding a bounded part of the file in memory:
 
 With ``jobs`` > 1, pieces are parsed and partitions settled by that many spawned worker processes
 (:func:`workers_for`), which are handed CSV bytes or Parquet row ranges and hand back file names; with
-1 (the default on 2 CPUs: :func:`default_jobs`), the same task functions run in this process, each
-when its result is taken, and a file of up to ``batch.IN_MEMORY_BYTES`` keeps its pieces as tables
+1 (the default on 2 CPUs: :func:`default_jobs`), the same task functions run in this process — the
+pieces on ``READ_THREADS`` threads (Polars releases the GIL), the partitions each when its result is
+taken — and a file of up to ``batch.IN_MEMORY_BYTES`` keeps its pieces as tables
 instead of spill files (``_store``/``_load``), each partition's claims let go once it is settled:
 the engine is faster on partitions of a few hundred thousand claims than on a million at once.
 
@@ -45,7 +46,7 @@ import time
 from collections import deque
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ProcessPoolExecutor, ThreadPoolExecutor
-from contextlib import contextmanager, suppress
+from contextlib import contextmanager, nullcontext, suppress
 from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
@@ -70,8 +71,8 @@ from medins.claims.writers import _SUFFIXES, Format, _prepare, _write, format_mo
 from medins.engine.settle import MONEY_OUTPUTS, OUTPUT_COLUMNS, settle
 from medins.errors import InputError
 
-#: Bytes of CSV read and parsed at a time (about 90,000 claims): a parse peaks near 150 MB.
-PIECE_BYTES = 8 * 1024 * 1024
+#: Bytes of CSV read and parsed at a time (about 150,000 claims): a parse peaks near 300 MB.
+PIECE_BYTES = 16 * 1024 * 1024
 #: Rows of a Parquet input read at a time.
 PIECE_ROWS = 200_000
 #: Output rows put back in order at a time.
@@ -468,8 +469,47 @@ def _read_pieces(path: Path, encoding: str, mapping: dict | None, spill: _Spill,
     """Pass 1: read ``path`` piece by piece into ``spill``; returns the encoding the file was read in.
 
     This process cuts the file into pieces (and decodes GBK); the pieces are parsed by the workers,
-    at most ``workers.window`` at a time, and collected in file order.
+    at most ``workers.window`` at a time, and collected in file order. Without worker processes
+    (``--jobs 1``) they are parsed here, on :data:`READ_THREADS` threads (:func:`_read_here`).
     """
+    if isinstance(workers, _InProcess):
+        with stagetimes.stage("read/validate"):  # the whole pass, once: the threads' CPU is this process's
+            return _read_here(path, encoding, mapping, spill, stage)
+    return _read_all(path, encoding, mapping, spill, stage, workers, timed=True)
+
+
+#: Threads parsing pieces in this process (``--jobs 1``). Why threads: a piece's parse is a few hundred
+#: short Polars calls, which release the GIL, and the Python between them; two pieces parsed at once keep
+#: both CPUs busy through those gaps, where one leaves one idle. More than two pieces at once only add
+#: memory (each parse peaks near ten times its CSV) on a machine of two CPUs.
+READ_THREADS = min(2, usable_cpus())
+
+
+class _Threads:
+    """Pieces parsed on a thread pool of this process, in the shape :func:`_read_all` submits to."""
+
+    def __init__(self, pool: ThreadPoolExecutor, threads: int) -> None:
+        self.pool, self.window = pool, threads
+
+    def submit(self, fn: Callable, *args) -> Future:
+        return self.pool.submit(fn, *args)
+
+
+def _read_here(path: Path, encoding: str, mapping: dict | None, spill: _Spill,
+               stage: Callable[[str, float], None]) -> str:
+    """Pass 1 in this process: the pieces parsed on :data:`READ_THREADS` threads, collected in file order."""
+    threads = max(1, READ_THREADS)
+    pool = ThreadPoolExecutor(threads, thread_name_prefix="medins-read")
+    try:
+        return _read_all(path, encoding, mapping, spill, stage, _Threads(pool, threads), timed=False)
+    finally:  # an error: the pieces not started are of no use; those running end before their spill goes
+        pool.shutdown(wait=True, cancel_futures=True)
+
+
+def _read_all(path: Path, encoding: str, mapping: dict | None, spill: _Spill,
+              stage: Callable[[str, float], None], workers, *, timed: bool) -> str:
+    """Cut ``path`` into pieces, hand them to ``workers`` (at most ``workers.window`` in flight beyond the
+    one being collected) and collect them in file order. ``timed``: each piece times its own stages."""
     suffix = path.suffix.lower()
     stage("read", 0.0)
     file = str(path)
@@ -481,7 +521,7 @@ def _read_pieces(path: Path, encoding: str, mapping: dict | None, spill: _Spill,
 
     def send(source: bytes | _Rows, label: str) -> None:
         in_flight.append(workers.submit(_read_piece, source, label, mapping, file, spill.target, spill.partitions,
-                                        spill.next_index()))
+                                        spill.next_index(), timed))
         while len(in_flight) > workers.window:
             spill.collect(in_flight.popleft().result())
 
@@ -516,15 +556,19 @@ class _Rows:
 
 
 def _read_piece(source: bytes | _Rows, label: str, mapping: dict | None, file: str, folder: Path | None,
-                partitions: int, n: int) -> _Piece:
-    """Task: read one piece (CSV bytes, or rows of a Parquet file) and spill its claims by person hash."""
-    with stagetimes.stage("read/validate"):
+                partitions: int, n: int, timed: bool = True) -> _Piece:
+    """Task: read one piece (CSV bytes, or rows of a Parquet file) and spill its claims by person hash.
+
+    ``timed``: record the piece's ``read/validate`` and ``spill`` stages (a worker process); pieces parsed
+    on threads are not timed one by one, their process's CPU being shared: the caller times the pass.
+    """
+    with stagetimes.stage("read/validate") if timed else nullcontext():
         if isinstance(source, _Rows):
             frame = pl.scan_parquet(file).slice(source.offset, source.length).collect()
             read = read_frame_piece(frame, row_offset=0, mapping=mapping, file=file)
         else:
             read = read_csv_piece(source, row_offset=0, encoding=label, mapping=mapping, file=file)
-    with stagetimes.stage("spill"):
+    with stagetimes.stage("spill") if timed else nullcontext():
         return _spill_piece(read, folder, partitions, n)
 
 
@@ -537,14 +581,13 @@ def _csv_pieces(path: Path, encoding: str) -> Iterator[tuple[bytes, str, int]]:
                          hint_en="use auto, utf-8, gbk or gb18030", hint_zh="请使用 auto、utf-8、gbk 或 gb18030",
                          file=str(path))
     header: bytes | None = None
-    pending = b""
     consumed = 0
     decoder = None
     at = 0  # file offset of ``pending`` (UTF-8: the bytes are the file's)
     with path.open("rb") as handle:
-        first = handle.read(PIECE_BYTES)
+        first = handle.read(max(PIECE_BYTES, len(_BOM)))  # a BOM is seen whole, however small the pieces
         if first.startswith(_BOM) and enc in ("auto", "utf-8"):
-            first, enc = first[len(_BOM):], "utf-8"
+            first, enc = first[len(_BOM):] or handle.read(PIECE_BYTES), "utf-8"
             consumed = at = len(_BOM)
         if enc == "auto":  # as the whole-file reader decides (readers.utf8_bytes), on the first block
             enc = "utf-8" if _utf8_start(first) or utf8_wins(first) else "gb18030"
@@ -554,39 +597,52 @@ def _csv_pieces(path: Path, encoding: str) -> Iterator[tuple[bytes, str, int]]:
         if enc != "utf-8":
             decoder = codecs.getincrementaldecoder(enc)("medins-mark")  # undecodable bytes → rows rejected
         block = first
+        tail, parity = b"", 0  # the bytes after the last record end so far, and the parity of their quotes
         while True:
             final = len(block) == 0
             consumed += len(block)
             if decoder is not None:
                 block = decode_block_marking(decoder, flag_utf8_lines(block), final=final,
                                              base=consumed - len(block)).text.encode()
-            pending += block
-            end = len(pending) if final else _cut(pending)
-            if end:
-                piece, pending = pending[:end], pending[end:]
-                at += end
-                if decoder is None and not _is_utf8(piece):
-                    if utf8_wins(piece):  # a few undecodable rows: rejected as ``encoding``
-                        piece = decode_marking(piece, "utf-8", at - end).text.encode()
-                    elif guessed:
-                        raise _NotUtf8
-                    else:
-                        raise InputError(message_en="the file is not valid UTF-8",
-                                         message_zh="文件不是有效的 UTF-8 编码", file=str(path),
-                                         hint_en="try --encoding gbk or --encoding auto",
-                                         hint_zh="请尝试 --encoding gbk 或 --encoding auto")
-                if header is None:
-                    split = _cut(piece, first=True) or len(piece)
-                    header, piece = piece[:split], piece[split:]
-                    if not header.strip():
+            if final:  # what is left, with what the decoder held back (an incomplete character, marked)
+                if not tail and not block:
+                    if header is None:
                         raise InputError(message_en="the file is empty", message_zh="文件为空", file=str(path))
-                    if not header.endswith(b"\n"):
-                        header += b"\n"
-                if piece or final:
-                    yield header + piece, enc, consumed
-            if final:
-                if header is None:
+                    return
+                end = len(block)
+            else:  # the new block alone is scanned: the tail's quotes are known by their parity
+                end, parity = _cut(block, parity=parity)
+                if not end:  # a record longer than the block: it goes on in the next one
+                    tail += block
+                    block = handle.read(PIECE_BYTES)
+                    continue
+            # the piece, copied once: (header,) the tail and the block up to its last record end
+            size = len(tail) + end
+            data = b"".join((header or b"", tail, memoryview(block)[:end]))
+            tail = block[end:]
+            at += size
+            if decoder is None and not _is_utf8(data):
+                body = data[len(header or b""):]
+                if utf8_wins(body):  # a few undecodable rows: rejected as ``encoding``
+                    data = (header or b"") + decode_marking(body, "utf-8", at - size).text.encode()
+                elif guessed:
+                    raise _NotUtf8
+                else:
+                    raise InputError(message_en="the file is not valid UTF-8",
+                                     message_zh="文件不是有效的 UTF-8 编码", file=str(path),
+                                     hint_en="try --encoding gbk or --encoding auto",
+                                     hint_zh="请尝试 --encoding gbk 或 --encoding auto")
+            if header is None and data:
+                split = _cut(data, first=True)[0] or len(data)
+                header = data[:split]
+                if not header.strip():
                     raise InputError(message_en="the file is empty", message_zh="文件为空", file=str(path))
+                if not header.endswith(b"\n"):
+                    header += b"\n"
+                data = header + data[split:] if split < len(data) else header if final else b""
+            if final or len(data) > len(header or b""):
+                yield data, enc, consumed
+            if final:
                 return
             block = handle.read(PIECE_BYTES)
 
@@ -600,25 +656,38 @@ def _utf8_start(block: bytes) -> bool:
         return exc.start >= len(block) - 3 and exc.reason == "unexpected end of data"
 
 
-def _cut(data: bytes, *, first: bool = False) -> int:
-    """Index just after the last (``first``: the first) line break outside quotes; 0 when there is none.
+def _cut(data: bytes, *, first: bool = False, start: int = 0, parity: int = 0) -> tuple[int, int]:
+    """(Index just after the last — ``first``: the first — line break outside quotes, 0 when there is none;
+    the parity of the quote characters in ``data``).
 
     ``data`` starts at a record boundary, so a line break is outside quotes when an even number of
-    quote characters precedes it (an escaped quote ``""`` counts twice).
+    quote characters precedes it (an escaped quote ``""`` counts twice). Only ``data[start:]`` is
+    looked at, ``parity`` being that of the quotes before ``start``: a block read is scanned once,
+    the tail carried over from the block before is not scanned again (a record longer than a piece
+    would otherwise be re-counted on every block, quadratically). A block without a quote (the
+    membership test runs at memory speed) needs no count at all.
     """
     if first:
         at = data.find(b"\n")
         while at >= 0:
             if data.count(b'"', 0, at) % 2 == 0:
-                return at + 1
+                return at + 1, 0
             at = data.find(b"\n", at + 1)
-        return 0
-    at = data.rfind(b"\n")
+        return 0, data.count(b'"') % 2
+    quotes = data.count(b'"', start) if data.find(b'"', start) >= 0 else 0
+    total = (parity + quotes) % 2
+    if not quotes and parity:  # inside a quoted field from ``start`` to the end: no record ends here
+        return 0, total
+    after = 0  # quotes after the line break looked at
+    end = len(data)
+    at = data.rfind(b"\n", start)
     while at >= 0:
-        if data.count(b'"', 0, at) % 2 == 0:
-            return at + 1
-        at = data.rfind(b"\n", 0, at)
-    return 0
+        if quotes:
+            after += data.count(b'"', at, end)
+        if (total - after) % 2 == 0:
+            return at + 1, total
+        end, at = at, data.rfind(b"\n", start, at)
+    return 0, total
 
 
 def _write_ranges(ranges: dict[int, list[Stored]], output: Path, into: Path, kind: Format, folder: Path,

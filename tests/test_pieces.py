@@ -1,0 +1,192 @@
+"""The partitioned read pass: a CSV cut into pieces of whole records, pieces parsed on threads, no row lost.
+
+Why these tests: a cut one byte off (inside a quoted field, inside a GBK character, between CR and LF)
+would split a record in two — two wrong rows, or a row silently shifted — and the parse on threads must
+give exactly the table one read of the whole file gives, in file order.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import threading
+from pathlib import Path
+
+import polars as pl
+import pytest
+
+import medins.batch
+import medins.partitioned as partitioned
+from medins import stagetimes
+from medins.batch import run_batch
+from medins.claims.readers import read_claims
+from medins.partitioned import _csv_pieces, _cut, _NotUtf8, _read_pieces, _Spill, workers_for
+from medins.policy.loader import load_policy
+
+HEADER = "claim_id,person_id,visit_type,admit_date,hospital_zone,preapproved,total,self_pay,class_b,diagnosis"
+#: Records of every awkward kind: a quoted line break, escaped quotes, a separator in quotes, an empty quoted
+#: cell, Chinese text, a record much longer than a piece, a ragged row, a blank row and a bad date.
+RECORDS = [
+    'C1,P1,inpatient,2008-03-02,in_city,true,10000,0,0,"a ""quoted"" word"',
+    'C2,P2,outpatient,2008-03-03,in_city,,120,0,0,"line one\nline two"',
+    'C3,P1,inpatient,2008-04-02,东,true,2000.50,10,0,""',
+    'C4,P3,inpatient,2008-05-02,in_city,true,300,0,0,"' + "长" * 400 + ',still one cell"',
+    'C5,P4,inpatient,2008-13-02,in_city,true,300,0,0,x',
+    'C6,P4,inpatient,2008-06-02,in_city,true,300,0,0',
+    ',,,,,,,,,',
+    'C7,P5,outpatient,2008-07-02,in_city,false,80,0,0,"""x"""',
+    'C8,P5,outpatient,2008-07-03,in_city,false,90,0,0,"tail ""\n"" end"',
+]
+
+
+def text(newline: str = "\n", *, last_newline: bool = True) -> str:
+    body = newline.join([HEADER, *(r.replace("\n", newline) for r in RECORDS)])
+    return body + (newline if last_newline else "")
+
+
+def records_of(data: bytes) -> list[list[str]]:
+    return list(csv.reader(io.StringIO(data.decode("utf-8"), newline="")))
+
+
+CASES = {
+    "lf": (text().encode("utf-8"), "auto"),
+    "crlf": (text("\r\n").encode("utf-8"), "auto"),
+    "gbk": (text().encode("gbk"), "gbk"),
+    "gb18030 guessed": (text("\r\n").encode("gb18030"), "auto"),
+    "bom": (b"\xef\xbb\xbf" + text().encode("utf-8"), "auto"),
+    "no last newline": (text(last_newline=False).encode("utf-8"), "utf-8"),
+}
+
+
+@pytest.mark.parametrize("piece_bytes", [1, 7, 64, 300, 1 << 20])
+@pytest.mark.parametrize("case", list(CASES))
+def test_pieces_are_whole_records_that_add_up_to_the_file(tmp_path, monkeypatch, case, piece_bytes) -> None:
+    """Each piece is the header line and whole records; together, in order, they are the file's records."""
+    data, encoding = CASES[case]
+    path = tmp_path / "claims.csv"
+    path.write_bytes(data)
+    monkeypatch.setattr(partitioned, "PIECE_BYTES", piece_bytes)
+    try:
+        pieces = list(_csv_pieces(path, encoding))
+    except _NotUtf8:  # UTF-8 guessed from a first block of ASCII: read again as GB18030 (as run_partitioned does)
+        assert encoding == "auto"
+        pieces = list(_csv_pieces(path, "gb18030"))
+    whole = text(last_newline=case != "no last newline").replace("\n", "\r\n" if "crlf" in case or "guessed" in case
+                                                                   else "\n")
+    expected = records_of(whole.encode("utf-8"))
+    seen: list[list[str]] = []
+    for piece, label, _done in pieces:
+        assert label == ("utf-8" if encoding in ("auto", "utf-8") and "gb" not in case else encoding
+                         if encoding != "auto" else "gb18030")
+        rows = records_of(piece)
+        assert rows[0] == expected[0]  # every piece starts with the header line
+        seen += rows[1:]
+        assert piece.endswith(b"\n") or piece is pieces[-1][0]  # a piece ends where a record ends
+    assert seen == expected[1:]
+    assert pieces[-1][2] == len(data)  # every byte consumed
+
+
+def test_a_record_longer_than_a_piece_is_carried_whole(tmp_path, monkeypatch) -> None:
+    """A quoted cell many pieces long (line breaks and quotes inside) is one record of one piece."""
+    long_cell = '"' + ('x""\n' * 500) + '"'
+    path = tmp_path / "long.csv"
+    path.write_bytes(f"a,b\n1,{long_cell}\n2,y\n".encode())
+    monkeypatch.setattr(partitioned, "PIECE_BYTES", 16)
+    bodies = [records_of(p)[1:] for p, _, _ in _csv_pieces(path, "utf-8")]
+    assert [r for body in bodies for r in body] == [["1", 'x"\n' * 500], ["2", "y"]]
+    assert bodies[0][0] == ["1", 'x"\n' * 500]  # in the first piece, whole
+
+
+def test_cut_scans_the_new_block_with_the_tail_parity() -> None:
+    """``_cut`` on a block, given the parity of the quotes before it, finds the record end a scan of the
+    whole text finds; and it returns the parity to carry on."""
+    data = b'a,"b\nc",d\ne,"f""\n"\n"g\n'
+    for split in range(len(data) + 1):
+        head, block = data[:split], data[split:]
+        end, parity = _cut(block, parity=head.count(b'"') % 2)
+        whole = 0
+        for at in range(len(data)):  # the last line break after ``split`` with an even count before it
+            if at >= split and data[at:at + 1] == b"\n" and data.count(b'"', 0, at) % 2 == 0:
+                whole = at + 1
+        assert (split + end if end else 0) == whole
+        assert parity == data.count(b'"') % 2
+
+
+def test_cut_of_a_block_inside_a_quoted_field_finds_nothing() -> None:
+    assert _cut(b"no quote here\nand a line\n", parity=1) == (0, 1)
+    assert _cut(b"x\ny\n", parity=0) == (4, 0)
+    assert _cut(b'h1,h2\n"a\nb",c\n', first=True) == (6, 0)
+
+
+def _read_in_pieces(path: Path, monkeypatch, threads: int, piece_bytes: int = 120):
+    monkeypatch.setattr(partitioned, "PIECE_BYTES", piece_bytes)
+    monkeypatch.setattr(partitioned, "READ_THREADS", threads)
+    spill = _Spill(path.parent / f"spill-{threads}", 3, in_memory=True)
+    with workers_for(1) as workers:
+        try:
+            label = _read_pieces(path, "auto", None, spill, lambda *_: None, workers)
+        except _NotUtf8:  # as run_partitioned: UTF-8 guessed from an ASCII start, a later piece is not
+            spill = _Spill(path.parent / f"again-{threads}", 3, in_memory=True)
+            label = _read_pieces(path, "gb18030", None, spill, lambda *_: None, workers)
+    claims = pl.concat([frame.with_columns(pl.col("row") + offset) for k in sorted(spill.files)
+                        for frame, offset in spill.files[k]]).sort("row")
+    rejects = pl.concat(spill.rejects) if spill.rejects else None
+    return label, spill, claims, rejects
+
+
+@pytest.mark.parametrize("encoding", ["utf-8", "gb18030"])
+def test_pieces_read_on_threads_give_the_same_tables_as_one_read(tmp_path, monkeypatch, encoding) -> None:
+    """Claims and rejects of the pieces (parsed on two threads, collected in file order, rows renumbered)
+    are exactly those of one read of the whole file; rows read = claims + rejects."""
+    path = tmp_path / "claims.csv"
+    path.write_bytes(("".join(text() for _ in range(1)) + "\n".join(
+        f"D{i},P{i % 7},inpatient,2008-0{1 + i % 9}-1{i % 10},in_city,true,{100 + i}.5,0,0,x" for i in range(60))
+        + "\n").encode(encoding))
+    names: set[str] = set()
+    parse = partitioned.read_csv_piece
+
+    def recording(*args, **kwargs):
+        names.add(threading.current_thread().name)
+        return parse(*args, **kwargs)
+
+    monkeypatch.setattr(partitioned, "read_csv_piece", recording)
+    whole = read_claims(path)
+    label, spill, claims, rejects = _read_in_pieces(path, monkeypatch, threads=2)
+    assert spill.pieces > 3 and all(n.startswith("medins-read") for n in names)
+    assert label == whole.encoding
+    assert claims.equals(whole.claims.select(claims.columns))
+    assert rejects is not None and rejects.sort("row").equals(whole.rejects)
+    assert spill.rows_read == whole.rows_read == claims.height + rejects.height
+    # one thread: the same again
+    _label, _spill, one, one_rejects = _read_in_pieces(path, monkeypatch, threads=1)
+    assert one.equals(claims) and one_rejects is not None and one_rejects.equals(rejects)
+
+
+def test_the_in_process_read_pass_is_timed_once(tmp_path, monkeypatch) -> None:
+    """Pieces parsed on threads share the process's CPU clock: the pass is one ``read/validate`` stage (no
+    piece counted twice), and no ``spill`` stage is recorded apart from it."""
+    path = tmp_path / "claims.csv"
+    path.write_bytes(text().encode("utf-8"))
+    times = tmp_path / "stages.tsv"
+    monkeypatch.setenv(stagetimes.ENV, str(times))
+    _read_in_pieces(path, monkeypatch, threads=2, piece_bytes=64)
+    found = {t.name: t.calls for t in stagetimes.totals(times)}
+    assert found == {"read/validate": 1}
+
+
+def test_every_row_ends_settled_or_rejected(tmp_path, monkeypatch) -> None:
+    """Through the partitioned path in tiny pieces on threads: rows in = settled + rejected, with the very
+    bytes of settling the file whole."""
+    path = tmp_path / "claims.csv"
+    path.write_bytes(text("\r\n").encode("gb18030"))
+    suqian = load_policy("suqian-2007")
+    whole = run_batch(path, suqian, tmp_path / "whole.csv", partitions=1)
+    monkeypatch.setattr(medins.batch, "PARTITION_BYTES", 64)
+    monkeypatch.setattr(partitioned, "PIECE_BYTES", 90)
+    monkeypatch.setattr(partitioned, "READ_THREADS", 2)
+    parts = run_batch(path, suqian, tmp_path / "parts.csv")
+    data_rows = len(records_of(text().encode("utf-8"))) - 2  # less the header and the blank row
+    assert parts.rows_read == data_rows == parts.claims_settled + parts.rows_rejected
+    assert (parts.rows_read, parts.rows_rejected) == (whole.rows_read, whole.rows_rejected)
+    assert (tmp_path / "parts.csv").read_bytes() == (tmp_path / "whole.csv").read_bytes()
+    assert (tmp_path / "parts.rejects.csv").read_bytes() == (tmp_path / "whole.rejects.csv").read_bytes()
