@@ -19,6 +19,7 @@ from functools import lru_cache
 import polars as pl
 
 from medins.claims.fields import MONEY_COLUMNS
+from medins.engine.codes import Codes
 from medins.engine.native import Native, compile_expression
 from medins.policy.compiled import PAYER_NAMES, CompiledPolicy
 from medins.policy.expr import Expression, ExprEvalError, MissingEntryError
@@ -94,6 +95,28 @@ class Run:
     groupings: dict[str, tuple] = field(default_factory=dict)
     #: ``settle(..., keep_trace=True)``: stages keep the few temporaries ``--explain`` reads (:meth:`drop`).
     trace: bool = False
+    #: Codes being added to ``;``-joined columns (``_reasons``, ``_assumed``) as bits (``engine/codes.py``).
+    pending: dict[str, Codes] = field(default_factory=dict)
+
+    def codes(self, column: str) -> Codes:
+        """The codes being added to ``column`` (joined into it by :meth:`finish_codes`)."""
+        return self.pending.setdefault(column, Codes(column))
+
+    def add_code(self, column: str, code: str | pl.Expr, flag: pl.Expr) -> None:
+        """Add ``code`` to ``column`` where ``flag`` holds, in one eager step (a stage's query: :meth:`Lazy.code`)."""
+        self.frame = self.frame.with_columns(self.codes(column).add(code, flag))
+
+    def finish_codes(self, column: str) -> None:
+        """Join the codes added to ``column`` into its text (null: none), once, from their bit patterns."""
+        self.frame = self.codes(column).finish(self.frame)
+
+    def lazy(self) -> Lazy:
+        """A stage's new columns built as expressions on one query, materialised by one collect.
+
+        Why: an eager ``with_columns`` per rule is a pass (and a collect) per rule; the same expressions on one
+        lazy query are evaluated together, their common parts once (common-subexpression elimination).
+        """
+        return Lazy(self)
 
     def drop(self, frame: pl.DataFrame, keep: dict[str, str], *columns: str) -> pl.DataFrame:
         """``frame`` without the temporaries ``columns``; with ``trace``, those named in ``keep`` stay under
@@ -251,6 +274,70 @@ class Run:
                     value = _Failed(_short(f"{expr.text!r} {exc}"))  # the reason names the expression
                 memo[key] = value
             yield value
+
+
+class Lazy:
+    """The pending query of one stage over ``run.frame`` (:meth:`Run.lazy`); :meth:`collect` materialises it.
+
+    Expressions that need the exact evaluator (no native form, or rows it hands back) cannot be part of
+    the query: :meth:`ev` then materialises what is pending (a collect) and evaluates on the frame, so
+    the stage costs one collect per such expression at most, and one in all when every one is native.
+    """
+
+    def __init__(self, run: Run) -> None:
+        self.run = run
+        self.query = run.frame.lazy()
+        self.dirty = False
+        self._schema: pl.Schema | None = run.frame.schema
+
+    @property
+    def schema(self) -> pl.Schema:
+        if self._schema is None:
+            self._schema = self.query.collect_schema()
+        return self._schema
+
+    def with_columns(self, *exprs: pl.Expr | list[pl.Expr], **named: pl.Expr | pl.Series) -> Lazy:
+        self.query = self.query.with_columns(*exprs, **named)
+        self.dirty, self._schema = True, None
+        return self
+
+    def drop(self, *columns: str) -> Lazy:
+        self.query = self.query.drop(*columns)
+        self.dirty, self._schema = True, None
+        return self
+
+    def code(self, column: str, code: str | pl.Expr, flag: pl.Expr) -> Lazy:
+        """Add ``code`` to the ``;``-joined ``column`` where ``flag`` holds (as a bit: ``engine/codes.py``)."""
+        return self.with_columns(self.run.codes(column).add(code, flag))
+
+    def series(self, expr: pl.Expr) -> pl.Series:
+        """The value of ``expr`` on the frame as it is so far (materialises what is pending)."""
+        return self.collect().frame.select(expr).to_series()
+
+    def ev(self, text: str | None, returns: str, *, mask: pl.Expr | None = None, on_error: str = "reject",
+           required: bool = False) -> pl.Expr:
+        """``Run.ev`` as an expression on the query: the native form itself where it is exact on every row;
+        otherwise the evaluator's column (``mask`` and the frame materialised first)."""
+        dtype = _DTYPES[returns]
+        if text is None:
+            return pl.lit(None, dtype)
+        schema = self.schema
+        cols = sorted(c for c in parse(text).names if c in schema)
+        shape = pl.DataFrame(schema=schema)
+        native = self.run.native(text, returns, frame=shape) if _native_pays(returns, shape, cols) else None
+        if native is not None and native.trouble is None and not required:
+            value = native.value if mask is None else pl.when(mask).then(native.value)
+            return value.cast(dtype)
+        where = None if mask is None else self.series(mask)
+        return pl.lit(self.run.ev(text, returns, mask=where, on_error=on_error, required=required))
+
+    def collect(self) -> Run:
+        """Materialise the pending query into ``run.frame`` (one collect, Polars' in-memory engine: cheaper
+        than the streaming one for these shapes), columns in one chunk each (``fused.collected``)."""
+        if self.dirty:
+            self.run.frame = self.query.collect(engine="in-memory").rechunk()
+            self.query, self.dirty, self._schema = self.run.frame.lazy(), False, self.run.frame.schema
+        return self.run
 
 
 def _native_pays(returns: str, frame: pl.DataFrame, cols: list[str]) -> bool:

@@ -73,7 +73,10 @@ def settle(policy: CompiledPolicy, claims: pl.DataFrame, items: pl.DataFrame | N
     with stage("engine.rules"):
         select_rules(run)
         check_history(run)
-    _guard_benefit_year(run)
+        _guard_benefit_year(run)
+        # The reasons and assumptions were added as bits: joined into their text once (``engine/codes.py``).
+        run.finish_codes(REASON_COLUMNS)
+        run.finish_codes(ASSUMED)
     _apply_problems(run)
     run.frame = run.frame.with_columns(_ok=reasons_ok())
     before = run.frame
