@@ -49,8 +49,12 @@ def check_admissibility(run: Run) -> None:
     One query (``Run.lazy``): every condition with a native form is an expression of it, and the reasons are
     bits set on it; only a condition the exact evaluator must give materialises the frame before it.
     """
+    run.deferred(_admissibility)
+
+
+def _admissibility(run: Run, defer: bool) -> None:
     adm = run.policy.model.admission
-    q = run.lazy()
+    q = run.lazy(defer=defer)
     _categories(q)
     unchecked: list[tuple[str, pl.Expr]] = []  # (code, rows where the check could not be decided)
     if adm.unlisted_hospitals == "not_designated":

@@ -11,6 +11,7 @@ the expression reads, turning failures into a reason on the claims concerned ins
 from __future__ import annotations
 
 import ast
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date
 from decimal import ROUND_HALF_UP, Decimal
@@ -110,13 +111,33 @@ class Run:
         """Join the codes added to ``column`` into its text (null: none), once, from their bit patterns."""
         self.frame = self.codes(column).finish(self.frame)
 
-    def lazy(self) -> Lazy:
+    def lazy(self, *, defer: bool = False) -> Lazy:
         """A stage's new columns built as expressions on one query, materialised by one collect.
 
         Why: an eager ``with_columns`` per rule is a pass (and a collect) per rule; the same expressions on one
         lazy query are evaluated together, their common parts once (common-subexpression elimination).
+        ``defer``: see :meth:`deferred`.
         """
-        return Lazy(self)
+        return Lazy(self, defer=defer)
+
+    def deferred(self, step: Callable[[Run, bool], None]) -> None:
+        """Run the stage ``step(run, defer=True)``; should a row need the exact evaluator, run it again unfused.
+
+        Why: a date condition (``add_months``, ``workday_add``) has a native form that hands back the rare
+        rows it cannot give exactly (a date outside the calendar). Deferred, such a form is fused into the
+        stage's query like any other, and its troubled rows are only counted; when there are none (the usual
+        case) the result is exactly :meth:`ev`'s. When there are, the stage starts again from the same frame,
+        reasons and problems with ``defer=False``, every such expression going through :meth:`ev`.
+        """
+        frame, problems = self.frame, {i: list(codes) for i, codes in self.problems.items()}
+        sizes = {column: len(codes.entries) for column, codes in self.pending.items()}
+        try:
+            step(self, True)
+        except Troubled:
+            self.frame, self.problems = frame, problems
+            for column, codes in self.pending.items():
+                del codes.entries[sizes.get(column, 0):]
+            step(self, False)
 
     def drop(self, frame: pl.DataFrame, keep: dict[str, str], *columns: str) -> pl.DataFrame:
         """``frame`` without the temporaries ``columns``; with ``trace``, those named in ``keep`` stay under
@@ -276,6 +297,10 @@ class Run:
             yield value
 
 
+class Troubled(Exception):
+    """A deferred native form met rows only the exact evaluator gives (:meth:`Run.deferred`)."""
+
+
 class Lazy:
     """The pending query of one stage over ``run.frame`` (:meth:`Run.lazy`); :meth:`collect` materialises it.
 
@@ -284,8 +309,9 @@ class Lazy:
     the stage costs one collect per such expression at most, and one in all when every one is native.
     """
 
-    def __init__(self, run: Run) -> None:
-        self.run = run
+    def __init__(self, run: Run, *, defer: bool = False) -> None:
+        self.run, self.defer = run, defer
+        self.troubles: list[str] = []  # deferred native forms' troubled-row columns (``Run.deferred``)
         self.query = run.frame.lazy()
         self.dirty = False
         self._schema: pl.Schema | None = run.frame.schema
@@ -324,9 +350,15 @@ class Lazy:
         schema = self.schema
         cols = sorted(c for c in parse(text).names if c in schema)
         shape = pl.DataFrame(schema=schema)
-        native = self.run.native(text, returns, frame=shape) if _native_pays(returns, shape, cols) else None
-        if native is not None and native.trouble is None and not required:
+        # a constant (parameters only) is a literal natively: fused rather than evaluated on its own
+        native = self.run.native(text, returns, frame=shape) if not cols or _native_pays(returns, shape, cols) else None
+        if native is not None and (native.trouble is None or self.defer) and not required:
             value = native.value if mask is None else pl.when(mask).then(native.value)
+            if native.trouble is not None:  # the rows ``ev`` would hand to the evaluator: there must be none
+                name = f"_trouble{len(self.troubles)}"
+                self.troubles.append(name)
+                where = native.trouble.fill_null(False)
+                self.with_columns((where if mask is None else mask.fill_null(False) & where).alias(name))
             return value.cast(dtype)
         where = None if mask is None else self.series(mask)
         return pl.lit(self.run.ev(text, returns, mask=where, on_error=on_error, required=required))
@@ -335,7 +367,13 @@ class Lazy:
         """Materialise the pending query into ``run.frame`` (one collect, Polars' in-memory engine: cheaper
         than the streaming one for these shapes), columns in one chunk each (``fused.collected``)."""
         if self.dirty:
-            self.run.frame = self.query.collect(engine="in-memory").rechunk()
+            frame = self.query.collect(engine="in-memory").rechunk()
+            if self.troubles:
+                if any(frame[name].any() for name in self.troubles):
+                    raise Troubled
+                frame = pl.DataFrame([c for c in frame.get_columns() if c.name not in self.troubles])
+                self.troubles = []
+            self.run.frame = frame
             self.query, self.dirty, self._schema = self.run.frame.lazy(), False, self.run.frame.schema
         return self.run
 

@@ -14,7 +14,6 @@ from medins.engine.account import settle_account
 from medins.engine.admissibility import REASON_COLUMNS, check_admissibility, codes_list, reasons_list, reasons_ok
 from medins.engine.benefits import PERSON_YEAR, settle_benefits
 from medins.engine.context import ASSUMED, Run
-from medins.engine.history import check_history
 from medins.engine.prepare import add_derived
 from medins.engine.rules import select_rules
 from medins.engine.scope import split_scope
@@ -71,8 +70,7 @@ def settle(policy: CompiledPolicy, claims: pl.DataFrame, items: pl.DataFrame | N
     with stage("engine.admissibility"):
         check_admissibility(run)
     with stage("engine.rules"):
-        select_rules(run)
-        check_history(run)
+        select_rules(run)  # and check_history on the same query
         _guard_benefit_year(run)
         # The reasons and assumptions were added as bits: joined into their text once (``engine/codes.py``).
         run.finish_codes(REASON_COLUMNS)
