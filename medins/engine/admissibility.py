@@ -19,12 +19,12 @@ from medins.policy.compiled import CompiledPolicy
 REASON_COLUMNS = "_reasons"
 
 
-def add_reason(run: Run, code: str | pl.Expr, flag: pl.Expr) -> None:
+def add_reason(run: Run, code: str | pl.Expr, flag: pl.Expr, *, prefix: str = "") -> None:
     """Add ``code`` to the claim's reasons where ``flag`` is true (null counts as false), in one eager step.
 
     The reasons are kept as bits (``engine/codes.py``) until ``settle`` joins them (``Run.finish_codes``).
     """
-    run.add_code(REASON_COLUMNS, code, flag)
+    run.add_code(REASON_COLUMNS, code, flag, prefix=prefix)
 
 
 def reasons_ok() -> pl.Expr:
@@ -68,7 +68,7 @@ def _admissibility(run: Run, defer: bool) -> None:
     if adm.excluded_zones:
         q.code(REASON_COLUMNS, pl.col("hospital_zone"), pl.col("hospital_zone").is_in(adm.excluded_zones))
     if adm.excluded_causes:
-        q.code(REASON_COLUMNS, pl.lit("excluded_cause:") + pl.col("cause"), pl.col("cause").is_in(adm.excluded_causes))
+        q.code(REASON_COLUMNS, pl.col("cause"), pl.col("cause").is_in(adm.excluded_causes), prefix="excluded_cause:")
     for check in adm.checks:
         if not check.enabled:
             continue

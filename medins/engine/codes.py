@@ -32,6 +32,8 @@ class Codes:
 
     column: str
     entries: list[str | None] = field(default_factory=list)
+    #: The text before a value code's value (``excluded_cause:``), by code number.
+    prefixes: dict[int, str] = field(default_factory=dict)
 
     def bits_column(self, chunk: int) -> str:
         return f"{self.column}_bits{chunk}"
@@ -39,9 +41,13 @@ class Codes:
     def value_column(self, k: int) -> str:
         return f"{self.column}_code{k}"
 
-    def add(self, code: str | pl.Expr, flag: pl.Expr) -> list[pl.Expr]:
+    def add(self, code: str | pl.Expr, flag: pl.Expr, *, prefix: str = "") -> list[pl.Expr]:
         """The columns that add ``code`` where ``flag`` holds (null counts as false): to be evaluated in order,
-        on the frame as it is at this point (a later step may change the columns ``flag`` reads)."""
+        on the frame as it is at this point (a later step may change the columns ``flag`` reads).
+
+        A value code (an expression: text or whole numbers) adds ``prefix`` and the row's value: the value is kept
+        as it is and the text made once per distinct value (no string built per row). A null value adds nothing.
+        """
         k = len(self.entries)
         chunk, bit = divmod(k, BITS)
         on = flag.fill_null(False)
@@ -49,9 +55,9 @@ class Codes:
         before = pl.col(name) if bit else pl.lit(0, pl.Int64)  # the first code of a chunk starts its column
         exprs = [(before | pl.when(on).then(pl.lit(1 << bit, pl.Int64)).otherwise(pl.lit(0, pl.Int64))).alias(name)]
         if isinstance(code, pl.Expr):
-            exprs.append(pl.when(on).then(code.cast(pl.String)).otherwise(pl.lit(None, pl.String))
-                         .alias(self.value_column(k)))
+            exprs.append(pl.when(on).then(code).otherwise(None).alias(self.value_column(k)))
             self.entries.append(None)
+            self.prefixes[k] = prefix
         else:
             self.entries.append(code)
         return exprs
@@ -62,28 +68,49 @@ class Codes:
         return [*(self.bits_column(c) for c in range(chunks)),
                 *(self.value_column(k) for k, code in enumerate(self.entries) if code is None)]
 
-    def text(self, patterns: tuple[int, ...], values: dict[int, str | None]) -> str | None:
+    def text(self, patterns: tuple[int, ...], values: dict[int, object]) -> str | None:
         """The joined codes of one pattern (``values``: the row's text of each value code), null when none."""
         out: list[str] = []
         for k, code in enumerate(self.entries):
             chunk, bit = divmod(k, BITS)
             if not patterns[chunk] >> bit & 1:
                 continue
-            text = code if code is not None else values.get(k)
-            if text is not None:  # a value code without a value adds nothing (as ``concat_str`` ignoring nulls)
-                out.append(text)
+            if code is not None:
+                out.append(code)
+            elif (value := values.get(k)) is not None:  # without a value nothing is added (``concat_str`` ignoring nulls)
+                out.append(self.prefixes[k] + _as_text(value))
         return ";".join(out) if out else None
 
     def joined(self, frame: pl.DataFrame) -> pl.Series:
-        """The ``;``-joined codes of every row of ``frame`` (which holds :meth:`columns`), null where none."""
+        """The ``;``-joined codes of every row of ``frame`` (which holds :meth:`columns`), null where none.
+
+        Why two steps: the text of a pattern of fixed codes is looked up by the pattern alone (an integer: one
+        ``unique`` and one ``replace``); only rows where a code's text is the row's own value (few) are keyed by
+        those values too.
+        """
         keys = self.columns()
         if not keys:
             return pl.repeat(None, frame.height, dtype=pl.String, eager=True).alias(self.column)
+        chunks = (len(self.entries) + BITS - 1) // BITS
+        valued = [k for k, code in enumerate(self.entries) if code is None]
+        if chunks > 1:
+            return self._by_values(frame, keys, chunks, valued)
+        bits = frame[keys[0]]
+        patterns = bits.unique()
+        texts = pl.Series([self.text((p,), {}) for p in patterns.to_list()], dtype=pl.String)
+        out = bits.replace_strict(patterns, texts, return_dtype=pl.String).alias(self.column)
+        if valued:
+            has_value = (bits & sum(1 << k for k in valued)) != 0
+            if has_value.any():
+                rows = frame.select(keys).filter(has_value)  # the key columns only: the frame is wide
+                out = out.scatter(has_value.arg_true(), self._by_values(rows, keys, chunks, valued))
+        return out
+
+    def _by_values(self, frame: pl.DataFrame, keys: list[str], chunks: int, valued: list[int]) -> pl.Series:
+        """The joined codes keyed by every pattern and value column (distinct combinations evaluated once)."""
         from medins.engine.context import _distinct  # context imports this module
 
         index, distinct = _distinct(frame.select(keys), keys)
-        chunks = (len(self.entries) + BITS - 1) // BITS
-        valued = [k for k, code in enumerate(self.entries) if code is None]
         texts = [self.text(tuple(row[:chunks]), dict(zip(valued, row[chunks:], strict=True)))
                  for row in distinct.iter_rows()]
         return pl.Series(self.column, texts, dtype=pl.String).gather(index)
@@ -94,8 +121,17 @@ class Codes:
         if len(present) != len(self.columns()):
             raise AssertionError(f"codes of {self.column} lost columns")
         out = frame.drop(present).with_columns(self.joined(frame))
-        self.entries = []
+        self.entries, self.prefixes = [], {}
         return out
+
+
+def _as_text(value: object) -> str:
+    """A value as Polars casts it to text (the text codes were built with before they were bits)."""
+    if isinstance(value, str):
+        return value
+    if isinstance(value, int) and not isinstance(value, bool):
+        return str(value)
+    return pl.Series([value]).cast(pl.String)[0]
 
 
 def lists_by_pattern(codes: list[str], patterns: list[pl.Series]) -> pl.Series:

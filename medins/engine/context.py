@@ -103,9 +103,9 @@ class Run:
         """The codes being added to ``column`` (joined into it by :meth:`finish_codes`)."""
         return self.pending.setdefault(column, Codes(column))
 
-    def add_code(self, column: str, code: str | pl.Expr, flag: pl.Expr) -> None:
+    def add_code(self, column: str, code: str | pl.Expr, flag: pl.Expr, *, prefix: str = "") -> None:
         """Add ``code`` to ``column`` where ``flag`` holds, in one eager step (a stage's query: :meth:`Lazy.code`)."""
-        self.frame = self.frame.with_columns(self.codes(column).add(code, flag))
+        self.frame = self.frame.with_columns(self.codes(column).add(code, flag, prefix=prefix))
 
     def finish_codes(self, column: str) -> None:
         """Join the codes added to ``column`` into its text (null: none), once, from their bit patterns."""
@@ -332,9 +332,10 @@ class Lazy:
         self.dirty, self._schema = True, None
         return self
 
-    def code(self, column: str, code: str | pl.Expr, flag: pl.Expr) -> Lazy:
-        """Add ``code`` to the ``;``-joined ``column`` where ``flag`` holds (as a bit: ``engine/codes.py``)."""
-        return self.with_columns(self.run.codes(column).add(code, flag))
+    def code(self, column: str, code: str | pl.Expr, flag: pl.Expr, *, prefix: str = "") -> Lazy:
+        """Add ``code`` (a value code: ``prefix`` and the row's value) to the ``;``-joined ``column`` where ``flag``
+        holds (as a bit: ``engine/codes.py``)."""
+        return self.with_columns(self.run.codes(column).add(code, flag, prefix=prefix))
 
     def series(self, expr: pl.Expr) -> pl.Series:
         """The value of ``expr`` on the frame as it is so far (materialises what is pending)."""

@@ -115,7 +115,7 @@ def _fill_hospitals(q: Lazy) -> None:
     )
     for fact in ("zone", "level", "kind"):  # filled from the hospital's name: said, not silent
         given, found = pl.col(f"hospital_{fact}"), pl.col(f"_h_{fact}")
-        q.code(ASSUMED, pl.lit(f"hospital_{fact}=") + found.cast(pl.String), given.is_null() & found.is_not_null())
+        q.code(ASSUMED, found, given.is_null() & found.is_not_null(), prefix=f"hospital_{fact}=")
     q.with_columns(
         _listed=pl.when(pl.col("hospital_name").is_null()).then(None).otherwise(pl.col("_h_zone").is_not_null()
                                                                                | pl.col("_h_level").is_not_null()

@@ -141,7 +141,7 @@ def _unsettled_zones(q: Lazy) -> None:
     for fact, code in KEYED_FACTS.items():
         if fact not in q.schema:
             continue
-        value = pl.col(fact).cast(pl.String)
+        value = pl.col(fact)
         for idx, rule in enumerate(q.run.policy.model.rules):
             tables = keyed_tables(rule, fact)
             for v_idx, version in enumerate(q.run.policy.versions):
@@ -150,8 +150,9 @@ def _unsettled_zones(q: Lazy) -> None:
                 if not keyed or any(k.endswith("+") for keys in keyed for k in keys):  # "3+": open, every value fits
                     continue
                 known = sorted(set.intersection(*keyed))
-                flag = (pl.col("_rule") == idx) & (pl.col("_v") == v_idx) & value.is_not_null() & ~value.is_in(known)
-                q.code(REASON_COLUMNS, pl.lit(f"{code}:") + value, flag)
+                flag = (pl.col("_rule") == idx) & (pl.col("_v") == v_idx) & value.is_not_null() \
+                    & ~value.cast(pl.String).is_in(known)
+                q.code(REASON_COLUMNS, value, flag, prefix=f"{code}:")
 
 
 def _account_needs(q: Lazy) -> None:
