@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import polars as pl
 
-from medins.engine.codes import lists_by_pattern, pattern
+from medins.engine.codes import lists_by_pattern, pattern, replace_columns
 from medins.engine.context import ASSUMED, Lazy, Run
 from medins.policy.compiled import CompiledPolicy
 
@@ -87,7 +87,7 @@ def _admissibility(run: Run, defer: bool) -> None:
     if unchecked:
         names = [f"_uc{c}" for c in range(len(chunks))]
         lists = lists_by_pattern([code for code, _flag in unchecked], [run.frame[n] for n in names])
-        run.frame = run.frame.drop(names).with_columns(_unchecked=lists)
+        run.frame = replace_columns(run.frame, names, lists.alias("_unchecked"))
 
 
 def check_sources(policy: CompiledPolicy) -> dict[str, str]:

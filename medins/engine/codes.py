@@ -120,9 +120,19 @@ class Codes:
         present = [c for c in self.columns() if c in frame.columns]
         if len(present) != len(self.columns()):
             raise AssertionError(f"codes of {self.column} lost columns")
-        out = frame.drop(present).with_columns(self.joined(frame))
+        out = replace_columns(frame, present, self.joined(frame))
         self.entries, self.prefixes = [], {}
         return out
+
+
+def replace_columns(frame: pl.DataFrame, drop: list[str], *add: pl.Series) -> pl.DataFrame:
+    """``frame`` without the columns ``drop``, with ``add`` (in place of a column of the same name, else last).
+
+    Why not ``drop(...).with_columns(...)``: each is a query of its own; this only rearranges the columns.
+    """
+    new = {s.name: s for s in add}
+    kept = [new.pop(c.name, c) for c in frame.get_columns() if c.name not in drop]
+    return pl.DataFrame([*kept, *new.values()])
 
 
 def _as_text(value: object) -> str:

@@ -20,7 +20,7 @@ from functools import lru_cache
 import polars as pl
 
 from medins.claims.fields import MONEY_COLUMNS
-from medins.engine.codes import Codes
+from medins.engine.codes import Codes, replace_columns
 from medins.engine.native import Native, compile_expression
 from medins.policy.compiled import PAYER_NAMES, CompiledPolicy
 from medins.policy.expr import Expression, ExprEvalError, MissingEntryError
@@ -372,7 +372,7 @@ class Lazy:
             if self.troubles:
                 if any(frame[name].any() for name in self.troubles):
                     raise Troubled
-                frame = pl.DataFrame([c for c in frame.get_columns() if c.name not in self.troubles])
+                frame = replace_columns(frame, self.troubles)
                 self.troubles = []
             self.run.frame = frame
             self.query, self.dirty, self._schema = self.run.frame.lazy(), False, self.run.frame.schema

@@ -11,6 +11,7 @@ from datetime import date
 
 import polars as pl
 
+from medins.engine.codes import replace_columns
 from medins.engine.context import ASSUMED, Lazy, Run
 
 #: Facts the engine fills in when a claim leaves them out (DESIGN.md §3), each listed as ``assumed``.
@@ -60,7 +61,7 @@ def add_derived(run: Run) -> None:
         found = run.problems.setdefault(i, [])
         found += [code for code, h in zip(("age_mismatch", "hospital_mismatch", "policy_not_in_force"), holds,
                                            strict=True) if h]
-    run.frame = run.frame.drop("_mismatch", "_h_conflict", "_nov")
+    run.frame = replace_columns(run.frame, ["_mismatch", "_h_conflict", "_nov"])
 
 
 def _age(birth: pl.Expr, on: pl.Expr) -> pl.Expr:
