@@ -180,7 +180,7 @@ class Run:
         if native is not None and native.trouble is None and not required:
             value = native.value if mask is None else pl.when(pl.lit(mask)).then(native.value)
             return base.with_columns(value.cast(dtype).alias("_native"))["_native"]  # a constant too
-        narrow = base.select("_i", "_v", *cols)  # filter only the columns the expression reads
+        narrow = base[["_i", "_v", *cols]]  # filter only the columns the expression reads
         rows = narrow if mask is None else narrow.filter(mask)
         if rows.height == 0:
             return pl.repeat(None, n, dtype=dtype, eager=True)
@@ -199,7 +199,7 @@ class Run:
         if failed_rows and on_error == "reject":
             for i, reason in failed_rows:
                 self.problems.setdefault(i, []).append(reason)
-        if required:
+        if required and values.null_count() > len(failed_rows):  # an unknown value that is not a failure
             failed = pl.Series([i for i, _r in failed_rows], dtype=rows.schema["_i"])
             unknown = rows.with_columns(_val=values).filter(pl.col("_val").is_null() & ~pl.col("_i").is_in(failed.implode()))
             for row in unknown.iter_rows(named=True):
@@ -280,7 +280,7 @@ class Run:
         if len(memo) > MEMO_LIMIT:
             memo.clear()
         what = (expr.text, tuple(cols), tuple(sorted((extra or {}).items())))
-        for version, *values in distinct.select("_v", *cols).rows():
+        for version, *values in distinct[["_v", *cols]].rows():
             key = (what, version, tuple(tuple(v) if isinstance(v, list) else v for v in values))
             value = memo.get(key, _MISSING)
             if value is _MISSING:
@@ -516,8 +516,8 @@ def _distinct(rows: pl.DataFrame, keys: list[str], *, exact: bool = False) -> tu
         hashed = rows.select(_h=pl.reduce(lambda a, b: a ^ b, [pl.col(c).hash(seed=97 + 31 * i)
                                                               for i, c in enumerate(keys)]))["_h"]
         first = hashed.arg_unique()
-        index = hashed.replace_strict(hashed.gather(first), pl.int_range(0, first.len(), dtype=pl.UInt32,
-                                                                          eager=True), return_dtype=pl.UInt32)
+        index = hashed.replace_strict(hashed.gather(first), pl.Series(range(first.len()), dtype=pl.UInt32),
+                                      return_dtype=pl.UInt32)
         distinct = rows[first]
         same = rows.select(pl.all_horizontal(pl.col(c).eq_missing(pl.lit(distinct[c]).gather(index))
                                              for c in keys).all()).item()
