@@ -133,3 +133,37 @@ def test_no_codes_is_null_everywhere() -> None:
 def test_flags_to_lists_in_order() -> None:
     flags = [("b", pl.Series([True, False, None])), ("a", pl.Series([True, True, False]))]
     assert flags_to_lists(flags).to_list() == [["b", "a"], ["a"], []]
+
+
+def test_a_troubled_native_form_settles_the_stage_again_as_before(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Dates outside the native calendar tables (an enrolment in 1940, a claim date in 2099) are rows the
+    deferred native forms hand back: the stage is run again through the exact evaluator, and the settlement
+    is the one the stage gives without deferring at all."""
+    from medins.api import bills_to_tables
+    from medins.engine import context
+
+    policy = load_policy("suqian-2007")
+    base = json.loads((ROOT / "examples" / "bill.json").read_text(encoding="utf-8"))
+    bills = []
+    for k, (enrolled, claimed) in enumerate([("2007-08-15", "2008-03-20"), ("1940-01-01", "2008-03-20"),
+                                              ("2007-08-15", "2099-03-20"), ("2008-02-20", "2008-03-20")]):
+        bill = json.loads(json.dumps(base))
+        bill["id"], bill["person"]["id"] = f"B{k}", f"P{k}"
+        bill["person"]["enrolled_date"], bill["visit"]["claim_date"] = enrolled, claimed
+        bills.append(bill)
+    claims, items = bills_to_tables(bills, codes=field_codes(policy.model))
+    reruns = []
+    deferred = context.Run.deferred
+
+    def spied(run: context.Run, step) -> None:
+        def once(r: context.Run, defer: bool) -> None:
+            reruns.append(defer)
+            step(r, defer)
+        deferred(run, once)
+
+    monkeypatch.setattr(context.Run, "deferred", spied)
+    fused = settle_module.settle(policy, claims, items)
+    assert False in reruns  # a stage did go again through the evaluator
+    monkeypatch.setattr(context.Run, "deferred", lambda run, step: step(run, False))
+    assert fused.equals(settle_module.settle(policy, claims, items))
+    assert fused["status"].to_list()[0] == "settled" and fused["reasons"].to_list()[3] == ["waiting_period"]
