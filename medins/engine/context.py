@@ -205,8 +205,8 @@ class Run:
             for row in unknown.iter_rows(named=True):
                 absent = [c for c in cols if row[c] is None] or [expr.text]
                 self.problems.setdefault(row["_i"], []).append("missing_fact:" + ",".join(absent))
-        if mask is None and frame is None:
-            return values  # every row, in frame order
+        if frame is None and (mask is None or rows.height == n):
+            return values  # every row, in frame order (``_i`` numbers the rows of ``run.frame``)
         full = pl.repeat(None, n, dtype=dtype, eager=True)
         return full.scatter(rows["_i"], values)
 
@@ -510,6 +510,8 @@ def _distinct(rows: pl.DataFrame, keys: list[str], *, exact: bool = False) -> tu
     Should two different combinations share a hash (astronomically rare), the comparison of every
     row with its combination's first row fails and the exact path (``exact``: unique and join) is used.
     """
+    if rows.height <= 1:  # one combination at most (a bill: one claim)
+        return pl.Series([0] * rows.height, dtype=pl.UInt32), rows.head(1)
     if not keys:
         return pl.repeat(0, rows.height, dtype=pl.UInt32, eager=True), rows.head(1)
     if not exact:
