@@ -89,7 +89,7 @@ class Codes:
         those values too.
         """
         keys = self.columns()
-        if not keys:
+        if not keys or frame.height == 0:  # (``replace_strict`` of no rows keeps the integer type)
             return pl.repeat(None, frame.height, dtype=pl.String, eager=True).alias(self.column)
         chunks = (len(self.entries) + BITS - 1) // BITS
         valued = [k for k, code in enumerate(self.entries) if code is None]

@@ -126,8 +126,11 @@ def test_codes_past_one_bit_pattern_and_finish_drops_the_bits() -> None:
     assert codes.columns() == []
 
 
-def test_no_codes_is_null_everywhere() -> None:
+def test_no_codes_is_null_everywhere_and_no_rows_is_text() -> None:
     assert Codes("_reasons").joined(FRAME).to_list() == [None] * FRAME.height
+    codes = Codes("_reasons")
+    empty = _bits_frame(codes, [("x", pl.col("a") > 1, "")], FRAME.clear())
+    assert codes.joined(empty).dtype == pl.String
 
 
 def test_flags_to_lists_in_order() -> None:
