@@ -3,8 +3,8 @@
 Why: an inadmissible claim pays nothing from any fund and must say why. Each failed condition adds
 a reason code (``excluded_cause:traffic_accident``, ``late_claim`` …); a condition whose facts are
 absent is *unchecked*, listed as such, and never rejects a claim by itself (DESIGN.md §3).
-Reasons are boolean columns, combined into a list at the end, so a year of claims is checked at
-column speed.
+Reasons are bits of an integer column set in the stage's one query (``engine/codes.py``), joined into
+text once after the rules stage, so a year of claims is checked at column speed.
 """
 
 from __future__ import annotations
@@ -15,7 +15,8 @@ from medins.engine.codes import lists_by_pattern, pattern, replace_columns
 from medins.engine.context import ASSUMED, Lazy, Run
 from medins.policy.compiled import CompiledPolicy
 
-#: The reasons found so far, as codes joined by ";" (null: none) — string ops beat list ops tenfold.
+#: The reasons, as codes joined by ";" (null: none) — string ops beat list ops tenfold. Until ``settle`` joins them
+#: (``Run.finish_codes``, after the rules stage) they are bits (``engine/codes.py``), and this column is absent.
 REASON_COLUMNS = "_reasons"
 
 
