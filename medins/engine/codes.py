@@ -62,6 +62,11 @@ class Codes:
             self.entries.append(code)
         return exprs
 
+    def truncate(self, size: int) -> None:
+        """Forget the codes added after the first ``size`` (a stage that starts again: ``Run.deferred``)."""
+        del self.entries[size:]
+        self.prefixes = {k: p for k, p in self.prefixes.items() if k < size}
+
     def columns(self) -> list[str]:
         """The bit-pattern and value columns the codes live in, until :meth:`joined`."""
         chunks = (len(self.entries) + BITS - 1) // BITS

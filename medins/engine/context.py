@@ -136,7 +136,7 @@ class Run:
         except Troubled:
             self.frame, self.problems = frame, problems
             for column, codes in self.pending.items():
-                del codes.entries[sizes.get(column, 0):]
+                codes.truncate(sizes.get(column, 0))
             step(self, False)
 
     def drop(self, frame: pl.DataFrame, keep: dict[str, str], *columns: str) -> pl.DataFrame:
