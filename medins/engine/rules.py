@@ -94,9 +94,11 @@ def _select_rules(run: Run, defer: bool) -> None:
     _account_needs(q)
 
     def bucket(pick) -> pl.Expr:
-        # one lookup by rule number (a when/then chain over the rules costs a pass per rule)
-        return pl.col("_rule").replace_strict(list(range(len(rules))), [pick(rule) for rule in rules],
-                                              default=None, return_dtype=pl.String)
+        # one lookup by rule number (a when/then chain over the rules costs a pass per rule): ``_rule`` is the
+        # index itself, so a gather (a fourth of a ``replace_strict``); null where no rule settles the claim
+        if not rules:
+            return pl.lit(None, pl.String)
+        return pl.lit(pl.Series([pick(rule) for rule in rules], dtype=pl.String)).gather(pl.col("_rule"))
 
     def default(rule: Rule) -> str:
         return rule.bucket or rule.id
