@@ -19,6 +19,7 @@ from collections import defaultdict
 
 import medins.engine.account as account
 import medins.engine.benefits as benefits
+import medins.engine.rules as rules
 import medins.engine.settle as settle_module
 from medins.batch import BATCH_KEEP
 from medins.claims.aliases import with_values
@@ -26,10 +27,11 @@ from medins.claims.readers import read_claims
 from medins.policy.checks import declared_values
 from medins.policy.loader import load_policy
 
-#: (module, function) pairs timed; settle.py imports its stages by name, so they are wrapped there.
+#: (module, function) pairs timed; settle.py imports its stages by name, so they are wrapped there (``check_history``
+#: builds its part of the rules stage's query: only that building is timed, the query runs in ``select_rules``).
 STAGES = [(settle_module, name) for name in (
-    "claim_order", "add_derived", "split_scope", "check_admissibility", "select_rules", "check_history",
-    "settle_benefits", "settle_account", "_totals")] + [(benefits, name) for name in (
+    "claim_order", "add_derived", "split_scope", "check_admissibility", "select_rules",
+    "settle_benefits", "settle_account", "_totals")] + [(rules, "check_history")] + [(benefits, name) for name in (
         "_deductible", "_basic_bands", "band_parts", "_cap", "clamped_cumsum")] + [(account, "clamped_cumsum")]
 
 

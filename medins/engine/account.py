@@ -16,18 +16,20 @@ from medins.policy.schema import PAYER_FIELDS
 
 
 def settle_account(run: Run) -> None:
-    """Add ``acct_pay`` (fen): min(balance, patient share) on claims the account ``pays`` for."""
+    """Add ``acct_pay`` (fen): min(balance, patient share) on claims the account ``pays`` for.
+
+    One query before the year-to-date scan (``Run.lazy``): the patient's part, the rows paid for and the credit.
+    """
     account = run.policy.model.account
-    run.frame = run.frame.with_columns(
-        pl.min_horizontal("hifp_pay", "total").alias("hifp_pay"),
-    ).with_columns(_part=pl.col("total") - pl.sum_horizontal("hifp_pay", *PAYER_FIELDS))
+    q = run.lazy().with_columns(pl.min_horizontal("hifp_pay", "total").alias("hifp_pay"))
+    q.with_columns(_part=pl.col("total") - pl.sum_horizontal("hifp_pay", *PAYER_FIELDS))
     if account is None:
-        run.frame = run.frame.with_columns(acct_pay=pl.lit(0, pl.Int64))
+        q.with_columns(acct_pay=pl.lit(0, pl.Int64)).collect()
         return
-    pays = run.ev(account.pays, "bool", mask=run.frame["_ok"]).fill_null(False)
-    credit = run.ev(account.credit, "money").fill_null(0)
+    q.with_columns(_pays=q.ev(account.pays, "bool", mask=pl.col("_ok")).fill_null(False),
+                   _credit=q.ev(account.credit, "money").fill_null(0))
+    f = q.collect().frame
     person = ["_pk"]  # the person, numbered in claim order (settle.py)
-    f = run.frame.with_columns(_pays=pays, _credit=credit)
     # the person's claims in the order state flows in (settle.py hands the claim order over)
     grouping = run.groupings.get("_pk") or group_order(f, person)
     f = first_in_group(f, {"_first_year": pl.col("year"),
@@ -39,6 +41,8 @@ def settle_account(run: Run) -> None:
     )
     f = clamped_cumsum(f, x="_ax", limit="_limit", h0=None, group=person, out_before="_a0", out_after="_a1",
                        grouping=grouping)
-    run.frame = run.drop(f.with_columns(acct_pay=pl.col("_a1") - pl.col("_a0")),
-                         {"_pays": "_tr_acct_pays", "_limit": "_tr_acct_limit", "_a0": "_tr_acct0"},  # trace: balance
-                         "_pays", "_credit", "_first_year", "_opening", "_limit", "_ax", "_a0", "_a1")
+    run.frame = f
+    q = run.lazy().with_columns(acct_pay=pl.col("_a1") - pl.col("_a0"))
+    if run.trace:  # trace: balance
+        q.with_columns(_tr_acct_pays=pl.col("_pays"), _tr_acct_limit=pl.col("_limit"), _tr_acct0=pl.col("_a0"))
+    q.drop("_pays", "_credit", "_first_year", "_opening", "_limit", "_ax", "_a0", "_a1").collect()

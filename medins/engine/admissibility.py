@@ -3,34 +3,29 @@
 Why: an inadmissible claim pays nothing from any fund and must say why. Each failed condition adds
 a reason code (``excluded_cause:traffic_accident``, ``late_claim`` …); a condition whose facts are
 absent is *unchecked*, listed as such, and never rejects a claim by itself (DESIGN.md §3).
-Reasons are boolean columns, combined into a list at the end, so a year of claims is checked at
-column speed.
+Reasons are bits of an integer column set in the stage's one query (``engine/codes.py``), joined into
+text once after the rules stage, so a year of claims is checked at column speed.
 """
 
 from __future__ import annotations
 
 import polars as pl
 
-from medins.engine.context import ASSUMED, Run
+from medins.engine.codes import lists_by_pattern, pattern, replace_columns
+from medins.engine.context import ASSUMED, Lazy, Run
 from medins.policy.compiled import CompiledPolicy
 
-#: The reasons found so far, as codes joined by ";" (null: none) — string ops beat list ops tenfold.
+#: The reasons, as codes joined by ";" (null: none) — string ops beat list ops tenfold. Until ``settle`` joins them
+#: (``Run.finish_codes``, after the rules stage) they are bits (``engine/codes.py``), and this column is absent.
 REASON_COLUMNS = "_reasons"
 
 
-def add_reason(run: Run, code: str | pl.Expr, flag: pl.Expr) -> None:
-    """Append ``code`` to the claim's reasons where ``flag`` is true (null counts as false)."""
-    run.frame = run.frame.with_columns(append_code(REASON_COLUMNS, code, flag))
+def add_reason(run: Run, code: str | pl.Expr, flag: pl.Expr, *, prefix: str = "") -> None:
+    """Add ``code`` to the claim's reasons where ``flag`` is true (null counts as false), in one eager step.
 
-
-def append_code(column: str, code: str | pl.Expr, flag: pl.Expr) -> pl.Expr:
-    """``column`` (codes joined by ";", null = none) with ``code`` appended where ``flag`` is true."""
-    code_expr = code if isinstance(code, pl.Expr) else pl.lit(code)
-    codes = pl.col(column)
-    return (pl.when(flag.fill_null(False))
-            .then(pl.concat_str([codes, code_expr.cast(pl.String)], separator=";", ignore_nulls=True))
-            .otherwise(codes)
-            .alias(column))
+    The reasons are kept as bits (``engine/codes.py``) until ``settle`` joins them (``Run.finish_codes``).
+    """
+    run.add_code(REASON_COLUMNS, code, flag, prefix=prefix)
 
 
 def reasons_ok() -> pl.Expr:
@@ -50,45 +45,50 @@ def codes_list(column: str) -> pl.Expr:
 
 
 def check_admissibility(run: Run) -> None:
-    """Categories, designated hospitals, excluded zones and causes, then the policy's checks."""
+    """Categories, designated hospitals, excluded zones and causes, then the policy's checks.
+
+    One query (``Run.lazy``): every condition with a native form is an expression of it, and the reasons are
+    bits set on it; only a condition the exact evaluator must give materialises the frame before it.
+    """
+    run.deferred(_admissibility)
+
+
+def _admissibility(run: Run, defer: bool) -> None:
     adm = run.policy.model.admission
-    run.frame = run.frame.with_columns(
-        pl.lit(None, pl.String).alias(REASON_COLUMNS),
-        pl.lit([], pl.List(pl.String)).alias("_unchecked"),
-    )
-    _categories(run)
-    unchecked: list[tuple[str, pl.Series]] = []  # (code, rows where the check could not be decided)
+    q = run.lazy(defer=defer)
+    _categories(q)
+    unchecked: list[tuple[str, pl.Expr]] = []  # (code, rows where the check could not be decided)
     if adm.unlisted_hospitals == "not_designated":
-        bound = run.ev(adm.hospitals_when, "bool") if adm.hospitals_when else pl.repeat(True, run.frame.height,
-                                                                                        eager=True)
-        run.frame = run.frame.with_columns(_bound=bound.fill_null(True))
-        add_reason(run, "not_designated", pl.col("_bound") & pl.col("_listed").not_())
+        bound = q.ev(adm.hospitals_when, "bool").fill_null(True) if adm.hospitals_when else pl.lit(True)
+        q.code(REASON_COLUMNS, "not_designated", bound & pl.col("_listed").not_())
         # Only the hospital's name decides (a zone alone does not say which hospital): without a name, or
         # a stated ``designated``, the check is listed as not done rather than passed in silence.
-        unnamed = pl.col("_bound") & pl.col("_listed").is_null() & pl.col("hospital_designated").is_null()
-        unchecked.append(("not_designated", run.frame.select(unnamed).to_series()))
-        run.frame = run.frame.drop("_bound")
-    add_reason(run, "not_designated", pl.col("hospital_designated").not_())
+        unchecked.append(("not_designated",
+                          bound & pl.col("_listed").is_null() & pl.col("hospital_designated").is_null()))
+    q.code(REASON_COLUMNS, "not_designated", pl.col("hospital_designated").not_())
     if adm.excluded_zones:
-        add_reason(run, pl.col("hospital_zone"), pl.col("hospital_zone").is_in(adm.excluded_zones))
+        q.code(REASON_COLUMNS, pl.col("hospital_zone"), pl.col("hospital_zone").is_in(adm.excluded_zones))
     if adm.excluded_causes:
-        add_reason(run, pl.lit("excluded_cause:") + pl.col("cause"), pl.col("cause").is_in(adm.excluded_causes))
+        q.code(REASON_COLUMNS, pl.col("cause"), pl.col("cause").is_in(adm.excluded_causes), prefix="excluded_cause:")
     for check in adm.checks:
         if not check.enabled:
             continue
-        everywhere = pl.repeat(True, run.frame.height, dtype=pl.Boolean, eager=True)
-        applies = run.ev(check.when, "bool") if check.when else everywhere
-        reject = run.ev(check.reject_if, "bool", mask=applies.fill_null(False))
-        run.frame = run.frame.with_columns(_app=applies, _rej=reject)
-        add_reason(run, check.code, pl.col("_app") & pl.col("_rej"))
-        unchecked.append((check.code, run.frame.select(pl.col("_app").fill_null(False) & pl.col("_rej").is_null())
-                          .to_series()))
-        run.frame = run.frame.drop("_app", "_rej")
+        applies = q.ev(check.when, "bool") if check.when else None
+        reject = q.ev(check.reject_if, "bool", mask=None if applies is None else applies.fill_null(False))
+        app = pl.lit(True) if applies is None else applies
+        q.code(REASON_COLUMNS, check.code, app & reject)
+        unchecked.append((check.code, app.fill_null(False) & reject.is_null()))
     for rule in adm.not_checkable:  # conditions no bill shows: listed on every claim they concern
-        concerned = run.ev(rule.when, "bool") if rule.when else pl.repeat(True, run.frame.height, eager=True)
-        unchecked.append((rule.code, concerned.fill_null(True)))
+        concerned = q.ev(rule.when, "bool").fill_null(True) if rule.when else pl.lit(True)
+        unchecked.append((rule.code, concerned))
+    chunks = pattern([flag for _code, flag in unchecked])
+    q.with_columns(pl.lit([], pl.List(pl.String)).alias("_unchecked"),
+                   *(p.alias(f"_uc{c}") for c, p in enumerate(chunks)))
+    run = q.collect()
     if unchecked:
-        run.frame = run.frame.with_columns(_unchecked=flags_to_lists(unchecked))
+        names = [f"_uc{c}" for c in range(len(chunks))]
+        lists = lists_by_pattern([code for code, _flag in unchecked], [run.frame[n] for n in names])
+        run.frame = replace_columns(run.frame, names, lists.alias("_unchecked"))
 
 
 def check_sources(policy: CompiledPolicy) -> dict[str, str]:
@@ -104,38 +104,15 @@ def check_sources(policy: CompiledPolicy) -> dict[str, str]:
     return {code: "; ".join(sources) for code, sources in found.items()}
 
 
-def flags_to_lists(flags: list[tuple[str, pl.Series]]) -> pl.Series:
-    """Per row, the list of codes whose flag holds, in the given order.
-
-    Why not append to a list column check by check: each append rebuilds a million lists; here each
-    row's flags form a bit pattern, the few distinct patterns become lists once, and rows take theirs.
-    """
-    n = flags[0][1].len()
-    out = None
-    for first in range(0, len(flags), 62):  # 62 flags per Int64 bit pattern
-        chunk = flags[first:first + 62]
-        bits = pl.select(pl.sum_horizontal([pl.lit(flag).cast(pl.Int64) * (1 << k)
-                                            for k, (_code, flag) in enumerate(chunk)])).to_series()
-        patterns = bits.unique()
-        lists = pl.Series([[code for k, (code, _flag) in enumerate(chunk) if pattern >> k & 1]
-                           for pattern in patterns.to_list()], dtype=pl.List(pl.String))
-        index = bits.replace_strict(patterns, pl.int_range(0, patterns.len(), dtype=pl.UInt32, eager=True),
-                                    return_dtype=pl.UInt32)
-        part = lists.gather(index)
-        out = part if out is None else pl.select(pl.concat_list(pl.lit(out), pl.lit(part))).to_series()
-    return out if out is not None else pl.repeat([], n, dtype=pl.List(pl.String), eager=True)
-
-
-def _categories(run: Run) -> None:
+def _categories(q: Lazy) -> None:
     """Settle unknown categories as the policy's default (listed as assumed), or reject them when it has none."""
-    cats = run.policy.model.admission.categories
+    cats = q.run.policy.model.admission.categories
     if cats is None:
         return
     known = pl.col("person_category").is_in(cats.known)
     if cats.default is not None:
-        run.frame = run.frame.with_columns(append_code(ASSUMED, f"person_category={cats.default}", ~known.fill_null(False)))
-        run.frame = run.frame.with_columns(
-            person_category=pl.when(known.fill_null(False)).then(pl.col("person_category")).otherwise(pl.lit(cats.default))
-        )
+        q.code(ASSUMED, f"person_category={cats.default}", ~known.fill_null(False))
+        q.with_columns(person_category=pl.when(known.fill_null(False)).then(pl.col("person_category"))
+                       .otherwise(pl.lit(cats.default)))
     else:
-        add_reason(run, "unknown_category", known.not_().fill_null(True))
+        q.code(REASON_COLUMNS, "unknown_category", known.not_().fill_null(True))

@@ -11,6 +11,7 @@ the expression reads, turning failures into a reason on the claims concerned ins
 from __future__ import annotations
 
 import ast
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date
 from decimal import ROUND_HALF_UP, Decimal
@@ -19,6 +20,7 @@ from functools import lru_cache
 import polars as pl
 
 from medins.claims.fields import MONEY_COLUMNS
+from medins.engine.codes import Codes, replace_columns
 from medins.engine.native import Native, compile_expression
 from medins.policy.compiled import PAYER_NAMES, CompiledPolicy
 from medins.policy.expr import Expression, ExprEvalError, MissingEntryError
@@ -94,6 +96,48 @@ class Run:
     groupings: dict[str, tuple] = field(default_factory=dict)
     #: ``settle(..., keep_trace=True)``: stages keep the few temporaries ``--explain`` reads (:meth:`drop`).
     trace: bool = False
+    #: Codes being added to ``;``-joined columns (``_reasons``, ``_assumed``) as bits (``engine/codes.py``).
+    pending: dict[str, Codes] = field(default_factory=dict)
+
+    def codes(self, column: str) -> Codes:
+        """The codes being added to ``column`` (joined into it by :meth:`finish_codes`)."""
+        return self.pending.setdefault(column, Codes(column))
+
+    def add_code(self, column: str, code: str | pl.Expr, flag: pl.Expr, *, prefix: str = "") -> None:
+        """Add ``code`` to ``column`` where ``flag`` holds, in one eager step (a stage's query: :meth:`Lazy.code`)."""
+        self.frame = self.frame.with_columns(self.codes(column).add(code, flag, prefix=prefix))
+
+    def finish_codes(self, column: str) -> None:
+        """Join the codes added to ``column`` into its text (null: none), once, from their bit patterns."""
+        self.frame = self.codes(column).finish(self.frame)
+
+    def lazy(self, *, defer: bool = False) -> Lazy:
+        """A stage's new columns built as expressions on one query, materialised by one collect.
+
+        Why: an eager ``with_columns`` per rule is a pass (and a collect) per rule; the same expressions on one
+        lazy query are evaluated together, their common parts once (common-subexpression elimination).
+        ``defer``: see :meth:`deferred`.
+        """
+        return Lazy(self, defer=defer)
+
+    def deferred(self, step: Callable[[Run, bool], None]) -> None:
+        """Run the stage ``step(run, defer=True)``; should a row need the exact evaluator, run it again unfused.
+
+        Why: a date condition (``add_months``, ``workday_add``) has a native form that hands back the rare
+        rows it cannot give exactly (a date outside the calendar). Deferred, such a form is fused into the
+        stage's query like any other, and its troubled rows are only counted; when there are none (the usual
+        case) the result is exactly :meth:`ev`'s. When there are, the stage starts again from the same frame,
+        reasons and problems with ``defer=False``, every such expression going through :meth:`ev`.
+        """
+        frame, problems = self.frame, {i: list(codes) for i, codes in self.problems.items()}
+        sizes = {column: len(codes.entries) for column, codes in self.pending.items()}
+        try:
+            step(self, True)
+        except Troubled:
+            self.frame, self.problems = frame, problems
+            for column, codes in self.pending.items():
+                codes.truncate(sizes.get(column, 0))
+            step(self, False)
 
     def drop(self, frame: pl.DataFrame, keep: dict[str, str], *columns: str) -> pl.DataFrame:
         """``frame`` without the temporaries ``columns``; with ``trace``, those named in ``keep`` stay under
@@ -136,7 +180,7 @@ class Run:
         if native is not None and native.trouble is None and not required:
             value = native.value if mask is None else pl.when(pl.lit(mask)).then(native.value)
             return base.with_columns(value.cast(dtype).alias("_native"))["_native"]  # a constant too
-        narrow = base.select("_i", "_v", *cols)  # filter only the columns the expression reads
+        narrow = base[["_i", "_v", *cols]]  # filter only the columns the expression reads
         rows = narrow if mask is None else narrow.filter(mask)
         if rows.height == 0:
             return pl.repeat(None, n, dtype=dtype, eager=True)
@@ -155,14 +199,14 @@ class Run:
         if failed_rows and on_error == "reject":
             for i, reason in failed_rows:
                 self.problems.setdefault(i, []).append(reason)
-        if required:
+        if required and values.null_count() > len(failed_rows):  # an unknown value that is not a failure
             failed = pl.Series([i for i, _r in failed_rows], dtype=rows.schema["_i"])
             unknown = rows.with_columns(_val=values).filter(pl.col("_val").is_null() & ~pl.col("_i").is_in(failed.implode()))
             for row in unknown.iter_rows(named=True):
                 absent = [c for c in cols if row[c] is None] or [expr.text]
                 self.problems.setdefault(row["_i"], []).append("missing_fact:" + ",".join(absent))
-        if mask is None and frame is None:
-            return values  # every row, in frame order
+        if frame is None and (mask is None or rows.height == n):
+            return values  # every row, in frame order (``_i`` numbers the rows of ``run.frame``)
         full = pl.repeat(None, n, dtype=dtype, eager=True)
         return full.scatter(rows["_i"], values)
 
@@ -236,7 +280,7 @@ class Run:
         if len(memo) > MEMO_LIMIT:
             memo.clear()
         what = (expr.text, tuple(cols), tuple(sorted((extra or {}).items())))
-        for version, *values in distinct.select("_v", *cols).rows():
+        for version, *values in distinct[["_v", *cols]].rows():
             key = (what, version, tuple(tuple(v) if isinstance(v, list) else v for v in values))
             value = memo.get(key, _MISSING)
             if value is _MISSING:
@@ -251,6 +295,88 @@ class Run:
                     value = _Failed(_short(f"{expr.text!r} {exc}"))  # the reason names the expression
                 memo[key] = value
             yield value
+
+
+class Troubled(Exception):
+    """A deferred native form met rows only the exact evaluator gives (:meth:`Run.deferred`)."""
+
+
+class Lazy:
+    """The pending query of one stage over ``run.frame`` (:meth:`Run.lazy`); :meth:`collect` materialises it.
+
+    Expressions that need the exact evaluator (no native form, or rows it hands back) cannot be part of
+    the query: :meth:`ev` then materialises what is pending (a collect) and evaluates on the frame, so
+    the stage costs one collect per such expression at most, and one in all when every one is native.
+    """
+
+    def __init__(self, run: Run, *, defer: bool = False) -> None:
+        self.run, self.defer = run, defer
+        self.troubles: list[str] = []  # deferred native forms' troubled-row columns (``Run.deferred``)
+        self.query = run.frame.lazy()
+        self.dirty = False
+        self._schema: pl.Schema | None = run.frame.schema
+
+    @property
+    def schema(self) -> pl.Schema:
+        if self._schema is None:
+            self._schema = self.query.collect_schema()
+        return self._schema
+
+    def with_columns(self, *exprs: pl.Expr | list[pl.Expr], **named: pl.Expr | pl.Series) -> Lazy:
+        self.query = self.query.with_columns(*exprs, **named)
+        self.dirty, self._schema = True, None
+        return self
+
+    def drop(self, *columns: str) -> Lazy:
+        self.query = self.query.drop(*columns)
+        self.dirty, self._schema = True, None
+        return self
+
+    def code(self, column: str, code: str | pl.Expr, flag: pl.Expr, *, prefix: str = "") -> Lazy:
+        """Add ``code`` (a value code: ``prefix`` and the row's value) to the ``;``-joined ``column`` where ``flag``
+        holds (as a bit: ``engine/codes.py``)."""
+        return self.with_columns(self.run.codes(column).add(code, flag, prefix=prefix))
+
+    def series(self, expr: pl.Expr) -> pl.Series:
+        """The value of ``expr`` on the frame as it is so far (materialises what is pending)."""
+        return self.collect().frame.select(expr).to_series()
+
+    def ev(self, text: str | None, returns: str, *, mask: pl.Expr | None = None, on_error: str = "reject",
+           required: bool = False) -> pl.Expr:
+        """``Run.ev`` as an expression on the query: the native form itself where it is exact on every row;
+        otherwise the evaluator's column (``mask`` and the frame materialised first)."""
+        dtype = _DTYPES[returns]
+        if text is None:
+            return pl.lit(None, dtype)
+        schema = self.schema
+        cols = sorted(c for c in parse(text).names if c in schema)
+        shape = pl.DataFrame(schema=schema)
+        # a constant (parameters only) is a literal natively: fused rather than evaluated on its own
+        native = self.run.native(text, returns, frame=shape) if not cols or _native_pays(returns, shape, cols) else None
+        if native is not None and (native.trouble is None or self.defer) and not required:
+            value = native.value if mask is None else pl.when(mask).then(native.value)
+            if native.trouble is not None:  # the rows ``ev`` would hand to the evaluator: there must be none
+                name = f"_trouble{len(self.troubles)}"
+                self.troubles.append(name)
+                where = native.trouble.fill_null(False)
+                self.with_columns((where if mask is None else mask.fill_null(False) & where).alias(name))
+            return value.cast(dtype)
+        where = None if mask is None else self.series(mask)
+        return pl.lit(self.run.ev(text, returns, mask=where, on_error=on_error, required=required))
+
+    def collect(self) -> Run:
+        """Materialise the pending query into ``run.frame`` (one collect, Polars' in-memory engine: cheaper
+        than the streaming one for these shapes), columns in one chunk each (``fused.collected``)."""
+        if self.dirty:
+            frame = self.query.collect(engine="in-memory").rechunk()
+            if self.troubles:
+                if any(frame[name].any() for name in self.troubles):
+                    raise Troubled
+                frame = replace_columns(frame, self.troubles)
+                self.troubles = []
+            self.run.frame = frame
+            self.query, self.dirty, self._schema = self.run.frame.lazy(), False, self.run.frame.schema
+        return self.run
 
 
 def _native_pays(returns: str, frame: pl.DataFrame, cols: list[str]) -> bool:
@@ -384,14 +510,16 @@ def _distinct(rows: pl.DataFrame, keys: list[str], *, exact: bool = False) -> tu
     Should two different combinations share a hash (astronomically rare), the comparison of every
     row with its combination's first row fails and the exact path (``exact``: unique and join) is used.
     """
+    if rows.height <= 1:  # one combination at most (a bill: one claim)
+        return pl.Series([0] * rows.height, dtype=pl.UInt32), rows.head(1)
     if not keys:
         return pl.repeat(0, rows.height, dtype=pl.UInt32, eager=True), rows.head(1)
     if not exact:
         hashed = rows.select(_h=pl.reduce(lambda a, b: a ^ b, [pl.col(c).hash(seed=97 + 31 * i)
                                                               for i, c in enumerate(keys)]))["_h"]
         first = hashed.arg_unique()
-        index = hashed.replace_strict(hashed.gather(first), pl.int_range(0, first.len(), dtype=pl.UInt32,
-                                                                          eager=True), return_dtype=pl.UInt32)
+        index = hashed.replace_strict(hashed.gather(first), pl.Series(range(first.len()), dtype=pl.UInt32),
+                                      return_dtype=pl.UInt32)
         distinct = rows[first]
         same = rows.select(pl.all_horizontal(pl.col(c).eq_missing(pl.lit(distinct[c]).gather(index))
                                              for c in keys).all()).item()

@@ -11,32 +11,27 @@ from __future__ import annotations
 
 import polars as pl
 
-from medins.engine.admissibility import add_reason
-from medins.engine.context import Run
+from medins.engine.admissibility import REASON_COLUMNS
+from medins.engine.context import Lazy
 
 
-def check_history(run: Run) -> None:
-    """Reject claims whose history contradicts itself or the rule that settles them."""
+def check_history(q: Lazy) -> None:
+    """Reject claims whose history contradicts itself or the rule that settles them (on the rules stage's query)."""
     inscope, ded_paid, fund_paid = pl.col("hist_inscope"), pl.col("hist_deductible_paid"), pl.col("hist_fund_paid")
-    add_reason(run, "inconsistent_history:deductible_paid", ded_paid > inscope)
-    for idx, rule in enumerate(run.policy.model.rules):
-        of_rule = run.frame.select((pl.col("_rule") == idx).fill_null(False)).to_series()
+    q.code(REASON_COLUMNS, "inconsistent_history:deductible_paid", ded_paid > inscope)
+    for idx, rule in enumerate(q.run.policy.model.rules):
+        of_rule = (pl.col("_rule") == idx).fill_null(False)
         deductible = rule.deductible
         if deductible is not None and deductible.per == "year":
-            mask = of_rule & run.frame.select((inscope > 0) | (ded_paid > 0)).to_series()
-            if mask.any():
-                std = run.ev(deductible.standard, "money", mask=mask, on_error="ignore")
-                run.frame = run.frame.with_columns(_hstd=std)
-                # What a per-year deductible leaves paid after ``inscope`` of spending: min(inscope, standard).
-                due = pl.min_horizontal(inscope, pl.col("_hstd"))
-                add_reason(run, "inconsistent_history:deductible_paid",
-                           pl.lit(mask) & pl.col("_hstd").is_not_null() & (ded_paid != due) & (ded_paid <= inscope))
-                run.frame = run.frame.drop("_hstd")
+            mask = of_rule & ((inscope > 0) | (ded_paid > 0)).fill_null(False)
+            std = q.ev(deductible.standard, "money", mask=mask, on_error="ignore")
+            # What a per-year deductible leaves paid after ``inscope`` of spending: min(inscope, standard).
+            due = pl.min_horizontal(inscope, std)
+            q.code(REASON_COLUMNS, "inconsistent_history:deductible_paid",
+                   mask & std.is_not_null() & (ded_paid != due) & (ded_paid <= inscope))
         cap = rule.cap
         if cap is not None and cap.per == "year":
-            mask = of_rule & run.frame.select(fund_paid > 0).to_series()
-            if mask.any():
-                run.frame = run.frame.with_columns(_hcap=run.ev(cap.amount, "money", mask=mask, on_error="ignore"))
-                add_reason(run, "inconsistent_history:fund_paid",
-                           pl.lit(mask) & pl.col("_hcap").is_not_null() & (fund_paid > pl.col("_hcap")))
-                run.frame = run.frame.drop("_hcap")
+            mask = of_rule & (fund_paid > 0).fill_null(False)
+            limit = q.ev(cap.amount, "money", mask=mask, on_error="ignore")
+            q.code(REASON_COLUMNS, "inconsistent_history:fund_paid",
+                   mask & limit.is_not_null() & (fund_paid > limit))

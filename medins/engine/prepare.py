@@ -11,9 +11,8 @@ from datetime import date
 
 import polars as pl
 
-from medins.engine.admissibility import append_code
-from medins.engine.context import ASSUMED, Run
-from medins.engine.fused import collected
+from medins.engine.codes import replace_columns
+from medins.engine.context import ASSUMED, Lazy, Run
 
 #: Facts the engine fills in when a claim leaves them out (DESIGN.md §3), each listed as ``assumed``.
 ASSUMED_DEFAULTS = (("visit_type", "inpatient"), ("cause", "illness"))
@@ -24,45 +23,45 @@ def add_derived(run: Run) -> None:
 
     Every default taken for an absent fact is recorded in ``_assumed`` (``visit_type=inpatient``,
     ``discharge_date=admit_date`` …) so the settlement says what it supposed, never silently.
+    One query (``Run.lazy``), the assumptions as bits (``engine/codes.py``).
     """
     policy = run.policy
-    f = run.frame.with_columns(pl.lit(None, pl.String).alias(ASSUMED))
+    q = run.lazy()
     for name, value in ASSUMED_DEFAULTS:
-        f = f.with_columns(append_code(ASSUMED, f"{name}={value}", pl.col(name).is_null())).with_columns(
-            pl.col(name).fill_null(pl.lit(value)))
+        q.code(ASSUMED, f"{name}={value}", pl.col(name).is_null())
+        q.with_columns(pl.col(name).fill_null(pl.lit(value)))
     # A visit without a discharge date is a one-day visit; for a stay that is a supposition worth saying.
-    f = f.with_columns(append_code(ASSUMED, "discharge_date=admit_date",
-                                   pl.col("discharge_date").is_null() & (pl.col("visit_type") == "inpatient")))
-    f = f.with_columns(
+    q.code(ASSUMED, "discharge_date=admit_date", pl.col("discharge_date").is_null() & (pl.col("visit_type") == "inpatient"))
+    q.with_columns(
         discharge_date=pl.coalesce("discharge_date", "admit_date"),
         service_date=pl.col("admit_date"),
     )
-    f = f.with_columns(
+    q.with_columns(
         stay_days=pl.max_horizontal((pl.col("discharge_date") - pl.col("admit_date")).dt.total_days(), pl.lit(1)),
         _age_born=_age(pl.col("birth_date"), pl.col("service_date")),
         year=_benefit_year(pl.col("service_date"), policy.benefit_year_start),
     )
-    run.frame = f
-    _ages(run)
-    _fill_hospitals(run)
-    _assign_versions(run)
-
-
-def _ages(run: Run) -> None:
-    """``age`` = whole years on the service date, from the birth date, else the claim's stated ``age``.
-
-    Why both: a published example states "a 40-year-old", an export states a birth date. A claim giving
-    both that disagree on the service date is rejected ``age_mismatch`` (one of them is wrong).
-    """
-    f = run.frame
-    if "age" not in f.columns:
-        f = f.with_columns(age=pl.lit(None, pl.Int64))
-    mismatch = f.select((pl.col("_age_born") != pl.col("age")).fill_null(False).alias("_m"))["_m"]
-    if mismatch.any():
-        for i in f.filter(mismatch)["_i"].to_list():
-            run.problems.setdefault(i, []).append("age_mismatch")
-    run.frame = run.drop(f.with_columns(age=pl.coalesce("_age_born", "age")), {"_age_born": "_tr_age_born"},  # trace
-                         "_age_born")
+    if "age" not in q.schema:
+        q.with_columns(age=pl.lit(None, pl.Int64))
+    # ``age`` = whole years on the service date, from the birth date, else the claim's stated ``age``. Why both:
+    # a published example states "a 40-year-old", an export states a birth date. A claim giving both that
+    # disagree on the service date is rejected ``age_mismatch`` (one of them is wrong).
+    q.with_columns(_mismatch=(pl.col("_age_born") != pl.col("age")).fill_null(False),
+                   age=pl.coalesce("_age_born", "age"))
+    if run.trace:  # trace: the age from the birth date
+        q.with_columns(_tr_age_born=pl.col("_age_born"))
+    q.drop("_age_born")
+    _fill_hospitals(q)
+    _assign_versions(q)
+    q.with_columns(_nov=pl.col("_v").is_null(), _v=pl.col("_v").fill_null(0))
+    run = q.collect()
+    flagged = run.frame.lazy().filter(pl.col("_mismatch") | pl.col("_h_conflict") | pl.col("_nov")).select(
+        "_i", "_mismatch", "_h_conflict", "_nov").collect(engine="in-memory")
+    for i, *holds in flagged.iter_rows():
+        found = run.problems.setdefault(i, [])
+        found += [code for code, h in zip(("age_mismatch", "hospital_mismatch", "policy_not_in_force"), holds,
+                                           strict=True) if h]
+    run.frame = replace_columns(run.frame, ["_mismatch", "_h_conflict", "_nov"])
 
 
 def _age(birth: pl.Expr, on: pl.Expr) -> pl.Expr:
@@ -84,11 +83,11 @@ def _benefit_year(d: pl.Expr, start: str | None) -> pl.Expr:
     return (d.dt.year() - before.cast(pl.Int32)).cast(pl.Int64)
 
 
-def _fill_hospitals(run: Run) -> None:
-    """Fill zone/level/kind of hospitals the policy names; a contradicting bill is rejected."""
-    listed = run.policy.model.admission.hospitals
+def _fill_hospitals(q: Lazy) -> None:
+    """Fill zone/level/kind of hospitals the policy names; a contradicting bill is rejected (``_h_conflict``)."""
+    listed = q.run.policy.model.admission.hospitals
     if not listed:
-        run.frame = run.frame.with_columns(_listed=pl.lit(None, pl.Boolean))
+        q.with_columns(_listed=pl.lit(None, pl.Boolean), _h_conflict=pl.lit(False))
         return
     table = pl.DataFrame(
         {
@@ -104,10 +103,11 @@ def _fill_hospitals(run: Run) -> None:
         # A lookup by name instead of a join: the claims frame is neither hashed nor rebuilt.
         place = pl.col("hospital_name").replace_strict(names, pl.int_range(0, names.len(), dtype=pl.UInt32, eager=True),
                                                        default=None, return_dtype=pl.UInt32)
-        f = run.frame.lazy().with_columns(_h_at=place).with_columns(
+        q.with_columns(_h_at=place).with_columns(
             pl.lit(table[c]).gather(pl.col("_h_at")).alias(c) for c in ("_h_zone", "_h_level", "_h_kind")).drop("_h_at")
     else:
-        f = run.frame.lazy().join(table.lazy(), on="hospital_name", how="left", maintain_order="left")
+        q.query = q.query.join(table.lazy(), on="hospital_name", how="left", maintain_order="left")
+        q.with_columns()
     conflict = (
         (pl.col("_h_zone").is_not_null() & pl.col("hospital_zone").is_not_null()
          & (pl.col("_h_zone") != pl.col("hospital_zone")))
@@ -115,10 +115,9 @@ def _fill_hospitals(run: Run) -> None:
            & (pl.col("_h_level") != pl.col("hospital_level")))
     )
     for fact in ("zone", "level", "kind"):  # filled from the hospital's name: said, not silent
-        given, listed = pl.col(f"hospital_{fact}"), pl.col(f"_h_{fact}")
-        f = f.with_columns(append_code(ASSUMED, pl.lit(f"hospital_{fact}=") + listed.cast(pl.String),
-                                       given.is_null() & listed.is_not_null()))
-    f = f.with_columns(
+        given, found = pl.col(f"hospital_{fact}"), pl.col(f"_h_{fact}")
+        q.code(ASSUMED, found, given.is_null() & found.is_not_null(), prefix=f"hospital_{fact}=")
+    q.with_columns(
         _listed=pl.when(pl.col("hospital_name").is_null()).then(None).otherwise(pl.col("_h_zone").is_not_null()
                                                                                | pl.col("_h_level").is_not_null()
                                                                                | pl.col("_h_kind").is_not_null()),
@@ -126,20 +125,16 @@ def _fill_hospitals(run: Run) -> None:
         hospital_zone=pl.coalesce("_h_zone", "hospital_zone"),
         hospital_level=pl.coalesce("_h_level", "hospital_level"),
         hospital_kind=pl.coalesce("_h_kind", "hospital_kind"),
-    )
-    f = run.frame.with_columns(collected(f, [ASSUMED, "_listed", "_h_conflict", "hospital_zone", "hospital_level",
-                                             "hospital_kind"]).get_columns())
-    for i in f.filter(pl.col("_h_conflict"))["_i"].to_list():
-        run.problems.setdefault(i, []).append("hospital_mismatch")
-    run.frame = f.drop("_h_conflict")
+    ).drop("_h_zone", "_h_level", "_h_kind")
 
 
-def _assign_versions(run: Run) -> None:
+def _assign_versions(q: Lazy) -> None:
     """``_v`` = index of the version in force on the service date; null when none (or a date is missing)."""
+    run = q.run
     versions = run.policy.versions
     missing_dates = sorted({d for v in versions for d in (v.valid_from, v.valid_to) if isinstance(d, str)})
     if missing_dates:
-        run.frame = run.frame.with_columns(_v=pl.lit(0, pl.Int64))
+        q.with_columns(_v=pl.lit(0, pl.Int64))
         for i in run.frame["_i"].to_list():
             run.problems.setdefault(i, []).extend(f"missing_parameter:{d}" for d in missing_dates)
         return
@@ -153,7 +148,4 @@ def _assign_versions(run: Run) -> None:
         if isinstance(v.valid_to, date):
             cond = cond & (d <= v.valid_to)
         expr = pl.when(cond).then(pl.lit(idx, pl.Int64)).otherwise(expr)
-    run.frame = run.frame.with_columns(_v=expr)
-    for i in run.frame.filter(pl.col("_v").is_null())["_i"].to_list():
-        run.problems.setdefault(i, []).append("policy_not_in_force")
-    run.frame = run.frame.with_columns(pl.col("_v").fill_null(0))
+    q.with_columns(_v=expr)

@@ -12,8 +12,9 @@ import ast
 
 import polars as pl
 
-from medins.engine.admissibility import add_reason
-from medins.engine.context import Run, parse
+from medins.engine.admissibility import REASON_COLUMNS
+from medins.engine.context import Lazy, Run, parse
+from medins.engine.history import check_history
 from medins.policy.schema import Bands, Layer, Rule
 
 
@@ -64,16 +65,20 @@ def rule_needs(rule: Rule) -> set[str]:
 
 
 def select_rules(run: Run) -> None:
-    """Add ``_rule`` (index into policy.rules, null = none) and the state-bucket columns."""
+    """Add ``_rule`` (index into policy.rules, null = none) and the state-bucket columns, and check the
+    claims' history (``history.py``): one query (``Run.lazy``), the reasons as bits (``engine/codes.py``)."""
+    run.deferred(_select_rules)
+
+
+def _select_rules(run: Run, defer: bool) -> None:
     rules = run.policy.model.rules
-    chosen = pl.repeat(None, run.frame.height, dtype=pl.Int64, eager=True)
+    q = run.lazy(defer=defer)
+    q.with_columns(_rule=pl.lit(None, pl.Int64))
     for idx, rule in enumerate(rules):
-        free = chosen.is_null()
-        hit = run.ev(rule.when, "bool", mask=free).fill_null(False)
-        chosen = pl.select(pl.when(pl.lit(hit)).then(pl.lit(idx)).otherwise(pl.lit(chosen))).to_series()
-    run.frame = run.frame.with_columns(_rule=chosen)
-    add_reason(run, "no_rule", pl.col("_rule").is_null())
-    _unsettled_zones(run)
+        hit = q.ev(rule.when, "bool", mask=pl.col("_rule").is_null()).fill_null(False)
+        q.with_columns(_rule=pl.when(hit).then(pl.lit(idx, pl.Int64)).otherwise(pl.col("_rule")))
+    q.code(REASON_COLUMNS, "no_rule", pl.col("_rule").is_null())
+    _unsettled_zones(q)
     for idx, rule in enumerate(rules):
         # A part whose payment the bill gives as already paid is not computed: its missing numbers are not needed.
         parts = [(_names([rule.when], None), None), (_names(_basic_expressions(rule), rule.bands), "hifp_pay")]
@@ -85,18 +90,20 @@ def select_rules(run: Run) -> None:
                     where = pl.lit(True) if field is None else pl.col(f"paid_{field}").is_null()
                     needed[(v_idx, name)] = needed[(v_idx, name)] | where if (v_idx, name) in needed else where
         for (v_idx, name), where in sorted(needed.items(), key=lambda kv: kv[0]):
-            add_reason(run, f"missing_parameter:{name}", (pl.col("_rule") == idx) & (pl.col("_v") == v_idx) & where)
-    _account_needs(run)
+            q.code(REASON_COLUMNS, f"missing_parameter:{name}", (pl.col("_rule") == idx) & (pl.col("_v") == v_idx) & where)
+    _account_needs(q)
 
     def bucket(pick) -> pl.Expr:
-        # one lookup by rule number (a when/then chain over the rules costs a pass per rule)
-        return pl.col("_rule").replace_strict(list(range(len(rules))), [pick(rule) for rule in rules],
-                                              default=None, return_dtype=pl.String)
+        # one lookup by rule number (a when/then chain over the rules costs a pass per rule): ``_rule`` is the
+        # index itself, so a gather (a fourth of a ``replace_strict``); null where no rule settles the claim
+        if not rules:
+            return pl.lit(None, pl.String)
+        return pl.lit(pl.Series([pick(rule) for rule in rules], dtype=pl.String)).gather(pl.col("_rule"))
 
     def default(rule: Rule) -> str:
         return rule.bucket or rule.id
 
-    run.frame = run.frame.with_columns(
+    q.with_columns(
         _b_rule=bucket(default),
         _b_ded=bucket(lambda r: (r.deductible.bucket if r.deductible and r.deductible.bucket else default(r))),
         _b_ceil=bucket(lambda r: (r.ceiling.bucket if r.ceiling and r.ceiling.bucket else default(r))),
@@ -104,6 +111,8 @@ def select_rules(run: Run) -> None:
         _b_cap=bucket(lambda r: (r.cap.bucket if r.cap and r.cap.bucket else default(r))),
         _admission=bucket(lambda r: "1" if r.admission else "0") == "1",
     )
+    check_history(q)
+    q.collect()
 
 
 #: Claim facts a policy table may be keyed by, and the reason a claim gets when the rule's table has no entry for
@@ -123,7 +132,7 @@ def keyed_tables(rule: Rule, fact: str = "hospital_zone") -> set[str]:
     return names
 
 
-def _unsettled_zones(run: Run) -> None:
+def _unsettled_zones(q: Lazy) -> None:
     """Reject ``zone_not_settled:<zone>`` (likewise a level, visit type or hospital kind) where the rule's tables
     keyed by that fact have no entry for the claim's value.
 
@@ -132,34 +141,35 @@ def _unsettled_zones(run: Run) -> None:
     user what to do, where a failed table lookup would only say ``policy_error``.
     """
     for fact, code in KEYED_FACTS.items():
-        if fact not in run.frame.columns:
+        if fact not in q.schema:
             continue
-        value = pl.col(fact).cast(pl.String)
-        for idx, rule in enumerate(run.policy.model.rules):
+        value = pl.col(fact)
+        for idx, rule in enumerate(q.run.policy.model.rules):
             tables = keyed_tables(rule, fact)
-            for v_idx, version in enumerate(run.policy.versions):
+            for v_idx, version in enumerate(q.run.policy.versions):
                 keyed = [set(map(str, t)) for name in sorted(tables)
                          if isinstance(t := version.params.constants.get(name), dict)]
                 if not keyed or any(k.endswith("+") for keys in keyed for k in keys):  # "3+": open, every value fits
                     continue
                 known = sorted(set.intersection(*keyed))
-                flag = (pl.col("_rule") == idx) & (pl.col("_v") == v_idx) & value.is_not_null() & ~value.is_in(known)
-                add_reason(run, pl.lit(f"{code}:") + value, flag)
+                flag = (pl.col("_rule") == idx) & (pl.col("_v") == v_idx) & value.is_not_null() \
+                    & ~value.cast(pl.String).is_in(known)
+                q.code(REASON_COLUMNS, value, flag, prefix=f"{code}:")
 
 
-def _account_needs(run: Run) -> None:
+def _account_needs(q: Lazy) -> None:
     """A claim the account pays for needs the account's credit: a ``missing: true`` parameter there stops
     the claim ``missing_parameter:<name>`` (once taken as 0, which silently paid nothing from the account)."""
-    account = run.policy.model.account
+    account = q.run.policy.model.account
     if account is None:
         return
     needs = parse(account.credit).names
-    pays: pl.Series | None = None
-    for v_idx, version in enumerate(run.policy.versions):
+    pays: pl.Expr | None = None
+    for v_idx, version in enumerate(q.run.policy.versions):
         for name in sorted(needs & version.params.missing):
             if pays is None:
-                pays = run.ev(account.pays, "bool").fill_null(False)
-            add_reason(run, f"missing_parameter:{name}", pl.lit(pays) & (pl.col("_v") == v_idx))
+                pays = q.ev(account.pays, "bool").fill_null(False)
+            q.code(REASON_COLUMNS, f"missing_parameter:{name}", pays & (pl.col("_v") == v_idx))
 
 
 def rule_mask(run: Run, idx: int) -> pl.Series:

@@ -27,7 +27,8 @@ from __future__ import annotations
 import polars as pl
 
 from medins.claims.parse import ITEMS_SCHEMA
-from medins.engine.context import Run
+from medins.engine.codes import replace_columns
+from medins.engine.context import Lazy, Run
 from medins.policy.schema import ItemSelector, iter_expressions
 
 _CAT_PREFIX = "cat_"
@@ -35,11 +36,15 @@ _CAT_PREFIX = "cat_"
 
 def split_scope(run: Run, items: pl.DataFrame | None) -> None:
     """Add ``fulamt``, ``overlmt``, ``presp``, ``class_b_inscope``, ``direct_base``, ``direct_pay``, ``inscope``,
-    ``_spf<j>`` (each self_pay_first rule's share) and ``cat_*`` columns (fen)."""
+    ``_spf<j>`` (each self_pay_first rule's share) and ``cat_*`` columns (fen).
+
+    Claims without lines are one query (``Run.lazy``); line items and claim-level shares are settled between.
+    """
     n_rules = len(run.policy.model.scope.self_pay_first)
-    if "preselfpay" not in run.frame.columns:
-        run.frame = run.frame.with_columns(preselfpay=pl.lit(None, pl.Int64))
-    run.frame = run.frame.with_columns(
+    q = run.lazy()
+    if "preselfpay" not in q.schema:
+        q.with_columns(preselfpay=pl.lit(None, pl.Int64))
+    q.with_columns(
         *[pl.lit(0, pl.Int64).alias(f"_spf{j}") for j in range(n_rules)],
         fulamt=pl.col("self_pay"),
         overlmt=pl.lit(0, pl.Int64),
@@ -51,18 +56,26 @@ def split_scope(run: Run, items: pl.DataFrame | None) -> None:
     )
     needed_cats = _referenced_categories(run)
     if items is not None and items.height:
+        q.collect()
         _merge_lines(run, _settle_lines(run, items), needed_cats)
+        q = run.lazy()
     else:
-        run.frame = run.frame.with_columns(*[pl.lit(0, pl.Int64).alias(c) for c in needed_cats])
+        q.with_columns(*[pl.lit(0, pl.Int64).alias(c) for c in needed_cats])
     if n_rules:
+        q.collect()
         _claim_level_shares(run)
-    _given_preselfpay(run)
-    run.frame = run.frame.with_columns(
+        q = run.lazy()
+    _given_preselfpay(q)
+    q.with_columns(
         direct_pay=((pl.col("_dnum") * 2 + 1_000_000) // 2_000_000).cast(pl.Int64),
     ).with_columns(
         inscope=pl.col("total") - pl.col("fulamt") - pl.col("overlmt") - pl.col("presp") - pl.col("direct_base"),
         total_items=pl.col("total"),
     ).drop("_dnum", "_lined")
+    frame = q.collect().frame
+    for i in frame["_i"].filter(frame["_presp_over"]).to_list():
+        run.problems.setdefault(i, []).append("preselfpay_above_in_scope")
+    run.frame = replace_columns(frame, ["_presp_over"])
 
 
 _SUMMED = ("_ful", "_over", "_pre", "_b", "_dbase", "_dnum")
@@ -127,17 +140,17 @@ def _claim_level_shares(run: Run) -> None:
     run.frame = run.frame.with_columns(**{out: run.frame[out].scatter(where, sums[src]) for out, src in targets.items()})
 
 
-def _given_preselfpay(run: Run) -> None:
+def _given_preselfpay(q: Lazy) -> None:
     """A bill's own ``preselfpay`` replaces the rules' shares (they were not applied to it: ``_self_pay_first``).
 
     It may not exceed what is left after the fully self-paid and over-limit parts (else the claim is
-    rejected ``preselfpay_above_in_scope`` and only that much is counted, so the totals still add up).
+    rejected ``preselfpay_above_in_scope``, flagged ``_presp_over``, and only that much is counted, so the
+    totals still add up).
     """
     given = pl.col("preselfpay")
     room = (pl.col("total") - pl.col("fulamt") - pl.col("overlmt")).clip(lower_bound=0)
-    for i in run.frame.filter((given > room).fill_null(False))["_i"].to_list():
-        run.problems.setdefault(i, []).append("preselfpay_above_in_scope")
-    run.frame = run.frame.with_columns(
+    q.with_columns(
+        _presp_over=(given > room).fill_null(False),
         presp=pl.when(given.is_not_null()).then(pl.min_horizontal(given, room)).otherwise(pl.col("presp")),
         class_b_inscope=pl.when(given.is_not_null()).then((pl.col("class_b_inscope") - given).clip(lower_bound=0))
         .otherwise(pl.col("class_b_inscope")),

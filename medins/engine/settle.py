@@ -13,8 +13,8 @@ import polars as pl
 from medins.engine.account import settle_account
 from medins.engine.admissibility import REASON_COLUMNS, check_admissibility, codes_list, reasons_list, reasons_ok
 from medins.engine.benefits import PERSON_YEAR, settle_benefits
+from medins.engine.codes import replace_columns
 from medins.engine.context import ASSUMED, Run
-from medins.engine.history import check_history
 from medins.engine.prepare import add_derived
 from medins.engine.rules import select_rules
 from medins.engine.scope import split_scope
@@ -71,9 +71,11 @@ def settle(policy: CompiledPolicy, claims: pl.DataFrame, items: pl.DataFrame | N
     with stage("engine.admissibility"):
         check_admissibility(run)
     with stage("engine.rules"):
-        select_rules(run)
-        check_history(run)
-    _guard_benefit_year(run)
+        select_rules(run)  # and check_history on the same query
+        _guard_benefit_year(run)
+        # The reasons and assumptions were added as bits: joined into their text once (``engine/codes.py``).
+        run.finish_codes(REASON_COLUMNS)
+        run.finish_codes(ASSUMED)
     _apply_problems(run)
     run.frame = run.frame.with_columns(_ok=reasons_ok())
     before = run.frame
@@ -223,7 +225,8 @@ def _policy_label(run: Run) -> pl.Expr:
 
 
 def _totals(run: Run, claims: pl.DataFrame) -> pl.DataFrame:
-    f = run.frame.with_columns(
+    """The settlement fields, in one query with the conservation check (``Run.lazy``)."""
+    q = run.lazy().with_columns(
         medfee_sumamt=pl.col("total"),
         fulamt_ownpay_amt=pl.col("fulamt"),
         overlmt_selfpay=pl.col("overlmt"),
@@ -232,7 +235,7 @@ def _totals(run: Run, claims: pl.DataFrame) -> pl.DataFrame:
         act_pay_dedc=pl.col("ded"),
         fund_pay_sumamt=pl.sum_horizontal(*FUND_FIELDS),
     ).with_columns(psn_part_amt=pl.col("medfee_sumamt") - pl.col("fund_pay_sumamt"))
-    f = f.with_columns(
+    q.with_columns(
         psn_cash_pay=pl.col("psn_part_amt") - pl.col("acct_pay"),
         deposit_amt=pl.col("deposit").fill_null(0),
         policy=_policy_label(run),
@@ -242,14 +245,14 @@ def _totals(run: Run, claims: pl.DataFrame) -> pl.DataFrame:
         assumed=codes_list(ASSUMED),
     )
     # At the cashier (出院结算): the deposit against the cash share — 应退 what it exceeds, 应补 what it lacks.
-    f = f.with_columns(refund_amt=(pl.col("deposit_amt") - pl.col("psn_cash_pay")).clip(lower_bound=0),
-                       due_amt=(pl.col("psn_cash_pay") - pl.col("deposit_amt")).clip(lower_bound=0))
-    bad = f.filter(
-        (pl.col("fund_pay_sumamt") + pl.col("psn_part_amt") != pl.col("medfee_sumamt"))
-        | (pl.col("psn_part_amt") < 0) | (pl.col("fund_pay_sumamt") < 0) | (pl.col("psn_cash_pay") < 0)
-        | (pl.col("inscp_scp_amt") < 0)
-    )
-    if bad.height:
-        ids = claims["claim_id"].gather(bad["_in"].head(5)).to_list()
+    q.with_columns(refund_amt=(pl.col("deposit_amt") - pl.col("psn_cash_pay")).clip(lower_bound=0),
+                   due_amt=(pl.col("psn_cash_pay") - pl.col("deposit_amt")).clip(lower_bound=0))
+    q.with_columns(_unbalanced=(pl.col("fund_pay_sumamt") + pl.col("psn_part_amt") != pl.col("medfee_sumamt"))
+                   | (pl.col("psn_part_amt") < 0) | (pl.col("fund_pay_sumamt") < 0) | (pl.col("psn_cash_pay") < 0)
+                   | (pl.col("inscp_scp_amt") < 0))
+    f = q.collect().frame
+    bad = f["_unbalanced"]
+    if bad.any():
+        ids = claims["claim_id"].gather(f["_in"].filter(bad).head(5)).to_list()
         raise ConservationError(f"settlement does not add up for claims {ids}")
-    return f
+    return replace_columns(f, ["_unbalanced"])

@@ -10,7 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from medins.engine import context
-from medins.engine.admissibility import flags_to_lists
+from medins.engine.codes import flags_to_lists
 from medins.engine.settle import claim_order
 from medins.engine.state import UNLIMITED, clamped_cumsum, group_order, running_max_before
 

@@ -1,0 +1,185 @@
+"""Reason and assumption codes as bit patterns, joined into text once.
+
+Why: a claim's reasons (``not_designated;late_claim``) and assumptions (``visit_type=inpatient``) are
+built by many conditions, one after another. Appending text to a million rows for each condition
+costs a string column per condition; here each code is one bit of an integer column, set with ``|``
+inside the stage's own query (a cheap integer operation fused with the rest), and the text is
+assembled once, at the end, for the few distinct patterns only: the rows take theirs by a lookup.
+
+A code may also be an expression of the row (``excluded_cause:<cause>``, ``zone_not_settled:<zone>``):
+its value is kept in a text column where its flag holds, and the lookup is keyed by those values too
+(they are few: zones, causes, levels). The joined text lists the codes in the order they were added
+— exactly the order the former one-append-per-condition passes gave — and is null when no code holds.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import polars as pl
+
+#: Bits per Int64 pattern column (the sign bit unused, one spare).
+BITS = 62
+
+
+@dataclass
+class Codes:
+    """The codes added so far to one ``;``-joined column (``_reasons``, ``_assumed``), in order.
+
+    ``entries[k]`` is code ``k``: its text, or None when the text is the row's value in column
+    :meth:`value_column` ``(k)``. Bit ``k % BITS`` of :meth:`bits_column` ``(k // BITS)`` says it holds.
+    """
+
+    column: str
+    entries: list[str | None] = field(default_factory=list)
+    #: The text before a value code's value (``excluded_cause:``), by code number.
+    prefixes: dict[int, str] = field(default_factory=dict)
+
+    def bits_column(self, chunk: int) -> str:
+        return f"{self.column}_bits{chunk}"
+
+    def value_column(self, k: int) -> str:
+        return f"{self.column}_code{k}"
+
+    def add(self, code: str | pl.Expr, flag: pl.Expr, *, prefix: str = "") -> list[pl.Expr]:
+        """The columns that add ``code`` where ``flag`` holds (null counts as false): to be evaluated in order,
+        on the frame as it is at this point (a later step may change the columns ``flag`` reads).
+
+        A value code (an expression: text or whole numbers) adds ``prefix`` and the row's value: the value is kept
+        as it is and the text made once per distinct value (no string built per row). A null value adds nothing.
+        """
+        k = len(self.entries)
+        chunk, bit = divmod(k, BITS)
+        on = flag.fill_null(False)
+        name = self.bits_column(chunk)
+        before = pl.col(name) if bit else pl.lit(0, pl.Int64)  # the first code of a chunk starts its column
+        exprs = [(before | pl.when(on).then(pl.lit(1 << bit, pl.Int64)).otherwise(pl.lit(0, pl.Int64))).alias(name)]
+        if isinstance(code, pl.Expr):
+            exprs.append(pl.when(on).then(code).otherwise(None).alias(self.value_column(k)))
+            self.entries.append(None)
+            self.prefixes[k] = prefix
+        else:
+            self.entries.append(code)
+        return exprs
+
+    def truncate(self, size: int) -> None:
+        """Forget the codes added after the first ``size`` (a stage that starts again: ``Run.deferred``)."""
+        del self.entries[size:]
+        self.prefixes = {k: p for k, p in self.prefixes.items() if k < size}
+
+    def columns(self) -> list[str]:
+        """The bit-pattern and value columns the codes live in, until :meth:`joined`."""
+        chunks = (len(self.entries) + BITS - 1) // BITS
+        return [*(self.bits_column(c) for c in range(chunks)),
+                *(self.value_column(k) for k, code in enumerate(self.entries) if code is None)]
+
+    def text(self, patterns: tuple[int, ...], values: dict[int, object]) -> str | None:
+        """The joined codes of one pattern (``values``: the row's text of each value code), null when none."""
+        out: list[str] = []
+        for k, code in enumerate(self.entries):
+            chunk, bit = divmod(k, BITS)
+            if not patterns[chunk] >> bit & 1:
+                continue
+            if code is not None:
+                out.append(code)
+            elif (value := values.get(k)) is not None:  # without a value nothing is added (``concat_str`` ignoring nulls)
+                out.append(self.prefixes[k] + _as_text(value))
+        return ";".join(out) if out else None
+
+    def joined(self, frame: pl.DataFrame) -> pl.Series:
+        """The ``;``-joined codes of every row of ``frame`` (which holds :meth:`columns`), null where none.
+
+        Why two steps: the text of a pattern of fixed codes is looked up by the pattern alone (an integer: one
+        ``unique`` and one ``replace``); only rows where a code's text is the row's own value (few) are keyed by
+        those values too.
+        """
+        keys = self.columns()
+        if not keys or frame.height == 0:  # (``replace_strict`` of no rows keeps the integer type)
+            return pl.repeat(None, frame.height, dtype=pl.String, eager=True).alias(self.column)
+        chunks = (len(self.entries) + BITS - 1) // BITS
+        valued = [k for k, code in enumerate(self.entries) if code is None]
+        if chunks > 1:
+            return self._by_values(frame, keys, chunks, valued)
+        bits = frame[keys[0]]
+        patterns = bits.unique()
+        texts = pl.Series([self.text((p,), {}) for p in patterns.to_list()], dtype=pl.String)
+        out = bits.replace_strict(patterns, texts, return_dtype=pl.String).alias(self.column)
+        if valued:
+            has_value = (bits & sum(1 << k for k in valued)) != 0
+            if has_value.any():
+                rows = frame.select(keys).filter(has_value)  # the key columns only: the frame is wide
+                out = out.scatter(has_value.arg_true(), self._by_values(rows, keys, chunks, valued))
+        return out
+
+    def _by_values(self, frame: pl.DataFrame, keys: list[str], chunks: int, valued: list[int]) -> pl.Series:
+        """The joined codes keyed by every pattern and value column (distinct combinations evaluated once)."""
+        from medins.engine.context import _distinct  # context imports this module
+
+        index, distinct = _distinct(frame.select(keys), keys)
+        texts = [self.text(tuple(row[:chunks]), dict(zip(valued, row[chunks:], strict=True)))
+                 for row in distinct.iter_rows()]
+        return pl.Series(self.column, texts, dtype=pl.String).gather(index)
+
+    def finish(self, frame: pl.DataFrame) -> pl.DataFrame:
+        """``frame`` with the joined column in place of the bit-pattern and value columns; no codes kept after."""
+        present = [c for c in self.columns() if c in frame.columns]
+        if len(present) != len(self.columns()):
+            raise AssertionError(f"codes of {self.column} lost columns")
+        out = replace_columns(frame, present, self.joined(frame))
+        self.entries, self.prefixes = [], {}
+        return out
+
+
+def replace_columns(frame: pl.DataFrame, drop: list[str], *add: pl.Series) -> pl.DataFrame:
+    """``frame`` without the columns ``drop``, with ``add`` (in place of a column of the same name, else last).
+
+    Why not ``drop(...).with_columns(...)``: each is a query of its own; this only rearranges the columns.
+    """
+    new = {s.name: s for s in add}
+    kept = [new.pop(c.name, c) for c in frame.get_columns() if c.name not in drop]
+    return pl.DataFrame([*kept, *new.values()])
+
+
+def _as_text(value: object) -> str:
+    """A value as Polars casts it to text (the text codes were built with before they were bits)."""
+    if isinstance(value, str):
+        return value
+    if isinstance(value, int) and not isinstance(value, bool):
+        return str(value)
+    return pl.Series([value]).cast(pl.String)[0]
+
+
+def lists_by_pattern(codes: list[str], patterns: list[pl.Series]) -> pl.Series:
+    """Per row, the list of ``codes`` whose bit is set (code k: bit k % BITS of ``patterns[k // BITS]``), in order.
+
+    Why: a list column built check by check rebuilds a million lists each time; the few distinct
+    patterns become lists once, and the rows take theirs.
+    """
+    out = None
+    for c, bits in enumerate(patterns):
+        chunk = codes[c * BITS:(c + 1) * BITS]
+        distinct = bits.unique()
+        lists = pl.Series([[code for k, code in enumerate(chunk) if p >> k & 1] for p in distinct.to_list()],
+                          dtype=pl.List(pl.String))
+        index = bits.replace_strict(distinct, pl.int_range(0, distinct.len(), dtype=pl.UInt32, eager=True),
+                                    return_dtype=pl.UInt32)
+        part = lists.gather(index)
+        out = part if out is None else pl.select(pl.concat_list(pl.lit(out), pl.lit(part))).to_series()
+    if out is None:
+        raise ValueError("no codes")
+    return out
+
+
+def pattern(flags: list[pl.Expr]) -> list[pl.Expr]:
+    """Int64 bit patterns of ``flags`` (bit k % BITS of pattern k // BITS: flag k holds; null counts as false)."""
+    out = []
+    for first in range(0, len(flags), BITS):
+        chunk = flags[first:first + BITS]
+        out.append(pl.sum_horizontal([flag.fill_null(False).cast(pl.Int64) * (1 << k) for k, flag in enumerate(chunk)]))
+    return out
+
+
+def flags_to_lists(flags: list[tuple[str, pl.Series]]) -> pl.Series:
+    """Per row, the list of codes whose flag (a column) holds, in the given order."""
+    patterns = pl.select(p.alias(f"_p{c}") for c, p in enumerate(pattern([pl.lit(f) for _c, f in flags])))
+    return lists_by_pattern([code for code, _f in flags], patterns.get_columns())
