@@ -183,7 +183,9 @@ def _by_person_day(claims: pl.DataFrame, hashed: pl.Expr, day: pl.Expr, span: in
 def _numbered(sorted_keys: pl.Series) -> pl.Series:
     """0, 1, 2 … numbering the runs of equal values (nulls equal) of an already grouped column."""
     return sorted_keys.to_frame("_k").select(
-        pl.col("_k").ne_missing(pl.col("_k").shift(1)).fill_null(True).cast(pl.Int64).cum_sum() - 1).to_series()
+        # the first value opens a run even when it is missing (``ne_missing`` of two nulls is False)
+        (pl.col("_k").ne_missing(pl.col("_k").shift(1)) | (pl.int_range(pl.len()) == 0)).cast(pl.Int64).cum_sum()
+        - 1).to_series()
 
 
 def _keep_sure_problems(run: Run) -> None:

@@ -100,6 +100,33 @@ def test_claim_order_is_person_then_date_then_row(data) -> None:
         assert mine.rows() == sorted(mine.rows(), key=lambda r: (r[1], r[2]))
 
 
+
+@settings(max_examples=150)
+@given(st.lists(st.tuples(st.sampled_from(["P1", "P2", "P10", "Q", None]),
+                          st.one_of(st.none(), st.dates(dt.date(2008, 1, 1), dt.date(2008, 1, 5))),
+                          st.integers(1, 6)), min_size=1, max_size=25), st.booleans())
+def test_claim_order_matches_the_plain_sort_whatever_the_rows(data, in_row_order) -> None:
+    """Every path of ``claim_order`` (one sort of person-hash bits and day for rows in input order; two sorts
+    or the string sort otherwise) gives each person's claims by date (missing last), then row, then position."""
+    if in_row_order:
+        data = sorted(data, key=lambda r: r[2])
+    claims = pl.DataFrame({"person_id": [p for p, _, _ in data], "admit_date": [d for _, d, _ in data],
+                           "row": [r for _, _, r in data]}, schema={"person_id": pl.String, "admit_date": pl.Date,
+                                                                    "row": pl.Int64})
+    order, person = claim_order(claims)
+    assert sorted(order.to_list()) == list(range(len(data)))
+    numbers = person.to_list()
+    assert numbers == sorted(numbers) and numbers[0] == 0 and len(set(numbers)) == numbers[-1] + 1
+    by_number: dict[int, list[int]] = {}
+    for position, number in zip(order.to_list(), numbers, strict=True):
+        by_number.setdefault(number, []).append(position)
+    assert all(len({data[i][0] for i in ps}) == 1 for ps in by_number.values())  # one person a number
+    assert len(by_number) == len({p for p, _, _ in data})
+    for positions in by_number.values():
+        assert positions == sorted(positions, key=lambda i: (data[i][1] is None, data[i][1] or dt.date.min,
+                                                            data[i][2], i))
+
+
 CONDITIONS = [
     "service_date < add_months(enrolled_date, 3 if coalesce(newborn, False) else 6)",
     "claim_date > workday_add(discharge_date, 10) or not coalesce(emergency, False)",
