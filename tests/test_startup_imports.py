@@ -19,7 +19,7 @@ ROOT = Path(__file__).resolve().parents[1]
 
 #: Runs ``medins ARGS`` as ``python -m medins`` would, then writes what was imported to the file in argv[1].
 PROBE = """
-import json, runpy, sys
+import gc, json, runpy, sys
 out, sys.argv = sys.argv[1], ["medins", *sys.argv[2:]]
 try:
     runpy.run_module("medins", run_name="__main__")
@@ -31,7 +31,8 @@ schema = sys.modules.get("medins.policy.schema")
 built = [m.__name__ for m in vars(schema).values() if isinstance(m, type) and issubclass(m, schema.Model)
          and m.__pydantic_complete__] if schema else []
 with open(out, "w", encoding="utf-8") as f:
-    json.dump({"code": code, "modules": sorted(sys.modules), "built": built}, f)
+    json.dump({"code": code, "modules": sorted(sys.modules), "built": built, "frozen": gc.get_freeze_count(),
+               "collecting": gc.isenabled()}, f)
 """
 
 #: Heavy libraries and medins modules a command must not import unless it uses them.
@@ -88,3 +89,5 @@ def test_batch_of_a_small_file_imports_no_numpy(tmp_path) -> None:
         assert result["code"] == 1, run  # some example rows are rejected on purpose
         assert (tmp_path / "out.csv").stat().st_size > 0
         assert imported(result, ("numpy",)) == [], run
+        # the engine's modules were imported out of the collector's sight, and it collects the batch's own objects
+        assert result["frozen"] > 10_000 and result["collecting"], run
