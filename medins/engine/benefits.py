@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import polars as pl
 
+from medins.engine.codes import replace_columns
 from medins.engine.context import Run
 from medins.engine.fused import collected, with_columns
 from medins.engine.ordinals import admission_ordinals
@@ -35,11 +36,17 @@ def _grouping(run: Run, bucket: str) -> Grouping:
 
 
 def _pick(run: Run, per_rule: dict[int, pl.Series], dtype: pl.DataType) -> pl.Series:
-    """Merge per-rule series (each null outside its rule's rows) into one column."""
-    out = pl.repeat(None, run.frame.height, dtype=dtype, eager=True)
+    """Merge per-rule series (each null outside its rule's rows) into one column.
+
+    Why from the first series and only while nulls remain: each ``fill_null`` is a query of its own (on a bill,
+    a query costs far more than its row), and filling a column without nulls changes nothing."""
+    out: pl.Series | None = None
     for series in per_rule.values():
-        out = out.fill_null(series)
-    return out
+        if out is None:
+            out = series.cast(dtype)
+        elif out.null_count():
+            out = out.fill_null(series)
+    return pl.repeat(None, run.frame.height, dtype=dtype, eager=True) if out is None else out
 
 
 def _ev_rules(run: Run, attr, returns: str, *, required: bool = False) -> pl.Series:
@@ -53,10 +60,12 @@ def _ev_rules(run: Run, attr, returns: str, *, required: bool = False) -> pl.Ser
 
 
 def _mask(run: Run, idx: int, version: int | None = None) -> pl.Series:
-    cond = (pl.col("_rule") == idx) & pl.col("_ok")
+    """The rule's (and version's) admissible rows, as Series operations: no query (``fill_null`` only on nulls)."""
+    frame = run.frame
+    cond = (frame["_rule"] == idx) & frame["_ok"]
     if version is not None:
-        cond = cond & (pl.col("_v") == version)
-    return run.frame.select(cond.fill_null(False)).to_series()
+        cond = cond & (frame["_v"] == version)
+    return cond.fill_null(False) if cond.null_count() else cond
 
 
 def settle_benefits(run: Run) -> None:
@@ -135,7 +144,8 @@ def _above_deductible_ceiling(run: Run) -> pl.Expr:
 def _deductible(run: Run) -> None:
     rules = run.policy.model.rules
     std = _ev_rules(run, lambda r: r.deductible.standard if r.deductible else None, "money", required=True)
-    std = std.fill_null(0)  # only where no deductible applies: unknown standards were rejected above
+    if std.null_count():
+        std = std.fill_null(0)  # only where no deductible applies: unknown standards were rejected above
     mode_expr: pl.Expr = pl.lit("none")
     for idx, rule in enumerate(rules):
         if rule.deductible:
@@ -203,9 +213,8 @@ def band_parts(run: Run, which, prefix: str, lower: pl.Expr, upper: pl.Expr, *, 
             for k, band in enumerate(_scale_for(run, bands, v)):
                 if bands.rate is not None:
                     name = f"_t{prefix}_{idx}_{v}_{k}"
-                    rate = run.ev(bands.rate, "rate", mask=mask, extra={"rate": band.rate}, required=True)
-                    temporary[name] = rate.clip(0, 1_000_000)
-                    rate_expr: pl.Expr = pl.col(name)
+                    temporary[name] = run.ev(bands.rate, "rate", mask=mask, extra={"rate": band.rate}, required=True)
+                    rate_expr: pl.Expr = pl.col(name).clip(0, 1_000_000)  # in the query: not a pass of its own
                 else:
                     rate_expr = pl.lit(int(band.rate * 1_000_000), pl.Int64)
                 for p, value in (("lo", pl.lit(band.lo, pl.Int64)), ("hi", pl.lit(band.hi, pl.Int64)), ("r", rate_expr)):
@@ -213,10 +222,10 @@ def band_parts(run: Run, which, prefix: str, lower: pl.Expr, upper: pl.Expr, *, 
                     exprs[key] = pl.when(where).then(value).otherwise(exprs[key])
             if bands.class_b_offset:
                 name = f"_t{prefix}_{idx}_{v}_off"
-                temporary[name] = run.ev(bands.class_b_offset, "rate", mask=mask, required=True).fill_null(0)
-                offset = pl.when(where).then(pl.col(name)).otherwise(offset)
+                temporary[name] = run.ev(bands.class_b_offset, "rate", mask=mask, required=True)
+                offset = pl.when(where).then(pl.col(name).fill_null(0)).otherwise(offset)
     # One lazy query: the (rule, version) conditions the chains share are computed once (``fused.py``).
-    query = (run.frame.with_columns(**temporary).lazy().with_columns(**exprs, **{f"{prefix}off": offset})
+    query = (run.frame.lazy().with_columns(**temporary).with_columns(**exprs, **{f"{prefix}off": offset})
              .with_columns(_lower=lower, _upper=upper)
              .with_columns(_paid_width=(pl.col("_upper") - pl.col("_lower")).clip(lower_bound=0)))
     parts = list(range(width))
@@ -225,7 +234,7 @@ def band_parts(run: Run, which, prefix: str, lower: pl.Expr, upper: pl.Expr, *, 
          - pl.max_horizontal(pl.col("_lower"), pl.col(f"{prefix}{k}_lo"))).clip(lower_bound=0).fill_null(0)
         .alias(f"{prefix}{k}_a") for k in parts)
     added = [*exprs, f"{prefix}off", "_lower", "_upper", "_paid_width", *(f"{prefix}{k}_a" for k in parts)]
-    f = run.frame.with_columns(collected(query, added).get_columns())
+    f = replace_columns(run.frame, [], *collected(query, added).get_columns())
     # Σ a_k × r_k ≤ (Σ a_k) × max r: Int64 when that bound fits (any real bill), else Int128.
     wide = pl.Int64 if _fits_int64(f, [f"{prefix}{k}_r" for k in parts], "_paid_width") else pl.Int128
     num = pl.lit(0, wide)
@@ -234,8 +243,9 @@ def band_parts(run: Run, which, prefix: str, lower: pl.Expr, upper: pl.Expr, *, 
         a = pl.col(f"{prefix}{k}_a")
         num = num + a.cast(wide) * pl.col(f"{prefix}{k}_r").fill_null(0).cast(wide)
         total = total + a
-    run.frame = with_columns(f, **{f"{prefix}num": num, f"{prefix}sum": total, f"{prefix}width": pl.lit(width)}).drop(
-        "_lower", "_upper", "_paid_width")
+    names = [f"{prefix}num", f"{prefix}sum", f"{prefix}width"]
+    sums = collected(f.lazy().with_columns(**dict(zip(names, (num, total, pl.lit(width)), strict=True))), names)
+    run.frame = replace_columns(f, ["_lower", "_upper", "_paid_width"], *sums.get_columns())
 
 
 def _half_up(num: pl.Expr, den: pl.Expr) -> pl.Expr:

@@ -11,10 +11,13 @@ from __future__ import annotations
 
 import polars as pl
 
+from medins.engine.codes import replace_columns
+
 
 def with_columns(frame: pl.DataFrame, **named: pl.Expr | pl.Series) -> pl.DataFrame:
-    """``frame.with_columns(**named)`` with shared sub-expressions computed once."""
-    return frame.with_columns(collected(frame.lazy().with_columns(**named), list(named)).get_columns())
+    """``frame.with_columns(**named)`` with shared sub-expressions computed once (the one query: the new columns
+    are put in place by :func:`~medins.engine.codes.replace_columns`, not by a second, eager ``with_columns``)."""
+    return replace_columns(frame, [], *collected(frame.lazy().with_columns(**named), list(named)).get_columns())
 
 
 def collected(query: pl.LazyFrame, names: list[str]) -> pl.DataFrame:
