@@ -17,7 +17,7 @@ import polars as pl
 
 from medins.engine.codes import replace_columns
 from medins.engine.context import Run
-from medins.engine.fused import collected, with_columns
+from medins.engine.fused import collected, repeat, with_columns
 from medins.engine.ordinals import admission_ordinals
 from medins.engine.state import UNLIMITED, Grouping, clamped_cumsum, group_order, running_max_before
 from medins.policy.compiled import ScaleBand
@@ -46,7 +46,7 @@ def _pick(run: Run, per_rule: dict[int, pl.Series], dtype: pl.DataType) -> pl.Se
             out = series.cast(dtype)
         elif out.null_count():
             out = out.fill_null(series)
-    return pl.repeat(None, run.frame.height, dtype=dtype, eager=True) if out is None else out
+    return repeat(None, run.frame.height, dtype) if out is None else out
 
 
 def _ev_rules(run: Run, attr, returns: str, *, required: bool = False) -> pl.Series:
@@ -79,20 +79,22 @@ def settle_benefits(run: Run) -> None:
     run.groupings = {}  # buckets are fixed by now; each grouping is sorted out once
     # Earlier admissions this year = the running count before this claim (an unlimited clamped sum).
     f = clamped_cumsum(f, x="_adm", limit=None, h0="hist_admissions", group=g_rule, out_before="admissions",
-                       out_after="_adm_after", grouping=_grouping(run, "_b_rule")).drop("_adm_after")
+                       out_after="_adm_after", grouping=_grouping(run, "_b_rule"))
+    f = replace_columns(f, ["_adm_after"])
     run.frame = f
     admission_ordinals(run, _grouping(run, "_b_rule"))
     rules = run.policy.model.rules
     # Ceiling: only so much in-scope expense a year enters the calculation — measured from 0, or (measure:
     # above_deductible) on the expense above the deductible, which is then known only after the deductible.
     above = _above_deductible_ceiling(run)
-    run.frame = run.frame.with_columns(_ceil=_ev_rules(run, lambda r: r.ceiling.amount if r.ceiling else None, "money"),
-                                       _cabove=above)
-    run.frame = run.frame.with_columns(_ceil0=pl.when(pl.col("_cabove")).then(None).otherwise(pl.col("_ceil")))
+    ceiling = _ev_rules(run, lambda r: r.ceiling.amount if r.ceiling else None, "money")
+    query = (run.frame.lazy().with_columns(_ceil=ceiling, _cabove=above)
+             .with_columns(_ceil0=pl.when(pl.col("_cabove")).then(None).otherwise(pl.col("_ceil"))))
+    run.frame = replace_columns(run.frame, [], *collected(query, ["_ceil", "_cabove", "_ceil0"]).get_columns())
     run.frame = clamped_cumsum(run.frame, x="_e0", limit="_ceil0", h0="hist_inscope",
                                group=[*PERSON_YEAR, "_b_ceil"], out_before="_c_ceil0", out_after="_c_ceil1",
                                grouping=_grouping(run, "_b_ceil"))
-    run.frame = run.frame.with_columns(eligible=pl.col("_c_ceil1") - pl.col("_c_ceil0"))
+    run.frame = replace_columns(run.frame, [], (run.frame["_c_ceil1"] - run.frame["_c_ceil0"]).alias("eligible"))
     _deductible(run)
     if any(r.ceiling is not None and r.ceiling.measure == "above_deductible" for r in rules):
         f = run.frame.with_columns(
@@ -109,7 +111,7 @@ def settle_benefits(run: Run) -> None:
                                group=[*PERSON_YEAR, "_b_axis"], out_before="_c0", out_after="_c1",
                                grouping=_grouping(run, "_b_axis"))
     _basic_bands(run)
-    allowance = pl.repeat(0, run.frame.height, dtype=pl.Int64, eager=True)
+    allowance = repeat(0, run.frame.height, pl.Int64)
     for idx, rule in enumerate(rules):
         for allow in rule.allowances:
             mask = _mask(run, idx)
@@ -152,12 +154,13 @@ def _deductible(run: Run) -> None:
             mode = "year" if rule.deductible.per == "year" else ("topup" if rule.deductible.topup else "admission")
             mode_expr = pl.when(pl.col("_rule") == idx).then(pl.lit(mode)).otherwise(mode_expr)
     g = [*PERSON_YEAR, "_b_ded"]
-    f = run.frame.with_columns(_std=std, _dmode=mode_expr)
-    f = f.with_columns(
+    query = run.frame.lazy().with_columns(_std=std, _dmode=mode_expr).with_columns(
         _std_seen=pl.when(pl.col("_ok") & (pl.col("_dmode") == "topup")).then(pl.col("_std")).otherwise(0),
         _x_year=pl.when(pl.col("_dmode") == "year").then(pl.col("eligible")).otherwise(0),
         _l_year=pl.when(pl.col("_dmode") == "year").then(pl.col("_std")).otherwise(UNLIMITED),
     )
+    f = replace_columns(run.frame, [], *collected(query, ["_std", "_dmode", "_std_seen", "_x_year", "_l_year"])
+                        .get_columns())
     grouping = _grouping(run, "_b_ded")
     f = running_max_before(f, x="_std_seen", h0="hist_deductible_standard", group=g, out="_prior_std",
                            grouping=grouping)
@@ -341,12 +344,12 @@ def _cap(run: Run, *, rules_cap, raw: str, out: str, bucket: str, h0: str, given
         cap = rules_cap(rule)
         if cap is not None and cap.per == "year":
             per_year_expr = pl.when(pl.col("_rule") == idx).then(pl.lit(True)).otherwise(per_year_expr)
-    f = run.frame.with_columns(_camt=amount, _cyear=per_year_expr)
     applies_year = pl.col("_cyear") & pl.col("_camt").is_not_null()
-    f = f.with_columns(
+    query = run.frame.lazy().with_columns(_camt=amount, _cyear=per_year_expr).with_columns(
         _cx=pl.when(applies_year).then(pl.col(raw)).otherwise(0),
         _cl=pl.when(applies_year).then(pl.col("_camt")).otherwise(None),
     )
+    f = replace_columns(run.frame, [], *collected(query, ["_camt", "_cyear", "_cx", "_cl"]).get_columns())
     f = clamped_cumsum(f, x="_cx", limit="_cl", h0=h0, group=[*PERSON_YEAR, bucket], out_before="_k0", out_after="_k1",
                        grouping=_grouping(run, bucket))
     f = f.with_columns(

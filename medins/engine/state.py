@@ -45,6 +45,7 @@ from typing import TYPE_CHECKING
 import polars as pl
 
 from medins.engine.codes import replace_columns
+from medins.engine.fused import repeat
 
 if TYPE_CHECKING:
     import numpy as np
@@ -260,9 +261,11 @@ def _running_total_fits(frame: pl.DataFrame, x: str, h0: str | None) -> bool:
     then a sum without a limit is never clipped and needs no running minimum."""
     if frame.height == 0:
         return True
-    h = pl.col(h0).fill_null(0).max() if h0 else pl.lit(0, pl.Int64)
-    top, spread = frame.select(h.cast(pl.Int128).clip(lower_bound=0), pl.col(x).cast(pl.Int128).abs().sum()).row(0)
-    return int(top or 0) + int(spread or 0) < UNLIMITED
+    # Series reductions, not a query: the largest history (nulls as 0, at least 0) and Σ|x| in Int128.
+    top = max(int(frame[h0].max() or 0), 0) if h0 else 0
+    xs = frame[x].cast(pl.Int128)
+    spread = xs.sum() if _not_negative(frame[x]) else xs.abs().sum()
+    return top + int(spread or 0) < UNLIMITED
 
 
 def group_order(frame: pl.DataFrame, group: list[str]) -> Grouping:
@@ -310,7 +313,7 @@ def _dense_key(frame: pl.DataFrame, group: list[str]) -> pl.Series | None:
             values = column.cast(pl.Int64)
             low, high = values.min(), values.max()
             if low is None:
-                code, size = pl.repeat(0, frame.height, dtype=pl.Int64, eager=True), 1
+                code, size = repeat(0, frame.height, pl.Int64), 1
             elif int(high) - int(low) > 1 << 40:  # type: ignore[arg-type]
                 return None
             else:
@@ -318,7 +321,7 @@ def _dense_key(frame: pl.DataFrame, group: list[str]) -> pl.Series | None:
                 if code.null_count():  # a query of its own: only where there are nulls
                     code = code.fill_null(0)
         else:
-            distinct = column.drop_nulls().unique()
+            distinct = (column.drop_nulls() if column.null_count() else column).unique()
             code = column.replace_strict(distinct, pl.int_range(1, distinct.len() + 1, dtype=pl.Int64, eager=True),
                                          default=0, return_dtype=pl.Int64)
             size = distinct.len() + 1
@@ -326,7 +329,7 @@ def _dense_key(frame: pl.DataFrame, group: list[str]) -> pl.Series | None:
             return None
         key = code if key is None else key * size + code
         span *= size
-    return pl.repeat(0, frame.height, dtype=pl.Int64, eager=True) if key is None else key
+    return repeat(0, frame.height, pl.Int64) if key is None else key
 
 
 def _runs_are_groups(key: pl.Series) -> bool:
@@ -338,7 +341,7 @@ def _unorder(values: pl.Series, order: pl.Series | None) -> pl.Series:
     """Values computed in ``order`` back to frame order."""
     if order is None:
         return values
-    return pl.repeat(None, values.len(), dtype=values.dtype, eager=True).scatter(order, values)
+    return repeat(None, values.len(), values.dtype).scatter(order, values)
 
 
 def running_max_before(frame: pl.DataFrame, *, x: str, h0: str | None, group: list[str], out: str,
