@@ -15,8 +15,9 @@ from __future__ import annotations
 
 import polars as pl
 
+from medins.engine.codes import replace_columns
 from medins.engine.context import Run
-from medins.engine.fused import collected, with_columns
+from medins.engine.fused import collected, repeat, with_columns
 from medins.engine.ordinals import admission_ordinals
 from medins.engine.state import UNLIMITED, Grouping, clamped_cumsum, group_order, running_max_before
 from medins.policy.compiled import ScaleBand
@@ -35,11 +36,17 @@ def _grouping(run: Run, bucket: str) -> Grouping:
 
 
 def _pick(run: Run, per_rule: dict[int, pl.Series], dtype: pl.DataType) -> pl.Series:
-    """Merge per-rule series (each null outside its rule's rows) into one column."""
-    out = pl.repeat(None, run.frame.height, dtype=dtype, eager=True)
+    """Merge per-rule series (each null outside its rule's rows) into one column.
+
+    Why from the first series and only while nulls remain: each ``fill_null`` is a query of its own (on a bill,
+    a query costs far more than its row), and filling a column without nulls changes nothing."""
+    out: pl.Series | None = None
     for series in per_rule.values():
-        out = out.fill_null(series)
-    return out
+        if out is None:
+            out = series.cast(dtype)
+        elif out.null_count():
+            out = out.fill_null(series)
+    return repeat(None, run.frame.height, dtype) if out is None else out
 
 
 def _ev_rules(run: Run, attr, returns: str, *, required: bool = False) -> pl.Series:
@@ -53,10 +60,12 @@ def _ev_rules(run: Run, attr, returns: str, *, required: bool = False) -> pl.Ser
 
 
 def _mask(run: Run, idx: int, version: int | None = None) -> pl.Series:
-    cond = (pl.col("_rule") == idx) & pl.col("_ok")
+    """The rule's (and version's) admissible rows, as Series operations: no query (``fill_null`` only on nulls)."""
+    frame = run.frame
+    cond = (frame["_rule"] == idx) & frame["_ok"]
     if version is not None:
-        cond = cond & (pl.col("_v") == version)
-    return run.frame.select(cond.fill_null(False)).to_series()
+        cond = cond & (frame["_v"] == version)
+    return cond.fill_null(False) if cond.null_count() else cond
 
 
 def settle_benefits(run: Run) -> None:
@@ -70,20 +79,22 @@ def settle_benefits(run: Run) -> None:
     run.groupings = {}  # buckets are fixed by now; each grouping is sorted out once
     # Earlier admissions this year = the running count before this claim (an unlimited clamped sum).
     f = clamped_cumsum(f, x="_adm", limit=None, h0="hist_admissions", group=g_rule, out_before="admissions",
-                       out_after="_adm_after", grouping=_grouping(run, "_b_rule")).drop("_adm_after")
+                       out_after="_adm_after", grouping=_grouping(run, "_b_rule"))
+    f = replace_columns(f, ["_adm_after"])
     run.frame = f
     admission_ordinals(run, _grouping(run, "_b_rule"))
     rules = run.policy.model.rules
     # Ceiling: only so much in-scope expense a year enters the calculation — measured from 0, or (measure:
     # above_deductible) on the expense above the deductible, which is then known only after the deductible.
     above = _above_deductible_ceiling(run)
-    run.frame = run.frame.with_columns(_ceil=_ev_rules(run, lambda r: r.ceiling.amount if r.ceiling else None, "money"),
-                                       _cabove=above)
-    run.frame = run.frame.with_columns(_ceil0=pl.when(pl.col("_cabove")).then(None).otherwise(pl.col("_ceil")))
+    ceiling = _ev_rules(run, lambda r: r.ceiling.amount if r.ceiling else None, "money")
+    query = (run.frame.lazy().with_columns(_ceil=ceiling, _cabove=above)
+             .with_columns(_ceil0=pl.when(pl.col("_cabove")).then(None).otherwise(pl.col("_ceil"))))
+    run.frame = replace_columns(run.frame, [], *collected(query, ["_ceil", "_cabove", "_ceil0"]).get_columns())
     run.frame = clamped_cumsum(run.frame, x="_e0", limit="_ceil0", h0="hist_inscope",
                                group=[*PERSON_YEAR, "_b_ceil"], out_before="_c_ceil0", out_after="_c_ceil1",
                                grouping=_grouping(run, "_b_ceil"))
-    run.frame = run.frame.with_columns(eligible=pl.col("_c_ceil1") - pl.col("_c_ceil0"))
+    run.frame = replace_columns(run.frame, [], (run.frame["_c_ceil1"] - run.frame["_c_ceil0"]).alias("eligible"))
     _deductible(run)
     if any(r.ceiling is not None and r.ceiling.measure == "above_deductible" for r in rules):
         f = run.frame.with_columns(
@@ -100,7 +111,7 @@ def settle_benefits(run: Run) -> None:
                                group=[*PERSON_YEAR, "_b_axis"], out_before="_c0", out_after="_c1",
                                grouping=_grouping(run, "_b_axis"))
     _basic_bands(run)
-    allowance = pl.repeat(0, run.frame.height, dtype=pl.Int64, eager=True)
+    allowance = repeat(0, run.frame.height, pl.Int64)
     for idx, rule in enumerate(rules):
         for allow in rule.allowances:
             mask = _mask(run, idx)
@@ -135,19 +146,21 @@ def _above_deductible_ceiling(run: Run) -> pl.Expr:
 def _deductible(run: Run) -> None:
     rules = run.policy.model.rules
     std = _ev_rules(run, lambda r: r.deductible.standard if r.deductible else None, "money", required=True)
-    std = std.fill_null(0)  # only where no deductible applies: unknown standards were rejected above
+    if std.null_count():
+        std = std.fill_null(0)  # only where no deductible applies: unknown standards were rejected above
     mode_expr: pl.Expr = pl.lit("none")
     for idx, rule in enumerate(rules):
         if rule.deductible:
             mode = "year" if rule.deductible.per == "year" else ("topup" if rule.deductible.topup else "admission")
             mode_expr = pl.when(pl.col("_rule") == idx).then(pl.lit(mode)).otherwise(mode_expr)
     g = [*PERSON_YEAR, "_b_ded"]
-    f = run.frame.with_columns(_std=std, _dmode=mode_expr)
-    f = f.with_columns(
+    query = run.frame.lazy().with_columns(_std=std, _dmode=mode_expr).with_columns(
         _std_seen=pl.when(pl.col("_ok") & (pl.col("_dmode") == "topup")).then(pl.col("_std")).otherwise(0),
         _x_year=pl.when(pl.col("_dmode") == "year").then(pl.col("eligible")).otherwise(0),
         _l_year=pl.when(pl.col("_dmode") == "year").then(pl.col("_std")).otherwise(UNLIMITED),
     )
+    f = replace_columns(run.frame, [], *collected(query, ["_std", "_dmode", "_std_seen", "_x_year", "_l_year"])
+                        .get_columns())
     grouping = _grouping(run, "_b_ded")
     f = running_max_before(f, x="_std_seen", h0="hist_deductible_standard", group=g, out="_prior_std",
                            grouping=grouping)
@@ -203,9 +216,8 @@ def band_parts(run: Run, which, prefix: str, lower: pl.Expr, upper: pl.Expr, *, 
             for k, band in enumerate(_scale_for(run, bands, v)):
                 if bands.rate is not None:
                     name = f"_t{prefix}_{idx}_{v}_{k}"
-                    rate = run.ev(bands.rate, "rate", mask=mask, extra={"rate": band.rate}, required=True)
-                    temporary[name] = rate.clip(0, 1_000_000)
-                    rate_expr: pl.Expr = pl.col(name)
+                    temporary[name] = run.ev(bands.rate, "rate", mask=mask, extra={"rate": band.rate}, required=True)
+                    rate_expr: pl.Expr = pl.col(name).clip(0, 1_000_000)  # in the query: not a pass of its own
                 else:
                     rate_expr = pl.lit(int(band.rate * 1_000_000), pl.Int64)
                 for p, value in (("lo", pl.lit(band.lo, pl.Int64)), ("hi", pl.lit(band.hi, pl.Int64)), ("r", rate_expr)):
@@ -213,10 +225,10 @@ def band_parts(run: Run, which, prefix: str, lower: pl.Expr, upper: pl.Expr, *, 
                     exprs[key] = pl.when(where).then(value).otherwise(exprs[key])
             if bands.class_b_offset:
                 name = f"_t{prefix}_{idx}_{v}_off"
-                temporary[name] = run.ev(bands.class_b_offset, "rate", mask=mask, required=True).fill_null(0)
-                offset = pl.when(where).then(pl.col(name)).otherwise(offset)
+                temporary[name] = run.ev(bands.class_b_offset, "rate", mask=mask, required=True)
+                offset = pl.when(where).then(pl.col(name).fill_null(0)).otherwise(offset)
     # One lazy query: the (rule, version) conditions the chains share are computed once (``fused.py``).
-    query = (run.frame.with_columns(**temporary).lazy().with_columns(**exprs, **{f"{prefix}off": offset})
+    query = (run.frame.lazy().with_columns(**temporary).with_columns(**exprs, **{f"{prefix}off": offset})
              .with_columns(_lower=lower, _upper=upper)
              .with_columns(_paid_width=(pl.col("_upper") - pl.col("_lower")).clip(lower_bound=0)))
     parts = list(range(width))
@@ -225,7 +237,7 @@ def band_parts(run: Run, which, prefix: str, lower: pl.Expr, upper: pl.Expr, *, 
          - pl.max_horizontal(pl.col("_lower"), pl.col(f"{prefix}{k}_lo"))).clip(lower_bound=0).fill_null(0)
         .alias(f"{prefix}{k}_a") for k in parts)
     added = [*exprs, f"{prefix}off", "_lower", "_upper", "_paid_width", *(f"{prefix}{k}_a" for k in parts)]
-    f = run.frame.with_columns(collected(query, added).get_columns())
+    f = replace_columns(run.frame, [], *collected(query, added).get_columns())
     # Σ a_k × r_k ≤ (Σ a_k) × max r: Int64 when that bound fits (any real bill), else Int128.
     wide = pl.Int64 if _fits_int64(f, [f"{prefix}{k}_r" for k in parts], "_paid_width") else pl.Int128
     num = pl.lit(0, wide)
@@ -234,8 +246,9 @@ def band_parts(run: Run, which, prefix: str, lower: pl.Expr, upper: pl.Expr, *, 
         a = pl.col(f"{prefix}{k}_a")
         num = num + a.cast(wide) * pl.col(f"{prefix}{k}_r").fill_null(0).cast(wide)
         total = total + a
-    run.frame = with_columns(f, **{f"{prefix}num": num, f"{prefix}sum": total, f"{prefix}width": pl.lit(width)}).drop(
-        "_lower", "_upper", "_paid_width")
+    names = [f"{prefix}num", f"{prefix}sum", f"{prefix}width"]
+    sums = collected(f.lazy().with_columns(**dict(zip(names, (num, total, pl.lit(width)), strict=True))), names)
+    run.frame = replace_columns(f, ["_lower", "_upper", "_paid_width"], *sums.get_columns())
 
 
 def _half_up(num: pl.Expr, den: pl.Expr) -> pl.Expr:
@@ -331,12 +344,12 @@ def _cap(run: Run, *, rules_cap, raw: str, out: str, bucket: str, h0: str, given
         cap = rules_cap(rule)
         if cap is not None and cap.per == "year":
             per_year_expr = pl.when(pl.col("_rule") == idx).then(pl.lit(True)).otherwise(per_year_expr)
-    f = run.frame.with_columns(_camt=amount, _cyear=per_year_expr)
     applies_year = pl.col("_cyear") & pl.col("_camt").is_not_null()
-    f = f.with_columns(
+    query = run.frame.lazy().with_columns(_camt=amount, _cyear=per_year_expr).with_columns(
         _cx=pl.when(applies_year).then(pl.col(raw)).otherwise(0),
         _cl=pl.when(applies_year).then(pl.col("_camt")).otherwise(None),
     )
+    f = replace_columns(run.frame, [], *collected(query, ["_camt", "_cyear", "_cx", "_cl"]).get_columns())
     f = clamped_cumsum(f, x="_cx", limit="_cl", h0=h0, group=[*PERSON_YEAR, bucket], out_before="_k0", out_after="_k1",
                        grouping=_grouping(run, bucket))
     f = f.with_columns(

@@ -21,6 +21,7 @@ import polars as pl
 
 from medins.claims.fields import MONEY_COLUMNS
 from medins.engine.codes import Codes, replace_columns
+from medins.engine.fused import repeat
 from medins.engine.native import Native, compile_expression
 from medins.policy.compiled import PAYER_NAMES, CompiledPolicy
 from medins.policy.expr import Expression, ExprEvalError, MissingEntryError
@@ -144,7 +145,7 @@ class Run:
         their trace names (``keep``: temporary -> trace name). Trace-only: the batch path drops them as before."""
         if self.trace:
             frame = frame.with_columns(pl.col(old).alias(new) for old, new in keep.items())
-        return frame.drop(*columns)
+        return replace_columns(frame, list(columns))  # rearranges the columns: no query of its own
 
     def constants(self, version: int) -> dict[str, object]:
         return self.policy.versions[version].params.constants
@@ -173,7 +174,7 @@ class Run:
         n = base.height
         dtype = _DTYPES[returns]
         if text is None:
-            return pl.repeat(None, n, dtype=dtype, eager=True)
+            return repeat(None, n, dtype)
         expr = parse(text)
         cols = sorted(c for c in expr.names if c in base.columns)
         native = self.native(text, returns, extra=extra, frame=base) if _native_pays(returns, base, cols) else None
@@ -181,9 +182,10 @@ class Run:
             value = native.value if mask is None else pl.when(pl.lit(mask)).then(native.value)
             return base.with_columns(value.cast(dtype).alias("_native"))["_native"]  # a constant too
         narrow = base[["_i", "_v", *cols]]  # filter only the columns the expression reads
-        rows = narrow if mask is None else narrow.filter(mask)
+        # a mask that holds on every row (a bill of one claim, one rule) filters nothing: no query for it
+        rows = narrow if mask is None or (not mask.null_count() and mask.all()) else narrow.filter(mask)
         if rows.height == 0:
-            return pl.repeat(None, n, dtype=dtype, eager=True)
+            return repeat(None, n, dtype)
         failed_rows: list[tuple[int, str]] = []
         if native is not None:
             done = rows.with_columns(_val=native.value.cast(dtype),  # with_columns: a constant fills every row
@@ -207,7 +209,7 @@ class Run:
                 self.problems.setdefault(row["_i"], []).append("missing_fact:" + ",".join(absent))
         if frame is None and (mask is None or rows.height == n):
             return values  # every row, in frame order (``_i`` numbers the rows of ``run.frame``)
-        full = pl.repeat(None, n, dtype=dtype, eager=True)
+        full = repeat(None, n, dtype)
         return full.scatter(rows["_i"], values)
 
     def native(self, text: str, returns: str, *, extra: dict[str, object] | None = None,
@@ -245,7 +247,7 @@ class Run:
             except (ExprEvalError, ArithmeticError, TypeError, ValueError):
                 value = _MISSING
             if value is not _MISSING:
-                return pl.repeat(value, rows.height, dtype=dtype, eager=True), []
+                return repeat(value, rows.height, dtype), []
         keys = ["_v", *cols] if len(self.policy.versions) > 1 else cols
         index, distinct = _distinct(rows, keys)
         failed: dict[int, str] = {}
@@ -266,7 +268,7 @@ class Run:
                     except (ExprEvalError, ArithmeticError, TypeError, ValueError) as exc:
                         results.append(None)
                         failed[u] = f"policy_error:{_short(f'{expr.text!r} {exc}')}"  # names the expression
-            values = pl.Series(results, dtype=dtype).gather(index)
+            values = pl.Series(results, dtype=dtype)[index]  # a gather by indexing: native, not a query
         failed_rows: list[tuple[int, str]] = []
         if failed:
             bad = rows.select("_i", _u=index).filter(pl.col("_u").is_in(list(failed)))

@@ -11,10 +11,13 @@ from __future__ import annotations
 
 import polars as pl
 
+from medins.engine.codes import replace_columns
+
 
 def with_columns(frame: pl.DataFrame, **named: pl.Expr | pl.Series) -> pl.DataFrame:
-    """``frame.with_columns(**named)`` with shared sub-expressions computed once."""
-    return frame.with_columns(collected(frame.lazy().with_columns(**named), list(named)).get_columns())
+    """``frame.with_columns(**named)`` with shared sub-expressions computed once (the one query: the new columns
+    are put in place by :func:`~medins.engine.codes.replace_columns`, not by a second, eager ``with_columns``)."""
+    return replace_columns(frame, [], *collected(frame.lazy().with_columns(**named), list(named)).get_columns())
 
 
 def collected(query: pl.LazyFrame, names: list[str]) -> pl.DataFrame:
@@ -24,3 +27,17 @@ def collected(query: pl.LazyFrame, names: list[str]) -> pl.DataFrame:
     whose columns are one chunk each, every later eager step on that frame would first copy all of it.
     """
     return query.select(names).collect().rechunk()
+
+
+def repeat(value: object, n: int, dtype: pl.DataType) -> pl.Series:
+    """``pl.repeat(value, n, dtype=dtype, eager=True)`` (same values, type and name) without a query.
+
+    Why: ``pl.repeat`` is a query of its own, which on a bill's one row costs far more than the column; a
+    one-value Series extended natively (``new_from_index``) is the same column at any length. Values other than
+    null, an integer in an integer column or a truth value in a Boolean one go through ``pl.repeat`` as before.
+    """
+    plain = (value is None or (dtype == pl.Boolean and isinstance(value, bool))
+             or (dtype.is_integer() and isinstance(value, int) and not isinstance(value, bool)))
+    if not plain:
+        return pl.repeat(value, n, dtype=dtype, eager=True)
+    return pl.Series("literal", [value], dtype=dtype).new_from_index(0, n)

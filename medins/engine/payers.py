@@ -21,6 +21,7 @@ import polars as pl
 
 from medins.engine.benefits import PERSON_YEAR, _grouping, _half_up, _mask, _pick, band_parts
 from medins.engine.context import Run
+from medins.engine.fused import repeat
 from medins.engine.state import clamped_cumsum
 from medins.policy.schema import PAYER_FIELDS, Layer, Policy, payer_order
 
@@ -78,7 +79,7 @@ def _settle_one(run: Run, n: int, pid: str) -> None:
     layers = _layers_of(model, pid)
     field_of = _by_rule(layers, lambda lay: lay.field, pl.String)
     # Which rows this payer settles: its rule, admissible, `when` true (unknown → it does not pay).
-    applies = pl.repeat(False, run.frame.height, dtype=pl.Boolean, eager=True)
+    applies = repeat(False, run.frame.height, pl.Boolean)
     given_first = pl.lit(False)
     blocked = pl.lit(False)
     for idx, (j, layer) in layers.items():

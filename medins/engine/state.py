@@ -44,6 +44,9 @@ from typing import TYPE_CHECKING
 
 import polars as pl
 
+from medins.engine.codes import replace_columns
+from medins.engine.fused import repeat
+
 if TYPE_CHECKING:
     import numpy as np
 
@@ -164,24 +167,27 @@ def clamped_cumsum(
     if frame.height >= NUMPY_ROWS:
         scanned = _clamped_numpy(frame, x, limit, h0, grouping)
         if scanned is not None:
-            return frame.with_columns(grouping.unsorted(out_before, scanned[0]),
-                                      grouping.unsorted(out_after, scanned[1]))
+            return replace_columns(frame, [], grouping.unsorted(out_before, scanned[0]),
+                                   grouping.unsorted(out_after, scanned[1]))
     order, key = grouping
-    work = frame.select(pl.col(x).alias("_x"),
-                        (pl.col(limit).fill_null(UNLIMITED) if limit else pl.lit(UNLIMITED, pl.Int64)).alias("_l"),
-                        (pl.col(h0).fill_null(0) if h0 else pl.lit(0, pl.Int64)).alias("_h")).with_columns(_key=key)
+    # One query from here to the result (the grouping's order a gather in it), but where the closed form is checked.
+    work = frame.lazy().select(pl.col(x).alias("_x"),
+                               (pl.col(limit).fill_null(UNLIMITED) if limit else pl.lit(UNLIMITED, pl.Int64)).alias("_l"),
+                               (pl.col(h0).fill_null(0) if h0 else pl.lit(0, pl.Int64)).alias("_h"),
+                               pl.lit(key).alias("_key"))
     if order is not None:
-        work = work[order]
+        work = work.select(pl.all().gather(order))
     start = pl.col("_key").ne_missing(pl.col("_key").shift(1)).fill_null(True)
     g = pl.col("_x").cum_sum()
-    work = work.lazy().with_columns(_start=start).with_columns(
+    work = work.with_columns(_start=start).with_columns(
         _h0=pl.when("_start").then(pl.col("_h")).forward_fill(),
         _s=g - pl.when("_start").then(g - pl.col("_x")).forward_fill(),  # the running sum within the segment
     )
     before = pl.when("_start").then(pl.col("_h0")).otherwise(pl.col("_after").shift(1))
     if limit is None and _running_total_fits(frame, x, h0):
         # No limit and the sums stay below it: the state is the history plus the running sum.
-        work = work.select(_before=(pl.col("_h0") + pl.col("_s") - pl.col("_x")), _after=pl.col("_h0") + pl.col("_s"))
+        work = work.select(_before=(pl.col("_h0") + pl.col("_s") - pl.col("_x")),
+                           _after=pl.col("_h0") + pl.col("_s")).collect()
     else:
         # a row adding nothing keeps the state whatever its limit: leave it out of the minimum
         work = work.with_columns(_lp=pl.when(pl.col("_x") > 0).then(pl.max_horizontal("_l", "_h0")).otherwise(UNLIMITED),
@@ -199,9 +205,9 @@ def clamped_cumsum(
         work = work.collect()
         if work["_bad"].any():
             work = _exact_fallback(work).with_columns(_before=before)
-    work = work.lazy().select("_before", "_after").collect().rechunk()  # one chunk: see fused.collected
-    before_col, after_col = grouping.unorder(work["_before"]), grouping.unorder(work["_after"])
-    return frame.with_columns(before_col.alias(out_before), after_col.alias(out_after))
+    # one chunk each: see fused.collected
+    before_col, after_col = grouping.unorder(work["_before"].rechunk()), grouping.unorder(work["_after"].rechunk())
+    return replace_columns(frame, [], before_col.alias(out_before), after_col.alias(out_after))
 
 
 def _not_negative(column: pl.Series) -> bool:
@@ -255,9 +261,11 @@ def _running_total_fits(frame: pl.DataFrame, x: str, h0: str | None) -> bool:
     then a sum without a limit is never clipped and needs no running minimum."""
     if frame.height == 0:
         return True
-    h = pl.col(h0).fill_null(0).max() if h0 else pl.lit(0, pl.Int64)
-    top, spread = frame.select(h.cast(pl.Int128).clip(lower_bound=0), pl.col(x).cast(pl.Int128).abs().sum()).row(0)
-    return int(top or 0) + int(spread or 0) < UNLIMITED
+    # Series reductions, not a query: the largest history (nulls as 0, at least 0) and Σ|x| in Int128.
+    top = max(int(frame[h0].max() or 0), 0) if h0 else 0
+    xs = frame[x].cast(pl.Int128)
+    spread = xs.sum() if _not_negative(frame[x]) else xs.abs().sum()
+    return top + int(spread or 0) < UNLIMITED
 
 
 def group_order(frame: pl.DataFrame, group: list[str]) -> Grouping:
@@ -297,7 +305,7 @@ def group_order(frame: pl.DataFrame, group: list[str]) -> Grouping:
 
 def _dense_key(frame: pl.DataFrame, group: list[str]) -> pl.Series | None:
     """One Int64 per row, equal iff all the ``group`` values are (null = its own value), or None."""
-    key = pl.repeat(0, frame.height, dtype=pl.Int64, eager=True)
+    key: pl.Series | None = None  # the first column's codes are the key so far (no column of zeros to start from)
     span = 1
     for name in group:
         column = frame[name]
@@ -305,21 +313,23 @@ def _dense_key(frame: pl.DataFrame, group: list[str]) -> pl.Series | None:
             values = column.cast(pl.Int64)
             low, high = values.min(), values.max()
             if low is None:
-                code, size = pl.repeat(0, frame.height, dtype=pl.Int64, eager=True), 1
+                code, size = repeat(0, frame.height, pl.Int64), 1
             elif int(high) - int(low) > 1 << 40:  # type: ignore[arg-type]
                 return None
             else:
-                code, size = (values - low + 1).fill_null(0), int(high) - int(low) + 2  # type: ignore[arg-type, operator]
+                code, size = values - low + 1, int(high) - int(low) + 2  # type: ignore[arg-type, operator]
+                if code.null_count():  # a query of its own: only where there are nulls
+                    code = code.fill_null(0)
         else:
-            distinct = column.drop_nulls().unique()
+            distinct = (column.drop_nulls() if column.null_count() else column).unique()
             code = column.replace_strict(distinct, pl.int_range(1, distinct.len() + 1, dtype=pl.Int64, eager=True),
                                          default=0, return_dtype=pl.Int64)
             size = distinct.len() + 1
         if span * size >= 1 << 62:
             return None
-        key = key * size + code
+        key = code if key is None else key * size + code
         span *= size
-    return key
+    return repeat(0, frame.height, pl.Int64) if key is None else key
 
 
 def _runs_are_groups(key: pl.Series) -> bool:
@@ -331,7 +341,7 @@ def _unorder(values: pl.Series, order: pl.Series | None) -> pl.Series:
     """Values computed in ``order`` back to frame order."""
     if order is None:
         return values
-    return pl.repeat(None, values.len(), dtype=values.dtype, eager=True).scatter(order, values)
+    return repeat(None, values.len(), values.dtype).scatter(order, values)
 
 
 def running_max_before(frame: pl.DataFrame, *, x: str, h0: str | None, group: list[str], out: str,
@@ -350,12 +360,12 @@ def running_max_before(frame: pl.DataFrame, *, x: str, h0: str | None, group: li
             space = scan.Workspace.of(frame.height)
             before = scan.running_max_before(grouping.sorted_values(xs, space[scan.X]), h, segments, space)
             if before is not None:
-                return frame.with_columns(grouping.unsorted(out, before))
+                return replace_columns(frame, [], grouping.unsorted(out, before))
     order, key = grouping
-    work = frame.select(pl.col(x).alias("_x"), (pl.col(h0).fill_null(0) if h0 else pl.lit(0, pl.Int64)).alias("_h"))
-    work = work.with_columns(_key=key)
+    work = frame.lazy().select(pl.col(x).alias("_x"), (pl.col(h0).fill_null(0) if h0 else pl.lit(0, pl.Int64)).alias("_h"),
+                               pl.lit(key).alias("_key"))
     if order is not None:
-        work = work[order]
+        work = work.select(pl.all().gather(order))
     work = work.with_columns(_start=pl.col("_key").ne_missing(pl.col("_key").shift(1)).fill_null(True)).with_columns(
         _seg=pl.col("_start").cast(pl.Int64).cum_sum(),
         _h0=pl.when("_start").then(pl.col("_h")).forward_fill(),
@@ -364,8 +374,8 @@ def running_max_before(frame: pl.DataFrame, *, x: str, h0: str | None, group: li
     running = ((pl.col("_x").cast(pl.Int128) + offset).cum_max() - offset).cast(pl.Int64)
     work = work.with_columns(_run=running).select(
         _before=pl.max_horizontal(pl.col("_h0"), pl.when("_start").then(None).otherwise(pl.col("_run").shift(1)))
-    )
-    return frame.with_columns(grouping.unorder(work["_before"]).alias(out))
+    ).collect()
+    return replace_columns(frame, [], grouping.unorder(work["_before"]).alias(out))
 
 
 def _exact_fallback(work: pl.DataFrame) -> pl.DataFrame:
