@@ -51,3 +51,40 @@ def test_batch_and_help_keep_the_collector(monkeypatch, capsys) -> None:
     assert _run_main(monkeypatch, "batch", "--help") == [True]
     assert _run_main(monkeypatch, "--help") == [True]
     assert gc.isenabled()
+
+
+_IMPORTS_SEEN = """
+import gc, sys
+seen = {}
+def hook(event, args):
+    if event == "import" and args[0] in ("typer", "medins.cli"):
+        seen.setdefault(args[0], gc.isenabled())
+sys.addaudithook(hook)
+sys.argv = ["medins", *sys.argv[1:]]
+from medins.entry import main
+try:
+    main()
+except SystemExit:
+    pass
+print(sorted(seen.items()), gc.isenabled())
+"""
+
+
+@pytest.mark.parametrize(("command", "collector"), [("calc", False), ("batch", True)])
+def test_the_entry_point_imports_the_cli_without_the_collector_for_a_small_command(command, collector) -> None:
+    import subprocess
+
+    out = subprocess.run([sys.executable, "-c", _IMPORTS_SEEN, command, "--help"], capture_output=True, text=True,
+                         check=True).stdout.splitlines()[-1]
+    # typer and medins.cli were imported with the collector off for calc only, and it is on again after main()
+    assert out == f"[('medins.cli', {collector}), ('typer', {collector})] True"
+
+
+def test_the_console_script_and_python_m_share_the_entry_point() -> None:
+    import tomllib
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1]
+    scripts = tomllib.loads((root / "pyproject.toml").read_text(encoding="utf-8"))["project"]["scripts"]
+    assert scripts["medins"] == "medins.entry:main"
+    assert "from medins.entry import main" in (root / "medins" / "__main__.py").read_text(encoding="utf-8")
