@@ -1,5 +1,5 @@
-"""``python -m medins`` runs the command line, through the same entry point as the ``medins`` script."""
+"""``python -m medins`` runs the command line."""
 
-from medins.entry import main
+from medins.cli import main
 
 main()
