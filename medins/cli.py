@@ -19,7 +19,6 @@ from typing import Annotated, Literal
 import typer
 from typer.core import TyperGroup
 
-from medins import SMALL_COMMANDS
 from medins.commands.analysis import compare, curve, policy_diff
 from medins.commands.audit import audit
 from medins.commands.batch import batch
@@ -388,6 +387,10 @@ def _quiet_gc(command: list[str]) -> bool:
 
 #: What :func:`_quiet_gc` registered with atexit already (once per process is enough).
 _AT_EXIT: list = []
+
+#: Commands that settle or show a handful of rows (:func:`_quiet_gc`): they allocate tens of thousands of small
+#: objects (imports, schema classes, Polars expressions), none of them cyclic garbage worth collecting.
+SMALL_COMMANDS = frozenset({"calc"})
 
 
 def _argv_lang() -> Literal["zh", "en"]:
