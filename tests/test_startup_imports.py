@@ -42,7 +42,8 @@ HEAVY = ("pydantic", "pydantic_core", "polars", "yaml", "rich", "matplotlib", "x
 NOT_FOR_CALC = ("yaml", "medins.policy.yamlsource", "medins.policy.tablecheck", "medins.policy.paramfile",
                 "medins.policy.jsonschema", "medins.batch", "medins.partitioned", "medins.compare", "medins.audit",
                 "medins.claims.readers", "medins.claims.writers", "medins.report.plots", "matplotlib", "xlsxwriter",
-                "fastexcel", "charset_normalizer", "numpy", "medins.engine.scan")
+                "fastexcel", "charset_normalizer", "numpy", "medins.engine.scan",
+                "typer._adapters")  # typer's pydantic adapters: medins.commands.coercion coerces instead
 
 
 def probe(tmp_path: Path, *args: str) -> dict:
