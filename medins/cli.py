@@ -144,7 +144,7 @@ def calc(
     from medins.claims.bill import load_bill
 
     language = lang_of(lang)
-    compiled = load_policy(policy, parse_sets(set_), set_file, cache=True)
+    compiled = load_policy(policy, parse_sets(set_), set_file, cache=True, plan=True)  # settles and explains only
     data = load_bill(bill)
     result = settle_bill(compiled, data, source=bill.stem, trace=explain or format == "json")
     _stop_on_missing(result, compiled)

@@ -13,6 +13,8 @@ that rounded amount.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import polars as pl
 
 from medins.engine.codes import replace_columns
@@ -20,8 +22,10 @@ from medins.engine.context import Run
 from medins.engine.fused import collected, repeat, with_columns
 from medins.engine.ordinals import admission_ordinals
 from medins.engine.state import UNLIMITED, Grouping, clamped_cumsum, group_order, running_max_before
-from medins.policy.compiled import ScaleBand
-from medins.policy.schema import Bands
+from medins.policy.plan import ScaleBand
+
+if TYPE_CHECKING:  # annotations only: the engine runs on a plain model too (medins.policy.plan)
+    from medins.policy.schema import Bands
 
 PERSON_YEAR = ["_pk", "year"]  # _pk: the person, numbered in claim order (settle.py)
 

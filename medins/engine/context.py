@@ -23,8 +23,8 @@ from medins.claims.fields import MONEY_COLUMNS
 from medins.engine.codes import Codes, replace_columns
 from medins.engine.fused import repeat
 from medins.engine.native import Native, compile_expression
-from medins.policy.compiled import PAYER_NAMES, CompiledPolicy
 from medins.policy.expr import Expression, ExprEvalError, MissingEntryError
+from medins.policy.plan import PAYER_NAMES, CompiledPolicy
 
 _MISSING = object()
 

@@ -17,13 +17,18 @@ its base, none pays a negative amount, and fund + patient == total.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import polars as pl
 
 from medins.engine.benefits import PERSON_YEAR, _grouping, _half_up, _mask, _pick, band_parts
 from medins.engine.context import Run
 from medins.engine.fused import repeat
 from medins.engine.state import clamped_cumsum
-from medins.policy.schema import PAYER_FIELDS, Layer, Policy, payer_order
+from medins.policy.plan import PAYER_FIELDS, payer_order
+
+if TYPE_CHECKING:  # annotations only: the engine runs on a plain model too (medins.policy.plan)
+    from medins.policy.schema import Layer, Policy
 
 #: Named amounts a payer's ``base`` reads (yuan in expressions), besides ``total``, ``inscope`` and ``eligible``;
 #: their names are ``PAYER_NAMES`` of medins/policy/compiled.py (the loader accepts them in payer expressions).
