@@ -352,7 +352,9 @@ class Lazy:
             return pl.lit(None, dtype)
         schema = self.schema
         cols = sorted(c for c in parse(text).names if c in schema)
-        shape = pl.DataFrame(schema=schema)
+        # the columns the expression reads are all the native form looks at (by its names): an empty frame of
+        # those alone, not of the stage's hundred-odd columns (a Series each, for every expression of a bill)
+        shape = pl.DataFrame(schema={c: schema[c] for c in cols})
         # a constant (parameters only) is a literal natively: fused rather than evaluated on its own
         native = self.run.native(text, returns, frame=shape) if not cols or _native_pays(returns, shape, cols) else None
         if native is not None and (native.trouble is None or self.defer) and not required:
