@@ -26,13 +26,16 @@ from medins.policy.schema import Bands
 PERSON_YEAR = ["_pk", "year"]  # _pk: the person, numbered in claim order (settle.py)
 
 
-def _grouping(run: Run, bucket: str) -> Grouping:
-    """The (person, benefit year, ``bucket``) grouping, computed once per distinct bucket column."""
-    if bucket not in run.groupings:
-        same = next((name for name in run.groupings if run.frame[name].equals(run.frame[bucket])), None)
-        run.groupings[bucket] = (run.groupings[same] if same else
-                                 group_order(run.frame, [*PERSON_YEAR, bucket]))
-    return run.groupings[bucket]
+def _grouping(run: Run, bucket: str | None) -> Grouping:
+    """The (person, benefit year, ``bucket``) grouping, computed once per distinct bucket column; ``bucket`` None:
+    the (person, benefit year) grouping (the payers' state, kept under the key ``""``)."""
+    key = "" if bucket is None else bucket
+    if key not in run.groupings:
+        same = None if bucket is None else next(
+            (name for name in run.groupings if name and run.frame[name].equals(run.frame[bucket])), None)
+        run.groupings[key] = (run.groupings[same] if same else
+                              group_order(run.frame, PERSON_YEAR if bucket is None else [*PERSON_YEAR, bucket]))
+    return run.groupings[key]
 
 
 def _pick(run: Run, per_rule: dict[int, pl.Series], dtype: pl.DataType) -> pl.Series:

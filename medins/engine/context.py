@@ -355,12 +355,18 @@ class Lazy:
         shape = pl.DataFrame(schema=schema)
         # a constant (parameters only) is a literal natively: fused rather than evaluated on its own
         native = self.run.native(text, returns, frame=shape) if not cols or _native_pays(returns, shape, cols) else None
-        if native is not None and (native.trouble is None or self.defer) and not required:
+        if native is not None and (native.trouble is None or self.defer) and (not required or self.defer):
             value = native.value if mask is None else pl.when(mask).then(native.value)
-            if native.trouble is not None:  # the rows ``ev`` would hand to the evaluator: there must be none
+            # The rows ``ev`` would hand to the evaluator, and (``required``) those it would reject as unknown:
+            # there must be none (``Run.deferred`` settles the stage again through ``ev`` otherwise).
+            trouble = native.trouble
+            if required:
+                unknown = native.value.cast(dtype).is_null()
+                trouble = unknown if trouble is None else trouble.fill_null(False) | unknown
+            if trouble is not None:
                 name = f"_trouble{len(self.troubles)}"
                 self.troubles.append(name)
-                where = native.trouble.fill_null(False)
+                where = trouble.fill_null(False)
                 self.with_columns((where if mask is None else mask.fill_null(False) & where).alias(name))
             return value.cast(dtype)
         where = None if mask is None else self.series(mask)
