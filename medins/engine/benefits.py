@@ -27,15 +27,24 @@ PERSON_YEAR = ["_pk", "year"]  # _pk: the person, numbered in claim order (settl
 
 
 def _grouping(run: Run, bucket: str | None) -> Grouping:
-    """The (person, benefit year, ``bucket``) grouping, computed once per distinct bucket column; ``bucket`` None:
-    the (person, benefit year) grouping (the payers' state, kept under the key ``""``)."""
-    key = "" if bucket is None else bucket
-    if key not in run.groupings:
-        same = None if bucket is None else next(
-            (name for name in run.groupings if name and run.frame[name].equals(run.frame[bucket])), None)
-        run.groupings[key] = (run.groupings[same] if same else
-                              group_order(run.frame, PERSON_YEAR if bucket is None else [*PERSON_YEAR, bucket]))
-    return run.groupings[key]
+    """The (person, benefit year, ``bucket``) grouping, computed once per distinct bucket column.
+
+    ``bucket`` None, or a column holding one value on every row: the (person, benefit year) grouping (kept under
+    the key ``""``), which the payers' state uses too — one sort for both where a policy's buckets are all one.
+    """
+    if bucket is None or _constant(run.frame[bucket]):
+        if "" not in run.groupings:
+            run.groupings[""] = group_order(run.frame, PERSON_YEAR)
+        return run.groupings[""]
+    if bucket not in run.groupings:
+        same = next((name for name in run.groupings if name and run.frame[name].equals(run.frame[bucket])), None)
+        run.groupings[bucket] = run.groupings[same] if same else group_order(run.frame, [*PERSON_YEAR, bucket])
+    return run.groupings[bucket]
+
+
+def _constant(column: pl.Series) -> bool:
+    """Whether every row holds the same value (no null): then a grouping by it is the (person, year) grouping."""
+    return column.len() > 0 and not column.null_count() and bool((column == column[0]).all())
 
 
 def _pick(run: Run, per_rule: dict[int, pl.Series], dtype: pl.DataType) -> pl.Series:
