@@ -78,6 +78,15 @@ def _by_rule(layers: dict[int, tuple[int, Layer]], value, dtype: pl.DataType) ->
     return expr
 
 
+def _rules_where(layers: dict[int, tuple[int, Layer]], holds) -> pl.Expr:
+    """True on the rows of the rules whose layer ``holds`` (false elsewhere, and where no rule settles the claim).
+
+    Why not a column of the layers' setting (``year``, ``cumulative`` …) compared row by row: that is a text
+    column per setting, built and compared on every row; the rules are a handful, known before the query."""
+    rules = [idx for idx, (_j, layer) in layers.items() if holds(layer)]
+    return pl.col("_rule").is_in(rules).fill_null(False) if rules else pl.lit(False)
+
+
 def _rule_rows(idx: int) -> pl.Expr:
     """``benefits._mask`` as an expression: the rule's admissible rows."""
     return ((pl.col("_rule") == idx) & pl.col("_ok")).fill_null(False)
@@ -162,8 +171,11 @@ def _settle_one(run: Run, n: int, pid: str, defer: bool) -> None:
             given_first = given_first | given
         else:
             blocked = blocked | given  # a later tier of a field given as paid: the given amount covers it
-    c.with_columns(_papp=applies, _pfield=_by_rule(layers, lambda lay: lay.field, pl.String))
+    c.with_columns(_papp=applies)
     c.with_columns(_pgiven=pl.col("_papp") & given_first, _pcomp=pl.col("_papp") & ~given_first & ~blocked)
+    # the payer fields this payer writes, each on the rows of the rules whose layer writes it
+    writes = {name: _rules_where(layers, lambda lay, name=name: lay.field == name) for name in PAYER_FIELDS
+              if any(lay.field == name for _j, lay in layers.values())}
 
     def per_rule(text_of) -> pl.Expr:
         """The layers' money expression ``text_of(layer)`` on the rows the payer computes (``benefits._pick``)."""
@@ -173,71 +185,79 @@ def _settle_one(run: Run, n: int, pid: str, defer: bool) -> None:
             return pl.lit(None, pl.Int64)
         return values[0].cast(pl.Int64) if len(values) == 1 else pl.coalesce(values).cast(pl.Int64)
 
-    c.with_columns(
-        _p_left=(pl.col("total") - pl.col("paid")).clip(lower_bound=0),
-        _p_b=per_rule(lambda lay: lay.base),
-        _p_std=per_rule(lambda lay: lay.deductible.standard if lay.deductible else None),
-        _p_ceil=per_rule(lambda lay: lay.ceiling.amount if lay.ceiling else None),
-        _p_camt=per_rule(lambda lay: lay.cap.amount if lay.cap else None),
-        _p_dper=_by_rule(layers, lambda lay: lay.deductible.per if lay.deductible else None, pl.String),
-        _p_cper=_by_rule(layers, lambda lay: lay.ceiling.per if lay.ceiling else None, pl.String),
-        _p_cmeas=_by_rule(layers, lambda lay: lay.ceiling.measure if lay.ceiling else None, pl.String),
-        _p_kper=_by_rule(layers, lambda lay: lay.cap.per if lay.cap else None, pl.String),
-        _p_axis=_by_rule(layers, lambda lay: lay.bands.axis, pl.String),
-    )
+    # A limit no layer of the payer has is no column: its amount would be null on every row, its step a no-op.
+    kinds = {"_p_std": lambda lay: lay.deductible.standard if lay.deductible else None,
+             "_p_ceil": lambda lay: lay.ceiling.amount if lay.ceiling else None,
+             "_p_camt": lambda lay: lay.cap.amount if lay.cap else None}
+    limits = {name: per_rule(text_of) for name, text_of in kinds.items()
+              if any(text_of(lay) is not None for _j, lay in layers.values())}
+    c.with_columns(_p_left=(pl.col("total") - pl.col("paid")).clip(lower_bound=0), _p_b=per_rule(lambda lay: lay.base),
+                   **limits)
+    if run.trace:  # trace: the ceiling's and the cap's period, as ``--explain`` shows them
+        c.with_columns(_p_cper=_by_rule(layers, lambda lay: lay.ceiling.per if lay.ceiling else None, pl.String),
+                       _p_kper=_by_rule(layers, lambda lay: lay.cap.per if lay.cap else None, pl.String))
+        c.keep("_p_cper", "cper")
+        c.keep("_p_kper", "kper")
     c.with_columns(_p_b=pl.min_horizontal(
         pl.when(pl.col("_pcomp")).then(pl.col("_p_b").fill_null(0).clip(lower_bound=0)).otherwise(0), "_p_left"))
     hist = _history(model, layers)
-    above_first = (pl.col("_p_cmeas") == "above_deductible").fill_null(False)
+    above_first = _rules_where(layers, lambda lay: lay.ceiling is not None and lay.ceiling.measure == "above_deductible")
     # 1. Ceiling measured on the expense (before the deductible).
     if yearly.ceiling:
         c.with_columns(_p_h_base=hist["base"])
-    _ceiling(c, x="_p_b", where=~above_first, h0="_p_h_base", out="_p_b1", state=yearly.ceiling)
+    _ceiling(c, layers, x="_p_b", where=~above_first, h0="_p_h_base", out="_p_b1", state=yearly.ceiling)
     # 2. Deductible on what the ceiling let through.
     if yearly.deductible:
         c.with_columns(_p_h_ded=hist["deductible_paid"])
-    _payer_deductible(c, x="_p_b1", state=yearly.deductible)
+    _payer_deductible(c, layers, x="_p_b1", state=yearly.deductible)
     # 3. Ceiling measured above the deductible.
     c.with_columns(_p_ab=(pl.col("_p_b1") - pl.col("_p_d")).clip(lower_bound=0))
     if yearly.ceiling_above:
         c.with_columns(_p_h_above=(hist["base"] - hist["deductible_paid"]).clip(lower_bound=0))
-    _ceiling(c, x="_p_ab", where=above_first, h0="_p_h_above", out="_p_ab1", state=yearly.ceiling_above)
+    _ceiling(c, layers, x="_p_ab", where=above_first, h0="_p_h_above", out="_p_ab1", state=yearly.ceiling_above)
     c.with_columns(_p_b2=pl.col("_p_d") + pl.col("_p_ab1"))
     # 4. Bands on the payer's axis (a cumulative one starts where the payer's base of the year stands).
-    axis = pl.col("_p_axis")
-    lower = pl.when(axis == "above_deductible").then(0).otherwise(pl.col("_p_d"))
-    upper = pl.when(axis == "above_deductible").then(pl.col("_p_b2") - pl.col("_p_d")).otherwise(pl.col("_p_b2"))
+    def axis(name: str) -> pl.Expr:
+        return _rules_where(layers, lambda lay: lay.bands.axis == name)
+
+    lower = pl.when(axis("above_deductible")).then(0).otherwise(pl.col("_p_d"))
+    upper = pl.when(axis("above_deductible")).then(pl.col("_p_b2") - pl.col("_p_d")).otherwise(pl.col("_p_b2"))
     if yearly.cumulative:
         c.with_columns(_p_h_base=hist["base"])
         c.cumsum("_p_b2", None, "_p_h_base", "_p_pc0", "_p_pc1")
         c.keep("_p_pc0", "pc0")
-        lower = pl.when(axis == "cumulative").then(pl.col("_p_pc0") + pl.col("_p_d")).otherwise(lower)
-        upper = pl.when(axis == "cumulative").then(pl.col("_p_pc0") + pl.col("_p_b2")).otherwise(upper)
+        lower = pl.when(axis("cumulative")).then(pl.col("_p_pc0") + pl.col("_p_d")).otherwise(lower)
+        upper = pl.when(axis("cumulative")).then(pl.col("_p_pc0") + pl.col("_p_b2")).otherwise(upper)
     c.collect()
     prefix = f"_q{n}"
     band_parts(run, lambda r: next((lay.bands for lay in r.layers if lay.id == pid), None), prefix,
                pl.when(pl.col("_pcomp")).then(lower).otherwise(0), pl.when(pl.col("_pcomp")).then(upper).otherwise(0),
                only="_pcomp")
     c.q = run.lazy(defer=defer)
-    c.with_columns(
-        _p_raw=pl.when(pl.col("_pcomp")).then(_half_up(pl.col(f"{prefix}num"), pl.lit(1_000_000, pl.Int128))).otherwise(0))
+    num = pl.col(f"{prefix}num")
+    # Σ parts × rates rounded half up to the fen: in Int64 when band_parts summed in Int64 (num < 2^62 then, so
+    # num + 500000 fits), the same quotient as the Int128 form's (2 num + 10^6) // (2 × 10^6)
+    raw = (num + 500_000) // 1_000_000 if run.frame.schema[f"{prefix}num"] == pl.Int64 else \
+        _half_up(num, pl.lit(1_000_000, pl.Int128))
+    c.with_columns(_p_raw=pl.when(pl.col("_pcomp")).then(raw).otherwise(0))
     # 5. Cap: per claim or per year, alone or together with earlier payers (shared_with).
-    _payer_cap(c, layers, yearly)
+    _payer_cap(c, layers, yearly, writes)
     pay = pl.col("_p_pay")
-    c.with_columns(
-        paid=pl.col("paid") + pay,
-        **{name: pl.when(pl.col("_pfield") == name).then(pl.col(name) + pay).otherwise(pl.col(name))
-           for name in PAYER_FIELDS},
-    )
+    c.with_columns(paid=pl.col("paid") + pay,
+                   **{name: pl.when(rows).then(pl.col(name) + pay).otherwise(pl.col(name))
+                      for name, rows in writes.items()})
     renamed = {"_p_pay": f"_pay_{pid}", "_p_b": f"_pbase_{pid}", "_p_d": f"_pded_{pid}", "_p_raw": f"_praw_{pid}",
-               "_pgiven": f"_pgiven_{pid}", "_p_std": f"_pstd_{pid}", "_papp": f"_papp_{pid}"}
+               "_pgiven": f"_pgiven_{pid}", "_papp": f"_papp_{pid}"}
+    if "_p_std" in limits:
+        renamed["_p_std"] = f"_pstd_{pid}"
     c.with_columns((pl.col("_p_b") - pl.col("_p_b2")).alias(f"_pceil_{pid}"),
                    *(pl.col(old).alias(new) for old, new in renamed.items()))
     # trace: the payer's ceiling, cap and their kinds, as ``_tr_<pid>_<name>``
-    for column in ("_p_ceil", "_p_cper", "_p_camt", "_p_kper"):
-        c.keep(column, column.removeprefix("_p_"))
+    for column in ("_p_ceil", "_p_camt"):
+        if column in limits:
+            c.keep(column, column.removeprefix("_p_"))
     c.collect()
-    run.frame = run.drop(run.frame, c.trace, "_pfield", "_pcomp", "_pgiven", "_papp", "_pgiven_amount",
+    run.frame = run.drop(run.frame, c.trace, "_pcomp", "_pgiven", "_papp", "_pgiven_amount",
                          *(name for name in run.frame.columns if name.startswith("_p_")))
 
 
@@ -258,15 +278,19 @@ def _history(model: Policy, layers: dict[int, tuple[int, Layer]]) -> dict[str, p
     return out
 
 
-def _ceiling(c: _Chain, *, x: str, where: pl.Expr, h0: str, out: str, state: bool) -> None:
+def _ceiling(c: _Chain, layers: dict[int, tuple[int, Layer]], *, x: str, where: pl.Expr, h0: str, out: str,
+             state: bool) -> None:
     """``out`` = ``x`` limited by the payer's ceiling where ``where`` holds, per claim or per year (``state``: a
-    layer keeps it per year, so the state column is computed)."""
+    layer keeps it per year, so the state column is computed). Without a ceiling, ``out`` is ``x``."""
+    if "_p_ceil" not in c.q.schema:
+        c.with_columns(pl.col(x).alias(out))
+        return
     has = pl.col("_p_ceil").is_not_null() & where
     per_claim = pl.when(has).then(pl.min_horizontal(pl.col(x), pl.col("_p_ceil"))).otherwise(pl.col(x))
     if not state:
         c.with_columns(per_claim.alias(out))
         return
-    yearly = has & (pl.col("_p_cper") == "year")
+    yearly = has & _rules_where(layers, lambda lay: lay.ceiling is not None and lay.ceiling.per == "year")
     c.with_columns(_p_cx=pl.when(yearly).then(pl.col(x)).otherwise(0),
                    _p_cl=pl.when(yearly).then(pl.col("_p_ceil")).otherwise(None))
     c.cumsum("_p_cx", "_p_cl", h0, "_p_cy0", "_p_cy1")
@@ -275,14 +299,18 @@ def _ceiling(c: _Chain, *, x: str, where: pl.Expr, h0: str, out: str, state: boo
     c.keep(f"_p_tr{out}0", f"{out.removeprefix('_p_')}0")  # trace: used before
 
 
-def _payer_deductible(c: _Chain, *, x: str, state: bool) -> None:
-    """``_p_d``: the payer's own deductible on ``x`` — on each claim, or once a year (its own counter: ``state``)."""
+def _payer_deductible(c: _Chain, layers: dict[int, tuple[int, Layer]], *, x: str, state: bool) -> None:
+    """``_p_d``: the payer's own deductible on ``x`` — on each claim, or once a year (its own counter: ``state``);
+    0 without one."""
+    if "_p_std" not in c.q.schema:
+        c.with_columns(_p_d=pl.lit(0, pl.Int64))
+        return
     has = pl.col("_p_std").is_not_null() & pl.col("_pcomp")
     per_claim = pl.when(has).then(pl.min_horizontal(pl.col(x), pl.col("_p_std"))).otherwise(0)
     if not state:
         c.with_columns(_p_d=per_claim)
         return
-    yearly = has & (pl.col("_p_dper") == "year")
+    yearly = has & _rules_where(layers, lambda lay: lay.deductible is not None and lay.deductible.per == "year")
     c.with_columns(_p_dx=pl.when(yearly).then(pl.col(x)).otherwise(0),
                    _p_dl=pl.when(yearly).then(pl.col("_p_std")).otherwise(None))
     c.cumsum("_p_dx", "_p_dl", "_p_h_ded", "_p_dy0", "_p_dy1")
@@ -311,21 +339,24 @@ def _shared(model: Policy, layers: dict[int, tuple[int, Layer]]) -> tuple[pl.Exp
     return now, before
 
 
-def _payer_cap(c: _Chain, layers: dict[int, tuple[int, Layer]], yearly: _Yearly) -> None:
+def _payer_cap(c: _Chain, layers: dict[int, tuple[int, Layer]], yearly: _Yearly, writes: dict[str, pl.Expr]) -> None:
     """``_p_pay``: the payment after the cap; a payment given as already paid counts in the payer's state as is.
 
     The state columns (the sharing payers' year so far, the payer's own) only where a layer's cap is yearly."""
     run = c.run
-    shared_now, shared_hist = _shared(run.policy.model, layers)
-    has = pl.col("_p_camt").is_not_null() & pl.col("_pcomp")
     given = pl.col("_pgiven")
     given_amount = pl.min_horizontal(pl.col("_pgiven_amount"), pl.col("_p_left"))
-    fields = [name for name in PAYER_FIELDS if f"paid_{name}" in c.q.schema]
-    c.with_columns(
-        _pgiven_amount=pl.coalesce(*[pl.when(pl.col("_pfield") == name).then(pl.col(f"paid_{name}"))
-                                     for name in fields], pl.lit(0, pl.Int64)),
-        _p_sh=pl.when(pl.col("_rule").is_not_null()).then(shared_now).otherwise(0).fill_null(0),
-    )
+    schema = c.q.schema
+    c.with_columns(_pgiven_amount=pl.coalesce(*[pl.when(rows).then(pl.col(f"paid_{name}"))
+                                                for name, rows in writes.items() if f"paid_{name}" in schema],
+                                              pl.lit(0, pl.Int64)))
+    if "_p_camt" not in schema:  # no cap: the payment is what the bands give
+        c.with_columns(_p_pay=pl.when(given).then(given_amount).when(~pl.col("_pcomp")).then(0)
+                       .otherwise(pl.col("_p_raw")))
+        return
+    shared_now, shared_hist = _shared(run.policy.model, layers)
+    has = pl.col("_p_camt").is_not_null() & pl.col("_pcomp")
+    c.with_columns(_p_sh=pl.when(pl.col("_rule").is_not_null()).then(shared_now).otherwise(0).fill_null(0))
     c.keep("_p_sh", "sh")  # trace: cap headroom
     per_claim = (pl.when(has).then(pl.min_horizontal(pl.col("_p_raw"), (pl.col("_p_camt") - pl.col("_p_sh"))
                                                      .clip(lower_bound=0)))
@@ -333,7 +364,7 @@ def _payer_cap(c: _Chain, layers: dict[int, tuple[int, Layer]], yearly: _Yearly)
     if not yearly.cap:
         c.with_columns(_p_pay=pl.when(given).then(given_amount).when(~pl.col("_pcomp")).then(0).otherwise(per_claim))
         return
-    per_year = has & (pl.col("_p_kper") == "year")
+    per_year = has & _rules_where(layers, lambda lay: lay.cap is not None and lay.cap.per == "year")
     if yearly.shared:
         c.with_columns(_p_shh=shared_hist.fill_null(0))
         c.cumsum("_p_sh", None, "_p_shh", "_p_s0", "_p_s1")
