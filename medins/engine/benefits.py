@@ -225,10 +225,12 @@ def band_parts(run: Run, which, prefix: str, lower: pl.Expr, upper: pl.Expr, *, 
             if not mask.any():
                 continue
             where = (pl.col("_rule") == idx) & (pl.col("_v") == v) & pl.col("_ok")
+            shared: dict = {}  # the band rates (and offset) of one mask: its rows and their distinct values once
             for k, band in enumerate(_scale_for(run, bands, v)):
                 if bands.rate is not None:
                     name = f"_t{prefix}_{idx}_{v}_{k}"
-                    temporary[name] = run.ev(bands.rate, "rate", mask=mask, extra={"rate": band.rate}, required=True)
+                    temporary[name] = run.ev(bands.rate, "rate", mask=mask, extra={"rate": band.rate}, required=True,
+                                             shared=shared)
                     rate_expr: pl.Expr = pl.col(name).clip(0, 1_000_000)  # in the query: not a pass of its own
                 else:
                     rate_expr = pl.lit(int(band.rate * 1_000_000), pl.Int64)
@@ -237,7 +239,7 @@ def band_parts(run: Run, which, prefix: str, lower: pl.Expr, upper: pl.Expr, *, 
                     exprs[key] = pl.when(where).then(value).otherwise(exprs[key])
             if bands.class_b_offset:
                 name = f"_t{prefix}_{idx}_{v}_off"
-                temporary[name] = run.ev(bands.class_b_offset, "rate", mask=mask, required=True)
+                temporary[name] = run.ev(bands.class_b_offset, "rate", mask=mask, required=True, shared=shared)
                 offset = pl.when(where).then(pl.col(name).fill_null(0)).otherwise(offset)
     # One lazy query: the (rule, version) conditions the chains share are computed once (``fused.py``).
     query = (run.frame.lazy().with_columns(**temporary).with_columns(**exprs, **{f"{prefix}off": offset})

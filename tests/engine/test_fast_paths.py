@@ -4,6 +4,7 @@ give exactly what the plain definitions give."""
 from __future__ import annotations
 
 import datetime as dt
+from decimal import Decimal
 
 import polars as pl
 from hypothesis import given, settings
@@ -242,3 +243,28 @@ def test_class_b_narrow_form_is_taken_for_real_bills() -> None:
 
     assert _narrow_fits(1_000_000, 10**9, 10**9, 10**9)
     assert not _narrow_fits(1_000_000, 10**13, 10**13, 10**13)
+
+
+@settings(max_examples=30, deadline=None)
+@given(st.lists(st.tuples(st.sampled_from(["in_district", "in_city", "out_of_city", "nowhere", None]), st.booleans()),
+                min_size=1, max_size=12))
+def test_evaluations_sharing_a_mask_equal_each_evaluated_alone(rows) -> None:
+    """``Run.ev(..., shared=...)`` (the band rates of one rule: the mask's rows and their distinct values worked out
+    once) gives each expression the values and the reasons it gets evaluated alone — an unknown zone's
+    ``missing_parameter`` or ``missing_fact`` included — in any order of the expressions."""
+    from medins.policy.loader import load_policy
+
+    policy = load_policy("suqian-2007")
+    frame = pl.DataFrame([(i, 0, zone) for i, (zone, _m) in enumerate(rows)],
+                         schema={"_i": pl.Int64, "_v": pl.Int64, "hospital_zone": pl.String}, orient="row")
+    mask = pl.Series([m for _z, m in rows], dtype=pl.Boolean)
+    texts = [("max(0, rate - zone_offset[hospital_zone])", {"rate": Decimal(r)}) for r in ("0.5", "0.55", "0.7")]
+    texts.append(("deductible[hospital_zone]", {}))
+    alone, together = context.Run(policy, frame), context.Run(policy, frame)
+    shared: dict = {}
+    for text, extra in texts:
+        returns = "money" if not extra else "rate"
+        a = alone.ev(text, returns, mask=mask, extra=extra, required=True)
+        b = together.ev(text, returns, mask=mask, extra=extra, required=True, shared=shared)
+        assert a.to_list() == b.to_list(), text
+    assert alone.problems == together.problems
