@@ -151,3 +151,28 @@ def test_frames_of_a_few_rows_do_not_import_numpy() -> None:
             "running_max_before(f, x='x', h0='h', group=['g'], out='m');"
             "assert 'numpy' not in sys.modules, 'numpy imported'")
     subprocess.run([sys.executable, "-c", code], check=True, timeout=120)
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.tuples(st.integers(0, 4), st.sampled_from(["a", "b", None])), min_size=1, max_size=40),
+       st.data(), st.booleans())
+def test_large_frames_group_by_sequence_as_the_sort_does(groups, data, permutation) -> None:
+    """A large frame's grouping (rows taken in ``_seq`` order, then a stable sort of the nearly sorted keys) is the
+    permutation the sort by key × n + seq gives — or none, where the frame already is in that order — and a
+    ``_seq`` that does not number the rows 0 … n−1 (a number twice) takes the sort."""
+    n = len(groups)
+    seq = data.draw(st.permutations(range(n))) if permutation else data.draw(st.lists(st.integers(0, n), min_size=n,
+                                                                                       max_size=n))
+    frame = pl.DataFrame({"p": [g for g, _b in groups], "b": [b for _g, b in groups], SEQUENCE: seq},
+                         schema={"p": pl.Int64, "b": pl.String, SEQUENCE: pl.Int64})
+    key = state._dense_key(frame, ["p", "b"])
+    with numpy_from(1):
+        large = state._order_by_sequence(key, frame[SEQUENCE])
+    with numpy_from(10**9):
+        small = group_order(frame.with_columns(_key=key), ["_key"])
+    if large is None:
+        assert not permutation
+        return
+    assert (large[0] is None) == (small[0] is None)
+    if large[0] is not None:
+        assert large[0].to_list() == small[0].to_list()
