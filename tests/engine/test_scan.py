@@ -176,3 +176,17 @@ def test_large_frames_group_by_sequence_as_the_sort_does(groups, data, permutati
     assert (large[0] is None) == (small[0] is None)
     if large[0] is not None:
         assert large[0].to_list() == small[0].to_list()
+
+
+def test_a_shorter_frame_scans_in_views_of_the_longest_frames_workspace() -> None:
+    """The workspace keeps the longest frame's arrays (a batch's partitions reuse them): a shorter frame gets views
+    of their first rows, a longer one fresh arrays, and every scan gives what the recurrence gives."""
+    from medins.engine import scan
+
+    long, short = scan.Workspace.of(50), scan.Workspace.of(20)
+    assert short[scan.X].base is long.full[scan.X]  # a view of the longer frame's array
+    assert len(short[scan.X]) == 20 and len(short.mask) == 20 and scan.Workspace.of(80).size == 80
+    for n in (40, 7, 40, 90, 3):
+        frame = frame_of([(i % 4, (i * 37) % 500, None if i % 3 else 700, None) for i in range(n)], list(range(n)))
+        _small, large = both(frame, x="x", limit="l", h0="h")
+        assert (large["b"].to_list(), large["a"].to_list()) == reference(frame)
