@@ -156,37 +156,46 @@ def _above_deductible_ceiling(run: Run) -> pl.Expr:
 
 
 def _deductible(run: Run) -> None:
+    """``ded``: per admission, topped up to the highest standard of the year, or once a year (its own counter).
+
+    A mode no rule has needs no state column: the running maximum is computed only for a top-up rule, the yearly
+    counter only for a yearly one (``--explain`` reads each only for a rule of that mode). Each mode is the set of
+    its rules (no text column per row)."""
     rules = run.policy.model.rules
     std = _ev_rules(run, lambda r: r.deductible.standard if r.deductible else None, "money", required=True)
     if std.null_count():
         std = std.fill_null(0)  # only where no deductible applies: unknown standards were rejected above
-    mode_expr: pl.Expr = pl.lit("none")
+    modes: dict[str, list[int]] = {"admission": [], "topup": [], "year": []}
     for idx, rule in enumerate(rules):
         if rule.deductible:
-            mode = "year" if rule.deductible.per == "year" else ("topup" if rule.deductible.topup else "admission")
-            mode_expr = pl.when(pl.col("_rule") == idx).then(pl.lit(mode)).otherwise(mode_expr)
+            per_year, topup = rule.deductible.per == "year", rule.deductible.topup
+            modes["year" if per_year else ("topup" if topup else "admission")].append(idx)
+
+    def mode(name: str) -> pl.Expr:
+        return pl.col("_rule").is_in(modes[name]).fill_null(False) if modes[name] else pl.lit(False)
+
     g = [*PERSON_YEAR, "_b_ded"]
-    query = run.frame.lazy().with_columns(_std=std, _dmode=mode_expr).with_columns(
-        _std_seen=pl.when(pl.col("_ok") & (pl.col("_dmode") == "topup")).then(pl.col("_std")).otherwise(0),
-        _x_year=pl.when(pl.col("_dmode") == "year").then(pl.col("eligible")).otherwise(0),
-        _l_year=pl.when(pl.col("_dmode") == "year").then(pl.col("_std")).otherwise(UNLIMITED),
-    )
-    f = replace_columns(run.frame, [], *collected(query, ["_std", "_dmode", "_std_seen", "_x_year", "_l_year"])
-                        .get_columns())
-    grouping = _grouping(run, "_b_ded")
-    f = running_max_before(f, x="_std_seen", h0="hist_deductible_standard", group=g, out="_prior_std",
-                           grouping=grouping)
-    f = clamped_cumsum(f, x="_x_year", limit="_l_year", h0="hist_deductible_paid", group=g,
-                       out_before="_dy0", out_after="_dy1", grouping=grouping)
-    f = f.with_columns(
-        ded=pl.when(~pl.col("_ok")).then(0)
-        .when(pl.col("_dmode") == "admission").then(pl.min_horizontal("eligible", "_std"))
-        .when(pl.col("_dmode") == "topup")
-        .then(pl.min_horizontal(pl.col("eligible"), (pl.col("_std") - pl.col("_prior_std")).clip(lower_bound=0)))
-        .when(pl.col("_dmode") == "year").then(pl.col("_dy1") - pl.col("_dy0"))
-        .otherwise(0)
-    )
-    run.frame = run.drop(f, {"_dy0": "_tr_ded0"}, "_std_seen", "_x_year", "_l_year", "_dy0", "_dy1")  # trace: paid before
+    added = {"_std": std}
+    if modes["topup"]:
+        added["_std_seen"] = pl.when(pl.col("_ok") & mode("topup")).then(pl.col("_std")).otherwise(0)
+    if modes["year"]:
+        added["_x_year"] = pl.when(mode("year")).then(pl.col("eligible")).otherwise(0)
+        added["_l_year"] = pl.when(mode("year")).then(pl.col("_std")).otherwise(UNLIMITED)
+    query = run.frame.lazy().with_columns(_std=std).with_columns(**{k: v for k, v in added.items() if k != "_std"})
+    f = replace_columns(run.frame, [], *collected(query, list(added)).get_columns())
+    ded = pl.when(~pl.col("_ok")).then(0).when(mode("admission")).then(pl.min_horizontal("eligible", "_std"))
+    if modes["topup"]:
+        f = running_max_before(f, x="_std_seen", h0="hist_deductible_standard", group=g, out="_prior_std",
+                               grouping=_grouping(run, "_b_ded"))
+        ded = ded.when(mode("topup")).then(
+            pl.min_horizontal(pl.col("eligible"), (pl.col("_std") - pl.col("_prior_std")).clip(lower_bound=0)))
+    if modes["year"]:
+        f = clamped_cumsum(f, x="_x_year", limit="_l_year", h0="hist_deductible_paid", group=g,
+                           out_before="_dy0", out_after="_dy1", grouping=_grouping(run, "_b_ded"))
+        ded = ded.when(mode("year")).then(pl.col("_dy1") - pl.col("_dy0"))
+    f = f.with_columns(ded=ded.otherwise(0))
+    kept = {"_dy0": "_tr_ded0"} if modes["year"] else {}  # trace: paid before
+    run.frame = run.drop(f, kept, *(c for c in ("_std_seen", "_x_year", "_l_year", "_dy0", "_dy1") if c in f.columns))
 
 
 def _scale_for(run: Run, bands: Bands, version: int) -> list[ScaleBand]:
