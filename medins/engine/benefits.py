@@ -19,7 +19,15 @@ from medins.engine.codes import replace_columns
 from medins.engine.context import Run
 from medins.engine.fused import collected, repeat, with_columns
 from medins.engine.ordinals import admission_ordinals
-from medins.engine.state import UNLIMITED, Grouping, clamped_cumsum, group_order, running_max_before
+from medins.engine.state import (
+    UNLIMITED,
+    Grouping,
+    _not_negative,
+    _running_total_fits,
+    clamped_cumsum,
+    group_order,
+    running_max_before,
+)
 from medins.policy.compiled import ScaleBand
 from medins.policy.schema import Bands
 
@@ -98,15 +106,21 @@ def settle_benefits(run: Run) -> None:
     rules = run.policy.model.rules
     # Ceiling: only so much in-scope expense a year enters the calculation — measured from 0, or (measure:
     # above_deductible) on the expense above the deductible, which is then known only after the deductible.
-    above = _above_deductible_ceiling(run)
-    ceiling = _ev_rules(run, lambda r: r.ceiling.amount if r.ceiling else None, "money")
-    query = (run.frame.lazy().with_columns(_ceil=ceiling, _cabove=above)
-             .with_columns(_ceil0=pl.when(pl.col("_cabove")).then(None).otherwise(pl.col("_ceil"))))
-    run.frame = replace_columns(run.frame, [], *collected(query, ["_ceil", "_cabove", "_ceil0"]).get_columns())
-    run.frame = clamped_cumsum(run.frame, x="_e0", limit="_ceil0", h0="hist_inscope",
-                               group=[*PERSON_YEAR, "_b_ceil"], out_before="_c_ceil0", out_after="_c_ceil1",
-                               grouping=_grouping(run, "_b_ceil"))
-    run.frame = replace_columns(run.frame, [], (run.frame["_c_ceil1"] - run.frame["_c_ceil0"]).alias("eligible"))
+    if any(r.ceiling is not None for r in rules) or not _never_clipped(run.frame, "_e0", "hist_inscope"):
+        above = _above_deductible_ceiling(run)
+        ceiling = _ev_rules(run, lambda r: r.ceiling.amount if r.ceiling else None, "money")
+        query = (run.frame.lazy().with_columns(_ceil=ceiling, _cabove=above)
+                 .with_columns(_ceil0=pl.when(pl.col("_cabove")).then(None).otherwise(pl.col("_ceil"))))
+        run.frame = replace_columns(run.frame, [], *collected(query, ["_ceil", "_cabove", "_ceil0"]).get_columns())
+        run.frame = clamped_cumsum(run.frame, x="_e0", limit="_ceil0", h0="hist_inscope",
+                                   group=[*PERSON_YEAR, "_b_ceil"], out_before="_c_ceil0", out_after="_c_ceil1",
+                                   grouping=_grouping(run, "_b_ceil"))
+        eligible = run.frame["_c_ceil1"] - run.frame["_c_ceil0"]
+    else:
+        # No rule has a ceiling and no year's sum comes near the state's bound: the state column would add each
+        # claim's in-scope expense whole (after − before = x), so that is what enters (no scan, no columns).
+        eligible = run.frame["_e0"].cast(pl.Int64)
+    run.frame = replace_columns(run.frame, [], eligible.alias("eligible"))
     _deductible(run)
     if any(r.ceiling is not None and r.ceiling.measure == "above_deductible" for r in rules):
         f = run.frame.with_columns(
@@ -119,9 +133,10 @@ def settle_benefits(run: Run) -> None:
             eligible=pl.when(pl.col("_cabove")).then(pl.col("ded") + pl.col("_a1") - pl.col("_a0"))
             .otherwise(pl.col("eligible")))
         run.frame = run.drop(run.frame, {"_a0": "_tr_ceil_above0"}, "_ax", "_al", "_ah", "_a0", "_a1")  # trace: used before
-    run.frame = clamped_cumsum(run.frame, x="eligible", limit=None, h0="hist_inscope",
-                               group=[*PERSON_YEAR, "_b_axis"], out_before="_c0", out_after="_c1",
-                               grouping=_grouping(run, "_b_axis"))
+    if any(r.bands is not None and r.bands.axis == "cumulative" for r in rules):  # only a cumulative axis reads it
+        run.frame = clamped_cumsum(run.frame, x="eligible", limit=None, h0="hist_inscope",
+                                   group=[*PERSON_YEAR, "_b_axis"], out_before="_c0", out_after="_c1",
+                                   grouping=_grouping(run, "_b_axis"))
     _basic_bands(run)
     allowance = repeat(0, run.frame.height, pl.Int64)
     for idx, rule in enumerate(rules):
@@ -144,6 +159,12 @@ def settle_benefits(run: Run) -> None:
     from medins.engine.payers import settle_payers  # payers.py builds on this module's band machinery
 
     settle_payers(run)
+
+
+def _never_clipped(frame: pl.DataFrame, x: str, h0: str) -> bool:
+    """Whether a state column of ``x`` without a limit gives each row its ``x`` whole: ``x`` never negative (a
+    negative amount leaves the state as it is) and no history plus running sum reaching ``UNLIMITED``."""
+    return _not_negative(frame[x]) and _running_total_fits(frame, x, h0)
 
 
 def _above_deductible_ceiling(run: Run) -> pl.Expr:

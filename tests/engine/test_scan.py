@@ -190,3 +190,21 @@ def test_a_shorter_frame_scans_in_views_of_the_longest_frames_workspace() -> Non
         frame = frame_of([(i % 4, (i * 37) % 500, None if i % 3 else 700, None) for i in range(n)], list(range(n)))
         _small, large = both(frame, x="x", limit="l", h0="h")
         assert (large["b"].to_list(), large["a"].to_list()) == reference(frame)
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.tuples(st.integers(0, 3), st.integers(-50, 500), st.sampled_from([None, 0, 7, UNLIMITED - 100])),
+                min_size=1, max_size=30), st.sampled_from([1, 10**9]))
+def test_a_sum_never_clipped_gives_each_row_its_amount(drawn, numpy_rows) -> None:
+    """``benefits._never_clipped``: where it holds (no negative amount, no history plus running sum near
+    ``UNLIMITED``), the state column without a limit gives every row exactly its amount (after − before = x) —
+    what settle_benefits takes for ``eligible`` when no rule has a ceiling, without the scan."""
+    from medins.engine.benefits import _never_clipped
+
+    frame = frame_of([(g, x, None, h) for g, x, h in drawn], list(range(len(drawn))))
+    if not _never_clipped(frame, "x", "h"):
+        assert min(x for _g, x, _h in drawn) < 0 or max(h or 0 for _g, _x, h in drawn) > 1 << 59
+        return
+    with numpy_from(numpy_rows):
+        out = clamped_cumsum(frame, x="x", limit="l", h0="h", group=["g"], out_before="b", out_after="a")
+    assert (out["a"] - out["b"]).to_list() == frame["x"].to_list()
