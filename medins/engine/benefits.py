@@ -225,13 +225,15 @@ def _scale_for(run: Run, bands: Bands, version: int) -> list[ScaleBand]:
     return run.policy.versions[version].params.scales.get(bands.scale, [])
 
 
-def band_parts(run: Run, which, prefix: str, lower: pl.Expr, upper: pl.Expr, *, only: str | None = None) -> None:
+def band_parts(run: Run, which, prefix: str, lower: pl.Expr, upper: pl.Expr, *, only: str | None = None,
+               num: bool = True) -> None:
     """Add ``{prefix}num`` (fen×ppm; Int64, or Int128 when the frame's amounts need it), ``{prefix}sum``
     (fen in paid bands) and per-band columns.
 
     ``which(rule)`` gives the rule's Bands (or None); the claim's paid interval is [lower, upper].
     ``only``: a boolean column; rates are evaluated only on its rows (a payer's rate must not reject a
-    claim the payer does not settle).
+    claim the payer does not settle). ``num`` False: no ``{prefix}num`` (the basic fund sums its bands with the
+    class-B reduction itself), so the band columns are one query and the interval is not kept.
     """
     rules = run.policy.model.rules
     width = max(
@@ -280,19 +282,22 @@ def band_parts(run: Run, which, prefix: str, lower: pl.Expr, upper: pl.Expr, *, 
         (pl.min_horizontal(pl.col("_upper"), pl.col(f"{prefix}{k}_hi").fill_null(UNLIMITED))
          - pl.max_horizontal(pl.col("_lower"), pl.col(f"{prefix}{k}_lo"))).clip(lower_bound=0).fill_null(0)
         .alias(f"{prefix}{k}_a") for k in parts)
-    added = [*exprs, f"{prefix}off", "_lower", "_upper", "_paid_width", *(f"{prefix}{k}_a" for k in parts)]
-    f = replace_columns(run.frame, [], *collected(query, added).get_columns())
-    # Σ a_k × r_k ≤ (Σ a_k) × max r: Int64 when that bound fits (any real bill), else Int128.
-    wide = pl.Int64 if _fits_int64(f, [f"{prefix}{k}_r" for k in parts], "_paid_width") else pl.Int128
-    num = pl.lit(0, wide)
     total = pl.lit(0, pl.Int64)
     for k in parts:
-        a = pl.col(f"{prefix}{k}_a")
-        num = num + a.cast(wide) * pl.col(f"{prefix}{k}_r").fill_null(0).cast(wide)
-        total = total + a
-    names = [f"{prefix}num", f"{prefix}sum", f"{prefix}width"]
-    sums = collected(f.lazy().with_columns(**dict(zip(names, (num, total, pl.lit(width)), strict=True))), names)
-    run.frame = replace_columns(f, ["_lower", "_upper", "_paid_width"], *sums.get_columns())
+        total = total + pl.col(f"{prefix}{k}_a")
+    query = query.with_columns(**{f"{prefix}sum": total, f"{prefix}width": pl.lit(width)})
+    added = [*exprs, f"{prefix}off", *(f"{prefix}{k}_a" for k in parts), f"{prefix}sum", f"{prefix}width"]
+    if not num:
+        run.frame = replace_columns(run.frame, [], *collected(query, added).get_columns())
+        return
+    f = replace_columns(run.frame, [], *collected(query, [*added, "_paid_width"]).get_columns())
+    # Σ a_k × r_k ≤ (Σ a_k) × max r: Int64 when that bound fits (any real bill), else Int128.
+    wide = pl.Int64 if _fits_int64(f, [f"{prefix}{k}_r" for k in parts], "_paid_width") else pl.Int128
+    summed = pl.lit(0, wide)
+    for k in parts:
+        summed = summed + pl.col(f"{prefix}{k}_a").cast(wide) * pl.col(f"{prefix}{k}_r").fill_null(0).cast(wide)
+    sums = collected(f.lazy().with_columns(**{f"{prefix}num": summed}), [f"{prefix}num"])
+    run.frame = replace_columns(f, ["_paid_width"], *sums.get_columns())
 
 
 def _half_up(num: pl.Expr, den: pl.Expr) -> pl.Expr:
@@ -323,7 +328,7 @@ def _basic_bands(run: Run) -> None:
             continue
         axis_lower = pl.when(pl.col("_rule") == idx).then(lo).otherwise(axis_lower)
         axis_upper = pl.when(pl.col("_rule") == idx).then(hi).otherwise(axis_upper)
-    band_parts(run, lambda r: r.bands, "_b", axis_lower, axis_upper)
+    band_parts(run, lambda r: r.bands, "_b", axis_lower, axis_upper, num=False)
     # Class B pro rata (A-SQ-4): band k pays A_k × max(0, r_k − off × B/E), rounded half up once.
     width = int(run.frame["_bwidth"][0]) if run.frame.height else 0
     rates = [f"_b{k}_r" for k in range(width)]
