@@ -333,8 +333,9 @@ def _basic_bands(run: Run) -> None:
     width = int(run.frame["_bwidth"][0]) if run.frame.height else 0
     rates = [f"_b{k}_r" for k in range(width)]
     top = _maxima(run.frame, [*rates, "_boff"], ["_e0", "_bsum", "class_b_inscope"])
-    narrow = _narrow_fits(*top) and (run.frame["_boff"].min() or 0) >= 0
-    raw = class_b_raw(width, narrow=narrow)
+    offsets = run.frame["_boff"]
+    narrow = _narrow_fits(*top) and (offsets.min() or 0) >= 0
+    raw = class_b_raw(width, narrow=narrow, offset=bool(offsets.max() or 0))
     run.frame = with_columns(run.frame, _raw=pl.when(pl.col("_ok") & (pl.col("_e0") > 0)).then(raw).otherwise(0))
 
 
@@ -354,7 +355,7 @@ def _narrow_fits(rate: int, e0: int, paid: int, class_b: int) -> bool:
     return max(rate * class_b, rate * paid, 3_000_000 * e0, 2 * e0 * paid) < 1 << 62
 
 
-def class_b_raw(width: int, *, narrow: bool) -> pl.Expr:
+def class_b_raw(width: int, *, narrow: bool, offset: bool = True) -> pl.Expr:
     """Σ_k A_k × max(0, r_k − off × B / E) in fen, half up (rows with E = ``_e0`` > 0), exactly.
 
     Over the common denominator 10^6 × E the sum is N = Σ A_k × max(0, r_k × E − C) with C = off × B:
@@ -363,6 +364,10 @@ def class_b_raw(width: int, *, narrow: bool) -> pl.Expr:
     max(0, r_k × E − C) is (r_k − q) × E − ρ when r_k > q and 0 otherwise, hence
     N = E × S₁ − ρ × S₂ with S₁ = Σ A_k × max(0, r_k − q) and S₂ = Σ_{r_k > q} A_k; with
     S₁ = u × 10^6 + v, round(N / (10^6 × E)) = u + ⌊(E × (2v + 10^6) − 2ρ × S₂) / (2 × 10^6 × E)⌋.
+
+    ``offset`` False (the frame's offsets all 0, as under every policy without a class-B reduction): then q = ρ = 0
+    and that is u + ⌊(2v + 10^6) / (2 × 10^6)⌋ = ⌊(S₁ + 500000) / 10^6⌋ with S₁ = Σ A_k × max(0, r_k) — the
+    same value in a third of the operations (narrow form only: S₁ < 2^62 there, so S₁ + 500000 fits).
     """
     bands = [(pl.col(f"_b{k}_a"), pl.col(f"_b{k}_r").fill_null(0)) for k in range(width)]
     e0 = pl.when(pl.col("_e0") > 0).then(pl.col("_e0")).otherwise(1)
@@ -372,6 +377,9 @@ def class_b_raw(width: int, *, narrow: bool) -> pl.Expr:
         num = pl.sum_horizontal(pl.lit(0, pl.Int128), *(
             a.cast(pl.Int128) * (r.cast(pl.Int128) * e0 - c).clip(lower_bound=0) for a, r in bands))
         return _half_up(num, e0 * 1_000_000)
+    if not offset:
+        s1 = pl.sum_horizontal(pl.lit(0, pl.Int64), *(a * r.clip(lower_bound=0) for a, r in bands))
+        return (s1 + 500_000) // 1_000_000
     c = off * b
     q, rho = c // e0, c % e0
     s1 = pl.sum_horizontal(pl.lit(0, pl.Int64), *(a * (r - q).clip(lower_bound=0) for a, r in bands))

@@ -235,6 +235,13 @@ def test_class_b_pro_rata_narrow_form_equals_the_exact_sum(data) -> None:
     frame = frame.with_columns(_bsum=pl.sum_horizontal(f"_b{k}_a" for k in range(3)))
     if _narrow_fits(*_maxima(frame, [f"_b{k}_r" for k in range(3)] + ["_boff"], ["_e0", "_bsum", "class_b_inscope"])):
         assert frame.select(pl.when(positive).then(class_b_raw(3, narrow=True))).to_series().to_list() == expected
+    # no offset on any row (every policy without a class-B reduction): the short narrow form, the same values
+    frame = frame.with_columns(_boff=pl.lit(0, pl.Int64))
+    plain = [(2 * sum(a * max(0, (r or 0) * e0) for a, r in bands) + 1_000_000 * e0) // (2_000_000 * e0) if e0 else None
+             for bands, e0, _off, _b in data]
+    if _narrow_fits(*_maxima(frame, [f"_b{k}_r" for k in range(3)] + ["_boff"], ["_e0", "_bsum", "class_b_inscope"])):
+        short = class_b_raw(3, narrow=True, offset=False)
+        assert frame.select(pl.when(positive).then(short)).to_series().to_list() == plain
 
 
 def test_class_b_narrow_form_is_taken_for_real_bills() -> None:
