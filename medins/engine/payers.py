@@ -13,6 +13,11 @@ earlier payer of a claim's chain has paid before the next one reads ``paid``.
 Exactness: each payer's band parts (fen) × rates (ppm) are summed exactly and rounded half up to
 the fen once; its base is clipped to what is left of the claim's total, so no payer pays more than
 its base, none pays a negative amount, and fund + patient == total.
+
+Cost: a payer is one lazy query (``Run.lazy``) up to each year-to-date state column it needs, and only
+the state its layers keep per year is scanned (a per-claim ceiling or cap, or no deductible, needs
+none); its layers' settings are sets of rules, not text columns compared on every row. One bill, a
+batch partition and a Spark task go through the same steps (``settle.settle``).
 """
 
 from __future__ import annotations
