@@ -342,6 +342,37 @@ def _is_utf8(data: bytes) -> bool:
     return True
 
 
+#: Bytes from which a byte is counted by numpy (a vectorised compare, 2 ms for 16 MiB) instead of ``bytes.count``
+#: (6–9 ms a byte; a piece's checks count four): below it, numpy's import (0.1 s, which a batch of a small file
+#: never pays) would cost more than it saves.
+NUMPY_BYTES = 1 << 20
+
+
+def count_byte(data: bytes, byte: bytes, start: int = 0) -> int:
+    """``data.count(byte, start)`` for one byte, at memory speed on large data."""
+    if len(data) - start < NUMPY_BYTES or len(byte) != 1:
+        return data.count(byte, start)
+    import numpy as np
+
+    return int(np.count_nonzero(np.frombuffer(data, np.uint8, offset=start) == byte[0]))
+
+
+def _quotes_paired(data: bytes) -> bool:
+    """Whether every run of quote characters in ``data`` is of even length (empty quoted cells, escaped quotes).
+
+    Why not by counts alone on large data: ``data.count(b'""')`` (a two-byte search, 18 ms for 16 MiB) is
+    the slowest of a piece's checks. The quotes' positions pair up two by two, each next to its partner,
+    exactly when every run is even (a run starts at an even index among them only if the runs before it
+    are even) — which is the test ``count('"') == 2 * count('""')`` makes, ``count`` taking pairs left to right.
+    """
+    if len(data) < NUMPY_BYTES:
+        return data.count(b'"') == 2 * data.count(b'""')
+    import numpy as np
+
+    at = np.flatnonzero(np.frombuffer(data, np.uint8) == ord('"'))
+    return at.size % 2 == 0 and bool((at[1::2] - at[::2] == 1).all())
+
+
 def _separator(data: bytes) -> str:
     header = data[: data.find(b"\n") if b"\n" in data else len(data)]
     if b"\t" in header:
@@ -476,10 +507,10 @@ def _csv_one_line_records(data: bytes, sep: str, spare: str) -> _Cells | None:
     """
     header = data[: data.find(b"\n") + 1 if b"\n" in data else len(data)]
     width = header.count(sep.encode()) + 1
-    records = data.count(b"\n") + (0 if data.endswith(b"\n") else 1)
-    if width < 2 or data.count(sep.encode()) != (width - 1) * records:
+    records = count_byte(data, b"\n") + (0 if data.endswith(b"\n") else 1)
+    if width < 2 or count_byte(data, sep.encode()) != (width - 1) * records:
         return None
-    if (quotes := data.count(b'"')) and quotes != 2 * data.count(b'""'):
+    if b'"' in data and not _quotes_paired(data):
         return None
     if not data.endswith(b"\n") and data[data.rfind(b"\n") + 1:].count(sep.encode()) != width - 1:
         return None  # Polars lets an unterminated last line of empty cells be wider than the header

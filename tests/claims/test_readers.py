@@ -497,6 +497,25 @@ def test_one_pass_csv_reader_declines_or_equals_the_general_reader(records, newl
         assert general is not None and _cells_equal(fast, general)
 
 
+@settings(max_examples=300, deadline=None)
+@given(st.binary(max_size=40).map(lambda b: b.translate(bytes(b'",\na'[i % 4] for i in range(256)))),
+       st.integers(0, 40))
+def test_byte_counts_by_numpy_equal_bytes_count(data: bytes, start: int) -> None:
+    """The counts and the quote-pairing test a large piece's one pass and cut take from numpy give what
+    ``bytes.count`` gives (numpy forced for every size here)."""
+    from medins.claims import readers
+
+    original = readers.NUMPY_BYTES
+    try:
+        readers.NUMPY_BYTES = 0
+        by_numpy = ([readers.count_byte(data, b, start) for b in (b'"', b",", b"\n")], readers._quotes_paired(data))
+    finally:
+        readers.NUMPY_BYTES = original
+    by_count = ([data.count(b, start) for b in (b'"', b",", b"\n")], data.count(b'"') == 2 * data.count(b'""'))
+    assert by_numpy == by_count
+    assert readers._quotes_paired(data) == by_count[1]  # the small-data path
+
+
 def test_one_pass_csv_reader_is_taken_for_plain_and_empty_quoted_cells() -> None:
     """The property above is not vacuous: plain rows and Polars' own "" empty cells take the one pass."""
     from medins.claims import readers
