@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
+from functools import lru_cache
 
 import polars as pl
 
@@ -57,6 +58,26 @@ def declared_codes(user_values: Mapping | None) -> list[str]:
     words the map already has; a map onto another unknown code (``美容: cosmetics``) stays refused.
     """
     return [str(v) for k, v in (user_values or {}).items() if v is not None and str(k).strip().lower() == str(v).lower()]
+
+
+def _plan(f: Field, user_values: Mapping | None, *, required: bool) -> tuple[Stages, pl.Expr, pl.Expr]:
+    """:func:`field_plan`, built once in a process for a field, its ``--map`` values and whether it is required.
+
+    Why: a plan is a few dozen expressions, and building them in Python cost every piece of a large file
+    (13 columns) several milliseconds; the expressions are immutable, so pieces parsed on threads share them.
+    """
+    return _cached_plan(f, tuple(user_values.items()) if user_values else None, required)
+
+
+@lru_cache(maxsize=1024)
+def _cached_plan(f: Field, user_values: tuple | None, required: bool) -> tuple[Stages, pl.Expr, pl.Expr]:
+    return field_plan(f, dict(user_values) if user_values else None, required=required)
+
+
+@lru_cache(maxsize=1024)
+def _absent(f: Field, defaults: bool) -> pl.Expr:
+    """The column of a field the file does not have: its default (or null) on every row."""
+    return pl.lit(default_of(f) if defaults else None, KIND_DTYPE[f.kind]).alias(f.name)
 
 
 def field_plan(f: Field, user_values: Mapping | None, *, required: bool) -> tuple[Stages, pl.Expr, pl.Expr]:
@@ -157,31 +178,33 @@ def parse_fields(raw: pl.DataFrame, fields: Collection[Field], values: Mapping, 
     distinct: list[_Part] = []  # read on their distinct cells
     money: list[_Part] = []  # read by the cast where plain
     for f in fields:
+        if f.name not in raw.columns:
+            exprs.append(_absent(f, defaults))
+            continue
         default = default_of(f) if defaults else None
-        if f.name in raw.columns:
-            plan, value, code = field_plan(f, values.get(f.name), required=f.name in required)
-            normalize = normalized(f, values)
-            cells = _distinct_cells(raw, f, values)
-            if cells is not None:
-                distinct.append(_Part(f, plan, value, code, normalize, cells.to_series()))
-                value, code = pl.col(f"_dv:{f.name}"), pl.col(f"_de:{f.name}")
-            elif f.kind == "money" and not value_table(f, values.get(f.name)):
-                money.append(_Part(f, plan, value, code, normalize))
-                value, code = pl.col(f"_dv:{f.name}"), pl.col(f"_de:{f.name}")
-            else:
-                if normalize:
-                    raw = raw.with_columns(nfkc_series(raw[f.name]))
-                stages += [[] for _ in range(len(plan) - len(stages))]
-                for k, stage in enumerate(plan):
-                    stages[k] += stage
-            value = value if default is None else value.fill_null(pl.lit(default))
-            exprs.append(value.cast(KIND_DTYPE[f.kind]).alias(f.name))
-            codes.append(code)
+        plan, value, code = _plan(f, values.get(f.name), required=f.name in required)
+        normalize = normalized(f, values)
+        cells = _distinct_cells(raw, f, values)
+        if cells is not None:
+            distinct.append(_Part(f, plan, value, code, normalize, cells.to_series()))
+            value, code = pl.col(f"_dv:{f.name}"), pl.col(f"_de:{f.name}")
+        elif f.kind == "money" and not value_table(f, values.get(f.name)):
+            money.append(_Part(f, plan, value, code, normalize))
+            value, code = pl.col(f"_dv:{f.name}"), pl.col(f"_de:{f.name}")
         else:
-            exprs.append(pl.lit(default, KIND_DTYPE[f.kind]).alias(f.name))
+            if normalize:
+                raw = raw.with_columns(nfkc_series(raw[f.name]))
+            stages += [[] for _ in range(len(plan) - len(stages))]
+            for k, stage in enumerate(plan):
+                stages[k] += stage
+        value = value if default is None else value.fill_null(pl.lit(default))
+        exprs.append(value.cast(KIND_DTYPE[f.kind]).alias(f.name))
+        codes.append(code)
     read = [*_read_distinct(raw, distinct), *_read_money(raw, money)]
     if read:
         raw = raw.with_columns(read)
+        # a column read apart whose cells are all good has no code column: no row need look at it
+        codes = [c for c in codes if not _dropped(c, raw.columns)]
     for stage in stages:
         raw = raw.with_columns(stage)
     reader = [pl.col(CODES)] if CODES in raw.columns else []
@@ -189,6 +212,11 @@ def parse_fields(raw: pl.DataFrame, fields: Collection[Field], values: Mapping, 
     if reader:  # a reader's verdict on the whole row (field_count) replaces cell codes
         codes_expr = pl.coalesce(*reader, codes_expr)
     return raw.select(*exprs).with_columns(sparse(raw, [*reader, *codes], codes_expr).alias(CODES))
+
+
+def _dropped(code: pl.Expr, columns: Collection[str]) -> bool:
+    """Whether ``code`` is the code column of a field read apart that was not made (no cell of it was bad)."""
+    return code.meta.is_column() and code.meta.output_name().startswith("_de:") and code.meta.output_name() not in columns
 
 
 @dataclass(frozen=True)
@@ -216,9 +244,9 @@ def _run(cells: pl.DataFrame, parts: Sequence[_Part], keep: str | None = None) -
 
 
 def _read_distinct(raw: pl.DataFrame, parts: Sequence[_Part]) -> list[pl.Series]:
-    """``_dv``/``_de`` columns of fields read on their distinct cells: the plans run once on the distinct cells of
-    every such column (side by side, the shorter columns padded with nulls no row points at), each row then
-    given its cell's value and code by position.
+    """``_dv``/``_de`` columns of fields read on their distinct cells (no ``_de`` when every cell is good): the
+    plans run once on the distinct cells of every such column (side by side, the shorter columns padded with
+    nulls no row points at), each row then given its cell's value and code by position.
 
     Why this is exact: a row's value is its own cell's, whichever the row, and ``_positions`` makes sure the
     cell it found is the row's text. Where it cannot (two texts with one hash), the column is read as it was
@@ -234,7 +262,9 @@ def _read_distinct(raw: pl.DataFrame, parts: Sequence[_Part]) -> list[pl.Series]
         name = p.field.name
         at = _positions(raw, name, p.cells)  # type: ignore[arg-type]
         if at is not None:
-            out += [table[f"_dv:{name}"].gather(at), table[f"_de:{name}"].gather(at)]
+            out.append(table[f"_dv:{name}"].gather(at))
+            if table[f"_de:{name}"].head(p.cells.len()).null_count() < p.cells.len():  # type: ignore[union-attr]
+                out.append(table[f"_de:{name}"].gather(at))
             continue
         key = f"_k:{name}"
         exact = raw.select(pl.col(name).unique().alias(name)).with_columns(pl.col(name).alias(key))
@@ -270,7 +300,8 @@ def _positions(raw: pl.DataFrame, name: str, cells: pl.Series) -> pl.Series | No
 
 
 def _read_money(raw: pl.DataFrame, parts: Sequence[_Part]) -> list[pl.Series]:
-    """``_dv``/``_de`` of money columns: plain yuan cells by a decimal cast, the others by the whole plan.
+    """``_dv``/``_de`` of money columns (no ``_de`` when every cell is plain): plain yuan cells by a decimal cast,
+    the others by the whole plan.
 
     Why this is exact: a plain cell (``money.is_plain_yuan``) is ASCII digits, so trimming and NFKC leave
     it as it is, and the plan reads it with this very cast and no code. The rest (blank, ``¥1,200``,
@@ -285,12 +316,13 @@ def _read_money(raw: pl.DataFrame, parts: Sequence[_Part]) -> list[pl.Series]:
     out: list[pl.Series] = []
     for p in parts:
         name = p.field.name
-        fen, none = fast[f"_dv:{name}"], nulls(f"_de:{name}", raw.height)
+        fen = fast[f"_dv:{name}"]
         at = fast[f"_p:{name}"].not_().arg_true()
         if at.len():  # the cast's value of a cell that is not plain is replaced by the plan's
             other = _run(raw.select(name)[at], [p])
-            fen, none = fen.scatter(at, other[f"_dv:{name}"]), none.scatter(at, other[f"_de:{name}"])
-        out += [fen, none]
+            fen = fen.scatter(at, other[f"_dv:{name}"])
+            out.append(nulls(f"_de:{name}", raw.height).scatter(at, other[f"_de:{name}"]))
+        out.append(fen)
     return out
 
 
