@@ -505,13 +505,13 @@ def test_byte_counts_by_numpy_equal_bytes_count(data: bytes, start: int) -> None
     numpy are what ``bytes.count`` and a scan give (numpy forced for every size here)."""
     from medins.claims import readers
 
-    original = readers.NUMPY_BYTES
+    original = readers.NUMPY_BYTES, readers._BLOCK
     try:
-        readers.NUMPY_BYTES = 0
+        readers.NUMPY_BYTES, readers._BLOCK = 0, 3  # numpy for every size, a few bytes compared at a time
         by_numpy = ([readers.count_byte(data, b, start) for b in (b'"', b",", b"\n")], readers._quotes_paired(data),
                     [int(at) for at in readers.line_breaks(data)])
     finally:
-        readers.NUMPY_BYTES = original
+        readers.NUMPY_BYTES, readers._BLOCK = original
     by_count = ([data.count(b, start) for b in (b'"', b",", b"\n")], data.count(b'"') == 2 * data.count(b'""'),
                 [at for at in range(len(data)) if data[at] == ord("\n")])
     assert by_numpy == by_count
