@@ -287,7 +287,7 @@ def _positions(raw: pl.DataFrame, name: str, cells: pl.Series) -> pl.Series | No
     if cells.len() <= _COMPARE_AT_MOST:  # a few codes, 是/否: a test of equality each
         found: pl.Expr | None = None
         for i, cell in enumerate(cells):
-            test = column.is_null() if cell is None else column == pl.lit(cell, pl.String)
+            test = column.is_null() if cell is None else column == pl.lit(cell, cells.dtype)
             found = (pl.when(test) if found is None else found.when(test)).then(pl.lit(i, pl.UInt32))
         at = raw.select(found).to_series()
         return at if at.null_count() == 0 else None

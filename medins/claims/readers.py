@@ -550,6 +550,8 @@ def _csv_one_line_records(data: bytes, sep: str, spare: str) -> _Cells | None:
     def raw_text(rows: pl.DataFrame) -> pl.DataFrame:
         # the lines asked for (a few rejects) cut from the bytes where the line breaks are: reading the span of
         # lines between the first and the last reject again cost a piece 14 ms, most of a re-read
+        if rows.height == 0:
+            return pl.DataFrame(schema={"row": pl.Int64, "raw": pl.String})
         ends = line_breaks(data)
         wanted = sorted({r for r in rows["row"].to_list() if 0 <= r <= len(ends) - data.endswith(b"\n")})
         raw = []
