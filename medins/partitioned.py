@@ -58,6 +58,7 @@ from medins.atomic import OutputFiles, writing
 from medins.claims.readers import (
     ReadResult,
     _is_utf8,
+    count_byte,
     csv_shape,
     decode_block_marking,
     decode_marking,
@@ -650,7 +651,13 @@ def _csv_pieces(path: Path, encoding: str) -> Iterator[tuple[bytes, str, int]]:
 
 
 def _utf8_start(block: bytes) -> bool:
-    """The block is UTF-8 (a character cut by the end of the block still counts)."""
+    """The block is UTF-8 (a character cut by the end of the block still counts).
+
+    Polars' SIMD check first (a 16 MiB block decoded by Python costs 27 ms); the decode only to tell a
+    character cut at the end from a bad byte.
+    """
+    if _is_utf8(block):
+        return True
     try:
         block.decode("utf-8")
         return True
@@ -676,7 +683,7 @@ def _cut(data: bytes, *, first: bool = False, start: int = 0, parity: int = 0) -
                 return at + 1, 0
             at = data.find(b"\n", at + 1)
         return 0, data.count(b'"') % 2
-    quotes = data.count(b'"', start) if data.find(b'"', start) >= 0 else 0
+    quotes = count_byte(data, b'"', start) if data.find(b'"', start) >= 0 else 0
     total = (parity + quotes) % 2
     if not quotes and parity:  # inside a quoted field from ``start`` to the end: no record ends here
         return 0, total

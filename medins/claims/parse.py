@@ -10,6 +10,8 @@ the registry in ``fields.py``.
 from __future__ import annotations
 
 from collections.abc import Collection, Mapping, Sequence
+from dataclasses import dataclass
+from functools import lru_cache
 
 import polars as pl
 
@@ -56,6 +58,26 @@ def declared_codes(user_values: Mapping | None) -> list[str]:
     words the map already has; a map onto another unknown code (``美容: cosmetics``) stays refused.
     """
     return [str(v) for k, v in (user_values or {}).items() if v is not None and str(k).strip().lower() == str(v).lower()]
+
+
+def _plan(f: Field, user_values: Mapping | None, *, required: bool) -> tuple[Stages, pl.Expr, pl.Expr]:
+    """:func:`field_plan`, built once in a process for a field, its ``--map`` values and whether it is required.
+
+    Why: a plan is a few dozen expressions, and building them in Python cost every piece of a large file
+    (13 columns) several milliseconds; the expressions are immutable, so pieces parsed on threads share them.
+    """
+    return _cached_plan(f, tuple(user_values.items()) if user_values else None, required)
+
+
+@lru_cache(maxsize=1024)
+def _cached_plan(f: Field, user_values: tuple | None, required: bool) -> tuple[Stages, pl.Expr, pl.Expr]:
+    return field_plan(f, dict(user_values) if user_values else None, required=required)
+
+
+@lru_cache(maxsize=1024)
+def _absent(f: Field, defaults: bool) -> pl.Expr:
+    """The column of a field the file does not have: its default (or null) on every row."""
+    return pl.lit(default_of(f) if defaults else None, KIND_DTYPE[f.kind]).alias(f.name)
 
 
 def field_plan(f: Field, user_values: Mapping | None, *, required: bool) -> tuple[Stages, pl.Expr, pl.Expr]:
@@ -134,6 +156,10 @@ def parse_date(text: pl.Expr) -> pl.Expr:
 _REPETITIVE_KINDS = frozenset({"date", "bool", "list"})
 #: ... unless its cells are this diverse (distinct cells per row): then it is read cell by cell.
 _DISTINCT_AT_MOST = 0.25
+#: Distinct cells of at most this many are found in their rows by comparing text (one equality test each, a
+#: tenth of a hash lookup); more, by a hash of the text (``_cell_key``).
+_COMPARE_AT_MOST = 4
+_KEY_SEED = 20071
 
 
 def parse_fields(raw: pl.DataFrame, fields: Collection[Field], values: Mapping, *, required: Collection[str],
@@ -141,44 +167,44 @@ def parse_fields(raw: pl.DataFrame, fields: Collection[Field], values: Mapping, 
     """``row`` + one typed column per field (absent columns and empty cells take the default) + codes.
 
     A cell's value and error code depend on its text alone, so a repetitive column (dates, codes,
-    是/否) is parsed on its distinct cells and joined back: the same plan, on a few hundred cells
-    instead of a million. A money column is read by a decimal cast where its cells are plain yuan
+    是/否) is parsed on its distinct cells and given back to its rows by position: the same plan, on a few
+    hundred cells instead of a million; the distinct cells of all such columns are parsed together, in one
+    pass of the plans' stages. A money column is read by a decimal cast where its cells are plain yuan
     (nearly all); only its other cells go through the whole grammar (``money.amount_plan``).
     """
     exprs: list[pl.Expr] = [pl.col("row")]
     codes: list[pl.Expr] = []
     stages: Stages = []
-    read: list[pl.DataFrame] = []  # columns read apart from ``raw``, joined back by key or by position
+    distinct: list[_Part] = []  # read on their distinct cells
+    money: list[_Part] = []  # read by the cast where plain
     for f in fields:
+        if f.name not in raw.columns:
+            exprs.append(_absent(f, defaults))
+            continue
         default = default_of(f) if defaults else None
-        if f.name in raw.columns:
-            plan, value, code = field_plan(f, values.get(f.name), required=f.name in required)
-            normalize = normalized(f, values)
-            cells = _distinct_cells(raw, f, values)
-            if cells is not None:
-                read.append(_run(cells.with_columns(pl.col(f.name).alias(f"_k:{f.name}")), f, plan, value, code,
-                                 normalize, keep=f"_k:{f.name}"))
-                value, code = pl.col(f"_dv:{f.name}"), pl.col(f"_de:{f.name}")
-            elif f.kind == "money" and not value_table(f, values.get(f.name)):
-                read.append(_plain_money(raw, f, plan, value, code, normalize))
-                value, code = pl.col(f"_dv:{f.name}"), pl.col(f"_de:{f.name}")
-            else:
-                if normalize:
-                    raw = raw.with_columns(nfkc_series(raw[f.name]))
-                stages += [[] for _ in range(len(plan) - len(stages))]
-                for k, stage in enumerate(plan):
-                    stages[k] += stage
-            value = value if default is None else value.fill_null(pl.lit(default))
-            exprs.append(value.cast(KIND_DTYPE[f.kind]).alias(f.name))
-            codes.append(code)
+        plan, value, code = _plan(f, values.get(f.name), required=f.name in required)
+        normalize = normalized(f, values)
+        cells = _distinct_cells(raw, f, values)
+        if cells is not None:
+            distinct.append(_Part(f, plan, value, code, normalize, cells.to_series()))
+            value, code = pl.col(f"_dv:{f.name}"), pl.col(f"_de:{f.name}")
+        elif f.kind == "money" and not value_table(f, values.get(f.name)):
+            money.append(_Part(f, plan, value, code, normalize))
+            value, code = pl.col(f"_dv:{f.name}"), pl.col(f"_de:{f.name}")
         else:
-            exprs.append(pl.lit(default, KIND_DTYPE[f.kind]).alias(f.name))
-    for table in read:
-        key = table.columns[0]
-        if key.startswith("_k:"):  # joined on the key column alone: joining ``raw`` would copy every column
-            table = raw.select(pl.col(key[3:]).alias(key)).join(table, on=key, how="left", nulls_equal=True,
-                                                                 maintain_order="left").drop(key)
-        raw = raw.with_columns(table)
+            if normalize:
+                raw = raw.with_columns(nfkc_series(raw[f.name]))
+            stages += [[] for _ in range(len(plan) - len(stages))]
+            for k, stage in enumerate(plan):
+                stages[k] += stage
+        value = value if default is None else value.fill_null(pl.lit(default))
+        exprs.append(value.cast(KIND_DTYPE[f.kind]).alias(f.name))
+        codes.append(code)
+    read = [*_read_distinct(raw, distinct), *_read_money(raw, money)]
+    if read:
+        raw = raw.with_columns(read)
+        # a column read apart whose cells are all good has no code column: no row need look at it
+        codes = [c for c in codes if not _dropped(c, raw.columns)]
     for stage in stages:
         raw = raw.with_columns(stage)
     reader = [pl.col(CODES)] if CODES in raw.columns else []
@@ -188,33 +214,116 @@ def parse_fields(raw: pl.DataFrame, fields: Collection[Field], values: Mapping, 
     return raw.select(*exprs).with_columns(sparse(raw, [*reader, *codes], codes_expr).alias(CODES))
 
 
-def _run(cells: pl.DataFrame, f: Field, plan: Stages, value: pl.Expr, code: pl.Expr, normalize: bool,
-         keep: str | None = None) -> pl.DataFrame:
-    """The plan of ``f`` on some of its cells: (``keep``,) ``_dv:<name>`` value, ``_de:<name>`` code."""
-    if normalize:
-        cells = cells.with_columns(nfkc_series(cells[f.name]))
-    for stage in plan:
-        cells = cells.with_columns(stage)
-    return cells.select(*([keep] if keep else []), value.alias(f"_dv:{f.name}"), code.alias(f"_de:{f.name}"))
+def _dropped(code: pl.Expr, columns: Collection[str]) -> bool:
+    """Whether ``code`` is the code column of a field read apart that was not made (no cell of it was bad)."""
+    return code.meta.is_column() and code.meta.output_name().startswith("_de:") and code.meta.output_name() not in columns
 
 
-def _plain_money(raw: pl.DataFrame, f: Field, plan: Stages, value: pl.Expr, code: pl.Expr,
-                 normalize: bool) -> pl.DataFrame:
-    """``_dv``/``_de`` of a money column: plain yuan cells by a decimal cast, the others by the whole plan.
+@dataclass(frozen=True)
+class _Part:
+    """A field read apart from the other columns: its plan (``field_plan``), and its distinct cells if so read."""
+
+    field: Field
+    plan: Stages
+    value: pl.Expr
+    code: pl.Expr
+    normalize: bool
+    cells: pl.Series | None = None
+
+
+def _run(cells: pl.DataFrame, parts: Sequence[_Part], keep: str | None = None) -> pl.DataFrame:
+    """The plans of ``parts`` on their columns of ``cells``: (``keep``,) ``_dv:<name>`` value and ``_de:<name>``
+    code of each, the plans' stages run together (stage k of every plan in one pass)."""
+    normal = [p.field.name for p in parts if p.normalize]
+    if normal:
+        cells = cells.with_columns(nfkc_series(cells[name]) for name in normal)
+    for k in range(max(len(p.plan) for p in parts)):
+        cells = cells.with_columns(e for p in parts if k < len(p.plan) for e in p.plan[k])
+    return cells.select(*([keep] if keep else []), *(e for p in parts for e in (
+        p.value.alias(f"_dv:{p.field.name}"), p.code.alias(f"_de:{p.field.name}"))))
+
+
+def _read_distinct(raw: pl.DataFrame, parts: Sequence[_Part]) -> list[pl.Series]:
+    """``_dv``/``_de`` columns of fields read on their distinct cells (no ``_de`` when every cell is good): the
+    plans run once on the distinct cells of every such column (side by side, the shorter columns padded with
+    nulls no row points at), each row then given its cell's value and code by position.
+
+    Why this is exact: a row's value is its own cell's, whichever the row, and ``_positions`` makes sure the
+    cell it found is the row's text. Where it cannot (two texts with one hash), the column is read as it was
+    before hashing: its exact distinct cells, joined back by their text.
+    """
+    if not parts:
+        return []
+    height = max(p.cells.len() for p in parts)  # type: ignore[union-attr]
+    cells = pl.DataFrame([p.cells.extend_constant(None, height - p.cells.len()) for p in parts])  # type: ignore[union-attr]
+    table = _run(cells, parts).rechunk()  # one chunk: a gather from several costs up to six times more
+    out: list[pl.Series] = []
+    for p in parts:
+        name = p.field.name
+        at = _positions(raw, name, p.cells)  # type: ignore[arg-type]
+        if at is not None:
+            out.append(table[f"_dv:{name}"].gather(at))
+            if table[f"_de:{name}"].head(p.cells.len()).null_count() < p.cells.len():  # type: ignore[union-attr]
+                out.append(table[f"_de:{name}"].gather(at))
+            continue
+        key = f"_k:{name}"
+        exact = raw.select(pl.col(name).unique().alias(name)).with_columns(pl.col(name).alias(key))
+        joined = raw.select(pl.col(name).alias(key)).join(_run(exact, [p], keep=key), on=key, how="left",
+                                                          nulls_equal=True, maintain_order="left")
+        out += [joined[f"_dv:{name}"], joined[f"_de:{name}"]]
+    return out
+
+
+def _cell_key(cells: pl.Expr) -> pl.Expr:
+    """A 64-bit hash of each cell (nulls too): how a repetitive column's distinct cells are found, and found again
+    in their rows, faster than by the text (``_positions`` checks the text)."""
+    return cells.hash(seed=_KEY_SEED)
+
+
+def _positions(raw: pl.DataFrame, name: str, cells: pl.Series) -> pl.Series | None:
+    """For each row of ``raw``, the index in ``cells`` of its cell of column ``name``; None when some row's text is
+    not among ``cells`` (only when two texts share a hash: ``cells`` then lacks one of them)."""
+    column = pl.col(name)
+    if cells.len() <= _COMPARE_AT_MOST:  # a few codes, 是/否: a test of equality each
+        found: pl.Expr | None = None
+        for i, cell in enumerate(cells):
+            test = column.is_null() if cell is None else column == pl.lit(cell, cells.dtype)
+            found = (pl.when(test) if found is None else found.when(test)).then(pl.lit(i, pl.UInt32))
+        at = raw.select(found).to_series()
+        return at if at.null_count() == 0 else None
+    keys = cells.to_frame().select(_cell_key(column)).to_series()
+    at = raw.select(_cell_key(column).replace_strict(keys, pl.int_range(keys.len(), dtype=pl.UInt32, eager=True),
+                                                     default=None)).to_series()
+    if at.null_count() or not cells.gather(at).eq_missing(raw[name]).all():
+        return None
+    return at
+
+
+def _read_money(raw: pl.DataFrame, parts: Sequence[_Part]) -> list[pl.Series]:
+    """``_dv``/``_de`` of money columns (no ``_de`` when every cell is plain): plain yuan cells by a decimal cast,
+    the others by the whole plan.
 
     Why this is exact: a plain cell (``money.is_plain_yuan``) is ASCII digits, so trimming and NFKC leave
     it as it is, and the plan reads it with this very cast and no code. The rest (blank, ``¥1,200``,
-    full-width, bad) are few, and get the plan's value and code by position.
+    full-width, bad) are few, and get the plan's value and code by position. Every money column's test and
+    cast run in one pass.
     """
-    text = pl.col(f.name).cast(pl.String)
-    plain = raw.select(is_plain_yuan(text)).to_series()
-    fen = raw.select(pl.when(plain).then(plain_yuan_fen(text))).to_series().alias(f"_dv:{f.name}")
-    none = nulls(f"_de:{f.name}", raw.height)
-    at = plain.not_().arg_true()
-    if at.len() == 0:
-        return pl.DataFrame([fen, none])
-    other = _run(raw.select(f.name)[at], f, plan, value, code, normalize)
-    return pl.DataFrame([fen.scatter(at, other[f"_dv:{f.name}"]), none.scatter(at, other[f"_de:{f.name}"])])
+    if not parts:
+        return []
+    texts = {p.field.name: pl.col(p.field.name).cast(pl.String) for p in parts}
+    fast = raw.select(e for name, text in texts.items()
+                      for e in (is_plain_yuan(text).alias(f"_p:{name}"), plain_yuan_fen(text).alias(f"_dv:{name}")))
+    out: list[pl.Series] = []
+    for p in parts:
+        name = p.field.name
+        fen = fast[f"_dv:{name}"]
+        at = fast[f"_p:{name}"].not_().arg_true()
+        if at.len():  # the cast's value of a cell that is not plain is replaced by the plan's
+            other = _run(raw.select(name)[at], [p])
+            fen = fen.scatter(at, other[f"_dv:{name}"])
+            out.append(nulls(f"_de:{name}", raw.height).scatter(at, other[f"_de:{name}"]))
+        out.append(fen)
+    return out
 
 
 def sparse(frame: pl.DataFrame, codes: Sequence[pl.Expr], value: pl.Expr) -> pl.Series:
@@ -250,11 +359,18 @@ def normalized(f: Field, values: Mapping) -> bool:
 
 
 def _distinct_cells(raw: pl.DataFrame, f: Field, values: Mapping) -> pl.DataFrame | None:
-    """The distinct cells of a repetitive column ``f.name`` (None: parse it cell by cell)."""
+    """The distinct cells of a repetitive column ``f.name``, in order of first appearance (None: parse it cell by
+    cell). Found by hash: two texts sharing one would show as one here, and ``_read_distinct`` then sees it."""
     if not (f.kind in _REPETITIVE_KINDS or f.choices or value_table(f, values.get(f.name))):
         return None
-    cells = raw.select(pl.col(f.name).unique())
-    return cells if cells.height <= max(16, raw.height * _DISTINCT_AT_MOST) else None
+    column = pl.col(f.name)
+    cells = raw.select(column.filter(_cell_key(column).is_first_distinct())).to_series()
+    if cells.len() > max(16, raw.height * _DISTINCT_AT_MOST):
+        return None
+    # copied out of the column, in one chunk: a filtered text column still holds all of the column's text (its
+    # values, held by the table of claims, kept a piece's text alive: 40 MB for a million claims), and a gather
+    # from the many chunks of a filtered column costs ten times more (``_positions``)
+    return pl.Series(f.name, cells.to_list(), dtype=cells.dtype).to_frame()
 
 
 #: Payments given as already made by earlier payers (``amounts.paid``; docs/payers.md).

@@ -497,6 +497,27 @@ def test_one_pass_csv_reader_declines_or_equals_the_general_reader(records, newl
         assert general is not None and _cells_equal(fast, general)
 
 
+@settings(max_examples=300, deadline=None)
+@given(st.binary(max_size=40).map(lambda b: b.translate(bytes(b'",\na'[i % 4] for i in range(256)))),
+       st.integers(0, 40))
+def test_byte_counts_by_numpy_equal_bytes_count(data: bytes, start: int) -> None:
+    """The counts, the quote-pairing test and the line breaks a large piece's one pass (and its cut) take from
+    numpy are what ``bytes.count`` and a scan give (numpy forced for every size here)."""
+    from medins.claims import readers
+
+    original = readers.NUMPY_BYTES, readers._BLOCK
+    try:
+        readers.NUMPY_BYTES, readers._BLOCK = 0, 3  # numpy for every size, a few bytes compared at a time
+        by_numpy = ([readers.count_byte(data, b, start) for b in (b'"', b",", b"\n")], readers._quotes_paired(data),
+                    [int(at) for at in readers.line_breaks(data)])
+    finally:
+        readers.NUMPY_BYTES, readers._BLOCK = original
+    by_count = ([data.count(b, start) for b in (b'"', b",", b"\n")], data.count(b'"') == 2 * data.count(b'""'),
+                [at for at in range(len(data)) if data[at] == ord("\n")])
+    assert by_numpy == by_count
+    assert (readers._quotes_paired(data), list(readers.line_breaks(data))) == by_count[1:]  # the small-data path
+
+
 def test_one_pass_csv_reader_is_taken_for_plain_and_empty_quoted_cells() -> None:
     """The property above is not vacuous: plain rows and Polars' own "" empty cells take the one pass."""
     from medins.claims import readers
@@ -531,27 +552,37 @@ def test_parsing_distinct_cells_equals_parsing_every_cell(rows: list[dict]) -> N
     raw = raw.with_row_index("row", offset=1).with_columns(pl.col("row").cast(pl.Int64))
     required = ["admit_date", "visit_type", "total"]
     by_distinct = parse.parse_fields(raw, CLAIM_FIELDS, {}, required=required)
-    original = parse._distinct_cells
+    original, key = parse._distinct_cells, parse._cell_key
     try:
         parse._distinct_cells = lambda *_args: None  # every cell parsed where it is
         by_cell = parse.parse_fields(raw, CLAIM_FIELDS, {}, required=required)
-    finally:
         parse._distinct_cells = original
+        parse._cell_key = _colliding_key  # texts share keys: the cells found by key lack some, and it is seen
+        by_colliding_key = parse.parse_fields(raw, CLAIM_FIELDS, {}, required=required)
+    finally:
+        parse._distinct_cells, parse._cell_key = original, key
     assert by_distinct.equals(by_cell)
+    assert by_colliding_key.equals(by_cell)
 
 
-def test_repetitive_columns_are_parsed_on_distinct_cells_and_diverse_ones_are_not() -> None:
-    """The property above compares two real paths: small or repetitive date/code columns take the distinct
-    path; money never does, nor a date column whose cells are nearly all different."""
+def _colliding_key(cells: pl.Expr) -> pl.Expr:
+    """A key that texts of one length share: a hash at its worst."""
+    return cells.str.len_bytes().fill_null(99)
+
+
+def test_a_key_shared_by_two_texts_is_caught_and_both_are_read(monkeypatch) -> None:
+    """The property above is not vacuous: a key shared by two texts loses one of them among the distinct cells,
+    and finding each row's cell says so (by comparing texts, with few cells; by key, with more)."""
     from medins.claims import parse
 
-    fields = {f.name: f for f in CLAIM_FIELDS}
-    days = pl.date_range(dt.date(2000, 1, 1), dt.date(2010, 12, 31), eager=True).cast(pl.String)
-    repetitive = pl.DataFrame({"admit_date": ["2008-03-02", "2008-03-03"] * 50, "total": ["1.00"] * 100})
-    diverse = pl.DataFrame({"admit_date": days})
-    assert parse._distinct_cells(repetitive, fields["admit_date"], {}) is not None
-    assert parse._distinct_cells(repetitive, fields["total"], {}) is None
-    assert parse._distinct_cells(diverse, fields["admit_date"], {}) is None
+    monkeypatch.setattr(parse, "_cell_key", _colliding_key)
+    few = pl.DataFrame({"c": ["ab", "cd", "ab", None]})
+    many = pl.DataFrame({"c": ["a", "bb", "ccc", "dddd", "eeeee", "x", None, "bb"]})
+    for frame in (few, many):
+        found = frame.select(pl.col("c").filter(parse._cell_key(pl.col("c")).is_first_distinct())).to_series()
+        assert found.len() < frame["c"].n_unique()
+        assert parse._positions(frame, "c", found) is None
+    assert found.len() > parse._COMPARE_AT_MOST  # the second found its cells by key
 
 
 #: Money cells a fast path could misread: NFKC forms, full-width digits, thousands commas, ¥/元, signs,
@@ -583,9 +614,11 @@ def test_plain_money_fast_path_equals_the_whole_grammar(cells: list) -> None:
     original = money.is_plain_yuan
     try:  # no cell is plain: every one is read by the grammar's regex (in parse_fields and in amount_plan)
         parse.is_plain_yuan = money.is_plain_yuan = lambda text: text.is_null() & text.is_not_null()
+        parse._cached_plan.cache_clear()  # plans are built once in a process: built again with the test
         slow = parse.parse_fields(raw, fields, {}, required=["total"])
     finally:
         parse.is_plain_yuan = money.is_plain_yuan = original
+        parse._cached_plan.cache_clear()
     assert fast.equals(slow)
 
 
