@@ -133,7 +133,7 @@ def run_partitioned(path: Path, policy, output: Path, rejects_path: Path, *, par
                     if finishing is not None:  # one partition finishing at a time; its error surfaces here
                         with stagetimes.stage("finisher wait"):
                             finished.append(finishing.result())
-                    finishing = finisher.submit(_finish_partition, result, spill.target, k, kind)
+                    finishing = finisher.submit(_finish_handed, [result], spill.target, k, kind)
                     del result
                 stage("settle", 0.45 + 0.4 * (done + 1) / len(keys))
             if finishing is not None:
@@ -387,14 +387,26 @@ def _finish_partition(settled: pl.DataFrame, folder: Path | None, k: int,
     still Int64 fen (half the size of the Decimal it is written as: formatted at the write), and their input
     ``row``. Formatting is cell by cell, so formatting pieces and then putting them in order writes what putting
     them in order and then formatting wrote; done here, it runs beside the engine (the finisher thread, or a
-    worker) rather than after the last partition.
+    worker) rather than after the last partition. For a CSV output the rows are written here as well
+    (:func:`csv_lines`): the pieces hold each row's CSV line, and the write only puts lines in order.
     """
     from medins.batch import output_table
 
     with stagetimes.stage("output table"):
+        aggregate = _aggregate(settled)
         block = format_text(output_table(settled).with_columns(row=settled["row"]), kind, MONEY_OUTPUTS)
+        del settled  # what the block does not share of it is let go while its lines are written (if no caller holds it)
+        if kind == "csv":
+            block = csv_lines(block)
     pieces = {r: _store(part, folder, f"out-{r}-{k}.arrow") for r, part in _by_range(block)}
-    return _aggregate(settled), pieces
+    return aggregate, pieces
+
+
+def _finish_handed(box: list[pl.DataFrame], folder: Path | None, k: int,
+                   kind: Format) -> tuple[pl.DataFrame, dict[int, Stored]]:
+    """:func:`_finish_partition` of the settlement in ``box``, taken out of it: the thread's task then holds no
+    reference to the settlement, which is let go as soon as the partition's output no longer needs it."""
+    return _finish_partition(box.pop(), folder, k, kind)
 
 
 @contextmanager
@@ -705,8 +717,8 @@ def _write_ranges(ranges: dict[int, list[Stored]], output: Path, into: Path, kin
         order = sorted(ranges)
         for i, r in enumerate(order):
             stage("write", 0.85 + 0.15 * i / max(len(order), 1))
-            yield format_money(pl.concat([_load(f) for f in ranges.pop(r)]).sort("row").drop("row"), kind,
-                               MONEY_OUTPUTS)
+            frame = pl.concat([_load(f) for f in ranges.pop(r)]).sort("row").drop("row")
+            yield frame if kind == "csv" else format_money(frame, kind, MONEY_OUTPUTS)  # CSV: lines, written
 
     if kind == "xlsx" or not ranges:
         frames = list(in_order())
@@ -733,8 +745,49 @@ def _write_ranges(ranges: dict[int, list[Stored]], output: Path, into: Path, kin
 
 
 def _append_csv(frame: pl.DataFrame, out: BinaryIO) -> None:
-    """One range's rows, as written, appended to the open CSV ``out``."""
-    frame.write_csv(out, include_header=False)
+    """One range's CSV lines (:func:`csv_lines`, in order), appended to the open CSV ``out`` as they are."""
+    frame.write_csv(out, include_header=False, quote_style="never")
+
+
+#: Rows written to CSV text at a time by :func:`csv_lines`: bounds the text held twice (as written, and split).
+LINE_ROWS = 20_000
+
+
+def csv_lines(block: pl.DataFrame) -> pl.DataFrame:
+    """``row`` and ``line``: each row of ``block`` (money in fen, text formatted) as its CSV line, no line end.
+
+    Why: writing the CSV text is most of the output's cost (Polars formats twenty Decimal columns), and the
+    rows can only be put in input order once every partition is settled. Written partition by partition
+    beside the engine, the text is what ``write_csv`` of the ordered table writes (a cell's text does not
+    depend on its neighbours), and the write itself is one gather of lines and a copy (``_append_csv``).
+    The text of ``write_csv`` is cut at its line ends; a row with a line break inside a quoted cell would be
+    cut there too, so such rows (rare: a line break in a claim or person id) are written one at a time.
+    """
+    texts = [name for name, dtype in block.schema.items() if dtype == pl.String]
+    broken = pl.any_horizontal(pl.col(texts).str.contains("\n", literal=True)) if texts else pl.lit(False)
+    parts = []
+    for start in range(0, block.height, LINE_ROWS):
+        chunk = block.slice(start, LINE_ROWS)
+        flagged = chunk.select(broken).to_series()
+        whole = chunk.filter(~flagged) if flagged.any() else chunk
+        if whole.height:
+            parts.append(whole.select("row").with_columns(line=_lines(whole.drop("row"))))
+        for row in chunk.filter(flagged).iter_slices(1):
+            line = format_money(row.drop("row"), "csv", MONEY_OUTPUTS).write_csv(include_header=False)
+            parts.append(row.select("row", line=pl.lit(line[:-1], pl.String)))
+    if not parts:
+        return block.select("row", line=pl.lit(None, pl.String))
+    lines = pl.concat(parts)
+    return lines if lines["row"].is_sorted() else lines.sort("row")
+
+
+def _lines(frame: pl.DataFrame) -> pl.Series:
+    """The CSV lines of ``frame`` (no cell holding a line break), money formatted as :func:`_write_ranges` did."""
+    text = format_money(frame, "csv", MONEY_OUTPUTS).write_csv(include_header=False)
+    lines = pl.Series("line", [text]).str.split("\n").explode()
+    if lines.len() != frame.height + 1:  # the last line's end leaves one empty piece
+        raise AssertionError(f"{frame.height} rows written as {lines.len() - 1} lines")
+    return lines.head(frame.height)
 
 
 def _empty_output(kind: Format) -> pl.DataFrame:
