@@ -771,10 +771,14 @@ def csv_lines(block: pl.DataFrame) -> pl.DataFrame:
             parts.append(chunk.select("row").with_columns(lines))
             continue
         texts = [name for name, dtype in chunk.schema.items() if dtype == pl.String]
-        broken = chunk.select(pl.any_horizontal(pl.col(texts).str.contains("\n", literal=True))).to_series()
+        broken = chunk.select(pl.any_horizontal(pl.col(texts).str.contains("\n", literal=True).fill_null(False)))
+        broken = broken.to_series()
         whole = chunk.filter(~broken)
         if whole.height:
-            parts.append(whole.select("row").with_columns(_lines(whole.drop("row"))))
+            lines = _lines(whole.drop("row"))
+            if lines.len() != whole.height:  # a line break the check above did not see: never cut rows wrongly
+                raise AssertionError(f"{whole.height} rows written as {lines.len()} lines")
+            parts.append(whole.select("row").with_columns(lines))
         for row in chunk.filter(broken).iter_slices(1):
             line = format_money(row.drop("row"), "csv", MONEY_OUTPUTS).write_csv(include_header=False)
             parts.append(row.select("row", line=pl.lit(line[:-1], pl.String)))
