@@ -38,6 +38,7 @@ The output is byte for byte what the in-memory path writes (tests/test_batch.py 
 from __future__ import annotations
 
 import codecs
+import io
 import multiprocessing
 import os
 import signal
@@ -764,9 +765,10 @@ def csv_lines(block: pl.DataFrame) -> pl.DataFrame:
     person id) would be cut there too, which the count of lines shows: those rows are written one at a time.
     """
     parts = []
+    buffer = io.BytesIO()
     for start in range(0, block.height, LINE_ROWS):
         chunk = block.slice(start, LINE_ROWS)
-        lines = _lines(chunk.drop("row"))
+        lines = _lines(chunk.drop("row"), buffer)
         if lines.len() == chunk.height:
             parts.append(chunk.select("row").with_columns(lines))
             continue
@@ -775,7 +777,7 @@ def csv_lines(block: pl.DataFrame) -> pl.DataFrame:
         broken = broken.to_series()
         whole = chunk.filter(~broken)
         if whole.height:
-            lines = _lines(whole.drop("row"))
+            lines = _lines(whole.drop("row"), buffer)
             if lines.len() != whole.height:  # a line break the check above did not see: never cut rows wrongly
                 raise AssertionError(f"{whole.height} rows written as {lines.len()} lines")
             parts.append(whole.select("row").with_columns(lines))
@@ -788,11 +790,18 @@ def csv_lines(block: pl.DataFrame) -> pl.DataFrame:
     return lines if lines["row"].is_sorted() else lines.sort("row")
 
 
-def _lines(frame: pl.DataFrame) -> pl.Series:
+def _lines(frame: pl.DataFrame, buffer: io.BytesIO) -> pl.Series:
     """The CSV text of ``frame`` (money formatted as :func:`_write_ranges` did) cut at each line end: one line
-    a row, unless a quoted cell holds a line break."""
-    text = format_money(frame, "csv", MONEY_OUTPUTS).write_csv(include_header=False)
-    lines = pl.Series("line", [text]).str.split("\n").explode()
+    a row, unless a quoted cell holds a line break.
+
+    Why ``buffer``: the text is written into one buffer reused for every chunk of a partition; a new Python
+    string for each chunk was a fresh allocation of megabytes, paid in page faults (a tenth of the system time
+    of a 1M-claim batch).
+    """
+    buffer.seek(0)
+    buffer.truncate()
+    format_money(frame, "csv", MONEY_OUTPUTS).write_csv(buffer, include_header=False)
+    lines = pl.Series("line", [buffer.getvalue()], pl.Binary).cast(pl.String).str.split("\n").explode()
     return lines.head(lines.len() - 1)  # the text's last line end leaves an empty piece after it
 
 
