@@ -17,12 +17,14 @@ Three passes, each holding a bounded part of the file in memory:
 2. **settle** — each partition's claims are settled (in input order, so sorted by row); the output
    rows, their text formatted (lists joined, text guarded: ``writers.format_text``) and their money
    still in fen (the smallest form), are cut by input-row range — slices, not copies — and spilled.
-   In this process, a partition is finished so (``_finish_partition``) on a thread beside the engine,
-   while the engine settles the next one (``_finisher``).
+   For a CSV output the rows are written as well, each as its CSV line, money as yuan (``csv_lines``):
+   the writer's cost is paid here rather than after the last partition. In this process, a partition is
+   finished so (``_finish_partition``) on a thread beside the engine, while the engine settles the next
+   one (``_finisher``).
 3. **write** — range by range, in order, the partitions' rows of the range are put in input-row order
-   (one gather), their money formatted as yuan (``writers.format_money``) and appended to the output
-   (CSV: appended text, by the finisher thread while the next range is put in order; Parquet: one file
-   per range, then streamed into one; XLSX holds at most a million rows anyway and is written whole).
+   (one gather) and appended to the output (CSV: their lines, by the finisher thread while the next range
+   is put in order; Parquet: their money formatted as yuan, ``writers.format_money``, one file per range,
+   then streamed into one; XLSX holds at most a million rows anyway and is written whole).
 
 With ``jobs`` > 1, pieces are parsed and partitions settled by that many spawned worker processes
 (:func:`workers_for`), which are handed CSV bytes or Parquet row ranges and hand back file names; with
@@ -76,9 +78,10 @@ from medins.errors import InputError
 PIECE_BYTES = 16 * 1024 * 1024
 #: Rows of a Parquet input read at a time.
 PIECE_ROWS = 200_000
-#: Output rows put back in order at a time. Two ranges are in flight while writing (one formatted, one
-#: appended), so this sets the write's share of peak memory: at 250,000 the 1M-claim benchmark peaked at
-#: 1,015 MiB, at 100,000 at 870–890 MiB for the same CPU time (50,000 saved little more).
+#: Output rows put back in order at a time. Two ranges are in flight while writing (one put in order, one
+#: appended), so this sets the write's share of peak memory: when the write formatted each range's money,
+#: the 1M-claim benchmark peaked at 1,015 MiB at 250,000, at 870–890 MiB at 100,000 for the same CPU time.
+#: (CSV lines, written beside the engine, are now gathered as they are: a range costs little memory.)
 RANGE_ROWS = 100_000
 _SEED = 20071
 #: A part of the file kept between passes: a spill file, or the table itself when the file is small.
@@ -709,10 +712,10 @@ def _write_ranges(ranges: dict[int, list[Stored]], output: Path, into: Path, kin
                   stage: Callable[[str, float], None]) -> None:
     """Pass 3: the output in input order, one row range at a time, written to the temporary ``into``.
 
-    The pieces hold ``output_table`` rows (text formatted for ``kind``, money in fen) and their input ``row``;
-    each range's pieces are put in row order (one gather), their money formatted, and written. A CSV range is
-    appended by a finisher thread while this one puts the next range in order (one range appending at a time,
-    in order).
+    The pieces hold their input ``row`` and, for a CSV, each row's CSV line (:func:`csv_lines`), else the
+    ``output_table`` rows (text formatted for ``kind``, money in fen); each range's pieces are put in row order
+    (one gather), money formatted if still fen, and written. A CSV range is appended by a finisher thread while
+    this one puts the next range in order (one range appending at a time, in order).
     """
     def in_order():
         order = sorted(ranges)
