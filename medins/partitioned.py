@@ -386,13 +386,13 @@ def _finish_partition(settled: pl.DataFrame, folder: Path | None, k: int,
                       kind: Format) -> tuple[pl.DataFrame, dict[int, Stored]]:
     """Partition ``k``'s settlement as the output will hold it, cut by input-row range and stored.
 
-    Returns the partition's summary aggregate and its output piece for each range: ``batch.output_table``
-    rows, their text formatted for ``kind`` (``writers.format_text``: lists joined, text guarded), their money
-    still Int64 fen (half the size of the Decimal it is written as: formatted at the write), and their input
-    ``row``. Formatting is cell by cell, so formatting pieces and then putting them in order writes what putting
-    them in order and then formatting wrote; done here, it runs beside the engine (the finisher thread, or a
-    worker) rather than after the last partition. For a CSV output the rows are written here as well
-    (:func:`csv_lines`): the pieces hold each row's CSV line, and the write only puts lines in order.
+    Returns the partition's summary aggregate and its output piece for each range: the input ``row`` and, for a
+    CSV, each row's CSV line (:func:`csv_lines`: the write only puts lines in order); for Parquet and XLSX the
+    ``batch.output_table`` rows, their text formatted for ``kind`` (``writers.format_text``: lists joined, text
+    guarded) and their money still Int64 fen (half the size of the Decimal it is written as: formatted at the
+    write). Formatting and writing are cell by cell, so doing them on pieces and then putting the pieces in
+    order writes what putting them in order and then formatting wrote; done here, it runs beside the engine
+    (the finisher thread, or a worker) rather than after the last partition.
     """
     from medins.batch import output_table
 
