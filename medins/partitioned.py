@@ -17,14 +17,12 @@ Three passes, each holding a bounded part of the file in memory:
 2. **settle** — each partition's claims are settled (in input order, so sorted by row); the output
    rows, their text formatted (lists joined, text guarded: ``writers.format_text``) and their money
    still in fen (the smallest form), are cut by input-row range — slices, not copies — and spilled.
-   For a CSV output the rows are written as well, each as its CSV line, money as yuan (``csv_lines``):
-   the writer's cost is paid here rather than after the last partition. In this process, a partition is
-   finished so (``_finish_partition``) on a thread beside the engine, while the engine settles the next
-   one (``_finisher``).
+   In this process, a partition is finished so (``_finish_partition``) on a thread beside the engine,
+   while the engine settles the next one (``_finisher``).
 3. **write** — range by range, in order, the partitions' rows of the range are put in input-row order
-   (one gather) and appended to the output (CSV: their lines, by the finisher thread while the next range
-   is put in order; Parquet: their money formatted as yuan, ``writers.format_money``, one file per range,
-   then streamed into one; XLSX holds at most a million rows anyway and is written whole).
+   (one gather), their money formatted as yuan (``writers.format_money``) and appended to the output
+   (CSV: appended text, by the finisher thread while the next range is put in order; Parquet: one file
+   per range, then streamed into one; XLSX holds at most a million rows anyway and is written whole).
 
 With ``jobs`` > 1, pieces are parsed and partitions settled by that many spawned worker processes
 (:func:`workers_for`), which are handed CSV bytes or Parquet row ranges and hand back file names; with
@@ -40,7 +38,6 @@ The output is byte for byte what the in-memory path writes (tests/test_batch.py 
 from __future__ import annotations
 
 import codecs
-import io
 import multiprocessing
 import os
 import signal
@@ -78,10 +75,9 @@ from medins.errors import InputError
 PIECE_BYTES = 16 * 1024 * 1024
 #: Rows of a Parquet input read at a time.
 PIECE_ROWS = 200_000
-#: Output rows put back in order at a time. Two ranges are in flight while writing (one put in order, one
-#: appended), so this sets the write's share of peak memory: when the write formatted each range's money,
-#: the 1M-claim benchmark peaked at 1,015 MiB at 250,000, at 870–890 MiB at 100,000 for the same CPU time.
-#: (CSV lines, written beside the engine, are now gathered as they are: a range costs little memory.)
+#: Output rows put back in order at a time. Two ranges are in flight while writing (one formatted, one
+#: appended), so this sets the write's share of peak memory: at 250,000 the 1M-claim benchmark peaked at
+#: 1,015 MiB, at 100,000 at 870–890 MiB for the same CPU time (50,000 saved little more).
 RANGE_ROWS = 100_000
 _SEED = 20071
 #: A part of the file kept between passes: a spill file, or the table itself when the file is small.
@@ -137,7 +133,7 @@ def run_partitioned(path: Path, policy, output: Path, rejects_path: Path, *, par
                     if finishing is not None:  # one partition finishing at a time; its error surfaces here
                         with stagetimes.stage("finisher wait"):
                             finished.append(finishing.result())
-                    finishing = finisher.submit(_finish_handed, [result], spill.target, k, kind)
+                    finishing = finisher.submit(_finish_partition, result, spill.target, k, kind)
                     del result
                 stage("settle", 0.45 + 0.4 * (done + 1) / len(keys))
             if finishing is not None:
@@ -386,31 +382,19 @@ def _finish_partition(settled: pl.DataFrame, folder: Path | None, k: int,
                       kind: Format) -> tuple[pl.DataFrame, dict[int, Stored]]:
     """Partition ``k``'s settlement as the output will hold it, cut by input-row range and stored.
 
-    Returns the partition's summary aggregate and its output piece for each range: the input ``row`` and, for a
-    CSV, each row's CSV line (:func:`csv_lines`: the write only puts lines in order); for Parquet and XLSX the
-    ``batch.output_table`` rows, their text formatted for ``kind`` (``writers.format_text``: lists joined, text
-    guarded) and their money still Int64 fen (half the size of the Decimal it is written as: formatted at the
-    write). Formatting and writing are cell by cell, so doing them on pieces and then putting the pieces in
-    order writes what putting them in order and then formatting wrote; done here, it runs beside the engine
-    (the finisher thread, or a worker) rather than after the last partition.
+    Returns the partition's summary aggregate and its output piece for each range: ``batch.output_table``
+    rows, their text formatted for ``kind`` (``writers.format_text``: lists joined, text guarded), their money
+    still Int64 fen (half the size of the Decimal it is written as: formatted at the write), and their input
+    ``row``. Formatting is cell by cell, so formatting pieces and then putting them in order writes what putting
+    them in order and then formatting wrote; done here, it runs beside the engine (the finisher thread, or a
+    worker) rather than after the last partition.
     """
     from medins.batch import output_table
 
     with stagetimes.stage("output table"):
-        aggregate = _aggregate(settled)
         block = format_text(output_table(settled).with_columns(row=settled["row"]), kind, MONEY_OUTPUTS)
-        del settled  # what the block does not share of it is let go while its lines are written (if no caller holds it)
-        if kind == "csv":
-            block = csv_lines(block)
     pieces = {r: _store(part, folder, f"out-{r}-{k}.arrow") for r, part in _by_range(block)}
-    return aggregate, pieces
-
-
-def _finish_handed(box: list[pl.DataFrame], folder: Path | None, k: int,
-                   kind: Format) -> tuple[pl.DataFrame, dict[int, Stored]]:
-    """:func:`_finish_partition` of the settlement in ``box``, taken out of it: the thread's task then holds no
-    reference to the settlement, which is let go as soon as the partition's output no longer needs it."""
-    return _finish_partition(box.pop(), folder, k, kind)
+    return _aggregate(settled), pieces
 
 
 @contextmanager
@@ -712,17 +696,17 @@ def _write_ranges(ranges: dict[int, list[Stored]], output: Path, into: Path, kin
                   stage: Callable[[str, float], None]) -> None:
     """Pass 3: the output in input order, one row range at a time, written to the temporary ``into``.
 
-    The pieces hold their input ``row`` and, for a CSV, each row's CSV line (:func:`csv_lines`), else the
-    ``output_table`` rows (text formatted for ``kind``, money in fen); each range's pieces are put in row order
-    (one gather), money formatted if still fen, and written. A CSV range is appended by a finisher thread while
-    this one puts the next range in order (one range appending at a time, in order).
+    The pieces hold ``output_table`` rows (text formatted for ``kind``, money in fen) and their input ``row``;
+    each range's pieces are put in row order (one gather), their money formatted, and written. A CSV range is
+    appended by a finisher thread while this one puts the next range in order (one range appending at a time,
+    in order).
     """
     def in_order():
         order = sorted(ranges)
         for i, r in enumerate(order):
             stage("write", 0.85 + 0.15 * i / max(len(order), 1))
-            frame = pl.concat([_load(f) for f in ranges.pop(r)]).sort("row").drop("row")
-            yield frame if kind == "csv" else format_money(frame, kind, MONEY_OUTPUTS)  # CSV: lines, written
+            yield format_money(pl.concat([_load(f) for f in ranges.pop(r)]).sort("row").drop("row"), kind,
+                               MONEY_OUTPUTS)
 
     if kind == "xlsx" or not ranges:
         frames = list(in_order())
@@ -749,65 +733,8 @@ def _write_ranges(ranges: dict[int, list[Stored]], output: Path, into: Path, kin
 
 
 def _append_csv(frame: pl.DataFrame, out: BinaryIO) -> None:
-    """One range's CSV lines (:func:`csv_lines`, in order), appended to the open CSV ``out`` as they are."""
-    frame.write_csv(out, include_header=False, quote_style="never")
-
-
-#: Rows written to CSV text at a time by :func:`csv_lines`: bounds what a chunk holds at once (its money as
-#: Decimal, its text as written and as cut into lines) beside the engine. 1M claims peaked at 890-900 MiB with
-#: 10,000, about 945 MiB with 20,000; 50,000 also cost 0.2 s of page faults per partition.
-LINE_ROWS = 10_000
-
-
-def csv_lines(block: pl.DataFrame) -> pl.DataFrame:
-    """``row`` and ``line``: each row of ``block`` (money in fen, text formatted) as its CSV line, no line end.
-
-    Why: writing the CSV text is most of the output's cost (Polars formats twenty Decimal columns), and the
-    rows can only be put in input order once every partition is settled. Written partition by partition
-    beside the engine, the text is what ``write_csv`` of the ordered table writes (a cell's text does not
-    depend on its neighbours), and the write itself is one gather of lines and a copy (``_append_csv``).
-    The text of ``write_csv`` is cut at its line ends; a quoted cell holding a line break (rare: a claim or
-    person id) would be cut there too, which the count of lines shows: those rows are written one at a time.
-    """
-    parts = []
-    buffer = io.BytesIO()
-    for start in range(0, block.height, LINE_ROWS):
-        chunk = block.slice(start, LINE_ROWS)
-        lines = _lines(chunk.drop("row"), buffer)
-        if lines.len() == chunk.height:
-            parts.append(chunk.select("row").with_columns(lines))
-            continue
-        texts = [name for name, dtype in chunk.schema.items() if dtype == pl.String]
-        broken = chunk.select(pl.any_horizontal(pl.col(texts).str.contains("\n", literal=True).fill_null(False)))
-        broken = broken.to_series()
-        whole = chunk.filter(~broken)
-        if whole.height:
-            lines = _lines(whole.drop("row"), buffer)
-            if lines.len() != whole.height:  # a line break the check above did not see: never cut rows wrongly
-                raise AssertionError(f"{whole.height} rows written as {lines.len()} lines")
-            parts.append(whole.select("row").with_columns(lines))
-        for row in chunk.filter(broken).iter_slices(1):
-            line = format_money(row.drop("row"), "csv", MONEY_OUTPUTS).write_csv(include_header=False)
-            parts.append(row.select("row", line=pl.lit(line[:-1], pl.String)))
-    if not parts:
-        return block.select("row", line=pl.lit(None, pl.String))
-    lines = pl.concat(parts)
-    return lines if lines["row"].is_sorted() else lines.sort("row")
-
-
-def _lines(frame: pl.DataFrame, buffer: io.BytesIO) -> pl.Series:
-    """The CSV text of ``frame`` (money formatted as :func:`_write_ranges` did) cut at each line end: one line
-    a row, unless a quoted cell holds a line break.
-
-    Why ``buffer``: the text is written into one buffer reused for every chunk of a partition; a new Python
-    string for each chunk was a fresh allocation of megabytes, paid in page faults (a tenth of the system time
-    of a 1M-claim batch).
-    """
-    buffer.seek(0)
-    buffer.truncate()
-    format_money(frame, "csv", MONEY_OUTPUTS).write_csv(buffer, include_header=False)
-    lines = pl.Series("line", [buffer.getvalue()], pl.Binary).cast(pl.String).str.split("\n").explode()
-    return lines.head(lines.len() - 1)  # the text's last line end leaves an empty piece after it
+    """One range's rows, as written, appended to the open CSV ``out``."""
+    frame.write_csv(out, include_header=False)
 
 
 def _empty_output(kind: Format) -> pl.DataFrame:

@@ -332,56 +332,6 @@ def test_partitioned_path_gives_the_same_bytes(tmp_path, monkeypatch, suffix, en
     assert (tmp_path / "parts.rejects.csv").read_bytes() == (tmp_path / "whole.rejects.csv").read_bytes()
 
 
-#: TRICKY with output cells a CSV writer must quote or guard: a line break (and a carriage return) inside a claim
-#: id, a comma, a quote, a formula and Chinese text.
-TRICKY_IDS = (TRICKY.replace("C1,P1", '"C1\nsecond line",P1').replace("C2,P2", '"C,2","P""2"')
-              .replace("C5,P1", '"=C5","P1\r"').replace("C7,P3", "C7,病人3"))
-
-
-@pytest.mark.parametrize("line_rows", [1, 2, 1000])
-def test_partitioned_csv_lines_quoted_line_breaks(tmp_path, monkeypatch, tiny_partitions, line_rows) -> None:
-    """Partitions written as CSV lines beside the engine (``csv_lines``, a few rows at a time) and put in order
-    at the end write the bytes of the whole file at once, also when a quoted cell holds a line break (such
-    rows are cut apart from the text of their neighbours)."""
-    source = tmp_path / "claims.csv"
-    source.write_text(TRICKY_IDS, encoding="utf-8")
-    whole = run_batch_bytes(source, tmp_path, partitions=1)
-    assert b'"C1\nsecond line"' in whole and b"'=C5" in whole and b'"C,2","P""2"' in whole
-    monkeypatch.setattr(medins.partitioned, "LINE_ROWS", line_rows)
-    run_batch(source, SUQIAN, tmp_path / "parts.csv")
-    assert (tmp_path / "parts.csv").read_bytes() == whole
-
-
-_CELL = st.text(st.sampled_from(["a", "中", ",", '"', "\n", "\r", "=", " ", ";"]), max_size=4)
-
-
-@given(rows=st.lists(st.tuples(_CELL, st.one_of(st.none(), _CELL), st.integers(-10**12, 10**12)), max_size=12),
-       line_rows=st.integers(1, 5))
-@settings(max_examples=150, deadline=None)
-def test_csv_lines_are_the_lines_write_csv_writes(rows, line_rows) -> None:
-    """``csv_lines`` gives each row's line as ``write_csv`` writes the table (money formatted as yuan), in row
-    order: joined with line ends they are the whole table's text, whatever the cells hold."""
-    from medins.claims.writers import format_money
-    from medins.partitioned import csv_lines
-
-    block = pl.DataFrame({"row": list(range(1, len(rows) + 1)), "claim_id": [r[0] for r in rows],
-                          "note": [r[1] for r in rows],
-                          **{m: [r[2] for r in rows] for m in MONEY_OUTPUTS}},
-                         schema_overrides={"row": pl.Int64, "claim_id": pl.String, "note": pl.String,
-                                           **{m: pl.Int64 for m in MONEY_OUTPUTS}})
-    import medins.partitioned as partitioned
-
-    original = partitioned.LINE_ROWS
-    partitioned.LINE_ROWS = line_rows
-    try:
-        lines = csv_lines(block)
-    finally:
-        partitioned.LINE_ROWS = original
-    assert lines.columns == ["row", "line"] and lines["row"].to_list() == block["row"].to_list()
-    expected = format_money(block.drop("row"), "csv", MONEY_OUTPUTS).write_csv(include_header=False)
-    assert "".join(f"{line}\n" for line in lines["line"]) == expected
-
-
 class _NoThread:
     """Stands for ``partitioned._finisher``'s executor: each task runs when it is submitted, in this thread."""
 
