@@ -332,6 +332,23 @@ def test_partitioned_path_gives_the_same_bytes(tmp_path, monkeypatch, suffix, en
     assert (tmp_path / "parts.rejects.csv").read_bytes() == (tmp_path / "whole.rejects.csv").read_bytes()
 
 
+#: TRICKY with output cells a CSV writer must quote or guard: a line break (and a carriage return) inside a claim
+#: id, a comma, a quote, a formula and Chinese text.
+TRICKY_IDS = (TRICKY.replace("C1,P1", '"C1\nsecond line",P1').replace("C2,P2", '"C,2","P""2"')
+              .replace("C5,P1", '"=C5","P1\r"').replace("C7,P3", "C7,病人3"))
+
+
+def test_partitioned_csv_quotes_and_guards_ids_as_the_whole_file(tmp_path, tiny_partitions) -> None:
+    """Output cells that must be quoted (a line break, a comma, a quote) or guarded (a formula), cut into
+    partitions and ranges of a few rows and put back in order, are the bytes of the whole file at once."""
+    source = tmp_path / "claims.csv"
+    source.write_text(TRICKY_IDS, encoding="utf-8")
+    whole = run_batch_bytes(source, tmp_path, partitions=1)
+    assert b'"C1\nsecond line"' in whole and b"'=C5" in whole and b'"C,2","P""2"' in whole
+    run_batch(source, SUQIAN, tmp_path / "parts.csv")
+    assert (tmp_path / "parts.csv").read_bytes() == whole
+
+
 class _NoThread:
     """Stands for ``partitioned._finisher``'s executor: each task runs when it is submitted, in this thread."""
 
