@@ -738,11 +738,11 @@ def _append_csv(frame: pl.DataFrame, out: BinaryIO) -> None:
 
 
 def _empty_output(kind: Format) -> pl.DataFrame:
-    from medins.batch import output_table
+    from medins.batch import BATCH_KEEP, SUMMARY_FACTS, output_table
 
     schema = {c: pl.String for c in OUTPUT_COLUMNS} | {c: pl.Int64 for c in MONEY_OUTPUTS}
     schema |= {"reasons": pl.List(pl.String), "unchecked": pl.List(pl.String),
-               "assumed": pl.List(pl.String), "_reasons": pl.String}
+               "assumed": pl.List(pl.String)} | dict.fromkeys(BATCH_KEEP[len(SUMMARY_FACTS):], pl.String)
     return _prepare(output_table(pl.DataFrame(schema=schema)), kind, MONEY_OUTPUTS)
 
 

@@ -11,13 +11,15 @@ from __future__ import annotations
 
 import polars as pl
 
-from medins.engine.codes import lists_by_pattern, pattern, replace_columns
+from medins.engine.codes import pattern, replace_columns, texts_by_pattern
 from medins.engine.context import ASSUMED, Lazy, Run
 from medins.policy.compiled import CompiledPolicy
 
 #: The reasons, as codes joined by ";" (null: none) — string ops beat list ops tenfold. Until ``settle`` joins them
 #: (``Run.finish_codes``, after the rules stage) they are bits (``engine/codes.py``), and this column is absent.
 REASON_COLUMNS = "_reasons"
+#: The checks not done for want of facts, as codes joined by ";" (null: none); a list only in the settlement.
+UNCHECKED = "_unchecked"
 
 
 def add_reason(run: Run, code: str | pl.Expr, flag: pl.Expr, *, prefix: str = "") -> None:
@@ -82,13 +84,12 @@ def _admissibility(run: Run, defer: bool) -> None:
         concerned = q.ev(rule.when, "bool").fill_null(True) if rule.when else pl.lit(True)
         unchecked.append((rule.code, concerned))
     chunks = pattern([flag for _code, flag in unchecked])
-    q.with_columns(pl.lit([], pl.List(pl.String)).alias("_unchecked"),
-                   *(p.alias(f"_uc{c}") for c, p in enumerate(chunks)))
+    q.with_columns(pl.lit(None, pl.String).alias(UNCHECKED), *(p.alias(f"_uc{c}") for c, p in enumerate(chunks)))
     run = q.collect()
     if unchecked:
         names = [f"_uc{c}" for c in range(len(chunks))]
-        lists = lists_by_pattern([code for code, _flag in unchecked], [run.frame[n] for n in names])
-        run.frame = replace_columns(run.frame, names, lists.alias("_unchecked"))
+        texts = texts_by_pattern([code for code, _flag in unchecked], [run.frame[n] for n in names])
+        run.frame = replace_columns(run.frame, names, texts.alias(UNCHECKED))
 
 
 def check_sources(policy: CompiledPolicy) -> dict[str, str]:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import polars as pl
 
 from medins.engine.account import settle_account
-from medins.engine.admissibility import REASON_COLUMNS, check_admissibility, codes_list, reasons_list, reasons_ok
+from medins.engine.admissibility import REASON_COLUMNS, UNCHECKED, check_admissibility, codes_list, reasons_list, reasons_ok
 from medins.engine.benefits import PERSON_YEAR, settle_benefits
 from medins.engine.codes import replace_columns
 from medins.engine.context import ASSUMED, Run
@@ -269,7 +269,7 @@ def _totals(run: Run, claims: pl.DataFrame) -> pl.DataFrame:
         policy=_policy_label(run),
         status=pl.when(pl.col("_ok")).then(pl.lit("settled")).otherwise(pl.lit("rejected")),
         reasons=reasons_list(),
-        unchecked=pl.col("_unchecked"),
+        unchecked=codes_list(UNCHECKED),
         assumed=codes_list(ASSUMED),
     )
     # At the cashier (出院结算): the deposit against the cash share — 应退 what it exceeds, 应补 what it lacks.
