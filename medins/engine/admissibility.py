@@ -60,8 +60,18 @@ def _admissibility(run: Run, defer: bool) -> None:
     q = run.lazy(defer=defer)
     _categories(q)
     unchecked: list[tuple[str, pl.Expr]] = []  # (code, rows where the check could not be decided)
+    temporaries: list[str] = []
+
+    def column(value: pl.Expr) -> pl.Expr:
+        # A condition read twice (its reason, and whether it could be decided) is a column of the query, computed
+        # once: common parts are only shared within one ``with_columns``, and the unchecked flags come last.
+        name = f"_adm{len(temporaries)}"
+        temporaries.append(name)
+        q.with_columns(value.alias(name))
+        return pl.col(name)
+
     if adm.unlisted_hospitals == "not_designated":
-        bound = q.ev(adm.hospitals_when, "bool").fill_null(True) if adm.hospitals_when else pl.lit(True)
+        bound = column(q.ev(adm.hospitals_when, "bool").fill_null(True)) if adm.hospitals_when else pl.lit(True)
         q.code(REASON_COLUMNS, "not_designated", bound & pl.col("_listed").not_())
         # Only the hospital's name decides (a zone alone does not say which hospital): without a name, or
         # a stated ``designated``, the check is listed as not done rather than passed in silence.
@@ -75,8 +85,8 @@ def _admissibility(run: Run, defer: bool) -> None:
     for check in adm.checks:
         if not check.enabled:
             continue
-        applies = q.ev(check.when, "bool") if check.when else None
-        reject = q.ev(check.reject_if, "bool", mask=None if applies is None else applies.fill_null(False))
+        applies = column(q.ev(check.when, "bool")) if check.when else None
+        reject = column(q.ev(check.reject_if, "bool", mask=None if applies is None else applies.fill_null(False)))
         app = pl.lit(True) if applies is None else applies
         q.code(REASON_COLUMNS, check.code, app & reject)
         unchecked.append((check.code, app.fill_null(False) & reject.is_null()))
@@ -85,6 +95,7 @@ def _admissibility(run: Run, defer: bool) -> None:
         unchecked.append((rule.code, concerned))
     chunks = pattern([flag for _code, flag in unchecked])
     q.with_columns(pl.lit(None, pl.String).alias(UNCHECKED), *(p.alias(f"_uc{c}") for c, p in enumerate(chunks)))
+    q.drop(*temporaries)
     run = q.collect()
     if unchecked:
         names = [f"_uc{c}" for c in range(len(chunks))]
