@@ -175,9 +175,18 @@ def _by_person_day(claims: pl.DataFrame, hashed: pl.Expr, day: pl.Expr, span: in
     key = claims.select(key=(hashed & person) | day.cast(pl.UInt64))
     order = key.select(pl.arg_sort_by("key", maintain_order=True)).to_series()
     numbered = _numbered(key.select(pl.col("key").gather(order) & person).to_series())
-    if numbered[-1] + 1 != claims["person_id"].n_unique():  # two persons share the bits kept
+    # Two persons share the bits kept when, in this order, the person changes more often than the bits do (a
+    # run of equal bits holding two persons): cheaper than counting the distinct person ids (hashing strings).
+    persons = claims.select(pl.col("person_id").gather(order))
+    if numbered[-1] + 1 != _runs(persons.to_series()):
         return None
     return order, numbered
+
+
+def _runs(grouped: pl.Series) -> int:
+    """The number of runs of equal values (nulls equal) of a column: of its distinct values when it is grouped."""
+    return grouped.to_frame("_k").select(
+        (pl.col("_k").ne_missing(pl.col("_k").shift(1)) | (pl.int_range(pl.len()) == 0)).sum()).item()
 
 
 def _numbered(sorted_keys: pl.Series) -> pl.Series:
