@@ -371,7 +371,8 @@ def _settle_claims(policy, claim_files: list[tuple[Stored, int]], item_files: li
 
             lines = pl.concat([_load(f).with_columns(pl.col("claim_row") + offset) for f, offset in item_files],
                               rechunk=True) if item_files else ITEMS_SCHEMA.to_frame()
-    settled = settle(policy, claims, lines, keep=(*BATCH_KEEP, "row"))
+    # the codes as texts only (``BATCH_KEEP``): the output writes them, the summary aggregate reads the reasons'
+    settled = settle(policy, claims, lines, keep=(*BATCH_KEEP, "row"), lists=False)
     del claims, lines
     if not settled["row"].is_sorted():  # claims grouped from line items come in claim order
         settled = settled.sort("row")
