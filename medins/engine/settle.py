@@ -14,7 +14,7 @@ from medins.engine.account import settle_account
 from medins.engine.admissibility import REASON_COLUMNS, UNCHECKED, check_admissibility, codes_list, reasons_list, reasons_ok
 from medins.engine.benefits import PERSON_YEAR, settle_benefits
 from medins.engine.codes import replace_columns
-from medins.engine.context import ASSUMED, Run
+from medins.engine.context import ASSUMED, Lazy, Run
 from medins.engine.prepare import add_derived
 from medins.engine.rules import select_rules
 from medins.engine.scope import split_scope
@@ -102,9 +102,9 @@ def settle(policy: CompiledPolicy, claims: pl.DataFrame, items: pl.DataFrame | N
     _zero_rejected(run)
     run.groupings["_pk"] = by_person  # the account's grouping: each person's claims in claim order
     with stage("engine.account"):
-        settle_account(run)
+        pending = settle_account(run)
     with stage("engine.totals"):
-        out = _totals(run, claims, lists=lists or keep_trace)
+        out = _totals(run, claims, pending, lists=lists or keep_trace)
     columns = [c for c in OUTPUT_COLUMNS if lists or keep_trace or c not in CODE_LISTS]
     if not keep_trace:
         out = out.select("_in", *(c for c in (*columns, *keep) if c not in ids))
@@ -268,10 +268,10 @@ def _policy_label(run: Run) -> pl.Expr:
     return pl.col("_v").replace_strict(list(range(len(labels))), labels, return_dtype=pl.String)
 
 
-def _totals(run: Run, claims: pl.DataFrame, *, lists: bool = True) -> pl.DataFrame:
-    """The settlement fields, in one query with the conservation check (``Run.lazy``); ``lists``: with
-    ``CODE_LISTS``."""
-    q = run.lazy().with_columns(
+def _totals(run: Run, claims: pl.DataFrame, pending: Lazy, *, lists: bool = True) -> pl.DataFrame:
+    """The settlement fields, in one query with the conservation check: the account's ``pending`` query continued
+    (``Run.lazy``); ``lists``: with ``CODE_LISTS``."""
+    q = pending.with_columns(
         medfee_sumamt=pl.col("total"),
         fulamt_ownpay_amt=pl.col("fulamt"),
         overlmt_selfpay=pl.col("overlmt"),

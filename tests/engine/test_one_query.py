@@ -28,8 +28,8 @@ ROOT = Path(__file__).resolve().parents[2]
 #: Most queries each stage may run on one bill (after a first settlement compiled the policy's native forms).
 #: Benefits (ceiling, deductible, bands, cap and payers): 110 before its state columns became one query each and
 #: its eager passes were fused (28 now).
-BOUNDS = {"engine.prepare": 3, "engine.scope": 2, "engine.admissibility": 8, "engine.rules": 22,
-          "engine.benefits": 32, "engine.account": 20, "engine.totals": 2}
+BOUNDS = {"engine.prepare": 3, "engine.scope": 2, "engine.admissibility": 4, "engine.rules": 15,
+          "engine.benefits": 32, "engine.account": 12, "engine.totals": 2}
 
 
 def _queries_per_stage(monkeypatch: pytest.MonkeyPatch, bill: str) -> Counter:
