@@ -178,6 +178,8 @@ def texts_by_pattern(codes: list[str], patterns: list[pl.Series]) -> pl.Series:
     """
     if not patterns:
         raise ValueError("no codes")
+    if patterns[0].len() == 0:  # (``replace_strict`` of no rows keeps the integer type)
+        return pl.Series(dtype=pl.String)
     keys = pl.DataFrame([bits.alias(f"_p{c}") for c, bits in enumerate(patterns)])
     distinct = keys.unique(maintain_order=True)
     texts = [";".join(code for k, code in enumerate(codes) if row[k // BITS] >> (k % BITS) & 1) or None
