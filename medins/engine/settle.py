@@ -105,11 +105,11 @@ def settle(policy: CompiledPolicy, claims: pl.DataFrame, items: pl.DataFrame | N
         pending = settle_account(run)
     with stage("engine.totals"):
         out = _totals(run, claims, pending, lists=lists or keep_trace)
-    columns = [c for c in OUTPUT_COLUMNS if lists or keep_trace or c not in CODE_LISTS]
-    if not keep_trace:
-        out = out.select("_in", *(c for c in (*columns, *keep) if c not in ids))
-    out = out.with_columns(claims.select(ids))  # the frame never left input order
-    return out if keep_trace else out.select(*columns, *keep)
+    # the ids join the frame, which never left input order: columns put side by side, no query
+    if keep_trace:
+        return out.hstack([claims[c] for c in ids])
+    wanted = [c for c in (*OUTPUT_COLUMNS, *keep) if lists or c not in CODE_LISTS]
+    return pl.DataFrame([claims[c] if c in ids else out[c] for c in wanted])
 
 
 def _unused_payer_columns(policy: CompiledPolicy, claims: pl.DataFrame, names: set[str]) -> list[str]:
