@@ -15,14 +15,15 @@ from medins.engine.state import clamped_cumsum, first_in_group, group_order
 from medins.policy.schema import PAYER_FIELDS
 
 
-def settle_account(run: Run) -> Lazy:
+def settle_account(run: Run, q: Lazy | None = None) -> Lazy:
     """Add ``acct_pay`` (fen): min(balance, patient share) on claims the account ``pays`` for.
 
-    One query before the year-to-date scan (``Run.lazy``): the patient's part, the rows paid for and the credit.
-    Returns the query after the scan, pending: the totals continue it (one collect for both).
+    One query before the year-to-date scan (``q``, the caller's pending steps, else ``Run.lazy``): the patient's
+    part, the rows paid for and the credit. Returns the query after the scan, pending: the totals continue it (one
+    collect for both).
     """
     account = run.policy.model.account
-    q = run.lazy().with_columns(pl.min_horizontal("hifp_pay", "total").alias("hifp_pay"))
+    q = (run.lazy() if q is None else q).with_columns(pl.min_horizontal("hifp_pay", "total").alias("hifp_pay"))
     q.with_columns(_part=pl.col("total") - pl.sum_horizontal("hifp_pay", *PAYER_FIELDS))
     if account is None:
         return q.with_columns(acct_pay=pl.lit(0, pl.Int64))

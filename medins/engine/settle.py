@@ -99,10 +99,9 @@ def settle(policy: CompiledPolicy, claims: pl.DataFrame, items: pl.DataFrame | N
         run.frame = run.frame.with_columns(_ok=reasons_ok())
         before = run.frame
         settle_benefits(run)
-    _zero_rejected(run)
     run.groupings["_pk"] = by_person  # the account's grouping: each person's claims in claim order
     with stage("engine.account"):
-        pending = settle_account(run)
+        pending = settle_account(run, _zero_rejected(run.lazy()))
     with stage("engine.totals"):
         out = _totals(run, claims, pending, lists=lists or keep_trace)
     # the ids join the frame, which never left input order: columns put side by side, no query
@@ -252,11 +251,9 @@ def _apply_problems(run: Run) -> None:
     ).drop("_p")
 
 
-def _zero_rejected(run: Run) -> None:
-    cols = [*FUND_FIELDS, "ded"]
-    run.frame = run.frame.with_columns(
-        [pl.when(pl.col("_ok")).then(pl.col(c)).otherwise(0).alias(c) for c in cols]
-    )
+def _zero_rejected(q: Lazy) -> Lazy:
+    """A rejected claim pays nothing from any fund: the first step of the account's query (no pass of its own)."""
+    return q.with_columns([pl.when(pl.col("_ok")).then(pl.col(c)).otherwise(0).alias(c) for c in (*FUND_FIELDS, "ded")])
 
 
 def _policy_label(run: Run) -> pl.Expr:
