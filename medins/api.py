@@ -21,9 +21,8 @@ from medins.claims.bill import bill_to_tables
 from medins.engine.admissibility import check_sources
 from medins.engine.settle import MONEY_OUTPUTS, settle
 from medins.money import fen_to_yuan
-from medins.policy.checks import field_codes
-from medins.policy.compiled import CompiledPolicy
 from medins.policy.loader import load_policy
+from medins.policy.plan import CompiledPolicy, field_codes
 
 __all__ = ["load_policy", "settle", "settle_bill", "settlement_row_to_dict"]
 

@@ -22,6 +22,7 @@ from typer.core import TyperGroup
 from medins.commands.analysis import compare, curve, policy_diff
 from medins.commands.audit import audit
 from medins.commands.batch import batch
+from medins.commands.coercion import install as install_plain_coercion
 from medins.commands.common import LangOpt, PolicyOpt, SetFileOpt, SetOpt, console, lang_of, missing_parameters, parse_sets
 from medins.commands.premium import premium
 
@@ -35,9 +36,13 @@ class CloseNamesGroup(TyperGroup):
     Why: Click offers any option or command within difflib's 0.6 — ``--explian`` got "Possible options:
     --explain, --lang" — and a far-off suggestion misleads more than none. The rule is medins' one rule for
     every suggestion (bill keys, policy keys, codes, ``--set`` parameters).
+
+    It also gives its own parameters and its commands' the plain coercion of ``medins.commands.coercion``
+    (typer's values and errors without building a pydantic adapter per parameter), just before they parse.
     """
 
     def parse_args(self, ctx, args):  # type: ignore[no-untyped-def]
+        install_plain_coercion(self.get_params(ctx))  # with the help option Click adds
         with _close_option_hints():
             return super().parse_args(ctx, args)
 
@@ -47,7 +52,7 @@ class CloseNamesGroup(TyperGroup):
 
     def resolve_command(self, ctx, args):  # type: ignore[no-untyped-def]
         try:
-            return super().resolve_command(ctx, args)
+            name, command, rest = super().resolve_command(ctx, args)
         except Exception as exc:  # Click's UsageError "No such command" (suggest_commands is off: ours instead)
             from medins.errors import close_names
 
@@ -55,6 +60,12 @@ class CloseNamesGroup(TyperGroup):
             if close:
                 exc.message = f"{exc.message.rstrip('.')}. Did you mean {', '.join(repr(c) for c in close)}?"
             raise
+        if command is not None and not isinstance(command, CloseNamesGroup):  # a group installs its own
+            # a context as make_context will make it, parsing nothing: the help option it adds is cached on
+            # the command, so its parameters are all there
+            child = command.context_class(command, parent=ctx, info_name=name, **command.context_settings)
+            install_plain_coercion(command.get_params(child))
+        return name, command, rest
 
 
 @contextmanager
@@ -133,7 +144,7 @@ def calc(
     from medins.claims.bill import load_bill
 
     language = lang_of(lang)
-    compiled = load_policy(policy, parse_sets(set_), set_file, cache=True)
+    compiled = load_policy(policy, parse_sets(set_), set_file, cache=True, plan=True)  # settles and explains only
     data = load_bill(bill)
     result = settle_bill(compiled, data, source=bill.stem, trace=explain or format == "json")
     _stop_on_missing(result, compiled)
@@ -317,6 +328,29 @@ def policy_schema() -> None:
     from medins.policy.jsonschema import policy_json_schema
 
     sys.stdout.write(json.dumps(policy_json_schema(), ensure_ascii=False, indent=2) + "\n")
+
+
+def _evaluate_annotations(typer_app: typer.Typer) -> None:
+    """Evaluate each command function's annotations once, in place (as without ``from __future__ import annotations``).
+
+    Why: Typer reads every command's signature three times while it builds the command tree (on every run,
+    ``--help`` included), each time evaluating the annotation strings afresh — a third of building the tree.
+    ``inspect.get_annotations(eval_str=True)`` is the evaluation Typer's own ``inspect.signature(eval_str=True)``
+    does, so it builds the same parameters from the same objects, once.
+    """
+    import inspect
+
+    infos = [*typer_app.registered_commands, typer_app.registered_callback]
+    for info in infos:
+        func = getattr(info, "callback", None)
+        if func is not None and any(isinstance(a, str) for a in getattr(func, "__annotations__", {}).values()):
+            func.__annotations__ = inspect.get_annotations(func, eval_str=True)
+    for group in typer_app.registered_groups:
+        if group.typer_instance is not None:
+            _evaluate_annotations(group.typer_instance)
+
+
+_evaluate_annotations(app)
 
 
 def main() -> None:

@@ -149,12 +149,14 @@ def _only_entry(folder: Path) -> Path:
 def test_a_corrupt_entry_is_ignored_and_rewritten(folder, capsys, damage) -> None:
     first = calc(capsys, "-p", "suqian-2007", "--explain", "--lang", "en")
     entry = _only_entry(folder)
-    data = entry.read_bytes()
-    entry.write_bytes({"garbage": b"not a cache entry", "truncated": data[: len(data) // 2], "empty": b"",
-                       "flipped": data[:-40] + bytes([data[-40] ^ 1]) + data[-39:]}[damage])
-    assert cache.load(entry.stem) is None
+    for kind in (entry, entry.with_suffix(".plan")):  # the full entry and calc's plan entry alike
+        data = kind.read_bytes()
+        kind.write_bytes({"garbage": b"not a cache entry", "truncated": data[: len(data) // 2], "empty": b"",
+                          "flipped": data[:-40] + bytes([data[-40] ^ 1]) + data[-39:]}[damage])
+    assert cache.load(entry.stem) is None and cache.load(entry.stem, plan=True) is None
     assert calc(capsys, "-p", "suqian-2007", "--explain", "--lang", "en") == first
-    assert cache.load(entry.stem) is not None  # rewritten whole by the run that missed
+    # rewritten whole by the run that missed
+    assert cache.load(entry.stem) is not None and cache.load(entry.stem, plan=True) is not None
 
 
 def test_an_entry_naming_anything_else_is_never_run(folder, tmp_path) -> None:

@@ -1,5 +1,6 @@
 """Start-up pays for what it uses: ``medins --help``/``--version`` import none of the heavy libraries, and ``calc``
-with its policy in the cache imports no YAML reader, no checking machinery and builds no pydantic validator.
+with its policy in the cache imports no YAML reader, no checking machinery, no pydantic (its plan entry holds the
+models as plain fields, and typer's parameter adapters are not built).
 
 Why in a subprocess: the test process has imported everything already; only a fresh interpreter shows what a
 command itself imports. (How long start-up takes is measured by ``benchmarks/cli.py``, never by a test.)
@@ -42,7 +43,10 @@ HEAVY = ("pydantic", "pydantic_core", "polars", "yaml", "rich", "matplotlib", "x
 NOT_FOR_CALC = ("yaml", "medins.policy.yamlsource", "medins.policy.tablecheck", "medins.policy.paramfile",
                 "medins.policy.jsonschema", "medins.batch", "medins.partitioned", "medins.compare", "medins.audit",
                 "medins.claims.readers", "medins.claims.writers", "medins.report.plots", "matplotlib", "xlsxwriter",
-                "fastexcel", "charset_normalizer", "numpy", "medins.engine.scan")
+                "fastexcel", "charset_normalizer", "numpy", "medins.engine.scan",
+                "typer._adapters",  # typer's pydantic adapters: medins.commands.coercion coerces instead
+                "pydantic", "pydantic_core", "medins.policy.schema", "medins.policy.compiled",  # the plan entry
+                "medins.policy.checks")
 
 
 def probe(tmp_path: Path, *args: str) -> dict:

@@ -12,7 +12,7 @@ import polars as pl
 
 from medins.engine.context import Lazy, Run
 from medins.engine.state import clamped_cumsum, first_in_group, group_order
-from medins.policy.schema import PAYER_FIELDS
+from medins.policy.plan import PAYER_FIELDS
 
 
 def settle_account(run: Run, q: Lazy | None = None) -> Lazy:

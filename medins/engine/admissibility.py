@@ -13,7 +13,7 @@ import polars as pl
 
 from medins.engine.codes import pattern, replace_columns, texts_by_pattern
 from medins.engine.context import ASSUMED, Lazy, Run
-from medins.policy.compiled import CompiledPolicy
+from medins.policy.plan import CompiledPolicy
 
 #: The reasons, as codes joined by ";" (null: none) — string ops beat list ops tenfold. Until ``settle`` joins them
 #: (``Run.finish_codes``, after the rules stage) they are bits (``engine/codes.py``), and this column is absent.

@@ -13,26 +13,50 @@ that rounded amount.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import polars as pl
 
 from medins.engine.codes import replace_columns
 from medins.engine.context import Run
 from medins.engine.fused import collected, repeat, with_columns
 from medins.engine.ordinals import admission_ordinals
-from medins.engine.state import UNLIMITED, Grouping, clamped_cumsum, group_order, running_max_before
-from medins.policy.compiled import ScaleBand
-from medins.policy.schema import Bands
+from medins.engine.state import (
+    UNLIMITED,
+    Grouping,
+    _not_negative,
+    _running_total_fits,
+    clamped_cumsum,
+    group_order,
+    running_max_before,
+)
+from medins.policy.plan import ScaleBand
+
+if TYPE_CHECKING:  # annotations only: the engine runs on a plain model too (medins.policy.plan)
+    from medins.policy.schema import Bands
 
 PERSON_YEAR = ["_pk", "year"]  # _pk: the person, numbered in claim order (settle.py)
 
 
-def _grouping(run: Run, bucket: str) -> Grouping:
-    """The (person, benefit year, ``bucket``) grouping, computed once per distinct bucket column."""
+def _grouping(run: Run, bucket: str | None) -> Grouping:
+    """The (person, benefit year, ``bucket``) grouping, computed once per distinct bucket column.
+
+    ``bucket`` None, or a column holding one value on every row: the (person, benefit year) grouping (kept under
+    the key ``""``), which the payers' state uses too — one sort for both where a policy's buckets are all one.
+    """
+    if bucket is None or _constant(run.frame[bucket]):
+        if "" not in run.groupings:
+            run.groupings[""] = group_order(run.frame, PERSON_YEAR)
+        return run.groupings[""]
     if bucket not in run.groupings:
-        same = next((name for name in run.groupings if run.frame[name].equals(run.frame[bucket])), None)
-        run.groupings[bucket] = (run.groupings[same] if same else
-                                 group_order(run.frame, [*PERSON_YEAR, bucket]))
+        same = next((name for name in run.groupings if name and run.frame[name].equals(run.frame[bucket])), None)
+        run.groupings[bucket] = run.groupings[same] if same else group_order(run.frame, [*PERSON_YEAR, bucket])
     return run.groupings[bucket]
+
+
+def _constant(column: pl.Series) -> bool:
+    """Whether every row holds the same value (no null): then a grouping by it is the (person, year) grouping."""
+    return column.len() > 0 and not column.null_count() and bool((column == column[0]).all())
 
 
 def _pick(run: Run, per_rule: dict[int, pl.Series], dtype: pl.DataType) -> pl.Series:
@@ -86,15 +110,21 @@ def settle_benefits(run: Run) -> None:
     rules = run.policy.model.rules
     # Ceiling: only so much in-scope expense a year enters the calculation — measured from 0, or (measure:
     # above_deductible) on the expense above the deductible, which is then known only after the deductible.
-    above = _above_deductible_ceiling(run)
-    ceiling = _ev_rules(run, lambda r: r.ceiling.amount if r.ceiling else None, "money")
-    query = (run.frame.lazy().with_columns(_ceil=ceiling, _cabove=above)
-             .with_columns(_ceil0=pl.when(pl.col("_cabove")).then(None).otherwise(pl.col("_ceil"))))
-    run.frame = replace_columns(run.frame, [], *collected(query, ["_ceil", "_cabove", "_ceil0"]).get_columns())
-    run.frame = clamped_cumsum(run.frame, x="_e0", limit="_ceil0", h0="hist_inscope",
-                               group=[*PERSON_YEAR, "_b_ceil"], out_before="_c_ceil0", out_after="_c_ceil1",
-                               grouping=_grouping(run, "_b_ceil"))
-    run.frame = replace_columns(run.frame, [], (run.frame["_c_ceil1"] - run.frame["_c_ceil0"]).alias("eligible"))
+    if any(r.ceiling is not None for r in rules) or not _never_clipped(run.frame, "_e0", "hist_inscope"):
+        above = _above_deductible_ceiling(run)
+        ceiling = _ev_rules(run, lambda r: r.ceiling.amount if r.ceiling else None, "money")
+        query = (run.frame.lazy().with_columns(_ceil=ceiling, _cabove=above)
+                 .with_columns(_ceil0=pl.when(pl.col("_cabove")).then(None).otherwise(pl.col("_ceil"))))
+        run.frame = replace_columns(run.frame, [], *collected(query, ["_ceil", "_cabove", "_ceil0"]).get_columns())
+        run.frame = clamped_cumsum(run.frame, x="_e0", limit="_ceil0", h0="hist_inscope",
+                                   group=[*PERSON_YEAR, "_b_ceil"], out_before="_c_ceil0", out_after="_c_ceil1",
+                                   grouping=_grouping(run, "_b_ceil"))
+        eligible = run.frame["_c_ceil1"] - run.frame["_c_ceil0"]
+    else:
+        # No rule has a ceiling and no year's sum comes near the state's bound: the state column would add each
+        # claim's in-scope expense whole (after − before = x), so that is what enters (no scan, no columns).
+        eligible = run.frame["_e0"].cast(pl.Int64)
+    run.frame = replace_columns(run.frame, [], eligible.alias("eligible"))
     _deductible(run)
     if any(r.ceiling is not None and r.ceiling.measure == "above_deductible" for r in rules):
         f = run.frame.with_columns(
@@ -107,9 +137,10 @@ def settle_benefits(run: Run) -> None:
             eligible=pl.when(pl.col("_cabove")).then(pl.col("ded") + pl.col("_a1") - pl.col("_a0"))
             .otherwise(pl.col("eligible")))
         run.frame = run.drop(run.frame, {"_a0": "_tr_ceil_above0"}, "_ax", "_al", "_ah", "_a0", "_a1")  # trace: used before
-    run.frame = clamped_cumsum(run.frame, x="eligible", limit=None, h0="hist_inscope",
-                               group=[*PERSON_YEAR, "_b_axis"], out_before="_c0", out_after="_c1",
-                               grouping=_grouping(run, "_b_axis"))
+    if any(r.bands is not None and r.bands.axis == "cumulative" for r in rules):  # only a cumulative axis reads it
+        run.frame = clamped_cumsum(run.frame, x="eligible", limit=None, h0="hist_inscope",
+                                   group=[*PERSON_YEAR, "_b_axis"], out_before="_c0", out_after="_c1",
+                                   grouping=_grouping(run, "_b_axis"))
     _basic_bands(run)
     allowance = repeat(0, run.frame.height, pl.Int64)
     for idx, rule in enumerate(rules):
@@ -134,6 +165,12 @@ def settle_benefits(run: Run) -> None:
     settle_payers(run)
 
 
+def _never_clipped(frame: pl.DataFrame, x: str, h0: str) -> bool:
+    """Whether a state column of ``x`` without a limit gives each row its ``x`` whole: ``x`` never negative (a
+    negative amount leaves the state as it is) and no history plus running sum reaching ``UNLIMITED``."""
+    return _not_negative(frame[x]) and _running_total_fits(frame, x, h0)
+
+
 def _above_deductible_ceiling(run: Run) -> pl.Expr:
     """True on rows of rules whose ceiling is measured on the expense above the deductible."""
     expr: pl.Expr = pl.lit(False)
@@ -144,37 +181,46 @@ def _above_deductible_ceiling(run: Run) -> pl.Expr:
 
 
 def _deductible(run: Run) -> None:
+    """``ded``: per admission, topped up to the highest standard of the year, or once a year (its own counter).
+
+    A mode no rule has needs no state column: the running maximum is computed only for a top-up rule, the yearly
+    counter only for a yearly one (``--explain`` reads each only for a rule of that mode). Each mode is the set of
+    its rules (no text column per row)."""
     rules = run.policy.model.rules
     std = _ev_rules(run, lambda r: r.deductible.standard if r.deductible else None, "money", required=True)
     if std.null_count():
         std = std.fill_null(0)  # only where no deductible applies: unknown standards were rejected above
-    mode_expr: pl.Expr = pl.lit("none")
+    modes: dict[str, list[int]] = {"admission": [], "topup": [], "year": []}
     for idx, rule in enumerate(rules):
         if rule.deductible:
-            mode = "year" if rule.deductible.per == "year" else ("topup" if rule.deductible.topup else "admission")
-            mode_expr = pl.when(pl.col("_rule") == idx).then(pl.lit(mode)).otherwise(mode_expr)
+            per_year, topup = rule.deductible.per == "year", rule.deductible.topup
+            modes["year" if per_year else ("topup" if topup else "admission")].append(idx)
+
+    def mode(name: str) -> pl.Expr:
+        return pl.col("_rule").is_in(modes[name]).fill_null(False) if modes[name] else pl.lit(False)
+
     g = [*PERSON_YEAR, "_b_ded"]
-    query = run.frame.lazy().with_columns(_std=std, _dmode=mode_expr).with_columns(
-        _std_seen=pl.when(pl.col("_ok") & (pl.col("_dmode") == "topup")).then(pl.col("_std")).otherwise(0),
-        _x_year=pl.when(pl.col("_dmode") == "year").then(pl.col("eligible")).otherwise(0),
-        _l_year=pl.when(pl.col("_dmode") == "year").then(pl.col("_std")).otherwise(UNLIMITED),
-    )
-    f = replace_columns(run.frame, [], *collected(query, ["_std", "_dmode", "_std_seen", "_x_year", "_l_year"])
-                        .get_columns())
-    grouping = _grouping(run, "_b_ded")
-    f = running_max_before(f, x="_std_seen", h0="hist_deductible_standard", group=g, out="_prior_std",
-                           grouping=grouping)
-    f = clamped_cumsum(f, x="_x_year", limit="_l_year", h0="hist_deductible_paid", group=g,
-                       out_before="_dy0", out_after="_dy1", grouping=grouping)
-    f = f.with_columns(
-        ded=pl.when(~pl.col("_ok")).then(0)
-        .when(pl.col("_dmode") == "admission").then(pl.min_horizontal("eligible", "_std"))
-        .when(pl.col("_dmode") == "topup")
-        .then(pl.min_horizontal(pl.col("eligible"), (pl.col("_std") - pl.col("_prior_std")).clip(lower_bound=0)))
-        .when(pl.col("_dmode") == "year").then(pl.col("_dy1") - pl.col("_dy0"))
-        .otherwise(0)
-    )
-    run.frame = run.drop(f, {"_dy0": "_tr_ded0"}, "_std_seen", "_x_year", "_l_year", "_dy0", "_dy1")  # trace: paid before
+    added = {"_std": std}
+    if modes["topup"]:
+        added["_std_seen"] = pl.when(pl.col("_ok") & mode("topup")).then(pl.col("_std")).otherwise(0)
+    if modes["year"]:
+        added["_x_year"] = pl.when(mode("year")).then(pl.col("eligible")).otherwise(0)
+        added["_l_year"] = pl.when(mode("year")).then(pl.col("_std")).otherwise(UNLIMITED)
+    query = run.frame.lazy().with_columns(_std=std).with_columns(**{k: v for k, v in added.items() if k != "_std"})
+    f = replace_columns(run.frame, [], *collected(query, list(added)).get_columns())
+    ded = pl.when(~pl.col("_ok")).then(0).when(mode("admission")).then(pl.min_horizontal("eligible", "_std"))
+    if modes["topup"]:
+        f = running_max_before(f, x="_std_seen", h0="hist_deductible_standard", group=g, out="_prior_std",
+                               grouping=_grouping(run, "_b_ded"))
+        ded = ded.when(mode("topup")).then(
+            pl.min_horizontal(pl.col("eligible"), (pl.col("_std") - pl.col("_prior_std")).clip(lower_bound=0)))
+    if modes["year"]:
+        f = clamped_cumsum(f, x="_x_year", limit="_l_year", h0="hist_deductible_paid", group=g,
+                           out_before="_dy0", out_after="_dy1", grouping=_grouping(run, "_b_ded"))
+        ded = ded.when(mode("year")).then(pl.col("_dy1") - pl.col("_dy0"))
+    f = f.with_columns(ded=ded.otherwise(0))
+    kept = {"_dy0": "_tr_ded0"} if modes["year"] else {}  # trace: paid before
+    run.frame = run.drop(f, kept, *(c for c in ("_std_seen", "_x_year", "_l_year", "_dy0", "_dy1") if c in f.columns))
 
 
 def _scale_for(run: Run, bands: Bands, version: int) -> list[ScaleBand]:
@@ -183,13 +229,15 @@ def _scale_for(run: Run, bands: Bands, version: int) -> list[ScaleBand]:
     return run.policy.versions[version].params.scales.get(bands.scale, [])
 
 
-def band_parts(run: Run, which, prefix: str, lower: pl.Expr, upper: pl.Expr, *, only: str | None = None) -> None:
+def band_parts(run: Run, which, prefix: str, lower: pl.Expr, upper: pl.Expr, *, only: str | None = None,
+               num: bool = True) -> None:
     """Add ``{prefix}num`` (fen×ppm; Int64, or Int128 when the frame's amounts need it), ``{prefix}sum``
     (fen in paid bands) and per-band columns.
 
     ``which(rule)`` gives the rule's Bands (or None); the claim's paid interval is [lower, upper].
     ``only``: a boolean column; rates are evaluated only on its rows (a payer's rate must not reject a
-    claim the payer does not settle).
+    claim the payer does not settle). ``num`` False: no ``{prefix}num`` (the basic fund sums its bands with the
+    class-B reduction itself), so the band columns are one query and the interval is not kept.
     """
     rules = run.policy.model.rules
     width = max(
@@ -213,10 +261,12 @@ def band_parts(run: Run, which, prefix: str, lower: pl.Expr, upper: pl.Expr, *, 
             if not mask.any():
                 continue
             where = (pl.col("_rule") == idx) & (pl.col("_v") == v) & pl.col("_ok")
+            shared: dict = {}  # the band rates (and offset) of one mask: its rows and their distinct values once
             for k, band in enumerate(_scale_for(run, bands, v)):
                 if bands.rate is not None:
                     name = f"_t{prefix}_{idx}_{v}_{k}"
-                    temporary[name] = run.ev(bands.rate, "rate", mask=mask, extra={"rate": band.rate}, required=True)
+                    temporary[name] = run.ev(bands.rate, "rate", mask=mask, extra={"rate": band.rate}, required=True,
+                                             shared=shared)
                     rate_expr: pl.Expr = pl.col(name).clip(0, 1_000_000)  # in the query: not a pass of its own
                 else:
                     rate_expr = pl.lit(int(band.rate * 1_000_000), pl.Int64)
@@ -225,7 +275,7 @@ def band_parts(run: Run, which, prefix: str, lower: pl.Expr, upper: pl.Expr, *, 
                     exprs[key] = pl.when(where).then(value).otherwise(exprs[key])
             if bands.class_b_offset:
                 name = f"_t{prefix}_{idx}_{v}_off"
-                temporary[name] = run.ev(bands.class_b_offset, "rate", mask=mask, required=True)
+                temporary[name] = run.ev(bands.class_b_offset, "rate", mask=mask, required=True, shared=shared)
                 offset = pl.when(where).then(pl.col(name).fill_null(0)).otherwise(offset)
     # One lazy query: the (rule, version) conditions the chains share are computed once (``fused.py``).
     query = (run.frame.lazy().with_columns(**temporary).with_columns(**exprs, **{f"{prefix}off": offset})
@@ -236,19 +286,22 @@ def band_parts(run: Run, which, prefix: str, lower: pl.Expr, upper: pl.Expr, *, 
         (pl.min_horizontal(pl.col("_upper"), pl.col(f"{prefix}{k}_hi").fill_null(UNLIMITED))
          - pl.max_horizontal(pl.col("_lower"), pl.col(f"{prefix}{k}_lo"))).clip(lower_bound=0).fill_null(0)
         .alias(f"{prefix}{k}_a") for k in parts)
-    added = [*exprs, f"{prefix}off", "_lower", "_upper", "_paid_width", *(f"{prefix}{k}_a" for k in parts)]
-    f = replace_columns(run.frame, [], *collected(query, added).get_columns())
-    # Σ a_k × r_k ≤ (Σ a_k) × max r: Int64 when that bound fits (any real bill), else Int128.
-    wide = pl.Int64 if _fits_int64(f, [f"{prefix}{k}_r" for k in parts], "_paid_width") else pl.Int128
-    num = pl.lit(0, wide)
     total = pl.lit(0, pl.Int64)
     for k in parts:
-        a = pl.col(f"{prefix}{k}_a")
-        num = num + a.cast(wide) * pl.col(f"{prefix}{k}_r").fill_null(0).cast(wide)
-        total = total + a
-    names = [f"{prefix}num", f"{prefix}sum", f"{prefix}width"]
-    sums = collected(f.lazy().with_columns(**dict(zip(names, (num, total, pl.lit(width)), strict=True))), names)
-    run.frame = replace_columns(f, ["_lower", "_upper", "_paid_width"], *sums.get_columns())
+        total = total + pl.col(f"{prefix}{k}_a")
+    query = query.with_columns(**{f"{prefix}sum": total, f"{prefix}width": pl.lit(width)})
+    added = [*exprs, f"{prefix}off", *(f"{prefix}{k}_a" for k in parts), f"{prefix}sum", f"{prefix}width"]
+    if not num:
+        run.frame = replace_columns(run.frame, [], *collected(query, added).get_columns())
+        return
+    f = replace_columns(run.frame, [], *collected(query, [*added, "_paid_width"]).get_columns())
+    # Σ a_k × r_k ≤ (Σ a_k) × max r: Int64 when that bound fits (any real bill), else Int128.
+    wide = pl.Int64 if _fits_int64(f, [f"{prefix}{k}_r" for k in parts], "_paid_width") else pl.Int128
+    summed = pl.lit(0, wide)
+    for k in parts:
+        summed = summed + pl.col(f"{prefix}{k}_a").cast(wide) * pl.col(f"{prefix}{k}_r").fill_null(0).cast(wide)
+    sums = collected(f.lazy().with_columns(**{f"{prefix}num": summed}), [f"{prefix}num"])
+    run.frame = replace_columns(f, ["_paid_width"], *sums.get_columns())
 
 
 def _half_up(num: pl.Expr, den: pl.Expr) -> pl.Expr:
@@ -279,13 +332,14 @@ def _basic_bands(run: Run) -> None:
             continue
         axis_lower = pl.when(pl.col("_rule") == idx).then(lo).otherwise(axis_lower)
         axis_upper = pl.when(pl.col("_rule") == idx).then(hi).otherwise(axis_upper)
-    band_parts(run, lambda r: r.bands, "_b", axis_lower, axis_upper)
+    band_parts(run, lambda r: r.bands, "_b", axis_lower, axis_upper, num=False)
     # Class B pro rata (A-SQ-4): band k pays A_k × max(0, r_k − off × B/E), rounded half up once.
     width = int(run.frame["_bwidth"][0]) if run.frame.height else 0
     rates = [f"_b{k}_r" for k in range(width)]
     top = _maxima(run.frame, [*rates, "_boff"], ["_e0", "_bsum", "class_b_inscope"])
-    narrow = _narrow_fits(*top) and (run.frame["_boff"].min() or 0) >= 0
-    raw = class_b_raw(width, narrow=narrow)
+    offsets = run.frame["_boff"]
+    narrow = _narrow_fits(*top) and (offsets.min() or 0) >= 0
+    raw = class_b_raw(width, narrow=narrow, offset=bool(offsets.max() or 0))
     run.frame = with_columns(run.frame, _raw=pl.when(pl.col("_ok") & (pl.col("_e0") > 0)).then(raw).otherwise(0))
 
 
@@ -305,7 +359,7 @@ def _narrow_fits(rate: int, e0: int, paid: int, class_b: int) -> bool:
     return max(rate * class_b, rate * paid, 3_000_000 * e0, 2 * e0 * paid) < 1 << 62
 
 
-def class_b_raw(width: int, *, narrow: bool) -> pl.Expr:
+def class_b_raw(width: int, *, narrow: bool, offset: bool = True) -> pl.Expr:
     """Σ_k A_k × max(0, r_k − off × B / E) in fen, half up (rows with E = ``_e0`` > 0), exactly.
 
     Over the common denominator 10^6 × E the sum is N = Σ A_k × max(0, r_k × E − C) with C = off × B:
@@ -314,6 +368,10 @@ def class_b_raw(width: int, *, narrow: bool) -> pl.Expr:
     max(0, r_k × E − C) is (r_k − q) × E − ρ when r_k > q and 0 otherwise, hence
     N = E × S₁ − ρ × S₂ with S₁ = Σ A_k × max(0, r_k − q) and S₂ = Σ_{r_k > q} A_k; with
     S₁ = u × 10^6 + v, round(N / (10^6 × E)) = u + ⌊(E × (2v + 10^6) − 2ρ × S₂) / (2 × 10^6 × E)⌋.
+
+    ``offset`` False (the frame's offsets all 0, as under every policy without a class-B reduction): then q = ρ = 0
+    and that is u + ⌊(2v + 10^6) / (2 × 10^6)⌋ = ⌊(S₁ + 500000) / 10^6⌋ with S₁ = Σ A_k × max(0, r_k) — the
+    same value in a third of the operations (narrow form only: S₁ < 2^62 there, so S₁ + 500000 fits).
     """
     bands = [(pl.col(f"_b{k}_a"), pl.col(f"_b{k}_r").fill_null(0)) for k in range(width)]
     e0 = pl.when(pl.col("_e0") > 0).then(pl.col("_e0")).otherwise(1)
@@ -323,6 +381,9 @@ def class_b_raw(width: int, *, narrow: bool) -> pl.Expr:
         num = pl.sum_horizontal(pl.lit(0, pl.Int128), *(
             a.cast(pl.Int128) * (r.cast(pl.Int128) * e0 - c).clip(lower_bound=0) for a, r in bands))
         return _half_up(num, e0 * 1_000_000)
+    if not offset:
+        s1 = pl.sum_horizontal(pl.lit(0, pl.Int64), *(a * r.clip(lower_bound=0) for a, r in bands))
+        return (s1 + 500_000) // 1_000_000
     c = off * b
     q, rho = c // e0, c % e0
     s1 = pl.sum_horizontal(pl.lit(0, pl.Int64), *(a * (r - q).clip(lower_bound=0) for a, r in bands))

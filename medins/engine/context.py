@@ -23,8 +23,8 @@ from medins.claims.fields import MONEY_COLUMNS
 from medins.engine.codes import Codes, replace_columns
 from medins.engine.fused import repeat
 from medins.engine.native import Native, compile_expression
-from medins.policy.compiled import PAYER_NAMES, CompiledPolicy
 from medins.policy.expr import Expression, ExprEvalError, MissingEntryError
+from medins.policy.plan import PAYER_NAMES, CompiledPolicy
 
 _MISSING = object()
 
@@ -160,6 +160,7 @@ class Run:
         frame: pl.DataFrame | None = None,
         on_error: str = "reject",
         required: bool = False,
+        shared: dict | None = None,
     ) -> pl.Series:
         """Evaluate ``text`` on the rows where ``mask`` holds; null elsewhere (and where unknown).
 
@@ -169,6 +170,10 @@ class Run:
 
         The expression's native form (:meth:`native`) gives the rows it can; the rows it marks as
         troubled, or every row when there is none, are evaluated by the exact evaluator.
+
+        ``shared``: a dict the caller passes to every evaluation on the same frame and ``mask`` (the rates of a
+        rule's bands): the rows the mask selects and their distinct combinations of the columns read are worked
+        out once for all of them (a filter and a hashing pass each), not once per expression.
         """
         base = self.frame if frame is None else frame
         n = base.height
@@ -181,9 +186,13 @@ class Run:
         if native is not None and native.trouble is None and not required:
             value = native.value if mask is None else pl.when(pl.lit(mask)).then(native.value)
             return base.with_columns(value.cast(dtype).alias("_native"))["_native"]  # a constant too
-        narrow = base[["_i", "_v", *cols]]  # filter only the columns the expression reads
-        # a mask that holds on every row (a bill of one claim, one rule) filters nothing: no query for it
-        rows = narrow if mask is None or (not mask.null_count() and mask.all()) else narrow.filter(mask)
+        rows = None if shared is None else shared.get(("rows", *cols))
+        if rows is None:
+            narrow = base[["_i", "_v", *cols]]  # filter only the columns the expression reads
+            # a mask that holds on every row (a bill of one claim, one rule) filters nothing: no query for it
+            rows = narrow if mask is None or (not mask.null_count() and mask.all()) else narrow.filter(mask)
+            if shared is not None:
+                shared[("rows", *cols)] = rows
         if rows.height == 0:
             return repeat(None, n, dtype)
         failed_rows: list[tuple[int, str]] = []
@@ -194,10 +203,10 @@ class Run:
             troubled = done["_bad"]
             if troubled.any():
                 at = troubled.arg_true()
-                slow, failed_rows = self._evaluate(expr, rows.filter(troubled), cols, returns, extra, dtype)
+                slow, failed_rows = self._evaluate(expr, rows.filter(troubled), cols, returns, extra, dtype, None)
                 values = values.scatter(at, slow)
         else:
-            values, failed_rows = self._evaluate(expr, rows, cols, returns, extra, dtype)
+            values, failed_rows = self._evaluate(expr, rows, cols, returns, extra, dtype, shared)
         if failed_rows and on_error == "reject":
             for i, reason in failed_rows:
                 self.problems.setdefault(i, []).append(reason)
@@ -239,8 +248,9 @@ class Run:
         return found  # type: ignore[return-value]
 
     def _evaluate(self, expr: Expression, rows: pl.DataFrame, cols: list[str], returns: str,
-                  extra: dict | None, dtype: pl.DataType) -> tuple[pl.Series, list[tuple[int, str]]]:
-        """The exact evaluator on ``rows``: their values, and ``(_i, reason)`` for each row that failed."""
+                  extra: dict | None, dtype: pl.DataType, shared: dict | None) -> tuple[pl.Series, list[tuple[int, str]]]:
+        """The exact evaluator on ``rows``: their values, and ``(_i, reason)`` for each row that failed
+        (``shared``: :meth:`ev`'s, where ``rows`` are its rows)."""
         if not cols and len(self.policy.versions) == 1:
             # A constant (parameters only): evaluate once and place it on every row.
             try:
@@ -250,7 +260,10 @@ class Run:
             if value is not _MISSING:
                 return repeat(value, rows.height, dtype), []
         keys = ["_v", *cols] if len(self.policy.versions) > 1 else cols
-        index, distinct = _distinct(rows, keys)
+        found = None if shared is None else shared.get(("distinct", *keys))
+        index, distinct = found if found is not None else _distinct(rows, keys)
+        if shared is not None:
+            shared[("distinct", *keys)] = (index, distinct)
         failed: dict[int, str] = {}
         split = None
         if returns == "bool" and distinct.height > SPLIT_FROM:
@@ -356,12 +369,18 @@ class Lazy:
         # a constant (parameters only) is a literal natively: fused rather than evaluated on its own; the schema
         # alone is handed on (an empty frame of a wide schema costs a Series per column, per expression)
         native = self.run.native(text, returns, schema=schema) if not cols or _native_pays(returns, schema, cols) else None
-        if native is not None and (native.trouble is None or self.defer) and not required:
+        if native is not None and (native.trouble is None or self.defer) and (not required or self.defer):
             value = native.value if mask is None else pl.when(mask).then(native.value)
-            if native.trouble is not None:  # the rows ``ev`` would hand to the evaluator: there must be none
+            # The rows ``ev`` would hand to the evaluator, and (``required``) those it would reject as unknown:
+            # there must be none (``Run.deferred`` settles the stage again through ``ev`` otherwise).
+            trouble = native.trouble
+            if required:
+                unknown = native.value.cast(dtype).is_null()
+                trouble = unknown if trouble is None else trouble.fill_null(False) | unknown
+            if trouble is not None:
                 name = f"_trouble{len(self.troubles)}"
                 self.troubles.append(name)
-                where = native.trouble.fill_null(False)
+                where = trouble.fill_null(False)
                 self.with_columns((where if mask is None else mask.fill_null(False) & where).alias(name))
             return value.cast(dtype)
         where = None if mask is None else self.series(mask)

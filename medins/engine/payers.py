@@ -13,17 +13,26 @@ earlier payer of a claim's chain has paid before the next one reads ``paid``.
 Exactness: each payer's band parts (fen) × rates (ppm) are summed exactly and rounded half up to
 the fen once; its base is clipped to what is left of the claim's total, so no payer pays more than
 its base, none pays a negative amount, and fund + patient == total.
+
+Cost: a payer is one lazy query (``Run.lazy``) up to each year-to-date state column it needs, and only
+the state its layers keep per year is scanned (a per-claim ceiling or cap, or no deductible, needs
+none); its layers' settings are sets of rules, not text columns compared on every row. One bill, a
+batch partition and a Spark task go through the same steps (``settle.settle``).
 """
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import polars as pl
 
-from medins.engine.benefits import PERSON_YEAR, _grouping, _half_up, _mask, _pick, band_parts
+from medins.engine.benefits import PERSON_YEAR, _grouping, _half_up, band_parts
 from medins.engine.context import Run
-from medins.engine.fused import repeat
 from medins.engine.state import clamped_cumsum
-from medins.policy.schema import PAYER_FIELDS, Layer, Policy, payer_order
+from medins.policy.plan import PAYER_FIELDS, payer_order
+
+if TYPE_CHECKING:  # annotations only: the engine runs on a plain model too (medins.policy.plan)
+    from medins.policy.schema import Layer, Policy
 
 #: Named amounts a payer's ``base`` reads (yuan in expressions), besides ``total``, ``inscope`` and ``eligible``;
 #: their names are ``PAYER_NAMES`` of medins/policy/compiled.py (the loader accepts them in payer expressions).
@@ -41,10 +50,18 @@ PAYER_AMOUNTS: dict[str, tuple[str, str]] = {
 
 def settle_payers(run: Run) -> None:
     """Add the payer fields (fen) and, per payer id P, the trace columns ``_pay_P``, ``_pbase_P`` …"""
-    model = run.policy.model
-    f = run.frame
+    order = payer_order(run.policy.model)
+    if not order:
+        run.frame = run.frame.with_columns(**{name: pl.lit(0, pl.Int64) for name in PAYER_FIELDS})
+        return
+    for n, pid in enumerate(order):
+        run.deferred(lambda r, defer, n=n, pid=pid: _settle_one(r, n, pid, defer))
+
+
+def _named_amounts() -> dict[str, pl.Expr]:
+    """The amounts a payer's base reads (``PAYER_AMOUNTS``), ``paid`` so far and the payer fields at 0."""
     paid_hifp = pl.col("paid_hifp_pay")
-    f = f.with_columns(
+    return dict(
         out_of_catalogue=pl.col("fulamt"), over_limit=pl.col("overlmt"), self_pay_first=pl.col("presp"),
         basic_deductible=pl.col("ded"), basic_paid=pl.col("hifp_pay"),
         basic_cap_cut=pl.when(paid_hifp.is_null()).then((pl.col("_raw_total") - pl.col("hifp_pay")).clip(lower_bound=0))
@@ -53,9 +70,6 @@ def settle_payers(run: Run) -> None:
         paid=pl.col("hifp_pay"),
         **{name: pl.lit(0, pl.Int64) for name in PAYER_FIELDS},
     )
-    run.frame = f
-    for n, pid in enumerate(payer_order(model)):
-        _settle_one(run, n, pid)
 
 
 def _layers_of(model: Policy, pid: str) -> dict[int, tuple[int, Layer]]:
@@ -74,99 +88,187 @@ def _by_rule(layers: dict[int, tuple[int, Layer]], value, dtype: pl.DataType) ->
     return expr
 
 
-def _settle_one(run: Run, n: int, pid: str) -> None:
+def _rules_where(layers: dict[int, tuple[int, Layer]], holds) -> pl.Expr:
+    """True on the rows of the rules whose layer ``holds`` (false elsewhere, and where no rule settles the claim).
+
+    Why not a column of the layers' setting (``year``, ``cumulative`` …) compared row by row: that is a text
+    column per setting, built and compared on every row; the rules are a handful, known before the query."""
+    rules = [idx for idx, (_j, layer) in layers.items() if holds(layer)]
+    return pl.col("_rule").is_in(rules).fill_null(False) if rules else pl.lit(False)
+
+
+def _rule_rows(idx: int) -> pl.Expr:
+    """``benefits._mask`` as an expression: the rule's admissible rows."""
+    return ((pl.col("_rule") == idx) & pl.col("_ok")).fill_null(False)
+
+
+class _Yearly:
+    """Which of a payer's limits keep a year-to-date state: only those need a state column (a scan).
+
+    Why: a limit that no layer of the payer keeps per year (a ceiling or cap per claim, no deductible) leaves
+    its state unread — the payment takes the per-claim branch on every row — so its scan is not run. What
+    the state columns would have given (their trace columns included) is never read then (``--explain``
+    reads a payer's state only for a yearly limit, its axis start only on a cumulative axis)."""
+
+    def __init__(self, layers: list[Layer]) -> None:
+        self.ceiling = any(lay.ceiling is not None and lay.ceiling.per == "year"
+                           and lay.ceiling.measure != "above_deductible" for lay in layers)
+        self.ceiling_above = any(lay.ceiling is not None and lay.ceiling.per == "year"
+                                 and lay.ceiling.measure == "above_deductible" for lay in layers)
+        self.deductible = any(lay.deductible is not None and lay.deductible.per == "year" for lay in layers)
+        self.cumulative = any(lay.bands.axis == "cumulative" for lay in layers)
+        self.cap = any(lay.cap is not None and lay.cap.per == "year" for lay in layers)
+        # the sharing payers' sum runs over all the person's claims of the year, a per-claim cap's among them
+        self.shared = self.cap and any(lay.cap is not None and lay.cap.shared_with for lay in layers)
+
+
+class _Chain:
+    """One payer's pending query (``Run.lazy``): materialised only before a state column (a scan) and at the end.
+
+    ``trace`` collects the state columns kept under their trace names (``Run.drop``) for ``--explain``."""
+
+    def __init__(self, run: Run, pid: str, defer: bool) -> None:
+        self.run, self.pid, self.defer = run, pid, defer
+        self.q = run.lazy(defer=defer)
+        self.trace: dict[str, str] = {}
+
+    def with_columns(self, *exprs: pl.Expr, **named: pl.Expr) -> None:
+        self.q.with_columns(*exprs, **named)
+
+    def ev(self, text: str, returns: str, *, mask: pl.Expr, required: bool = False) -> pl.Expr:
+        return self.q.ev(text, returns, mask=mask, required=required)
+
+    def collect(self) -> None:
+        """Materialise the query so far into ``run.frame`` and start a new one on it."""
+        self.q.collect()
+        self.q = self.run.lazy(defer=self.defer)
+
+    def cumsum(self, x: str, limit: str | None, h0: str, before: str, after: str) -> None:
+        """A state column of the payer over (person, benefit year) (``state.clamped_cumsum``)."""
+        self.q.collect()
+        run = self.run
+        run.frame = clamped_cumsum(run.frame, x=x, limit=limit, h0=h0, group=PERSON_YEAR, out_before=before,
+                                   out_after=after, grouping=_grouping(run, None))
+        self.q = run.lazy(defer=self.defer)
+
+    def keep(self, column: str, name: str) -> None:
+        """Keep ``column`` as ``_tr_<pid>_<name>`` with ``settle(keep_trace=True)``."""
+        self.trace[column] = f"_tr_{self.pid}_{name}"
+
+
+def _settle_one(run: Run, n: int, pid: str, defer: bool) -> None:
+    """Settle payer ``pid`` (the ``n``-th of the chain): one query up to each state column it needs, the rest fused.
+
+    ``defer``: the expressions are fused natively; a row only the exact evaluator gives (or rejects as unknown)
+    makes :meth:`Run.deferred` settle the payer again through :meth:`Run.ev` (the same values)."""
     model = run.policy.model
     layers = _layers_of(model, pid)
-    field_of = _by_rule(layers, lambda lay: lay.field, pl.String)
+    yearly = _Yearly([layer for _j, layer in layers.values()])
+    c = _Chain(run, pid, defer)
+    if n == 0:
+        c.with_columns(**_named_amounts())
     # Which rows this payer settles: its rule, admissible, `when` true (unknown → it does not pay).
-    applies = repeat(False, run.frame.height, pl.Boolean)
-    given_first = pl.lit(False)
-    blocked = pl.lit(False)
+    applies: pl.Expr = pl.lit(False)
+    given_first: pl.Expr = pl.lit(False)
+    blocked: pl.Expr = pl.lit(False)
     for idx, (j, layer) in layers.items():
-        mask = _mask(run, idx)
-        hit = mask if layer.when is None else (mask & run.ev(layer.when, "bool", mask=mask).fill_null(False))
-        applies = applies | hit.fill_null(False)
+        mask = _rule_rows(idx)
+        hit = mask if layer.when is None else (mask & c.ev(layer.when, "bool", mask=mask).fill_null(False))
+        applies = applies | hit
         first_of_field = all(other.field != layer.field for other in model.rules[idx].layers[:j])
         given = pl.col(f"paid_{layer.field}").is_not_null() & (pl.col("_rule") == idx)
         if first_of_field:
             given_first = given_first | given
         else:
             blocked = blocked | given  # a later tier of a field given as paid: the given amount covers it
-    f = run.frame.with_columns(_papp=applies, _pfield=field_of)
-    f = f.with_columns(_pgiven=pl.col("_papp") & given_first,
-                       _pcomp=pl.col("_papp") & ~given_first & ~blocked)
-    run.frame = f
-    comp = run.frame["_pcomp"]
+    c.with_columns(_papp=applies)
+    c.with_columns(_pgiven=pl.col("_papp") & given_first, _pcomp=pl.col("_papp") & ~given_first & ~blocked)
+    # the payer fields this payer writes, each on the rows of the rules whose layer writes it
+    writes = {name: _rules_where(layers, lambda lay, name=name: lay.field == name) for name in PAYER_FIELDS
+              if any(lay.field == name for _j, lay in layers.values())}
 
-    def per_rule(text_of, returns: str = "money") -> pl.Series:
-        series = {idx: run.ev(t, returns, mask=_mask(run, idx) & comp, required=True)
-                  for idx, (_j, layer) in layers.items() if (t := text_of(layer)) is not None}
-        return _pick(run, series, pl.Int64)
+    def per_rule(text_of) -> pl.Expr:
+        """The layers' money expression ``text_of(layer)`` on the rows the payer computes (``benefits._pick``)."""
+        values = [c.ev(t, "money", mask=_rule_rows(idx) & pl.col("_pcomp"), required=True)
+                  for idx, (_j, layer) in layers.items() if (t := text_of(layer)) is not None]
+        if not values:
+            return pl.lit(None, pl.Int64)
+        return values[0].cast(pl.Int64) if len(values) == 1 else pl.coalesce(values).cast(pl.Int64)
 
-    base = per_rule(lambda lay: lay.base)
-    std = per_rule(lambda lay: lay.deductible.standard if lay.deductible else None)
-    ceil = per_rule(lambda lay: lay.ceiling.amount if lay.ceiling else None)
-    cap = per_rule(lambda lay: lay.cap.amount if lay.cap else None)
-    f = run.frame.with_columns(
-        _p_left=(pl.col("total") - pl.col("paid")).clip(lower_bound=0),
-        _p_std=std, _p_ceil=ceil, _p_camt=cap,
-        _p_dper=_by_rule(layers, lambda lay: lay.deductible.per if lay.deductible else None, pl.String),
-        _p_cper=_by_rule(layers, lambda lay: lay.ceiling.per if lay.ceiling else None, pl.String),
-        _p_cmeas=_by_rule(layers, lambda lay: lay.ceiling.measure if lay.ceiling else None, pl.String),
-        _p_kper=_by_rule(layers, lambda lay: lay.cap.per if lay.cap else None, pl.String),
-        _p_axis=_by_rule(layers, lambda lay: lay.bands.axis, pl.String),
-    ).with_columns(_p_b=pl.when(pl.col("_pcomp")).then(pl.lit(base).fill_null(0).clip(lower_bound=0)).otherwise(0))
-    f = f.with_columns(_p_b=pl.min_horizontal("_p_b", "_p_left"))
-    run.frame = f
+    # A limit no layer of the payer has is no column: its amount would be null on every row, its step a no-op.
+    kinds = {"_p_std": lambda lay: lay.deductible.standard if lay.deductible else None,
+             "_p_ceil": lambda lay: lay.ceiling.amount if lay.ceiling else None,
+             "_p_camt": lambda lay: lay.cap.amount if lay.cap else None}
+    limits = {name: per_rule(text_of) for name, text_of in kinds.items()
+              if any(text_of(lay) is not None for _j, lay in layers.values())}
+    c.with_columns(_p_left=(pl.col("total") - pl.col("paid")).clip(lower_bound=0), _p_b=per_rule(lambda lay: lay.base),
+                   **limits)
+    if run.trace:  # trace: the ceiling's and the cap's period, as ``--explain`` shows them
+        c.with_columns(_p_cper=_by_rule(layers, lambda lay: lay.ceiling.per if lay.ceiling else None, pl.String),
+                       _p_kper=_by_rule(layers, lambda lay: lay.cap.per if lay.cap else None, pl.String))
+        c.keep("_p_cper", "cper")
+        c.keep("_p_kper", "kper")
+    c.with_columns(_p_b=pl.min_horizontal(
+        pl.when(pl.col("_pcomp")).then(pl.col("_p_b").fill_null(0).clip(lower_bound=0)).otherwise(0), "_p_left"))
     hist = _history(model, layers)
-    group = [*PERSON_YEAR, "_pall"]
-    run.frame = run.frame.with_columns(_pall=pl.lit("payers"))
-    grouping = _grouping(run, "_pall")
-
-    def cumsum(x: str, limit: str | None, h0: str | None, before: str, after: str) -> None:
-        run.frame = clamped_cumsum(run.frame, x=x, limit=limit, h0=h0, group=group, out_before=before,
-                                   out_after=after, grouping=grouping)
-
-    run.frame = run.frame.with_columns(_p_h_base=hist["base"], _p_h_ded=hist["deductible_paid"], _p_h_paid=hist["paid"],
-                                       _p_h_above=(hist["base"] - hist["deductible_paid"]).clip(lower_bound=0))
-    above_first = pl.col("_p_cmeas") == "above_deductible"
+    above_first = _rules_where(layers, lambda lay: lay.ceiling is not None and lay.ceiling.measure == "above_deductible")
     # 1. Ceiling measured on the expense (before the deductible).
-    _ceiling(run, cumsum, x="_p_b", where=~above_first.fill_null(False), h0="_p_h_base", out="_p_b1")
+    if yearly.ceiling:
+        c.with_columns(_p_h_base=hist["base"])
+    _ceiling(c, layers, x="_p_b", where=~above_first, h0="_p_h_base", out="_p_b1", state=yearly.ceiling)
     # 2. Deductible on what the ceiling let through.
-    _payer_deductible(run, cumsum, x="_p_b1")
+    if yearly.deductible:
+        c.with_columns(_p_h_ded=hist["deductible_paid"])
+    _payer_deductible(c, layers, x="_p_b1", state=yearly.deductible)
     # 3. Ceiling measured above the deductible.
-    run.frame = run.frame.with_columns(_p_ab=(pl.col("_p_b1") - pl.col("_p_d")).clip(lower_bound=0))
-    _ceiling(run, cumsum, x="_p_ab", where=above_first.fill_null(False), h0="_p_h_above", out="_p_ab1")
-    run.frame = run.frame.with_columns(_p_b2=pl.col("_p_d") + pl.col("_p_ab1"))
-    # 4. Bands on the payer's axis.
-    cumsum("_p_b2", None, "_p_h_base", "_p_pc0", "_p_pc1")
-    axis = pl.col("_p_axis")
-    lower = (pl.when(axis == "cumulative").then(pl.col("_p_pc0") + pl.col("_p_d"))
-             .when(axis == "above_deductible").then(0).otherwise(pl.col("_p_d")))
-    upper = (pl.when(axis == "cumulative").then(pl.col("_p_pc0") + pl.col("_p_b2"))
-             .when(axis == "above_deductible").then(pl.col("_p_b2") - pl.col("_p_d")).otherwise(pl.col("_p_b2")))
+    c.with_columns(_p_ab=(pl.col("_p_b1") - pl.col("_p_d")).clip(lower_bound=0))
+    if yearly.ceiling_above:
+        c.with_columns(_p_h_above=(hist["base"] - hist["deductible_paid"]).clip(lower_bound=0))
+    _ceiling(c, layers, x="_p_ab", where=above_first, h0="_p_h_above", out="_p_ab1", state=yearly.ceiling_above)
+    c.with_columns(_p_b2=pl.col("_p_d") + pl.col("_p_ab1"))
+    # 4. Bands on the payer's axis (a cumulative one starts where the payer's base of the year stands).
+    def axis(name: str) -> pl.Expr:
+        return _rules_where(layers, lambda lay: lay.bands.axis == name)
+
+    lower = pl.when(axis("above_deductible")).then(0).otherwise(pl.col("_p_d"))
+    upper = pl.when(axis("above_deductible")).then(pl.col("_p_b2") - pl.col("_p_d")).otherwise(pl.col("_p_b2"))
+    if yearly.cumulative:
+        c.with_columns(_p_h_base=hist["base"])
+        c.cumsum("_p_b2", None, "_p_h_base", "_p_pc0", "_p_pc1")
+        c.keep("_p_pc0", "pc0")
+        lower = pl.when(axis("cumulative")).then(pl.col("_p_pc0") + pl.col("_p_d")).otherwise(lower)
+        upper = pl.when(axis("cumulative")).then(pl.col("_p_pc0") + pl.col("_p_b2")).otherwise(upper)
+    c.collect()
     prefix = f"_q{n}"
     band_parts(run, lambda r: next((lay.bands for lay in r.layers if lay.id == pid), None), prefix,
                pl.when(pl.col("_pcomp")).then(lower).otherwise(0), pl.when(pl.col("_pcomp")).then(upper).otherwise(0),
                only="_pcomp")
-    run.frame = run.frame.with_columns(
-        _p_raw=pl.when(pl.col("_pcomp")).then(_half_up(pl.col(f"{prefix}num"), pl.lit(1_000_000, pl.Int128))).otherwise(0))
+    c.q = run.lazy(defer=defer)
+    num = pl.col(f"{prefix}num")
+    # Σ parts × rates rounded half up to the fen: in Int64 when band_parts summed in Int64 (num < 2^62 then, so
+    # num + 500000 fits), the same quotient as the Int128 form's (2 num + 10^6) // (2 × 10^6)
+    raw = (num + 500_000) // 1_000_000 if run.frame.schema[f"{prefix}num"] == pl.Int64 else \
+        _half_up(num, pl.lit(1_000_000, pl.Int128))
+    c.with_columns(_p_raw=pl.when(pl.col("_pcomp")).then(raw).otherwise(0))
     # 5. Cap: per claim or per year, alone or together with earlier payers (shared_with).
-    _payer_cap(run, cumsum, layers)
+    _payer_cap(c, layers, yearly, writes)
     pay = pl.col("_p_pay")
-    run.frame = run.frame.with_columns(
-        paid=pl.col("paid") + pay,
-        **{name: pl.when(pl.col("_pfield") == name).then(pl.col(name) + pay).otherwise(pl.col(name))
-           for name in PAYER_FIELDS},
-    ).rename({"_p_pay": f"_pay_{pid}", "_p_b": f"_pbase_{pid}", "_p_d": f"_pded_{pid}", "_p_raw": f"_praw_{pid}",
-              "_pgiven": f"_pgiven_{pid}", "_p_std": f"_pstd_{pid}", "_papp": f"_papp_{pid}"})
-    run.frame = run.frame.with_columns(
-        (pl.col(f"_pbase_{pid}") - pl.col("_p_b2")).alias(f"_pceil_{pid}"))
-    # trace: the payer's axis start, ceiling, cap and their state before the claim, as ``_tr_<pid>_<name>``
-    kept = {c: f"_tr_{pid}_{c.removeprefix('_p_tr').removeprefix('_p_')}" for c in (
-        "_p_pc0", "_p_ceil", "_p_cper", "_p_camt", "_p_kper", "_p_tr_p_b10", "_p_tr_p_ab10", "_p_trd0", "_p_trs1",
-        "_p_trsh", "_p_trk0")}
-    run.frame = run.drop(run.frame, kept, "_pfield", "_pcomp", *(c for c in run.frame.columns if c.startswith("_p_")))
+    c.with_columns(paid=pl.col("paid") + pay,
+                   **{name: pl.when(rows).then(pl.col(name) + pay).otherwise(pl.col(name))
+                      for name, rows in writes.items()})
+    renamed = {"_p_pay": f"_pay_{pid}", "_p_b": f"_pbase_{pid}", "_p_d": f"_pded_{pid}", "_p_raw": f"_praw_{pid}",
+               "_pgiven": f"_pgiven_{pid}", "_papp": f"_papp_{pid}"}
+    if "_p_std" in limits:
+        renamed["_p_std"] = f"_pstd_{pid}"
+    c.with_columns((pl.col("_p_b") - pl.col("_p_b2")).alias(f"_pceil_{pid}"),
+                   *(pl.col(old).alias(new) for old, new in renamed.items()))
+    # trace: the payer's ceiling, cap and their kinds, as ``_tr_<pid>_<name>``
+    for column in ("_p_ceil", "_p_camt"):
+        if column in limits:
+            c.keep(column, column.removeprefix("_p_"))
+    c.collect()
+    run.frame = run.drop(run.frame, c.trace, "_pcomp", "_pgiven", "_papp", "_pgiven_amount",
+                         *(name for name in run.frame.columns if name.startswith("_p_")))
 
 
 def _history(model: Policy, layers: dict[int, tuple[int, Layer]]) -> dict[str, pl.Expr]:
@@ -186,32 +288,44 @@ def _history(model: Policy, layers: dict[int, tuple[int, Layer]]) -> dict[str, p
     return out
 
 
-def _ceiling(run: Run, cumsum, *, x: str, where: pl.Expr, h0: str, out: str) -> None:
-    """``out`` = ``x`` limited by the payer's ceiling where ``where`` holds (per claim, or per year)."""
+def _ceiling(c: _Chain, layers: dict[int, tuple[int, Layer]], *, x: str, where: pl.Expr, h0: str, out: str,
+             state: bool) -> None:
+    """``out`` = ``x`` limited by the payer's ceiling where ``where`` holds, per claim or per year (``state``: a
+    layer keeps it per year, so the state column is computed). Without a ceiling, ``out`` is ``x``."""
+    if "_p_ceil" not in c.q.schema:
+        c.with_columns(pl.col(x).alias(out))
+        return
     has = pl.col("_p_ceil").is_not_null() & where
-    yearly = has & (pl.col("_p_cper") == "year")
-    run.frame = run.frame.with_columns(_p_cx=pl.when(yearly).then(pl.col(x)).otherwise(0),
-                                       _p_cl=pl.when(yearly).then(pl.col("_p_ceil")).otherwise(None))
-    cumsum("_p_cx", "_p_cl", h0, "_p_cy0", "_p_cy1")
-    run.frame = run.frame.with_columns(
-        pl.when(yearly).then(pl.col("_p_cy1") - pl.col("_p_cy0"))
-        .when(has).then(pl.min_horizontal(pl.col(x), pl.col("_p_ceil")))
-        .otherwise(pl.col(x)).alias(out))
-    run.frame = run.drop(run.frame, {"_p_cy0": f"_p_tr{out}0"}, "_p_cx", "_p_cl", "_p_cy0", "_p_cy1")  # trace: used before
+    per_claim = pl.when(has).then(pl.min_horizontal(pl.col(x), pl.col("_p_ceil"))).otherwise(pl.col(x))
+    if not state:
+        c.with_columns(per_claim.alias(out))
+        return
+    yearly = has & _rules_where(layers, lambda lay: lay.ceiling is not None and lay.ceiling.per == "year")
+    c.with_columns(_p_cx=pl.when(yearly).then(pl.col(x)).otherwise(0),
+                   _p_cl=pl.when(yearly).then(pl.col("_p_ceil")).otherwise(None))
+    c.cumsum("_p_cx", "_p_cl", h0, "_p_cy0", "_p_cy1")
+    c.with_columns(pl.when(yearly).then(pl.col("_p_cy1") - pl.col("_p_cy0")).otherwise(per_claim).alias(out),
+                   pl.col("_p_cy0").alias(f"_p_tr{out}0"))
+    c.keep(f"_p_tr{out}0", f"{out.removeprefix('_p_')}0")  # trace: used before
 
 
-def _payer_deductible(run: Run, cumsum, *, x: str) -> None:
-    """``_d``: the payer's own deductible on ``x`` — on each claim, or once a year (its own counter)."""
+def _payer_deductible(c: _Chain, layers: dict[int, tuple[int, Layer]], *, x: str, state: bool) -> None:
+    """``_p_d``: the payer's own deductible on ``x`` — on each claim, or once a year (its own counter: ``state``);
+    0 without one."""
+    if "_p_std" not in c.q.schema:
+        c.with_columns(_p_d=pl.lit(0, pl.Int64))
+        return
     has = pl.col("_p_std").is_not_null() & pl.col("_pcomp")
-    yearly = has & (pl.col("_p_dper") == "year")
-    run.frame = run.frame.with_columns(_p_dx=pl.when(yearly).then(pl.col(x)).otherwise(0),
-                                       _p_dl=pl.when(yearly).then(pl.col("_p_std")).otherwise(None))
-    cumsum("_p_dx", "_p_dl", "_p_h_ded", "_p_dy0", "_p_dy1")
-    run.frame = run.frame.with_columns(
-        pl.when(yearly).then(pl.col("_p_dy1") - pl.col("_p_dy0"))
-        .when(has).then(pl.min_horizontal(pl.col(x), pl.col("_p_std")))
-        .otherwise(0).alias("_p_d"))
-    run.frame = run.drop(run.frame, {"_p_dy0": "_p_trd0"}, "_p_dx", "_p_dl", "_p_dy0", "_p_dy1")  # trace: paid before
+    per_claim = pl.when(has).then(pl.min_horizontal(pl.col(x), pl.col("_p_std"))).otherwise(0)
+    if not state:
+        c.with_columns(_p_d=per_claim)
+        return
+    yearly = has & _rules_where(layers, lambda lay: lay.deductible is not None and lay.deductible.per == "year")
+    c.with_columns(_p_dx=pl.when(yearly).then(pl.col(x)).otherwise(0),
+                   _p_dl=pl.when(yearly).then(pl.col("_p_std")).otherwise(None))
+    c.cumsum("_p_dx", "_p_dl", "_p_h_ded", "_p_dy0", "_p_dy1")
+    c.with_columns(_p_d=pl.when(yearly).then(pl.col("_p_dy1") - pl.col("_p_dy0")).otherwise(per_claim))
+    c.keep("_p_dy0", "d0")  # trace: paid before
 
 
 def _shared(model: Policy, layers: dict[int, tuple[int, Layer]]) -> tuple[pl.Expr, pl.Expr]:
@@ -235,31 +349,49 @@ def _shared(model: Policy, layers: dict[int, tuple[int, Layer]]) -> tuple[pl.Exp
     return now, before
 
 
-def _payer_cap(run: Run, cumsum, layers: dict[int, tuple[int, Layer]]) -> None:
-    """``_pay``: the payment after the cap; a payment given as already paid counts in the payer's state as is."""
-    shared_now, shared_hist = _shared(run.policy.model, layers)
-    has = pl.col("_p_camt").is_not_null() & pl.col("_pcomp")
-    yearly = has & (pl.col("_p_kper") == "year")
+def _payer_cap(c: _Chain, layers: dict[int, tuple[int, Layer]], yearly: _Yearly, writes: dict[str, pl.Expr]) -> None:
+    """``_p_pay``: the payment after the cap; a payment given as already paid counts in the payer's state as is.
+
+    The state columns (the sharing payers' year so far, the payer's own) only where a layer's cap is yearly."""
+    run = c.run
     given = pl.col("_pgiven")
     given_amount = pl.min_horizontal(pl.col("_pgiven_amount"), pl.col("_p_left"))
-    run.frame = run.frame.with_columns(
-        _pgiven_amount=pl.coalesce(*[pl.when(pl.col("_pfield") == name).then(pl.col(f"paid_{name}"))
-                                     for name in PAYER_FIELDS if f"paid_{name}" in run.frame.columns], pl.lit(0, pl.Int64)),
-        _p_sh=pl.when(pl.col("_rule").is_not_null()).then(shared_now).otherwise(0).fill_null(0),
-        _p_shh=shared_hist.fill_null(0),
+    schema = c.q.schema
+    c.with_columns(_pgiven_amount=pl.coalesce(*[pl.when(rows).then(pl.col(f"paid_{name}"))
+                                                for name, rows in writes.items() if f"paid_{name}" in schema],
+                                              pl.lit(0, pl.Int64)))
+    if "_p_camt" not in schema:  # no cap: the payment is what the bands give
+        c.with_columns(_p_pay=pl.when(given).then(given_amount).when(~pl.col("_pcomp")).then(0)
+                       .otherwise(pl.col("_p_raw")))
+        return
+    shared_now, shared_hist = _shared(run.policy.model, layers)
+    has = pl.col("_p_camt").is_not_null() & pl.col("_pcomp")
+    c.with_columns(_p_sh=pl.when(pl.col("_rule").is_not_null()).then(shared_now).otherwise(0).fill_null(0))
+    c.keep("_p_sh", "sh")  # trace: cap headroom
+    per_claim = (pl.when(has).then(pl.min_horizontal(pl.col("_p_raw"), (pl.col("_p_camt") - pl.col("_p_sh"))
+                                                     .clip(lower_bound=0)))
+                 .otherwise(pl.col("_p_raw")))
+    if not yearly.cap:
+        c.with_columns(_p_pay=pl.when(given).then(given_amount).when(~pl.col("_pcomp")).then(0).otherwise(per_claim))
+        return
+    per_year = has & _rules_where(layers, lambda lay: lay.cap is not None and lay.cap.per == "year")
+    if yearly.shared:
+        c.with_columns(_p_shh=shared_hist.fill_null(0))
+        c.cumsum("_p_sh", None, "_p_shh", "_p_s0", "_p_s1")
+        c.keep("_p_s1", "s1")
+        shared_through = pl.col("_p_s1")
+    else:
+        shared_through = pl.lit(0, pl.Int64)  # no yearly cap is shared: the sharing payers' sum is 0
+    c.with_columns(
+        _p_kx=pl.when(given).then(given_amount).when(per_year).then(pl.col("_p_raw")).otherwise(0),
+        _p_kl=pl.when(per_year).then(pl.col("_p_camt") - shared_through).otherwise(None),
+        _p_h_paid=_history(run.policy.model, layers)["paid"],
     )
-    cumsum("_p_sh", None, "_p_shh", "_p_s0", "_p_s1")
-    run.frame = run.frame.with_columns(
-        _p_kx=pl.when(given).then(given_amount).when(yearly).then(pl.col("_p_raw")).otherwise(0),
-        _p_kl=pl.when(yearly).then(pl.col("_p_camt") - pl.col("_p_s1")).otherwise(None),
-    )
-    cumsum("_p_kx", "_p_kl", "_p_h_paid", "_p_k0", "_p_k1")
-    run.frame = run.frame.with_columns(
+    c.cumsum("_p_kx", "_p_kl", "_p_h_paid", "_p_k0", "_p_k1")
+    c.keep("_p_k0", "k0")
+    c.with_columns(
         _p_pay=pl.when(given).then(given_amount)
         .when(~pl.col("_pcomp")).then(0)
-        .when(yearly).then(pl.col("_p_k1") - pl.col("_p_k0"))
-        .when(has).then(pl.min_horizontal(pl.col("_p_raw"), (pl.col("_p_camt") - pl.col("_p_sh")).clip(lower_bound=0)))
-        .otherwise(pl.col("_p_raw")),
+        .when(per_year).then(pl.col("_p_k1") - pl.col("_p_k0"))
+        .otherwise(per_claim),
     )
-    run.frame = run.drop(run.frame, {"_p_s1": "_p_trs1", "_p_sh": "_p_trsh", "_p_k0": "_p_trk0"},  # trace: cap headroom
-                         "_pgiven_amount", "_p_sh", "_p_shh", "_p_s0", "_p_s1", "_p_kx", "_p_kl", "_p_k0", "_p_k1")

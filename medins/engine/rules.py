@@ -9,13 +9,16 @@ claims ``missing_parameter:<name>`` (the CLI turns that into "supply it with --s
 from __future__ import annotations
 
 import ast
+from typing import TYPE_CHECKING
 
 import polars as pl
 
 from medins.engine.admissibility import REASON_COLUMNS
 from medins.engine.context import Lazy, Run, parse
 from medins.engine.history import check_history
-from medins.policy.schema import Bands, Layer, Rule
+
+if TYPE_CHECKING:  # annotations only: the engine runs on a plain model too (medins.policy.plan)
+    from medins.policy.schema import Bands, Layer, Rule
 
 
 def rule_expressions(rule: Rule) -> list[str]:

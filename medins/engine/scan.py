@@ -35,23 +35,31 @@ _LOCAL = threading.local()
 class Workspace:
     """Int64 (and one Boolean) arrays of one length, reused by every scan of this thread on frames of that length.
 
-    One per thread, for the latest length only: at most a few arrays of the largest frame being settled."""
+    One per thread, its arrays as long as the longest frame so far: a shorter frame (a batch's last partition, the
+    next partition of a few rows less) scans in views of their first rows, so the memory the kernel has mapped
+    in for one partition serves the next — a fresh array per partition is paid again in page faults."""
 
-    def __init__(self, n: int) -> None:
+    def __init__(self, n: int, capacity: Workspace | None = None) -> None:
         self.n = n
-        self.arrays: list[np.ndarray] = []
-        self.mask = np.empty(n, dtype=bool)
+        self.full: list[np.ndarray] = [] if capacity is None else capacity.full
+        self.full_mask = np.empty(n, dtype=bool) if capacity is None else capacity.full_mask
+        self.size = n if capacity is None else capacity.size
+        self.arrays = [array[:n] for array in self.full]
+        self.mask = self.full_mask[:n]
 
     def __getitem__(self, i: int) -> np.ndarray:
         while len(self.arrays) <= i:
-            self.arrays.append(np.empty(self.n, dtype=np.int64))
+            self.full.append(np.empty(self.size, dtype=np.int64))
+            self.arrays.append(self.full[-1][:self.n])
         return self.arrays[i]
 
     @staticmethod
     def of(n: int) -> Workspace:
         space = getattr(_LOCAL, "space", None)
-        if space is None or space.n != n:
+        if space is None or space.size < n:
             space = _LOCAL.space = Workspace(n)
+        elif space.n != n:
+            space = _LOCAL.space = Workspace(n, capacity=space)
         return space
 
 

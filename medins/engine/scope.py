@@ -24,12 +24,16 @@ per claim), outside the deductible and the bands; its base (``direct_base``) is 
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import polars as pl
 
 from medins.claims.parse import ITEMS_SCHEMA
 from medins.engine.codes import replace_columns
 from medins.engine.context import Lazy, Run
-from medins.policy.schema import ItemSelector, iter_expressions
+
+if TYPE_CHECKING:  # annotations only: the engine runs on a plain model too (medins.policy.plan)
+    from medins.policy.schema import ItemSelector
 
 _CAT_PREFIX = "cat_"
 
@@ -168,7 +172,7 @@ def _referenced_categories(run: Run) -> list[str]:
 
 def _all_expressions(run: Run) -> list[str]:
     """Every expression of the policy (a ``cat_<category>`` name may appear in any of them)."""
-    return [text for _loc, text, _holder in iter_expressions(run.policy.model)]
+    return list(run.policy.expression_texts())
 
 
 def _selected(run: Run, lines: pl.DataFrame, sel: ItemSelector) -> pl.Series:

@@ -19,8 +19,7 @@ from medins.engine.prepare import add_derived
 from medins.engine.rules import select_rules
 from medins.engine.scope import split_scope
 from medins.engine.state import SEQUENCE, Grouping, _unorder
-from medins.policy.compiled import CompiledPolicy
-from medins.policy.schema import PAYER_FIELDS
+from medins.policy.plan import PAYER_FIELDS, CompiledPolicy
 from medins.stagetimes import stage
 
 #: Settlement fields (DESIGN.md §4), money in fen, in output order.
@@ -125,10 +124,8 @@ def _unused_payer_columns(policy: CompiledPolicy, claims: pl.DataFrame, names: s
 def _expression_names(policy: CompiledPolicy) -> set[str]:
     """Every name any expression of the policy reads."""
     from medins.engine.context import parse
-    from medins.policy.schema import iter_expressions
-
     names: set[str] = set()
-    for _loc, text, _holder in iter_expressions(policy.model):
+    for text in policy.expression_texts():
         names |= parse(text).names
     return names
 

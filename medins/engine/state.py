@@ -286,6 +286,10 @@ def group_order(frame: pl.DataFrame, group: list[str]) -> Grouping:
             start = start | pl.col(k).ne_missing(pl.col(k).shift(1))
         seg = frame.select(group)[order].select(start.fill_null(True).cast(pl.Int64).cum_sum()).to_series()
         return Grouping(order, _unorder(seg, order))
+    if seq is not None and frame.height >= NUMPY_ROWS:
+        by_sequence = _order_by_sequence(key, seq)
+        if by_sequence is not None:
+            return by_sequence
     sort_key = key
     if seq is not None and frame.height:
         # Within a group, rows go in ``_seq`` order: key × n + seq orders by both in one Int64 (else two keys).
@@ -301,6 +305,32 @@ def group_order(frame: pl.DataFrame, group: list[str]) -> Grouping:
     if frame.height < 2 or _runs_are_groups(sort_key):
         return Grouping(None, key)
     return Grouping(sort_key.to_frame("_key").select(pl.arg_sort_by("_key", maintain_order=True)).to_series(), key)
+
+
+def _order_by_sequence(key: pl.Series, seq: pl.Series) -> Grouping | None:
+    """:func:`group_order` of a large frame whose ``SEQUENCE`` numbers its rows 0 … n−1 (None when it does not).
+
+    Why: sorting a million rows by key × n + seq is a full sort of scattered values. Taken in sequence order
+    (settle.py numbers the claims in (person, date, row) order, and a key starts with the person), the keys are
+    nearly sorted already — out of order only where a person's claims of the year fall in different buckets —
+    and a stable sort of nearly sorted keys is a few passes; within a key, the stable sort keeps sequence order.
+    The permutation is the same: the rows ordered by (key, seq).
+    """
+    import numpy as np
+
+    n = len(seq)
+    order = seq.to_numpy()
+    if order.dtype.kind not in "iu" or order.min() != 0 or order.max() != n - 1:
+        return None
+    by_sequence = np.full(n, -1, dtype=np.int64)
+    by_sequence[order] = np.arange(n, dtype=np.int64)
+    if by_sequence.min() < 0:  # n numbers in 0 … n−1 fill every place unless one is used twice
+        return None
+    codes = key.to_numpy()[by_sequence]
+    permutation = by_sequence[np.argsort(codes, kind="stable")]
+    if np.array_equal(permutation, np.arange(n)):
+        return Grouping(None, key)  # the groups already are runs of the frame, in sequence order
+    return Grouping(pl.Series(permutation, dtype=pl.get_index_type()), key)
 
 
 def _dense_key(frame: pl.DataFrame, group: list[str]) -> pl.Series | None:

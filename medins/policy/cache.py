@@ -23,6 +23,12 @@ callable, so an entry is read only when all of these hold, else it is ignored (a
 * it unpickles with an allow-list of medins' own policy classes plus ``Decimal`` and ``date``: nothing else
   can be named, so even a forged entry cannot run code, only fail to load.
 
+Two entries per key: ``KEY.pickle``, the compiled policy as the loader made it (pydantic models and all), for
+every command; and ``KEY.plan``, the same with each model written as its fields
+(:class:`medins.policy.plan.PlainModel`), for ``medins calc`` (``load_policy(..., plan=True)``): reading it
+imports neither pydantic nor the schema models — most of what ``calc`` spent on a cached policy. The plan
+entry is held to the same four rules, with an allow-list of its own that names no schema class.
+
 A cache that cannot be created, written or read is skipped without a word: it is an optimisation, never a
 reason for a command to fail.
 """
@@ -47,13 +53,17 @@ if TYPE_CHECKING:
 
 #: First line of every entry; bump the number when the entry layout changes.
 MAGIC = b"medins-compiled-policy 1\n"
+#: First line of every plan entry (``KEY.plan``: the models as plain fields); bump it with its layout.
+PLAN_MAGIC = b"medins-compiled-plan 1\n"
 #: Classes an entry may name besides the policy models (``medins.policy.schema``).
 ALLOWED = {
     "decimal": frozenset({"Decimal"}),
     "datetime": frozenset({"date"}),
-    "medins.policy.compiled": frozenset({"CompiledPolicy", "CompiledVersion", "ParamSet", "ScaleBand"}),
+    "medins.policy.plan": frozenset({"CompiledPolicy", "CompiledVersion", "ParamSet", "ScaleBand"}),
     "medins.policy.expr": frozenset({"MissingEntry"}),
 }
+#: What a plan entry may name: the same, with the plain model instead of any schema class.
+PLAN_ALLOWED = {**ALLOWED, "medins.policy.plan": ALLOWED["medins.policy.plan"] | {"plain_model"}}
 
 
 def cache_dir() -> Path | None:
@@ -82,11 +92,9 @@ def code_fingerprint() -> bytes:
     Each source file counts by path, size and modification time (a stat, not a read: cheap on every run), so
     an edited or reinstalled medins misses even when ``__version__`` did not change.
     """
-    import pydantic.version
-
     from medins import __version__
 
-    digest = hashlib.sha256(f"{__version__}\0{sys.version}\0{pydantic.version.VERSION}".encode())
+    digest = hashlib.sha256(f"{__version__}\0{sys.version}\0{pydantic_version()}".encode())
     package = Path(__file__).resolve().parent.parent
     for root, dirs, files in os.walk(package):
         dirs[:] = sorted(d for d in dirs if d != "__pycache__")
@@ -96,6 +104,25 @@ def code_fingerprint() -> bytes:
                 info = os.stat(path)
                 digest.update(f"\0{os.path.relpath(path, package)}\0{info.st_size}\0{info.st_mtime_ns}".encode())
     return digest.digest()
+
+
+def pydantic_version() -> str:
+    """pydantic's ``VERSION``, read from its ``version.py`` without importing pydantic (which ``calc`` with a
+    cached plan never needs); imported only when the file does not say it plainly."""
+    loaded = sys.modules.get("pydantic.version")
+    if loaded is None:
+        import importlib.util
+        import re
+
+        spec = importlib.util.find_spec("pydantic")
+        for folder in (spec.submodule_search_locations or []) if spec else []:
+            with suppress(OSError):
+                text = Path(folder, "version.py").read_text(encoding="utf-8")
+                found = re.search(r"""^VERSION = ['"]([^'"\n]+)['"]$""", text, re.M)
+                if found:
+                    return found.group(1)
+        import pydantic.version as loaded
+    return loaded.VERSION
 
 
 def policy_key(policy: Path, display: str, overrides: Mapping[str, str] | None, set_file: str | Path | None,
@@ -116,25 +143,27 @@ def policy_key(policy: Path, display: str, overrides: Mapping[str, str] | None, 
     return digest.hexdigest()
 
 
-def load(key: str) -> CompiledPolicy | None:
-    """The compiled policy stored under ``key``, or None (no entry, not ours, corrupt, or no cache)."""
+def load(key: str, *, plan: bool = False) -> CompiledPolicy | None:
+    """The compiled policy stored under ``key``, or None (no entry, not ours, corrupt, or no cache).
+
+    ``plan``: its plan entry, the models as :class:`~medins.policy.plan.PlainModel` (for the engine alone)."""
     folder = cache_dir()
     if folder is None:
         return None
     try:
-        data = _read_own_file(folder / f"{key}.pickle")
+        data = _read_own_file(folder / f"{key}.{'plan' if plan else 'pickle'}")
     except OSError:
         return None
-    header = MAGIC + bytes.fromhex(key)
+    header = (PLAN_MAGIC if plan else MAGIC) + bytes.fromhex(key)
     if data is None or not data.startswith(header):
         return None
     digest, payload = data[len(header):len(header) + 32], data[len(header) + 32:]
     if hashlib.sha256(payload).digest() != digest:
         return None
-    from medins.policy.compiled import CompiledPolicy
+    from medins.policy.plan import CompiledPolicy
 
     try:
-        compiled = _PolicyUnpickler(io.BytesIO(payload)).load()
+        compiled = (_PlanUnpickler if plan else _PolicyUnpickler)(io.BytesIO(payload)).load()
     except Exception:  # a payload that hashes right but does not load (a class renamed): a miss, rewritten
         return None
     return compiled if isinstance(compiled, CompiledPolicy) else None
@@ -148,14 +177,31 @@ def store(key: str, compiled: CompiledPolicy) -> None:
     folder = cache_dir()
     if folder is None:
         return
+    for magic, suffix, dump in ((MAGIC, "pickle", _dump), (PLAN_MAGIC, "plan", _dump_plan)):
+        _write(folder, key, magic, suffix, dump, compiled)
+
+
+def _dump(compiled: CompiledPolicy) -> bytes:
+    return pickle.dumps(compiled, protocol=pickle.HIGHEST_PROTOCOL)
+
+
+def _dump_plan(compiled: CompiledPolicy) -> bytes:
+    """``compiled`` pickled with every schema model as its fields (:func:`medins.policy.plan.plain_model`)."""
+    out = io.BytesIO()
+    _PlanPickler(out, protocol=pickle.HIGHEST_PROTOCOL).dump(compiled)
+    return out.getvalue()
+
+
+def _write(folder: Path, key: str, magic: bytes, suffix: str, dump, compiled: CompiledPolicy) -> None:
+    """One entry, written whole beside its place, then renamed; nothing on any failure."""
     tmp = None
     try:
-        payload = pickle.dumps(compiled, protocol=pickle.HIGHEST_PROTOCOL)
+        payload = dump(compiled)
         folder.mkdir(mode=0o700, parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(dir=folder, prefix=f".{key}.", suffix=".tmp")  # 0600: the owner's alone
         with os.fdopen(fd, "wb") as out:
-            out.write(MAGIC + bytes.fromhex(key) + hashlib.sha256(payload).digest() + payload)
-        os.replace(tmp, folder / f"{key}.pickle")
+            out.write(magic + bytes.fromhex(key) + hashlib.sha256(payload).digest() + payload)
+        os.replace(tmp, folder / f"{key}.{suffix}")
         tmp = None
     except Exception:  # an optimisation must not fail the command
         pass
@@ -193,3 +239,25 @@ class _PolicyUnpickler(pickle.Unpickler):
             if isinstance(found, type) and issubclass(found, schema.Model):
                 return found
         raise pickle.UnpicklingError(f"a compiled-policy cache entry may not name {module}.{name}")
+
+
+class _PlanPickler(pickle.Pickler):
+    """Pickles a schema model as :func:`~medins.policy.plan.plain_model` of its class name and fields."""
+
+    def reducer_override(self, obj: object) -> object:
+        from pydantic import BaseModel  # writing follows a compile: pydantic is loaded already
+
+        if isinstance(obj, BaseModel):
+            from medins.policy.plan import plain_model
+
+            return plain_model, (type(obj).__name__, {name: getattr(obj, name) for name in type(obj).model_fields})
+        return NotImplemented
+
+
+class _PlanUnpickler(pickle.Unpickler):
+    """An unpickler for plan entries: the compiled policy's classes and the plain model, no schema class."""
+
+    def find_class(self, module: str, name: str) -> type:
+        if name in PLAN_ALLOWED.get(module, ()):
+            return super().find_class(module, name)
+        raise pickle.UnpicklingError(f"a compiled-plan cache entry may not name {module}.{name}")

@@ -25,6 +25,7 @@ from medins.errors import PolicyIssue, format_key_path
 from medins.policy.compiled import CLAIM_NAMES, DERIVED_NAMES, ITEM_NAMES, PAYER_NAMES
 from medins.policy.expr import ExprError, Expression, ExprEvalError
 from medins.policy.messages import dictionary
+from medins.policy.plan import field_codes  # noqa: F401 - where it was
 from medins.policy.schema import (
     Allowance,
     Approval,
@@ -87,12 +88,6 @@ def declared_codes(model: Policy) -> dict[str, tuple[str, ...]]:
         extra = tuple(c.code for c in model.vocabulary.get(name, ()) if c.code not in vocab.names)  # type: ignore[call-overload]
         out[name] = vocab.names + extra
     return out
-
-
-def field_codes(model: Policy) -> dict[str, tuple[str, ...]]:
-    """Claim/item field → the extra codes the policy declares for it (what its readers also accept)."""
-    return {f: tuple(c.code for c in model.vocabulary.get(v.name, ())) for f, v in FIELD_VOCABULARY.items()  # type: ignore[call-overload]
-            if model.vocabulary.get(v.name)}  # type: ignore[call-overload]
 
 
 def declared_values(model: Policy) -> dict[str, dict[str, str]]:

@@ -9,81 +9,24 @@ so a what-if run cannot smuggle in a malformed number either.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
 from datetime import date
-from decimal import Decimal
 
 from pydantic import ValidationError
 
-from medins.claims.fields import CLAIM_FIELDS, ITEM_FIELDS
 from medins.policy.expr import MissingEntry
-from medins.policy.schema import Band, Parameter, Policy, check_scalar, is_missing_entry
-
-#: Names the engine computes for every claim, usable in expressions next to the claim fields.
-DERIVED_NAMES = frozenset({
-    "service_date", "year", "age", "stay_days", "admissions", "inscope", "eligible", "class_b_inscope",
-    "rate", "total_items",
-})
-CLAIM_NAMES = frozenset(f.name for f in CLAIM_FIELDS)
-#: Named amounts a payer's expressions may read besides those (``medins/engine/payers.py``, docs/payers.md).
-PAYER_NAMES = frozenset({"out_of_catalogue", "over_limit", "self_pay_first", "basic_deductible", "basic_paid",
-                         "basic_cap_cut", "above_ceiling", "paid"})
-ITEM_NAMES = frozenset(f.name for f in ITEM_FIELDS)
+from medins.policy.plan import (  # noqa: F401 - the compiled policy's classes and names, here as before
+    CLAIM_NAMES,
+    DERIVED_NAMES,
+    ITEM_NAMES,
+    PAYER_NAMES,
+    CompiledPolicy,
+    CompiledVersion,
+    ParamSet,
+    ScaleBand,
+)
+from medins.policy.schema import Band, Parameter, Policy, check_scalar, is_missing_entry, iter_expressions
 
 _SET_KEY = re.compile(r"^(?P<name>[a-z][a-z0-9_]*)(?P<rest>(\.[^.\[\]=]+|\[\d+\](\.(upto|rate))?)*)$")
-
-
-@dataclass(frozen=True)
-class ScaleBand:
-    """One band in fen and ppm: (lo, hi] paid at rate; hi None = open."""
-
-    lo: int
-    hi: int | None
-    rate: Decimal
-    source: str | None
-
-
-@dataclass
-class ParamSet:
-    """Parameter values of one version: expression constants plus scales."""
-
-    constants: dict[str, object]
-    scales: dict[str, list[ScaleBand]]
-    missing: set[str]
-    sources: dict[str, str]
-
-
-@dataclass
-class CompiledVersion:
-    id: str
-    valid_from: date | str | None
-    valid_to: date | str | None
-    params: ParamSet
-
-
-@dataclass
-class CompiledPolicy:
-    """What the engine runs: the model plus resolved values per version."""
-
-    model: Policy
-    file: str
-    versions: list[CompiledVersion]
-    overrides: dict[str, str] = field(default_factory=dict)
-    benefit_year_start: str | None = "01-01"
-    #: Values of expressions already evaluated (``engine.context``): a year of claims repeats the same
-    #: dates and codes in every partition. Not part of the policy's identity, not pickled.
-    memo: dict = field(default_factory=dict, repr=False, compare=False)
-
-    def __getstate__(self) -> dict:
-        return {**self.__dict__, "memo": {}}
-
-    @property
-    def id(self) -> str:
-        return self.model.id
-
-    def label(self) -> str:
-        ids = ",".join(v.id for v in self.versions if v.id != "default")
-        return f"{self.model.id}@{ids}" if ids else self.model.id
 
 
 def _convert(value: object, unit: str | None, path: str) -> object:
@@ -258,7 +201,8 @@ def compile_policy(model: Policy, file: str, overrides: dict[str, str] | None = 
     for vid, _attr in version_dates:
         if vid not in known_versions:
             raise ValueError(f"--set versions.{vid}: no version {vid!r}; versions are {sorted(known_versions)}")
-    return CompiledPolicy(model, file, versions, overrides, start)
+    expressions = tuple(text for _loc, text, _holder in iter_expressions(model))
+    return CompiledPolicy(model, file, versions, overrides, start, expressions)
 
 
 def _version_date(given: str | None, params: ParamSet) -> date | str | None:

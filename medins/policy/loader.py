@@ -59,21 +59,23 @@ def find_policy(name: str) -> Path:
 
 
 def load_policy(name: str, overrides: dict[str, str] | None = None, set_file: str | Path | None = None,
-                *, only_known: bool = False, cache: bool = False) -> CompiledPolicy:
+                *, only_known: bool = False, cache: bool = False, plan: bool = False) -> CompiledPolicy:
     """Load, check and compile a policy; raise PolicyError (all issues, of the policy or of ``set_file``) or
     UsageError (bad --set). ``set_file``: parameters in the policy's own form (``--set-file``), applied
     before ``overrides``; with ``only_known`` (one file for several policies) names the policy lacks are skipped.
 
     ``cache``: reuse (and keep) the compiled policy on disk (:mod:`medins.policy.cache`), keyed by the file's
     bytes, the overrides, the ``set_file`` and medins' code — the command line's choice, so that a second run
-    skips YAML, validation, checks and compiling; only a policy without errors is ever kept."""
+    skips YAML, validation, checks and compiling; only a policy without errors is ever kept. With ``plan`` the
+    cached form may be the plan (``medins.policy.plan``: the models as plain fields, no pydantic import), for a
+    caller that only settles and explains (``medins calc``)."""
     path = find_policy(name)
     key = None
     if cache:
         from medins.policy import cache as disk
 
         key = disk.policy_key(path, _display_name(str(path)), overrides, set_file, only_known)
-        found = disk.load(key) if key else None
+        found = disk.load(key, plan=plan) if key else None
         if found is not None:
             return found
     model, file = _load_checked(str(path))

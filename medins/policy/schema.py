@@ -36,9 +36,9 @@ from typing import Annotated, Literal, Union, get_args, get_origin
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator, model_validator
 
-from medins.claims.fields import PAYER_FIELDS as FUND_FIELD_LABELS
 from medins.money import MoneyError, to_fen, to_ppm
 from medins.policy.messages import PolicyValueError as PVE
+from medins.policy.plan import PAYER_FIELDS, PayerOrderError, payer_order, self_pay_first_name
 from medins.textnorm import nfkc
 
 _NAME = r"^[a-z][a-z0-9_]*$"
@@ -445,8 +445,7 @@ class Scope(Model):
 
     def self_pay_first_name(self, index: int) -> str:
         """The name of rule ``index`` in reason codes and explanations: its ``id`` or its position."""
-        rule = self.self_pay_first[index]
-        return rule.id or f"self_pay_first[{index}]"
+        return self_pay_first_name(self, index)
 
 
 class Deductible(Model):
@@ -525,7 +524,6 @@ class Cap(Model):
 
 
 #: Payer fields a layer may write: the registry's fund fields after ``hifp_pay`` (the basic rule's own).
-PAYER_FIELDS = tuple(name for name in FUND_FIELD_LABELS if name != "hifp_pay")
 PayerField = Literal["hifob_pay", "hifmi_pay", "maf_pay", "hifes_pay", "cvlserv_pay", "oth_pay"]
 assert get_args(PayerField) == PAYER_FIELDS, "schema.PayerField must list the registry's payer fields"
 
@@ -737,34 +735,6 @@ class Policy(Model):
                               f"版本 {version.id!r} 覆盖了不存在的参数 {name!r}", code="unknown_parameter",
                               hint_en="declare it under parameters first", hint_zh="请先在 parameters 中声明")
         return self
-
-
-class PayerOrderError(ValueError):
-    """Two rules list the same payers in opposite orders: no single chain order exists."""
-
-
-def payer_order(model: Policy) -> list[str]:
-    """Payer ids in an order that keeps every rule's order (a stable topological sort).
-
-    Raises :class:`PayerOrderError` naming the two payers when rules disagree.
-    """
-    after: dict[str, set[str]] = {}
-    first_seen: list[str] = []
-    for rule in model.rules:
-        ids = [layer.id for layer in rule.layers]
-        for i, pid in enumerate(ids):
-            if pid not in after:
-                after[pid] = set()
-                first_seen.append(pid)
-            after[pid] |= set(ids[:i])
-    order: list[str] = []
-    while len(order) < len(first_seen):
-        ready = [p for p in first_seen if p not in order and after[p] <= set(order)]
-        if not ready:
-            left = [p for p in first_seen if p not in order]
-            raise PayerOrderError(f"rules list the payers {', '.join(left)} in different orders")
-        order.append(ready[0])
-    return order
 
 
 IDENT = re.compile(_NAME)

@@ -11,8 +11,7 @@ from collections.abc import Mapping
 from decimal import Decimal
 
 from medins.money import fen_to_yuan, ppm_to_percent
-from medins.policy.compiled import CompiledPolicy
-from medins.policy.schema import payer_order
+from medins.policy.plan import CompiledPolicy, payer_order
 from medins.report.explain_limits import (
     account_balance,
     basic_cap,

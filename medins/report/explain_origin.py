@@ -14,8 +14,8 @@ from collections.abc import Mapping
 from decimal import Decimal
 
 from medins.engine.context import _to_env, parse
-from medins.policy.compiled import CompiledPolicy
 from medins.policy.expr import _OPEN_KEY, ExprEvalError
+from medins.policy.plan import CompiledPolicy
 
 #: Facts the engine derives (never read from the bill as such), with how.
 DERIVED = {"service_date", "year", "stay_days", "admissions", "inscope", "eligible", "class_b_inscope", "total_items"}

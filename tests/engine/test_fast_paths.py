@@ -4,6 +4,7 @@ give exactly what the plain definitions give."""
 from __future__ import annotations
 
 import datetime as dt
+from decimal import Decimal
 
 import polars as pl
 from hypothesis import given, settings
@@ -257,6 +258,13 @@ def test_class_b_pro_rata_narrow_form_equals_the_exact_sum(data) -> None:
     frame = frame.with_columns(_bsum=pl.sum_horizontal(f"_b{k}_a" for k in range(3)))
     if _narrow_fits(*_maxima(frame, [f"_b{k}_r" for k in range(3)] + ["_boff"], ["_e0", "_bsum", "class_b_inscope"])):
         assert frame.select(pl.when(positive).then(class_b_raw(3, narrow=True))).to_series().to_list() == expected
+    # no offset on any row (every policy without a class-B reduction): the short narrow form, the same values
+    frame = frame.with_columns(_boff=pl.lit(0, pl.Int64))
+    plain = [(2 * sum(a * max(0, (r or 0) * e0) for a, r in bands) + 1_000_000 * e0) // (2_000_000 * e0) if e0 else None
+             for bands, e0, _off, _b in data]
+    if _narrow_fits(*_maxima(frame, [f"_b{k}_r" for k in range(3)] + ["_boff"], ["_e0", "_bsum", "class_b_inscope"])):
+        short = class_b_raw(3, narrow=True, offset=False)
+        assert frame.select(pl.when(positive).then(short)).to_series().to_list() == plain
 
 
 def test_class_b_narrow_form_is_taken_for_real_bills() -> None:
@@ -265,3 +273,28 @@ def test_class_b_narrow_form_is_taken_for_real_bills() -> None:
 
     assert _narrow_fits(1_000_000, 10**9, 10**9, 10**9)
     assert not _narrow_fits(1_000_000, 10**13, 10**13, 10**13)
+
+
+@settings(max_examples=30, deadline=None)
+@given(st.lists(st.tuples(st.sampled_from(["in_district", "in_city", "out_of_city", "nowhere", None]), st.booleans()),
+                min_size=1, max_size=12))
+def test_evaluations_sharing_a_mask_equal_each_evaluated_alone(rows) -> None:
+    """``Run.ev(..., shared=...)`` (the band rates of one rule: the mask's rows and their distinct values worked out
+    once) gives each expression the values and the reasons it gets evaluated alone — an unknown zone's
+    ``missing_parameter`` or ``missing_fact`` included — in any order of the expressions."""
+    from medins.policy.loader import load_policy
+
+    policy = load_policy("suqian-2007")
+    frame = pl.DataFrame([(i, 0, zone) for i, (zone, _m) in enumerate(rows)],
+                         schema={"_i": pl.Int64, "_v": pl.Int64, "hospital_zone": pl.String}, orient="row")
+    mask = pl.Series([m for _z, m in rows], dtype=pl.Boolean)
+    texts = [("max(0, rate - zone_offset[hospital_zone])", {"rate": Decimal(r)}) for r in ("0.5", "0.55", "0.7")]
+    texts.append(("deductible[hospital_zone]", {}))
+    alone, together = context.Run(policy, frame), context.Run(policy, frame)
+    shared: dict = {}
+    for text, extra in texts:
+        returns = "money" if not extra else "rate"
+        a = alone.ev(text, returns, mask=mask, extra=extra, required=True)
+        b = together.ev(text, returns, mask=mask, extra=extra, required=True, shared=shared)
+        assert a.to_list() == b.to_list(), text
+    assert alone.problems == together.problems

@@ -224,3 +224,18 @@ def test_policy_show_lists_each_payer() -> None:
     text = " ".join(proc.stdout.split())
     assert "large_assistance → maf_pay: base = inscope - paid" in text
     assert "tilted_assistance → maf_pay" in text and "deductible tilted_deductible / year" in text
+
+
+def test_an_unknown_fact_in_a_payer_base_rejects_that_claim_only() -> None:
+    """The payer's base is fused into its query (``Lazy.ev`` with ``required``); a claim whose base is unknown
+    (no birth date: no age) makes the payer settle again through the exact evaluator, which rejects that claim
+    ``missing_fact:age`` — the other claims, the same person's later one included, settle as they would alone."""
+    p = policy(payer(base="min(inscope - paid, age * 100)"))
+    born = {"birth_date": "1960-01-01"}
+    rows = settle_bills(p, [bill("11000", "2024-03-01", self_pay="1000", pid="A", person=born),
+                            bill("11000", "2024-03-02", self_pay="1000", pid="B"),
+                            bill("11000", "2024-04-02", self_pay="1000", pid="A", person=born)])
+    assert [(r["status"], r["reasons"], r["hifmi_pay"]) for r in rows] == [
+        ("settled", [], "5500.00"), ("rejected", ["missing_fact:age"], "0.00"), ("settled", [], "5500.00")]
+    alone = settle_bill(p, bill("11000", "2024-03-01", self_pay="1000", pid="A", person=born))
+    assert alone["hifmi_pay"] == rows[0]["hifmi_pay"]

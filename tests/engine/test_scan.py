@@ -151,3 +151,60 @@ def test_frames_of_a_few_rows_do_not_import_numpy() -> None:
             "running_max_before(f, x='x', h0='h', group=['g'], out='m');"
             "assert 'numpy' not in sys.modules, 'numpy imported'")
     subprocess.run([sys.executable, "-c", code], check=True, timeout=120)
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.tuples(st.integers(0, 4), st.sampled_from(["a", "b", None])), min_size=1, max_size=40),
+       st.data(), st.booleans())
+def test_large_frames_group_by_sequence_as_the_sort_does(groups, data, permutation) -> None:
+    """A large frame's grouping (rows taken in ``_seq`` order, then a stable sort of the nearly sorted keys) is the
+    permutation the sort by key × n + seq gives — or none, where the frame already is in that order — and a
+    ``_seq`` that does not number the rows 0 … n−1 (a number twice) takes the sort."""
+    n = len(groups)
+    seq = data.draw(st.permutations(range(n))) if permutation else data.draw(st.lists(st.integers(0, n), min_size=n,
+                                                                                       max_size=n))
+    frame = pl.DataFrame({"p": [g for g, _b in groups], "b": [b for _g, b in groups], SEQUENCE: seq},
+                         schema={"p": pl.Int64, "b": pl.String, SEQUENCE: pl.Int64})
+    key = state._dense_key(frame, ["p", "b"])
+    with numpy_from(1):
+        large = state._order_by_sequence(key, frame[SEQUENCE])
+    with numpy_from(10**9):
+        small = group_order(frame.with_columns(_key=key), ["_key"])
+    if large is None:
+        assert not permutation
+        return
+    assert (large[0] is None) == (small[0] is None)
+    if large[0] is not None:
+        assert large[0].to_list() == small[0].to_list()
+
+
+def test_a_shorter_frame_scans_in_views_of_the_longest_frames_workspace() -> None:
+    """The workspace keeps the longest frame's arrays (a batch's partitions reuse them): a shorter frame gets views
+    of their first rows, a longer one fresh arrays, and every scan gives what the recurrence gives."""
+    from medins.engine import scan
+
+    long, short = scan.Workspace.of(50), scan.Workspace.of(20)
+    assert short[scan.X].base is long.full[scan.X]  # a view of the longer frame's array
+    assert len(short[scan.X]) == 20 and len(short.mask) == 20 and scan.Workspace.of(80).size == 80
+    for n in (40, 7, 40, 90, 3):
+        frame = frame_of([(i % 4, (i * 37) % 500, None if i % 3 else 700, None) for i in range(n)], list(range(n)))
+        _small, large = both(frame, x="x", limit="l", h0="h")
+        assert (large["b"].to_list(), large["a"].to_list()) == reference(frame)
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.tuples(st.integers(0, 3), st.integers(-50, 500), st.sampled_from([None, 0, 7, UNLIMITED - 100])),
+                min_size=1, max_size=30), st.sampled_from([1, 10**9]))
+def test_a_sum_never_clipped_gives_each_row_its_amount(drawn, numpy_rows) -> None:
+    """``benefits._never_clipped``: where it holds (no negative amount, no history plus running sum near
+    ``UNLIMITED``), the state column without a limit gives every row exactly its amount (after − before = x) —
+    what settle_benefits takes for ``eligible`` when no rule has a ceiling, without the scan."""
+    from medins.engine.benefits import _never_clipped
+
+    frame = frame_of([(g, x, None, h) for g, x, h in drawn], list(range(len(drawn))))
+    if not _never_clipped(frame, "x", "h"):
+        assert min(x for _g, x, _h in drawn) < 0 or max(h or 0 for _g, _x, h in drawn) > 1 << 59
+        return
+    with numpy_from(numpy_rows):
+        out = clamped_cumsum(frame, x="x", limit="l", h0="h", group=["g"], out_before="b", out_after="a")
+    assert (out["a"] - out["b"]).to_list() == frame["x"].to_list()
