@@ -372,7 +372,8 @@ def _settle_claims(policy, claim_files: list[tuple[Stored, int]], item_files: li
 
             lines = pl.concat([_load(f).with_columns(pl.col("claim_row") + offset) for f, offset in item_files],
                               rechunk=True) if item_files else ITEMS_SCHEMA.to_frame()
-    settled = settle(policy, claims, lines, keep=(*BATCH_KEEP, "row"))
+    # the codes as texts only (``BATCH_KEEP``): the output writes them, the summary aggregate reads the reasons'
+    settled = settle(policy, claims, lines, keep=(*BATCH_KEEP, "row"), lists=False)
     del claims, lines
     if not settled["row"].is_sorted():  # claims grouped from line items come in claim order
         settled = settled.sort("row")
@@ -745,11 +746,11 @@ def _append_csv(frame: pl.DataFrame, out: BinaryIO) -> None:
 
 
 def _empty_output(kind: Format) -> pl.DataFrame:
-    from medins.batch import output_table
+    from medins.batch import BATCH_KEEP, SUMMARY_FACTS, output_table
 
     schema = {c: pl.String for c in OUTPUT_COLUMNS} | {c: pl.Int64 for c in MONEY_OUTPUTS}
     schema |= {"reasons": pl.List(pl.String), "unchecked": pl.List(pl.String),
-               "assumed": pl.List(pl.String), "_reasons": pl.String}
+               "assumed": pl.List(pl.String)} | dict.fromkeys(BATCH_KEEP[len(SUMMARY_FACTS):], pl.String)
     return _prepare(output_table(pl.DataFrame(schema=schema)), kind, MONEY_OUTPUTS)
 
 

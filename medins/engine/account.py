@@ -10,22 +10,23 @@ from __future__ import annotations
 
 import polars as pl
 
-from medins.engine.context import Run
+from medins.engine.context import Lazy, Run
 from medins.engine.state import clamped_cumsum, first_in_group, group_order
 from medins.policy.plan import PAYER_FIELDS
 
 
-def settle_account(run: Run) -> None:
+def settle_account(run: Run, q: Lazy | None = None) -> Lazy:
     """Add ``acct_pay`` (fen): min(balance, patient share) on claims the account ``pays`` for.
 
-    One query before the year-to-date scan (``Run.lazy``): the patient's part, the rows paid for and the credit.
+    One query before the year-to-date scan (``q``, the caller's pending steps, else ``Run.lazy``): the patient's
+    part, the rows paid for and the credit. Returns the query after the scan, pending: the totals continue it (one
+    collect for both).
     """
     account = run.policy.model.account
-    q = run.lazy().with_columns(pl.min_horizontal("hifp_pay", "total").alias("hifp_pay"))
+    q = (run.lazy() if q is None else q).with_columns(pl.min_horizontal("hifp_pay", "total").alias("hifp_pay"))
     q.with_columns(_part=pl.col("total") - pl.sum_horizontal("hifp_pay", *PAYER_FIELDS))
     if account is None:
-        q.with_columns(acct_pay=pl.lit(0, pl.Int64)).collect()
-        return
+        return q.with_columns(acct_pay=pl.lit(0, pl.Int64))
     q.with_columns(_pays=q.ev(account.pays, "bool", mask=pl.col("_ok")).fill_null(False),
                    _credit=q.ev(account.credit, "money").fill_null(0))
     f = q.collect().frame
@@ -45,4 +46,4 @@ def settle_account(run: Run) -> None:
     q = run.lazy().with_columns(acct_pay=pl.col("_a1") - pl.col("_a0"))
     if run.trace:  # trace: balance
         q.with_columns(_tr_acct_pays=pl.col("_pays"), _tr_acct_limit=pl.col("_limit"), _tr_acct0=pl.col("_a0"))
-    q.drop("_pays", "_credit", "_first_year", "_opening", "_limit", "_ax", "_a0", "_a1").collect()
+    return q.drop("_pays", "_credit", "_first_year", "_opening", "_limit", "_ax", "_a0", "_a1")

@@ -11,13 +11,15 @@ from __future__ import annotations
 
 import polars as pl
 
-from medins.engine.codes import lists_by_pattern, pattern, replace_columns
+from medins.engine.codes import pattern, replace_columns, texts_by_pattern
 from medins.engine.context import ASSUMED, Lazy, Run
 from medins.policy.plan import CompiledPolicy
 
 #: The reasons, as codes joined by ";" (null: none) — string ops beat list ops tenfold. Until ``settle`` joins them
 #: (``Run.finish_codes``, after the rules stage) they are bits (``engine/codes.py``), and this column is absent.
 REASON_COLUMNS = "_reasons"
+#: The checks not done for want of facts, as codes joined by ";" (null: none); a list only in the settlement.
+UNCHECKED = "_unchecked"
 
 
 def add_reason(run: Run, code: str | pl.Expr, flag: pl.Expr, *, prefix: str = "") -> None:
@@ -58,8 +60,18 @@ def _admissibility(run: Run, defer: bool) -> None:
     q = run.lazy(defer=defer)
     _categories(q)
     unchecked: list[tuple[str, pl.Expr]] = []  # (code, rows where the check could not be decided)
+    temporaries: list[str] = []
+
+    def column(value: pl.Expr) -> pl.Expr:
+        # A condition read twice (its reason, and whether it could be decided) is a column of the query, computed
+        # once: common parts are only shared within one ``with_columns``, and the unchecked flags come last.
+        name = f"_adm{len(temporaries)}"
+        temporaries.append(name)
+        q.with_columns(value.alias(name))
+        return pl.col(name)
+
     if adm.unlisted_hospitals == "not_designated":
-        bound = q.ev(adm.hospitals_when, "bool").fill_null(True) if adm.hospitals_when else pl.lit(True)
+        bound = column(q.ev(adm.hospitals_when, "bool").fill_null(True)) if adm.hospitals_when else pl.lit(True)
         q.code(REASON_COLUMNS, "not_designated", bound & pl.col("_listed").not_())
         # Only the hospital's name decides (a zone alone does not say which hospital): without a name, or
         # a stated ``designated``, the check is listed as not done rather than passed in silence.
@@ -73,8 +85,8 @@ def _admissibility(run: Run, defer: bool) -> None:
     for check in adm.checks:
         if not check.enabled:
             continue
-        applies = q.ev(check.when, "bool") if check.when else None
-        reject = q.ev(check.reject_if, "bool", mask=None if applies is None else applies.fill_null(False))
+        applies = column(q.ev(check.when, "bool")) if check.when else None
+        reject = column(q.ev(check.reject_if, "bool", mask=None if applies is None else applies.fill_null(False)))
         app = pl.lit(True) if applies is None else applies
         q.code(REASON_COLUMNS, check.code, app & reject)
         unchecked.append((check.code, app.fill_null(False) & reject.is_null()))
@@ -82,13 +94,13 @@ def _admissibility(run: Run, defer: bool) -> None:
         concerned = q.ev(rule.when, "bool").fill_null(True) if rule.when else pl.lit(True)
         unchecked.append((rule.code, concerned))
     chunks = pattern([flag for _code, flag in unchecked])
-    q.with_columns(pl.lit([], pl.List(pl.String)).alias("_unchecked"),
-                   *(p.alias(f"_uc{c}") for c, p in enumerate(chunks)))
+    q.with_columns(pl.lit(None, pl.String).alias(UNCHECKED), *(p.alias(f"_uc{c}") for c, p in enumerate(chunks)))
+    q.drop(*temporaries)
     run = q.collect()
     if unchecked:
         names = [f"_uc{c}" for c in range(len(chunks))]
-        lists = lists_by_pattern([code for code, _flag in unchecked], [run.frame[n] for n in names])
-        run.frame = replace_columns(run.frame, names, lists.alias("_unchecked"))
+        texts = texts_by_pattern([code for code, _flag in unchecked], [run.frame[n] for n in names])
+        run.frame = replace_columns(run.frame, names, texts.alias(UNCHECKED))
 
 
 def check_sources(policy: CompiledPolicy) -> dict[str, str]:

@@ -170,6 +170,27 @@ def lists_by_pattern(codes: list[str], patterns: list[pl.Series]) -> pl.Series:
     return out
 
 
+def texts_by_pattern(codes: list[str], patterns: list[pl.Series]) -> pl.Series:
+    """Per row, the ``codes`` whose bit is set joined by ";" in order (null when none): :func:`lists_by_pattern`
+    as text, the form the engine holds its code columns in until the settlement (``_reasons``, ``_assumed``).
+
+    Why text: a batch writes the codes joined; a list per row would be joined again for a million rows.
+    """
+    if not patterns:
+        raise ValueError("no codes")
+    if patterns[0].len() == 0:  # (``replace_strict`` of no rows keeps the integer type)
+        return pl.Series(dtype=pl.String)
+    keys = pl.DataFrame([bits.alias(f"_p{c}") for c, bits in enumerate(patterns)])
+    distinct = keys.unique(maintain_order=True)
+    texts = [";".join(code for k, code in enumerate(codes) if row[k // BITS] >> (k % BITS) & 1) or None
+             for row in distinct.iter_rows()]
+    if len(patterns) == 1:  # one integer key: a lookup (no join)
+        return patterns[0].replace_strict(distinct.to_series(), pl.Series(texts, dtype=pl.String),
+                                          return_dtype=pl.String)
+    table = distinct.with_columns(_t=pl.Series(texts, dtype=pl.String))
+    return keys.join(table, on=keys.columns, how="left", maintain_order="left")["_t"]
+
+
 def pattern(flags: list[pl.Expr]) -> list[pl.Expr]:
     """Int64 bit patterns of ``flags`` (bit k % BITS of pattern k // BITS: flag k holds; null counts as false)."""
     out = []

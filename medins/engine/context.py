@@ -182,7 +182,7 @@ class Run:
             return repeat(None, n, dtype)
         expr = parse(text)
         cols = sorted(c for c in expr.names if c in base.columns)
-        native = self.native(text, returns, extra=extra, frame=base) if _native_pays(returns, base, cols) else None
+        native = self.native(text, returns, extra=extra, frame=base) if _native_pays(returns, base.schema, cols) else None
         if native is not None and native.trouble is None and not required:
             value = native.value if mask is None else pl.when(pl.lit(mask)).then(native.value)
             return base.with_columns(value.cast(dtype).alias("_native"))["_native"]  # a constant too
@@ -222,7 +222,7 @@ class Run:
         return full.scatter(rows["_i"], values)
 
     def native(self, text: str, returns: str, *, extra: dict[str, object] | None = None,
-               frame: pl.DataFrame | None = None) -> Native | None:
+               frame: pl.DataFrame | None = None, schema: pl.Schema | None = None) -> Native | None:
         """The compiled Polars form of ``text`` (``engine/native.py``) for ``frame``'s columns, or None.
 
         For a stage that wants to fuse an expression into its own ``with_columns``: ``value`` is in
@@ -230,9 +230,10 @@ class Run:
         where it is true must go through :meth:`ev`, which alone gives their value and reason. Compiled
         once per policy, expression, kind, parameters and column types (kept in the policy's memo).
         """
-        base = self.frame if frame is None else frame
+        if schema is None:  # ``schema``: a stage's pending query's (no frame built just to hold it)
+            schema = (self.frame if frame is None else frame).schema
         expr = parse(text)
-        cols = tuple(sorted((c, str(base.schema[c])) for c in expr.names if c in base.columns))
+        cols = tuple(sorted((c, str(schema[c])) for c in expr.names if c in schema))
         key = ("native", text, returns, cols, tuple(sorted((extra or {}).items(), key=lambda kv: kv[0])))
         memo = self.policy.memo
         try:
@@ -241,7 +242,7 @@ class Run:
             found, key = _MISSING, None
         if found is _MISSING:
             constants = [{**self.constants(v), **(extra or {})} for v in range(len(self.policy.versions))]
-            found = compile_expression(expr, returns, base.schema, constants, _is_money)
+            found = compile_expression(expr, returns, schema, constants, _is_money)
             if key is not None:
                 memo[key] = found
         return found  # type: ignore[return-value]
@@ -365,11 +366,9 @@ class Lazy:
             return pl.lit(None, dtype)
         schema = self.schema
         cols = sorted(c for c in parse(text).names if c in schema)
-        # the columns the expression reads are all the native form looks at (by its names): an empty frame of
-        # those alone, not of the stage's hundred-odd columns (a Series each, for every expression of a bill)
-        shape = pl.DataFrame(schema={c: schema[c] for c in cols})
-        # a constant (parameters only) is a literal natively: fused rather than evaluated on its own
-        native = self.run.native(text, returns, frame=shape) if not cols or _native_pays(returns, shape, cols) else None
+        # a constant (parameters only) is a literal natively: fused rather than evaluated on its own; the schema
+        # alone is handed on (an empty frame of a wide schema costs a Series per column, per expression)
+        native = self.run.native(text, returns, schema=schema) if not cols or _native_pays(returns, schema, cols) else None
         if native is not None and (native.trouble is None or self.defer) and (not required or self.defer):
             value = native.value if mask is None else pl.when(mask).then(native.value)
             # The rows ``ev`` would hand to the evaluator, and (``required``) those it would reject as unknown:
@@ -402,14 +401,14 @@ class Lazy:
         return self.run
 
 
-def _native_pays(returns: str, frame: pl.DataFrame, cols: list[str]) -> bool:
+def _native_pays(returns: str, schema: pl.Schema, cols: list[str]) -> bool:
     """Whether the native form is the faster one: a condition, or a value read from dates or numbers.
 
     Why not always: an amount or rate looked up by codes alone (``deductible[hospital_zone]``) reads a
     handful of distinct values, and the memoised path (one hash, a memo hit and a gather) costs a
     fraction of per-row look-ups and guards; dates and amounts have too many distinct values for it.
     """
-    return returns == "bool" or any(frame.schema[c] not in (pl.String, pl.Boolean) for c in cols)
+    return returns == "bool" or any(schema[c] not in (pl.String, pl.Boolean) for c in cols)
 
 
 #: Memoised expression values kept per policy before the memo starts afresh (bounds its memory).

@@ -63,4 +63,4 @@ def admission_ordinals(run: Run, grouping: Grouping) -> None:
         notes = differs.select("_i", _note=note)
         run.frame = run.frame.join(notes, on="_i", how="left", maintain_order="left").with_columns(
             _unchecked=pl.when(pl.col("_note").is_null()).then(pl.col("_unchecked"))
-            .otherwise(pl.col("_unchecked").list.concat(pl.concat_list(pl.col("_note"))))).drop("_note")
+            .otherwise(pl.concat_str("_unchecked", "_note", separator=";", ignore_nulls=True))).drop("_note")

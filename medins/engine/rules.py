@@ -143,6 +143,17 @@ def _unsettled_zones(q: Lazy) -> None:
     settle out-of-province care (that goes by the cross-region rules of 异地就医); saying so tells the
     user what to do, where a failed table lookup would only say ``policy_error``.
     """
+    unknown: dict[tuple[str, tuple[str, ...]], pl.Expr] = {}  # (fact, known values) -> a column, computed once
+
+    def outside(fact: str, known: list[str]) -> pl.Expr:
+        # rules (and versions) keyed by the same table share its look-up: one ``is_in`` per row, not one per rule
+        key = (fact, tuple(known))
+        if key not in unknown:
+            name = f"_unknown{len(unknown)}"
+            q.with_columns((pl.col(fact).is_not_null() & ~pl.col(fact).cast(pl.String).is_in(known)).alias(name))
+            unknown[key] = pl.col(name)
+        return unknown[key]
+
     for fact, code in KEYED_FACTS.items():
         if fact not in q.schema:
             continue
@@ -155,9 +166,10 @@ def _unsettled_zones(q: Lazy) -> None:
                 if not keyed or any(k.endswith("+") for keys in keyed for k in keys):  # "3+": open, every value fits
                     continue
                 known = sorted(set.intersection(*keyed))
-                flag = (pl.col("_rule") == idx) & (pl.col("_v") == v_idx) & value.is_not_null() \
-                    & ~value.cast(pl.String).is_in(known)
+                flag = (pl.col("_rule") == idx) & (pl.col("_v") == v_idx) & outside(fact, known)
                 q.code(REASON_COLUMNS, value, flag, prefix=f"{code}:")
+    if unknown:
+        q.drop(*(col.meta.output_name() for col in unknown.values()))
 
 
 def _account_needs(q: Lazy) -> None:

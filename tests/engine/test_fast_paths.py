@@ -11,8 +11,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from medins.engine import context
-from medins.engine.codes import flags_to_lists
-from medins.engine.settle import claim_order
+from medins.engine.codes import flags_to_lists, pattern, texts_by_pattern
+from medins.engine.settle import _by_person_day, claim_order
 from medins.engine.state import UNLIMITED, clamped_cumsum, group_order, running_max_before
 
 rows = st.lists(st.tuples(st.sampled_from([1, 2, None]), st.sampled_from(["in", "out", None]),
@@ -83,6 +83,17 @@ def test_flags_become_lists_in_check_order(matrix) -> None:
     assert flags_to_lists(flags).to_list() == [[c for c, on in zip(codes, row, strict=True) if on] for row in matrix]
 
 
+@given(st.lists(st.lists(st.booleans(), min_size=70, max_size=70), min_size=0, max_size=8), st.integers(1, 70))
+def test_flags_become_joined_text_in_check_order(matrix, n) -> None:
+    """The text form (``_unchecked``): the same codes joined by ";", null when none — one or two bit patterns."""
+    codes = [f"c{k}" for k in range(n)]
+    patterns = pl.select(p.alias(f"_p{c}") for c, p in enumerate(pattern([pl.lit(pl.Series([row[k] for row in matrix]))
+                                                                          for k in range(n)]))).get_columns()
+    want = [";".join(c for c, on in zip(codes, row, strict=False) if on) or None for row in matrix]
+    texts = texts_by_pattern(codes, patterns)
+    assert texts.dtype == pl.String and texts.to_list() == want
+
+
 @settings(max_examples=100)
 @given(st.lists(st.tuples(st.sampled_from(["P1", "P2", "P10", "Q"]),
                           st.dates(dt.date(2008, 1, 1), dt.date(2008, 1, 5))), min_size=1, max_size=25))
@@ -100,6 +111,18 @@ def test_claim_order_is_person_then_date_then_row(data) -> None:
         mine = seen.filter(pl.col("person_id") == pid)
         assert mine.rows() == sorted(mine.rows(), key=lambda r: (r[1], r[2]))
 
+
+
+@given(st.lists(st.tuples(st.sampled_from(["P1", "P2", None]), st.integers(0, 3)), min_size=2, max_size=12))
+def test_person_day_sort_gives_up_when_persons_share_the_hash_bits(data) -> None:
+    """Persons whose hash bits collide (here: every person hashes to 0) are seen, and the exact sort used instead."""
+    claims = pl.DataFrame({"person_id": [p for p, _ in data], "day": [d for _, d in data]},
+                          schema={"person_id": pl.String, "day": pl.Int64})
+    shared = _by_person_day(claims, pl.lit(0, pl.UInt64), pl.col("day"), 4)
+    persons = claims["person_id"].n_unique()
+    assert (shared is None) == (persons > 1)
+    found = _by_person_day(claims, pl.col("person_id").hash(seed=20071), pl.col("day"), 4)
+    assert found is not None and found[1][-1] + 1 == persons  # distinct hashes: kept, one number a person
 
 
 @settings(max_examples=150)

@@ -29,8 +29,8 @@ ROOT = Path(__file__).resolve().parents[2]
 #: Benefits (ceiling, deductible, bands, cap and payers): 110 before its state columns became one query each and
 #: its eager passes were fused (28), 19 since a policy without payers, ceilings or a mode of deductible runs no
 #: step for them and the basic bands are one query.
-BOUNDS = {"engine.prepare": 3, "engine.scope": 2, "engine.admissibility": 8, "engine.rules": 22,
-          "engine.benefits": 21, "engine.account": 20, "engine.totals": 2}
+BOUNDS = {"engine.prepare": 3, "engine.scope": 2, "engine.admissibility": 4, "engine.rules": 15,
+          "engine.benefits": 21, "engine.account": 12, "engine.totals": 2}
 
 
 #: One bill of the three-payer policy (basic fund, 大额 and 倾斜救助), its published worked example: the payer chain

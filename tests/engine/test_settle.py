@@ -78,3 +78,26 @@ def test_class_b_pro_rata_is_exact_beyond_int64_intermediates(monkeypatch) -> No
     monkeypatch.setattr(benefits, "_narrow_fits", lambda *_args: False)
     assert settle_bill(uncapped, normal) == narrow
     assert narrow["fund_pay_sumamt"] == f"{_pro_rata(Decimal('48765.43'), Decimal('12345.67')):.2f}"
+
+
+def test_code_texts_without_lists_are_the_lists_joined() -> None:
+    """``settle(lists=False)`` (the partitioned batch) gives the same settlement without the list columns; the
+    texts it keeps instead are those lists joined by ";" (null when empty), as the output writes them."""
+    import polars as pl
+
+    from medins.batch import BATCH_KEEP
+    from medins.claims.readers import read_claims
+    from medins.engine.settle import CODE_LISTS, OUTPUT_COLUMNS, settle
+
+    policy = load_policy("suqian-2007")
+    from pathlib import Path
+
+    claims = read_claims(Path(__file__).resolve().parents[2] / "examples" / "claims.csv").claims
+    both = settle(policy, claims, keep=BATCH_KEEP)
+    texts = settle(policy, claims, keep=BATCH_KEEP, lists=False)
+    assert texts.columns == [c for c in (*OUTPUT_COLUMNS, *BATCH_KEEP) if c not in CODE_LISTS]
+    assert texts.equals(both.drop(*CODE_LISTS))
+    for name, text in CODE_LISTS.items():
+        joined = both.select(pl.when(pl.col(name).list.len() > 0).then(pl.col(name).list.join(";"))).to_series()
+        assert joined.to_list() == both[text].to_list()
+    assert both["unchecked"].list.len().sum() > 0 and both["assumed"].list.len().sum() > 0  # not vacuous
