@@ -264,6 +264,18 @@ def test_calendar_tables_equal_the_calendar_functions_day_by_day(kind, k) -> Non
         assert table[offset] == expected, (day, kind, k)
 
 
+@pytest.mark.parametrize("first, last", [(dt.date(1950, 1, 1), dt.date(2100, 12, 31)), (dt.date(1969, 12, 31),
+                                          dt.date(1970, 1, 2)), (dt.date(1, 1, 1), dt.date(1, 1, 3)),
+                                          (dt.date(2024, 2, 28), dt.date(2024, 2, 28))])
+def test_days_are_the_date_range(first, last) -> None:
+    """The tables' days, counted as day numbers, are ``pl.date_range``'s dates (days before 1970 too)."""
+    from medins.engine.native import _days
+
+    days = _days(first, last)
+    expected = pl.date_range(first, last, "1d", eager=True)
+    assert days.dtype == pl.Date and days.equals(expected) and days.len() == (last - first).days + 1
+
+
 #: Offsets around the edges of the month tables: none, small, a year and more, and the first ones that take
 #: a day of 1950-2100 before year 1 or past year 9999 (where the table has no entry, as add_months raises).
 EDGE_MONTHS = (0, 1, -1, 2, 11, 12, 13, -12, -13, 48, 1200, -23388, -23389, 94788, 94789, 10**6, -10**6)
