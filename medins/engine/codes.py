@@ -133,11 +133,24 @@ class Codes:
 def replace_columns(frame: pl.DataFrame, drop: list[str], *add: pl.Series) -> pl.DataFrame:
     """``frame`` without the columns ``drop``, with ``add`` (in place of a column of the same name, else last).
 
-    Why not ``drop(...).with_columns(...)``: each is a query of its own; this only rearranges the columns.
+    Why not ``drop(...).with_columns(...)``: each is a query of its own; this only rearranges the columns. And not
+    a new frame of the kept columns' list: building one reads every column in Python (~0.7 ms on a stage's
+    hundred-odd columns, a dozen times a bill); a copy of the frame (its columns shared, not copied) changed in
+    place by Polars' own column operations gives the same frame for a fraction.
     """
     new = {s.name: s for s in add}
-    kept = [new.pop(c.name, c) for c in frame.get_columns() if c.name not in drop]
-    return pl.DataFrame([*kept, *new.values()])
+    out = frame.clone()  # the columns shared: ``frame`` itself is never changed
+    for name in dict.fromkeys(drop):
+        if name in out.columns:
+            out.drop_in_place(name)
+    at = {name: i for i, name in enumerate(out.columns)}
+    appended = []
+    for name, column in new.items():
+        if name in at:
+            out.replace_column(at[name], column)
+        else:
+            appended.append(column)
+    return out.hstack(appended, in_place=True) if appended else out
 
 
 def _as_text(value: object) -> str:
