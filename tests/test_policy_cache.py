@@ -187,25 +187,29 @@ def test_an_entry_of_another_key_is_not_used(folder) -> None:
 
 
 @pytest.mark.skipif(not hasattr(os, "geteuid"), reason="POSIX owners and modes")
-def test_an_entry_others_may_write_is_not_trusted(folder, no_compile) -> None:
+@pytest.mark.parametrize("plan", [False, True], ids=["entry", "plan"])
+def test_an_entry_others_may_write_is_not_trusted(folder, no_compile, plan) -> None:
+    """The full entry and calc's plan entry alike: writable by others, it is a miss, compiled again."""
     load_policy("suqian-2007", cache=True)
-    entry = _only_entry(folder)
+    entry = _only_entry(folder).with_suffix(".plan" if plan else ".pickle")
     entry.chmod(0o666)
-    assert cache.load(entry.stem) is None
-    assert load_policy("suqian-2007", cache=True).id == "suqian-2007"  # compiled again, rewritten 0600
-    assert not _only_entry(folder).stat().st_mode & 0o077
+    assert cache.load(entry.stem, plan=plan) is None
+    assert load_policy("suqian-2007", cache=True, plan=plan).id == "suqian-2007"  # compiled again, rewritten 0600
+    assert not entry.stat().st_mode & 0o077
     no_compile()
-    assert load_policy("suqian-2007", cache=True).id == "suqian-2007"
+    assert load_policy("suqian-2007", cache=True, plan=plan).id == "suqian-2007"
 
 
 @pytest.mark.skipif(not hasattr(os, "symlink") or sys.platform == "win32", reason="POSIX symlinks")
-def test_a_symlinked_entry_is_not_followed(folder, tmp_path) -> None:
+@pytest.mark.parametrize("plan", [False, True], ids=["entry", "plan"])
+def test_a_symlinked_entry_is_not_followed(folder, tmp_path, plan) -> None:
     load_policy("suqian-2007", cache=True)
-    entry = _only_entry(folder)
-    real = tmp_path / "elsewhere.pickle"
+    entry = _only_entry(folder).with_suffix(".plan" if plan else ".pickle")
+    assert cache.load(entry.stem, plan=plan) is not None
+    real = tmp_path / f"elsewhere{entry.suffix}"
     entry.rename(real)
     entry.symlink_to(real)
-    assert cache.load(entry.stem) is None
+    assert cache.load(entry.stem, plan=plan) is None
 
 
 def test_an_unwritable_cache_is_skipped(tmp_path, monkeypatch, capsys) -> None:
