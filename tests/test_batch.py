@@ -275,15 +275,15 @@ def test_a_failing_write_leaves_no_file(tmp_path, monkeypatch) -> None:
 def test_a_failing_partitioned_write_leaves_no_file(tmp_path, monkeypatch, tiny_partitions) -> None:
     """The out-of-core path writes all or nothing too, and leaves no temporary folder behind."""
     calls = {"n": 0}
-    original = medins.partitioned._append_csv
+    original = medins.partitioned.write_csv
 
-    def broken(frame, out):
+    def broken(frame, out, *args, **kwargs):
         calls["n"] += 1
         if calls["n"] == 3:  # the third output range
             raise OSError(28, "No space left on device")
-        return original(frame, out)
+        return original(frame, out, *args, **kwargs)
 
-    monkeypatch.setattr(medins.partitioned, "_append_csv", broken)
+    monkeypatch.setattr(medins.partitioned, "write_csv", broken)
     with pytest.raises(OutputError, match="disk is full"):
         run_batch(EXAMPLE, SUQIAN, tmp_path / "out.csv")
     assert list(tmp_path.iterdir()) == []

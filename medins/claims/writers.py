@@ -14,7 +14,7 @@ import os
 from collections.abc import Collection
 from functools import cache
 from pathlib import Path
-from typing import Literal
+from typing import IO, Literal
 
 import polars as pl
 
@@ -52,15 +52,16 @@ def write_table(df: pl.DataFrame, path: str | Path, *, format: Format | None = N
     out = _prepare(df, fmt, money_columns)
     if into is not None:
         with writing(path.parent):
-            _write(out, str(into), fmt, bom)
+            _write(out, str(into), fmt, bom, money_columns)
         return
     with atomic_path(path, f".{fmt}") as tmp:
-        _write(out, tmp, fmt, bom)
+        _write(out, tmp, fmt, bom, money_columns)
 
 
-def _write(out: pl.DataFrame, file: str, fmt: Format, bom: bool) -> None:
+def _write(out: pl.DataFrame, file: str, fmt: Format, bom: bool, money_columns: Collection[str] = ()) -> None:
+    """Write ``out`` as :func:`_prepare` made it (CSV: ``money_columns`` still Int64 fen, see :func:`write_csv`)."""
     if fmt == "csv":
-        out.write_csv(file, include_bom=bom)
+        write_csv(out, file, money_columns, bom=bom)
     elif fmt == "parquet":
         out.write_parquet(file)
     else:
@@ -115,8 +116,10 @@ def guard_formula(col: pl.Expr) -> pl.Expr:
 
 
 def _prepare(df: pl.DataFrame, fmt: Format, money_columns: Collection[str]) -> pl.DataFrame:
-    """``df`` as written in ``fmt``: :func:`format_text`, then :func:`format_money` (each cell on its own)."""
-    return format_money(format_text(df, fmt, money_columns), fmt, money_columns)
+    """``df`` as :func:`_write` takes it: :func:`format_text`, then :func:`format_money` (each cell on its own),
+    except for CSV, whose money :func:`write_csv` formats as it writes (Int64 fen until then)."""
+    text = format_text(df, fmt, money_columns)
+    return text if fmt == "csv" else format_money(text, fmt, money_columns)
 
 
 def format_text(df: pl.DataFrame, fmt: Format, money_columns: Collection[str] = ()) -> pl.DataFrame:
@@ -166,3 +169,28 @@ def format_money(df: pl.DataFrame, fmt: Format, money_columns: Collection[str]) 
         exprs.append((yuan_text(fen) if fmt == "xlsx" else yuan_decimal(fen, precision=38 if fmt == "csv" else 18))
                      .alias(name))
     return df.with_columns(exprs)
+
+
+#: A zero amount as written in CSV: the text of a zero Decimal(38, 2).
+ZERO_YUAN = "0.00"
+
+
+def write_csv(df: pl.DataFrame, file: str | Path | IO[bytes], money_columns: Collection[str] = (), *,
+              include_header: bool = True, bom: bool = False) -> None:
+    """``df`` (text formatted: :func:`format_text`; ``money_columns`` Int64 fen) written as CSV to ``file`` (a
+    path, or an open binary file appended to), money as yuan text with two decimals (:func:`format_money`).
+
+    Why zeros are written as the null text: Polars writes a Decimal cell at about twice the cost of an
+    integer (a 128-bit number turned to digits), while a null cell is a fixed text copied as it is; and zero
+    is most of a settlement's money cells (a policy pays from a few of the national list's funds, the others'
+    columns are all zero). So each zero amount is made null and nulls are written as ``0.00``, the very text
+    of a zero Decimal(38, 2): the same bytes, and the write of 1,000,000 claims a quarter cheaper. That is only
+    sound when no other cell is null (a null stays an empty cell): a table holding a null is written plainly.
+    """
+    if not money_columns or any(column.has_nulls() for column in df.iter_columns()):
+        format_money(df, "csv", money_columns).write_csv(file, include_header=include_header, include_bom=bom)
+        return
+    fen = [pl.col(name).cast(pl.Int64) for name in money_columns]
+    zeros_null = df.with_columns(yuan_decimal(pl.when(col != 0).then(col), precision=38).alias(name)
+                                 for col, name in zip(fen, money_columns, strict=True))
+    zeros_null.write_csv(file, include_header=include_header, include_bom=bom, null_value=ZERO_YUAN)
