@@ -84,9 +84,10 @@ from medins.errors import InputError
 PIECE_BYTES = 16 * 1024 * 1024
 #: Rows of a Parquet input read at a time.
 PIECE_ROWS = 200_000
-#: Output rows put back in order at a time. Two ranges are in flight while writing (one formatted, one
-#: appended), so this sets the write's share of peak memory: at 250,000 the 1M-claim benchmark peaked at
-#: 1,015 MiB, at 100,000 at 870–890 MiB for the same CPU time (50,000 saved little more).
+#: Output rows put back in order at a time, so this sets the write's share of peak memory. Measured when two
+#: ranges were in flight (one formatted, one appended; now one at a time): at 250,000 the 1M-claim benchmark
+#: peaked at 1,015 MiB, at 100,000 at 870–890 MiB for the same CPU time (50,000 saved little more); with
+#: one range, 25,000 to 200,000 rows write in the same CPU time.
 RANGE_ROWS = 100_000
 _SEED = 20071
 #: A part of the file kept between passes: a spill file, or the table itself when the file is small.
@@ -409,7 +410,7 @@ def _finish_partition(settled: pl.DataFrame, folder: Path | None, k: int,
 
 @contextmanager
 def _finisher() -> Iterator[ThreadPoolExecutor]:
-    """One thread that finishes partitions (or appends output) while this one goes on.
+    """One thread that finishes partitions while this one goes on.
 
     Why a thread: the engine's many short Polars passes, and the Python between them, leave the second CPU
     idle much of the time; Polars releases the interpreter while it works, so the finisher's formatting
