@@ -183,3 +183,17 @@ def field_codes(model: Any) -> dict[str, tuple[str, ...]]:
     return {f: tuple(c.code for c in model.vocabulary.get(v.name, ())) for f, v in FIELD_VOCABULARY.items()
             if model.vocabulary.get(v.name)}
 
+
+
+def declared_values(model: Any) -> dict[str, dict[str, str]]:
+    """Claim/item field → {word: code} for a claims file: each declared code to itself, its aliases to it.
+
+    Why as value mappings: the claims reader already applies ``--map`` values per field and accepts a
+    code mapped to itself as declared (``parse.declared_codes``), so the policy's codes need no second path.
+    Why here: ``medins batch`` needs it for a policy read from the plan cache, without the checks' pydantic.
+    """
+    out: dict[str, dict[str, str]] = {}
+    for f, vocab in FIELD_VOCABULARY.items():
+        for extra in model.vocabulary.get(vocab.name, ()):
+            out.setdefault(f, {}).update({extra.code: extra.code, **dict.fromkeys(extra.aliases, extra.code)})
+    return out
