@@ -181,6 +181,25 @@ def store(key: str, compiled: CompiledPolicy) -> None:
         _write(folder, key, magic, suffix, dump, compiled)
 
 
+def plan_of(compiled: CompiledPolicy) -> CompiledPolicy:
+    """``compiled`` as a plan entry holds it, every schema model as its fields (``compiled`` itself when it is
+    one already, or when it does not pickle as a plan: a policy built by hand).
+
+    Why: a process handed a policy (``medins batch --jobs N``'s workers) imports whatever its pickle names; the
+    plan names no schema class, so a worker settles without importing pydantic and the schema models, whichever
+    form the caller loaded. The engine reads the models' fields only, so both settle the same
+    (``tests/test_plan_cache.py``).
+    """
+    from medins.policy.plan import PlainModel
+
+    if isinstance(compiled.model, PlainModel):
+        return compiled
+    try:
+        return _PlanUnpickler(io.BytesIO(_dump_plan(compiled))).load()
+    except Exception:  # not a compiled policy of schema models: handed over as it is
+        return compiled
+
+
 def _dump(compiled: CompiledPolicy) -> bytes:
     return pickle.dumps(compiled, protocol=pickle.HIGHEST_PROTOCOL)
 
