@@ -397,14 +397,14 @@ def main() -> None:
 
 @contextmanager
 def _only_command(whole: typer.Typer, command: list[str]) -> Iterator[None]:
-    """While a small command runs, the app holds that command alone (its other commands and groups put back after).
+    """While a small command or ``batch`` runs, the app holds that command alone (the others put back after).
 
     Why: Typer builds the Click command of every command and group on each run, reading each function's parameters
-    three times (~8 ms: the most of ``calc``'s dispatch), to run one. A small command's parsing, help and errors
+    three times (~8 ms: the most of ``calc``'s dispatch), to run one. That command's parsing, help and errors
     read only its own command (and the root's options, which stay): the same words either way, from the one
     Typer app. Any other first argument (an option, a group, a typo to suggest a name for) gets the whole app.
     """
-    if not command or command[0] not in SMALL_COMMANDS or not isinstance(whole, typer.Typer):
+    if not command or command[0] not in ALONE_COMMANDS or not isinstance(whole, typer.Typer):
         yield
         return
     commands, groups = whole.registered_commands, whole.registered_groups
@@ -448,6 +448,9 @@ _AT_EXIT: list = []
 #: Commands that settle or show a handful of rows (:func:`_quiet_gc`): they allocate tens of thousands of small
 #: objects (imports, schema classes, Polars expressions), none of them cyclic garbage worth collecting.
 SMALL_COMMANDS = frozenset({"calc"})
+#: Commands run on an app holding them alone (:func:`_only_command`): the small ones, and ``batch``, whose
+#: start-up is paid before every claims file (it keeps the collector: its memory matters).
+ALONE_COMMANDS = SMALL_COMMANDS | {"batch"}
 
 
 def _argv_lang() -> Literal["zh", "en"]:
