@@ -3,11 +3,12 @@
 Why a module of its own: settling a bill needs the compiled policy — resolved parameter values per version,
 the expressions, the model's rules, scope and account read as attributes — but none of the validation that
 made it. ``medins.policy.compiled`` (which compiles, and imports pydantic and the schema models) re-exports
-everything here, so the engine, the explanations and ``medins calc`` with a cached policy import this module
-alone: pydantic and the 30 schema models cost more than the rest of ``calc``'s own start-up.
+everything here, so the engine, the explanations, ``medins calc`` and ``medins batch`` (and its workers) with a
+cached policy import this module alone: pydantic and the 30 schema models cost more than the rest of ``calc``'s own
+start-up, and a fifth of ``batch``'s.
 
 :class:`PlainModel` is a schema model's fields as frozen attributes, what the plan cache
-(``medins.policy.cache``) turns each model into when it is written for ``calc``: the engine reads a model's
+(``medins.policy.cache``) turns each model into when it is written for ``calc`` and ``batch``: the engine reads a model's
 fields only (no pydantic method), so it runs the same on both (``tests/test_plan_cache.py`` settles every
 policy's examples both ways).
 """
