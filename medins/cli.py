@@ -339,6 +339,8 @@ def _evaluate_annotations(typer_app: typer.Typer) -> None:
     does, so it builds the same parameters from the same objects, once. :func:`main` calls it on the app it runs,
     after :func:`_only_command`: ``calc`` and ``batch`` evaluate their own annotations, not every command's.
     """
+    if not isinstance(typer_app, typer.Typer):  # an app stood in by a caller (a test): Typer's own path
+        return
     import inspect
 
     infos = [*typer_app.registered_commands, typer_app.registered_callback]
