@@ -21,7 +21,9 @@ from medins.engine.codes import replace_columns
 from medins.engine.context import Run
 from medins.engine.fused import collected, repeat, with_columns
 from medins.engine.ordinals import admission_ordinals
+from medins.engine.rules import BUCKETS, bucket_names
 from medins.engine.state import (
+    SEQUENCE,
     UNLIMITED,
     Grouping,
     _not_negative,
@@ -39,17 +41,40 @@ PERSON_YEAR = ["_pk", "year"]  # _pk: the person, numbered in claim order (settl
 
 
 def _grouping(run: Run, bucket: str | None) -> Grouping:
-    """The (person, benefit year, ``bucket``) grouping, computed once per distinct bucket column.
+    """The (person, benefit year, ``bucket``) grouping, computed once per distinct partition of the rules.
 
     ``bucket`` None, or a column holding one value on every row: the (person, benefit year) grouping (kept under
     the key ``""``), which the payers' state uses too — one sort for both where a policy's buckets are all one.
+
+    A state-bucket column (``rules.BUCKETS``) is the bucket of the claim's rule: claims are grouped by the
+    number of their rule's bucket among the distinct ones (``_rule`` gathered, small integers), which groups them
+    exactly as the bucket's texts do without hashing a text per row; two bucket columns whose rules share
+    buckets alike share the grouping.
     """
+    rules = run.policy.model.rules
+    if bucket is not None and bucket in BUCKETS and rules:
+        names = bucket_names(rules, bucket)
+        numbers = {name: k for k, name in enumerate(dict.fromkeys(names), start=1)}
+        codes = [numbers[name] for name in names]
+        key = f"rules:{codes}"  # the partition of the rules into buckets, whatever their names
+        if key not in run.groupings:
+            column = pl.Series(codes, dtype=pl.Int64).gather(run.frame["_rule"])  # null where no rule
+            if column.null_count():
+                column = column.fill_null(0)
+            if _constant(column):
+                run.groupings[key] = _grouping(run, None)
+            else:
+                narrow = pl.DataFrame([run.frame[c] for c in (*PERSON_YEAR, SEQUENCE) if c in run.frame.columns]
+                                      + [column.alias("_bucket")])  # columns side by side: no query
+                run.groupings[key] = group_order(narrow, [*PERSON_YEAR, "_bucket"])
+        return run.groupings[key]
     if bucket is None or _constant(run.frame[bucket]):
         if "" not in run.groupings:
             run.groupings[""] = group_order(run.frame, PERSON_YEAR)
         return run.groupings[""]
     if bucket not in run.groupings:
-        same = next((name for name in run.groupings if name and run.frame[name].equals(run.frame[bucket])), None)
+        same = next((name for name in run.groupings if name in run.frame.columns
+                     and run.frame[name].equals(run.frame[bucket])), None)
         run.groupings[bucket] = run.groupings[same] if same else group_order(run.frame, [*PERSON_YEAR, bucket])
     return run.groupings[bucket]
 
