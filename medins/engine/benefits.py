@@ -13,13 +13,13 @@ that rounded amount.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NamedTuple
 
 import polars as pl
 
 from medins.engine.codes import replace_columns
 from medins.engine.context import Run
-from medins.engine.fused import collected, repeat, with_columns
+from medins.engine.fused import collected, repeat
 from medins.engine.ordinals import admission_ordinals
 from medins.engine.rules import BUCKETS, bucket_names
 from medins.engine.state import (
@@ -254,16 +254,51 @@ def _scale_for(run: Run, bands: Bands, version: int) -> list[ScaleBand]:
     return run.policy.versions[version].params.scales.get(bands.scale, [])
 
 
-def band_parts(run: Run, which, prefix: str, lower: pl.Expr, upper: pl.Expr, *, only: str | None = None,
-               num: bool = True) -> None:
-    """Add ``{prefix}num`` (fen×ppm; Int64, or Int128 when the frame's amounts need it), ``{prefix}sum``
-    (fen in paid bands) and per-band columns.
+def band_parts(run: Run, which, prefix: str, lower: pl.Expr, upper: pl.Expr, *, only: str | None = None) -> None:
+    """Add ``{prefix}num`` (fen×ppm; Int64, or Int128 when the frame's amounts need it): Σ over the bands of the
+    part of the claim's paid interval [lower, upper] in the band × the band's rate.
 
-    ``which(rule)`` gives the rule's Bands (or None); the claim's paid interval is [lower, upper].
-    ``only``: a boolean column; rates are evaluated only on its rows (a payer's rate must not reject a
-    claim the payer does not settle). ``num`` False: no ``{prefix}num`` (the basic fund sums its bands with the
-    class-B reduction itself), so the band columns are one query and the interval is not kept.
+    ``which(rule)`` gives the rule's Bands (or None). ``only``: a boolean column; rates are evaluated only on its
+    rows (a payer's rate must not reject a claim the payer does not settle). One query: the band columns
+    (:func:`_band_query`) are kept only with ``run.trace`` (``--explain`` reads them; nothing else does).
     """
+    bands = _band_query(run, which, prefix, lower, upper, only=only)
+    # Σ a_k × r_k ≤ (Σ a_k) × max r ≤ width × (upper − lower) × max r: Int64 when that bound fits (any real bill),
+    # else Int128 (the same sums; the bound, from the interval and the rates that can occur, is known before).
+    paid = _top(run.frame, (upper - lower).clip(lower_bound=0))
+    wide = pl.Int64 if _fits_int64(bands.rate, bands.width, paid) else pl.Int128
+    summed = pl.lit(0, wide)
+    for k in range(bands.width):
+        summed = summed + pl.col(f"{prefix}{k}_a").cast(wide) * pl.col(f"{prefix}{k}_r").fill_null(0).cast(wide)
+    query = bands.query.with_columns(**{f"{prefix}num": summed})
+    kept = [*bands.added, f"{prefix}num"] if run.trace else [f"{prefix}num"]
+    run.frame = replace_columns(run.frame, [], *collected(query, kept).get_columns())
+
+
+def _fits_int64(rate: int, width: int, paid: int) -> bool:
+    """Whether Σ of ``width`` parts of at most ``paid`` fen × rates of at most ``rate`` ppm stays below 2^62."""
+    return rate * width * paid < 1 << 62
+
+
+def _top(frame: pl.DataFrame, value: pl.Expr) -> int:
+    """The largest ``value`` of the frame (0 when it has no rows or none is known)."""
+    return int(frame.select(value.max()).item() or 0) if frame.height else 0
+
+
+class _Bands(NamedTuple):
+    """:func:`_band_query`'s pending query and what is known of its columns before it runs."""
+
+    query: pl.LazyFrame
+    added: list[str]  # the band columns it adds (kept with ``run.trace``)
+    width: int  # the most bands of any (rule, version)
+    rate: int  # no band rate (ppm) of any row exceeds it in absolute value, nor 10^6
+    offsets: list[pl.Series]  # the class-B offsets' values (ppm), null outside their rows
+
+
+def _band_query(run: Run, which, prefix: str, lower: pl.Expr, upper: pl.Expr, *, only: str | None) -> _Bands:
+    """The query adding per band k ``{prefix}k_lo``, ``_hi``, ``_r`` (edges and rate), ``{prefix}k_a`` (the part of
+    [lower, upper] in the band), and ``{prefix}off``, ``{prefix}sum``, ``{prefix}width`` — not yet collected, so
+    that the caller's own sums join the same query and only the columns read later are materialised."""
     rules = run.policy.model.rules
     width = max(
         [len(_scale_for(run, b, v)) for r in rules if (b := which(r)) for v in range(len(run.policy.versions))],
@@ -275,6 +310,8 @@ def band_parts(run: Run, which, prefix: str, lower: pl.Expr, upper: pl.Expr, *, 
                                  for k in range(width) for p in ("lo", "hi", "r")}
     offset: pl.Expr = pl.lit(0, pl.Int64)
     temporary: dict[str, pl.Series] = {}
+    offsets: list[pl.Series] = []
+    top_rate = 1_000_000
     for idx, rule in enumerate(rules):
         bands = which(rule)
         if bands is None:
@@ -294,18 +331,20 @@ def band_parts(run: Run, which, prefix: str, lower: pl.Expr, upper: pl.Expr, *, 
                                              shared=shared)
                     rate_expr: pl.Expr = pl.col(name).clip(0, 1_000_000)  # in the query: not a pass of its own
                 else:
-                    rate_expr = pl.lit(int(band.rate * 1_000_000), pl.Int64)
+                    fixed = int(band.rate * 1_000_000)
+                    top_rate = max(top_rate, abs(fixed))
+                    rate_expr = pl.lit(fixed, pl.Int64)
                 for p, value in (("lo", pl.lit(band.lo, pl.Int64)), ("hi", pl.lit(band.hi, pl.Int64)), ("r", rate_expr)):
                     key = f"{prefix}{k}_{p}"
                     exprs[key] = pl.when(where).then(value).otherwise(exprs[key])
             if bands.class_b_offset:
                 name = f"_t{prefix}_{idx}_{v}_off"
                 temporary[name] = run.ev(bands.class_b_offset, "rate", mask=mask, required=True, shared=shared)
+                offsets.append(temporary[name])
                 offset = pl.when(where).then(pl.col(name).fill_null(0)).otherwise(offset)
     # One lazy query: the (rule, version) conditions the chains share are computed once (``fused.py``).
     query = (run.frame.lazy().with_columns(**temporary).with_columns(**exprs, **{f"{prefix}off": offset})
-             .with_columns(_lower=lower, _upper=upper)
-             .with_columns(_paid_width=(pl.col("_upper") - pl.col("_lower")).clip(lower_bound=0)))
+             .with_columns(_lower=lower, _upper=upper))
     parts = list(range(width))
     query = query.with_columns(
         (pl.min_horizontal(pl.col("_upper"), pl.col(f"{prefix}{k}_hi").fill_null(UNLIMITED))
@@ -316,31 +355,12 @@ def band_parts(run: Run, which, prefix: str, lower: pl.Expr, upper: pl.Expr, *, 
         total = total + pl.col(f"{prefix}{k}_a")
     query = query.with_columns(**{f"{prefix}sum": total, f"{prefix}width": pl.lit(width)})
     added = [*exprs, f"{prefix}off", *(f"{prefix}{k}_a" for k in parts), f"{prefix}sum", f"{prefix}width"]
-    if not num:
-        run.frame = replace_columns(run.frame, [], *collected(query, added).get_columns())
-        return
-    f = replace_columns(run.frame, [], *collected(query, [*added, "_paid_width"]).get_columns())
-    # Σ a_k × r_k ≤ (Σ a_k) × max r: Int64 when that bound fits (any real bill), else Int128.
-    wide = pl.Int64 if _fits_int64(f, [f"{prefix}{k}_r" for k in parts], "_paid_width") else pl.Int128
-    summed = pl.lit(0, wide)
-    for k in parts:
-        summed = summed + pl.col(f"{prefix}{k}_a").cast(wide) * pl.col(f"{prefix}{k}_r").fill_null(0).cast(wide)
-    sums = collected(f.lazy().with_columns(**{f"{prefix}num": summed}), [f"{prefix}num"])
-    run.frame = replace_columns(f, ["_paid_width"], *sums.get_columns())
+    return _Bands(query, added, width, top_rate, offsets)
 
 
 def _half_up(num: pl.Expr, den: pl.Expr) -> pl.Expr:
     """Round num/den half up (num ≥ 0, den > 0), Int128 in, Int64 out."""
     return ((num * 2 + den) // (den * 2)).cast(pl.Int64)
-
-
-def _fits_int64(frame: pl.DataFrame, rates: list[str], amount: str) -> bool:
-    """Whether every |rate| × |amount| of the frame stays below 2^62 (so their difference fits an Int64)."""
-    if frame.height == 0 or not rates:
-        return True
-    top = frame.select(pl.max_horizontal(pl.col(r).abs().max() for r in rates).alias("r"),
-                       pl.col(amount).abs().max().alias("a")).row(0)
-    return all(v is None for v in top) or (top[0] or 0) * (top[1] or 0) < 1 << 62
 
 
 def _basic_bands(run: Run) -> None:
@@ -357,24 +377,22 @@ def _basic_bands(run: Run) -> None:
             continue
         axis_lower = pl.when(pl.col("_rule") == idx).then(lo).otherwise(axis_lower)
         axis_upper = pl.when(pl.col("_rule") == idx).then(hi).otherwise(axis_upper)
-    band_parts(run, lambda r: r.bands, "_b", axis_lower, axis_upper, num=False)
-    # Class B pro rata (A-SQ-4): band k pays A_k × max(0, r_k − off × B/E), rounded half up once.
-    width = int(run.frame["_bwidth"][0]) if run.frame.height else 0
-    rates = [f"_b{k}_r" for k in range(width)]
-    top = _maxima(run.frame, [*rates, "_boff"], ["_e0", "_bsum", "class_b_inscope"])
-    offsets = run.frame["_boff"]
-    narrow = _narrow_fits(*top) and (offsets.min() or 0) >= 0
-    raw = class_b_raw(width, narrow=narrow, offset=bool(offsets.max() or 0))
-    run.frame = with_columns(run.frame, _raw=pl.when(pl.col("_ok") & (pl.col("_e0") > 0)).then(raw).otherwise(0))
-
-
-def _maxima(frame: pl.DataFrame, rates: list[str], amounts: list[str]) -> tuple[int, ...]:
-    """The largest |rate| of ``rates`` (one figure) and the largest |value| of each of ``amounts``."""
-    if frame.height == 0:
-        return (0,) * (1 + len(amounts))
-    row = frame.select(pl.max_horizontal(pl.col(r).abs().max() for r in rates).alias("_r") if rates
-                       else pl.lit(0).alias("_r"), *(pl.col(a).abs().max() for a in amounts)).row(0)
-    return tuple(int(v or 0) for v in row)
+    bands = _band_query(run, lambda r: r.bands, "_b", axis_lower, axis_upper, only=None)
+    # Class B pro rata (A-SQ-4): band k pays A_k × max(0, r_k − off × B/E), rounded half up once — in the same query,
+    # in the narrow form where the largest values that can occur allow it: the rates' and offsets' (known), the
+    # largest E and B, and Σ A_k ≤ width × (upper − lower).
+    offset_top = max((int(s.abs().max() or 0) for s in bands.offsets), default=0)
+    if run.frame.height:
+        paid, e0, class_b = run.frame.select((axis_upper - axis_lower).clip(lower_bound=0).max(),
+                                             pl.col("_e0").abs().max(), pl.col("class_b_inscope").abs().max()).row(0)
+    else:
+        paid = e0 = class_b = 0
+    narrow = (_narrow_fits(max(bands.rate, offset_top), int(e0 or 0), bands.width * int(paid or 0), int(class_b or 0))
+              and all((s.min() or 0) >= 0 for s in bands.offsets))
+    raw = class_b_raw(bands.width, narrow=narrow, offset=any(s.max() or s.min() for s in bands.offsets))
+    query = bands.query.with_columns(_raw=pl.when(pl.col("_ok") & (pl.col("_e0") > 0)).then(raw).otherwise(0))
+    kept = [*bands.added, "_raw"] if run.trace else ["_raw"]
+    run.frame = replace_columns(run.frame, [], *collected(query, kept).get_columns())
 
 
 def _narrow_fits(rate: int, e0: int, paid: int, class_b: int) -> bool:
