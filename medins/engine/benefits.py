@@ -58,9 +58,12 @@ def _grouping(run: Run, bucket: str | None) -> Grouping:
         codes = [numbers[name] for name in names]
         key = f"rules:{codes}"  # the partition of the rules into buckets, whatever their names
         if key not in run.groupings:
-            column = pl.Series(codes, dtype=pl.Int64).gather(run.frame["_rule"])  # null where no rule
-            if column.null_count():
-                column = column.fill_null(0)
+            rule = run.frame["_rule"]
+            if _constant(rule) or codes == list(range(1, len(codes) + 1)):  # one rule, or a bucket per rule: no query
+                column = rule
+            else:
+                column = pl.Series(codes, dtype=pl.Int64).gather(rule)
+            # null where no rule settles the claim: a value of its own for ``group_order``, as a null bucket text was
             if _constant(column):
                 run.groupings[key] = _grouping(run, None)
             else:
@@ -329,7 +332,10 @@ def _band_query(run: Run, which, prefix: str, lower: pl.Expr, upper: pl.Expr, *,
                     name = f"_t{prefix}_{idx}_{v}_{k}"
                     temporary[name] = run.ev(bands.rate, "rate", mask=mask, extra={"rate": band.rate}, required=True,
                                              shared=shared)
-                    rate_expr: pl.Expr = pl.col(name).clip(0, 1_000_000)  # in the query: not a pass of its own
+                    rate_expr: pl.Expr = pl.col(name)
+                    low, high = temporary[name].min(), temporary[name].max()  # Series reductions: no query
+                    if low is not None and not 0 <= low <= high <= 1_000_000:  # type: ignore[operator]
+                        rate_expr = rate_expr.clip(0, 1_000_000)  # in the query: not a pass of its own
                 else:
                     fixed = int(band.rate * 1_000_000)
                     top_rate = max(top_rate, abs(fixed))
@@ -381,7 +387,7 @@ def _basic_bands(run: Run) -> None:
     # Class B pro rata (A-SQ-4): band k pays A_k × max(0, r_k − off × B/E), rounded half up once — in the same query,
     # in the narrow form where the largest values that can occur allow it: the rates' and offsets' (known), the
     # largest E and B, and Σ A_k ≤ width × (upper − lower).
-    offset_top = max((int(s.abs().max() or 0) for s in bands.offsets), default=0)
+    offset_top = max((abs(int(v or 0)) for s in bands.offsets for v in (s.min(), s.max())), default=0)
     if run.frame.height:
         paid, e0, class_b = run.frame.select((axis_upper - axis_lower).clip(lower_bound=0).max(),
                                              pl.col("_e0").abs().max(), pl.col("class_b_inscope").abs().max()).row(0)
@@ -390,9 +396,16 @@ def _basic_bands(run: Run) -> None:
     narrow = (_narrow_fits(max(bands.rate, offset_top), int(e0 or 0), bands.width * int(paid or 0), int(class_b or 0))
               and all((s.min() or 0) >= 0 for s in bands.offsets))
     raw = class_b_raw(bands.width, narrow=narrow, offset=any(s.max() or s.min() for s in bands.offsets))
-    query = bands.query.with_columns(_raw=pl.when(pl.col("_ok") & (pl.col("_e0") > 0)).then(raw).otherwise(0))
-    kept = [*bands.added, "_raw"] if run.trace else ["_raw"]
-    run.frame = replace_columns(run.frame, [], *collected(query, kept).get_columns())
+    paying = pl.col("_ok") & (pl.col("_e0") > 0)
+    if run.trace:
+        query = bands.query.with_columns(_raw=pl.when(paying).then(raw).otherwise(0))
+        run.frame = replace_columns(run.frame, [], *collected(query, [*bands.added, "_raw"]).get_columns())
+        return
+    # Without the trace only ``_raw`` is read, 0 where the claim pays nothing (rejected, or no expense in scope):
+    # the bands are worked out on the other rows alone, the same expressions row by row, and put in place by ``_i``.
+    rows = bands.query.filter(paying).select("_i", raw.alias("_raw")).collect()
+    column = repeat(0, run.frame.height, pl.Int64).scatter(rows["_i"], rows["_raw"])
+    run.frame = replace_columns(run.frame, [], column.alias("_raw"))
 
 
 def _narrow_fits(rate: int, e0: int, paid: int, class_b: int) -> bool:
