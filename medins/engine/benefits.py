@@ -296,6 +296,7 @@ class _Bands(NamedTuple):
     width: int  # the most bands of any (rule, version)
     rate: int  # no band rate (ppm) of any row exceeds it in absolute value, nor 10^6
     offsets: list[pl.Series]  # the class-B offsets' values (ppm), null outside their rows
+    banded: pl.Expr  # the rows of a (rule, version) with bands: elsewhere no band has an edge, a rate or an offset
 
 
 def _band_query(run: Run, which, prefix: str, lower: pl.Expr, upper: pl.Expr, *, only: str | None) -> _Bands:
@@ -315,6 +316,7 @@ def _band_query(run: Run, which, prefix: str, lower: pl.Expr, upper: pl.Expr, *,
     temporary: dict[str, pl.Series] = {}
     offsets: list[pl.Series] = []
     top_rate = 1_000_000
+    banded: pl.Expr = pl.lit(False)
     for idx, rule in enumerate(rules):
         bands = which(rule)
         if bands is None:
@@ -326,6 +328,7 @@ def _band_query(run: Run, which, prefix: str, lower: pl.Expr, upper: pl.Expr, *,
             if not mask.any():
                 continue
             where = (pl.col("_rule") == idx) & (pl.col("_v") == v) & pl.col("_ok")
+            banded = banded | where
             shared: dict = {}  # the band rates (and offset) of one mask: its rows and their distinct values once
             for k, band in enumerate(_scale_for(run, bands, v)):
                 if bands.rate is not None:
@@ -361,7 +364,7 @@ def _band_query(run: Run, which, prefix: str, lower: pl.Expr, upper: pl.Expr, *,
         total = total + pl.col(f"{prefix}{k}_a")
     query = query.with_columns(**{f"{prefix}sum": total, f"{prefix}width": pl.lit(width)})
     added = [*exprs, f"{prefix}off", *(f"{prefix}{k}_a" for k in parts), f"{prefix}sum", f"{prefix}width"]
-    return _Bands(query, added, width, top_rate, offsets)
+    return _Bands(query, added, width, top_rate, offsets, banded)
 
 
 def _half_up(num: pl.Expr, den: pl.Expr) -> pl.Expr:
@@ -401,9 +404,10 @@ def _basic_bands(run: Run) -> None:
         query = bands.query.with_columns(_raw=pl.when(paying).then(raw).otherwise(0))
         run.frame = replace_columns(run.frame, [], *collected(query, [*bands.added, "_raw"]).get_columns())
         return
-    # Without the trace only ``_raw`` is read, 0 where the claim pays nothing (rejected, or no expense in scope):
-    # the bands are worked out on the other rows alone, the same expressions row by row, and put in place by ``_i``.
-    rows = bands.query.filter(paying).select("_i", raw.alias("_raw")).collect()
+    # Without the trace only ``_raw`` is read, 0 where the claim pays nothing (rejected, or no expense in scope) and
+    # where no band applies (no rate, no offset: every term is 0): the bands are worked out on the other rows alone,
+    # the same expressions row by row, and put in place by ``_i``.
+    rows = bands.query.filter(paying & bands.banded).select("_i", raw.alias("_raw")).collect()
     column = repeat(0, run.frame.height, pl.Int64).scatter(rows["_i"], rows["_raw"])
     run.frame = replace_columns(run.frame, [], column.alias("_raw"))
 
