@@ -148,8 +148,13 @@ def test_evaluated_annotations_build_the_same_parameters() -> None:
     assert _describe(typer.main.get_command(strings).commands["cmd"]) == before
 
 
-def test_medins_commands_have_evaluated_annotations() -> None:
+def test_medins_commands_have_evaluated_annotations_when_the_whole_app_runs(monkeypatch) -> None:
+    """``main`` evaluates the annotations of the app it runs (the whole app for ``--help``; ``calc`` alone for calc,
+    ``tests/test_startup_imports.py``)."""
     from medins import cli
 
+    monkeypatch.setattr("sys.argv", ["medins", "--help"])
+    with pytest.raises(SystemExit):
+        cli.main()
     funcs = [info.callback for info in cli.app.registered_commands + cli.policy_app.registered_commands]
     assert funcs and all(not isinstance(a, str) for f in funcs for a in f.__annotations__.values())
