@@ -25,6 +25,8 @@ from medins.commands.batch import batch
 from medins.commands.coercion import install as install_plain_coercion
 from medins.commands.common import LangOpt, PolicyOpt, SetFileOpt, SetOpt, console, lang_of, missing_parameters, parse_sets
 from medins.commands.premium import premium
+from medins.quietgc import SMALL_COMMANDS
+from medins.quietgc import quiet_gc as _quiet_gc
 
 #: ``-h`` as well as ``--help`` on every command and group.
 CONTEXT = {"help_option_names": ["-h", "--help"]}
@@ -371,7 +373,8 @@ def main() -> None:
                              hint_en="rename the file (or retype the value) in UTF-8",
                              hint_zh="请用 UTF-8 重命名该文件(或重新输入该值)")
         with _only_command(app, sys.argv[1:2]):
-            _evaluate_annotations(app)
+            if isinstance(app, typer.Typer):  # (a test may stand a plain function in for the app)
+                _evaluate_annotations(app)
             app()
     except MedinsError as exc:
         from rich.console import Console
@@ -416,39 +419,6 @@ def _only_command(whole: typer.Typer, command: list[str]) -> Iterator[None]:
         yield
     finally:
         whole.registered_commands, whole.registered_groups = commands, groups
-
-
-def _quiet_gc(command: list[str]) -> bool:
-    """Turn the cyclic garbage collector off for a small command; whether it was on (to turn it on again).
-
-    Why: during start-up CPython runs a generation-0 collection every 700 allocations and older ones now
-    and then, walking every object created so far, for garbage that is not there. Reference counting
-    still frees everything acyclic at once. ``batch`` and the other commands, whose memory matters, keep
-    the collector. :func:`main` turns it on again when it returns, so a program that calls ``main()``
-    (tests, embedding) gets the state it had.
-
-    The interpreter's last collection at exit runs even with the collector off and walks every object
-    of the imports once more (a fifth of ``calc``'s CPU): at exit, before it, the objects are frozen
-    (``gc.freeze``: out of its sight). Registered with :mod:`atexit`, so it only happens when the process
-    ends anyway.
-    """
-    if not command or command[0] not in SMALL_COMMANDS or not gc.isenabled():
-        return False
-    gc.disable()
-    if gc.freeze not in _AT_EXIT:
-        import atexit
-
-        atexit.register(gc.freeze)  # atexit functions run before the interpreter's last collection
-        _AT_EXIT.append(gc.freeze)
-    return True
-
-
-#: What :func:`_quiet_gc` registered with atexit already (once per process is enough).
-_AT_EXIT: list = []
-
-#: Commands that settle or show a handful of rows (:func:`_quiet_gc`): they allocate tens of thousands of small
-#: objects (imports, schema classes, Polars expressions), none of them cyclic garbage worth collecting.
-SMALL_COMMANDS = frozenset({"calc"})
 
 
 def _argv_lang() -> Literal["zh", "en"]:
