@@ -25,6 +25,8 @@ from medins.commands.batch import batch
 from medins.commands.coercion import install as install_plain_coercion
 from medins.commands.common import LangOpt, PolicyOpt, SetFileOpt, SetOpt, console, lang_of, missing_parameters, parse_sets
 from medins.commands.premium import premium
+from medins.quietgc import SMALL_COMMANDS
+from medins.quietgc import quiet_gc as _quiet_gc
 
 #: ``-h`` as well as ``--help`` on every command and group.
 CONTEXT = {"help_option_names": ["-h", "--help"]}
@@ -337,7 +339,8 @@ def _evaluate_annotations(typer_app: typer.Typer) -> None:
     ``--help`` included), each time evaluating the annotation strings afresh — a third of building the tree.
     ``inspect.get_annotations(eval_str=True)`` is the evaluation Typer's own ``inspect.signature(eval_str=True)``
     does, so it builds the same parameters from the same objects, once. :func:`main` calls it on the app it runs,
-    after :func:`_only_command`: ``calc`` and ``batch`` evaluate their own annotations, not every command's.
+    after :func:`_only_command`: ``calc`` and ``batch`` evaluate their own annotations, not every command's
+    (all fourteen cost ~5 ms); a function evaluated already is left as it is.
     """
     if not isinstance(typer_app, typer.Typer):  # an app stood in by a caller (a test): Typer's own path
         return
@@ -418,39 +421,8 @@ def _only_command(whole: typer.Typer, command: list[str]) -> Iterator[None]:
         whole.registered_commands, whole.registered_groups = commands, groups
 
 
-def _quiet_gc(command: list[str]) -> bool:
-    """Turn the cyclic garbage collector off for a small command; whether it was on (to turn it on again).
-
-    Why: during start-up CPython runs a generation-0 collection every 700 allocations and older ones now
-    and then, walking every object created so far, for garbage that is not there. Reference counting
-    still frees everything acyclic at once. ``batch`` and the other commands, whose memory matters, keep
-    the collector. :func:`main` turns it on again when it returns, so a program that calls ``main()``
-    (tests, embedding) gets the state it had.
-
-    The interpreter's last collection at exit runs even with the collector off and walks every object
-    of the imports once more (a fifth of ``calc``'s CPU): at exit, before it, the objects are frozen
-    (``gc.freeze``: out of its sight). Registered with :mod:`atexit`, so it only happens when the process
-    ends anyway.
-    """
-    if not command or command[0] not in SMALL_COMMANDS or not gc.isenabled():
-        return False
-    gc.disable()
-    if gc.freeze not in _AT_EXIT:
-        import atexit
-
-        atexit.register(gc.freeze)  # atexit functions run before the interpreter's last collection
-        _AT_EXIT.append(gc.freeze)
-    return True
-
-
-#: What :func:`_quiet_gc` registered with atexit already (once per process is enough).
-_AT_EXIT: list = []
-
-#: Commands that settle or show a handful of rows (:func:`_quiet_gc`): they allocate tens of thousands of small
-#: objects (imports, schema classes, Polars expressions), none of them cyclic garbage worth collecting.
-SMALL_COMMANDS = frozenset({"calc"})
-#: Commands run on an app holding them alone (:func:`_only_command`): the small ones, and ``batch``, whose
-#: start-up is paid before every claims file (it keeps the collector: its memory matters).
+#: Commands run on an app holding them alone (:func:`_only_command`): the small ones (:mod:`medins.quietgc`), and
+#: ``batch``, whose start-up is paid before every claims file (it keeps the collector: its memory matters).
 ALONE_COMMANDS = SMALL_COMMANDS | {"batch"}
 
 

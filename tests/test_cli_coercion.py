@@ -176,3 +176,15 @@ def test_main_evaluates_the_annotations_of_the_commands_it_builds(monkeypatch, c
         assert seen == [[args[0]]]
     else:  # the whole app, then (recursively) the policy group's
         assert {"calc", "batch", "compare"} <= set(seen[0]) and "policy_list" in seen[1]
+
+
+def test_medins_commands_have_evaluated_annotations_when_the_whole_app_runs(monkeypatch) -> None:
+    """``main`` evaluates the annotations of the app it runs (the whole app for ``--help``; ``calc`` alone for calc,
+    ``tests/test_startup_imports.py``)."""
+    from medins import cli
+
+    monkeypatch.setattr("sys.argv", ["medins", "--help"])
+    with pytest.raises(SystemExit):
+        cli.main()
+    funcs = [info.callback for info in cli.app.registered_commands + cli.policy_app.registered_commands]
+    assert funcs and all(not isinstance(a, str) for f in funcs for a in f.__annotations__.values())

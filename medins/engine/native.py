@@ -522,7 +522,7 @@ def _add_months(day: _N, months: _N) -> _N:
     """``add_months``: the same day ``int(months)`` months later, or that month's last day.
 
     A handful of constant offsets (the usual case: parameters, ``if``/``else`` of them) are read from a
-    day-by-day table (:func:`_shift_table`), one gather per offset; otherwise Polars' calendar offset
+    day-by-day table (:func:`_shifted`), one gather per offset; otherwise Polars' calendar offset
     ``"<n>mo"``, which clamps to the month's last day exactly so, is used row by row.
     """
     if months.kind != "num":
@@ -531,7 +531,7 @@ def _add_months(day: _N, months: _N) -> _N:
     if n.choices is not None and len(n.choices) <= 8:
         chain, bad = None, None
         for k in sorted(n.choices):
-            shifted, outside = _read_table(day.expr, *_shift_table("months", k))
+            shifted, outside = _read_table(day.expr, "months", k)
             chain = pl.when(n.expr == k).then(shifted) if chain is None else chain.when(n.expr == k).then(shifted)
             bad = _or(bad, (n.expr == k).fill_null(False) & outside)
         out = chain.otherwise(None)  # type: ignore[union-attr]
@@ -549,46 +549,68 @@ MAX_MONTHS = 12 * 10_000
 TABLE_FROM, TABLE_TO = date(1950, 1, 1), date(2100, 12, 31)
 
 
-def _read_table(day: pl.Expr, first: date, table: pl.Series) -> tuple[pl.Expr, pl.Expr]:
-    """The table's entry for each date (``table[day - first]``), and the known dates it has none for."""
-    offset = day.cast(pl.Int32) - pl.lit(first, pl.Date).cast(pl.Int32)
-    inside = (offset >= 0) & (offset < table.len())
-    value = pl.when(inside).then(pl.lit(table).gather(pl.when(inside).then(offset).otherwise(0)))
+def _read_table(day: pl.Expr, kind: str, k: int) -> tuple[pl.Expr, pl.Expr]:
+    """The table's entry for each date (``table[day - first]``), and the known dates it has none for.
+
+    The table (:func:`_shifted`) is built in the query for the days from the frame's first to its last
+    date within the covered ones (:func:`_table_span`), not for the whole span: a bill's one date costs
+    one entry instead of 55,000 (~3 ms a table), a year of claims 365. A date outside the covered days
+    has no entry, as before: the evaluator gives it.
+    """
+    first, last = _table_span(kind)
+    number = day.cast(pl.Int32)  # days since 1970-01-01
+    inside = (number >= _day_number(first)) & (number <= _day_number(last))  # null for an unknown date
+    covered = pl.when(inside).then(number)
+    low = covered.min().fill_null(_day_number(first))  # no covered date: a table of one day, never read
+    high = covered.max().fill_null(_day_number(first))
+    table = _shifted(kind, k, pl.int_range(low, high + 1, dtype=pl.Int32).cast(pl.Date))
+    value = pl.when(inside).then(table.gather(pl.when(inside).then(number - low).otherwise(0)))
     return value, (day.is_not_null() & (~inside | value.is_null())).fill_null(False)
 
 
-@lru_cache(maxsize=64)
-def _shift_table(kind: str, k: int) -> tuple[date, pl.Series]:
-    """Day-by-day results of ``add_months(day, k)`` or ``workday_add(day, k)``, from their first day.
+def _table_span(kind: str) -> tuple[date, date]:
+    """The first and last day a calendar table covers: :data:`TABLE_FROM`–:data:`TABLE_TO` for months,
+    the official calendar's years (from the last day before them) for working days."""
+    if kind == "months":
+        return TABLE_FROM, TABLE_TO
+    workdays = _workdays()
+    return date(workdays[0].year, 1, 1) - timedelta(days=1), date(workdays[-1].year, 12, 31)
 
-    Why: Polars' calendar offsets and sorted searches cost 100+ ns a row; one gather from a table of
-    the days costs a few. Built once per offset (cached); a day whose result leaves Python's years
-    (``add_months``) or the official calendar (``workday_add``) has no entry (null): troubled.
+
+def _day_number(day: date) -> int:
+    """Polars' physical value of a date: days since 1970-01-01."""
+    return day.toordinal() - _EPOCH
+
+
+def _shifted(kind: str, k: int, days: pl.Expr) -> pl.Expr:
+    """``add_months(day, k)`` or ``workday_add(day, k)`` of each of ``days`` (dates in order, within
+    :func:`_table_span`), or null where the result leaves Python's years (``add_months``) or the
+    official calendar (``workday_add``): troubled.
+
+    Why a table of days: Polars' calendar offsets and sorted searches cost 100+ ns a row; one gather from
+    a table of the days costs a few (and the table is as long as the frame's span of dates, not its rows).
     """
     if kind == "months":
-        shifted = _table_days().dt.offset_by(f"{k}mo")
+        shifted = days.dt.offset_by(f"{k}mo")
         if _MONTHS_IN_YEARS[0] <= k <= _MONTHS_IN_YEARS[1]:
-            return TABLE_FROM, shifted  # every result within years 1-9999: nothing to blank (saves two passes)
+            return shifted  # every result within years 1-9999: nothing to blank (saves two passes)
         year = shifted.dt.year()
-        return TABLE_FROM, shifted.set((year > 9999) | (year < 1), None)  # type: ignore[arg-type]
-    workdays = _workdays()
-    first, last = date(workdays[0].year, 1, 1) - timedelta(days=1), date(workdays[-1].year, 12, 31)
+        return pl.when((year <= 9999) & (year >= 1)).then(shifted)
+    workdays = pl.lit(_workdays())
+    position = workdays.search_sorted(days, side="right").cast(pl.Int64) + (k - 1)  # working days up to the day
+    inside = position < _workdays().len()
+    return pl.when(inside).then(workdays.gather(pl.when(inside).then(position).otherwise(0)))
+
+
+def _shift_table(kind: str, k: int) -> tuple[date, pl.Series]:
+    """The whole table of :func:`_shifted` over :func:`_table_span`, from its first day (for the tests)."""
+    first, last = _table_span(kind)
     days = _days(first, last)
-    count = days.is_in(workdays.implode()).cast(pl.Int64).cum_sum()  # working days up to each day
-    position = count + (k - 1)
-    inside = position < workdays.len()
-    picked = workdays.gather(position.set(~inside, 0))
-    return first, picked.set(~inside, None)  # type: ignore[arg-type]
+    return first, pl.select(_shifted(kind, k, pl.lit(days)).alias("table")).to_series()
 
 
 #: Offsets in months that keep every day of the tables within Python's years 1-9999.
 _MONTHS_IN_YEARS = (-(TABLE_FROM.year - 1) * 12, (9999 - TABLE_TO.year) * 12)
-
-
-@lru_cache(maxsize=1)
-def _table_days() -> pl.Series:
-    """Every day from :data:`TABLE_FROM` to :data:`TABLE_TO`, built once for all the month tables."""
-    return _days(TABLE_FROM, TABLE_TO)
 
 
 def _days(first: date, last: date) -> pl.Series:
@@ -609,18 +631,22 @@ _EPOCH = date(1970, 1, 1).toordinal()
 def _workdays() -> pl.Series:
     """Every official working day of the years the calendar covers, in order (``dates.workday_add``'s).
 
-    Built at column speed from the calendar's own tables (weekdays less holidays, plus make-up days)
-    as ``chinese_calendar.is_workday`` decides one day; asking it day by day takes seconds.
+    Built from the calendar's own tables (weekdays less holidays, plus make-up days) as
+    ``chinese_calendar.is_workday`` decides one day, on day numbers: ~8,000 days in a loop of integers
+    (~1 ms) instead of the Python dates turned into Series and Polars' weekday and ``is_in`` kernels run
+    for the first time in the process (~10 ms of a ``calc``); asking the calendar day by day takes seconds.
     """
     from chinese_calendar.constants import holidays, workdays
 
     if not holidays:
         return pl.Series([], dtype=pl.Date)
     first, last = min(holidays).year, max(holidays).year
-    days = _days(date(first, 1, 1), date(last, 12, 31))
-    working = days.is_in(pl.Series(list(workdays), dtype=pl.Date).implode()) | (
-        (days.dt.weekday() <= 5) & ~days.is_in(pl.Series(list(holidays), dtype=pl.Date).implode()))
-    return days.filter(working)
+    rest = {_day_number(d) for d in holidays}
+    extra = {_day_number(d) for d in workdays}
+    # day 0, 1970-01-01, was a Thursday: (n + 3) % 7 counts from Monday = 0 (Python's % is never negative)
+    working = [n for n in range(_day_number(date(first, 1, 1)), _day_number(date(last, 12, 31)) + 1)
+               if n in extra or ((n + 3) % 7 < 5 and n not in rest)]
+    return pl.Series(working, dtype=pl.Int32).cast(pl.Date)
 
 
 def _workday_add(day: _N, n: int) -> _N:
@@ -632,5 +658,5 @@ def _workday_add(day: _N, n: int) -> _N:
         return day
     if _workdays().len() == 0:
         raise _Unsupported
-    value, outside = _read_table(day.expr, *_shift_table("workdays", n))
+    value, outside = _read_table(day.expr, "workdays", n)
     return _N(value, "date", bad=_or(day.bad, outside))
