@@ -10,7 +10,7 @@ the registry in ``fields.py``.
 from __future__ import annotations
 
 from collections.abc import Collection, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import lru_cache
 
 import polars as pl
@@ -156,8 +156,8 @@ def parse_date(text: pl.Expr) -> pl.Expr:
 _REPETITIVE_KINDS = frozenset({"date", "bool", "list"})
 #: ... unless its cells are this diverse (distinct cells per row): then it is read cell by cell.
 _DISTINCT_AT_MOST = 0.25
-#: Distinct cells of at most this many are found in their rows by comparing text (one equality test each, a
-#: tenth of a hash lookup); more, by a hash of the text (``_cell_key``).
+#: Distinct cells of at most this many are found in their rows by comparing text (one equality test each);
+#: more, by a cast to an enum of the cells (one exact hash lookup of the text).
 _COMPARE_AT_MOST = 4
 _KEY_SEED = 20071
 
@@ -177,6 +177,7 @@ def parse_fields(raw: pl.DataFrame, fields: Collection[Field], values: Mapping, 
     stages: Stages = []
     distinct: list[_Part] = []  # read on their distinct cells
     money: list[_Part] = []  # read by the cast where plain
+    found = _distinct_cells(raw, [f for f in fields if f.name in raw.columns], values)
     for f in fields:
         if f.name not in raw.columns:
             exprs.append(_absent(f, defaults))
@@ -184,9 +185,9 @@ def parse_fields(raw: pl.DataFrame, fields: Collection[Field], values: Mapping, 
         default = default_of(f) if defaults else None
         plan, value, code = _plan(f, values.get(f.name), required=f.name in required)
         normalize = normalized(f, values)
-        cells = _distinct_cells(raw, f, values)
+        cells = found.get(f.name)
         if cells is not None:
-            distinct.append(_Part(f, plan, value, code, normalize, cells.to_series()))
+            distinct.append(_Part(f, plan, value, code, normalize, cells))
             value, code = pl.col(f"_dv:{f.name}"), pl.col(f"_de:{f.name}")
         elif f.kind == "money" and not value_table(f, values.get(f.name)):
             money.append(_Part(f, plan, value, code, normalize))
@@ -248,55 +249,66 @@ def _read_distinct(raw: pl.DataFrame, parts: Sequence[_Part]) -> list[pl.Series]
     plans run once on the distinct cells of every such column (side by side, the shorter columns padded with
     nulls no row points at), each row then given its cell's value and code by position.
 
-    Why this is exact: a row's value is its own cell's, whichever the row, and ``_positions`` makes sure the
-    cell it found is the row's text. Where it cannot (two texts with one hash), the column is read as it was
-    before hashing: its exact distinct cells, joined back by their text.
+    Why this is exact: a row's value is its own cell's, whichever the row, and ``_positions`` finds each row's
+    cell by its exact text (an equality test, or a strict cast to an enum whose categories are the cells). The
+    cells are found by hash (``_distinct_cells``): should two texts share one, a row's text is missing among
+    them, ``_positions`` fails, and the columns are read again on their exact distinct cells.
     """
     if not parts:
         return []
+    try:
+        return _read_on_cells(raw, parts)
+    except _MissingCell:
+        exact = [replace(p, cells=_exact_cells(raw, p.field.name)) for p in parts]
+        return _read_on_cells(raw, exact)
+
+
+class _MissingCell(Exception):
+    """A row's text is not among the distinct cells found for its column (two texts shared a hash)."""
+
+
+def _read_on_cells(raw: pl.DataFrame, parts: Sequence[_Part]) -> list[pl.Series]:
+    """:func:`_read_distinct` on the cells given; :class:`_MissingCell` when a row's text is not among them."""
+    try:
+        positions = raw.select(_positions(p.field.name, p.cells) for p in parts)  # type: ignore[arg-type]
+    except pl.exceptions.InvalidOperationError:  # the strict cast to the enum of the cells: a text not among them
+        raise _MissingCell from None
+    if any(positions[p.field.name].null_count() for p in parts):  # a text not among a few cells compared
+        raise _MissingCell
     height = max(p.cells.len() for p in parts)  # type: ignore[union-attr]
     cells = pl.DataFrame([p.cells.extend_constant(None, height - p.cells.len()) for p in parts])  # type: ignore[union-attr]
     table = _run(cells, parts).rechunk()  # one chunk: a gather from several costs up to six times more
     out: list[pl.Series] = []
     for p in parts:
         name = p.field.name
-        at = _positions(raw, name, p.cells)  # type: ignore[arg-type]
-        if at is not None:
-            out.append(table[f"_dv:{name}"].gather(at))
-            if table[f"_de:{name}"].head(p.cells.len()).null_count() < p.cells.len():  # type: ignore[union-attr]
-                out.append(table[f"_de:{name}"].gather(at))
-            continue
-        key = f"_k:{name}"
-        exact = raw.select(pl.col(name).unique().alias(name)).with_columns(pl.col(name).alias(key))
-        joined = raw.select(pl.col(name).alias(key)).join(_run(exact, [p], keep=key), on=key, how="left",
-                                                          nulls_equal=True, maintain_order="left")
-        out += [joined[f"_dv:{name}"], joined[f"_de:{name}"]]
+        at = positions[name]
+        out.append(table[f"_dv:{name}"].gather(at))
+        if table[f"_de:{name}"].head(p.cells.len()).null_count() < p.cells.len():  # type: ignore[union-attr]
+            out.append(table[f"_de:{name}"].gather(at))
     return out
 
 
 def _cell_key(cells: pl.Expr) -> pl.Expr:
-    """A 64-bit hash of each cell (nulls too): how a repetitive column's distinct cells are found, and found again
-    in their rows, faster than by the text (``_positions`` checks the text)."""
+    """A 64-bit hash of each cell (nulls too): how a repetitive column's distinct cells are found, faster than by
+    their text (two texts sharing a hash are seen by ``_positions``)."""
     return cells.hash(seed=_KEY_SEED)
 
 
-def _positions(raw: pl.DataFrame, name: str, cells: pl.Series) -> pl.Series | None:
-    """For each row of ``raw``, the index in ``cells`` of its cell of column ``name``; None when some row's text is
-    not among ``cells`` (only when two texts share a hash: ``cells`` then lacks one of them)."""
+def _positions(name: str, cells: pl.Series) -> pl.Expr:
+    """For each row, the index in ``cells`` (distinct cells of column ``name``, the null cell if any last:
+    ``_distinct_cells``) of its cell: by equality tests with a few cells (null where none is equal), else by a
+    strict cast to an enum of the text cells (its physical code is the index; it fails on a text not among
+    them), nulls given the last index."""
     column = pl.col(name)
     if cells.len() <= _COMPARE_AT_MOST:  # a few codes, 是/否: a test of equality each
-        found: pl.Expr | None = None
+        found: pl.Expr = pl.int_range(pl.len(), dtype=pl.UInt32)  # no cell: no row (an empty column)
         for i, cell in enumerate(cells):
             test = column.is_null() if cell is None else column == pl.lit(cell, cells.dtype)
-            found = (pl.when(test) if found is None else found.when(test)).then(pl.lit(i, pl.UInt32))
-        at = raw.select(found).to_series()
-        return at if at.null_count() == 0 else None
-    keys = cells.to_frame().select(_cell_key(column)).to_series()
-    at = raw.select(_cell_key(column).replace_strict(keys, pl.int_range(keys.len(), dtype=pl.UInt32, eager=True),
-                                                     default=None)).to_series()
-    if at.null_count() or not cells.gather(at).eq_missing(raw[name]).all():
-        return None
-    return at
+            found = (pl.when(test) if i == 0 else found.when(test)).then(pl.lit(i, pl.UInt32))  # type: ignore[attr-defined]
+        return found.alias(name)
+    known = cells.drop_nulls()
+    at = column.cast(pl.Enum(known), strict=True).to_physical().cast(pl.UInt32)
+    return (at.fill_null(pl.lit(known.len(), pl.UInt32)) if known.len() < cells.len() else at).alias(name)
 
 
 def _read_money(raw: pl.DataFrame, parts: Sequence[_Part]) -> list[pl.Series]:
@@ -358,19 +370,36 @@ def normalized(f: Field, values: Mapping) -> bool:
         or f.name == "item_category"
 
 
-def _distinct_cells(raw: pl.DataFrame, f: Field, values: Mapping) -> pl.DataFrame | None:
-    """The distinct cells of a repetitive column ``f.name``, in order of first appearance (None: parse it cell by
-    cell). Found by hash: two texts sharing one would show as one here, and ``_read_distinct`` then sees it."""
-    if not (f.kind in _REPETITIVE_KINDS or f.choices or value_table(f, values.get(f.name))):
-        return None
-    column = pl.col(f.name)
-    cells = raw.select(column.filter(_cell_key(column).is_first_distinct())).to_series()
-    if cells.len() > max(16, raw.height * _DISTINCT_AT_MOST):
-        return None
-    # copied out of the column, in one chunk: a filtered text column still holds all of the column's text (its
-    # values, held by the table of claims, kept a piece's text alive: 40 MB for a million claims), and a gather
-    # from the many chunks of a filtered column costs ten times more (``_positions``)
-    return pl.Series(f.name, cells.to_list(), dtype=cells.dtype).to_frame()
+def _distinct_cells(raw: pl.DataFrame, fields: Sequence[Field], values: Mapping) -> dict[str, pl.Series]:
+    """The distinct cells of each repetitive text column among ``fields`` (``_cells``); a column not listed is
+    parsed cell by cell (not repetitive, not text, or too diverse). The columns' cells are found in one pass, by
+    hash: two texts sharing one would show as one here, and ``_read_distinct`` then sees it."""
+    names = [f.name for f in fields if (f.kind in _REPETITIVE_KINDS or f.choices or value_table(f, values.get(f.name)))
+             and raw.schema[f.name] in (pl.String, pl.Null)]
+    if not names:
+        return {}
+    most = max(16, raw.height * _DISTINCT_AT_MOST)
+    found = raw.select(pl.col(name).filter(_cell_key(pl.col(name)).is_first_distinct()).implode() for name in names)
+    counts = found.select(pl.all().list.len()).row(0)
+    return {name: _cells(found[name].explode(), raw.schema[name])
+            for name, count in zip(names, counts, strict=True) if count <= most}
+
+
+def _exact_cells(raw: pl.DataFrame, name: str) -> pl.Series:
+    """Every distinct cell of column ``name`` by its text (``_cells``)."""
+    return _cells(raw.select(pl.col(name).unique(maintain_order=True)).to_series(), raw.schema[name])
+
+
+def _cells(found: pl.Series, dtype: pl.DataType) -> pl.Series:
+    """Distinct cells as ``_positions`` indexes them: the text ones in order of first appearance, then the null
+    cell if there is one.
+
+    Copied out of the column, in one chunk: the cells found still hold all of the column's text (kept alive by
+    the table of claims: 40 MB for a million claims), and a gather from many chunks costs ten times more.
+    """
+    cells = found.to_list()
+    text = [c for c in cells if c is not None]
+    return pl.Series(found.name, [*text, None] if len(text) < len(cells) else text, dtype=dtype)
 
 
 #: Payments given as already made by earlier payers (``amounts.paid``; docs/payers.md).

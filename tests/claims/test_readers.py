@@ -11,7 +11,7 @@ import polars as pl
 import pytest
 from hypothesis import HealthCheck, example, given, settings
 
-from medins.claims.fields import CLAIM_FIELDS, ITEM_FIELDS
+from medins.claims.fields import CLAIM_FIELDS, FIELDS_BY_NAME, ITEM_FIELDS
 from medins.claims.parse import CLAIMS_SCHEMA, ITEMS_SCHEMA, REJECTS_SCHEMA
 from medins.claims.readers import read_claims
 from medins.errors import InputError
@@ -554,7 +554,7 @@ def test_parsing_distinct_cells_equals_parsing_every_cell(rows: list[dict]) -> N
     by_distinct = parse.parse_fields(raw, CLAIM_FIELDS, {}, required=required)
     original, key = parse._distinct_cells, parse._cell_key
     try:
-        parse._distinct_cells = lambda *_args: None  # every cell parsed where it is
+        parse._distinct_cells = lambda *_args: {}  # every cell parsed where it is
         by_cell = parse.parse_fields(raw, CLAIM_FIELDS, {}, required=required)
         parse._distinct_cells = original
         parse._cell_key = _colliding_key  # texts share keys: the cells found by key lack some, and it is seen
@@ -572,16 +572,24 @@ def _colliding_key(cells: pl.Expr) -> pl.Expr:
 
 def test_a_key_shared_by_two_texts_is_caught_and_both_are_read(monkeypatch) -> None:
     """The property above is not vacuous: a key shared by two texts loses one of them among the distinct cells,
-    and finding each row's cell says so (by comparing texts, with few cells; by key, with more)."""
+    finding each row's cell says so (by comparing texts, with few cells; by the enum of the cells, with more),
+    and the column is read on its exact cells instead."""
     from medins.claims import parse
 
     monkeypatch.setattr(parse, "_cell_key", _colliding_key)
-    few = pl.DataFrame({"c": ["ab", "cd", "ab", None]})
-    many = pl.DataFrame({"c": ["a", "bb", "ccc", "dddd", "eeeee", "x", None, "bb"]})
+    field = FIELDS_BY_NAME["visit_type"]
+    c = pl.col(field.name)
+    few = pl.DataFrame({field.name: ["ab", "cd", "ab", None]})
+    many = pl.DataFrame({field.name: ["a", "bb", "ccc", "dddd", "eeeee", "x", None, "bb"]})
     for frame in (few, many):
-        found = frame.select(pl.col("c").filter(parse._cell_key(pl.col("c")).is_first_distinct())).to_series()
-        assert found.len() < frame["c"].n_unique()
-        assert parse._positions(frame, "c", found) is None
+        found = frame.select(c.filter(parse._cell_key(c).is_first_distinct())).to_series()
+        assert found.len() < frame[field.name].n_unique()
+        part = parse._Part(field, [], c, pl.lit(None, pl.String), False, parse._cells(found, pl.String))
+        with pytest.raises(parse._MissingCell):
+            parse._read_on_cells(frame, [part])
+        exact = parse._exact_cells(frame, field.name)
+        assert sorted(exact.drop_nulls().to_list()) == sorted(frame[field.name].drop_nulls().unique().to_list())
+        assert exact[-1] is None
     assert found.len() > parse._COMPARE_AT_MOST  # the second found its cells by key
 
 
