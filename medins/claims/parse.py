@@ -60,18 +60,21 @@ def declared_codes(user_values: Mapping | None) -> list[str]:
     return [str(v) for k, v in (user_values or {}).items() if v is not None and str(k).strip().lower() == str(v).lower()]
 
 
-def _plan(f: Field, user_values: Mapping | None, *, required: bool) -> tuple[Stages, pl.Expr, pl.Expr]:
-    """:func:`field_plan`, built once in a process for a field, its ``--map`` values and whether it is required.
+def _plan(f: Field, user_values: Mapping | None, *, required: bool,
+          trimmed: bool = False) -> tuple[Stages, pl.Expr, pl.Expr]:
+    """:func:`field_plan`, built once in a process for a field, its ``--map`` values, whether it is required and
+    whether its cells are known to be trimmed.
 
     Why: a plan is a few dozen expressions, and building them in Python cost every piece of a large file
     (13 columns) several milliseconds; the expressions are immutable, so pieces parsed on threads share them.
     """
-    return _cached_plan(f, tuple(user_values.items()) if user_values else None, required)
+    return _cached_plan(f, tuple(user_values.items()) if user_values else None, required, trimmed)
 
 
 @lru_cache(maxsize=1024)
-def _cached_plan(f: Field, user_values: tuple | None, required: bool) -> tuple[Stages, pl.Expr, pl.Expr]:
-    return field_plan(f, dict(user_values) if user_values else None, required=required)
+def _cached_plan(f: Field, user_values: tuple | None, required: bool,
+                 trimmed: bool = False) -> tuple[Stages, pl.Expr, pl.Expr]:
+    return field_plan(f, dict(user_values) if user_values else None, required=required, trimmed=trimmed)
 
 
 @lru_cache(maxsize=1024)
@@ -80,17 +83,21 @@ def _absent(f: Field, defaults: bool) -> pl.Expr:
     return pl.lit(default_of(f) if defaults else None, KIND_DTYPE[f.kind]).alias(f.name)
 
 
-def field_plan(f: Field, user_values: Mapping | None, *, required: bool) -> tuple[Stages, pl.Expr, pl.Expr]:
+def field_plan(f: Field, user_values: Mapping | None, *, required: bool,
+               trimmed: bool = False) -> tuple[Stages, pl.Expr, pl.Expr]:
     """How to read the text column ``f.name``: temporary columns by stage, the typed value, the error code.
 
     Why stages: each intermediate (trimmed text, cleaned digits, regex groups) is materialised once
-    as a column; written as one nested expression Polars would recompute it for every use.
+    as a column; written as one nested expression Polars would recompute it for every use. ``trimmed``:
+    no cell has whitespace to strip (``readers.no_whitespace``), so the column is read as it is.
     """
     def tmp(tag: str) -> pl.Expr:
         return pl.col(f"_{tag}:{f.name}")
 
     # blank → null by ``replace``: a when/then would strip the column twice (half of a text column's cost)
-    stripped = pl.col(f.name).cast(pl.String).str.strip_chars()
+    stripped = pl.col(f.name).cast(pl.String)
+    if not trimmed:
+        stripped = stripped.str.strip_chars()
     stages: Stages = [[stripped.replace("", None).alias(f"_s:{f.name}")]]
     table = {nfkc(k): v for k, v in value_table(f, user_values).items()}  # cells are NFKC too
     mapped = tmp("s")
@@ -163,14 +170,16 @@ _KEY_SEED = 20071
 
 
 def parse_fields(raw: pl.DataFrame, fields: Collection[Field], values: Mapping, *, required: Collection[str],
-                 defaults: bool = True) -> pl.DataFrame:
+                 defaults: bool = True, trimmed: bool = False) -> pl.DataFrame:
     """``row`` + one typed column per field (absent columns and empty cells take the default) + codes.
 
     A cell's value and error code depend on its text alone, so a repetitive column (dates, codes,
     是/否) is parsed on its distinct cells and given back to its rows by position: the same plan, on a few
     hundred cells instead of a million; the distinct cells of all such columns are parsed together, in one
     pass of the plans' stages. A money column is read by a decimal cast where its cells are plain yuan
-    (nearly all); only its other cells go through the whole grammar (``money.amount_plan``).
+    (nearly all); only its other cells go through the whole grammar (``money.amount_plan``). ``trimmed``: no cell
+    of ``raw`` holds a whitespace character (``readers.no_whitespace``), so a column read as written (ids,
+    names) is not stripped; a normalised one still is (NFKC makes spaces of other characters).
     """
     exprs: list[pl.Expr] = [pl.col("row")]
     codes: list[pl.Expr] = []
@@ -184,8 +193,9 @@ def parse_fields(raw: pl.DataFrame, fields: Collection[Field], values: Mapping, 
             exprs.append(_absent(f, defaults))
             continue
         default = default_of(f) if defaults else None
-        plan, value, code = _plan(f, values.get(f.name), required=f.name in required)
         normalize = normalized(f, values)
+        plan, value, code = _plan(f, values.get(f.name), required=f.name in required,
+                                  trimmed=trimmed and not normalize)
         cells = found.get(f.name)
         if cells is not None:
             distinct.append(_Part(f, plan, value, code, normalize, cells))
@@ -423,20 +433,21 @@ def claim_checks(frame: pl.DataFrame) -> pl.DataFrame:
     return frame.with_columns(sparse(frame, [pl.col(CODES), *checks], join_codes(pl.col(CODES), *checks)).alias(CODES))
 
 
-def claims_shape(raw: pl.DataFrame, values: Mapping, extra: Sequence[Field] = ()) -> tuple[pl.DataFrame, pl.DataFrame]:
+def claims_shape(raw: pl.DataFrame, values: Mapping, extra: Sequence[Field] = (), *,
+                 trimmed: bool = False) -> tuple[pl.DataFrame, pl.DataFrame]:
     """One claim per row → (claims, bad rows with ``_codes`` and the typed cross-field values).
 
     ``extra`` fields (the recorded settlement of ``medins audit``) are parsed like the others, after them.
     """
     required = [f.name for f in CLAIM_FIELDS if f.required]
-    parsed = claim_checks(parse_fields(raw, (*CLAIM_FIELDS, *extra), values, required=required))
+    parsed = claim_checks(parse_fields(raw, (*CLAIM_FIELDS, *extra), values, required=required, trimmed=trimmed))
     ok = pl.col(CODES).is_null()
     claims = parsed.filter(ok).drop(CODES).with_columns(has_items=pl.lit(False))
     return claims, parsed.filter(~ok)
 
 
-def items_shape(raw: pl.DataFrame, values: Mapping,
-                extra: Sequence[Field] = ()) -> tuple[pl.DataFrame, pl.DataFrame, pl.DataFrame]:
+def items_shape(raw: pl.DataFrame, values: Mapping, extra: Sequence[Field] = (), *,
+                trimmed: bool = False) -> tuple[pl.DataFrame, pl.DataFrame, pl.DataFrame]:
     """One fee line per row, keyed by claim_id → (claims, items, bad lines).
 
     Why all-or-nothing: a claim settled without one of its lines would pay the wrong amount, so one
@@ -444,9 +455,9 @@ def items_shape(raw: pl.DataFrame, values: Mapping,
     cells may be blank on some lines (merged cells in Excel exports); non-blank ones must agree.
     """
     claim_fields = [f for f in (*CLAIM_FIELDS, *extra) if f.name != "total"]
-    lines = parse_fields(raw, claim_fields, values, required=["claim_id"], defaults=False)
+    lines = parse_fields(raw, claim_fields, values, required=["claim_id"], defaults=False, trimmed=trimmed)
     items = parse_fields(raw.drop(CODES, strict=False), ITEM_FIELDS, values,
-                         required=[f.name for f in ITEM_FIELDS if f.required])
+                         required=[f.name for f in ITEM_FIELDS if f.required], trimmed=trimmed)
     lines = lines.with_columns(items.drop("row", CODES)).with_columns(
         join_codes(pl.col(CODES), pl.lit(items[CODES])).alias(CODES))
     given = [f.name for f in claim_fields if f.name in raw.columns and f.name != "claim_id"]

@@ -639,6 +639,48 @@ def test_plain_money_fast_path_takes_plain_cells_only() -> None:
     assert plain == [True] * 4 + [False] * 8
 
 
+#: Cell characters for the strip-free read: letters, digits, Chinese, every kind of whitespace Polars strips
+#: (as a cell's edge or inside it), and characters NFKC turns into text starting with a space (˘, ﹉).
+TRIM_CELL = st.text(alphabet="aZ09-.东院（） \t\u3000\u00a0\u2003\u200a\u205f\u0085\u02d8\ufe49", max_size=6)
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.lists(st.tuples(TRIM_CELL, TRIM_CELL, TRIM_CELL, TRIM_CELL, TRIM_CELL | st.sampled_from(["12.5", " 7"]),
+                          st.sampled_from(["2008-03-02", "2008-03-02\u3000", "", "x"])), min_size=1, max_size=12))
+@example([("C1", "P1", "东院", "inpatient", "12.5", "2008-03-02"), ("C2", "P1", "（东院）", "x", "7", "x"),
+          ("C3", "", "", "", "", "")])
+def test_a_piece_without_whitespace_read_unstripped_equals_the_stripped_read(rows: list) -> None:
+    """A piece whose bytes hold no whitespace is read without stripping its ids and names: the claims and
+    rejects are exactly those of stripping every cell (NFKC'd columns are stripped either way)."""
+    from medins.claims import readers
+
+    header = "claim_id,person_id,hospital_name,visit_type,total,admit_date\n"
+    data = (header + "".join(",".join(r) + "\n" for r in rows)).encode()
+    quick = readers.read_csv_piece(data, row_offset=0, encoding="utf-8")
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(readers, "no_whitespace", lambda _data: False)
+        slow = readers.read_csv_piece(data, row_offset=0, encoding="utf-8")
+    assert quick.claims.equals(slow.claims)
+    assert quick.rejects.equals(slow.rejects)
+    assert quick.rows_read == slow.rows_read
+    if rows[0][0] == "C1":  # the example above: no whitespace, so read unstripped, and a claim settled
+        assert readers.no_whitespace(data) and quick.claims.height == 1 and quick.rejects.height == 2
+
+
+def test_every_character_polars_strips_starts_with_a_byte_no_whitespace_looks_for() -> None:
+    """The strip-free read is exact only if ``no_whitespace`` sees every character ``strip_chars`` strips: all
+    of Unicode is stripped by Polars here, and each one it strips is a line feed or starts with a listed byte."""
+    from medins.claims.readers import _WHITESPACE_LEADS, no_whitespace
+
+    chars = [chr(c) for c in range(0x110000) if not 0xD800 <= c <= 0xDFFF]
+    cells = pl.Series([f"a{c}" for c in chars])
+    stripped = [c for c, cut in zip(chars, (cells.str.strip_chars() != cells).to_list(), strict=True) if cut]
+    assert len(stripped) == 25  # Unicode's White_Space: a new one would be seen here
+    for c in stripped:
+        assert c == "\n" or c.encode()[:1] in _WHITESPACE_LEADS, repr(c)
+        assert c == "\n" or not no_whitespace(f"x{c}y".encode())
+
+
 @settings(max_examples=100, deadline=None)
 @given(st.lists(st.tuples(*[st.sampled_from([None, "", "bad_date:x", "field_count"])] * 3), max_size=20))
 def test_codes_joined_only_where_a_row_has_one_equal_codes_joined_everywhere(rows: list) -> None:
