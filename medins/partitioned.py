@@ -608,8 +608,9 @@ def _csv_pieces(path: Path, encoding: str) -> Iterator[tuple[bytes, str, int]]:
         def next_block() -> bytes | _Mapped:
             if size_of_file is None:
                 return handle.read(PIECE_BYTES)
-            block = _map_block(handle, handle.tell(), size_of_file)
-            handle.seek(handle.tell() + len(block))
+            at = handle.tell()
+            block = _map_block(handle, at, size_of_file)
+            handle.seek(at + len(block))
             return block
 
         block: bytes | _Mapped = first
@@ -723,7 +724,11 @@ def _map_block(handle: BinaryIO, at: int, size: int) -> bytes | _Mapped:
     if hi <= at:
         return b""
     base = at - at % mmap.ALLOCATIONGRANULARITY  # a mapping starts on a granule
-    mm = mmap.mmap(handle.fileno(), hi - base, access=mmap.ACCESS_READ, offset=base)
+    try:
+        mm = mmap.mmap(handle.fileno(), hi - base, access=mmap.ACCESS_READ, offset=base)
+    except (OSError, ValueError):  # the file shrank since it was sized, say: read what there is
+        handle.seek(at)
+        return handle.read(hi - at)
     return _Mapped(mm, at - base, hi - base)
 
 

@@ -137,6 +137,14 @@ def test_a_mapped_block_is_cut_as_its_bytes_are(tmp_path_factory, data: bytes, a
             assert block.count(b'"', k) == data.count(b'"', k)
 
 
+def test_a_file_shorter_than_when_sized_is_read_not_mapped(tmp_path) -> None:
+    """A block the file no longer holds (it shrank after it was sized) cannot be mapped: it is read, as it was."""
+    path = tmp_path / "f.csv"
+    path.write_bytes(b"0123456789")
+    with path.open("rb") as handle:
+        assert partitioned._map_block(handle, 4, 20) == b"456789"  # sized 20 bytes, 10 left
+
+
 def test_cut_of_a_block_inside_a_quoted_field_finds_nothing() -> None:
     assert _cut(b"no quote here\nand a line\n", parity=1) == (0, 1)
     assert _cut(b"x\ny\n", parity=0) == (4, 0)
