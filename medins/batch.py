@@ -24,8 +24,7 @@ from medins.claims.writers import write_rejects, write_table
 from medins.engine.admissibility import REASON_COLUMNS, UNCHECKED
 from medins.engine.context import ASSUMED
 from medins.engine.settle import MONEY_OUTPUTS, OUTPUT_COLUMNS, settle
-from medins.policy.checks import declared_values
-from medins.policy.compiled import CompiledPolicy
+from medins.policy.plan import CompiledPolicy, declared_values  # not .checks/.compiled: no pydantic (the plan cache)
 
 #: Claim facts kept next to the settlement for the summary (not written to the output file).
 SUMMARY_FACTS = ("visit_type", "hospital_zone", "hospital_level")

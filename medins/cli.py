@@ -336,8 +336,11 @@ def _evaluate_annotations(typer_app: typer.Typer) -> None:
     Why: Typer reads every command's signature three times while it builds the command tree (on every run,
     ``--help`` included), each time evaluating the annotation strings afresh — a third of building the tree.
     ``inspect.get_annotations(eval_str=True)`` is the evaluation Typer's own ``inspect.signature(eval_str=True)``
-    does, so it builds the same parameters from the same objects, once.
+    does, so it builds the same parameters from the same objects, once. :func:`main` calls it on the app it runs,
+    after :func:`_only_command`: ``calc`` and ``batch`` evaluate their own annotations, not every command's.
     """
+    if not isinstance(typer_app, typer.Typer):  # an app stood in by a caller (a test): Typer's own path
+        return
     import inspect
 
     infos = [*typer_app.registered_commands, typer_app.registered_callback]
@@ -348,9 +351,6 @@ def _evaluate_annotations(typer_app: typer.Typer) -> None:
     for group in typer_app.registered_groups:
         if group.typer_instance is not None:
             _evaluate_annotations(group.typer_instance)
-
-
-_evaluate_annotations(app)
 
 
 def main() -> None:
@@ -371,6 +371,7 @@ def main() -> None:
                              hint_en="rename the file (or retype the value) in UTF-8",
                              hint_zh="请用 UTF-8 重命名该文件(或重新输入该值)")
         with _only_command(app, sys.argv[1:2]):
+            _evaluate_annotations(app)  # of the commands this run builds (one, for calc and batch): ~4 ms for all
             app()
     except MedinsError as exc:
         from rich.console import Console
@@ -397,14 +398,14 @@ def main() -> None:
 
 @contextmanager
 def _only_command(whole: typer.Typer, command: list[str]) -> Iterator[None]:
-    """While a small command runs, the app holds that command alone (its other commands and groups put back after).
+    """While a small command or ``batch`` runs, the app holds that command alone (the others put back after).
 
     Why: Typer builds the Click command of every command and group on each run, reading each function's parameters
-    three times (~8 ms: the most of ``calc``'s dispatch), to run one. A small command's parsing, help and errors
+    three times (~8 ms: the most of ``calc``'s dispatch), to run one. That command's parsing, help and errors
     read only its own command (and the root's options, which stay): the same words either way, from the one
     Typer app. Any other first argument (an option, a group, a typo to suggest a name for) gets the whole app.
     """
-    if not command or command[0] not in SMALL_COMMANDS or not isinstance(whole, typer.Typer):
+    if not command or command[0] not in ALONE_COMMANDS or not isinstance(whole, typer.Typer):
         yield
         return
     commands, groups = whole.registered_commands, whole.registered_groups
@@ -448,6 +449,9 @@ _AT_EXIT: list = []
 #: Commands that settle or show a handful of rows (:func:`_quiet_gc`): they allocate tens of thousands of small
 #: objects (imports, schema classes, Polars expressions), none of them cyclic garbage worth collecting.
 SMALL_COMMANDS = frozenset({"calc"})
+#: Commands run on an app holding them alone (:func:`_only_command`): the small ones, and ``batch``, whose
+#: start-up is paid before every claims file (it keeps the collector: its memory matters).
+ALONE_COMMANDS = SMALL_COMMANDS | {"batch"}
 
 
 def _argv_lang() -> Literal["zh", "en"]:

@@ -39,7 +39,6 @@ from __future__ import annotations
 
 import codecs
 import mmap
-import multiprocessing
 import os
 import signal
 import stat
@@ -47,11 +46,11 @@ import sys
 import time
 from collections import deque
 from collections.abc import Callable, Iterator
-from concurrent.futures import Future, ProcessPoolExecutor, ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager, nullcontext, suppress
 from dataclasses import dataclass
 from pathlib import Path
-from typing import BinaryIO
+from typing import TYPE_CHECKING, BinaryIO
 
 import polars as pl
 
@@ -74,6 +73,9 @@ from medins.claims.readers import (
 from medins.claims.writers import _SUFFIXES, Format, _prepare, _write, format_money, format_text, write_rejects
 from medins.engine.settle import MONEY_OUTPUTS, OUTPUT_COLUMNS, settle
 from medins.errors import InputError
+
+if TYPE_CHECKING:  # imported where the workers start: one process (``--jobs 1``, the default on 2 CPUs) needs none
+    from concurrent.futures import ProcessPoolExecutor
 
 #: Bytes of CSV read and parsed at a time (about 150,000 claims): a parse peaks near 300 MB.
 PIECE_BYTES = 16 * 1024 * 1024
@@ -242,15 +244,23 @@ def workers_for(jobs: int, policy=None) -> Iterator:
     if jobs <= 1:
         yield _InProcess()
         return
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+
+    from medins.policy.cache import plan_of
+
     # the workers share the CPUs: each gets its part of Polars' thread pool (read when they start),
     # unless the user sized the pool
     threads = os.environ.get("POLARS_MAX_THREADS")
     os.environ["POLARS_MAX_THREADS"] = threads or str(max(1, usable_cpus() // jobs))
     try:
+        # a worker unpickles the policy's plan form: no pydantic, no schema models to import
         pool = ProcessPoolExecutor(max_workers=jobs, mp_context=multiprocessing.get_context("spawn"),
-                                   initializer=_start_worker, initargs=(policy, os.getpid()))
-        for _ in range(jobs):
-            pool.submit(_ready)  # start the workers (imports) while this process cuts the first piece
+                                   initializer=_start_worker,
+                                   initargs=(None if policy is None else plan_of(policy), os.getpid()))
+        with _launcher_not_rerun():
+            for _ in range(jobs):
+                pool.submit(_ready)  # start the workers (imports) while this process cuts the first piece
     finally:
         if threads is None:
             del os.environ["POLARS_MAX_THREADS"]
@@ -264,6 +274,33 @@ def workers_for(jobs: int, policy=None) -> Iterator:
         raise
     finally:
         pool.shutdown(wait=True, cancel_futures=True)
+
+
+@contextmanager
+def _launcher_not_rerun() -> Iterator[None]:
+    """While workers are spawned, the ``medins`` launcher script is not named as the main module to run again.
+
+    Why: a spawned process first runs the parent's main module again (as ``__mp_main__``) so that what it
+    defines can be unpickled. Under ``python -m medins`` that module is skipped (``multiprocessing`` never
+    re-runs a package's ``__main__``); under the ``medins`` console script it is the launcher, whose only
+    statement outside its ``if __name__ == "__main__"`` is ``from medins.cli import main``: typer and every
+    command's module, a sixth of a worker's start, for nothing a worker uses (its tasks and their arguments
+    are ``medins.partitioned`` functions and data). Only that launcher is hidden (its global ``main`` is
+    :func:`medins.cli.main` and it is a plain script): any other main module, a user's script that may define
+    what its tasks need, is run again as ever.
+    """
+    main = sys.modules.get("__main__")
+    cli = sys.modules.get("medins.cli")
+    path = getattr(main, "__file__", None)
+    if (main is None or cli is None or path is None or getattr(main, "__spec__", None) is not None
+            or getattr(main, "main", None) is not getattr(cli, "main", object())):
+        yield
+        return
+    main.__file__ = None  # what ``multiprocessing.spawn.get_preparation_data`` reads: no path, nothing re-run
+    try:
+        yield
+    finally:
+        main.__file__ = path
 
 
 def _end_workers(pool: ProcessPoolExecutor) -> None:

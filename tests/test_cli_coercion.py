@@ -9,6 +9,7 @@ to typer's own path, and this test fail, so someone looks).
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 import pytest
@@ -148,8 +149,30 @@ def test_evaluated_annotations_build_the_same_parameters() -> None:
     assert _describe(typer.main.get_command(strings).commands["cmd"]) == before
 
 
-def test_medins_commands_have_evaluated_annotations() -> None:
+@pytest.mark.parametrize(("args", "alone"), [(["calc", "--help"], True), (["batch", "--help"], True),
+                                             (["compare", "--help"], False), (["--help"], False)])
+def test_main_evaluates_the_annotations_of_the_commands_it_builds(monkeypatch, capsys, args, alone) -> None:
+    """``main`` evaluates the annotations of the app it runs: the one command for calc and batch, else all."""
     from medins import cli
 
-    funcs = [info.callback for info in cli.app.registered_commands + cli.policy_app.registered_commands]
-    assert funcs and all(not isinstance(a, str) for f in funcs for a in f.__annotations__.values())
+    seen: list[list[str]] = []
+    evaluate = cli._evaluate_annotations
+
+    def recording(app: typer.Typer) -> None:
+        seen.append([c.callback.__name__ for c in app.registered_commands])
+        evaluate(app)
+        if app.registered_groups:  # the policy group's commands too
+            funcs = [info.callback for info in app.registered_commands + cli.policy_app.registered_commands]
+        else:
+            funcs = [info.callback for info in app.registered_commands]
+        assert funcs and all(not isinstance(a, str) for f in funcs for a in f.__annotations__.values())
+
+    monkeypatch.setattr(cli, "_evaluate_annotations", recording)
+    monkeypatch.setattr(sys, "argv", ["medins", *args])
+    with pytest.raises(SystemExit):
+        cli.main()
+    capsys.readouterr()
+    if alone:
+        assert seen == [[args[0]]]
+    else:  # the whole app, then (recursively) the policy group's
+        assert {"calc", "batch", "compare"} <= set(seen[0]) and "policy_list" in seen[1]

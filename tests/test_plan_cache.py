@@ -12,7 +12,11 @@ from __future__ import annotations
 
 import hashlib
 import io
+import json
+import os
 import pickle
+import subprocess
+import sys
 from decimal import Decimal
 from pathlib import Path
 
@@ -21,6 +25,7 @@ import yaml
 from pydantic import BaseModel
 
 from medins.api import settle_bill, settle_bills
+from medins.batch import run_batch
 from medins.policy import cache
 from medins.policy.loader import builtin_policies, load_policy
 from medins.policy.plan import CompiledPolicy, PlainModel
@@ -124,3 +129,56 @@ def test_a_plain_model_is_frozen_and_compares_by_fields() -> None:
     again = as_plan(load_policy("suqian-2007"))
     assert plan.model == again.model and plan.model.scope == again.model.scope
     assert repr(plan.model.scope).startswith("Scope(")
+
+
+def _batch(tmp_path: Path, claims: str, policy: CompiledPolicy, **options) -> tuple:
+    out = tmp_path / f"out-{len(list(tmp_path.iterdir()))}.csv"
+    result = run_batch(ROOT / "examples" / claims, policy, out, **options)
+    return out.read_bytes(), result.rejects.read_bytes(), result.rows_read, result.rows_rejected, result.claims_settled
+
+
+@pytest.mark.parametrize("name", sorted(builtin_policies()))
+def test_batch_settles_the_same_from_the_plan(tmp_path, name) -> None:
+    """``medins batch`` settles from the plan entry: every policy writes the same settlements and rejects from it as
+    from the compiled policy, claims with and without items, in memory and partitioned."""
+    compiled = load_policy(name)
+    plan = as_plan(compiled)
+    for claims in ("claims.csv", "claims-items.csv"):
+        for partitions in (None, 2):
+            assert _batch(tmp_path, claims, plan, partitions=partitions) == \
+                _batch(tmp_path, claims, compiled, partitions=partitions), (claims, partitions)
+
+
+def test_workers_get_the_plan_and_settle_the_same(tmp_path) -> None:
+    """``--jobs 2`` with the compiled policy (pydantic models) hands the workers its plan form: the same output
+    as one process settling the compiled policy itself."""
+    compiled = load_policy("suqian-2007")
+    for claims in ("claims.csv", "claims-items.csv"):
+        assert _batch(tmp_path, claims, compiled, partitions=2, jobs=2) == \
+            _batch(tmp_path, claims, compiled, partitions=2, jobs=1), claims
+
+
+def test_plan_of_gives_the_plan_form_which_unpickles_without_pydantic(tmp_path) -> None:
+    """What a worker is handed (``cache.plan_of``, pickled as ``multiprocessing`` pickles it) loads in a fresh
+    interpreter without importing pydantic or the schema; a plan is handed as it is."""
+    compiled = load_policy("suqian-2007")
+    plan = cache.plan_of(compiled)
+    assert isinstance(plan.model, PlainModel) and cache.plan_of(plan) is plan
+    same_fields(plan.model, compiled.model)
+    assert plan.versions == compiled.versions and plan.expression_texts() == compiled.expression_texts()
+    (tmp_path / "policy.pickle").write_bytes(pickle.dumps(plan, protocol=pickle.HIGHEST_PROTOCOL))
+    code = ("import json, pickle, sys; policy = pickle.loads(open(sys.argv[1], 'rb').read()); "
+            "print(json.dumps([policy.label(), sorted(m for m in sys.modules if m.startswith(('pydantic', "
+            "'medins.policy.schema', 'medins.policy.compiled')))]))")
+    done = subprocess.run([sys.executable, "-c", code, str(tmp_path / "policy.pickle")], cwd=ROOT, check=True,
+                          capture_output=True, env={**os.environ, "PYTHONPATH": os.pathsep.join(
+                              [str(ROOT), os.environ.get("PYTHONPATH", "")])}, timeout=120)
+    assert json.loads(done.stdout) == [compiled.label(), []]
+
+
+def test_plan_of_hands_a_policy_built_by_hand_as_it_is() -> None:
+    """A policy whose model is not the schema's (a test double, an embedding program's) is not converted."""
+    from types import SimpleNamespace
+
+    handmade = CompiledPolicy(model=SimpleNamespace(id="x", rules=[]), file="x.yaml", versions=[])
+    assert cache.plan_of(handmade) is handmade

@@ -49,6 +49,15 @@ NOT_FOR_CALC = ("yaml", "medins.policy.yamlsource", "medins.policy.tablecheck", 
                 "medins.policy.checks")
 
 
+#: What ``batch`` with its policy in the cache never needs: the plan entry holds the models as plain fields.
+NOT_FOR_BATCH = ("pydantic", "pydantic_core", "medins.policy.schema", "medins.policy.compiled", "medins.policy.checks",
+                 "yaml", "medins.policy.yamlsource", "medins.policy.tablecheck", "medins.policy.paramfile",
+                 "medins.policy.jsonschema", "medins.policy.messages", "typer._adapters", "medins.compare",
+                 "medins.audit", "medins.report.plots", "matplotlib", "rich.progress")
+#: What a ``--jobs`` worker never needs besides: the command line (it settles partitions, nothing else).
+NOT_FOR_WORKERS = (*NOT_FOR_BATCH, "typer", "click", "medins.cli", "medins.commands", "rich")
+
+
 def probe(tmp_path: Path, *args: str) -> dict:
     out = tmp_path / f"probe-{len(list(tmp_path.glob('probe-*')))}.json"
     env = {**os.environ, "MEDINS_CACHE_DIR": str(tmp_path / "cache")}
@@ -95,3 +104,67 @@ def test_batch_of_a_small_file_imports_no_numpy(tmp_path) -> None:
         assert imported(result, ("numpy",)) == [], run
         # the engine's modules were imported out of the collector's sight, and it collects the batch's own objects
         assert result["frozen"] > 10_000 and result["collecting"], run
+
+
+@pytest.mark.parametrize("args", [(), ("--partitions", "2"), ("--lang", "en", "--jobs", "1", "--partitions", "3")])
+def test_batch_with_a_cached_policy_imports_no_pydantic(tmp_path, args) -> None:
+    """The second batch reads the plan entry: no pydantic, no schema models built, no YAML reader, no checks —
+    in memory and partitioned alike — and one process (``--jobs 1``) imports no ``multiprocessing``."""
+    command = ("batch", "examples/claims.csv", "--policy", "suqian-2007", "-o", str(tmp_path / "out.csv"), *args)
+    first = probe(tmp_path, *command)
+    assert first["code"] == 1 and "pydantic" in first["modules"] and first["built"]  # compiled, rows rejected
+    settled = (tmp_path / "out.csv").read_bytes()
+    second = probe(tmp_path, *command)
+    assert second["code"] == 1 and (tmp_path / "out.csv").read_bytes() == settled
+    assert imported(second, NOT_FOR_BATCH) == []
+    assert second["built"] == []
+    assert "medins.engine.settle" in second["modules"]  # it did settle here
+    assert imported(second, ("multiprocessing",)) == []
+
+
+#: The ``medins`` console script as pip writes it (the main module a spawned worker would run again).
+LAUNCHER = """import re
+import sys
+from medins.cli import main
+if __name__ == "__main__":
+    sys.argv[0] = re.sub(r"(-script\\.pyw|\\.exe)?$", "", sys.argv[0])
+    sys.exit(main())
+"""
+#: Each process (workers included) writes the modules it imported when it ends, and whether it is a worker.
+SITE = """import atexit, json, os, sys
+def _dump():
+    import multiprocessing
+    with open(os.path.join(os.environ["MEDINS_TEST_MODULES"], f"{os.getpid()}.json"), "w", encoding="utf-8") as f:
+        json.dump({"worker": multiprocessing.parent_process() is not None, "modules": sorted(sys.modules)}, f)
+atexit.register(_dump)
+"""
+
+
+def test_batch_workers_import_neither_pydantic_nor_the_command_line(tmp_path) -> None:
+    """``--jobs 2`` under the console script: each worker gets the policy's plan form and does not run the
+    launcher again (which imports typer and every command), so it imports neither — and settles the same."""
+    (tmp_path / "site").mkdir()
+    (tmp_path / "site" / "sitecustomize.py").write_text(SITE, encoding="utf-8")
+    (tmp_path / "medins").write_text(LAUNCHER, encoding="utf-8")
+    dumps = tmp_path / "modules"
+    env = {**os.environ, "MEDINS_CACHE_DIR": str(tmp_path / "cache"), "MEDINS_TEST_MODULES": str(dumps),
+           "PYTHONPATH": os.pathsep.join([str(tmp_path / "site"), str(ROOT), os.environ.get("PYTHONPATH", "")])}
+    env.pop("MEDINS_NO_CACHE", None)
+    outputs = []
+    for jobs in ("2", "2", "1"):  # the first compiles the policy; the last settles in one process
+        dumps.mkdir(exist_ok=True)
+        for old in dumps.iterdir():
+            old.unlink()
+        out = tmp_path / f"out-{len(outputs)}.csv"
+        done = subprocess.run([sys.executable, str(tmp_path / "medins"), "batch", "examples/claims.csv", "--policy",
+                               "suqian-2007", "-o", str(out), "--jobs", jobs, "--partitions", "2"], cwd=ROOT, env=env,
+                              stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, timeout=300)
+        assert done.returncode == 1, done.stderr.decode(errors="replace")
+        outputs.append((out.read_bytes(), out.with_name(f"{out.stem}.rejects.csv").read_bytes()))
+        if len(outputs) == 2:
+            workers = [d for d in (json.loads(f.read_text(encoding="utf-8")) for f in dumps.iterdir()) if d["worker"]]
+            assert len(workers) == 2
+            for worker in workers:
+                assert imported(worker, NOT_FOR_WORKERS) == []
+                assert "medins.engine.settle" in worker["modules"]  # it did settle partitions
+    assert outputs[0] == outputs[1] == outputs[2]

@@ -74,7 +74,9 @@ def batch(
         require_spark()  # before the policy is compiled and the JVM started
 
     with stage("policy"):
-        compiled = load_policy(policy, parse_sets(set_), set_file, cache=True)
+        # the local engine settles from the plan entry (the models as plain fields: no pydantic, no schema
+        # classes); Spark, whose JVM start dwarfs that, keeps the whole compiled policy as before
+        compiled = load_policy(policy, parse_sets(set_), set_file, cache=True, plan=engine == "local")
         mapping = None
         if map_ is not None:
             from medins.claims.aliases import load_mapping

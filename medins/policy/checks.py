@@ -25,7 +25,7 @@ from medins.errors import PolicyIssue, format_key_path
 from medins.policy.compiled import CLAIM_NAMES, DERIVED_NAMES, ITEM_NAMES, PAYER_NAMES
 from medins.policy.expr import ExprError, Expression, ExprEvalError
 from medins.policy.messages import dictionary
-from medins.policy.plan import field_codes  # noqa: F401 - where it was
+from medins.policy.plan import declared_values, field_codes  # noqa: F401 - where they were
 from medins.policy.schema import (
     Allowance,
     Approval,
@@ -87,19 +87,6 @@ def declared_codes(model: Policy) -> dict[str, tuple[str, ...]]:
     for name, vocab in VOCABULARIES.items():
         extra = tuple(c.code for c in model.vocabulary.get(name, ()) if c.code not in vocab.names)  # type: ignore[call-overload]
         out[name] = vocab.names + extra
-    return out
-
-
-def declared_values(model: Policy) -> dict[str, dict[str, str]]:
-    """Claim/item field → {word: code} for a claims file: each declared code to itself, its aliases to it.
-
-    Why as value mappings: the claims reader already applies ``--map`` values per field and accepts a
-    code mapped to itself as declared (``parse.declared_codes``), so the policy's codes need no second path.
-    """
-    out: dict[str, dict[str, str]] = {}
-    for f, vocab in FIELD_VOCABULARY.items():
-        for extra in model.vocabulary.get(vocab.name, ()):  # type: ignore[call-overload]
-            out.setdefault(f, {}).update({extra.code: extra.code, **dict.fromkeys(extra.aliases, extra.code)})
     return out
 
 

@@ -68,7 +68,7 @@ def load_policy(name: str, overrides: dict[str, str] | None = None, set_file: st
     bytes, the overrides, the ``set_file`` and medins' code — the command line's choice, so that a second run
     skips YAML, validation, checks and compiling; only a policy without errors is ever kept. With ``plan`` the
     cached form may be the plan (``medins.policy.plan``: the models as plain fields, no pydantic import), for a
-    caller that only settles and explains (``medins calc``)."""
+    caller that only settles and explains (``medins calc``, ``medins batch``)."""
     path = find_policy(name)
     key = None
     if cache:

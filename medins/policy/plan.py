@@ -3,11 +3,12 @@
 Why a module of its own: settling a bill needs the compiled policy — resolved parameter values per version,
 the expressions, the model's rules, scope and account read as attributes — but none of the validation that
 made it. ``medins.policy.compiled`` (which compiles, and imports pydantic and the schema models) re-exports
-everything here, so the engine, the explanations and ``medins calc`` with a cached policy import this module
-alone: pydantic and the 30 schema models cost more than the rest of ``calc``'s own start-up.
+everything here, so the engine, the explanations, ``medins calc`` and ``medins batch`` (and its workers) with a
+cached policy import this module alone: pydantic and the 30 schema models cost more than the rest of ``calc``'s own
+start-up, and a fifth of ``batch``'s.
 
 :class:`PlainModel` is a schema model's fields as frozen attributes, what the plan cache
-(``medins.policy.cache``) turns each model into when it is written for ``calc``: the engine reads a model's
+(``medins.policy.cache``) turns each model into when it is written for ``calc`` and ``batch``: the engine reads a model's
 fields only (no pydantic method), so it runs the same on both (``tests/test_plan_cache.py`` settles every
 policy's examples both ways).
 """
@@ -183,3 +184,17 @@ def field_codes(model: Any) -> dict[str, tuple[str, ...]]:
     return {f: tuple(c.code for c in model.vocabulary.get(v.name, ())) for f, v in FIELD_VOCABULARY.items()
             if model.vocabulary.get(v.name)}
 
+
+
+def declared_values(model: Any) -> dict[str, dict[str, str]]:
+    """Claim/item field → {word: code} for a claims file: each declared code to itself, its aliases to it.
+
+    Why as value mappings: the claims reader already applies ``--map`` values per field and accepts a
+    code mapped to itself as declared (``parse.declared_codes``), so the policy's codes need no second path.
+    Why here: ``medins batch`` needs it for a policy read from the plan cache, without the checks' pydantic.
+    """
+    out: dict[str, dict[str, str]] = {}
+    for f, vocab in FIELD_VOCABULARY.items():
+        for extra in model.vocabulary.get(vocab.name, ()):
+            out.setdefault(f, {}).update({extra.code: extra.code, **dict.fromkeys(extra.aliases, extra.code)})
+    return out
