@@ -20,9 +20,9 @@ Three passes, each holding a bounded part of the file in memory:
    In this process, a partition is finished so (``_finish_partition``) on a thread beside the engine,
    while the engine settles the next one (``_finisher``).
 3. **write** — range by range, in order, the partitions' rows of the range are put in input-row order
-   (one gather), their money formatted as yuan (``writers.format_money``) and appended to the output
-   (CSV: appended text, by the finisher thread while the next range is put in order; Parquet: one file
-   per range, then streamed into one; XLSX holds at most a million rows anyway and is written whole).
+   (one gather), their money formatted as yuan and appended to the output (CSV: appended text,
+   ``writers.write_csv``; Parquet: ``writers.format_money``, one file per range, then streamed into one;
+   XLSX holds at most a million rows anyway and is written whole).
 
 With ``jobs`` > 1, pieces are parsed and partitions settled by that many spawned worker processes
 (:func:`workers_for`), which are handed CSV bytes or Parquet row ranges and hand back file names; with
@@ -50,7 +50,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager, nullcontext, suppress
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, BinaryIO
+from typing import TYPE_CHECKING
 
 import polars as pl
 
@@ -70,7 +70,16 @@ from medins.claims.readers import (
     read_frame_piece,
     utf8_wins,
 )
-from medins.claims.writers import _SUFFIXES, Format, _prepare, _write, format_money, format_text, write_rejects
+from medins.claims.writers import (
+    _SUFFIXES,
+    Format,
+    _prepare,
+    _write,
+    format_money,
+    format_text,
+    write_csv,
+    write_rejects,
+)
 from medins.engine.settle import MONEY_OUTPUTS, OUTPUT_COLUMNS, settle
 from medins.errors import InputError
 
@@ -81,9 +90,10 @@ if TYPE_CHECKING:  # imported where the workers start: one process (``--jobs 1``
 PIECE_BYTES = 16 * 1024 * 1024
 #: Rows of a Parquet input read at a time.
 PIECE_ROWS = 200_000
-#: Output rows put back in order at a time. Two ranges are in flight while writing (one formatted, one
-#: appended), so this sets the write's share of peak memory: at 250,000 the 1M-claim benchmark peaked at
-#: 1,015 MiB, at 100,000 at 870–890 MiB for the same CPU time (50,000 saved little more).
+#: Output rows put back in order at a time, so this sets the write's share of peak memory. Measured when two
+#: ranges were in flight (one formatted, one appended; now one at a time): at 250,000 the 1M-claim benchmark
+#: peaked at 1,015 MiB, at 100,000 at 870–890 MiB for the same CPU time (50,000 saved little more); with
+#: one range, 25,000 to 200,000 rows write in the same CPU time.
 RANGE_ROWS = 100_000
 _SEED = 20071
 #: A part of the file kept between passes: a spill file, or the table itself when the file is small.
@@ -441,7 +451,7 @@ def _finish_partition(settled: pl.DataFrame, folder: Path | None, k: int,
 
 @contextmanager
 def _finisher() -> Iterator[ThreadPoolExecutor]:
-    """One thread that finishes partitions (or appends output) while this one goes on.
+    """One thread that finishes partitions while this one goes on.
 
     Why a thread: the engine's many short Polars passes, and the Python between them, leave the second CPU
     idle much of the time; Polars releases the interpreter while it works, so the finisher's formatting
@@ -825,31 +835,27 @@ def _write_ranges(ranges: dict[int, list[Stored]], output: Path, into: Path, kin
 
     The pieces hold ``output_table`` rows (text formatted for ``kind``, money in fen) and their input ``row``;
     each range's pieces are put in row order (one gather), their money formatted, and written. A CSV range is
-    appended by a finisher thread while this one puts the next range in order (one range appending at a time,
-    in order).
+    appended here, after it is put in order: appended on a thread while the next range was put in order, the
+    same 1,000,000 claims took about a quarter more CPU (the two threads' Polars work competing for two CPUs)
+    for no shorter a write.
     """
     def in_order():
         order = sorted(ranges)
         for i, r in enumerate(order):
             stage("write", 0.85 + 0.15 * i / max(len(order), 1))
-            yield format_money(pl.concat([_load(f) for f in ranges.pop(r)]).sort("row").drop("row"), kind,
-                               MONEY_OUTPUTS)
+            frame = pl.concat([_load(f) for f in ranges.pop(r)]).sort("row").drop("row")
+            yield frame if kind == "csv" else format_money(frame, kind, MONEY_OUTPUTS)  # CSV: by write_csv
 
     if kind == "xlsx" or not ranges:
         frames = list(in_order())
-        _write(pl.concat(frames) if frames else _empty_output(kind), str(into), kind, False)
+        _write(pl.concat(frames) if frames else _empty_output(kind), str(into), kind, False, MONEY_OUTPUTS)
         return
     if kind == "csv":
-        with stagetimes.stage("write"), open(into, "wb") as out, _finisher() as appender:
+        with stagetimes.stage("write"), open(into, "wb") as out:
             out.write((",".join(OUTPUT_COLUMNS) + "\n").encode())
-            appending: Future | None = None
             for frame in in_order():
-                if appending is not None:
-                    appending.result()
-                appending = appender.submit(_append_csv, frame, out)
+                write_csv(frame, out, MONEY_OUTPUTS, include_header=False)
                 del frame
-            if appending is not None:
-                appending.result()
         return
     pieces = []
     for i, frame in enumerate(in_order()):
@@ -857,11 +863,6 @@ def _write_ranges(ranges: dict[int, list[Stored]], output: Path, into: Path, kin
         frame.write_parquet(piece)
         pieces.append(piece)
     pl.scan_parquet(pieces).sink_parquet(into)
-
-
-def _append_csv(frame: pl.DataFrame, out: BinaryIO) -> None:
-    """One range's rows, as written, appended to the open CSV ``out``."""
-    frame.write_csv(out, include_header=False)
 
 
 def _empty_output(kind: Format) -> pl.DataFrame:

@@ -275,15 +275,15 @@ def test_a_failing_write_leaves_no_file(tmp_path, monkeypatch) -> None:
 def test_a_failing_partitioned_write_leaves_no_file(tmp_path, monkeypatch, tiny_partitions) -> None:
     """The out-of-core path writes all or nothing too, and leaves no temporary folder behind."""
     calls = {"n": 0}
-    original = medins.partitioned._append_csv
+    original = medins.partitioned.write_csv
 
-    def broken(frame, out):
+    def broken(frame, out, *args, **kwargs):
         calls["n"] += 1
         if calls["n"] == 3:  # the third output range
             raise OSError(28, "No space left on device")
-        return original(frame, out)
+        return original(frame, out, *args, **kwargs)
 
-    monkeypatch.setattr(medins.partitioned, "_append_csv", broken)
+    monkeypatch.setattr(medins.partitioned, "write_csv", broken)
     with pytest.raises(OutputError, match="disk is full"):
         run_batch(EXAMPLE, SUQIAN, tmp_path / "out.csv")
     assert list(tmp_path.iterdir()) == []
@@ -349,6 +349,25 @@ def test_partitioned_csv_quotes_and_guards_ids_as_the_whole_file(tmp_path, tiny_
     assert (tmp_path / "parts.csv").read_bytes() == whole
 
 
+@pytest.mark.parametrize("partitions", [1, 3])
+def test_money_cells_are_the_yuan_of_the_engine_fen(tmp_path, tiny_partitions, partitions) -> None:
+    """Every money cell of a batch CSV, whole or cut into partitions and ranges, is the exact yuan text (two
+    places, sign, 0.00 for zero) of the fen the engine settled: fails if money is written any other way."""
+    from medins.batch import BATCH_KEEP, output_table
+    from medins.claims.readers import read_claims
+    from medins.engine.settle import settle
+    from medins.money import fen_to_yuan
+
+    read = read_claims(EXAMPLE)
+    settled = output_table(settle(SUQIAN, read.claims, None, keep=BATCH_KEEP))
+    run_batch(EXAMPLE, SUQIAN, tmp_path / "out.csv", partitions=partitions)
+    out = read_out(tmp_path / "out.csv")
+    assert out["claim_id"].to_list() == settled["claim_id"].to_list()
+    for name in MONEY_OUTPUTS:
+        assert out[name].to_list() == [fen_to_yuan(v) for v in settled[name]], name
+    assert "0.00" in out["hifob_pay"].to_list() and any(v.count(".") == 1 and v != "0.00" for v in out["hifp_pay"])
+
+
 class _NoThread:
     """Stands for ``partitioned._finisher``'s executor: each task runs when it is submitted, in this thread."""
 
@@ -363,8 +382,8 @@ class _NoThread:
 
 @pytest.mark.parametrize("suffix", [".csv", ".parquet"])
 def test_the_finisher_thread_writes_what_no_thread_writes(tmp_path, monkeypatch, tiny_partitions, suffix) -> None:
-    """Partitions finished (output table, text formatted) and CSV ranges appended on a thread beside the engine
-    give the same bytes as the same work done in turn on one thread, in the same row order."""
+    """Partitions finished (output table, text formatted) on a thread beside the engine give the same bytes as
+    the same work done in turn on one thread, in the same row order."""
     source = tmp_path / "claims.csv"
     source.write_text(TRICKY, encoding="utf-8")
     threads: set[str] = set()

@@ -13,15 +13,17 @@ that rounded amount.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NamedTuple
 
 import polars as pl
 
 from medins.engine.codes import replace_columns
 from medins.engine.context import Run
-from medins.engine.fused import collected, repeat, with_columns
+from medins.engine.fused import collected, repeat
 from medins.engine.ordinals import admission_ordinals
+from medins.engine.rules import BUCKETS, bucket_names
 from medins.engine.state import (
+    SEQUENCE,
     UNLIMITED,
     Grouping,
     _not_negative,
@@ -39,17 +41,43 @@ PERSON_YEAR = ["_pk", "year"]  # _pk: the person, numbered in claim order (settl
 
 
 def _grouping(run: Run, bucket: str | None) -> Grouping:
-    """The (person, benefit year, ``bucket``) grouping, computed once per distinct bucket column.
+    """The (person, benefit year, ``bucket``) grouping, computed once per distinct partition of the rules.
 
     ``bucket`` None, or a column holding one value on every row: the (person, benefit year) grouping (kept under
     the key ``""``), which the payers' state uses too — one sort for both where a policy's buckets are all one.
+
+    A state-bucket column (``rules.BUCKETS``) is the bucket of the claim's rule: claims are grouped by the
+    number of their rule's bucket among the distinct ones (``_rule`` gathered, small integers), which groups them
+    exactly as the bucket's texts do without hashing a text per row; two bucket columns whose rules share
+    buckets alike share the grouping.
     """
+    rules = run.policy.model.rules
+    if bucket is not None and bucket in BUCKETS and rules:
+        names = bucket_names(rules, bucket)
+        numbers = {name: k for k, name in enumerate(dict.fromkeys(names), start=1)}
+        codes = [numbers[name] for name in names]
+        key = f"rules:{codes}"  # the partition of the rules into buckets, whatever their names
+        if key not in run.groupings:
+            rule = run.frame["_rule"]
+            if _constant(rule) or codes == list(range(1, len(codes) + 1)):  # one rule, or a bucket per rule: no query
+                column = rule
+            else:
+                column = pl.Series(codes, dtype=pl.Int64).gather(rule)
+            # null where no rule settles the claim: a value of its own for ``group_order``, as a null bucket text was
+            if _constant(column):
+                run.groupings[key] = _grouping(run, None)
+            else:
+                narrow = pl.DataFrame([run.frame[c] for c in (*PERSON_YEAR, SEQUENCE) if c in run.frame.columns]
+                                      + [column.alias("_bucket")])  # columns side by side: no query
+                run.groupings[key] = group_order(narrow, [*PERSON_YEAR, "_bucket"])
+        return run.groupings[key]
     if bucket is None or _constant(run.frame[bucket]):
         if "" not in run.groupings:
             run.groupings[""] = group_order(run.frame, PERSON_YEAR)
         return run.groupings[""]
     if bucket not in run.groupings:
-        same = next((name for name in run.groupings if name and run.frame[name].equals(run.frame[bucket])), None)
+        same = next((name for name in run.groupings if name in run.frame.columns
+                     and run.frame[name].equals(run.frame[bucket])), None)
         run.groupings[bucket] = run.groupings[same] if same else group_order(run.frame, [*PERSON_YEAR, bucket])
     return run.groupings[bucket]
 
@@ -229,16 +257,52 @@ def _scale_for(run: Run, bands: Bands, version: int) -> list[ScaleBand]:
     return run.policy.versions[version].params.scales.get(bands.scale, [])
 
 
-def band_parts(run: Run, which, prefix: str, lower: pl.Expr, upper: pl.Expr, *, only: str | None = None,
-               num: bool = True) -> None:
-    """Add ``{prefix}num`` (fen×ppm; Int64, or Int128 when the frame's amounts need it), ``{prefix}sum``
-    (fen in paid bands) and per-band columns.
+def band_parts(run: Run, which, prefix: str, lower: pl.Expr, upper: pl.Expr, *, only: str | None = None) -> None:
+    """Add ``{prefix}num`` (fen×ppm; Int64, or Int128 when the frame's amounts need it): Σ over the bands of the
+    part of the claim's paid interval [lower, upper] in the band × the band's rate.
 
-    ``which(rule)`` gives the rule's Bands (or None); the claim's paid interval is [lower, upper].
-    ``only``: a boolean column; rates are evaluated only on its rows (a payer's rate must not reject a
-    claim the payer does not settle). ``num`` False: no ``{prefix}num`` (the basic fund sums its bands with the
-    class-B reduction itself), so the band columns are one query and the interval is not kept.
+    ``which(rule)`` gives the rule's Bands (or None). ``only``: a boolean column; rates are evaluated only on its
+    rows (a payer's rate must not reject a claim the payer does not settle). One query: the band columns
+    (:func:`_band_query`) are kept only with ``run.trace`` (``--explain`` reads them; nothing else does).
     """
+    bands = _band_query(run, which, prefix, lower, upper, only=only)
+    # Σ a_k × r_k ≤ (Σ a_k) × max r ≤ width × (upper − lower) × max r: Int64 when that bound fits (any real bill),
+    # else Int128 (the same sums; the bound, from the interval and the rates that can occur, is known before).
+    paid = _top(run.frame, (upper - lower).clip(lower_bound=0))
+    wide = pl.Int64 if _fits_int64(bands.rate, bands.width, paid) else pl.Int128
+    summed = pl.lit(0, wide)
+    for k in range(bands.width):
+        summed = summed + pl.col(f"{prefix}{k}_a").cast(wide) * pl.col(f"{prefix}{k}_r").fill_null(0).cast(wide)
+    query = bands.query.with_columns(**{f"{prefix}num": summed})
+    kept = [*bands.added, f"{prefix}num"] if run.trace else [f"{prefix}num"]
+    run.frame = replace_columns(run.frame, [], *collected(query, kept).get_columns())
+
+
+def _fits_int64(rate: int, width: int, paid: int) -> bool:
+    """Whether Σ of ``width`` parts of at most ``paid`` fen × rates of at most ``rate`` ppm stays below 2^62."""
+    return rate * width * paid < 1 << 62
+
+
+def _top(frame: pl.DataFrame, value: pl.Expr) -> int:
+    """The largest ``value`` of the frame (0 when it has no rows or none is known)."""
+    return int(frame.select(value.max()).item() or 0) if frame.height else 0
+
+
+class _Bands(NamedTuple):
+    """:func:`_band_query`'s pending query and what is known of its columns before it runs."""
+
+    query: pl.LazyFrame
+    added: list[str]  # the band columns it adds (kept with ``run.trace``)
+    width: int  # the most bands of any (rule, version)
+    rate: int  # no band rate (ppm) of any row exceeds it in absolute value, nor 10^6
+    offsets: list[pl.Series]  # the class-B offsets' values (ppm), null outside their rows
+    banded: pl.Expr  # the rows of a (rule, version) with bands: elsewhere no band has an edge, a rate or an offset
+
+
+def _band_query(run: Run, which, prefix: str, lower: pl.Expr, upper: pl.Expr, *, only: str | None) -> _Bands:
+    """The query adding per band k ``{prefix}k_lo``, ``_hi``, ``_r`` (edges and rate), ``{prefix}k_a`` (the part of
+    [lower, upper] in the band), and ``{prefix}off``, ``{prefix}sum``, ``{prefix}width`` — not yet collected, so
+    that the caller's own sums join the same query and only the columns read later are materialised."""
     rules = run.policy.model.rules
     width = max(
         [len(_scale_for(run, b, v)) for r in rules if (b := which(r)) for v in range(len(run.policy.versions))],
@@ -250,6 +314,9 @@ def band_parts(run: Run, which, prefix: str, lower: pl.Expr, upper: pl.Expr, *, 
                                  for k in range(width) for p in ("lo", "hi", "r")}
     offset: pl.Expr = pl.lit(0, pl.Int64)
     temporary: dict[str, pl.Series] = {}
+    offsets: list[pl.Series] = []
+    top_rate = 1_000_000
+    banded: pl.Expr = pl.lit(False)
     for idx, rule in enumerate(rules):
         bands = which(rule)
         if bands is None:
@@ -261,26 +328,32 @@ def band_parts(run: Run, which, prefix: str, lower: pl.Expr, upper: pl.Expr, *, 
             if not mask.any():
                 continue
             where = (pl.col("_rule") == idx) & (pl.col("_v") == v) & pl.col("_ok")
+            banded = banded | where
             shared: dict = {}  # the band rates (and offset) of one mask: its rows and their distinct values once
             for k, band in enumerate(_scale_for(run, bands, v)):
                 if bands.rate is not None:
                     name = f"_t{prefix}_{idx}_{v}_{k}"
                     temporary[name] = run.ev(bands.rate, "rate", mask=mask, extra={"rate": band.rate}, required=True,
                                              shared=shared)
-                    rate_expr: pl.Expr = pl.col(name).clip(0, 1_000_000)  # in the query: not a pass of its own
+                    rate_expr: pl.Expr = pl.col(name)
+                    low, high = temporary[name].min(), temporary[name].max()  # Series reductions: no query
+                    if low is not None and not 0 <= low <= high <= 1_000_000:  # type: ignore[operator]
+                        rate_expr = rate_expr.clip(0, 1_000_000)  # in the query: not a pass of its own
                 else:
-                    rate_expr = pl.lit(int(band.rate * 1_000_000), pl.Int64)
+                    fixed = int(band.rate * 1_000_000)
+                    top_rate = max(top_rate, abs(fixed))
+                    rate_expr = pl.lit(fixed, pl.Int64)
                 for p, value in (("lo", pl.lit(band.lo, pl.Int64)), ("hi", pl.lit(band.hi, pl.Int64)), ("r", rate_expr)):
                     key = f"{prefix}{k}_{p}"
                     exprs[key] = pl.when(where).then(value).otherwise(exprs[key])
             if bands.class_b_offset:
                 name = f"_t{prefix}_{idx}_{v}_off"
                 temporary[name] = run.ev(bands.class_b_offset, "rate", mask=mask, required=True, shared=shared)
+                offsets.append(temporary[name])
                 offset = pl.when(where).then(pl.col(name).fill_null(0)).otherwise(offset)
     # One lazy query: the (rule, version) conditions the chains share are computed once (``fused.py``).
     query = (run.frame.lazy().with_columns(**temporary).with_columns(**exprs, **{f"{prefix}off": offset})
-             .with_columns(_lower=lower, _upper=upper)
-             .with_columns(_paid_width=(pl.col("_upper") - pl.col("_lower")).clip(lower_bound=0)))
+             .with_columns(_lower=lower, _upper=upper))
     parts = list(range(width))
     query = query.with_columns(
         (pl.min_horizontal(pl.col("_upper"), pl.col(f"{prefix}{k}_hi").fill_null(UNLIMITED))
@@ -291,31 +364,12 @@ def band_parts(run: Run, which, prefix: str, lower: pl.Expr, upper: pl.Expr, *, 
         total = total + pl.col(f"{prefix}{k}_a")
     query = query.with_columns(**{f"{prefix}sum": total, f"{prefix}width": pl.lit(width)})
     added = [*exprs, f"{prefix}off", *(f"{prefix}{k}_a" for k in parts), f"{prefix}sum", f"{prefix}width"]
-    if not num:
-        run.frame = replace_columns(run.frame, [], *collected(query, added).get_columns())
-        return
-    f = replace_columns(run.frame, [], *collected(query, [*added, "_paid_width"]).get_columns())
-    # Σ a_k × r_k ≤ (Σ a_k) × max r: Int64 when that bound fits (any real bill), else Int128.
-    wide = pl.Int64 if _fits_int64(f, [f"{prefix}{k}_r" for k in parts], "_paid_width") else pl.Int128
-    summed = pl.lit(0, wide)
-    for k in parts:
-        summed = summed + pl.col(f"{prefix}{k}_a").cast(wide) * pl.col(f"{prefix}{k}_r").fill_null(0).cast(wide)
-    sums = collected(f.lazy().with_columns(**{f"{prefix}num": summed}), [f"{prefix}num"])
-    run.frame = replace_columns(f, ["_paid_width"], *sums.get_columns())
+    return _Bands(query, added, width, top_rate, offsets, banded)
 
 
 def _half_up(num: pl.Expr, den: pl.Expr) -> pl.Expr:
     """Round num/den half up (num ≥ 0, den > 0), Int128 in, Int64 out."""
     return ((num * 2 + den) // (den * 2)).cast(pl.Int64)
-
-
-def _fits_int64(frame: pl.DataFrame, rates: list[str], amount: str) -> bool:
-    """Whether every |rate| × |amount| of the frame stays below 2^62 (so their difference fits an Int64)."""
-    if frame.height == 0 or not rates:
-        return True
-    top = frame.select(pl.max_horizontal(pl.col(r).abs().max() for r in rates).alias("r"),
-                       pl.col(amount).abs().max().alias("a")).row(0)
-    return all(v is None for v in top) or (top[0] or 0) * (top[1] or 0) < 1 << 62
 
 
 def _basic_bands(run: Run) -> None:
@@ -332,24 +386,30 @@ def _basic_bands(run: Run) -> None:
             continue
         axis_lower = pl.when(pl.col("_rule") == idx).then(lo).otherwise(axis_lower)
         axis_upper = pl.when(pl.col("_rule") == idx).then(hi).otherwise(axis_upper)
-    band_parts(run, lambda r: r.bands, "_b", axis_lower, axis_upper, num=False)
-    # Class B pro rata (A-SQ-4): band k pays A_k × max(0, r_k − off × B/E), rounded half up once.
-    width = int(run.frame["_bwidth"][0]) if run.frame.height else 0
-    rates = [f"_b{k}_r" for k in range(width)]
-    top = _maxima(run.frame, [*rates, "_boff"], ["_e0", "_bsum", "class_b_inscope"])
-    offsets = run.frame["_boff"]
-    narrow = _narrow_fits(*top) and (offsets.min() or 0) >= 0
-    raw = class_b_raw(width, narrow=narrow, offset=bool(offsets.max() or 0))
-    run.frame = with_columns(run.frame, _raw=pl.when(pl.col("_ok") & (pl.col("_e0") > 0)).then(raw).otherwise(0))
-
-
-def _maxima(frame: pl.DataFrame, rates: list[str], amounts: list[str]) -> tuple[int, ...]:
-    """The largest |rate| of ``rates`` (one figure) and the largest |value| of each of ``amounts``."""
-    if frame.height == 0:
-        return (0,) * (1 + len(amounts))
-    row = frame.select(pl.max_horizontal(pl.col(r).abs().max() for r in rates).alias("_r") if rates
-                       else pl.lit(0).alias("_r"), *(pl.col(a).abs().max() for a in amounts)).row(0)
-    return tuple(int(v or 0) for v in row)
+    bands = _band_query(run, lambda r: r.bands, "_b", axis_lower, axis_upper, only=None)
+    # Class B pro rata (A-SQ-4): band k pays A_k × max(0, r_k − off × B/E), rounded half up once — in the same query,
+    # in the narrow form where the largest values that can occur allow it: the rates' and offsets' (known), the
+    # largest E and B, and Σ A_k ≤ width × (upper − lower).
+    offset_top = max((abs(int(v or 0)) for s in bands.offsets for v in (s.min(), s.max())), default=0)
+    if run.frame.height:
+        paid, e0, class_b = run.frame.select((axis_upper - axis_lower).clip(lower_bound=0).max(),
+                                             pl.col("_e0").abs().max(), pl.col("class_b_inscope").abs().max()).row(0)
+    else:
+        paid = e0 = class_b = 0
+    narrow = (_narrow_fits(max(bands.rate, offset_top), int(e0 or 0), bands.width * int(paid or 0), int(class_b or 0))
+              and all((s.min() or 0) >= 0 for s in bands.offsets))
+    raw = class_b_raw(bands.width, narrow=narrow, offset=any(s.max() or s.min() for s in bands.offsets))
+    paying = pl.col("_ok") & (pl.col("_e0") > 0)
+    if run.trace:
+        query = bands.query.with_columns(_raw=pl.when(paying).then(raw).otherwise(0))
+        run.frame = replace_columns(run.frame, [], *collected(query, [*bands.added, "_raw"]).get_columns())
+        return
+    # Without the trace only ``_raw`` is read, 0 where the claim pays nothing (rejected, or no expense in scope) and
+    # where no band applies (no rate, no offset: every term is 0): the bands are worked out on the other rows alone,
+    # the same expressions row by row, and put in place by ``_i``.
+    rows = bands.query.filter(paying & bands.banded).select("_i", raw.alias("_raw")).collect()
+    column = repeat(0, run.frame.height, pl.Int64).scatter(rows["_i"], rows["_raw"])
+    run.frame = replace_columns(run.frame, [], column.alias("_raw"))
 
 
 def _narrow_fits(rate: int, e0: int, paid: int, class_b: int) -> bool:

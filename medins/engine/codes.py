@@ -102,14 +102,24 @@ class Codes:
             return self._by_values(frame, keys, chunks, valued)
         bits = frame[keys[0]]
         patterns = bits.unique()
-        texts = pl.Series([self.text((p,), {}) for p in patterns.to_list()], dtype=pl.String)
-        out = bits.replace_strict(patterns, texts, return_dtype=pl.String).alias(self.column)
-        if valued:
-            has_value = (bits & sum(1 << k for k in valued)) != 0
-            if has_value.any():
-                rows = frame.select(keys).filter(has_value)  # the key columns only: the frame is wide
-                out = out.scatter(has_value.arg_true(), self._by_values(rows, keys, chunks, valued))
-        return out
+        texts = [self.text((p,), {}) for p in patterns.to_list()]
+        has_value = ((bits & sum(1 << k for k in valued)) != 0) if valued else None
+        if has_value is None or not has_value.any():
+            return bits.replace_strict(patterns, pl.Series(texts, dtype=pl.String), return_dtype=pl.String).alias(
+                self.column)
+        # Rows with a value code take their text from the distinct combinations of their keys: each row's number in
+        # one table of texts (the patterns', then those combinations'), placed as integers, then one gather of the
+        # texts (placing texts themselves row by row rebuilds the whole text column).
+        from medins.engine.context import _distinct  # context imports this module
+
+        rows = frame.select(keys).filter(has_value)  # the key columns only: the frame is wide
+        index, distinct = _distinct(rows, keys)
+        texts += [self.text(tuple(row[:chunks]), dict(zip(valued, row[chunks:], strict=True)))
+                  for row in distinct.iter_rows()]
+        at = bits.replace_strict(patterns, pl.int_range(0, patterns.len(), dtype=pl.UInt32, eager=True),
+                                 return_dtype=pl.UInt32)
+        at = at.scatter(has_value.arg_true(), index + patterns.len())
+        return pl.Series(self.column, texts, dtype=pl.String).gather(at)
 
     def _by_values(self, frame: pl.DataFrame, keys: list[str], chunks: int, valued: list[int]) -> pl.Series:
         """The joined codes keyed by every pattern and value column (distinct combinations evaluated once)."""

@@ -18,6 +18,8 @@ from medins.engine.context import Lazy, Run, parse
 from medins.engine.history import check_history
 
 if TYPE_CHECKING:  # annotations only: the engine runs on a plain model too (medins.policy.plan)
+    from collections.abc import Callable, Sequence
+
     from medins.policy.schema import Bands, Layer, Rule
 
 
@@ -67,6 +69,30 @@ def rule_needs(rule: Rule) -> set[str]:
     return names
 
 
+def _default_bucket(rule: Rule) -> str:
+    return rule.bucket or rule.id
+
+
+#: The state-bucket columns and each rule's bucket in them (its own bucket, else the rule's): the bucket of a
+#: claim is that of the rule settling it (null where none does).
+BUCKETS: dict[str, Callable[[Rule], str]] = {
+    "_b_rule": _default_bucket,
+    "_b_ded": lambda r: r.deductible.bucket if r.deductible and r.deductible.bucket else _default_bucket(r),
+    "_b_ceil": lambda r: r.ceiling.bucket if r.ceiling and r.ceiling.bucket else _default_bucket(r),
+    "_b_axis": lambda r: r.bands.bucket if r.bands and r.bands.bucket else _default_bucket(r),
+    "_b_cap": lambda r: r.cap.bucket if r.cap and r.cap.bucket else _default_bucket(r),
+}
+
+
+def bucket_names(rules: Sequence[Rule], column: str) -> list[str]:
+    """Each rule's bucket in the state-bucket ``column`` (``BUCKETS``), by rule number.
+
+    Why a function: ``benefits._grouping`` groups claims by these per-rule names through ``_rule`` (small
+    integers) rather than by the bucket column's texts, which cost a hash of every row's string.
+    """
+    return [BUCKETS[column](rule) for rule in rules]
+
+
 def select_rules(run: Run) -> None:
     """Add ``_rule`` (index into policy.rules, null = none) and the state-bucket columns, and check the
     claims' history (``history.py``): one query (``Run.lazy``), the reasons as bits (``engine/codes.py``)."""
@@ -96,23 +122,16 @@ def _select_rules(run: Run, defer: bool) -> None:
             q.code(REASON_COLUMNS, f"missing_parameter:{name}", (pl.col("_rule") == idx) & (pl.col("_v") == v_idx) & where)
     _account_needs(q)
 
-    def bucket(pick) -> pl.Expr:
+    def bucket(names: list[str]) -> pl.Expr:
         # one lookup by rule number (a when/then chain over the rules costs a pass per rule): ``_rule`` is the
         # index itself, so a gather (a fourth of a ``replace_strict``); null where no rule settles the claim
         if not rules:
             return pl.lit(None, pl.String)
-        return pl.lit(pl.Series([pick(rule) for rule in rules], dtype=pl.String)).gather(pl.col("_rule"))
-
-    def default(rule: Rule) -> str:
-        return rule.bucket or rule.id
+        return pl.lit(pl.Series(names, dtype=pl.String)).gather(pl.col("_rule"))
 
     q.with_columns(
-        _b_rule=bucket(default),
-        _b_ded=bucket(lambda r: (r.deductible.bucket if r.deductible and r.deductible.bucket else default(r))),
-        _b_ceil=bucket(lambda r: (r.ceiling.bucket if r.ceiling and r.ceiling.bucket else default(r))),
-        _b_axis=bucket(lambda r: (r.bands.bucket if r.bands and r.bands.bucket else default(r))),
-        _b_cap=bucket(lambda r: (r.cap.bucket if r.cap and r.cap.bucket else default(r))),
-        _admission=bucket(lambda r: "1" if r.admission else "0") == "1",
+        **{column: bucket(bucket_names(rules, column)) for column in BUCKETS},
+        _admission=bucket(["1" if r.admission else "0" for r in rules]) == "1",
     )
     check_history(q)
     q.collect()

@@ -124,6 +124,11 @@ class Grouping(tuple):
         if not (column.dtype.is_integer() or column.dtype == pl.Null):
             return None
         positions, segments = self.segments()
+        low, high = column.min(), column.max()  # Series reductions: a column of one value (no history) needs no gather
+        if column.null_count() in (0, column.len()) and low == high:
+            import numpy as np
+
+            return np.full(len(segments.first), int(low or 0), dtype=np.int64)
         rows = segments.first if positions is None else positions[segments.first]
         return column.gather(rows).fill_null(0).cast(pl.Int64).to_numpy()
 

@@ -3,17 +3,20 @@
 from __future__ import annotations
 
 import datetime as dt
+import io
 from decimal import Decimal
 from pathlib import Path
 
 import polars as pl
 import pytest
+from hypothesis import example, given, settings
+from hypothesis import strategies as st
 
 from medins.claims.fields import MONEY_COLUMNS
 from medins.claims.readers import read_claims
-from medins.claims.writers import write_rejects, write_table
+from medins.claims.writers import format_money, write_csv, write_rejects, write_table
 from medins.errors import OutputError, UsageError
-from medins.money import MAX_YUAN
+from medins.money import MAX_YUAN, fen_to_yuan
 
 FRAME = pl.DataFrame({
     "claim_id": ["C1", "=cmd|' /C calc'!A0", "+1", "-2", "@SUM(A1)", "\tx", "\rx", "ok-", None],
@@ -127,3 +130,67 @@ def test_claims_csv_round_trip(tmp_path: Path) -> None:
     out = tmp_path / "claims.csv"
     write_table(claims, out, money_columns=MONEY_COLUMNS)
     assert read_claims(out).claims.equals(claims)
+
+
+# --- money as CSV writes it ------------------------------------------------------------------------
+
+#: Any Int64 number of fen (a Decimal(38, 2) holds them all).
+ANY_FEN = st.integers(-(2**63), 2**63 - 1)
+
+
+def _decimal_yuan(fen: int) -> str:
+    """The yuan of ``fen`` as Python's exact Decimal writes it with two places: the reference."""
+    return format(Decimal(fen).scaleb(-2), "f")
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.one_of(ANY_FEN, st.sampled_from([0, 1, -1, 5, -5, 99, -99, 100, -100])), min_size=1,
+                max_size=60), st.booleans())
+@example([0, -5, 5, 100, -100, 2**63 - 1, -(2**63)], False)
+@example([0, -5, 5, 100, -100, 2**63 - 1, -(2**63)], True)
+def test_csv_money_text_is_the_exact_decimal(values: list[int], null_text: bool) -> None:
+    """Every fen amount — zero, negative, the largest Int64 — is written as its exact Decimal yuan with two
+    places (the same text as money.fen_to_yuan), on both of write_csv's paths: zeros as the null text (a table
+    without null) and the plain one (a table with a null cell, which stays empty)."""
+    ids = [None if null_text and i == 0 else f"C{i}" for i in range(len(values))]
+    frame = pl.DataFrame({"id": ids, "m": values}, schema={"id": pl.String, "m": pl.Int64})
+    out = io.BytesIO()
+    write_csv(frame, out, ["m"])
+    lines = out.getvalue().decode().splitlines()
+    assert lines[0] == "id,m"
+    written = [line.split(",")[1] for line in lines[1:]]
+    assert written == [_decimal_yuan(v) for v in values]
+    assert written == [fen_to_yuan(v) for v in values]
+    assert [line.split(",")[0] for line in lines[1:]] == [i or "" for i in ids]
+
+
+#: Text cells, with what CSV quotes (comma, quote, line breaks), empty text and "0.00" itself.
+TEXT = st.lists(st.sampled_from(["a", "甲", ",", '"', "\n", "\r", " ", "=", "0.00"]), max_size=6).map("".join)
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.lists(st.tuples(TEXT, st.one_of(st.just(0), ANY_FEN), st.one_of(st.just(0), ANY_FEN)), min_size=1,
+                max_size=30), st.booleans())
+def test_csv_zeros_as_null_text_write_the_plain_bytes(rows: list[tuple[str, int, int]], header: bool) -> None:
+    """The zero amounts written as the null text give, byte for byte, what Polars writes for the Decimal money
+    of format_money: text cells quoted or not, empty text as "", whatever the text holds (even "0.00")."""
+    frame = pl.DataFrame(rows, schema={"text": pl.String, "a": pl.Int64, "b": pl.Int64}, orient="row")
+    out = io.BytesIO()
+    write_csv(frame, out, ["a", "b"], include_header=header)
+    assert out.getvalue() == format_money(frame, "csv", ["a", "b"]).write_csv(include_header=header).encode()
+
+
+def test_csv_money_bytes_are_as_documented(tmp_path: Path) -> None:
+    """The exact bytes of a settlement's money in CSV (fails if any is written differently: the places, the
+    sign, zeros, quotes); a null amount or text stays an empty cell, an empty text is "" — on either path."""
+    frame = pl.DataFrame({"claim_id": ["C1", "C2", "C3", "C4"], "total": [123456, -5, 0, 10**13],
+                          "paid": [0, 0, -100, 7], "reasons": ["", "a;b", "", "x"]})
+    expected = (b'claim_id,total,paid,reasons\nC1,1234.56,0.00,""\nC2,-0.05,0.00,a;b\nC3,0.00,-1.00,""\n'
+                b"C4,100000000000.00,0.07,x\n")
+    path = tmp_path / "out.csv"
+    write_table(frame, path, money_columns=["total", "paid"])
+    assert path.read_bytes() == expected
+    with_nulls = pl.concat([frame, pl.DataFrame({"claim_id": ["C5", None], "total": [None, 0], "paid": [0, 0],
+                                                 "reasons": [None, ""]})])
+    write_table(with_nulls, path, money_columns=["total", "paid"])
+    assert path.read_bytes() == expected + b'C5,,0.00,\n,0.00,0.00,""\n'

@@ -240,11 +240,18 @@ def _class_b_frames(scale: int):
                     min_size=1, max_size=20)
 
 
+def _maxima(frame: pl.DataFrame, rates: list[str], amounts: list[str]) -> tuple[int, ...]:
+    """The largest |rate| of ``rates`` (one figure) and the largest |value| of each of ``amounts``."""
+    row = frame.select(pl.max_horizontal(pl.col(r).abs().max() for r in rates).alias("_r"),
+                       *(pl.col(a).abs().max() for a in amounts)).row(0)
+    return tuple(int(v or 0) for v in row)
+
+
 @settings(max_examples=300)
 @given(st.one_of(_class_b_frames(10**3), _class_b_frames(10**8), _class_b_frames(10**12)))
 def test_class_b_pro_rata_narrow_form_equals_the_exact_sum(data) -> None:
     """A-SQ-4 in Int64 (quotient and remainder of off × B by E) = the Int128 sum = the exact fraction, half up."""
-    from medins.engine.benefits import _maxima, _narrow_fits, class_b_raw
+    from medins.engine.benefits import _narrow_fits, class_b_raw
 
     names = [f"_b{k}_{p}" for k in range(3) for p in "ar"]
     frame = pl.DataFrame([[*(v for a, r in bands for v in (a, r)), e0, off, b] for bands, e0, off, b in data],

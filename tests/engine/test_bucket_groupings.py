@@ -1,0 +1,62 @@
+"""State groupings by bucket number (``benefits._grouping``) group claims exactly as the bucket texts do.
+
+Why: the groupings of the benefits stage's state columns are built from each rule's bucket number gathered by
+``_rule`` (small integers) rather than from the bucket columns' texts; a grouping that merged two buckets (or split
+one, or merged the claims no rule settles with a rule's) would share caps and deductibles that must not be shared.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import polars as pl
+import pytest
+
+import medins.engine.settle as settle_module
+from medins.claims.readers import read_claims
+from medins.engine import benefits
+from medins.engine.rules import BUCKETS
+from medins.engine.state import group_order
+from medins.policy.loader import load_policy
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def _partition(key: pl.Series) -> list[list[int]]:
+    """The rows of each group, as sorted lists (a grouping's key numbers its groups in its own way)."""
+    frame = pl.DataFrame({"key": key, "row": pl.int_range(0, key.len(), eager=True)})
+    return sorted(frame.group_by("key").agg(pl.col("row").sort())["row"].to_list())
+
+
+@pytest.mark.parametrize("policy_name", ["suqian-2007", "cq-yubei-2023-resident"])
+def test_bucket_number_groupings_equal_the_bucket_texts_groupings(monkeypatch: pytest.MonkeyPatch,
+                                                                  policy_name: str) -> None:
+    policy = load_policy(policy_name)
+    claims = read_claims(ROOT / "examples" / "claims.csv").claims
+    # a claim no rule settles (an unknown visit type) must stay apart from every rule's claims
+    # and a person's 门诊大病 claims share the yearly cap's bucket with the stays (two rules, one bucket)
+    special = claims.head(3).with_columns(visit_type=pl.lit("outpatient_special"),
+                                          diagnosis=pl.lit(["dialysis"], pl.List(pl.String)))
+    claims = pl.concat([claims, claims.head(3).with_columns(visit_type=pl.lit("unknown_kind")), special],
+                       how="vertical")
+    runs = []
+    original = settle_module.settle_benefits
+
+    def spy(run) -> None:
+        original(run)
+        runs.append(run)
+
+    monkeypatch.setattr(settle_module, "settle_benefits", spy)
+    settle_module.settle(policy, claims)
+    run = runs[-1]
+    assert run.frame["_rule"].null_count() > 0
+    for column in BUCKETS:
+        order, key = benefits._grouping(run, column)
+        expected = group_order(run.frame, [*benefits.PERSON_YEAR, column])
+        assert _partition(key) == _partition(expected[1]), column
+        # within a group the rows go in claim order (``_seq``)
+        seq = run.frame["_seq"]
+        sorted_key, sorted_seq = (key, seq) if order is None else (key.gather(order), seq.gather(order))
+        for k in sorted_key.unique().to_list():
+            within = sorted_seq.filter(sorted_key.eq_missing(k)).to_list()
+            assert within == sorted(within), column
