@@ -12,8 +12,10 @@ import io
 import threading
 from pathlib import Path
 
+import hypothesis.strategies as st
 import polars as pl
 import pytest
+from hypothesis import given, settings
 
 import medins.batch
 import medins.partitioned as partitioned
@@ -110,6 +112,37 @@ def test_cut_scans_the_new_block_with_the_tail_parity() -> None:
                 whole = at + 1
         assert (split + end if end else 0) == whole
         assert parity == data.count(b'"') % 2
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.binary(max_size=60).map(lambda b: b.translate(bytes(b'"\n,a'[i % 4] for i in range(256)))),
+       st.integers(0, 70), st.integers(0, 1), st.booleans())
+def test_a_mapped_block_is_cut_as_its_bytes_are(tmp_path_factory, data: bytes, at: int, parity: int,
+                                                 numpy: bool) -> None:
+    """A block seen through a mapping of the file (``_Mapped``, any offset in it, counts by numpy or not) is cut
+    where the same bytes read are cut, and viewed as those bytes."""
+    path = tmp_path_factory.mktemp("mapped") / "f.csv"
+    path.write_bytes(b"x" * at + data + b"tail")
+    with path.open("rb") as handle, pytest.MonkeyPatch.context() as patch:
+        patch.setattr(partitioned, "PIECE_BYTES", len(data))
+        patch.setattr(partitioned, "NUMPY_BYTES", 0 if numpy else partitioned.NUMPY_BYTES)
+        block = partitioned._map_block(handle, at, at + len(data) + 4)
+        if not data:
+            assert block == b""
+            return
+        assert bytes(partitioned._view(block)) == data
+        assert _cut(block, parity=parity) == _cut(data, parity=parity)
+        for k in range(len(data) + 1):
+            assert bytes(partitioned._view(block, k)) == data[k:]
+            assert block.count(b'"', k) == data.count(b'"', k)
+
+
+def test_a_file_shorter_than_when_sized_is_read_not_mapped(tmp_path) -> None:
+    """A block the file no longer holds (it shrank after it was sized) cannot be mapped: it is read, as it was."""
+    path = tmp_path / "f.csv"
+    path.write_bytes(b"0123456789")
+    with path.open("rb") as handle:
+        assert partitioned._map_block(handle, 4, 20) == b"456789"  # sized 20 bytes, 10 left
 
 
 def test_cut_of_a_block_inside_a_quoted_field_finds_nothing() -> None:

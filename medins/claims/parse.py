@@ -10,7 +10,7 @@ the registry in ``fields.py``.
 from __future__ import annotations
 
 from collections.abc import Collection, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import lru_cache
 
 import polars as pl
@@ -60,18 +60,21 @@ def declared_codes(user_values: Mapping | None) -> list[str]:
     return [str(v) for k, v in (user_values or {}).items() if v is not None and str(k).strip().lower() == str(v).lower()]
 
 
-def _plan(f: Field, user_values: Mapping | None, *, required: bool) -> tuple[Stages, pl.Expr, pl.Expr]:
-    """:func:`field_plan`, built once in a process for a field, its ``--map`` values and whether it is required.
+def _plan(f: Field, user_values: Mapping | None, *, required: bool,
+          trimmed: bool = False) -> tuple[Stages, pl.Expr, pl.Expr]:
+    """:func:`field_plan`, built once in a process for a field, its ``--map`` values, whether it is required and
+    whether its cells are known to be trimmed.
 
     Why: a plan is a few dozen expressions, and building them in Python cost every piece of a large file
     (13 columns) several milliseconds; the expressions are immutable, so pieces parsed on threads share them.
     """
-    return _cached_plan(f, tuple(user_values.items()) if user_values else None, required)
+    return _cached_plan(f, tuple(user_values.items()) if user_values else None, required, trimmed)
 
 
 @lru_cache(maxsize=1024)
-def _cached_plan(f: Field, user_values: tuple | None, required: bool) -> tuple[Stages, pl.Expr, pl.Expr]:
-    return field_plan(f, dict(user_values) if user_values else None, required=required)
+def _cached_plan(f: Field, user_values: tuple | None, required: bool,
+                 trimmed: bool = False) -> tuple[Stages, pl.Expr, pl.Expr]:
+    return field_plan(f, dict(user_values) if user_values else None, required=required, trimmed=trimmed)
 
 
 @lru_cache(maxsize=1024)
@@ -80,17 +83,21 @@ def _absent(f: Field, defaults: bool) -> pl.Expr:
     return pl.lit(default_of(f) if defaults else None, KIND_DTYPE[f.kind]).alias(f.name)
 
 
-def field_plan(f: Field, user_values: Mapping | None, *, required: bool) -> tuple[Stages, pl.Expr, pl.Expr]:
+def field_plan(f: Field, user_values: Mapping | None, *, required: bool,
+               trimmed: bool = False) -> tuple[Stages, pl.Expr, pl.Expr]:
     """How to read the text column ``f.name``: temporary columns by stage, the typed value, the error code.
 
     Why stages: each intermediate (trimmed text, cleaned digits, regex groups) is materialised once
-    as a column; written as one nested expression Polars would recompute it for every use.
+    as a column; written as one nested expression Polars would recompute it for every use. ``trimmed``:
+    no cell has whitespace to strip (``readers.no_whitespace``), so the column is read as it is.
     """
     def tmp(tag: str) -> pl.Expr:
         return pl.col(f"_{tag}:{f.name}")
 
     # blank → null by ``replace``: a when/then would strip the column twice (half of a text column's cost)
-    stripped = pl.col(f.name).cast(pl.String).str.strip_chars()
+    stripped = pl.col(f.name).cast(pl.String)
+    if not trimmed:
+        stripped = stripped.str.strip_chars()
     stages: Stages = [[stripped.replace("", None).alias(f"_s:{f.name}")]]
     table = {nfkc(k): v for k, v in value_table(f, user_values).items()}  # cells are NFKC too
     mapped = tmp("s")
@@ -156,37 +163,42 @@ def parse_date(text: pl.Expr) -> pl.Expr:
 _REPETITIVE_KINDS = frozenset({"date", "bool", "list"})
 #: ... unless its cells are this diverse (distinct cells per row): then it is read cell by cell.
 _DISTINCT_AT_MOST = 0.25
-#: Distinct cells of at most this many are found in their rows by comparing text (one equality test each, a
-#: tenth of a hash lookup); more, by a hash of the text (``_cell_key``).
+#: Distinct cells of at most this many are found in their rows by comparing text (one equality test each);
+#: more, by a cast to an enum of the cells (one exact hash lookup of the text).
 _COMPARE_AT_MOST = 4
 _KEY_SEED = 20071
 
 
 def parse_fields(raw: pl.DataFrame, fields: Collection[Field], values: Mapping, *, required: Collection[str],
-                 defaults: bool = True) -> pl.DataFrame:
+                 defaults: bool = True, trimmed: bool = False) -> pl.DataFrame:
     """``row`` + one typed column per field (absent columns and empty cells take the default) + codes.
 
     A cell's value and error code depend on its text alone, so a repetitive column (dates, codes,
     是/否) is parsed on its distinct cells and given back to its rows by position: the same plan, on a few
     hundred cells instead of a million; the distinct cells of all such columns are parsed together, in one
     pass of the plans' stages. A money column is read by a decimal cast where its cells are plain yuan
-    (nearly all); only its other cells go through the whole grammar (``money.amount_plan``).
+    (nearly all); only its other cells go through the whole grammar (``money.amount_plan``). ``trimmed``: no cell
+    of ``raw`` holds a whitespace character (``readers.no_whitespace``), so a column read as written (ids,
+    names) is not stripped; a normalised one still is (NFKC makes spaces of other characters).
     """
     exprs: list[pl.Expr] = [pl.col("row")]
     codes: list[pl.Expr] = []
     stages: Stages = []
     distinct: list[_Part] = []  # read on their distinct cells
     money: list[_Part] = []  # read by the cast where plain
+    present = set(raw.columns)
+    found = _distinct_cells(raw, [f for f in fields if f.name in present], values)
     for f in fields:
-        if f.name not in raw.columns:
+        if f.name not in present:
             exprs.append(_absent(f, defaults))
             continue
         default = default_of(f) if defaults else None
-        plan, value, code = _plan(f, values.get(f.name), required=f.name in required)
         normalize = normalized(f, values)
-        cells = _distinct_cells(raw, f, values)
+        plan, value, code = _plan(f, values.get(f.name), required=f.name in required,
+                                  trimmed=trimmed and not normalize)
+        cells = found.get(f.name)
         if cells is not None:
-            distinct.append(_Part(f, plan, value, code, normalize, cells.to_series()))
+            distinct.append(_Part(f, plan, value, code, normalize, cells))
             value, code = pl.col(f"_dv:{f.name}"), pl.col(f"_de:{f.name}")
         elif f.kind == "money" and not value_table(f, values.get(f.name)):
             money.append(_Part(f, plan, value, code, normalize))
@@ -248,55 +260,66 @@ def _read_distinct(raw: pl.DataFrame, parts: Sequence[_Part]) -> list[pl.Series]
     plans run once on the distinct cells of every such column (side by side, the shorter columns padded with
     nulls no row points at), each row then given its cell's value and code by position.
 
-    Why this is exact: a row's value is its own cell's, whichever the row, and ``_positions`` makes sure the
-    cell it found is the row's text. Where it cannot (two texts with one hash), the column is read as it was
-    before hashing: its exact distinct cells, joined back by their text.
+    Why this is exact: a row's value is its own cell's, whichever the row, and ``_positions`` finds each row's
+    cell by its exact text (an equality test, or a strict cast to an enum whose categories are the cells). The
+    cells are found by hash (``_distinct_cells``): should two texts share one, a row's text is missing among
+    them, ``_positions`` fails, and the columns are read again on their exact distinct cells.
     """
     if not parts:
         return []
+    try:
+        return _read_on_cells(raw, parts)
+    except _MissingCell:
+        exact = [replace(p, cells=_exact_cells(raw, p.field.name)) for p in parts]
+        return _read_on_cells(raw, exact)
+
+
+class _MissingCell(Exception):
+    """A row's text is not among the distinct cells found for its column (two texts shared a hash)."""
+
+
+def _read_on_cells(raw: pl.DataFrame, parts: Sequence[_Part]) -> list[pl.Series]:
+    """:func:`_read_distinct` on the cells given; :class:`_MissingCell` when a row's text is not among them."""
+    try:
+        positions = raw.select(_positions(p.field.name, p.cells) for p in parts)  # type: ignore[arg-type]
+    except pl.exceptions.InvalidOperationError:  # the strict cast to the enum of the cells: a text not among them
+        raise _MissingCell from None
+    if any(positions[p.field.name].null_count() for p in parts):  # a text not among a few cells compared
+        raise _MissingCell
     height = max(p.cells.len() for p in parts)  # type: ignore[union-attr]
     cells = pl.DataFrame([p.cells.extend_constant(None, height - p.cells.len()) for p in parts])  # type: ignore[union-attr]
     table = _run(cells, parts).rechunk()  # one chunk: a gather from several costs up to six times more
     out: list[pl.Series] = []
     for p in parts:
         name = p.field.name
-        at = _positions(raw, name, p.cells)  # type: ignore[arg-type]
-        if at is not None:
-            out.append(table[f"_dv:{name}"].gather(at))
-            if table[f"_de:{name}"].head(p.cells.len()).null_count() < p.cells.len():  # type: ignore[union-attr]
-                out.append(table[f"_de:{name}"].gather(at))
-            continue
-        key = f"_k:{name}"
-        exact = raw.select(pl.col(name).unique().alias(name)).with_columns(pl.col(name).alias(key))
-        joined = raw.select(pl.col(name).alias(key)).join(_run(exact, [p], keep=key), on=key, how="left",
-                                                          nulls_equal=True, maintain_order="left")
-        out += [joined[f"_dv:{name}"], joined[f"_de:{name}"]]
+        at = positions[name]
+        out.append(table[f"_dv:{name}"].gather(at))
+        if table[f"_de:{name}"].head(p.cells.len()).null_count() < p.cells.len():  # type: ignore[union-attr]
+            out.append(table[f"_de:{name}"].gather(at))
     return out
 
 
 def _cell_key(cells: pl.Expr) -> pl.Expr:
-    """A 64-bit hash of each cell (nulls too): how a repetitive column's distinct cells are found, and found again
-    in their rows, faster than by the text (``_positions`` checks the text)."""
+    """A 64-bit hash of each cell (nulls too): how a repetitive column's distinct cells are found, faster than by
+    their text (two texts sharing a hash are seen by ``_positions``)."""
     return cells.hash(seed=_KEY_SEED)
 
 
-def _positions(raw: pl.DataFrame, name: str, cells: pl.Series) -> pl.Series | None:
-    """For each row of ``raw``, the index in ``cells`` of its cell of column ``name``; None when some row's text is
-    not among ``cells`` (only when two texts share a hash: ``cells`` then lacks one of them)."""
+def _positions(name: str, cells: pl.Series) -> pl.Expr:
+    """For each row, the index in ``cells`` (distinct cells of column ``name``, the null cell if any last:
+    ``_distinct_cells``) of its cell: by equality tests with a few cells (null where none is equal), else by a
+    strict cast to an enum of the text cells (its physical code is the index; it fails on a text not among
+    them), nulls given the last index."""
     column = pl.col(name)
     if cells.len() <= _COMPARE_AT_MOST:  # a few codes, 是/否: a test of equality each
-        found: pl.Expr | None = None
+        found: pl.Expr = pl.int_range(pl.len(), dtype=pl.UInt32)  # no cell: no row (an empty column)
         for i, cell in enumerate(cells):
             test = column.is_null() if cell is None else column == pl.lit(cell, cells.dtype)
-            found = (pl.when(test) if found is None else found.when(test)).then(pl.lit(i, pl.UInt32))
-        at = raw.select(found).to_series()
-        return at if at.null_count() == 0 else None
-    keys = cells.to_frame().select(_cell_key(column)).to_series()
-    at = raw.select(_cell_key(column).replace_strict(keys, pl.int_range(keys.len(), dtype=pl.UInt32, eager=True),
-                                                     default=None)).to_series()
-    if at.null_count() or not cells.gather(at).eq_missing(raw[name]).all():
-        return None
-    return at
+            found = (pl.when(test) if i == 0 else found.when(test)).then(pl.lit(i, pl.UInt32))  # type: ignore[attr-defined]
+        return found.alias(name)
+    known = cells.drop_nulls()
+    at = column.cast(pl.Enum(known), strict=True).to_physical().cast(pl.UInt32)
+    return (at.fill_null(pl.lit(known.len(), pl.UInt32)) if known.len() < cells.len() else at).alias(name)
 
 
 def _read_money(raw: pl.DataFrame, parts: Sequence[_Part]) -> list[pl.Series]:
@@ -343,8 +366,11 @@ def sparse(frame: pl.DataFrame, codes: Sequence[pl.Expr], value: pl.Expr) -> pl.
 
 
 def nulls(name: str, height: int) -> pl.Series:
-    """A text column of ``height`` nulls."""
-    return pl.repeat(None, height, dtype=pl.String, eager=True).alias(name)
+    """A text column of ``height`` nulls (repeated from one null: ``pl.repeat`` took 0.13 ms, this 6 µs)."""
+    return _NULL.new_from_index(0, height).alias(name)
+
+
+_NULL = pl.Series("", [None], dtype=pl.String)
 
 
 def normalized(f: Field, values: Mapping) -> bool:
@@ -358,19 +384,36 @@ def normalized(f: Field, values: Mapping) -> bool:
         or f.name == "item_category"
 
 
-def _distinct_cells(raw: pl.DataFrame, f: Field, values: Mapping) -> pl.DataFrame | None:
-    """The distinct cells of a repetitive column ``f.name``, in order of first appearance (None: parse it cell by
-    cell). Found by hash: two texts sharing one would show as one here, and ``_read_distinct`` then sees it."""
-    if not (f.kind in _REPETITIVE_KINDS or f.choices or value_table(f, values.get(f.name))):
-        return None
-    column = pl.col(f.name)
-    cells = raw.select(column.filter(_cell_key(column).is_first_distinct())).to_series()
-    if cells.len() > max(16, raw.height * _DISTINCT_AT_MOST):
-        return None
-    # copied out of the column, in one chunk: a filtered text column still holds all of the column's text (its
-    # values, held by the table of claims, kept a piece's text alive: 40 MB for a million claims), and a gather
-    # from the many chunks of a filtered column costs ten times more (``_positions``)
-    return pl.Series(f.name, cells.to_list(), dtype=cells.dtype).to_frame()
+def _distinct_cells(raw: pl.DataFrame, fields: Sequence[Field], values: Mapping) -> dict[str, pl.Series]:
+    """The distinct cells of each repetitive text column among ``fields`` (``_cells``); a column not listed is
+    parsed cell by cell (not repetitive, not text, or too diverse). The columns' cells are found in one pass, by
+    hash: two texts sharing one would show as one here, and ``_read_distinct`` then sees it."""
+    names = [f.name for f in fields if (f.kind in _REPETITIVE_KINDS or f.choices or value_table(f, values.get(f.name)))
+             and raw.schema[f.name] in (pl.String, pl.Null)]
+    if not names:
+        return {}
+    most = max(16, raw.height * _DISTINCT_AT_MOST)
+    found = raw.select(pl.col(name).filter(_cell_key(pl.col(name)).is_first_distinct()).implode() for name in names)
+    counts = found.select(pl.all().list.len()).row(0)
+    return {name: _cells(found[name].explode(), raw.schema[name])
+            for name, count in zip(names, counts, strict=True) if count <= most}
+
+
+def _exact_cells(raw: pl.DataFrame, name: str) -> pl.Series:
+    """Every distinct cell of column ``name`` by its text (``_cells``)."""
+    return _cells(raw.select(pl.col(name).unique(maintain_order=True)).to_series(), raw.schema[name])
+
+
+def _cells(found: pl.Series, dtype: pl.DataType) -> pl.Series:
+    """Distinct cells as ``_positions`` indexes them: the text ones in order of first appearance, then the null
+    cell if there is one.
+
+    Copied out of the column, in one chunk: the cells found still hold all of the column's text (kept alive by
+    the table of claims: 40 MB for a million claims), and a gather from many chunks costs ten times more.
+    """
+    cells = found.to_list()
+    text = [c for c in cells if c is not None]
+    return pl.Series(found.name, [*text, None] if len(text) < len(cells) else text, dtype=dtype)
 
 
 #: Payments given as already made by earlier payers (``amounts.paid``; docs/payers.md).
@@ -390,20 +433,21 @@ def claim_checks(frame: pl.DataFrame) -> pl.DataFrame:
     return frame.with_columns(sparse(frame, [pl.col(CODES), *checks], join_codes(pl.col(CODES), *checks)).alias(CODES))
 
 
-def claims_shape(raw: pl.DataFrame, values: Mapping, extra: Sequence[Field] = ()) -> tuple[pl.DataFrame, pl.DataFrame]:
+def claims_shape(raw: pl.DataFrame, values: Mapping, extra: Sequence[Field] = (), *,
+                 trimmed: bool = False) -> tuple[pl.DataFrame, pl.DataFrame]:
     """One claim per row → (claims, bad rows with ``_codes`` and the typed cross-field values).
 
     ``extra`` fields (the recorded settlement of ``medins audit``) are parsed like the others, after them.
     """
     required = [f.name for f in CLAIM_FIELDS if f.required]
-    parsed = claim_checks(parse_fields(raw, (*CLAIM_FIELDS, *extra), values, required=required))
+    parsed = claim_checks(parse_fields(raw, (*CLAIM_FIELDS, *extra), values, required=required, trimmed=trimmed))
     ok = pl.col(CODES).is_null()
     claims = parsed.filter(ok).drop(CODES).with_columns(has_items=pl.lit(False))
     return claims, parsed.filter(~ok)
 
 
-def items_shape(raw: pl.DataFrame, values: Mapping,
-                extra: Sequence[Field] = ()) -> tuple[pl.DataFrame, pl.DataFrame, pl.DataFrame]:
+def items_shape(raw: pl.DataFrame, values: Mapping, extra: Sequence[Field] = (), *,
+                trimmed: bool = False) -> tuple[pl.DataFrame, pl.DataFrame, pl.DataFrame]:
     """One fee line per row, keyed by claim_id → (claims, items, bad lines).
 
     Why all-or-nothing: a claim settled without one of its lines would pay the wrong amount, so one
@@ -411,9 +455,9 @@ def items_shape(raw: pl.DataFrame, values: Mapping,
     cells may be blank on some lines (merged cells in Excel exports); non-blank ones must agree.
     """
     claim_fields = [f for f in (*CLAIM_FIELDS, *extra) if f.name != "total"]
-    lines = parse_fields(raw, claim_fields, values, required=["claim_id"], defaults=False)
+    lines = parse_fields(raw, claim_fields, values, required=["claim_id"], defaults=False, trimmed=trimmed)
     items = parse_fields(raw.drop(CODES, strict=False), ITEM_FIELDS, values,
-                         required=[f.name for f in ITEM_FIELDS if f.required])
+                         required=[f.name for f in ITEM_FIELDS if f.required], trimmed=trimmed)
     lines = lines.with_columns(items.drop("row", CODES)).with_columns(
         join_codes(pl.col(CODES), pl.lit(items[CODES])).alias(CODES))
     given = [f.name for f in claim_fields if f.name in raw.columns and f.name != "claim_id"]

@@ -11,7 +11,7 @@ import polars as pl
 import pytest
 from hypothesis import HealthCheck, example, given, settings
 
-from medins.claims.fields import CLAIM_FIELDS, ITEM_FIELDS
+from medins.claims.fields import CLAIM_FIELDS, FIELDS_BY_NAME, ITEM_FIELDS
 from medins.claims.parse import CLAIMS_SCHEMA, ITEMS_SCHEMA, REJECTS_SCHEMA
 from medins.claims.readers import read_claims
 from medins.errors import InputError
@@ -554,7 +554,7 @@ def test_parsing_distinct_cells_equals_parsing_every_cell(rows: list[dict]) -> N
     by_distinct = parse.parse_fields(raw, CLAIM_FIELDS, {}, required=required)
     original, key = parse._distinct_cells, parse._cell_key
     try:
-        parse._distinct_cells = lambda *_args: None  # every cell parsed where it is
+        parse._distinct_cells = lambda *_args: {}  # every cell parsed where it is
         by_cell = parse.parse_fields(raw, CLAIM_FIELDS, {}, required=required)
         parse._distinct_cells = original
         parse._cell_key = _colliding_key  # texts share keys: the cells found by key lack some, and it is seen
@@ -572,16 +572,24 @@ def _colliding_key(cells: pl.Expr) -> pl.Expr:
 
 def test_a_key_shared_by_two_texts_is_caught_and_both_are_read(monkeypatch) -> None:
     """The property above is not vacuous: a key shared by two texts loses one of them among the distinct cells,
-    and finding each row's cell says so (by comparing texts, with few cells; by key, with more)."""
+    finding each row's cell says so (by comparing texts, with few cells; by the enum of the cells, with more),
+    and the column is read on its exact cells instead."""
     from medins.claims import parse
 
     monkeypatch.setattr(parse, "_cell_key", _colliding_key)
-    few = pl.DataFrame({"c": ["ab", "cd", "ab", None]})
-    many = pl.DataFrame({"c": ["a", "bb", "ccc", "dddd", "eeeee", "x", None, "bb"]})
+    field = FIELDS_BY_NAME["visit_type"]
+    c = pl.col(field.name)
+    few = pl.DataFrame({field.name: ["ab", "cd", "ab", None]})
+    many = pl.DataFrame({field.name: ["a", "bb", "ccc", "dddd", "eeeee", "x", None, "bb"]})
     for frame in (few, many):
-        found = frame.select(pl.col("c").filter(parse._cell_key(pl.col("c")).is_first_distinct())).to_series()
-        assert found.len() < frame["c"].n_unique()
-        assert parse._positions(frame, "c", found) is None
+        found = frame.select(c.filter(parse._cell_key(c).is_first_distinct())).to_series()
+        assert found.len() < frame[field.name].n_unique()
+        part = parse._Part(field, [], c, pl.lit(None, pl.String), False, parse._cells(found, pl.String))
+        with pytest.raises(parse._MissingCell):
+            parse._read_on_cells(frame, [part])
+        exact = parse._exact_cells(frame, field.name)
+        assert sorted(exact.drop_nulls().to_list()) == sorted(frame[field.name].drop_nulls().unique().to_list())
+        assert exact[-1] is None
     assert found.len() > parse._COMPARE_AT_MOST  # the second found its cells by key
 
 
@@ -629,6 +637,48 @@ def test_plain_money_fast_path_takes_plain_cells_only() -> None:
     cells = ["0", "12.3", "12.34", "99999999999.99", "12.345", "100000000000", " 1", "1,000", "１", "+1", "1.", None]
     plain = pl.DataFrame({"t": cells}).select(is_plain_yuan(pl.col("t"))).to_series().to_list()
     assert plain == [True] * 4 + [False] * 8
+
+
+#: Cell characters for the strip-free read: letters, digits, Chinese, every kind of whitespace Polars strips
+#: (as a cell's edge or inside it), and characters NFKC turns into text starting with a space (˘, ﹉).
+TRIM_CELL = st.text(alphabet="aZ09-.东院（） \t\u3000\u00a0\u2003\u200a\u205f\u0085\u02d8\ufe49", max_size=6)
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.lists(st.tuples(TRIM_CELL, TRIM_CELL, TRIM_CELL, TRIM_CELL, TRIM_CELL | st.sampled_from(["12.5", " 7"]),
+                          st.sampled_from(["2008-03-02", "2008-03-02\u3000", "", "x"])), min_size=1, max_size=12))
+@example([("C1", "P1", "东院", "inpatient", "12.5", "2008-03-02"), ("C2", "P1", "（东院）", "x", "7", "x"),
+          ("C3", "", "", "", "", "")])
+def test_a_piece_without_whitespace_read_unstripped_equals_the_stripped_read(rows: list) -> None:
+    """A piece whose bytes hold no whitespace is read without stripping its ids and names: the claims and
+    rejects are exactly those of stripping every cell (NFKC'd columns are stripped either way)."""
+    from medins.claims import readers
+
+    header = "claim_id,person_id,hospital_name,visit_type,total,admit_date\n"
+    data = (header + "".join(",".join(r) + "\n" for r in rows)).encode()
+    quick = readers.read_csv_piece(data, row_offset=0, encoding="utf-8")
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(readers, "no_whitespace", lambda _data: False)
+        slow = readers.read_csv_piece(data, row_offset=0, encoding="utf-8")
+    assert quick.claims.equals(slow.claims)
+    assert quick.rejects.equals(slow.rejects)
+    assert quick.rows_read == slow.rows_read
+    if rows[0][0] == "C1":  # the example above: no whitespace, so read unstripped, and a claim settled
+        assert readers.no_whitespace(data) and quick.claims.height == 1 and quick.rejects.height == 2
+
+
+def test_every_character_polars_strips_starts_with_a_byte_no_whitespace_looks_for() -> None:
+    """The strip-free read is exact only if ``no_whitespace`` sees every character ``strip_chars`` strips: all
+    of Unicode is stripped by Polars here, and each one it strips is a line feed or starts with a listed byte."""
+    from medins.claims.readers import _WHITESPACE_LEADS, no_whitespace
+
+    chars = [chr(c) for c in range(0x110000) if not 0xD800 <= c <= 0xDFFF]
+    cells = pl.Series([f"a{c}" for c in chars])
+    stripped = [c for c, cut in zip(chars, (cells.str.strip_chars() != cells).to_list(), strict=True) if cut]
+    assert len(stripped) == 25  # Unicode's White_Space: a new one would be seen here
+    for c in stripped:
+        assert c == "\n" or c.encode()[:1] in _WHITESPACE_LEADS, repr(c)
+        assert c == "\n" or not no_whitespace(f"x{c}y".encode())
 
 
 @settings(max_examples=100, deadline=None)
