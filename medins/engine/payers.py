@@ -247,7 +247,7 @@ def _settle_one(run: Run, n: int, pid: str, defer: bool) -> None:
     num = pl.col(f"{prefix}num")
     # Σ parts × rates rounded half up to the fen: in Int64 when band_parts summed in Int64 (num < 2^62 then, so
     # num + 500000 fits), the same quotient as the Int128 form's (2 num + 10^6) // (2 × 10^6)
-    raw = (num + 500_000) // 1_000_000 if run.frame.schema[f"{prefix}num"] == pl.Int64 else \
+    raw = (num + 500_000) // 1_000_000 if run.frame[f"{prefix}num"].dtype == pl.Int64 else \
         _half_up(num, pl.lit(1_000_000, pl.Int128))
     c.with_columns(_p_raw=pl.when(pl.col("_pcomp")).then(raw).otherwise(0))
     # 5. Cap: per claim or per year, alone or together with earlier payers (shared_with).
