@@ -8,11 +8,13 @@ import random
 from decimal import Decimal
 
 import polars as pl
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from medins.engine import context
 from medins.engine.codes import flags_to_lists, pattern, texts_by_pattern
+from medins.engine.prepare import COMPARED_NAMES, _position_of
 from medins.engine.settle import _by_person_day, _stable_argsort, claim_order
 from medins.engine.state import NUMPY_ROWS, UNLIMITED, clamped_cumsum, group_order, running_max_before
 
@@ -335,3 +337,16 @@ def test_evaluations_sharing_a_mask_equal_each_evaluated_alone(rows) -> None:
         b = together.ev(text, returns, mask=mask, extra=extra, required=True, shared=shared)
         assert a.to_list() == b.to_list(), text
     assert alone.problems == together.problems
+
+
+@pytest.mark.parametrize("listed", [1, 5, COMPARED_NAMES, COMPARED_NAMES + 1, 40])
+def test_hospital_place_by_comparison_equals_the_lookup(listed) -> None:
+    """Few listed hospitals are found by comparing names, many by ``replace_strict``: the same places, null for a
+    missing or unlisted name."""
+    names = pl.Series([f"医院{i}" for i in range(listed)])
+    claims = pl.DataFrame({"hospital_name": [*names, None, "其他医院", names[0], names[-1]]},
+                          schema={"hospital_name": pl.String})
+    got = claims.select(_position_of(pl.col("hospital_name"), names)).to_series()
+    want = claims["hospital_name"].replace_strict(names, pl.int_range(0, listed, dtype=pl.UInt32, eager=True),
+                                                  default=None, return_dtype=pl.UInt32)
+    assert got.dtype == pl.UInt32 and got.to_list() == want.to_list() == [*range(listed), None, None, 0, listed - 1]
