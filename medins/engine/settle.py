@@ -18,7 +18,7 @@ from medins.engine.context import ASSUMED, Lazy, Run
 from medins.engine.prepare import add_derived
 from medins.engine.rules import select_rules
 from medins.engine.scope import split_scope
-from medins.engine.state import SEQUENCE, Grouping, _unorder
+from medins.engine.state import NUMPY_ROWS, SEQUENCE, Grouping, _unorder
 from medins.policy.plan import PAYER_FIELDS, CompiledPolicy
 from medins.stagetimes import stage
 
@@ -176,7 +176,10 @@ def _by_person_day(claims: pl.DataFrame, hashed: pl.Expr, day: pl.Expr, span: in
     bits = span.bit_length()
     person = pl.lit(((1 << 64) - 1) ^ ((1 << bits) - 1), pl.UInt64)  # the bits above the day's
     key = claims.select(key=(hashed & person) | day.cast(pl.UInt64))
-    order = key.select(pl.arg_sort_by("key", maintain_order=True)).to_series()
+    if claims.height >= NUMPY_ROWS:
+        order = _stable_argsort(key.to_series())
+    else:
+        order = key.select(pl.arg_sort_by("key", maintain_order=True)).to_series()
     numbered = _numbered(key.select(pl.col("key").gather(order) & person).to_series())
     # Two persons share the bits kept when, in this order, the person changes more often than the bits do (a
     # run of equal bits holding two persons): cheaper than counting the distinct person ids (hashing strings).
@@ -184,6 +187,29 @@ def _by_person_day(claims: pl.DataFrame, hashed: pl.Expr, day: pl.Expr, span: in
     if numbered[-1] + 1 != _runs(persons.to_series()):
         return None
     return order, numbered
+
+
+def _stable_argsort(key: pl.Series) -> pl.Series:
+    """``arg_sort_by(key, maintain_order=True)`` of an unsigned 64-bit key without nulls, as NumPy computes it faster.
+
+    Why: the stable sort of a 250k-claim partition's key cost Polars 16 ms, NumPy's stable sort more; NumPy's
+    unstable one about half, and keys are nearly all distinct (one person, one day). So: the unstable sort, then
+    only the rows whose key is shared (a person's claims of one day) put back in input order within their run.
+    """
+    import numpy as np
+
+    values = key.to_numpy()
+    order = np.argsort(values)
+    ordered = values[order]
+    tied = ordered[1:] == ordered[:-1]  # the row continues the run of equal keys before it
+    if tied.any():
+        in_run = np.zeros(len(values), dtype=bool)
+        in_run[1:] |= tied
+        in_run[:-1] |= tied
+        rows = np.flatnonzero(in_run)
+        run = np.cumsum(np.concatenate(([True], ~tied)))[rows]  # the run's number, ascending in sorted order
+        order[rows] = order[rows][np.lexsort((order[rows], run))]
+    return pl.Series(key.name, order).cast(pl.get_index_type())  # the positions' type, as Polars' arg_sort gives
 
 
 def _runs(grouped: pl.Series) -> int:

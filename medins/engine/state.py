@@ -132,6 +132,17 @@ class Grouping(tuple):
         rows = segments.first if positions is None else positions[segments.first]
         return column.gather(rows).fill_null(0).cast(pl.Int64).to_numpy()
 
+    def first_rows(self) -> pl.Series:
+        """For each row (frame order), the frame position of its group's first row in the grouping's order."""
+        import numpy as np
+
+        positions, segments = self.segments()
+        if positions is None:
+            return pl.Series(segments.first[segments.seg], dtype=pl.Int64)
+        rows = np.empty(segments.n, dtype=np.int64)
+        rows[positions] = positions[segments.first][segments.seg]
+        return pl.Series(rows, dtype=pl.Int64)
+
     def unsorted(self, name: str, values: np.ndarray) -> pl.Series:
         """Values in the grouping's order (a view of a scan's workspace) back to frame order, as a new Int64
         series: scattered to their rows by the permutation the scan sorted by (no inverse permutation to work
@@ -444,6 +455,11 @@ def first_in_group(frame: pl.DataFrame, values: dict[str, pl.Expr], grouping: Gr
     costs as much as ten passes; on rows sorted by the grouping it is one take per group.
     """
     grouping = _grouping_of(grouping, frame, [])
+    if frame.height >= NUMPY_ROWS:
+        # The grouping's segments (worked out once for its state columns) say, for each row, where its group's
+        # first row is: one gather a value, instead of sorting the values, picking the firsts and unsorting.
+        rows = grouping.first_rows()
+        return frame.with_columns(value.gather(rows).alias(name) for name, value in values.items())
     order, key = grouping
     work = frame.select(**values).with_columns(_key=key)
     if order is not None:

@@ -11,12 +11,21 @@ import random
 from pathlib import Path
 
 import polars as pl
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from medins.claims.readers import read_claims
 from medins.engine.settle import settle
-from medins.engine.state import SEQUENCE, UNLIMITED, clamped_cumsum, first_in_group, group_order, running_max_before
+from medins.engine.state import (
+    NUMPY_ROWS,
+    SEQUENCE,
+    UNLIMITED,
+    clamped_cumsum,
+    first_in_group,
+    group_order,
+    running_max_before,
+)
 from medins.policy.loader import load_policy
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
@@ -71,6 +80,26 @@ def test_first_in_group_is_the_first_in_sequence(data, rnd) -> None:
     for i, (p, *_rest) in enumerate(data):
         first = min((j for j, r in enumerate(data) if r[0] == p), key=lambda j: seq[j])
         assert out["f"][i] == data[first][3]
+
+
+@pytest.mark.parametrize("shuffled", [True, False])
+def test_first_in_group_of_a_large_frame_is_the_first_in_sequence(shuffled: bool) -> None:
+    """At ``NUMPY_ROWS`` rows and more the first rows come from the grouping's segments: the same values (an
+    unknown first value too), whether the rows must be sorted (``shuffled``) or already are in group order."""
+    rnd = random.Random(7)
+    n = NUMPY_ROWS + 1000
+    seq = list(range(n))
+    if shuffled:
+        rnd.shuffle(seq)
+    persons = sorted(rnd.randrange(600) for _ in range(n))  # in group order when not shuffled
+    frame = pl.DataFrame({"p": persons, "l": [rnd.choice([None, 1, 2, 3, 500]) for _ in range(n)],
+                          SEQUENCE: seq}, schema={"p": pl.Int64, "l": pl.Int64, SEQUENCE: pl.Int64})
+    grouping = group_order(frame, ["p"])
+    assert (grouping[0] is None) == (not shuffled)
+    out = first_in_group(frame, {"f": pl.col("l"), "g": pl.col("l") * 2 + pl.col("p")}, grouping)
+    want = frame.with_columns(f=pl.col("l").sort_by(SEQUENCE).first().over("p"))
+    assert out["f"].to_list() == want["f"].to_list()
+    assert out["g"].to_list() == (want["f"] * 2 + frame["p"]).to_list()
 
 
 def test_unlimited_sum_near_the_limit_is_clipped_like_the_recurrence() -> None:

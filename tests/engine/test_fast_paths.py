@@ -4,16 +4,19 @@ give exactly what the plain definitions give."""
 from __future__ import annotations
 
 import datetime as dt
+import random
 from decimal import Decimal
 
 import polars as pl
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from medins.engine import context
 from medins.engine.codes import flags_to_lists, pattern, texts_by_pattern
-from medins.engine.settle import _by_person_day, claim_order
-from medins.engine.state import UNLIMITED, clamped_cumsum, group_order, running_max_before
+from medins.engine.prepare import COMPARED_NAMES, _position_of
+from medins.engine.settle import _by_person_day, _stable_argsort, claim_order
+from medins.engine.state import NUMPY_ROWS, UNLIMITED, clamped_cumsum, group_order, running_max_before
 
 rows = st.lists(st.tuples(st.sampled_from([1, 2, None]), st.sampled_from(["in", "out", None]),
                           st.integers(0, 400), st.sampled_from([0, 50, 300, 1000, None]), st.integers(0, 500)),
@@ -149,6 +152,35 @@ def test_claim_order_matches_the_plain_sort_whatever_the_rows(data, in_row_order
     for positions in by_number.values():
         assert positions == sorted(positions, key=lambda i: (data[i][1] is None, data[i][1] or dt.date.min,
                                                             data[i][2], i))
+
+
+@settings(max_examples=25)
+@given(st.sampled_from([3, 40, 5000, 1 << 40]), st.integers(0, 2**32 - 1))
+def test_stable_argsort_equals_polars_stable_sort(distinct, seed) -> None:
+    """NumPy's unstable sort with its runs of equal keys put back in input order is the stable sort."""
+    rnd = random.Random(seed)
+    key = pl.Series("key", [rnd.randrange(distinct) for _ in range(rnd.choice([1, 2, 4000, 9000]))], dtype=pl.UInt64)
+    want = key.to_frame().select(pl.arg_sort_by("key", maintain_order=True)).to_series()
+    got = _stable_argsort(key)
+    assert got.dtype == want.dtype and got.to_list() == want.to_list()
+
+
+def test_claim_order_of_a_large_frame_matches_the_plain_sort() -> None:
+    """From ``NUMPY_ROWS`` rows the person-day sort is NumPy's: each person's claims by date, then input row."""
+    rnd = random.Random(3)
+    n = NUMPY_ROWS * 2
+    claims = pl.DataFrame({"person_id": [f"P{rnd.randrange(900)}" for _ in range(n)],
+                           "admit_date": [dt.date(2008, 1, 1) + dt.timedelta(days=rnd.randrange(20)) for _ in range(n)],
+                           "row": range(1, n + 1)})
+    order, person = claim_order(claims)
+    plain = claims.with_row_index("_p").sort("person_id", "admit_date", "row")
+    numbers = person.to_list()
+    assert numbers == sorted(numbers) and len(set(numbers)) == claims["person_id"].n_unique()
+    mine = claims.with_columns(_pk=pl.Series(numbers).gather(order.arg_sort()))  # each row's person number
+    assert mine.group_by("_pk").agg(pl.col("person_id").n_unique())["person_id"].max() == 1
+    by_person = {p: [i for i in order.to_list() if claims["person_id"][i] == p] for p in ("P1", "P17", "P899")}
+    for p, positions in by_person.items():
+        assert positions == plain.filter(pl.col("person_id") == p)["_p"].to_list()
 
 
 CONDITIONS = [
@@ -305,3 +337,16 @@ def test_evaluations_sharing_a_mask_equal_each_evaluated_alone(rows) -> None:
         b = together.ev(text, returns, mask=mask, extra=extra, required=True, shared=shared)
         assert a.to_list() == b.to_list(), text
     assert alone.problems == together.problems
+
+
+@pytest.mark.parametrize("listed", [1, 5, COMPARED_NAMES, COMPARED_NAMES + 1, 40])
+def test_hospital_place_by_comparison_equals_the_lookup(listed) -> None:
+    """Few listed hospitals are found by comparing names, many by ``replace_strict``: the same places, null for a
+    missing or unlisted name."""
+    names = pl.Series([f"医院{i}" for i in range(listed)])
+    claims = pl.DataFrame({"hospital_name": [*names, None, "其他医院", names[0], names[-1]]},
+                          schema={"hospital_name": pl.String})
+    got = claims.select(_position_of(pl.col("hospital_name"), names)).to_series()
+    want = claims["hospital_name"].replace_strict(names, pl.int_range(0, listed, dtype=pl.UInt32, eager=True),
+                                                  default=None, return_dtype=pl.UInt32)
+    assert got.dtype == pl.UInt32 and got.to_list() == want.to_list() == [*range(listed), None, None, 0, listed - 1]
