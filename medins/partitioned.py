@@ -268,9 +268,8 @@ def workers_for(jobs: int, policy=None) -> Iterator:
         pool = ProcessPoolExecutor(max_workers=jobs, mp_context=multiprocessing.get_context("spawn"),
                                    initializer=_start_worker,
                                    initargs=(None if policy is None else plan_of(policy), os.getpid()))
-        with _launcher_not_rerun():
-            for _ in range(jobs):
-                pool.submit(_ready)  # start the workers (imports) while this process cuts the first piece
+        for _ in range(jobs):
+            pool.submit(_ready)  # start the workers (imports) while this process cuts the first piece
     finally:
         if threads is None:
             del os.environ["POLARS_MAX_THREADS"]
@@ -284,33 +283,6 @@ def workers_for(jobs: int, policy=None) -> Iterator:
         raise
     finally:
         pool.shutdown(wait=True, cancel_futures=True)
-
-
-@contextmanager
-def _launcher_not_rerun() -> Iterator[None]:
-    """While workers are spawned, the ``medins`` launcher script is not named as the main module to run again.
-
-    Why: a spawned process first runs the parent's main module again (as ``__mp_main__``) so that what it
-    defines can be unpickled. Under ``python -m medins`` that module is skipped (``multiprocessing`` never
-    re-runs a package's ``__main__``); under the ``medins`` console script it is the launcher, whose only
-    statement outside its ``if __name__ == "__main__"`` is ``from medins.cli import main``: typer and every
-    command's module, a sixth of a worker's start, for nothing a worker uses (its tasks and their arguments
-    are ``medins.partitioned`` functions and data). Only that launcher is hidden (its global ``main`` is
-    :func:`medins.cli.main` and it is a plain script): any other main module, a user's script that may define
-    what its tasks need, is run again as ever.
-    """
-    main = sys.modules.get("__main__")
-    cli = sys.modules.get("medins.cli")
-    path = getattr(main, "__file__", None)
-    if (main is None or cli is None or path is None or getattr(main, "__spec__", None) is not None
-            or getattr(main, "main", None) is not getattr(cli, "main", object())):
-        yield
-        return
-    main.__file__ = None  # what ``multiprocessing.spawn.get_preparation_data`` reads: no path, nothing re-run
-    try:
-        yield
-    finally:
-        main.__file__ = path
 
 
 def _end_workers(pool: ProcessPoolExecutor) -> None:

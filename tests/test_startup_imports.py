@@ -131,12 +131,14 @@ def test_batch_with_a_cached_policy_imports_no_pydantic(tmp_path, args) -> None:
 
 
 #: The ``medins`` console script as pip writes it (the main module a spawned worker would run again).
+#: The console script pip writes for ``medins = "medins.__main__:run"`` (pyproject.toml). A spawned worker runs it
+#: again as ``__mp_main__``: its import of ``medins.__main__`` must stay light (no typer, no command line).
 LAUNCHER = """import re
 import sys
-from medins.cli import main
+from medins.__main__ import run
 if __name__ == "__main__":
     sys.argv[0] = re.sub(r"(-script\\.pyw|\\.exe)?$", "", sys.argv[0])
-    sys.exit(main())
+    sys.exit(run())
 """
 #: Each process (workers included) writes the modules it imported when it ends, and whether it is a worker.
 SITE = """import atexit, json, os, sys
@@ -149,8 +151,9 @@ atexit.register(_dump)
 
 
 def test_batch_workers_import_neither_pydantic_nor_the_command_line(tmp_path) -> None:
-    """``--jobs 2`` under the console script: each worker gets the policy's plan form and does not run the
-    launcher again (which imports typer and every command), so it imports neither — and settles the same."""
+    """``--jobs 2`` under the console script: each worker gets the policy's plan form, and running the launcher
+    again (as every spawned worker does) imports only ``medins.__main__``: neither pydantic nor typer nor any
+    command — and the workers settle the same."""
     (tmp_path / "site").mkdir()
     (tmp_path / "site" / "sitecustomize.py").write_text(SITE, encoding="utf-8")
     (tmp_path / "medins").write_text(LAUNCHER, encoding="utf-8")
