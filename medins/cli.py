@@ -374,7 +374,7 @@ def main() -> None:
                              hint_en="rename the file (or retype the value) in UTF-8",
                              hint_zh="请用 UTF-8 重命名该文件(或重新输入该值)")
         with _only_command(app, sys.argv[1:2]):
-            _evaluate_annotations(app)  # of the commands this run builds (one, for calc and batch): ~4 ms for all
+            _evaluate_annotations(app)  # of the commands this run builds (one, for calc and batch): ~5 ms for all
             app()
     except MedinsError as exc:
         from rich.console import Console
