@@ -13,6 +13,7 @@ import polars as pl
 
 from medins.engine.codes import pattern, replace_columns, texts_by_pattern
 from medins.engine.context import ASSUMED, Lazy, Run
+from medins.engine.native import is_one_of
 from medins.policy.plan import CompiledPolicy
 
 #: The reasons, as codes joined by ";" (null: none) — string ops beat list ops tenfold. Until ``settle`` joins them
@@ -79,9 +80,9 @@ def _admissibility(run: Run, defer: bool) -> None:
                           bound & pl.col("_listed").is_null() & pl.col("hospital_designated").is_null()))
     q.code(REASON_COLUMNS, "not_designated", pl.col("hospital_designated").not_())
     if adm.excluded_zones:
-        q.code(REASON_COLUMNS, pl.col("hospital_zone"), pl.col("hospital_zone").is_in(adm.excluded_zones))
+        q.code(REASON_COLUMNS, pl.col("hospital_zone"), is_one_of(pl.col("hospital_zone"), adm.excluded_zones))
     if adm.excluded_causes:
-        q.code(REASON_COLUMNS, pl.col("cause"), pl.col("cause").is_in(adm.excluded_causes), prefix="excluded_cause:")
+        q.code(REASON_COLUMNS, pl.col("cause"), is_one_of(pl.col("cause"), adm.excluded_causes), prefix="excluded_cause:")
     for check in adm.checks:
         if not check.enabled:
             continue
@@ -121,7 +122,7 @@ def _categories(q: Lazy) -> None:
     cats = q.run.policy.model.admission.categories
     if cats is None:
         return
-    known = pl.col("person_category").is_in(cats.known)
+    known = is_one_of(pl.col("person_category"), cats.known)
     if cats.default is not None:
         q.code(ASSUMED, f"person_category={cats.default}", ~known.fill_null(False))
         q.with_columns(person_category=pl.when(known.fill_null(False)).then(pl.col("person_category"))

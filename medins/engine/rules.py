@@ -16,6 +16,7 @@ import polars as pl
 from medins.engine.admissibility import REASON_COLUMNS
 from medins.engine.context import Lazy, Run, parse
 from medins.engine.history import check_history
+from medins.engine.native import is_one_of
 
 if TYPE_CHECKING:  # annotations only: the engine runs on a plain model too (medins.policy.plan)
     from collections.abc import Callable, Sequence
@@ -169,7 +170,7 @@ def _unsettled_zones(q: Lazy) -> None:
         key = (fact, tuple(known))
         if key not in unknown:
             name = f"_unknown{len(unknown)}"
-            q.with_columns((pl.col(fact).is_not_null() & ~pl.col(fact).cast(pl.String).is_in(known)).alias(name))
+            q.with_columns((pl.col(fact).is_not_null() & ~is_one_of(pl.col(fact).cast(pl.String), known)).alias(name))
             unknown[key] = pl.col(name)
         return unknown[key]
 

@@ -375,3 +375,14 @@ def test_outside_calendar_years_by_day_numbers_is_the_years_test(day, n) -> None
         got=_outside_calendar_years(shifted), year=shifted.dt.year())
     year = out["year"][0]
     assert out["got"][0] == (None if year is None else not 1 <= year <= 9999)
+
+
+@given(st.lists(st.sampled_from(["a", "b", "c", "d", "e", "f", "None", ""]), max_size=8),
+       st.lists(st.sampled_from(["a", "b", "e", "None", "", None]), min_size=1, max_size=12))
+def test_text_one_of_a_list_by_comparisons_is_is_in(texts, column) -> None:
+    """``is_one_of`` (comparisons for a few texts, ``is_in`` beyond) gives ``is_in``'s answer, null for an unknown."""
+    from medins.engine.native import is_one_of
+
+    frame = pl.DataFrame({"t": column}, schema={"t": pl.String})
+    out = frame.select(got=is_one_of(pl.col("t"), texts), want=pl.col("t").is_in(texts))
+    assert out["got"].to_list() == out["want"].to_list()
