@@ -71,8 +71,17 @@ def _admissibility(run: Run, defer: bool) -> None:
         q.with_columns(value.alias(name))
         return pl.col(name)
 
+    conditions: dict[str, pl.Expr] = {}
+
+    def condition(text: str) -> pl.Expr:
+        # One column per distinct condition: a policy's checks often share one (``visit_type in (…)``), and the
+        # query would compute it again for each.
+        if text not in conditions:
+            conditions[text] = column(q.ev(text, "bool"))
+        return conditions[text]
+
     if adm.unlisted_hospitals == "not_designated":
-        bound = column(q.ev(adm.hospitals_when, "bool").fill_null(True)) if adm.hospitals_when else pl.lit(True)
+        bound = condition(adm.hospitals_when).fill_null(True) if adm.hospitals_when else pl.lit(True)
         q.code(REASON_COLUMNS, "not_designated", bound & pl.col("_listed").not_())
         # Only the hospital's name decides (a zone alone does not say which hospital): without a name, or
         # a stated ``designated``, the check is listed as not done rather than passed in silence.
@@ -86,7 +95,7 @@ def _admissibility(run: Run, defer: bool) -> None:
     for check in adm.checks:
         if not check.enabled:
             continue
-        applies = column(q.ev(check.when, "bool")) if check.when else None
+        applies = condition(check.when) if check.when else None
         reject = column(q.ev(check.reject_if, "bool", mask=None if applies is None else applies.fill_null(False)))
         app = pl.lit(True) if applies is None else applies
         q.code(REASON_COLUMNS, check.code, app & reject)

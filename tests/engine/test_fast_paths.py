@@ -366,3 +366,19 @@ def test_hospital_place_by_comparison_equals_the_lookup(listed) -> None:
     want = claims["hospital_name"].replace_strict(names, pl.int_range(0, listed, dtype=pl.UInt32, eager=True),
                                                   default=None, return_dtype=pl.UInt32)
     assert got.dtype == pl.UInt32 and got.to_list() == want.to_list() == [*range(listed), None, None, 0, listed - 1]
+
+
+@given(st.lists(st.tuples(st.one_of(st.none(), st.dates(dt.date(1900, 1, 1), dt.date(2030, 12, 31))),
+                          st.one_of(st.none(), st.dates(dt.date(2000, 1, 1), dt.date(2030, 12, 31)))), max_size=20),
+       st.booleans())
+def test_age_without_any_birth_date_is_the_age_formula(rows, no_birth_dates) -> None:
+    """A frame whose claims give no birth date takes a null age at once: the formula's own value on such rows;
+    with a birth date anywhere the formula is used."""
+    from medins.engine.prepare import _age, _age_from_birth
+
+    if no_birth_dates:
+        rows = [(None, service) for _birth, service in rows]
+    frame = pl.DataFrame(rows, schema={"birth_date": pl.Date, "service_date": pl.Date}, orient="row")
+    got = frame.with_columns(a=_age_from_birth(frame))["a"]  # as the stage adds it (a literal fills every row)
+    want = frame.with_columns(a=_age(pl.col("birth_date"), pl.col("service_date")))["a"]
+    assert got.dtype == want.dtype == pl.Int64 and got.to_list() == want.to_list()
