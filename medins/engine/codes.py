@@ -105,7 +105,7 @@ class Codes:
         texts = [self.text((p,), {}) for p in patterns.to_list()]
         has_value = ((bits & sum(1 << k for k in valued)) != 0) if valued else None
         if has_value is None or not has_value.any():
-            return pl.Series(self.column, texts, dtype=pl.String).gather(positions(bits, patterns))
+            return pl.Series(self.column, texts, dtype=pl.String)[positions(bits, patterns)]
         # Rows with a value code take their text from the distinct combinations of their keys: each row's number in
         # one table of texts (the patterns', then those combinations'), placed as integers, then one gather of the
         # texts (placing texts themselves row by row rebuilds the whole text column).
@@ -116,7 +116,7 @@ class Codes:
         texts += [self.text(tuple(row[:chunks]), dict(zip(valued, row[chunks:], strict=True)))
                   for row in distinct.iter_rows()]
         at = positions(bits, patterns).scatter(has_value.arg_true(), index + patterns.len())
-        return pl.Series(self.column, texts, dtype=pl.String).gather(at)
+        return pl.Series(self.column, texts, dtype=pl.String)[at]
 
     def _by_values(self, frame: pl.DataFrame, keys: list[str], chunks: int, valued: list[int]) -> pl.Series:
         """The joined codes keyed by every pattern and value column (distinct combinations evaluated once)."""
@@ -125,7 +125,7 @@ class Codes:
         index, distinct = _distinct(frame.select(keys), keys)
         texts = [self.text(tuple(row[:chunks]), dict(zip(valued, row[chunks:], strict=True)))
                  for row in distinct.iter_rows()]
-        return pl.Series(self.column, texts, dtype=pl.String).gather(index)
+        return pl.Series(self.column, texts, dtype=pl.String)[index]
 
     def finish(self, frame: pl.DataFrame) -> pl.DataFrame:
         """``frame`` with the joined column in place of the bit-pattern and value columns; no codes kept after."""
@@ -177,7 +177,6 @@ def positions(values: pl.Series, distinct: pl.Series) -> pl.Series:
     the hashed look-up.
     """
     k = distinct.len()
-    index = pl.int_range(0, k, dtype=pl.UInt32, eager=True)
     if 0 < k <= FEW_VALUES and not values.null_count() and not distinct.null_count() and (
             values.dtype.is_unsigned_integer() or (values.dtype.is_integer() and (distinct.min() or 0) >= 0)):
         known = distinct.to_list()
@@ -186,8 +185,10 @@ def positions(values: pl.Series, distinct: pl.Series) -> pl.Series:
                 table = [0] * m
                 for j, v in enumerate(known):
                     table[v % m] = j
-                return pl.Series(values.name, table, dtype=pl.UInt32).gather(values % m)
-    return values.replace_strict(distinct, index, return_dtype=pl.UInt32)
+                # by indexing: ``gather`` is a query of its own (on a bill, a query costs more than the rows)
+                return pl.Series(values.name, table, dtype=pl.UInt32)[values % m]
+    # (the positions as a Series built from a range: an eager ``int_range`` is a query of its own, on a bill too)
+    return values.replace_strict(distinct, pl.Series(range(k), dtype=pl.UInt32), return_dtype=pl.UInt32)
 
 
 def _as_text(value: object) -> str:
@@ -211,7 +212,7 @@ def lists_by_pattern(codes: list[str], patterns: list[pl.Series]) -> pl.Series:
         distinct = bits.unique()
         lists = pl.Series([[code for k, code in enumerate(chunk) if p >> k & 1] for p in distinct.to_list()],
                           dtype=pl.List(pl.String))
-        part = lists.gather(positions(bits, distinct))
+        part = lists[positions(bits, distinct)]
         out = part if out is None else pl.select(pl.concat_list(pl.lit(out), pl.lit(part))).to_series()
     if out is None:
         raise ValueError("no codes")
@@ -233,7 +234,7 @@ def texts_by_pattern(codes: list[str], patterns: list[pl.Series]) -> pl.Series:
     texts = [";".join(code for k, code in enumerate(codes) if row[k // BITS] >> (k % BITS) & 1) or None
              for row in distinct.iter_rows()]
     if len(patterns) == 1:  # one integer key: a lookup (no join)
-        return pl.Series(texts, dtype=pl.String).gather(positions(patterns[0], distinct.to_series()))
+        return pl.Series(texts, dtype=pl.String)[positions(patterns[0], distinct.to_series())]
     table = distinct.with_columns(_t=pl.Series(texts, dtype=pl.String))
     return keys.join(table, on=keys.columns, how="left", maintain_order="left")["_t"]
 
