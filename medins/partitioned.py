@@ -135,26 +135,15 @@ def run_partitioned(path: Path, policy, output: Path, rejects_path: Path, *, par
         # A worker settles and finishes its partitions; in this process the engine settles them here and the
         # finisher thread finishes each (output table, formatting) while the engine settles the next.
         keys = sorted(spill.files)
-        futures = deque(workers.submit(_settle_partition, task_policy, *spill.take(k), items, spill.target, k, kind)
-                        if jobs > 1 else workers.submit(_settle_claims, task_policy, *spill.take(k), items)
-                        for k in keys)
-        finished: list[tuple[pl.DataFrame, dict[int, Stored]]] = []
-        with _finisher() as finisher:
-            finishing: Future | None = None
-            for done, k in enumerate(keys):  # in partition order, whatever order they finish in
-                result = futures.popleft().result()  # let go of the task: it holds its result (a settlement)
-                if jobs > 1:
-                    finished.append(result)
-                else:
-                    if finishing is not None:  # one partition finishing at a time; its error surfaces here
-                        with stagetimes.stage("finisher wait"):
-                            finished.append(finishing.result())
-                    finishing = finisher.submit(_finish_partition, result, spill.target, k, kind)
-                    del result
+        if jobs > 1:
+            futures = deque(workers.submit(_settle_partition, task_policy, *spill.take(k), items, spill.target, k,
+                                           kind) for k in keys)
+            finished: list[tuple[pl.DataFrame, dict[int, Stored]]] = []
+            for done in range(len(keys)):  # in partition order, whatever order they finish in
+                finished.append(futures.popleft().result())  # let go of the task: it holds its result
                 stage("settle", 0.45 + 0.4 * (done + 1) / len(keys))
-            if finishing is not None:
-                with stagetimes.stage("finisher wait"):
-                    finished.append(finishing.result())
+        else:
+            finished = _settle_here(policy, spill, keys, items, kind, stage)
         facts: list[pl.DataFrame] = []
         ranges: dict[int, list[Stored]] = {}
         for aggregate, pieces in finished:
@@ -421,23 +410,42 @@ def _finish_partition(settled: pl.DataFrame, folder: Path | None, k: int,
     return _aggregate(settled), pieces
 
 
-@contextmanager
-def _finisher() -> Iterator[ThreadPoolExecutor]:
-    """One thread that finishes partitions while this one goes on.
+#: Partitions settled at once in this process (``--jobs 1``), each on a thread of its own. Why threads: the
+#: engine is many short Polars queries, which release the interpreter while they run, and the Python between
+#: them, which does not; one partition settled at a time kept one CPU busy and left the other to the finisher's
+#: formatting. Two partitions at once fill each other's gaps: partitions are independent (all year-to-date state
+#: is one person's), and the engine keeps no state between calls but the policy's memo (a dict: its look-ups and
+#: stores are atomic), ``functools`` caches and the NumPy scans' workspace (one per thread: ``scan.Workspace``).
+SETTLE_THREADS = min(2, usable_cpus())
 
-    Why a thread: the engine's many short Polars passes, and the Python between them, leave the second CPU
-    idle much of the time; Polars releases the interpreter while it works, so the finisher's formatting
-    fills that time. An error in the thread is raised here when its result is taken; when this thread
-    raises (an engine error, Ctrl-C), the work not yet started is cancelled and the running task is waited
-    for, so that no output temporary is written to after the run has removed it.
+
+def _settle_here(policy, spill: _Spill, keys: list[int], items: bool, kind: Format,
+                 stage: Callable[[str, float], None], threads: int | None = None
+                 ) -> list[tuple[pl.DataFrame, dict[int, Stored]]]:
+    """Pass 2 in this process: each partition settled and finished (:func:`_finish_partition`) on one of
+    ``threads`` (:data:`SETTLE_THREADS`) threads; the results are taken in partition order, whatever order
+    they end in, so the output does not depend on which thread was quicker.
+
+    The partitions are handed to the pool as they are taken from ``spill`` (their claims, already in memory or
+    spill files, are let go when their task has run). An error in a thread is raised here when its result is
+    taken; when this thread raises (an engine error, Ctrl-C), the tasks not yet started are cancelled and the
+    running ones waited for, so that no output temporary is written to after the run has removed it. The
+    threads' stages are recorded as ``beside``; this thread's wait for them is the ``engine`` stage (the wall
+    time of the whole pass and the CPU of all threads).
     """
-    pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="medins-finisher")
+    count = max(1, SETTLE_THREADS if threads is None else threads)
+    pool = ThreadPoolExecutor(max_workers=count, thread_name_prefix="medins-settle")
+    finished: list[tuple[pl.DataFrame, dict[int, Stored]]] = []
     try:
-        yield pool
-    except BaseException:
+        with stagetimes.stage("engine"):
+            futures = deque(pool.submit(_settle_partition, policy, *spill.take(k), items, spill.target, k, kind)
+                            for k in keys)
+            for done in range(len(keys)):
+                finished.append(futures.popleft().result())  # let go of the task: it holds its result
+                stage("settle", 0.45 + 0.4 * (done + 1) / len(keys))
+    finally:
         pool.shutdown(wait=True, cancel_futures=True)
-        raise
-    pool.shutdown(wait=True)
+    return finished
 
 
 def _by_range(block: pl.DataFrame) -> Iterator[tuple[int, pl.DataFrame]]:
