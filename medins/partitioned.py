@@ -416,32 +416,46 @@ def _finish_partition(settled: pl.DataFrame, folder: Path | None, k: int,
 #: formatting. Two partitions at once fill each other's gaps: partitions are independent (all year-to-date state
 #: is one person's), and the engine keeps no state between calls but the policy's memo (a dict: its look-ups and
 #: stores are atomic), ``functools`` caches and the NumPy scans' workspace (one per thread: ``scan.Workspace``).
-SETTLE_THREADS = min(2, usable_cpus())
+SETTLE_THREADS = int(os.environ.get("MEDINS_SETTLE_THREADS", min(2, usable_cpus())))  # XXX temp
 
 
 def _settle_here(policy, spill: _Spill, keys: list[int], items: bool, kind: Format,
-                 stage: Callable[[str, float], None], threads: int | None = None
-                 ) -> list[tuple[pl.DataFrame, dict[int, Stored]]]:
-    """Pass 2 in this process: each partition settled and finished (:func:`_finish_partition`) on one of
-    ``threads`` (:data:`SETTLE_THREADS`) threads; the results are taken in partition order, whatever order
-    they end in, so the output does not depend on which thread was quicker.
+                 stage: Callable[[str, float], None]) -> list[tuple[pl.DataFrame, dict[int, Stored]]]:
+    """Pass 2 in this process: each partition settled and finished (:func:`_finish_partition`), on
+    :data:`SETTLE_THREADS` threads at once; the results are taken in partition order, whatever order they end
+    in, so the output does not depend on which thread was quicker.
 
-    The partitions are handed to the pool as they are taken from ``spill`` (their claims, already in memory or
-    spill files, are let go when their task has run). An error in a thread is raised here when its result is
-    taken; when this thread raises (an engine error, Ctrl-C), the tasks not yet started are cancelled and the
-    running ones waited for, so that no output temporary is written to after the run has removed it. The
-    threads' stages are recorded as ``beside``; this thread's wait for them is the ``engine`` stage (the wall
-    time of the whole pass and the CPU of all threads).
+    At most that many partitions are in flight: the next one is handed over (taken from ``spill``) when the
+    oldest one's result is taken, so an error in a thread is raised here before more than that many
+    partitions after it have started; when this thread raises (an engine error, Ctrl-C), the running tasks
+    are waited for, so that no output temporary is written to after the run has removed it. The threads'
+    stages are recorded as ``beside``; this thread's wait for them is the ``engine`` stage (the wall time of
+    the whole pass, and the CPU of all the threads). With one thread the partitions are settled here, in turn.
     """
-    count = max(1, SETTLE_THREADS if threads is None else threads)
-    pool = ThreadPoolExecutor(max_workers=count, thread_name_prefix="medins-settle")
+    count = max(1, SETTLE_THREADS)
     finished: list[tuple[pl.DataFrame, dict[int, Stored]]] = []
+    if count == 1:
+        for done, k in enumerate(keys):
+            finished.append(_settle_partition(policy, *spill.take(k), items, spill.target, k, kind))
+            stage("settle", 0.45 + 0.4 * (done + 1) / len(keys))
+        return finished
+    pool = ThreadPoolExecutor(max_workers=count, thread_name_prefix="medins-settle")
     try:
         with stagetimes.stage("engine"):
-            futures = deque(pool.submit(_settle_partition, policy, *spill.take(k), items, spill.target, k, kind)
-                            for k in keys)
+            waiting = iter(keys)
+            futures: deque[Future] = deque()
+
+            def send() -> None:
+                k = next(waiting, None)
+                if k is not None:
+                    futures.append(pool.submit(_settle_partition, policy, *spill.take(k), items, spill.target, k,
+                                               kind))
+
+            for _ in range(count):
+                send()
             for done in range(len(keys)):
                 finished.append(futures.popleft().result())  # let go of the task: it holds its result
+                send()
                 stage("settle", 0.45 + 0.4 * (done + 1) / len(keys))
     finally:
         pool.shutdown(wait=True, cancel_futures=True)
