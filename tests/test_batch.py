@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-import contextlib
 import datetime as dt
 import io
 import subprocess
 import sys
 import threading
-from concurrent.futures import Future
 from decimal import Decimal
 from pathlib import Path
 
