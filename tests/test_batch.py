@@ -749,23 +749,28 @@ def test_jobs_option_gives_the_same_files_and_refuses_zero(tmp_path) -> None:
     assert zero.returncode == 2 and "Traceback" not in zero.stderr and not (tmp_path / "z.csv").exists()
 
 
-def test_in_one_process_a_failing_partition_stops_the_run_at_once(tmp_path, monkeypatch) -> None:
-    """With one job, an error settling a partition is raised before any later partition is settled."""
+@pytest.mark.parametrize("threads", [1, 2])
+def test_in_one_process_a_failing_partition_stops_the_run_at_once(tmp_path, monkeypatch, threads) -> None:
+    """With one job, an error settling a partition is raised before any partition beyond those in flight (one
+    per settling thread) is settled."""
     calls = {"n": 0}
 
     def failing(*_args, **_kwargs):
         calls["n"] += 1
         raise RuntimeError("bug in the engine")
 
+    monkeypatch.setattr(medins.partitioned, "SETTLE_THREADS", threads)
     monkeypatch.setattr(medins.partitioned, "settle", failing)
     with pytest.raises(RuntimeError, match="bug in the engine"):
         run_batch(EXAMPLE, SUQIAN, tmp_path / "out.csv", partitions=4)
-    assert calls["n"] == 1
+    assert calls["n"] == threads
     assert list(tmp_path.iterdir()) == []
 
 
-def test_in_one_process_the_progress_moves_with_each_partition(tmp_path, monkeypatch) -> None:
-    """With one job, each partition's settlement is reported as it ends, not all of them at the end."""
+@pytest.mark.parametrize("threads", [1, 2])
+def test_in_one_process_the_progress_moves_with_each_partition(tmp_path, monkeypatch, threads) -> None:
+    """With one job, each partition's settlement is reported as it ends, not all of them at the end: at most one
+    partition per settling thread is settled ahead of the reports."""
     events: list[str] = []
     original = medins.partitioned.settle
 
@@ -777,9 +782,16 @@ def test_in_one_process_the_progress_moves_with_each_partition(tmp_path, monkeyp
         if name == "settle":
             events.append("reported")
 
+    source = tmp_path / "claims.csv"  # forty persons: every one of eight partitions has claims
+    source.write_text(HEADER + "".join(f"C{i},P{i},inpatient,2009-03-02,in_city,true,4000,0,0\n" for i in range(40)),
+                      encoding="utf-8")
+    monkeypatch.setattr(medins.partitioned, "SETTLE_THREADS", threads)
     monkeypatch.setattr(medins.partitioned, "settle", settling)
-    run_batch(EXAMPLE, SUQIAN, tmp_path / "out.csv", partitions=4, on_stage=stage)
-    assert events.count("settle") >= 2 and events == ["settle", "reported"] * events.count("settle")
+    run_batch(source, SUQIAN, tmp_path / "out.csv", partitions=8, on_stage=stage)
+    assert events.count("settle") > threads and events.count("settle") == events.count("reported")
+    ahead = [events[: i + 1].count("settle") - events[: i + 1].count("reported") for i in range(len(events))]
+    assert min(ahead) >= 0 and max(ahead) <= threads
+    assert events.index("reported") < len(events) - 1 - events[::-1].index("settle")  # reported before the last
 
 
 def test_partitions_of_a_small_file_stay_in_memory_in_one_process(tmp_path, monkeypatch) -> None:
