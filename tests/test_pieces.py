@@ -22,6 +22,7 @@ import medins.partitioned as partitioned
 from medins import stagetimes
 from medins.batch import run_batch
 from medins.claims.readers import read_claims
+from medins.errors import InputError
 from medins.partitioned import _csv_pieces, _cut, _NotUtf8, _read_pieces, _Spill, workers_for
 from medins.policy.loader import load_policy
 
@@ -151,13 +152,13 @@ def test_cut_of_a_block_inside_a_quoted_field_finds_nothing() -> None:
     assert _cut(b'h1,h2\n"a\nb",c\n', first=True) == (6, 0)
 
 
-def _read_in_pieces(path: Path, monkeypatch, threads: int, piece_bytes: int = 120):
+def _read_in_pieces(path: Path, monkeypatch, threads: int, piece_bytes: int = 120, encoding: str = "auto"):
     monkeypatch.setattr(partitioned, "PIECE_BYTES", piece_bytes)
     monkeypatch.setattr(partitioned, "READ_THREADS", threads)
     spill = _Spill(path.parent / f"spill-{threads}", 3, in_memory=True)
     with workers_for(1) as workers:
         try:
-            label = _read_pieces(path, "auto", None, spill, lambda *_: None, workers)
+            label = _read_pieces(path, encoding, None, spill, lambda *_: None, workers)
         except _NotUtf8:  # as run_partitioned: UTF-8 guessed from an ASCII start, a later piece is not
             spill = _Spill(path.parent / f"again-{threads}", 3, in_memory=True)
             label = _read_pieces(path, "gb18030", None, spill, lambda *_: None, workers)
@@ -223,3 +224,44 @@ def test_every_row_ends_settled_or_rejected(tmp_path, monkeypatch) -> None:
     assert (parts.rows_read, parts.rows_rejected) == (whole.rows_read, whole.rows_rejected)
     assert (tmp_path / "parts.csv").read_bytes() == (tmp_path / "whole.csv").read_bytes()
     assert (tmp_path / "parts.rejects.csv").read_bytes() == (tmp_path / "whole.rejects.csv").read_bytes()
+
+
+@pytest.mark.parametrize("encoding", ["auto", "utf-8"])
+@pytest.mark.parametrize("bad", [b"\xff", b"\xb6\xab" * 40])
+def test_pieces_checked_by_their_task_read_as_pieces_checked_when_cut(tmp_path, monkeypatch, encoding, bad) -> None:
+    """Pieces whose UTF-8 the parsing task checks (``_Unchecked``) give the claims, rejects and encoding of pieces
+    checked as they are cut: a few undecodable bytes in a later piece are rejected rows (``encoding``), a later
+    piece of GBK text makes a guessed UTF-8 file read again as GB18030, and a declared one refused; on two
+    threads as on one."""
+    rows = [f"D{i},P{i % 7},inpatient,2008-0{1 + i % 9}-1{i % 10},东,true,{100 + i}.5,0,0,x" for i in range(80)]
+    rows[50] += bad.decode("latin-1")
+    path = tmp_path / "claims.csv"
+    path.write_bytes((text() + "\n".join(rows) + "\n").encode("utf-8").replace(bad.decode("latin-1").encode(), bad))
+    outcomes = []
+    fallbacks: list[bool] = []
+    as_utf8 = partitioned._as_utf8
+    monkeypatch.setattr(partitioned, "_as_utf8", lambda *a: fallbacks.append(True) or as_utf8(*a))
+    for unchecked in (False, True):
+        cut = partitioned._csv_pieces
+        monkeypatch.setattr(partitioned, "_csv_pieces", lambda p, e, unchecked=unchecked, cut=cut, **_k:
+                            cut(p, e, unchecked=unchecked))
+        for threads in (1, 2):
+            try:
+                label, spill, claims, rejects = _read_in_pieces(path, monkeypatch, threads, 256, encoding)
+            except InputError as exc:
+                outcomes.append(("refused", exc.message_en))
+                continue
+            assert spill.pieces > 3
+            outcomes.append((label, claims, rejects))
+        monkeypatch.setattr(partitioned, "_csv_pieces", cut)
+    assert fallbacks  # the unchecked pieces were checked by their task, and the bad one redone
+    first = outcomes[0]
+    for other in outcomes[1:]:
+        if first[0] == "refused":
+            assert other == first
+        else:
+            assert other[0] == first[0] and other[1].equals(first[1]) and other[2].equals(first[2])
+    if len(bad) == 1:  # one bad byte: its row is rejected, the others read
+        assert first[0] == "utf-8" and "encoding" in first[2]["reason"].to_list()
+    else:  # GBK text in a later piece: guessed UTF-8 is read again as GB18030; declared UTF-8 is refused
+        assert first[0] == ("gb18030" if encoding == "auto" else "refused")

@@ -10,7 +10,7 @@ the registry in ``fields.py``.
 from __future__ import annotations
 
 from collections.abc import Collection, Mapping, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from functools import lru_cache
 
 import polars as pl
@@ -163,10 +163,6 @@ def parse_date(text: pl.Expr) -> pl.Expr:
 _REPETITIVE_KINDS = frozenset({"date", "bool", "list"})
 #: ... unless its cells are this diverse (distinct cells per row): then it is read cell by cell.
 _DISTINCT_AT_MOST = 0.25
-#: Distinct cells of at most this many are found in their rows by comparing text (one equality test each);
-#: more, by a cast to an enum of the cells (one exact hash lookup of the text).
-_COMPARE_AT_MOST = 4
-_KEY_SEED = 20071
 
 
 def parse_fields(raw: pl.DataFrame, fields: Collection[Field], values: Mapping, *, required: Collection[str],
@@ -212,7 +208,7 @@ def parse_fields(raw: pl.DataFrame, fields: Collection[Field], values: Mapping, 
         value = value if default is None else value.fill_null(pl.lit(default))
         exprs.append(value.cast(KIND_DTYPE[f.kind]).alias(f.name))
         codes.append(code)
-    read = [*_read_distinct(raw, distinct), *_read_money(raw, money)]
+    read = [*_read_distinct(distinct), *_read_money(raw, money)]
     if read:
         raw = raw.with_columns(read)
         # a column read apart whose cells are all good has no code column: no row need look at it
@@ -240,7 +236,15 @@ class _Part:
     value: pl.Expr
     code: pl.Expr
     normalize: bool
-    cells: pl.Series | None = None
+    cells: _Cells | None = None
+
+
+@dataclass(frozen=True)
+class _Cells:
+    """A column's distinct cells (the text ones, then the null cell if any) and, for each row, the index of its own."""
+
+    cells: pl.Series
+    positions: pl.Series
 
 
 def _run(cells: pl.DataFrame, parts: Sequence[_Part], keep: str | None = None) -> pl.DataFrame:
@@ -255,71 +259,28 @@ def _run(cells: pl.DataFrame, parts: Sequence[_Part], keep: str | None = None) -
         p.value.alias(f"_dv:{p.field.name}"), p.code.alias(f"_de:{p.field.name}"))))
 
 
-def _read_distinct(raw: pl.DataFrame, parts: Sequence[_Part]) -> list[pl.Series]:
+def _read_distinct(parts: Sequence[_Part]) -> list[pl.Series]:
     """``_dv``/``_de`` columns of fields read on their distinct cells (no ``_de`` when every cell is good): the
     plans run once on the distinct cells of every such column (side by side, the shorter columns padded with
     nulls no row points at), each row then given its cell's value and code by position.
 
-    Why this is exact: a row's value is its own cell's, whichever the row, and ``_positions`` finds each row's
-    cell by its exact text (an equality test, or a strict cast to an enum whose categories are the cells). The
-    cells are found by hash (``_distinct_cells``): should two texts share one, a row's text is missing among
-    them, ``_positions`` fails, and the columns are read again on their exact distinct cells.
+    Why this is exact: a row's value is its own cell's, whichever the row, and ``_distinct_cells`` gives each row
+    the index of its own text among the cells (the code of a categorical of the column's texts alone).
     """
     if not parts:
         return []
-    try:
-        return _read_on_cells(raw, parts)
-    except _MissingCell:
-        exact = [replace(p, cells=_exact_cells(raw, p.field.name)) for p in parts]
-        return _read_on_cells(raw, exact)
-
-
-class _MissingCell(Exception):
-    """A row's text is not among the distinct cells found for its column (two texts shared a hash)."""
-
-
-def _read_on_cells(raw: pl.DataFrame, parts: Sequence[_Part]) -> list[pl.Series]:
-    """:func:`_read_distinct` on the cells given; :class:`_MissingCell` when a row's text is not among them."""
-    try:
-        positions = raw.select(_positions(p.field.name, p.cells) for p in parts)  # type: ignore[arg-type]
-    except pl.exceptions.InvalidOperationError:  # the strict cast to the enum of the cells: a text not among them
-        raise _MissingCell from None
-    if any(positions[p.field.name].null_count() for p in parts):  # a text not among a few cells compared
-        raise _MissingCell
-    height = max(p.cells.len() for p in parts)  # type: ignore[union-attr]
-    cells = pl.DataFrame([p.cells.extend_constant(None, height - p.cells.len()) for p in parts])  # type: ignore[union-attr]
+    found = [p.cells for p in parts]
+    height = max(f.cells.len() for f in found)  # type: ignore[union-attr]
+    cells = pl.DataFrame([f.cells.extend_constant(None, height - f.cells.len()) for f in found])  # type: ignore[union-attr]
     table = _run(cells, parts).rechunk()  # one chunk: a gather from several costs up to six times more
     out: list[pl.Series] = []
-    for p in parts:
+    for p, f in zip(parts, found, strict=True):
         name = p.field.name
-        at = positions[name]
+        at = f.positions  # type: ignore[union-attr]
         out.append(table[f"_dv:{name}"].gather(at))
-        if table[f"_de:{name}"].head(p.cells.len()).null_count() < p.cells.len():  # type: ignore[union-attr]
+        if table[f"_de:{name}"].head(f.cells.len()).null_count() < f.cells.len():  # type: ignore[union-attr]
             out.append(table[f"_de:{name}"].gather(at))
     return out
-
-
-def _cell_key(cells: pl.Expr) -> pl.Expr:
-    """A 64-bit hash of each cell (nulls too): how a repetitive column's distinct cells are found, faster than by
-    their text (two texts sharing a hash are seen by ``_positions``)."""
-    return cells.hash(seed=_KEY_SEED)
-
-
-def _positions(name: str, cells: pl.Series) -> pl.Expr:
-    """For each row, the index in ``cells`` (distinct cells of column ``name``, the null cell if any last:
-    ``_distinct_cells``) of its cell: by equality tests with a few cells (null where none is equal), else by a
-    strict cast to an enum of the text cells (its physical code is the index; it fails on a text not among
-    them), nulls given the last index."""
-    column = pl.col(name)
-    if cells.len() <= _COMPARE_AT_MOST:  # a few codes, 是/否: a test of equality each
-        found: pl.Expr = pl.int_range(pl.len(), dtype=pl.UInt32)  # no cell: no row (an empty column)
-        for i, cell in enumerate(cells):
-            test = column.is_null() if cell is None else column == pl.lit(cell, cells.dtype)
-            found = (pl.when(test) if i == 0 else found.when(test)).then(pl.lit(i, pl.UInt32))  # type: ignore[attr-defined]
-        return found.alias(name)
-    known = cells.drop_nulls()
-    at = column.cast(pl.Enum(known), strict=True).to_physical().cast(pl.UInt32)
-    return (at.fill_null(pl.lit(known.len(), pl.UInt32)) if known.len() < cells.len() else at).alias(name)
 
 
 def _read_money(raw: pl.DataFrame, parts: Sequence[_Part]) -> list[pl.Series]:
@@ -384,36 +345,32 @@ def normalized(f: Field, values: Mapping) -> bool:
         or f.name == "item_category"
 
 
-def _distinct_cells(raw: pl.DataFrame, fields: Sequence[Field], values: Mapping) -> dict[str, pl.Series]:
-    """The distinct cells of each repetitive text column among ``fields`` (``_cells``); a column not listed is
-    parsed cell by cell (not repetitive, not text, or too diverse). The columns' cells are found in one pass, by
-    hash: two texts sharing one would show as one here, and ``_read_distinct`` then sees it."""
+def _distinct_cells(raw: pl.DataFrame, fields: Sequence[Field], values: Mapping) -> dict[str, _Cells]:
+    """The distinct cells of each repetitive text column among ``fields``, and each row's index among them; a
+    column not listed is parsed cell by cell (not repetitive, not text, or too diverse).
+
+    Found in one pass over each column: a cast to a categorical whose categories are new (``Categories.random``),
+    so its codes number the column's own texts from 0 in the order they are met, the categories listing them.
+    Why: one hash lookup a cell gives both the cells and each row's position, exactly (a text is its own key).
+    """
     names = [f.name for f in fields if (f.kind in _REPETITIVE_KINDS or f.choices or value_table(f, values.get(f.name)))
              and raw.schema[f.name] in (pl.String, pl.Null)]
     if not names:
         return {}
     most = max(16, raw.height * _DISTINCT_AT_MOST)
-    found = raw.select(pl.col(name).filter(_cell_key(pl.col(name)).is_first_distinct()).implode() for name in names)
-    counts = found.select(pl.all().list.len()).row(0)
-    return {name: _cells(found[name].explode(), raw.schema[name])
-            for name, count in zip(names, counts, strict=True) if count <= most}
-
-
-def _exact_cells(raw: pl.DataFrame, name: str) -> pl.Series:
-    """Every distinct cell of column ``name`` by its text (``_cells``)."""
-    return _cells(raw.select(pl.col(name).unique(maintain_order=True)).to_series(), raw.schema[name])
-
-
-def _cells(found: pl.Series, dtype: pl.DataType) -> pl.Series:
-    """Distinct cells as ``_positions`` indexes them: the text ones in order of first appearance, then the null
-    cell if there is one.
-
-    Copied out of the column, in one chunk: the cells found still hold all of the column's text (kept alive by
-    the table of claims: 40 MB for a million claims), and a gather from many chunks costs ten times more.
-    """
-    cells = found.to_list()
-    text = [c for c in cells if c is not None]
-    return pl.Series(found.name, [*text, None] if len(text) < len(cells) else text, dtype=dtype)
+    categories = {name: pl.Categories.random() for name in names}
+    # the categorical columns are kept until their categories are read: the categories live as long as a column
+    coded = raw.select(pl.col(name).cast(pl.String).cast(pl.Categorical(categories[name])) for name in names)
+    out: dict[str, _Cells] = {}
+    for name in names:
+        text = categories[name].to_series().rechunk()  # copied out of the column, in one chunk
+        at = coded[name].to_physical()
+        if text.len() + (at.null_count() > 0) > most:
+            continue
+        if at.null_count():  # the null cell is last
+            text, at = text.extend_constant(None, 1), at.fill_null(text.len())
+        out[name] = _Cells(text.alias(name), at)
+    return out
 
 
 #: Payments given as already made by earlier payers (``amounts.paid``; docs/payers.md).

@@ -12,7 +12,7 @@ import codecs
 import csv
 import io
 import re
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, ClassVar, Literal
@@ -363,11 +363,33 @@ def count_byte(data: bytes, byte: bytes, start: int = 0) -> int:
     return int((pl.Series(np.frombuffer(data, np.uint8, offset=start)) == byte[0]).sum())
 
 
-def line_breaks(data: bytes) -> Sequence[int]:
-    """The offsets of every LF in ``data``, in order."""
+def line_breaks(data: bytes, which: Iterable[int]) -> dict[int, int]:
+    """The offset in ``data`` of its i-th LF (from 0), for each i of ``which`` that ``data`` has.
+
+    Why not every LF's offset: a piece's few rejects need a few lines, and the offsets of its 150,000 line breaks
+    cost 6 ms; the LFs are counted a block at a time, and found only in the blocks that hold one asked for.
+    """
+    wanted = sorted({i for i in which if i >= 0})
     if len(data) < NUMPY_BYTES:
-        return [m.start() for m in re.finditer(b"\n", data)]
-    return _where(data, ord("\n"))  # type: ignore[return-value]
+        ends = [m.start() for m in re.finditer(b"\n", data)]
+        return {i: ends[i] for i in wanted if i < len(ends)}
+    import numpy as np
+
+    view = np.frombuffer(data, np.uint8)
+    found: dict[int, int] = {}
+    before, k = 0, 0  # LFs in the blocks before this one; the next index wanted
+    for at in range(0, len(view), _BLOCK):
+        if k == len(wanted):
+            break
+        block = view[at: at + _BLOCK] == ord("\n")
+        count = int(np.count_nonzero(block))
+        if wanted[k] < before + count:
+            offsets = np.flatnonzero(block)
+            while k < len(wanted) and wanted[k] < before + count:
+                found[wanted[k]] = at + int(offsets[wanted[k] - before])
+                k += 1
+        before += count
+    return found
 
 
 #: Bytes compared at a time by :func:`_where`: its temporary (a byte per byte compared) stays small.
@@ -394,6 +416,14 @@ def _quotes_paired(data: bytes) -> bool:
     """
     if len(data) < NUMPY_BYTES:
         return data.count(b'"') == 2 * data.count(b'""')
+    import numpy as np
+
+    # first by counts on the quotes' bit mask (3 ms for 16 MiB, where their positions cost 7): with no run of three
+    # quotes, the runs are of one or two, and they are all of two when the quotes that follow a quote are half of all
+    quote = pl.Series(np.frombuffer(data, np.uint8)) == ord('"')
+    second = quote & quote.shift(1, fill_value=False)
+    if not (second & quote.shift(2, fill_value=False)).any():
+        return bool(quote.sum() == 2 * second.sum())
     at = _where(data, ord('"'))
     return at.size % 2 == 0 and bool((at[1::2] - at[::2] == 1).all())
 
@@ -554,11 +584,12 @@ def _csv_one_line_records(data: bytes, sep: str, spare: str) -> _Cells | None:
         # lines between the first and the last reject again cost a piece 14 ms, most of a re-read
         if rows.height == 0:
             return pl.DataFrame(schema={"row": pl.Int64, "raw": pl.String})
-        ends = line_breaks(data)
-        wanted = sorted({r for r in rows["row"].to_list() if 0 <= r <= len(ends) - data.endswith(b"\n")})
+        breaks = records - (not data.endswith(b"\n"))  # the LFs of the piece
+        wanted = sorted({r for r in rows["row"].to_list() if 0 <= r <= breaks - data.endswith(b"\n")})
+        ends = line_breaks(data, (i for r in wanted for i in (r - 1, r)))
         raw = []
         for r in wanted:  # as Polars reads a line: without its break, a CR before the LF dropped
-            line = data[ends[r - 1] + 1 if r else 0: ends[r] if r < len(ends) else len(data)]
+            line = data[ends[r - 1] + 1 if r else 0: ends[r] if r < breaks else len(data)]
             raw.append((line[:-1] if line.endswith(b"\r") else line).decode("utf-8"))
         return pl.DataFrame({"row": wanted, "raw": raw}, schema={"row": pl.Int64, "raw": pl.String})
 

@@ -509,13 +509,15 @@ def test_byte_counts_by_numpy_equal_bytes_count(data: bytes, start: int) -> None
     try:
         readers.NUMPY_BYTES, readers._BLOCK = 0, 3  # numpy for every size, a few bytes compared at a time
         by_numpy = ([readers.count_byte(data, b, start) for b in (b'"', b",", b"\n")], readers._quotes_paired(data),
-                    [int(at) for at in readers.line_breaks(data)])
+                    readers.line_breaks(data, range(-1, len(data) + 2)), readers.line_breaks(data, [start]))
     finally:
         readers.NUMPY_BYTES, readers._BLOCK = original
     by_count = ([data.count(b, start) for b in (b'"', b",", b"\n")], data.count(b'"') == 2 * data.count(b'""'),
-                [at for at in range(len(data)) if data[at] == ord("\n")])
+                dict(enumerate(at for at in range(len(data)) if data[at] == ord("\n"))))
+    by_count = (*by_count, {i: at for i, at in by_count[2].items() if i == start})
     assert by_numpy == by_count
-    assert (readers._quotes_paired(data), list(readers.line_breaks(data))) == by_count[1:]  # the small-data path
+    assert (readers._quotes_paired(data), readers.line_breaks(data, range(-1, len(data) + 2)),
+            readers.line_breaks(data, [start])) == by_count[1:]  # the small-data path
 
 
 def test_one_pass_csv_reader_is_taken_for_plain_and_empty_quoted_cells() -> None:
@@ -552,45 +554,31 @@ def test_parsing_distinct_cells_equals_parsing_every_cell(rows: list[dict]) -> N
     raw = raw.with_row_index("row", offset=1).with_columns(pl.col("row").cast(pl.Int64))
     required = ["admit_date", "visit_type", "total"]
     by_distinct = parse.parse_fields(raw, CLAIM_FIELDS, {}, required=required)
-    original, key = parse._distinct_cells, parse._cell_key
+    original = parse._distinct_cells
     try:
         parse._distinct_cells = lambda *_args: {}  # every cell parsed where it is
         by_cell = parse.parse_fields(raw, CLAIM_FIELDS, {}, required=required)
-        parse._distinct_cells = original
-        parse._cell_key = _colliding_key  # texts share keys: the cells found by key lack some, and it is seen
-        by_colliding_key = parse.parse_fields(raw, CLAIM_FIELDS, {}, required=required)
     finally:
-        parse._distinct_cells, parse._cell_key = original, key
+        parse._distinct_cells = original
     assert by_distinct.equals(by_cell)
-    assert by_colliding_key.equals(by_cell)
 
 
-def _colliding_key(cells: pl.Expr) -> pl.Expr:
-    """A key that texts of one length share: a hash at its worst."""
-    return cells.str.len_bytes().fill_null(99)
-
-
-def test_a_key_shared_by_two_texts_is_caught_and_both_are_read(monkeypatch) -> None:
-    """The property above is not vacuous: a key shared by two texts loses one of them among the distinct cells,
-    finding each row's cell says so (by comparing texts, with few cells; by the enum of the cells, with more),
-    and the column is read on its exact cells instead."""
+def test_distinct_cells_number_each_columns_own_texts() -> None:
+    """Each column's cells and positions are its own (new categories per column and per call): the same texts
+    met in another order, in another column or an earlier frame, do not shift the numbering, and a row's
+    position gives back its text (nulls the last cell)."""
     from medins.claims import parse
 
-    monkeypatch.setattr(parse, "_cell_key", _colliding_key)
-    field = FIELDS_BY_NAME["visit_type"]
-    c = pl.col(field.name)
-    few = pl.DataFrame({field.name: ["ab", "cd", "ab", None]})
-    many = pl.DataFrame({field.name: ["a", "bb", "ccc", "dddd", "eeeee", "x", None, "bb"]})
-    for frame in (few, many):
-        found = frame.select(c.filter(parse._cell_key(c).is_first_distinct())).to_series()
-        assert found.len() < frame[field.name].n_unique()
-        part = parse._Part(field, [], c, pl.lit(None, pl.String), False, parse._cells(found, pl.String))
-        with pytest.raises(parse._MissingCell):
-            parse._read_on_cells(frame, [part])
-        exact = parse._exact_cells(frame, field.name)
-        assert sorted(exact.drop_nulls().to_list()) == sorted(frame[field.name].drop_nulls().unique().to_list())
-        assert exact[-1] is None
-    assert found.len() > parse._COMPARE_AT_MOST  # the second found its cells by key
+    fields = [FIELDS_BY_NAME["admit_date"], FIELDS_BY_NAME["discharge_date"]]
+    first = pl.DataFrame({"admit_date": ["a", "b", None, "a"], "discharge_date": ["b", "c", "b", "a"]})
+    second = pl.DataFrame({"admit_date": ["c", None, "a", "c"], "discharge_date": [None, None, "x", None]})
+    for frame in (first, second, first):
+        found = parse._distinct_cells(frame, fields, {})
+        for name in frame.columns:
+            cells = found[name]
+            assert cells.cells.gather(cells.positions).to_list() == frame[name].to_list()
+            assert cells.cells.to_list() == [*frame[name].drop_nulls().unique(maintain_order=True),
+                                             *([None] if frame[name].null_count() else [])]
 
 
 #: Money cells a fast path could misread: NFKC forms, full-width digits, thousands commas, ¥/元, signs,
