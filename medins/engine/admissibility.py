@@ -13,6 +13,7 @@ import polars as pl
 
 from medins.engine.codes import pattern, replace_columns, texts_by_pattern
 from medins.engine.context import ASSUMED, Lazy, Run
+from medins.engine.native import is_one_of
 from medins.policy.plan import CompiledPolicy
 
 #: The reasons, as codes joined by ";" (null: none) — string ops beat list ops tenfold. Until ``settle`` joins them
@@ -70,8 +71,17 @@ def _admissibility(run: Run, defer: bool) -> None:
         q.with_columns(value.alias(name))
         return pl.col(name)
 
+    conditions: dict[str, pl.Expr] = {}
+
+    def condition(text: str) -> pl.Expr:
+        # One column per distinct condition: a policy's checks often share one (``visit_type in (…)``), and the
+        # query would compute it again for each.
+        if text not in conditions:
+            conditions[text] = column(q.ev(text, "bool"))
+        return conditions[text]
+
     if adm.unlisted_hospitals == "not_designated":
-        bound = column(q.ev(adm.hospitals_when, "bool").fill_null(True)) if adm.hospitals_when else pl.lit(True)
+        bound = condition(adm.hospitals_when).fill_null(True) if adm.hospitals_when else pl.lit(True)
         q.code(REASON_COLUMNS, "not_designated", bound & pl.col("_listed").not_())
         # Only the hospital's name decides (a zone alone does not say which hospital): without a name, or
         # a stated ``designated``, the check is listed as not done rather than passed in silence.
@@ -79,13 +89,13 @@ def _admissibility(run: Run, defer: bool) -> None:
                           bound & pl.col("_listed").is_null() & pl.col("hospital_designated").is_null()))
     q.code(REASON_COLUMNS, "not_designated", pl.col("hospital_designated").not_())
     if adm.excluded_zones:
-        q.code(REASON_COLUMNS, pl.col("hospital_zone"), pl.col("hospital_zone").is_in(adm.excluded_zones))
+        q.code(REASON_COLUMNS, pl.col("hospital_zone"), is_one_of(pl.col("hospital_zone"), adm.excluded_zones))
     if adm.excluded_causes:
-        q.code(REASON_COLUMNS, pl.col("cause"), pl.col("cause").is_in(adm.excluded_causes), prefix="excluded_cause:")
+        q.code(REASON_COLUMNS, pl.col("cause"), is_one_of(pl.col("cause"), adm.excluded_causes), prefix="excluded_cause:")
     for check in adm.checks:
         if not check.enabled:
             continue
-        applies = column(q.ev(check.when, "bool")) if check.when else None
+        applies = condition(check.when) if check.when else None
         reject = column(q.ev(check.reject_if, "bool", mask=None if applies is None else applies.fill_null(False)))
         app = pl.lit(True) if applies is None else applies
         q.code(REASON_COLUMNS, check.code, app & reject)
@@ -121,7 +131,7 @@ def _categories(q: Lazy) -> None:
     cats = q.run.policy.model.admission.categories
     if cats is None:
         return
-    known = pl.col("person_category").is_in(cats.known)
+    known = is_one_of(pl.col("person_category"), cats.known)
     if cats.default is not None:
         q.code(ASSUMED, f"person_category={cats.default}", ~known.fill_null(False))
         q.with_columns(person_category=pl.when(known.fill_null(False)).then(pl.col("person_category"))

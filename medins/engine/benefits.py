@@ -102,19 +102,32 @@ def _pick(run: Run, per_rule: dict[int, pl.Series], dtype: pl.DataType) -> pl.Se
 
 
 def _ev_rules(run: Run, attr, returns: str, *, required: bool = False) -> pl.Series:
-    """Evaluate, for each rule, the expression ``attr(rule)`` on that rule's admissible rows."""
-    per_rule = {}
+    """Evaluate, for each rule, the expression ``attr(rule)`` on that rule's admissible rows.
+
+    Rules with the same expression (``deductible[hospital_zone]`` for the stays and the 门诊大病) evaluate it once,
+    on their rows together: each row's value and reason are the expression's on that row whichever rule it is of
+    (the rules' rows are disjoint), and the rows are selected, numbered by their distinct facts and put in place
+    once instead of once a rule.
+    """
+    rules_of: dict[str, list[int]] = {}
     for idx, rule in enumerate(run.policy.model.rules):
         text = attr(rule)
         if text is not None:
-            per_rule[idx] = run.ev(text, returns, mask=_mask(run, idx), required=required)
+            rules_of.setdefault(text, []).append(idx)
+    per_rule = {}
+    for text, idxs in rules_of.items():
+        per_rule[idxs[0]] = run.ev(text, returns, mask=_mask(run, idxs), required=required)
     return _pick(run, per_rule, pl.Int64 if returns != "bool" else pl.Boolean)
 
 
-def _mask(run: Run, idx: int, version: int | None = None) -> pl.Series:
-    """The rule's (and version's) admissible rows, as Series operations: no query (``fill_null`` only on nulls)."""
+def _mask(run: Run, idx: int | list[int], version: int | None = None) -> pl.Series:
+    """The rule's (and version's) admissible rows, as Series operations: no query (``fill_null`` only on nulls).
+    ``idx`` a list: the rows of any of those rules."""
     frame = run.frame
-    cond = (frame["_rule"] == idx) & frame["_ok"]
+    rule = frame["_rule"]
+    if isinstance(idx, list) and len(idx) == 1:
+        idx = idx[0]
+    cond = ((rule == idx) if isinstance(idx, int) else rule.is_in(idx)) & frame["_ok"]
     if version is not None:
         cond = cond & (frame["_v"] == version)
     return cond.fill_null(False) if cond.null_count() else cond

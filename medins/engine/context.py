@@ -19,7 +19,7 @@ from functools import lru_cache
 import polars as pl
 
 from medins.claims.fields import MONEY_COLUMNS
-from medins.engine.codes import Codes, replace_columns
+from medins.engine.codes import Codes, positions, replace_columns
 from medins.engine.fused import repeat
 from medins.engine.native import Native, compile_expression
 from medins.policy.expr import Expression, ExprEvalError, MissingEntryError
@@ -583,8 +583,7 @@ def _distinct(rows: pl.DataFrame, keys: list[str], *, exact: bool = False) -> tu
         hashed = rows.select(_h=pl.reduce(lambda a, b: a ^ b, [pl.col(c).hash(seed=97 + 31 * i)
                                                               for i, c in enumerate(keys)]))["_h"]
         first = hashed.arg_unique()
-        index = hashed.replace_strict(hashed.gather(first), pl.Series(range(first.len()), dtype=pl.UInt32),
-                                      return_dtype=pl.UInt32)
+        index = positions(hashed, hashed.gather(first))
         distinct = rows[first]
         same = rows.select(pl.all_horizontal(pl.col(c).eq_missing(pl.lit(distinct[c]).gather(index))
                                              for c in keys).all()).item()

@@ -35,7 +35,7 @@ from __future__ import annotations
 
 import ast
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from datetime import date, timedelta
 from decimal import Decimal, localcontext
 from functools import lru_cache, reduce
@@ -58,6 +58,20 @@ DIV_SCALE = 8  # an amount of up to 10**9 fen divided by a two-decimal number st
 MAX_SCALE = 18
 #: Scale of each result kind ``Run.ev`` returns as integers (fen, millionths, whole numbers).
 OUT_SCALE = {"money": 2, "rate": 6, "int": 0}
+
+
+#: Up to this many texts, ``text in (...)`` is that many comparisons: a hashed ``is_in`` of texts cost 2.2 ms on
+#: 250k claims whatever the list's length, a comparison 0.5 ms.
+COMPARED_TEXTS = 4
+
+
+def is_one_of(text: pl.Expr, texts: Sequence[str]) -> pl.Expr:
+    """``text.is_in(texts)`` (null where ``text`` is: each comparison is), by comparisons up to
+    :data:`COMPARED_TEXTS` distinct texts."""
+    distinct = list(dict.fromkeys(texts))
+    if not 0 < len(distinct) <= COMPARED_TEXTS:
+        return text.is_in(distinct)
+    return reduce(lambda a, b: a | b, [text == value for value in distinct])
 
 
 class _Unsupported(Exception):
@@ -86,15 +100,17 @@ class _N:
 
     ``kind``: str, bool, date, num, strs (literal list of texts), table (a parameter's entries), list.
     ``choices``: the scaled values a number can take, when a handful known in advance (constants, if/else of them).
+    ``texts``: a literal list of texts' own texts (``strs``).
     A plain slotted class for the reason :class:`Native` is one.
     """
 
-    __slots__ = ("bad", "bound", "choices", "expr", "kind", "scale", "table")
+    __slots__ = ("bad", "bound", "choices", "expr", "kind", "scale", "table", "texts")
 
     def __init__(self, expr: pl.Expr, kind: str, scale: int = 0, bound: int | None = 0, bad: pl.Expr | None = None,
-                 table: Mapping | None = None, choices: frozenset[int] | None = None) -> None:
-        self.expr, self.kind, self.scale, self.bound, self.bad, self.table, self.choices = (
-            expr, kind, scale, bound, bad, table, choices)
+                 table: Mapping | None = None, choices: frozenset[int] | None = None,
+                 texts: tuple[str, ...] | None = None) -> None:
+        self.expr, self.kind, self.scale, self.bound, self.bad, self.table, self.choices, self.texts = (
+            expr, kind, scale, bound, bad, table, choices, texts)
 
 
 def compile_expression(expr: Expression, returns: str, schema: Mapping[str, pl.DataType],
@@ -218,7 +234,7 @@ def _literal(value: object) -> _N:
     if isinstance(value, dict):
         return _N(pl.lit(None), "table", table=value)
     if isinstance(value, list) and all(isinstance(v, str) for v in value):
-        return _N(pl.lit(pl.Series(value, dtype=pl.String)), "strs")
+        return _N(pl.lit(pl.Series(value, dtype=pl.String)), "strs", texts=tuple(value))
     raise _Unsupported  # None, missing entries, other values: the evaluator's
 
 
@@ -346,7 +362,9 @@ class _Compiler:
     def compare_one(self, op: ast.cmpop, left: _N, right: _N) -> _N:
         bad = _or(left.bad, right.bad)
         if isinstance(op, (ast.In, ast.NotIn)):
-            if left.kind == "str" and right.kind == "strs":
+            if left.kind == "str" and right.kind == "strs" and right.texts:
+                hit = is_one_of(left.expr, right.texts)
+            elif left.kind == "str" and right.kind == "strs":
                 hit = pl.when(left.expr.is_null()).then(None).otherwise(left.expr.is_in(right.expr.implode()))
             elif left.kind == "str" and right.kind == "list":
                 hit = pl.when(left.expr.is_null()).then(None).otherwise(right.expr.list.contains(left.expr))
@@ -482,8 +500,14 @@ class _Compiler:
             day, n = self.date(args[0]), self.whole_number(args[1])
             if abs(n) > 31 * MAX_MONTHS:
                 raise _Unsupported  # certainly beyond Python's years: the evaluator says so
-            out = day.expr + pl.duration(days=n)
-            return _N(out, "date", bad=_or(day.bad, _outside_calendar_years(out).fill_null(False) if n else None))
+            if not n:
+                return day
+            # On day numbers (a date's Polars value): the same dates as adding a duration, which converts every
+            # row through the calendar (~2.5 ms on 250k claims, the sum of day numbers ~0.4 ms). A day within
+            # Python's years plus ``n`` stays far inside 32 bits; a sum that wraps starts from a day beyond them,
+            # and lands beyond them too (handed back either way).
+            number = day.expr.cast(pl.Int32) + pl.lit(n, pl.Int32)
+            return _N(number.cast(pl.Date), "date", bad=_or(day.bad, _outside_day_numbers(number).fill_null(False)))
         if name == "add_months" and len(args) == 2:
             return _add_months(self.date(args[0]), self.number(args[1]))
         if name == "workday_add" and len(args) == 2:
@@ -519,9 +543,18 @@ def _raw(node: _N, value: object) -> object:
 
 
 def _outside_calendar_years(day: pl.Expr) -> pl.Expr:
-    """Rows whose date lies beyond Python's calendar (years 1–9999): the evaluator raises there."""
-    year = day.dt.year()
-    return (year > 9999) | (year < 1)
+    """Rows whose date lies beyond Python's calendar (years 1–9999): the evaluator raises there.
+
+    Compared as day numbers (dates are in order of their day numbers, so a year outside 1–9999 is a day before
+    0001-01-01 or after 9999-12-31): the same rows as ``dt.year()`` outside 1–9999 for a tenth of its cost (a
+    calendar conversion a row, ~3 ms on 250k claims).
+    """
+    return _outside_day_numbers(day.cast(pl.Int32))
+
+
+def _outside_day_numbers(number: pl.Expr) -> pl.Expr:
+    """:func:`_outside_calendar_years` of dates given by their day numbers (Int32)."""
+    return (number < _day_number(date(1, 1, 1))) | (number > _day_number(date(9999, 12, 31)))
 
 
 def _add_months(day: _N, months: _N) -> _N:
@@ -571,7 +604,39 @@ def _read_table(day: pl.Expr, kind: str, k: int) -> tuple[pl.Expr, pl.Expr]:
     high = covered.max().fill_null(_day_number(first))
     table = _shifted(kind, k, pl.int_range(low, high + 1, dtype=pl.Int32).cast(pl.Date))
     value = pl.when(inside).then(table.gather(pl.when(inside).then(number - low).otherwise(0)))
-    return value, (day.is_not_null() & (~inside | value.is_null())).fill_null(False)
+    # The rows of covered days without an entry, said by a comparison of the day where the table's empty entries
+    # are known in advance (not by reading ``value`` again: the query's common parts do not share the table's
+    # look-up, and that doubled the condition's cost).
+    empty = _empty_from(kind, k)
+    if empty is None:
+        missing = value.is_null()
+    elif empty is _NEVER:
+        missing = pl.lit(False)
+    else:
+        missing = number >= empty
+    return value, (day.is_not_null() & (~inside | missing)).fill_null(False)
+
+
+#: :func:`_empty_from`'s answer for a table without an empty entry.
+_NEVER = object()
+
+
+def _empty_from(kind: str, k: int) -> object:
+    """The first day number from which every covered day's entry of the table is empty (null), :data:`_NEVER` when
+    no covered day's is, None when not known in advance (read the entry).
+
+    ``add_months`` by an offset within :data:`_MONTHS_IN_YEARS` never leaves Python's years (no empty entry).
+    ``workday_add`` by ``k`` > 0 has an entry while the k-th working day after the day is in the calendar: up to the
+    day before the k-th working day from the calendar's end (a working day count only grows with the day).
+    """
+    if kind == "months":
+        return _NEVER if _MONTHS_IN_YEARS[0] <= k <= _MONTHS_IN_YEARS[1] else None
+    workdays = _workdays()
+    if k <= 0:
+        return None
+    if k > workdays.len():
+        return _day_number(_table_span(kind)[0])  # no day has k working days after it in the calendar
+    return _day_number(workdays[workdays.len() - k])
 
 
 def _table_span(kind: str) -> tuple[date, date]:

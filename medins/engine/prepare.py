@@ -38,7 +38,7 @@ def add_derived(run: Run) -> None:
     )
     q.with_columns(
         stay_days=pl.max_horizontal((pl.col("discharge_date") - pl.col("admit_date")).dt.total_days(), pl.lit(1)),
-        _age_born=_age(pl.col("birth_date"), pl.col("service_date")),
+        _age_born=_age_from_birth(run.frame),
         year=_benefit_year(pl.col("service_date"), policy.benefit_year_start),
     )
     if "age" not in q.schema:
@@ -62,6 +62,18 @@ def add_derived(run: Run) -> None:
         found += [code for code, h in zip(("age_mismatch", "hospital_mismatch", "policy_not_in_force"), holds,
                                            strict=True) if h]
     run.frame = replace_columns(run.frame, ["_mismatch", "_h_conflict", "_nov"])
+
+
+def _age_from_birth(frame: pl.DataFrame) -> pl.Expr:
+    """The age from the birth date on the service date: null throughout when no claim gives a birth date.
+
+    Why that case apart: the age reads the year, month and day of two dates (a calendar conversion a row each,
+    ~12 ms per 250k claims), and its value is null on every row without a birth date anyway; files of claims
+    often give an age (or nothing) instead. A column's null count is known without a pass.
+    """
+    if "birth_date" in frame.columns and frame["birth_date"].null_count() == frame.height:
+        return pl.lit(None, pl.Int64)
+    return _age(pl.col("birth_date"), pl.col("service_date"))
 
 
 def _age(birth: pl.Expr, on: pl.Expr) -> pl.Expr:

@@ -16,6 +16,7 @@ import polars as pl
 from medins.engine.admissibility import REASON_COLUMNS
 from medins.engine.context import Lazy, Run, parse
 from medins.engine.history import check_history
+from medins.engine.native import is_one_of
 
 if TYPE_CHECKING:  # annotations only: the engine runs on a plain model too (medins.policy.plan)
     from collections.abc import Callable, Sequence
@@ -129,10 +130,13 @@ def _select_rules(run: Run, defer: bool) -> None:
             return pl.lit(None, pl.String)
         return pl.lit(pl.Series(names, dtype=pl.String)).gather(pl.col("_rule"))
 
-    q.with_columns(
-        **{column: bucket(bucket_names(rules, column)) for column in BUCKETS},
-        _admission=bucket(["1" if r.admission else "0" for r in rules]) == "1",
-    )
+    # The bucket texts are read by the trace alone: the state groupings number the rules' buckets from ``_rule``
+    # (``benefits._grouping``), so a batch leaves out the five text columns (a gather of texts each per claim).
+    # Without rules there is no ``_rule`` to number: the (null) columns are what the groupings read.
+    texts = {column: bucket(bucket_names(rules, column)) for column in BUCKETS} if run.trace or not rules else {}
+    admission = pl.lit(pl.Series([r.admission for r in rules], dtype=pl.Boolean)).gather(pl.col("_rule")) if rules \
+        else pl.lit(None, pl.Boolean)  # null where no rule settles the claim, as a null bucket text compared was
+    q.with_columns(**texts, _admission=admission)
     check_history(q)
     q.collect()
 
@@ -169,7 +173,7 @@ def _unsettled_zones(q: Lazy) -> None:
         key = (fact, tuple(known))
         if key not in unknown:
             name = f"_unknown{len(unknown)}"
-            q.with_columns((pl.col(fact).is_not_null() & ~pl.col(fact).cast(pl.String).is_in(known)).alias(name))
+            q.with_columns((pl.col(fact).is_not_null() & ~is_one_of(pl.col(fact).cast(pl.String), known)).alias(name))
             unknown[key] = pl.col(name)
         return unknown[key]
 

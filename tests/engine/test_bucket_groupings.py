@@ -47,7 +47,7 @@ def test_bucket_number_groupings_equal_the_bucket_texts_groupings(monkeypatch: p
         runs.append(run)
 
     monkeypatch.setattr(settle_module, "settle_benefits", spy)
-    settle_module.settle(policy, claims)
+    settle_module.settle(policy, claims, keep_trace=True)  # the bucket texts are kept for the trace only
     run = runs[-1]
     assert run.frame["_rule"].null_count() > 0
     for column in BUCKETS:
@@ -60,3 +60,41 @@ def test_bucket_number_groupings_equal_the_bucket_texts_groupings(monkeypatch: p
         for k in sorted_key.unique().to_list():
             within = sorted_seq.filter(sorted_key.eq_missing(k)).to_list()
             assert within == sorted(within), column
+
+
+def test_rules_sharing_an_expression_evaluate_it_once_as_each_alone(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Rules with the same expression (Suqian's stays and 门诊大病: ``deductible[hospital_zone]``) evaluate it once on
+    their rows together: the same values and the same reasons per claim as one evaluation per rule — with a zone
+    no table has (a reason) and claims of a rule without a deductible among them."""
+    policy = load_policy("suqian-2007")
+    claims = read_claims(ROOT / "examples" / "claims.csv").claims
+    special = claims.head(4).with_columns(visit_type=pl.lit("outpatient_special"),
+                                          diagnosis=pl.lit(["dialysis"], pl.List(pl.String)))
+    nowhere = claims.head(2).with_columns(hospital_zone=pl.lit("nowhere"), hospital_name=pl.lit(None, pl.String))
+    claims = pl.concat([claims, special, nowhere], how="vertical")
+    runs = []
+
+    class Stop(Exception):
+        pass
+
+    def spy(run) -> None:  # the run as the benefits stage gets it is all this test needs
+        runs.append(run)
+        raise Stop
+
+    monkeypatch.setattr(settle_module, "settle_benefits", spy)
+    with pytest.raises(Stop):
+        settle_module.settle(policy, claims)
+    run = runs[0]
+    run.frame = run.frame.with_columns(_ok=pl.lit(True))  # every claim evaluated, the unsettled zone's too
+    standard = lambda r: r.deductible.standard if r.deductible else None  # noqa: E731
+    shared = [i for i, r in enumerate(policy.model.rules) if standard(r) is not None]
+    assert len(shared) == 2 and len({standard(policy.model.rules[i]) for i in shared}) == 1
+    run.problems = {}
+    together = benefits._ev_rules(run, standard, "money", required=True)
+    problems_together = {i: sorted(v) for i, v in run.problems.items()}
+    run.problems = {}
+    alone = benefits._pick(run, {i: run.ev(standard(policy.model.rules[i]), "money", mask=benefits._mask(run, i),
+                                           required=True) for i in shared}, pl.Int64)
+    assert together.to_list() == alone.to_list()
+    assert problems_together == {i: sorted(v) for i, v in run.problems.items()}
+    assert problems_together  # the zone no table has is a reason on its claims

@@ -12,8 +12,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from medins.engine import context
-from medins.engine.codes import flags_to_lists, pattern, texts_by_pattern
+from medins.engine import codes, context
+from medins.engine.codes import FEW_VALUES, flags_to_lists, pattern, texts_by_pattern
 from medins.engine.prepare import COMPARED_NAMES, _position_of
 from medins.engine.settle import _by_person_day, _stable_argsort, claim_order
 from medins.engine.state import NUMPY_ROWS, UNLIMITED, clamped_cumsum, group_order, running_max_before
@@ -76,6 +76,22 @@ def test_hashed_distinct_values_equal_the_exact_path(data) -> None:
     assert fast.height == exact.height
     rows_of = lambda index, table: [table.row(int(u)) for u in index]  # noqa: E731
     assert rows_of(fast_index, fast) == rows_of(exact_index, exact) == frame.rows()
+
+
+@given(st.lists(st.one_of(st.integers(0, 2**62), st.integers(0, 40), st.sampled_from([0, 2**64 - 1, 2**63, 97])),
+                min_size=1, max_size=FEW_VALUES + 20, unique=True), st.data(), st.sampled_from([pl.Int64, pl.UInt64]))
+def test_positions_by_remainders_equal_the_hashed_lookup(distinct, data, dtype) -> None:
+    """Each value's position among the distinct values by a table of remainders (a few values) is the hashed
+    look-up's (``replace_strict``), whatever the values, their number or type."""
+    if dtype == pl.Int64:
+        distinct = [v for v in distinct if v < 2**63] or [0]
+    values = data.draw(st.lists(st.sampled_from(distinct), min_size=0, max_size=60))
+    table = pl.Series("d", distinct, dtype=dtype)
+    rows = pl.Series("v", values, dtype=dtype)
+    expected = rows.replace_strict(table, pl.int_range(0, table.len(), dtype=pl.UInt32, eager=True),
+                                   return_dtype=pl.UInt32)
+    got = codes.positions(rows, table)
+    assert got.dtype == pl.UInt32 and got.to_list() == expected.to_list() == [distinct.index(v) for v in values]
 
 
 @given(st.lists(st.lists(st.booleans(), min_size=70, max_size=70), min_size=1, max_size=8))
@@ -350,3 +366,19 @@ def test_hospital_place_by_comparison_equals_the_lookup(listed) -> None:
     want = claims["hospital_name"].replace_strict(names, pl.int_range(0, listed, dtype=pl.UInt32, eager=True),
                                                   default=None, return_dtype=pl.UInt32)
     assert got.dtype == pl.UInt32 and got.to_list() == want.to_list() == [*range(listed), None, None, 0, listed - 1]
+
+
+@given(st.lists(st.tuples(st.one_of(st.none(), st.dates(dt.date(1900, 1, 1), dt.date(2030, 12, 31))),
+                          st.one_of(st.none(), st.dates(dt.date(2000, 1, 1), dt.date(2030, 12, 31)))), max_size=20),
+       st.booleans())
+def test_age_without_any_birth_date_is_the_age_formula(rows, no_birth_dates) -> None:
+    """A frame whose claims give no birth date takes a null age at once: the formula's own value on such rows;
+    with a birth date anywhere the formula is used."""
+    from medins.engine.prepare import _age, _age_from_birth
+
+    if no_birth_dates:
+        rows = [(None, service) for _birth, service in rows]
+    frame = pl.DataFrame(rows, schema={"birth_date": pl.Date, "service_date": pl.Date}, orient="row")
+    got = frame.with_columns(a=_age_from_birth(frame))["a"]  # as the stage adds it (a literal fills every row)
+    want = frame.with_columns(a=_age(pl.col("birth_date"), pl.col("service_date")))["a"]
+    assert got.dtype == want.dtype == pl.Int64 and got.to_list() == want.to_list()

@@ -25,6 +25,9 @@ CONDITIONS = [
     "visit_type != 'inpatient'",
     "visit_type in ('inpatient', 'outpatient_special')",
     "visit_type not in ['outpatient']",
+    # more texts than COMPARED_TEXTS (a hashed look-up), a repeated text, none at all
+    "visit_type in ('a', 'b', 'c', 'outpatient', 'e', 'inpatient') or zone not in ('in_city', 'x', 'y', 'z', 'w')",
+    "visit_type in ('inpatient', 'inpatient') and zone not in ()",
     "zone == home or not emergency",
     "not coalesce(emergency, False) and not coalesce(preapproved, registered_date <= admit_date)",
     "coalesce(emergency, False) and not coalesce(preapproved, False)"
@@ -337,3 +340,49 @@ def test_tables_read_for_the_frames_days_equal_the_whole_table(kind, k, days) ->
         expected = whole[offset] if 0 <= offset < whole.len() else None
         assert got == expected, (kind, k, day)
         assert handed_back == (day is not None and expected is None), (kind, k, day)
+
+
+@pytest.mark.parametrize("kind, k", [("workdays", 1), ("workdays", 10), ("workdays", 100_000), ("months", 1),
+                                     ("months", 94789), ("months", -23989)])
+def test_days_handed_back_near_the_tables_ends(kind, k) -> None:
+    """The rows handed back (``_read_table``'s second column, said by a comparison of the day where the empty
+    entries are known in advance) are exactly the known days whose entry the whole table lacks, around the
+    calendar's last working days and the covered span's edges."""
+    from medins.engine.native import _read_table, _shift_table, _table_span
+
+    first, whole = _shift_table(kind, k)
+    start, end = _table_span(kind)
+    days = [start + dt.timedelta(days=d) for d in range(-3, 40)] + [end - dt.timedelta(days=d) for d in range(-3, 60)]
+    value, outside = _read_table(pl.col("day"), kind, k)
+    out = pl.DataFrame({"day": [None, *days]}, schema={"day": pl.Date}).lazy().with_columns(
+        value=value, outside=outside).collect()
+    for day, got, handed_back in out.select("day", "value", "outside").iter_rows():
+        offset = (day - first).days if day is not None else -1
+        expected = whole[offset] if 0 <= offset < whole.len() else None
+        assert got == expected, (kind, k, day)
+        assert handed_back == (day is not None and expected is None), (kind, k, day)
+
+
+@pytest.mark.parametrize("day", [dt.date(1, 1, 1), dt.date(1, 1, 2), dt.date(9999, 12, 31), dt.date(2024, 2, 29), None])
+@pytest.mark.parametrize("n", [-1, 0, 1, 3, -400])
+def test_outside_calendar_years_by_day_numbers_is_the_years_test(day, n) -> None:
+    """The day-number test of years 1-9999 flags exactly the dates whose year is outside them (Polars' dates go
+    beyond Python's both ways)."""
+    from medins.engine.native import _outside_calendar_years
+
+    shifted = pl.col("day") + pl.duration(days=n)
+    out = pl.DataFrame({"day": [day]}, schema={"day": pl.Date}).select(
+        got=_outside_calendar_years(shifted), year=shifted.dt.year())
+    year = out["year"][0]
+    assert out["got"][0] == (None if year is None else not 1 <= year <= 9999)
+
+
+@given(st.lists(st.sampled_from(["a", "b", "c", "d", "e", "f", "None", ""]), max_size=8),
+       st.lists(st.sampled_from(["a", "b", "e", "None", "", None]), min_size=1, max_size=12))
+def test_text_one_of_a_list_by_comparisons_is_is_in(texts, column) -> None:
+    """``is_one_of`` (comparisons for a few texts, ``is_in`` beyond) gives ``is_in``'s answer, null for an unknown."""
+    from medins.engine.native import is_one_of
+
+    frame = pl.DataFrame({"t": column}, schema={"t": pl.String})
+    out = frame.select(got=is_one_of(pl.col("t"), texts), want=pl.col("t").is_in(texts))
+    assert out["got"].to_list() == out["want"].to_list()
