@@ -219,11 +219,15 @@ def bill_to_tables(bill: dict, *, source: str,
             problems.add(("items", i, "amount"), "is required", "为必填项")
     _complete(values, items, problems, source)
     problems.raise_if_any()
-    row = {"row": [1], **{f.name: [values.get(f.name, default_of(f))] for f in CLAIM_FIELDS},
-           "has_items": [bool(items)]}
-    item_rows = {"claim_row": [1] * len(items),
-                 **{f.name: [it.get(f.name, default_of(f)) for it in items] for f in ITEM_FIELDS}}
-    return pl.DataFrame(row, schema=CLAIMS_SCHEMA), pl.DataFrame(item_rows, schema=ITEMS_SCHEMA)
+    # Built from rows (one conversion in Polars), not from a list per column: a bill's ~80 one-value columns cost
+    # ~80 Python-side Series constructions, the most of this function's time; the same values and schema.
+    # (each row's values in the schema's column order, whatever order the registry lists its fields in)
+    named = {"row": 1, **{f.name: values.get(f.name, default_of(f)) for f in CLAIM_FIELDS}, "has_items": bool(items)}
+    row = tuple(named[name] for name in CLAIMS_SCHEMA)
+    item_rows = [tuple(line[name] for name in ITEMS_SCHEMA) for line in (
+        {"claim_row": 1, **{f.name: it.get(f.name, default_of(f)) for f in ITEM_FIELDS}} for it in items)]
+    return (pl.DataFrame([row], schema=CLAIMS_SCHEMA, orient="row"),
+            pl.DataFrame(item_rows, schema=ITEMS_SCHEMA, orient="row"))
 
 
 def _walk(node: object, tree: dict, path: tuple, out: dict, problems: _Problems,

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import ast
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
 from datetime import date
 from decimal import ROUND_HALF_UP, Decimal
 from functools import lru_cache
@@ -82,23 +81,27 @@ def _to_env(name: str, value: object) -> object:
     return value
 
 
-@dataclass
 class Run:
     """One settlement of a claims frame under one compiled policy.
 
     ``frame`` carries a ``_i`` row index (0..n-1, fixed for the whole run) and a ``_v`` version
     index column. ``problems`` collects per-row reasons raised while evaluating (``_i`` → codes).
+    ``groupings``: state groupings (``state.group_order``) by bucket column, shared by the state columns of a
+    stage. ``trace``: ``settle(..., keep_trace=True)``: stages keep the few temporaries ``--explain`` reads
+    (:meth:`drop`). ``pending``: codes being added to ``;``-joined columns (``_reasons``, ``_assumed``) as bits
+    (``engine/codes.py``).
+
+    A plain class, not a dataclass: a run is never compared, copied or printed, and a dataclass's generated
+    methods cost every ``medins calc``'s import ~0.5 ms.
     """
 
-    policy: CompiledPolicy
-    frame: pl.DataFrame
-    problems: dict[int, list[str]] = field(default_factory=dict)
-    #: State groupings (``state.group_order``) by bucket column, shared by the state columns of a stage.
-    groupings: dict[str, tuple] = field(default_factory=dict)
-    #: ``settle(..., keep_trace=True)``: stages keep the few temporaries ``--explain`` reads (:meth:`drop`).
-    trace: bool = False
-    #: Codes being added to ``;``-joined columns (``_reasons``, ``_assumed``) as bits (``engine/codes.py``).
-    pending: dict[str, Codes] = field(default_factory=dict)
+    def __init__(self, policy: CompiledPolicy, frame: pl.DataFrame, problems: dict[int, list[str]] | None = None,
+                 groupings: dict[str, tuple] | None = None, trace: bool = False,
+                 pending: dict[str, Codes] | None = None) -> None:
+        self.policy, self.frame, self.trace = policy, frame, trace
+        self.problems: dict[int, list[str]] = {} if problems is None else problems
+        self.groupings: dict[str, tuple] = {} if groupings is None else groupings
+        self.pending: dict[str, Codes] = {} if pending is None else pending
 
     def codes(self, column: str) -> Codes:
         """The codes being added to ``column`` (joined into it by :meth:`finish_codes`)."""
@@ -451,10 +454,14 @@ def _native_pays(returns: str, schema: Mapping[str, pl.DataType], cols: list[str
 MEMO_LIMIT = 200_000
 
 
-@dataclass(frozen=True)
 class _Failed:
-    message: str
-    code: str | None = None
+    """An expression that could not be evaluated for one combination of values (a plain slotted class: never
+    compared or hashed, only told apart from a value by ``isinstance``)."""
+
+    __slots__ = ("code", "message")
+
+    def __init__(self, message: str, code: str | None = None) -> None:
+        self.message, self.code = message, code
 
     @property
     def reason(self) -> str:

@@ -14,7 +14,6 @@ from rich.console import Group, RenderableType
 from rich.table import Table
 from rich.text import Text
 
-from medins.report.explain_text import LIMITS, band_label, deductible_label, limit_label, origin_lines
 from medins.report.labels import STATUS, STEPS, Lang, field_label, pick, reason_label
 
 _SUMMARY_FIELDS = (
@@ -107,6 +106,9 @@ def explain_table(steps: Sequence[Mapping], lang: Lang) -> RenderableType:
     The table cites codes (narrow enough for 80 columns); below it every cited code appears once with its
     original words from the bundled source list (``medins policy sources``).
     """
+    # (the explain view's words: imported here, so that the settlement table alone, calc's default, never loads them)
+    from medins.report.explain_text import LIMITS, origin_lines
+
     zh = lang == "zh"
     table = Table(title="计算过程" if zh else "How it was computed", box=box.SIMPLE, title_justify="left")
     table.add_column("步骤" if zh else "Step", overflow="fold", ratio=3)
@@ -146,6 +148,8 @@ def _short_label(step: Mapping, lang: Lang) -> str:
 
 def _step_label(step: Mapping, lang: Lang) -> str:
     """The Step column of one explain step."""
+    from medins.report.explain_text import LIMITS, band_label, deductible_label, limit_label
+
     zh = lang == "zh"
     key = step["step"]
     label = pick(STEPS.get(key, (key, key)), lang)

@@ -8,6 +8,7 @@ import json
 from decimal import Decimal
 from pathlib import Path
 
+import polars as pl
 import pytest
 
 from medins.claims.bill import bill_to_tables, load_bill, tables_to_bill
@@ -214,3 +215,40 @@ def test_tables_to_bill_round_trip(bill: dict) -> None:
     assert back["amounts"]["total"] == "1.50"
     again_claims, again_items = bill_to_tables(back, source="b")
     assert again_claims.equals(claims) and again_items.equals(items)
+
+
+def _acceptance_bills() -> list:
+    import yaml
+
+    here = Path(__file__).resolve().parents[1] / "acceptance"
+    bills = [json.loads(p.read_text(encoding="utf-8"))
+             for p in sorted((Path(__file__).resolve().parents[2] / "examples").glob("bill*.json"))]
+    for path in sorted(here.glob("*.yaml")):
+        doc = yaml.safe_load(path.read_text(encoding="utf-8"))
+        bills += [case["bill"] for case in doc.get("cases") or []]
+        bills += [claim for seq in doc.get("sequences") or [] for claim in seq["claims"]]
+    return bills
+
+
+def test_tables_built_from_rows_equal_tables_built_from_columns():
+    """bill_to_tables builds its frames from rows (cheaper): every value and type as a column per field gives."""
+    from medins.claims.fields import CLAIM_FIELDS, ITEM_FIELDS
+
+    bills = _acceptance_bills()
+    assert len(bills) > 60
+    with_items = 0
+    for bill in bills:
+        try:
+            claims, items = bill_to_tables(copy.deepcopy(bill), source="case")
+        except InputError:
+            continue
+        one = claims.row(0, named=True)
+        by_column = pl.DataFrame({"row": [1], **{f.name: [one[f.name]] for f in CLAIM_FIELDS},
+                                  "has_items": [one["has_items"]]}, schema=CLAIMS_SCHEMA)
+        assert claims.equals(by_column, null_equal=True) and claims.schema == by_column.schema
+        lines = items.rows(named=True)
+        with_items += bool(lines)
+        by_column = pl.DataFrame({"claim_row": [1] * len(lines), **{f.name: [line[f.name] for line in lines]
+                                                                     for f in ITEM_FIELDS}}, schema=ITEMS_SCHEMA)
+        assert items.equals(by_column, null_equal=True) and items.schema == by_column.schema
+    assert with_items
