@@ -265,3 +265,24 @@ def test_pieces_checked_by_their_task_read_as_pieces_checked_when_cut(tmp_path, 
         assert first[0] == "utf-8" and "encoding" in first[2]["reason"].to_list()
     else:  # GBK text in a later piece: guessed UTF-8 is read again as GB18030; declared UTF-8 is refused
         assert first[0] == ("gb18030" if encoding == "auto" else "refused")
+
+
+@pytest.mark.parametrize("parsers", [1, 2, 3])
+def test_a_file_of_several_pieces_is_cut_in_a_multiple_of_the_parsers(tmp_path, monkeypatch, parsers) -> None:
+    """A regular file spanning several ``PIECE_BYTES`` is cut into a multiple of ``parsers`` pieces, none larger
+    than ``PIECE_BYTES`` allows, whose records are the file's (what 7 pieces on 2 threads left idle)."""
+    rows = [f"D{i},P{i % 7},inpatient,2008-01-1{i % 10},in_city,true,{100 + i}.5,0,0,x" for i in range(700)]
+    data = ("claim_id,person_id,kind,date,zone,insured,amount,a,b,c\n" + "\n".join(rows) + "\n").encode()
+    path = tmp_path / "claims.csv"
+    path.write_bytes(data)
+    piece_bytes = len(data) // 7 + 1  # 7 blocks of PIECE_BYTES
+    monkeypatch.setattr(partitioned, "PIECE_BYTES", piece_bytes)
+    for unchecked in (False, True):
+        pieces = list(_csv_pieces(path, "utf-8", unchecked=unchecked, parsers=parsers))
+        bodies = [records_of(p.data if isinstance(p, partitioned._Unchecked) else p) for p, _, _ in pieces]
+        assert len(pieces) == (7 if parsers == 1 else -(-7 // parsers) * parsers)
+        assert all(len(p.data if isinstance(p, partitioned._Unchecked) else p) <= piece_bytes + 200 for p, _, _ in pieces)
+        assert [r for body in bodies for r in body[1:]] == records_of(data)[1:]
+        assert pieces[-1][2] == len(data)
+    assert partitioned._block_bytes(None, 2) == piece_bytes  # a pipe: cut as it comes
+    assert partitioned._block_bytes(piece_bytes, 2) == piece_bytes  # one piece: not cut in two
