@@ -7,8 +7,9 @@ the engine runs on a cluster (README, "Beyond one machine").
 
 Three passes, each holding a bounded part of the file in memory:
 
-1. **read** — the file is read in pieces of whole records (a CSV in blocks of ``PIECE_BYTES`` cut
-   at a line break outside quotes, GBK/GB18030 decoded block by block; a Parquet file in row slices)
+1. **read** — the file is read in pieces of whole records (a CSV in blocks of at most ``PIECE_BYTES``,
+   as many as a multiple of the pieces parsed at once (``_block_bytes``), cut at a line break outside
+   quotes, GBK/GB18030 decoded block by block; a Parquet file in row slices)
    by the same reader as a small file (``read_csv_piece``: field counts, blank rows, rejects quoting
    the original line). Typed claims go to one Arrow IPC file per (partition, piece); rejects are
    kept. A piece numbers its rows from 1; they are renumbered after the earlier pieces' records
