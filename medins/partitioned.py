@@ -1,4 +1,4 @@
-"""Out-of-core batch: settle a claims file larger than memory, one person-hash partition at a time.
+"""Out-of-core batch: settle a claims file larger than memory, a few person-hash partitions at a time.
 
 Why it is exact: every piece of year-to-date state (deductibles, caps, cumulative bands, accounts)
 belongs to one person, so claims split by a hash of ``person_id`` settle independently with the very
@@ -417,7 +417,7 @@ def _finish_partition(settled: pl.DataFrame, folder: Path | None, k: int,
 #: Partitions are independent (all year-to-date state is one person's), and the engine keeps no state between
 #: calls but the policy's memo (a dict: its look-ups and stores are atomic), ``functools`` caches and the NumPy
 #: scans' workspace (one per thread: ``scan.Workspace``).
-SETTLE_THREADS = int(os.environ.get("MEDINS_SETTLE_THREADS", min(2, usable_cpus())))  # XXX temp
+SETTLE_THREADS = min(2, usable_cpus())
 
 
 def _settle_here(policy, spill: _Spill, keys: list[int], items: bool, kind: Format,
