@@ -1,4 +1,4 @@
-"""Out-of-core batch: settle a claims file larger than memory, one person-hash partition at a time.
+"""Out-of-core batch: settle a claims file larger than memory, a few person-hash partitions at a time.
 
 Why it is exact: every piece of year-to-date state (deductibles, caps, cumulative bands, accounts)
 belongs to one person, so claims split by a hash of ``person_id`` settle independently with the very
@@ -18,8 +18,8 @@ Three passes, each holding a bounded part of the file in memory:
 2. **settle** — each partition's claims are settled (in input order, so sorted by row); the output
    rows, their text formatted (lists joined, text guarded: ``writers.format_text``) and their money
    still in fen (the smallest form), are cut by input-row range — slices, not copies — and spilled.
-   In this process, a partition is finished so (``_finish_partition``) on a thread beside the engine,
-   while the engine settles the next one (``_finisher``).
+   In this process, partitions are settled and finished so (``_finish_partition``) two at a time, each on
+   a thread of its own (``_settle_here``), their results taken in partition order.
 3. **write** — range by range, in order, the partitions' rows of the range are put in input-row order
    (one gather), their money formatted as yuan and appended to the output (CSV: appended text,
    ``writers.write_csv``; Parquet: ``writers.format_money``, one file per range, then streamed into one;
@@ -28,8 +28,8 @@ Three passes, each holding a bounded part of the file in memory:
 With ``jobs`` > 1, pieces are parsed and partitions settled by that many spawned worker processes
 (:func:`workers_for`), which are handed CSV bytes or Parquet row ranges and hand back file names; with
 1 (the default on 2 CPUs: :func:`default_jobs`), the same task functions run in this process — the
-pieces on ``READ_THREADS`` threads (Polars releases the GIL), the partitions each when its result is
-taken — and a file of up to ``batch.IN_MEMORY_BYTES`` keeps its pieces as tables
+pieces on ``READ_THREADS`` threads and the partitions on ``SETTLE_THREADS`` threads (Polars releases the
+GIL) — and a file of up to ``batch.IN_MEMORY_BYTES`` keeps its pieces as tables
 instead of spill files (``_store``/``_load``), each partition's claims let go once it is settled:
 the engine is faster on partitions of a few hundred thousand claims than on a million at once.
 
@@ -130,33 +130,20 @@ def run_partitioned(path: Path, policy, output: Path, rejects_path: Path, *, par
             spill = _Spill(folder / "again", partitions, in_memory=in_memory)
             label = _read_pieces(path, "gb18030", mapping, spill, stage, workers)
 
-        # workers were given the policy when they started (and keep what it memoises between partitions)
-        task_policy = policy if jobs <= 1 else None
         items = spill.shape == "items"
         # each partition's claims are handed over and let go: kept in memory, they are freed once settled.
-        # A worker settles and finishes its partitions; in this process the engine settles them here and the
-        # finisher thread finishes each (output table, formatting) while the engine settles the next.
+        # A worker settles and finishes its partitions (given the policy when it started: it keeps what the policy
+        # memoises between partitions); in this process, threads do (``_settle_here``).
         keys = sorted(spill.files)
-        futures = deque(workers.submit(_settle_partition, task_policy, *spill.take(k), items, spill.target, k, kind)
-                        if jobs > 1 else workers.submit(_settle_claims, task_policy, *spill.take(k), items)
-                        for k in keys)
-        finished: list[tuple[pl.DataFrame, dict[int, Stored]]] = []
-        with _finisher() as finisher:
-            finishing: Future | None = None
-            for done, k in enumerate(keys):  # in partition order, whatever order they finish in
-                result = futures.popleft().result()  # let go of the task: it holds its result (a settlement)
-                if jobs > 1:
-                    finished.append(result)
-                else:
-                    if finishing is not None:  # one partition finishing at a time; its error surfaces here
-                        with stagetimes.stage("finisher wait"):
-                            finished.append(finishing.result())
-                    finishing = finisher.submit(_finish_partition, result, spill.target, k, kind)
-                    del result
+        if jobs > 1:
+            futures = deque(workers.submit(_settle_partition, None, *spill.take(k), items, spill.target, k, kind)
+                            for k in keys)
+            finished: list[tuple[pl.DataFrame, dict[int, Stored]]] = []
+            for done in range(len(keys)):  # in partition order, whatever order they finish in
+                finished.append(futures.popleft().result())  # let go of the task: it holds its result
                 stage("settle", 0.45 + 0.4 * (done + 1) / len(keys))
-            if finishing is not None:
-                with stagetimes.stage("finisher wait"):
-                    finished.append(finishing.result())
+        else:
+            finished = _settle_here(policy, spill, keys, items, kind, stage)
         facts: list[pl.DataFrame] = []
         ranges: dict[int, list[Stored]] = {}
         for aggregate, pieces in finished:
@@ -378,7 +365,8 @@ def _spill_piece(read: ReadResult, folder: Path | None, partitions: int, n: int)
 
 def _settle_partition(policy, claim_files: list[tuple[Stored, int]], item_files: list[tuple[Stored, int]],
                       items: bool, folder: Path | None, k: int, kind: Format) -> tuple[pl.DataFrame, dict[int, Stored]]:
-    """Task of a worker process: settle partition ``k`` and finish it (:func:`_finish_partition`)."""
+    """Task of a worker process or a settling thread: settle partition ``k`` and finish it
+    (:func:`_finish_partition`)."""
     return _finish_partition(_settle_claims(policy, claim_files, item_files, items), folder, k, kind)
 
 
@@ -413,8 +401,8 @@ def _finish_partition(settled: pl.DataFrame, folder: Path | None, k: int,
     rows, their text formatted for ``kind`` (``writers.format_text``: lists joined, text guarded), their money
     still Int64 fen (half the size of the Decimal it is written as: formatted at the write), and their input
     ``row``. Formatting is cell by cell, so formatting pieces and then putting them in order writes what putting
-    them in order and then formatting wrote; done here, it runs beside the engine (the finisher thread, or a
-    worker) rather than after the last partition.
+    them in order and then formatting wrote; done here, it runs beside the engine settling another partition (a
+    settling thread, or a worker) rather than after the last partition.
     """
     from medins.batch import output_table
 
@@ -424,27 +412,57 @@ def _finish_partition(settled: pl.DataFrame, folder: Path | None, k: int,
     return _aggregate(settled), pieces
 
 
-@contextmanager
-def _finisher() -> Iterator[ThreadPoolExecutor]:
-    """One thread that finishes partitions while this one goes on.
+#: Partitions settled at once in this process (``--jobs 1``), each on a thread of its own. Why threads: the engine
+#: is many short Polars queries, which release the interpreter while they run, and the Python between them,
+#: which does not; one partition settled at a time (and finished on a thread beside the next one) kept one CPU
+#: busy and left the other idle most of the engine's time. Two partitions at once fill each other's gaps.
+#: Partitions are independent (all year-to-date state is one person's), and the engine keeps no state between
+#: calls but the policy's memo (a dict: its look-ups and stores are atomic), ``functools`` caches and the NumPy
+#: scans' workspace (one per thread: ``scan.Workspace``).
+SETTLE_THREADS = min(2, usable_cpus())
 
-    Why a thread: the engine's many short Polars passes, and the Python between them, leave the second CPU
-    idle much of the time; Polars releases the interpreter while it works, so the finisher's formatting
-    fills that time. Why not two partitions settled at once on two threads (each settling and finishing its
-    own): measured on 1,000,000 claims on a 2-CPU machine shared with other work, it cost 4-10 % more CPU and
-    110-180 MiB more peak memory (two engines' working sets), and its wall time, paired run by run against this
-    one, was no shorter (median ratios 0.88 to 1.18 over five sets of 5-9 pairs); it only won when the second
-    CPU happened to be free. An error in the thread is raised here when its result is taken; when this thread
-    raises (an engine error, Ctrl-C), the work not yet started is cancelled and the running task is waited
-    for, so that no output temporary is written to after the run has removed it.
+
+def _settle_here(policy, spill: _Spill, keys: list[int], items: bool, kind: Format,
+                 stage: Callable[[str, float], None]) -> list[tuple[pl.DataFrame, dict[int, Stored]]]:
+    """Pass 2 in this process: each partition settled and finished (:func:`_finish_partition`), on
+    :data:`SETTLE_THREADS` threads at once; the results are taken in partition order, whatever order they end
+    in, so the output does not depend on which thread was quicker.
+
+    At most that many partitions are in flight: the next one is handed over (taken from ``spill``) when the
+    oldest one's result is taken, so an error in a thread is raised here before more than that many
+    partitions after it have started; when this thread raises (an engine error, Ctrl-C), the running tasks
+    are waited for, so that no output temporary is written to after the run has removed it. The threads'
+    stages are recorded as ``beside``; this thread's wait for them is the ``engine`` stage (the wall time of
+    the whole pass, and the CPU of all the threads). With one thread the partitions are settled here, in turn.
     """
-    pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="medins-finisher")
+    count = max(1, SETTLE_THREADS)
+    finished: list[tuple[pl.DataFrame, dict[int, Stored]]] = []
+    if count == 1:
+        for done, k in enumerate(keys):
+            finished.append(_settle_partition(policy, *spill.take(k), items, spill.target, k, kind))
+            stage("settle", 0.45 + 0.4 * (done + 1) / len(keys))
+        return finished
+    pool = ThreadPoolExecutor(max_workers=count, thread_name_prefix="medins-settle")
     try:
-        yield pool
-    except BaseException:
+        with stagetimes.stage("engine"):
+            waiting = iter(keys)
+            futures: deque[Future] = deque()
+
+            def send() -> None:
+                k = next(waiting, None)
+                if k is not None:
+                    futures.append(pool.submit(_settle_partition, policy, *spill.take(k), items, spill.target, k,
+                                               kind))
+
+            for _ in range(count):
+                send()
+            for done in range(len(keys)):
+                finished.append(futures.popleft().result())  # let go of the task: it holds its result
+                send()
+                stage("settle", 0.45 + 0.4 * (done + 1) / len(keys))
+    finally:
         pool.shutdown(wait=True, cancel_futures=True)
-        raise
-    pool.shutdown(wait=True)
+    return finished
 
 
 def _by_range(block: pl.DataFrame) -> Iterator[tuple[int, pl.DataFrame]]:

@@ -9,17 +9,19 @@ boundaries of ``medins/commands/batch.py``, ``medins/batch.py``, ``medins/partit
 Stages cover the whole run, so that wall minus their sum is what no stage accounts for: ``start-up``
 (the interpreter, imports and argument parsing, from the process's start: :func:`since_start`),
 ``policy`` (loading the policy), the read, engine and write stages (partitioned: ``partition load``,
-putting a partition's pieces together for the engine, and ``finisher wait``), ``finish`` (the rejects, the summary
-table, renaming the outputs into place) and ``summary`` (printing it). A stage timed on a thread beside the
-main one (the partitioned batch's finisher: ``output table``) overlaps the main thread's stages; its line
-carries a fifth field ``beside``, and it is left out of that sum.
+putting a partition's pieces together for the engine, and ``output table``, finishing it for the write),
+``finish`` (the rejects, the summary table, renaming the outputs into place) and ``summary`` (printing it). A
+stage timed on a thread beside the main one (the partitioned batch's settling threads: ``partition load``, the
+engine's stages and ``output table`` of two partitions at once) overlaps the main thread's stages; its line
+carries a fifth field ``beside``, and it is left out of that sum: the main thread's ``engine`` stage, its wait
+for those threads, covers them.
 
 Zero cost otherwise: without the variable, :func:`stage` returns one shared do-nothing context manager
 (an environment lookup, no clock read, no file). With it, each stage appends one line
 ``pid<TAB>name<TAB>wall<TAB>cpu`` to the file; worker processes (``--jobs N``) inherit the variable and
 append their own lines (single short appends: whole lines, never interleaved). CPU is the process's
-(all its threads: Polars works on several, and the finisher's work lands in whichever main-thread stage
-runs beside it), so a stage's CPU may exceed its wall time.
+(all its threads: Polars works on several, and a stage timed beside another counts the other's CPU too), so a
+stage's CPU may exceed its wall time; the ``engine`` stage's CPU is the settling threads' together.
 """
 
 from __future__ import annotations

@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-import contextlib
 import datetime as dt
 import io
 import subprocess
 import sys
 import threading
-from concurrent.futures import Future
 from decimal import Decimal
 from pathlib import Path
 
@@ -368,40 +366,51 @@ def test_money_cells_are_the_yuan_of_the_engine_fen(tmp_path, tiny_partitions, p
     assert "0.00" in out["hifob_pay"].to_list() and any(v.count(".") == 1 and v != "0.00" for v in out["hifp_pay"])
 
 
-class _NoThread:
-    """Stands for ``partitioned._finisher``'s executor: each task runs when it is submitted, in this thread."""
+def _out_of_order(monkeypatch, threads: set[str]) -> None:
+    """Partitions settled on threads end out of order: an even partition waits (a second at most) until the odd one
+    after it, settled beside it, has ended, so results come back in another order than they are taken in."""
+    import time
 
-    def submit(self, fn, *args) -> Future:
-        future: Future = Future()
+    settle_partition = medins.partitioned._settle_partition
+    started: set[int] = set()
+    ended: set[int] = set()
+
+    def slow(policy, claim_files, item_files, items, folder, k, kind):
+        threads.add(threading.current_thread().name)
+        started.add(k)
+        begun = time.monotonic()
+        while (k % 2 == 0 and threading.current_thread() is not threading.main_thread() and k + 1 not in ended
+               and time.monotonic() - begun < (1.0 if k + 1 in started else 0.05)):  # no partition k + 1: go on
+            time.sleep(0.002)
         try:
-            future.set_result(fn(*args))
-        except BaseException as exc:  # handed over as a thread's error would be
-            future.set_exception(exc)
-        return future
+            return settle_partition(policy, claim_files, item_files, items, folder, k, kind)
+        finally:
+            ended.add(k)
+
+    monkeypatch.setattr(medins.partitioned, "_settle_partition", slow)
 
 
 @pytest.mark.parametrize("suffix", [".csv", ".parquet"])
-def test_the_finisher_thread_writes_what_no_thread_writes(tmp_path, monkeypatch, tiny_partitions, suffix) -> None:
-    """Partitions finished (output table, text formatted) on a thread beside the engine give the same bytes as
-    the same work done in turn on one thread, in the same row order."""
+def test_partitions_settled_on_threads_write_what_one_thread_writes(tmp_path, monkeypatch, tiny_partitions,
+                                                                    suffix) -> None:
+    """Partitions settled and finished two at a time on threads, ending out of order, give the same bytes as the
+    same work done in turn on this thread, and as the whole file settled at once: results are taken in
+    partition order, whatever order they end in."""
     source = tmp_path / "claims.csv"
     source.write_text(TRICKY, encoding="utf-8")
     threads: set[str] = set()
-    finish = medins.partitioned._finish_partition
-
-    def watched(*args):
-        threads.add(threading.current_thread().name)
-        return finish(*args)
-
-    monkeypatch.setattr(medins.partitioned, "_finish_partition", watched)
+    _out_of_order(monkeypatch, threads)
+    monkeypatch.setattr(medins.partitioned, "SETTLE_THREADS", 2)
     threaded = run_batch(source, SUQIAN, tmp_path / f"thread{suffix}")
-    assert threads and threading.main_thread().name not in threads  # the finisher did run beside the engine
-    monkeypatch.setattr(medins.partitioned, "_finisher", lambda: contextlib.nullcontext(_NoThread()))
+    assert len(threads) == 2 and threading.main_thread().name not in threads  # two partitions at once
+    monkeypatch.setattr(medins.partitioned, "SETTLE_THREADS", 1)
     threads.clear()
     plain = run_batch(source, SUQIAN, tmp_path / f"plain{suffix}")
     assert threads == {threading.main_thread().name}
     assert (threaded.rows_read, threaded.rows_rejected, threaded.claims_settled) == (
         plain.rows_read, plain.rows_rejected, plain.claims_settled)
+    assert threaded.settlement.sort(threaded.settlement.columns).equals(
+        plain.settlement.sort(plain.settlement.columns))
     assert (tmp_path / f"thread{suffix}").read_bytes() == (tmp_path / f"plain{suffix}").read_bytes()
     assert (tmp_path / "thread.rejects.csv").read_bytes() == (tmp_path / "plain.rejects.csv").read_bytes()
     if suffix == ".csv":
@@ -414,11 +423,13 @@ def run_batch_bytes(source: Path, folder: Path, *, partitions: int) -> bytes:
     return out.read_bytes()
 
 
+@pytest.mark.parametrize("threads", [1, 2])
 @pytest.mark.parametrize("failing", ["the first partition", "the last partition"])
-def test_an_error_in_the_finisher_thread_surfaces_and_leaves_no_file(tmp_path, monkeypatch, tiny_partitions,
-                                                                    failing) -> None:
-    """An error while a partition is finished on the thread reaches the caller as itself (not a hang, not a
-    later error), the engine settles no partition after it is seen, and no output or temporary is left."""
+def test_an_error_in_a_settling_thread_surfaces_and_leaves_no_file(tmp_path, monkeypatch, tiny_partitions,
+                                                                  failing, threads) -> None:
+    """An error while a partition is finished (on a thread, or in turn here) reaches the caller as itself (not a
+    hang, not a later error), no partition starts after it is seen beyond those already in flight, and no
+    output or temporary is left."""
     source = tmp_path / "claims.csv"
     source.write_text(TRICKY, encoding="utf-8")
     folder = tmp_path / "out"
@@ -427,28 +438,32 @@ def test_an_error_in_the_finisher_thread_surfaces_and_leaves_no_file(tmp_path, m
     settled: list[int] = []
     finished: list[int] = []
     settle_claims, finish = medins.partitioned._settle_claims, medins.partitioned._finish_partition
+    lock = threading.Lock()
+    failing_at: list[int] = []
 
     def counted(*args):
-        settled.append(len(settled))
+        with lock:
+            settled.append(len(settled))
         return settle_claims(*args)
 
     def broken(settlement, target, k, kind):
-        finished.append(k)
-        if failing == "the first partition" or len(finished) == len(settled) == total[0]:
+        with lock:
+            finished.append(k)
+        if k in failing_at:
             raise MemoryError("the finisher ran out of memory")
         return finish(settlement, target, k, kind)
 
-    total = [0]
+    monkeypatch.setattr(medins.partitioned, "SETTLE_THREADS", threads)
     monkeypatch.setattr(medins.partitioned, "_settle_claims", counted)
-    run_batch(source, SUQIAN, tmp_path / "count.csv")  # how many partitions the file has
-    total[0] = len(settled)
-    assert total[0] >= 3
-    settled.clear()
     monkeypatch.setattr(medins.partitioned, "_finish_partition", broken)
+    run_batch(source, SUQIAN, tmp_path / "count.csv")  # which partitions the file has
+    assert len(settled) >= 3
+    failing_at.append(min(finished) if failing == "the first partition" else max(finished))
+    settled.clear()
     with pytest.raises(MemoryError, match="ran out of memory"):
         run_batch(source, SUQIAN, folder / "out.csv")
-    if failing == "the first partition":  # seen once the second partition is settled: no third one is
-        assert len(settled) == 2
+    if failing == "the first partition":  # seen when its result is taken: only the partitions in flight started
+        assert len(settled) == threads
     assert sorted(p.name for p in folder.iterdir()) == ["out.csv"]
     assert (folder / "out.csv").read_text(encoding="utf-8") == "old\n"
 
@@ -576,20 +591,24 @@ claim = st.tuples(
 
 @settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(st.lists(claim, min_size=2, max_size=24), st.integers(2, 5))
-def test_partitions_give_the_whole_files_bytes_for_random_persons(tmp_path_factory, claims, partitions) -> None:
-    """Random persons with several claims each, cut into person-hash partitions (each finished on the thread
-    beside the engine) and ranges of a few rows, then put back in input order: the output and rejects are the
-    bytes of the whole file settled at once. Fails if a partition's rows were lost, doubled or reordered."""
-    folder = tmp_path_factory.mktemp("parts")
+def test_partitions_on_threads_give_the_whole_files_bytes(tmp_path_factory, claims, partitions) -> None:
+    """Random persons with several claims each, cut into person-hash partitions settled two at a time on threads
+    (ending out of order) and put back in input order: the output and rejects are the bytes of the whole file
+    settled at once. Fails if a partition's rows were lost, doubled or written in the order the threads ended."""
+    folder = tmp_path_factory.mktemp("threads")
     lines = [f"C{i},{person},{kind},{day.isoformat()},{zone or ''},{'' if ok is None else str(ok).lower()},"
              f"{_yuan(total)},{_yuan(total * sp // 100)},{_yuan((total - total * sp // 100) * b // 100)}\n"
              for i, (person, kind, day, zone, total, sp, b, ok) in enumerate(claims)]
     path = folder / "claims.csv"
     path.write_text(HEADER + "".join(lines), encoding="utf-8")
     run_batch(path, SUQIAN, folder / "whole.csv", partitions=1)
+    threads: set[str] = set()
     with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(medins.partitioned, "SETTLE_THREADS", 2)
         patch.setattr(medins.partitioned, "RANGE_ROWS", 5)
+        _out_of_order(patch, threads)
         run_batch(path, SUQIAN, folder / "parts.csv", partitions=partitions)
+    assert threading.main_thread().name not in threads
     assert (folder / "parts.csv").read_bytes() == (folder / "whole.csv").read_bytes()
     assert (folder / "parts.rejects.csv").read_bytes() == (folder / "whole.rejects.csv").read_bytes()
 
@@ -730,23 +749,28 @@ def test_jobs_option_gives_the_same_files_and_refuses_zero(tmp_path) -> None:
     assert zero.returncode == 2 and "Traceback" not in zero.stderr and not (tmp_path / "z.csv").exists()
 
 
-def test_in_one_process_a_failing_partition_stops_the_run_at_once(tmp_path, monkeypatch) -> None:
-    """With one job, an error settling a partition is raised before any later partition is settled."""
+@pytest.mark.parametrize("threads", [1, 2])
+def test_in_one_process_a_failing_partition_stops_the_run_at_once(tmp_path, monkeypatch, threads) -> None:
+    """With one job, an error settling a partition is raised before any partition beyond those in flight (one
+    per settling thread) is settled."""
     calls = {"n": 0}
 
     def failing(*_args, **_kwargs):
         calls["n"] += 1
         raise RuntimeError("bug in the engine")
 
+    monkeypatch.setattr(medins.partitioned, "SETTLE_THREADS", threads)
     monkeypatch.setattr(medins.partitioned, "settle", failing)
     with pytest.raises(RuntimeError, match="bug in the engine"):
         run_batch(EXAMPLE, SUQIAN, tmp_path / "out.csv", partitions=4)
-    assert calls["n"] == 1
+    assert calls["n"] == threads
     assert list(tmp_path.iterdir()) == []
 
 
-def test_in_one_process_the_progress_moves_with_each_partition(tmp_path, monkeypatch) -> None:
-    """With one job, each partition's settlement is reported as it ends, not all of them at the end."""
+@pytest.mark.parametrize("threads", [1, 2])
+def test_in_one_process_the_progress_moves_with_each_partition(tmp_path, monkeypatch, threads) -> None:
+    """With one job, each partition's settlement is reported as it ends, not all of them at the end: at most one
+    partition per settling thread is settled ahead of the reports."""
     events: list[str] = []
     original = medins.partitioned.settle
 
@@ -758,9 +782,16 @@ def test_in_one_process_the_progress_moves_with_each_partition(tmp_path, monkeyp
         if name == "settle":
             events.append("reported")
 
+    source = tmp_path / "claims.csv"  # forty persons: every one of eight partitions has claims
+    source.write_text(HEADER + "".join(f"C{i},P{i},inpatient,2009-03-02,in_city,true,4000,0,0\n" for i in range(40)),
+                      encoding="utf-8")
+    monkeypatch.setattr(medins.partitioned, "SETTLE_THREADS", threads)
     monkeypatch.setattr(medins.partitioned, "settle", settling)
-    run_batch(EXAMPLE, SUQIAN, tmp_path / "out.csv", partitions=4, on_stage=stage)
-    assert events.count("settle") >= 2 and events == ["settle", "reported"] * events.count("settle")
+    run_batch(source, SUQIAN, tmp_path / "out.csv", partitions=8, on_stage=stage)
+    assert events.count("settle") > threads and events.count("settle") == events.count("reported")
+    ahead = [events[: i + 1].count("settle") - events[: i + 1].count("reported") for i in range(len(events))]
+    assert min(ahead) >= 0 and max(ahead) <= threads
+    assert events.index("reported") < len(events) - 1 - events[::-1].index("settle")  # reported before the last
 
 
 def test_partitions_of_a_small_file_stay_in_memory_in_one_process(tmp_path, monkeypatch) -> None:

@@ -90,10 +90,13 @@ def test_start_up_is_timed_from_the_process_start(tmp_path: Path, monkeypatch: p
     assert found.wall > 0 and 0 < found.cpu <= time.process_time()
 
 
-@pytest.mark.parametrize("partitions", ["1", "2"])
+@pytest.mark.parametrize(("partitions", "threads"), [("1", 2), ("2", 1), ("2", 2)])
 def test_a_batch_run_records_reading_every_engine_stage_and_writing(tmp_path: Path, capsys,
                                                                    monkeypatch: pytest.MonkeyPatch,
-                                                                   partitions: str) -> None:
+                                                                   partitions: str, threads: int) -> None:
+    import medins.partitioned
+
+    monkeypatch.setattr(medins.partitioned, "SETTLE_THREADS", threads)
     claims = tmp_path / "claims.csv"
     claims.write_text(CLAIMS, encoding="utf-8")
     monkeypatch.delenv(ENV, raising=False)
@@ -108,11 +111,12 @@ def test_a_batch_run_records_reading_every_engine_stage_and_writing(tmp_path: Pa
     # the main thread's stages, in order, cover the whole run (start-up to summary); in one process the
     # partitioned read pass is timed once, spilling included (its pieces are parsed on threads) ...
     main = [t.name for t in found if not t.beside]
+    per_partition = ["partition load", *ENGINE, "output table"]
     expected = ["read/validate", *ENGINE, "write"] if partitions == "1" else \
-        ["read/validate", "partition load", *ENGINE, "finisher wait", "write"]
+        ["read/validate", *per_partition, "write"] if threads == 1 else ["read/validate", "engine", "write"]
     assert main == ["start-up", "policy", *expected, "finish", "summary"]
-    # ... and partitions are finished on a thread beside them, whenever it gets to them
-    assert [t.name for t in found if t.beside] == ([] if partitions == "1" else ["output table"])
+    # ... and partitions settled on threads (two at a time) are timed there, beside the main thread's ``engine``
+    assert [t.name for t in found if t.beside] == (per_partition if partitions == "2" and threads > 1 else [])
     assert all(t.wall >= 0 and t.cpu >= 0 for t in found)
     # timing changes nothing that is written
     assert (tmp_path / "timed.csv").read_bytes() == (tmp_path / "plain.csv").read_bytes()
