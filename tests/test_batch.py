@@ -463,7 +463,7 @@ def test_an_error_in_a_settling_thread_surfaces_and_leaves_no_file(tmp_path, mon
     with pytest.raises(MemoryError, match="ran out of memory"):
         run_batch(source, SUQIAN, folder / "out.csv")
     if failing == "the first partition":  # seen when its result is taken: only the partitions in flight started
-        assert len(settled) == threads
+        assert 1 <= len(settled) <= threads  # the other one in flight may be cancelled before it starts
     assert sorted(p.name for p in folder.iterdir()) == ["out.csv"]
     assert (folder / "out.csv").read_text(encoding="utf-8") == "old\n"
 
@@ -763,7 +763,7 @@ def test_in_one_process_a_failing_partition_stops_the_run_at_once(tmp_path, monk
     monkeypatch.setattr(medins.partitioned, "settle", failing)
     with pytest.raises(RuntimeError, match="bug in the engine"):
         run_batch(EXAMPLE, SUQIAN, tmp_path / "out.csv", partitions=4)
-    assert calls["n"] == threads
+    assert 1 <= calls["n"] <= threads  # the other one in flight may be cancelled before it starts
     assert list(tmp_path.iterdir()) == []
 
 
