@@ -689,8 +689,13 @@ def _csv_pieces(path: Path, encoding: str, *, unchecked: bool = False,
         if first.startswith(_BOM) and enc in ("auto", "utf-8"):
             first, enc = first[len(_BOM):] or handle.read(step), "utf-8"
             consumed = at = len(_BOM)
+        # the first block when it was checked whole and is UTF-8: the first piece, cut from it alone, is not checked again
+        checked: bytes | None = None
         if enc == "auto":  # as the whole-file reader decides (readers.utf8_bytes), on the first block
-            enc = "utf-8" if _utf8_start(first) or utf8_wins(first) else "gb18030"
+            if _is_utf8(first):
+                enc, checked = "utf-8", first
+            else:
+                enc = "utf-8" if _utf8_start(first, whole=False) or utf8_wins(first) else "gb18030"
             guessed = True
         else:
             guessed = False
@@ -728,6 +733,7 @@ def _csv_pieces(path: Path, encoding: str, *, unchecked: bool = False,
                     continue
             # the piece, copied once: (header,) the tail and the block up to its last record end
             size = len(tail) + end
+            tail_before = bool(tail)
             data = b"".join((header or b"", tail, _view(block, 0, end)))
             tail = bytes(_view(block, end))  # a copy of the few bytes left: the block (a mapping) can go
             at += size
@@ -738,7 +744,8 @@ def _csv_pieces(path: Path, encoding: str, *, unchecked: bool = False,
                     return
                 block = next_block()
                 continue
-            if decoder is None and not _is_utf8(data):
+            # a piece of the checked first block alone (no tail before it) ends at a line break: UTF-8 as the block is
+            if decoder is None and not (block is checked and not tail_before) and not _is_utf8(data):
                 body = data[len(header or b""):]
                 if utf8_wins(body):  # a few undecodable rows: rejected as ``encoding``
                     data = (header or b"") + decode_marking(body, "utf-8", at - size).text.encode()
@@ -756,7 +763,10 @@ def _csv_pieces(path: Path, encoding: str, *, unchecked: bool = False,
                     raise InputError(message_en="the file is empty", message_zh="文件为空", file=str(path))
                 if not header.endswith(b"\n"):
                     header += b"\n"
-                data = header + data[split:] if split < len(data) else header if final else b""
+                if split == len(data):  # the header line alone (with the line break it was given)
+                    data = header if final else b""
+                # else ``data`` is already the header line (ending at the line break found) and the records after it:
+                # ``header + data[split:]`` copied 14 MB twice, on the thread every parse waits for
             if final or len(data) > len(header or b""):
                 yield data, enc, consumed
             if final:
@@ -849,13 +859,14 @@ def _map_block(handle: BinaryIO, at: int, size: int, step: int | None = None) ->
     return _Mapped(mm, at - base, hi - base)
 
 
-def _utf8_start(block: bytes) -> bool:
+def _utf8_start(block: bytes, *, whole: bool = True) -> bool:
     """The block is UTF-8 (a character cut by the end of the block still counts).
 
     Polars' SIMD check first (a 16 MiB block decoded by Python costs 27 ms); the decode only to tell a
-    character cut at the end from a bad byte.
+    character cut at the end from a bad byte. ``whole=False``: the caller's SIMD check found the block not
+    UTF-8 as a whole already.
     """
-    if _is_utf8(block):
+    if whole and _is_utf8(block):
         return True
     try:
         block.decode("utf-8")

@@ -286,3 +286,40 @@ def test_a_file_of_several_pieces_is_cut_in_a_multiple_of_the_parsers(tmp_path, 
         assert pieces[-1][2] == len(data)
     assert partitioned._block_bytes(None, 2) == piece_bytes  # a pipe: cut as it comes
     assert partitioned._block_bytes(piece_bytes, 2) == piece_bytes  # one piece: not cut in two
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.lists(st.sampled_from(["a,1", "东,2", '"x,""y""",3', "长长,44"]), min_size=1, max_size=30),
+       st.integers(0, 40), st.sampled_from([None, b"\xff", b"\xe4\xb8"]), st.integers(3, 64))
+def test_the_first_piece_is_the_file_start_and_checked_unless_its_block_was(tmp_path_factory, rows: list[str],
+                                                                           where: int, bad: bytes | None,
+                                                                           piece_bytes: int) -> None:
+    """The first piece is the header line and the records after it, as the file has them (not copied anew), and
+    its UTF-8 is checked unless the first block was found UTF-8 as a whole: an undecodable byte in it is marked
+    (its row rejected as ``encoding``) or the file is read again as GB18030, never passed on as it is."""
+    data = ("h,n\n" + "\n".join(rows) + "\n").encode()
+    at = len(data)
+    if bad is not None:
+        at = data.index(b"\n") + 1 + where % max(1, len(data) - data.index(b"\n") - 1)
+        at = data.rfind(b"\n", 0, at) + 1  # at the start of a record: never inside a character
+        data = data[:at] + bad + data[at:]
+    path = tmp_path_factory.mktemp("first") / "claims.csv"
+    path.write_bytes(data)
+    saved = partitioned.PIECE_BYTES
+    partitioned.PIECE_BYTES = piece_bytes
+    try:
+        pieces = list(_csv_pieces(path, "auto"))
+    except _NotUtf8:
+        assert bad is not None
+        return
+    finally:
+        partitioned.PIECE_BYTES = saved
+    first, label = pieces[0][0], pieces[0][1]
+    if label != "utf-8":  # a first block that is not UTF-8: the file is GB18030, decoded
+        assert at < max(piece_bytes, 4)
+        return
+    if at >= len(first):
+        assert data.startswith(first)
+    else:  # the undecodable bytes were marked, nothing else changed
+        assert "\ufffd" in first.decode("utf-8")
+    assert sum(p.count(b"\n") - (i > 0) for i, (p, _, _) in enumerate(pieces)) == data.count(b"\n")  # no record lost
