@@ -23,6 +23,7 @@ from medins.engine.fused import collected, repeat
 from medins.engine.ordinals import admission_ordinals
 from medins.engine.rules import BUCKETS, bucket_names
 from medins.engine.state import (
+    NUMPY_ROWS,
     SEQUENCE,
     UNLIMITED,
     Grouping,
@@ -31,6 +32,7 @@ from medins.engine.state import (
     clamped_cumsum,
     group_order,
     running_max_before,
+    sequence_positions,
 )
 from medins.policy.plan import ScaleBand
 
@@ -69,17 +71,32 @@ def _grouping(run: Run, bucket: str | None) -> Grouping:
             else:
                 narrow = pl.DataFrame([run.frame[c] for c in (*PERSON_YEAR, SEQUENCE) if c in run.frame.columns]
                                       + [column.alias("_bucket")])  # columns side by side: no query
-                run.groupings[key] = group_order(narrow, [*PERSON_YEAR, "_bucket"])
+                run.groupings[key] = group_order(narrow, [*PERSON_YEAR, "_bucket"], positions=_positions(run))
         return run.groupings[key]
     if bucket is None or _constant(run.frame[bucket]):
         if "" not in run.groupings:
-            run.groupings[""] = group_order(run.frame, PERSON_YEAR)
+            run.groupings[""] = group_order(run.frame, PERSON_YEAR, positions=_positions(run))
         return run.groupings[""]
     if bucket not in run.groupings:
         same = next((name for name in run.groupings if name in run.frame.columns
                      and run.frame[name].equals(run.frame[bucket])), None)
-        run.groupings[bucket] = run.groupings[same] if same else group_order(run.frame, [*PERSON_YEAR, bucket])
+        run.groupings[bucket] = run.groupings[same] if same else group_order(run.frame, [*PERSON_YEAR, bucket],
+                                                                             positions=_positions(run))
     return run.groupings[bucket]
+
+
+#: ``run.groupings``' entry (not a column's name) holding ``state.sequence_positions`` of the run's frame.
+_POSITIONS = "<sequence positions>"
+
+
+def _positions(run: Run):
+    """The frame's rows in ``SEQUENCE`` order (``state.sequence_positions``), once a run: every grouping of a large
+    frame orders its rows from them (None for a frame the groupings sort otherwise, or not so numbered)."""
+    if run.frame.height < NUMPY_ROWS or SEQUENCE not in run.frame.columns:
+        return None
+    if _POSITIONS not in run.groupings:
+        run.groupings[_POSITIONS] = (sequence_positions(run.frame[SEQUENCE]),)
+    return run.groupings[_POSITIONS][0]
 
 
 def _constant(column: pl.Series) -> bool:

@@ -213,15 +213,25 @@ class Run:
                 values = values.scatter(at, slow)
         else:
             values, failed_rows = self._evaluate(expr, rows, cols, returns, extra, dtype, shared)
+        placed = None
+        if isinstance(values, _Compact):
+            # Values by distinct combination (``shared``): put on run.frame's rows by one gather of the mask's
+            # row → combination index, shared by the mask's evaluations (not a gather to the rows and a scatter
+            # to the frame each); the values of the rows themselves only where they are read.
+            if frame is None and mask is not None and rows.height != n:
+                placed = values.placed(rows, mask, shared)
+            values = values.rows(rows.height) if placed is None or (required and values.table.null_count()) else None
         if failed_rows and on_error == "reject":
             for i, reason in failed_rows:
                 self.problems.setdefault(i, []).append(reason)
-        if required and values.null_count() > len(failed_rows):  # an unknown value that is not a failure
+        if required and values is not None and values.null_count() > len(failed_rows):  # unknown, not a failure
             failed = pl.Series([i for i, _r in failed_rows], dtype=rows.schema["_i"])
             unknown = rows.with_columns(_val=values).filter(pl.col("_val").is_null() & ~pl.col("_i").is_in(failed.implode()))
             for row in unknown.iter_rows(named=True):
                 absent = [c for c in cols if row[c] is None] or [expr.text]
                 self.problems.setdefault(row["_i"], []).append("missing_fact:" + ",".join(absent))
+        if placed is not None:
+            return placed
         if frame is None and (mask is None or rows.height == n):
             return values  # every row, in frame order (``_i`` numbers the rows of ``run.frame``)
         full = repeat(None, n, dtype)
@@ -254,9 +264,11 @@ class Run:
         return found  # type: ignore[return-value]
 
     def _evaluate(self, expr: Expression, rows: pl.DataFrame, cols: list[str], returns: str,
-                  extra: dict | None, dtype: pl.DataType, shared: dict | None) -> tuple[pl.Series, list[tuple[int, str]]]:
+                  extra: dict | None, dtype: pl.DataType,
+                  shared: dict | None) -> tuple[pl.Series | _Compact, list[tuple[int, str]]]:
         """The exact evaluator on ``rows``: their values, and ``(_i, reason)`` for each row that failed
-        (``shared``: :meth:`ev`'s, where ``rows`` are its rows)."""
+        (``shared``: :meth:`ev`'s, where ``rows`` are its rows; the values then as a :class:`_Compact`, but for a
+        condition evaluated part by part)."""
         if not cols and len(self.policy.versions) == 1:
             # A constant (parameters only): evaluate once and place it on every row.
             try:
@@ -264,6 +276,8 @@ class Run:
             except (ExprEvalError, ArithmeticError, TypeError, ValueError):
                 value = _MISSING
             if value is not _MISSING:
+                if shared is not None:
+                    return _Compact(repeat(value, 1, dtype), None, ()), []
                 return repeat(value, rows.height, dtype), []
         keys = ["_v", *cols] if len(self.policy.versions) > 1 else cols
         found = None if shared is None else shared.get(("distinct", *keys))
@@ -288,7 +302,9 @@ class Run:
                     except (ExprEvalError, ArithmeticError, TypeError, ValueError) as exc:
                         results.append(None)
                         failed[u] = f"policy_error:{_short(f'{expr.text!r} {exc}')}"  # names the expression
-            values = pl.Series(results, dtype=dtype)[index]  # a gather by indexing: native, not a query
+            table = pl.Series(results, dtype=dtype)
+            # a gather by indexing: native, not a query (with ``shared``, left to the caller: see ``_Compact``)
+            values = _Compact(table, index, tuple(keys)) if shared is not None else table[index]
         failed_rows: list[tuple[int, str]] = []
         if failed:
             bad = rows.select("_i", _u=index).filter(pl.col("_u").is_in(list(failed)))
@@ -317,6 +333,37 @@ class Run:
                     value = _Failed(_short(f"{expr.text!r} {exc}"))  # the reason names the expression
                 memo[key] = value
             yield value
+
+
+class _Compact:
+    """:meth:`Run._evaluate`'s values for a caller sharing its rows (``shared``): one per distinct combination
+    (``table``) and each row's combination (``index``; None: every row the table's one value)."""
+
+    __slots__ = ("index", "keys", "table")
+
+    def __init__(self, table: pl.Series, index: pl.Series | None, keys: tuple) -> None:
+        self.table, self.index, self.keys = table, index, keys
+
+    def rows(self, height: int) -> pl.Series:
+        """The values of the rows, in their order (as the evaluation without ``shared`` gives them)."""
+        return self.table.new_from_index(0, height) if self.index is None else self.table[self.index]
+
+    def placed(self, rows: pl.DataFrame, mask: pl.Series, shared: dict) -> pl.Series:
+        """The values on the rows of ``run.frame`` that ``mask`` selects (``rows``), null elsewhere: the table
+        gathered by the frame's row → combination index (0 outside the rows; worked out once per mask and keys),
+        then nulls put where the mask does not hold. Why not null indices: a gather with nulls costs ten times one
+        without, and setting the nulls from the mask costs as little."""
+        n = mask.len()
+        if self.index is None:
+            values = self.table.new_from_index(0, n)
+        else:
+            key = ("placed", *self.keys)
+            full = shared.get(key)
+            if full is None:
+                full = shared[key] = repeat(0, n, pl.UInt32).scatter(rows["_i"], self.index)
+            values = self.table[full]
+        where = mask.fill_null(False) if mask.null_count() else mask
+        return values.zip_with(where, repeat(None, n, values.dtype)).alias("literal")
 
 
 class Troubled(Exception):

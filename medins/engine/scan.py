@@ -86,6 +86,14 @@ class Segments:
         return len(self.first) * span < _ROOM
 
 
+def per_row(per_segment: np.ndarray, segments: Segments, out: np.ndarray) -> np.ndarray | np.int64:
+    """:meth:`Segments.spread`, or the one value itself when every segment has it (a batch without history: NumPy
+    broadcasts it in every pass that reads it, and no pass spreads it)."""
+    if len(per_segment) and per_segment.min() == per_segment.max():
+        return per_segment[0]
+    return segments.spread(per_segment, out)
+
+
 def shift_within(values: np.ndarray, segments: Segments, first_values: np.ndarray, out: np.ndarray) -> np.ndarray:
     """Each row's previous row's value in its segment; ``first_values`` (one per segment) on a segment's first row."""
     out[1:] = values[:-1]
@@ -112,13 +120,17 @@ def clamped(x: np.ndarray, limit: np.ndarray | None, h: np.ndarray, segments: Se
     segment k is pushed down by k × (span + 1). None when that does not fit an Int64.
     """
     s = running_sum(x, segments, space)
-    h0 = segments.spread(h, space[H0])
+    h0 = per_row(h, segments, space[H0])
     if unlimited:
         after = np.add(h0, s, out=space[VALUES])
         return np.subtract(after, x, out=space[BEFORE]), after
     unlimited_row = np.int64(unlimited_value)
     lp = np.maximum(h0, unlimited_row if limit is None else limit, out=space[LP])
-    np.copyto(lp, unlimited_row, where=np.less_equal(x, 0, out=space.mask))
+    # ``unlimited_value`` on the rows adding nothing: lp ^ ((lp ^ unlimited) & m), m all ones there and 0 elsewhere
+    # (bitwise, so exact; a masked copy branches on every row and costs several of these passes)
+    ones = np.subtract(0, np.less_equal(x, 0, out=space.mask), dtype=np.int64, out=space[CHECK])
+    flip = np.bitwise_xor(lp, unlimited_row, out=space[VALUES])
+    np.bitwise_xor(lp, np.bitwise_and(flip, ones, out=flip), out=lp)
     values = np.subtract(lp, s, out=space[VALUES])
     top = int(h.max())
     np.minimum(values, top, out=values)
@@ -141,7 +153,7 @@ def clamped(x: np.ndarray, limit: np.ndarray | None, h: np.ndarray, segments: Se
     np.maximum(before, check, out=check)
     bad = np.not_equal(after, check, out=space.mask)
     if bad.any():
-        _exact(after, x, lp, h0, segments, bad)
+        _exact(after, x, lp, np.broadcast_to(h0, x.shape), segments, bad)
         before = shift_within(after, segments, h, space[BEFORE])
     return before, after
 
@@ -179,4 +191,4 @@ def running_max_before(x: np.ndarray, h: np.ndarray, segments: Segments, space: 
     running -= offset
     running += low
     before = shift_within(running, segments, h, space[BEFORE])
-    return np.maximum(before, segments.spread(h, space[H0]), out=before)
+    return np.maximum(before, per_row(h, segments, space[H0]), out=before)

@@ -97,16 +97,12 @@ class Grouping(tuple):
         if cached is None:
             import numpy as np
 
-            from medins.engine.scan import Segments
-
             order, key = self
             positions = None if order is None else order.to_numpy().astype(np.intp)
             codes = key.to_numpy()
             if positions is not None:
                 codes = codes[positions]
-            starts = np.ones(len(codes), dtype=bool)
-            starts[1:] = codes[1:] != codes[:-1]
-            cached = self.__dict__["_segments"] = (positions, Segments(starts))
+            cached = self.__dict__["_segments"] = (positions, _segments_of(codes))
         return cached
 
     def sorted_values(self, column: pl.Series, out: np.ndarray) -> np.ndarray:
@@ -156,6 +152,17 @@ class Grouping(tuple):
             out = np.empty(len(values), dtype=np.int64)
             out[positions] = values
         return pl.Series(name, out, dtype=pl.Int64)
+
+
+def _segments_of(codes: np.ndarray) -> Segments:
+    """The segments of keys in a grouping's order (a segment: a run of one key)."""
+    import numpy as np
+
+    from medins.engine.scan import Segments
+
+    starts = np.ones(len(codes), dtype=bool)
+    starts[1:] = codes[1:] != codes[:-1]
+    return Segments(starts)
 
 
 def _grouping_of(grouping: tuple | None, frame: pl.DataFrame, group: list[str]) -> Grouping:
@@ -291,13 +298,16 @@ def _running_total_fits(frame: pl.DataFrame, x: str, h0: str | None) -> bool:
     return top + int(spread or 0) < UNLIMITED
 
 
-def group_order(frame: pl.DataFrame, group: list[str]) -> Grouping:
+def group_order(frame: pl.DataFrame, group: list[str], *, positions: np.ndarray | None = None) -> Grouping:
     """The stable permutation that makes each group contiguous, its rows in ``SEQUENCE`` order when the
     frame has that column (None when the groups already are runs of the frame in that order), and a
     key, in frame order, equal exactly on rows of the same group.
 
     Why one integer key: sorting a million rows by several columns (strings among them) costs ten
     times a sort by one Int64; the key is the group columns' dense codes combined by place value.
+
+    ``positions``: :func:`sequence_positions` of the frame's ``SEQUENCE``, when the caller has it (groupings of
+    one frame share it: a scatter of every row each otherwise).
     """
     key = _dense_key(frame, group)
     seq = frame[SEQUENCE] if SEQUENCE in frame.columns else None
@@ -310,7 +320,7 @@ def group_order(frame: pl.DataFrame, group: list[str]) -> Grouping:
         seg = frame.select(group)[order].select(start.fill_null(True).cast(pl.Int64).cum_sum()).to_series()
         return Grouping(order, _unorder(seg, order))
     if seq is not None and frame.height >= NUMPY_ROWS:
-        by_sequence = _order_by_sequence(key, seq)
+        by_sequence = _order_by_sequence(key, seq, positions)
         if by_sequence is not None:
             return by_sequence
     sort_key = key
@@ -330,15 +340,9 @@ def group_order(frame: pl.DataFrame, group: list[str]) -> Grouping:
     return Grouping(sort_key.to_frame("_key").select(pl.arg_sort_by("_key", maintain_order=True)).to_series(), key)
 
 
-def _order_by_sequence(key: pl.Series, seq: pl.Series) -> Grouping | None:
-    """:func:`group_order` of a large frame whose ``SEQUENCE`` numbers its rows 0 … n−1 (None when it does not).
-
-    Why: sorting a million rows by key × n + seq is a full sort of scattered values. Taken in sequence order
-    (settle.py numbers the claims in (person, date, row) order, and a key starts with the person), the keys are
-    nearly sorted already — out of order only where a person's claims of the year fall in different buckets —
-    and a stable sort of nearly sorted keys is a few passes; within a key, the stable sort keeps sequence order.
-    The permutation is the same: the rows ordered by (key, seq).
-    """
+def sequence_positions(seq: pl.Series) -> np.ndarray | None:
+    """The frame positions of the rows in ``SEQUENCE`` order (row j of that order is row ``positions[j]`` of the
+    frame), when ``seq`` numbers its rows 0 … n−1; None when it does not."""
     import numpy as np
 
     n = len(seq)
@@ -349,11 +353,35 @@ def _order_by_sequence(key: pl.Series, seq: pl.Series) -> Grouping | None:
     by_sequence[order] = np.arange(n, dtype=np.int64)
     if by_sequence.min() < 0:  # n numbers in 0 … n−1 fill every place unless one is used twice
         return None
+    return by_sequence
+
+
+def _order_by_sequence(key: pl.Series, seq: pl.Series, positions: np.ndarray | None = None) -> Grouping | None:
+    """:func:`group_order` of a large frame whose ``SEQUENCE`` numbers its rows 0 … n−1 (None when it does not).
+
+    Why: sorting a million rows by key × n + seq is a full sort of scattered values. Taken in sequence order
+    (settle.py numbers the claims in (person, date, row) order, and a key starts with the person), the keys are
+    nearly sorted already — out of order only where a person's claims of the year fall in different buckets —
+    and a stable sort of nearly sorted keys is a few passes; within a key, the stable sort keeps sequence order.
+    The permutation is the same: the rows ordered by (key, seq).
+
+    The sort gives the keys in the grouping's order too: the grouping's segments (``Grouping.segments``) are
+    worked out from them here, instead of gathering the keys again by the permutation.
+    """
+    import numpy as np
+
+    n = len(seq)
+    by_sequence = sequence_positions(seq) if positions is None else positions
+    if by_sequence is None:
+        return None
     codes = key.to_numpy()[by_sequence]
-    permutation = by_sequence[np.argsort(codes, kind="stable")]
+    sort = np.argsort(codes, kind="stable")
+    permutation = by_sequence[sort]
     if np.array_equal(permutation, np.arange(n)):
         return Grouping(None, key)  # the groups already are runs of the frame, in sequence order
-    return Grouping(pl.Series(permutation, dtype=pl.get_index_type()), key)
+    grouping = Grouping(pl.Series(permutation, dtype=pl.get_index_type()), key)
+    grouping.__dict__["_segments"] = (permutation.astype(np.intp, copy=False), _segments_of(codes[sort]))
+    return grouping
 
 
 def _dense_key(frame: pl.DataFrame, group: list[str]) -> pl.Series | None:

@@ -331,12 +331,13 @@ def test_class_b_narrow_form_is_taken_for_real_bills() -> None:
 
 
 @settings(max_examples=30, deadline=None)
-@given(st.lists(st.tuples(st.sampled_from(["in_district", "in_city", "out_of_city", "nowhere", None]), st.booleans()),
-                min_size=1, max_size=12))
+@given(st.lists(st.tuples(st.sampled_from(["in_district", "in_city", "out_of_city", "nowhere", None]),
+                          st.sampled_from([True, False, None])), min_size=1, max_size=12))
 def test_evaluations_sharing_a_mask_equal_each_evaluated_alone(rows) -> None:
     """``Run.ev(..., shared=...)`` (the band rates of one rule: the mask's rows and their distinct values worked out
-    once) gives each expression the values and the reasons it gets evaluated alone — an unknown zone's
-    ``missing_parameter`` or ``missing_fact`` included — in any order of the expressions."""
+    once, the values put on the frame's rows by one gather and the mask) gives each expression the values (null
+    outside the mask, and where the mask is unknown) and the reasons it gets evaluated alone — an unknown zone's
+    ``missing_parameter`` or ``missing_fact`` included, a constant too — in any order of the expressions."""
     from medins.policy.loader import load_policy
 
     policy = load_policy("suqian-2007")
@@ -345,12 +346,14 @@ def test_evaluations_sharing_a_mask_equal_each_evaluated_alone(rows) -> None:
     mask = pl.Series([m for _z, m in rows], dtype=pl.Boolean)
     texts = [("max(0, rate - zone_offset[hospital_zone])", {"rate": Decimal(r)}) for r in ("0.5", "0.55", "0.7")]
     texts.append(("deductible[hospital_zone]", {}))
+    texts.append(("class_b_offset", {}))
     alone, together = context.Run(policy, frame), context.Run(policy, frame)
     shared: dict = {}
     for text, extra in texts:
-        returns = "money" if not extra else "rate"
+        returns = "money" if text.startswith("deductible") else "rate"
         a = alone.ev(text, returns, mask=mask, extra=extra, required=True)
         b = together.ev(text, returns, mask=mask, extra=extra, required=True, shared=shared)
+        assert a.dtype == b.dtype and a.len() == b.len() == frame.height, text
         assert a.to_list() == b.to_list(), text
     assert alone.problems == together.problems
 

@@ -208,3 +208,56 @@ def test_a_sum_never_clipped_gives_each_row_its_amount(drawn, numpy_rows) -> Non
     with numpy_from(numpy_rows):
         out = clamped_cumsum(frame, x="x", limit="l", h0="h", group=["g"], out_before="b", out_after="a")
     assert (out["a"] - out["b"]).to_list() == frame["x"].to_list()
+
+
+signed_rows = st.lists(st.tuples(st.integers(0, 4), st.one_of(st.just(0), st.integers(-300, 500)),
+                                 st.one_of(st.none(), st.integers(-200, 1200), st.just(UNLIMITED + 5)),
+                                 st.none()), min_size=1, max_size=40)
+
+
+@settings(max_examples=200, deadline=None)
+@given(signed_rows, st.data(), st.one_of(st.none(), st.integers(-50, 900)))
+def test_one_history_for_every_group_and_rows_adding_nothing(drawn, data, history) -> None:
+    """Every group with the same history (a batch without history: the scan broadcasts the one value instead of
+    spreading it), negative amounts and rows adding nothing (their limit set to "none" bit by bit), negative limits
+    and limits above ``UNLIMITED``: the Polars path's values, which are the recurrence's."""
+    order = data.draw(st.permutations(range(len(drawn))))
+    frame = frame_of(drawn, list(order)).with_columns(h=pl.lit(history, pl.Int64))
+    small, large = both(frame, x="x", limit="l", h0="h")
+    assert large.equals(small)
+    want_before, want_after = reference(frame)
+    assert large["b"].to_list() == want_before
+    assert large["a"].to_list() == want_after
+    kwargs = dict(x="x", h0="h", group=["g"], out="m")
+    with numpy_from(10**9):
+        expected = running_max_before(frame, **kwargs)
+    with numpy_from(1):
+        assert running_max_before(frame, **kwargs).equals(expected)
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.lists(st.tuples(st.integers(0, 4), st.sampled_from([1, 2, None])), min_size=1, max_size=40),
+       st.data())
+def test_groupings_of_one_frame_share_its_sequence_positions(groups, data) -> None:
+    """``group_order`` given the frame's ``sequence_positions`` (benefits works them out once for every grouping)
+    is the grouping it works out alone, its segments (kept from the sort) those of the keys in its order.
+    (Integer group columns, as benefits' are: a text column's codes are numbered in no fixed order.)"""
+    n = len(groups)
+    frame = pl.DataFrame({"p": [g for g, _b in groups], "b": [b for _g, b in groups],
+                          SEQUENCE: data.draw(st.permutations(range(n)))},
+                         schema={"p": pl.Int64, "b": pl.Int64, SEQUENCE: pl.Int64})
+    with numpy_from(1):
+        positions = state.sequence_positions(frame[SEQUENCE])
+        shared = group_order(frame, ["p", "b"], positions=positions)
+        alone = group_order(frame, ["p", "b"])
+    assert positions is not None
+    assert (shared[0] is None) == (alone[0] is None)
+    if alone[0] is not None:
+        assert shared[0].to_list() == alone[0].to_list()
+    assert shared[1].equals(alone[1])
+    kept, worked_out = shared.segments(), state.Grouping(*alone).segments()
+    assert (kept[0] is None) == (worked_out[0] is None)
+    if kept[0] is not None:
+        assert kept[0].tolist() == worked_out[0].tolist()
+    assert kept[1].seg.tolist() == worked_out[1].seg.tolist()
+    assert kept[1].first.tolist() == worked_out[1].first.tolist()
