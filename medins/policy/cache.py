@@ -97,13 +97,14 @@ def code_fingerprint() -> bytes:
 
     digest = hashlib.sha256(f"{__version__}\0{sys.version}\0{pydantic_version()}".encode())
     package = Path(__file__).resolve().parent.parent
+    start = len(str(package)) + 1  # a path under the package less ``package/``: its relative path, as relpath gives
     for root, dirs, files in os.walk(package):
         dirs[:] = sorted(d for d in dirs if d != "__pycache__")
         for name in sorted(files):
             if name.endswith((".py", ".yaml")):
                 path = os.path.join(root, name)
                 info = os.stat(path)
-                digest.update(f"\0{os.path.relpath(path, package)}\0{info.st_size}\0{info.st_mtime_ns}".encode())
+                digest.update(f"\0{path[start:]}\0{info.st_size}\0{info.st_mtime_ns}".encode())
     return digest.digest()
 
 
