@@ -711,7 +711,7 @@ def _workdays() -> pl.Series:
 
     from medins.policy import cache
 
-    key = _calendar_key()
+    key = None if cache.cache_dir() is None else _calendar_key()  # no cache: no key to work out
     stored = None if key is None else cache.load_table("workdays", key)
     if stored is not None and len(stored) % 4 == 0:
         days = array("i")
