@@ -138,6 +138,25 @@ def test_edited_medins_sources_miss(folder, tmp_path, monkeypatch) -> None:
     assert cache.code_fingerprint.__wrapped__() != before
 
 
+def test_the_fingerprint_names_each_file_by_its_path_in_the_package(tmp_path, monkeypatch) -> None:
+    """Each file counts under its path relative to the package (as ``os.path.relpath`` gives it), in sorted order,
+    ``__pycache__`` and other files left out: the digest made here the slow way is the fingerprint's."""
+    fake = tmp_path / "medins"
+    for rel, text in (("api.py", "a"), ("policy/schema.py", "bb"), ("policy/messages.yaml", "c"),
+                      ("policy/__pycache__/schema.cpython-311.pyc", "x"), ("report/notes.txt", "y"),
+                      ("report/deep/er/tables.py", "ddd")):
+        (fake / rel).parent.mkdir(parents=True, exist_ok=True)
+        (fake / rel).write_text(text, encoding="utf-8")
+    monkeypatch.setattr(cache, "__file__", str(fake / "policy" / "cache.py"))
+    package = fake.resolve()
+    digest = hashlib.sha256(f"{medins.__version__}\0{sys.version}\0{cache.pydantic_version()}".encode())
+    for rel in ("api.py", "policy/messages.yaml", "policy/schema.py", "report/deep/er/tables.py"):
+        path = os.path.join(package, *rel.split("/"))
+        info = os.stat(path)
+        digest.update(f"\0{os.path.relpath(path, package)}\0{info.st_size}\0{info.st_mtime_ns}".encode())
+    assert cache.code_fingerprint.__wrapped__() == digest.digest()
+
+
 # --- a bad cache is harmless -----------------------------------------------------------------------------
 
 def _only_entry(folder: Path) -> Path:

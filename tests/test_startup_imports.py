@@ -54,7 +54,8 @@ NOT_FOR_CALC = ("yaml", "medins.policy.yamlsource", "medins.policy.tablecheck", 
                 "fastexcel", "charset_normalizer", "numpy", "medins.engine.scan",
                 "typer._adapters",  # typer's pydantic adapters: medins.commands.coercion coerces instead
                 "pydantic", "pydantic_core", "medins.policy.schema", "medins.policy.compiled",  # the plan entry
-                "medins.policy.checks")
+                "medins.policy.checks",
+                "chinese_calendar")  # the working-day table is read back from the cache folder (engine/native.py)
 
 
 #: What ``batch`` with its policy in the cache never needs: the plan entry holds the models as plain fields.

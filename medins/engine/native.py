@@ -702,22 +702,68 @@ _EPOCH = date(1970, 1, 1).toordinal()
 def _workdays() -> pl.Series:
     """Every official working day of the years the calendar covers, in order (``dates.workday_add``'s).
 
-    Built from the calendar's own tables (weekdays less holidays, plus make-up days) as
-    ``chinese_calendar.is_workday`` decides one day, on day numbers: ~8,000 days in a loop of integers
-    (~1 ms) instead of the Python dates turned into Series and Polars' weekday and ``is_in`` kernels run
-    for the first time in the process (~10 ms of a ``calc``); asking the calendar day by day takes seconds.
+    Made from the calendar's tables (:func:`_calendar_workdays`) once per calendar: kept in the cache folder
+    (``medins.policy.cache.load_table``) under the calendar's data file (its path, size and modification time) and
+    medins' own code, so that a ``calc`` whose policy counts working days neither imports the calendar's tables
+    nor walks them (~5 ms) — the same day numbers, read back as they were written.
+    """
+    from array import array
+
+    from medins.policy import cache
+
+    key = None if cache.cache_dir() is None else _calendar_key()  # no cache: no key to work out
+    stored = None if key is None else cache.load_table("workdays", key)
+    if stored is not None and len(stored) % 4 == 0:
+        days = array("i")
+        days.frombytes(stored)
+        return pl.Series(days, dtype=pl.Int32).cast(pl.Date)
+    days = array("i", _calendar_workdays())
+    if key is not None:
+        cache.store_table("workdays", key, days.tobytes())
+    return pl.Series(days, dtype=pl.Int32).cast(pl.Date)
+
+
+def _calendar_key() -> bytes | None:
+    """What the working days depend on: the calendar's data file (path, size, modification time), medins' code and
+    the machine's byte order; None when the calendar is not to be found (it is then imported, and says so)."""
+    import hashlib
+    import os
+    import sys
+    from importlib.util import find_spec
+
+    from medins.policy.cache import code_fingerprint
+
+    try:
+        spec = find_spec("chinese_calendar")
+        folder = os.path.dirname(spec.origin) if spec and spec.origin else None
+        if folder is None:
+            return None
+        path = os.path.join(folder, "constants.py")
+        info = os.stat(path)
+    except (ImportError, ValueError, OSError):
+        return None
+    return hashlib.sha256(b"%s\0%s\0%d\0%d\0%s" % (code_fingerprint(), os.fsencode(path), info.st_size,
+                                                     info.st_mtime_ns, sys.byteorder.encode())).digest()
+
+
+def _calendar_workdays() -> list[int]:
+    """The working days of :func:`_workdays` as day numbers, from the calendar's own tables.
+
+    Built from them (weekdays less holidays, plus make-up days) as ``chinese_calendar.is_workday`` decides one day, on
+    day numbers: ~8,000 days in a loop of integers (~1 ms) instead of the Python dates turned into Series and Polars'
+    weekday and ``is_in`` kernels run for the first time in the process (~10 ms of a ``calc``); asking the calendar
+    day by day takes seconds.
     """
     from chinese_calendar.constants import holidays, workdays
 
     if not holidays:
-        return pl.Series([], dtype=pl.Date)
+        return []
     first, last = min(holidays).year, max(holidays).year
     rest = {_day_number(d) for d in holidays}
     extra = {_day_number(d) for d in workdays}
     # day 0, 1970-01-01, was a Thursday: (n + 3) % 7 counts from Monday = 0 (Python's % is never negative)
-    working = [n for n in range(_day_number(date(first, 1, 1)), _day_number(date(last, 12, 31)) + 1)
-               if n in extra or ((n + 3) % 7 < 5 and n not in rest)]
-    return pl.Series(working, dtype=pl.Int32).cast(pl.Date)
+    return [n for n in range(_day_number(date(first, 1, 1)), _day_number(date(last, 12, 31)) + 1)
+            if n in extra or ((n + 3) % 7 < 5 and n not in rest)]
 
 
 def _workday_add(day: _N, n: int) -> _N:

@@ -97,13 +97,14 @@ def code_fingerprint() -> bytes:
 
     digest = hashlib.sha256(f"{__version__}\0{sys.version}\0{pydantic_version()}".encode())
     package = Path(__file__).resolve().parent.parent
+    start = len(str(package)) + 1  # a path under the package less ``package/``: its relative path, as relpath gives
     for root, dirs, files in os.walk(package):
         dirs[:] = sorted(d for d in dirs if d != "__pycache__")
         for name in sorted(files):
             if name.endswith((".py", ".yaml")):
                 path = os.path.join(root, name)
                 info = os.stat(path)
-                digest.update(f"\0{os.path.relpath(path, package)}\0{info.st_size}\0{info.st_mtime_ns}".encode())
+                digest.update(f"\0{path[start:]}\0{info.st_size}\0{info.st_mtime_ns}".encode())
     return digest.digest()
 
 
@@ -212,15 +213,17 @@ def _dump_plan(compiled: CompiledPolicy) -> bytes:
     return out.getvalue()
 
 
-def _write(folder: Path, key: str, magic: bytes, suffix: str, dump, compiled: CompiledPolicy) -> None:
-    """One entry, written whole beside its place, then renamed; nothing on any failure."""
+def _write(folder: Path, key: str, magic: bytes, suffix: str, dump, compiled: object) -> None:
+    """One entry, written whole beside its place, then renamed; nothing on any failure. ``magic``: the header
+    before the payload's digest (for a policy's entries, followed by the key's bytes)."""
     tmp = None
     try:
         payload = dump(compiled)
         folder.mkdir(mode=0o700, parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(dir=folder, prefix=f".{key}.", suffix=".tmp")  # 0600: the owner's alone
+        header = magic if suffix == "table" else magic + bytes.fromhex(key)
         with os.fdopen(fd, "wb") as out:
-            out.write(magic + bytes.fromhex(key) + hashlib.sha256(payload).digest() + payload)
+            out.write(header + hashlib.sha256(payload).digest() + payload)
         os.replace(tmp, folder / f"{key}.{suffix}")
         tmp = None
     except Exception:  # an optimisation must not fail the command
@@ -229,6 +232,35 @@ def _write(folder: Path, key: str, magic: bytes, suffix: str, dump, compiled: Co
         if tmp is not None:
             with suppress(OSError):
                 os.unlink(tmp)
+
+
+#: First line of a table entry (``NAME-KEY.table``: a table of numbers the engine derives from a library's data).
+TABLE_MAGIC = b"medins-table 1\n"
+
+
+def load_table(name: str, key: bytes) -> bytes | None:
+    """The payload stored by :func:`store_table` under ``name`` and ``key`` (32 bytes), or None (no entry, not ours,
+    corrupt, or no cache): the same rules as a compiled policy's entry, and a table is only bytes (never unpickled)."""
+    folder = cache_dir()
+    if folder is None:
+        return None
+    try:
+        data = _read_own_file(folder / f"{name}-{key.hex()}.table")
+    except OSError:
+        return None
+    header = TABLE_MAGIC + key
+    if data is None or not data.startswith(header):
+        return None
+    digest, payload = data[len(header):len(header) + 32], data[len(header) + 32:]
+    return payload if hashlib.sha256(payload).digest() == digest else None
+
+
+def store_table(name: str, key: bytes, payload: bytes) -> None:
+    """Keep ``payload`` under ``name`` and ``key`` for :func:`load_table` (written whole, then renamed; nothing on any
+    failure)."""
+    folder = cache_dir()
+    if folder is not None:
+        _write(folder, f"{name}-{key.hex()}", TABLE_MAGIC + key, "table", lambda data: data, payload)
 
 
 def _read_own_file(path: Path) -> bytes | None:

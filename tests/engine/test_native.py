@@ -384,3 +384,57 @@ def test_text_one_of_a_list_by_comparisons_is_is_in(texts, column) -> None:
     frame = pl.DataFrame({"t": column}, schema={"t": pl.String})
     out = frame.select(got=is_one_of(pl.col("t"), texts), want=pl.col("t").is_in(texts))
     assert out["got"].to_list() == out["want"].to_list()
+
+
+# --- the working-day table kept in the cache folder -------------------------------------------------------------
+
+def _workday_table(monkeypatch, folder, *, calendar_read: bool) -> pl.Series:
+    """``native._workdays()`` made afresh with the cache in ``folder``; fails if the calendar is (or is not) read."""
+    from medins.engine import native
+
+    made = native._calendar_workdays
+    read = []
+    monkeypatch.setattr(native, "_calendar_workdays", lambda: read.append(1) or made())
+    monkeypatch.setenv("MEDINS_CACHE_DIR", str(folder))
+    native._workdays.cache_clear()
+    try:
+        table = native._workdays()
+    finally:
+        native._workdays.cache_clear()
+    assert bool(read) == calendar_read
+    return table
+
+
+def test_the_working_days_read_back_from_the_cache_are_the_calendars(tmp_path, monkeypatch) -> None:
+    """The first ``_workdays()`` reads the calendar and keeps the table; the next reads it back, the same days
+    (every one of which ``dates.workday_add`` agrees with: ``test_calendar_tables_match_the_exact_functions``)."""
+    from medins.engine import native
+
+    expected = pl.Series(native._calendar_workdays(), dtype=pl.Int32).cast(pl.Date)
+    assert expected.len() > 5000
+    made = _workday_table(monkeypatch, tmp_path, calendar_read=True)
+    assert [p.name.split("-")[0] for p in tmp_path.iterdir()] == ["workdays"]
+    again = _workday_table(monkeypatch, tmp_path, calendar_read=False)
+    assert made.dtype == again.dtype == pl.Date
+    assert made.equals(expected) and again.equals(expected)
+
+
+@pytest.mark.parametrize("damage", ["flip", "truncate", "other key", "writable by others"])
+def test_a_bad_working_day_entry_is_not_used(tmp_path, monkeypatch, damage) -> None:
+    """A changed, cut, foreign or others-writable entry is ignored: the calendar is read again, the same table."""
+    from medins.engine import native
+
+    expected = _workday_table(monkeypatch, tmp_path, calendar_read=True)
+    (entry,) = tmp_path.iterdir()
+    data = bytearray(entry.read_bytes())
+    if damage == "flip":
+        data[-3] ^= 1
+        entry.write_bytes(bytes(data))
+    elif damage == "truncate":
+        entry.write_bytes(bytes(data[:-2]))
+    elif damage == "other key":  # another calendar file (or another medins) names another entry
+        key = native._calendar_key()
+        monkeypatch.setattr(native, "_calendar_key", lambda: bytes(b ^ 0xFF for b in key))
+    else:
+        entry.chmod(0o666)
+    assert _workday_table(monkeypatch, tmp_path, calendar_read=True).equals(expected)
