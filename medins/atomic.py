@@ -22,7 +22,6 @@ import tempfile
 from collections.abc import Collection, Iterator, Sequence
 from contextlib import contextmanager, suppress
 from pathlib import Path
-from typing import IO
 
 from medins.errors import OutputError
 
@@ -66,28 +65,6 @@ def fsync_path(path: Path, *, folder: bool = False) -> None:
             raise
     finally:
         os.close(fd)
-
-
-def start_writeback(handle: IO[bytes], start: int) -> int:
-    """Have the system start writing ``handle``'s bytes from ``start`` to the disk, without waiting for it; returns
-    where the file ends (the next call's ``start``).
-
-    Why: a batch output is synced before it is renamed into place (:meth:`OutputFiles.commit`), and a file of
-    a million claims (260 MB) left to the page cache is then written all at once while the run waits. Started
-    range by range as they are appended, the disk writes beside the formatting of the next range, and the sync
-    waits for the last one only (on the 1,000,000-claim benchmark, a sync of about 0.13 s became 0.01 s).
-    ``POSIX_FADV_DONTNEED`` starts the write-back of dirty pages (Linux) and lets go of pages already clean; it
-    changes no byte. Where there is no ``posix_fadvise`` (Windows, macOS), or it fails, nothing is done.
-    """
-    handle.flush()
-    end = os.fstat(handle.fileno()).st_size
-    if _FADVISE and end > start:
-        with suppress(OSError):
-            os.posix_fadvise(handle.fileno(), start, end - start, os.POSIX_FADV_DONTNEED)
-    return end
-
-
-_FADVISE = hasattr(os, "posix_fadvise") and hasattr(os, "POSIX_FADV_DONTNEED")
 
 
 def output_error(exc: BaseException, where: Path) -> OutputError | None:

@@ -57,7 +57,7 @@ from typing import TYPE_CHECKING, BinaryIO
 import polars as pl
 
 from medins import stagetimes
-from medins.atomic import OutputFiles, start_writeback, writing
+from medins.atomic import OutputFiles, writing
 from medins.claims.readers import (
     NUMPY_BYTES,
     ReadResult,
@@ -923,11 +923,9 @@ def _write_ranges(ranges: dict[int, list[Stored]], output: Path, into: Path, kin
     if kind == "csv":
         with stagetimes.stage("write"), open(into, "wb") as out:
             out.write((",".join(OUTPUT_COLUMNS) + "\n").encode())
-            written = 0
             for frame in in_order():
                 write_csv(frame, out, MONEY_OUTPUTS, include_header=False)
                 del frame
-                written = start_writeback(out, written)  # the commit's sync then waits for the last range only
         return
     pieces = []
     for i, frame in enumerate(in_order()):

@@ -214,19 +214,3 @@ def test_a_signal_after_the_commit_says_the_outputs_are_whole(tmp_path) -> None:
     assert caught.value.after_commit and "written in full" in caught.value.message("en")
     assert "完整" in caught.value.message("zh") and caught.value.exit_code == 143
     assert "no output was replaced" in Interrupted(2).message("en") and Interrupted(2).exit_code == 130
-
-
-@pytest.mark.parametrize("fadvise", [True, False])
-def test_start_writeback_changes_no_byte_and_returns_the_end(tmp_path, monkeypatch, fadvise) -> None:
-    """Starting the write-back range by range (or not, where the system cannot) leaves the file as written."""
-    monkeypatch.setattr(atomic, "_FADVISE", fadvise and atomic._FADVISE)
-    path = tmp_path / "out.csv"
-    chunks = [b"a,b\n", b"1,2\n" * 5000, b"", b"3,4\n" * 70000]
-    with open(path, "wb") as out:
-        written = 0
-        for chunk in chunks:
-            out.write(chunk)
-            end = atomic.start_writeback(out, written)
-            assert end == written + len(chunk)
-            written = end
-    assert path.read_bytes() == b"".join(chunks)
