@@ -186,11 +186,17 @@ def write_csv(df: pl.DataFrame, file: str | Path | IO[bytes], money_columns: Col
     columns are all zero). So each zero amount is made null and nulls are written as ``0.00``, the very text
     of a zero Decimal(38, 2): the same bytes, and the write of 1,000,000 claims a quarter cheaper. That is only
     sound when no other cell is null (a null stays an empty cell): a table holding a null is written plainly.
+    A money column with no amount but zero (half a settlement's columns, the funds a policy does not pay from)
+    is written as a column of the Null type: the same null text, without its Decimal (a 128-bit copy of the
+    column and a range check) and with the writer's cheapest cell: 5% fewer instructions for the write of a range
+    of the 1,000,000-claim benchmark (Suqian: ten of the twenty columns are zero).
     """
     if not money_columns or any(column.has_nulls() for column in df.iter_columns()):
         format_money(df, "csv", money_columns).write_csv(file, include_header=include_header, include_bom=bom)
         return
     fen = [pl.col(name).cast(pl.Int64) for name in money_columns]
-    zeros_null = df.with_columns(yuan_decimal(pl.when(col != 0).then(col), precision=38).alias(name)
-                                 for col, name in zip(fen, money_columns, strict=True))
+    paid = df.select(col.ne(0).any() for col in fen).row(0)
+    zeros_null = df.with_columns(
+        (yuan_decimal(pl.when(col != 0).then(col), precision=38) if any_paid else pl.lit(None, dtype=pl.Null))
+        .alias(name) for col, name, any_paid in zip(fen, money_columns, paid, strict=True))
     zeros_null.write_csv(file, include_header=include_header, include_bom=bom, null_value=ZERO_YUAN)

@@ -194,3 +194,19 @@ def test_csv_money_bytes_are_as_documented(tmp_path: Path) -> None:
                                                  "reasons": [None, ""]})])
     write_table(with_nulls, path, money_columns=["total", "paid"])
     assert path.read_bytes() == expected + b'C5,,0.00,\n,0.00,0.00,""\n'
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.lists(st.tuples(TEXT, ANY_FEN, ANY_FEN, ANY_FEN), max_size=30),
+       st.lists(st.booleans(), min_size=3, max_size=3), st.booleans())
+@example([], [True, True, True], True)
+@example([("", 0, 0, 0)], [True, True, True], False)
+def test_csv_money_columns_all_zero_write_the_plain_bytes(rows: list[tuple[str, int, int, int]], zero: list[bool],
+                                                          header: bool) -> None:
+    """A money column whose every amount is zero (written as a column of the Null type) gives the bytes of the
+    Decimal column of format_money, beside columns that have amounts, in a table of no rows too."""
+    frame = pl.DataFrame(rows, schema={"text": pl.String, "a": pl.Int64, "b": pl.Int64, "c": pl.Int64}, orient="row")
+    frame = frame.with_columns(pl.lit(0, dtype=pl.Int64).alias(name) for name, z in zip("abc", zero, strict=True) if z)
+    out = io.BytesIO()
+    write_csv(frame, out, ["a", "b", "c"], include_header=header)
+    assert out.getvalue() == format_money(frame, "csv", ["a", "b", "c"]).write_csv(include_header=header).encode()
