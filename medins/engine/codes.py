@@ -188,6 +188,15 @@ def positions(values: pl.Series, distinct: pl.Series) -> pl.Series:
     if 0 < k <= FEW_VALUES and not values.null_count() and not distinct.null_count() and (
             values.dtype.is_unsigned_integer() or (values.dtype.is_integer() and (distinct.min() or 0) >= 0)):
         known = distinct.to_list()
+        # The low bits first (a bitwise and, ~0.06 ms on 250k rows, where a remainder costs ~1.6 ms): bit patterns of
+        # codes and hashes mostly differ there.
+        for b in range((k - 1).bit_length(), (MODULI * k).bit_length()):
+            mask = (1 << b) - 1
+            if len({v & mask for v in known}) == k:
+                table = [0] * (mask + 1)
+                for j, v in enumerate(known):
+                    table[v & mask] = j
+                return pl.Series(values.name, table, dtype=pl.UInt32)[values & mask]
         for m in range(k, MODULI * k + 1):
             if len({v % m for v in known}) == k:
                 table = [0] * m

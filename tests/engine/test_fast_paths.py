@@ -440,3 +440,17 @@ def test_frame_order_of_the_grouping_is_the_same_whatever_the_size(seed, persons
     assert sequence.dtype == pl.Int64 and sequence.to_list() == want_place
     small = _in_frame_order(order_s.head(0), pl.Series([], dtype=pl.Int64))
     assert small[1].len() == 0
+
+
+@settings(max_examples=50)
+@given(st.lists(st.integers(0, 2**30), min_size=1, max_size=FEW_VALUES, unique=True), st.integers(0, 2**32 - 1),
+       st.sampled_from([12, 20, 30]))
+def test_positions_of_values_alike_in_their_low_bits(high, seed, shift) -> None:
+    """Values whose low bits are all the same (multiples of a power of two: no mask of the low bits tells them
+    apart, the remainders do) and the same values plus small ones: positions as the hashed look-up gives them."""
+    rnd = random.Random(seed)
+    for distinct in ([v << shift for v in high], [v << shift for v in high] + [1, 2, 3]):
+        distinct = list(dict.fromkeys(distinct))
+        table = pl.Series("d", distinct, dtype=pl.Int64)
+        rows = pl.Series("v", [rnd.choice(distinct) for _ in range(50)], dtype=pl.Int64)
+        assert codes.positions(rows, table).to_list() == [distinct.index(v) for v in rows.to_list()]
