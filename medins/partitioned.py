@@ -959,11 +959,16 @@ _KEYS = ("visit_type", "hospital_zone", "hospital_level", "status", "_reasons")
 
 
 def _aggregate(out: pl.DataFrame) -> pl.DataFrame:
-    """A partition's settlement reduced to what the summary needs: counts and sums by its cuts (``_n`` claims)."""
-    return out.with_columns(_reasons=pl.col("_reasons").fill_null(""), hospital_level=pl.col("hospital_level")
-                            .cast(pl.String)).group_by(_KEYS).agg(
+    """A partition's settlement reduced to what the summary needs: counts and sums by its cuts (``_n`` claims).
+
+    Grouped by the columns as they are, the few groups then given the summary's key types (no reasons: "", the
+    level as text): filled and cast row by row first, then grouped, the same took about a third more CPU. Should two
+    groups get the same keys so (none and "" reasons), :func:`_reaggregate` adds them up.
+    """
+    return out.lazy().group_by(_KEYS).agg(
         _n=pl.len(), medfee_sumamt=pl.col("medfee_sumamt").sum(), fund_pay_sumamt=pl.col("fund_pay_sumamt").sum(),
-        psn_part_amt=pl.col("psn_part_amt").sum())
+        psn_part_amt=pl.col("psn_part_amt").sum()).with_columns(
+        _reasons=pl.col("_reasons").fill_null(""), hospital_level=pl.col("hospital_level").cast(pl.String)).collect()
 
 
 def _reaggregate(parts: pl.DataFrame) -> pl.DataFrame:

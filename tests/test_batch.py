@@ -806,3 +806,29 @@ def test_partitions_of_a_small_file_stay_in_memory_in_one_process(tmp_path, monk
     monkeypatch.setattr(medins.batch, "IN_MEMORY_BYTES", 0)
     with pytest.raises(AssertionError, match="spilled"):
         run_batch(EXAMPLE, SUQIAN, tmp_path / "spilled.csv", partitions=3)
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.lists(st.tuples(st.sampled_from(["inpatient", "outpatient", None]), st.sampled_from(["a", "b", None]),
+                                   st.sampled_from([1, 3, None]), st.sampled_from(["settled", "rejected"]),
+                                   st.sampled_from(["", None, "late_claim", "x;y"]), st.integers(-5, 10**12)),
+                         max_size=12), min_size=1, max_size=3))
+def test_partition_aggregates_add_up_to_the_summary_of_the_filled_keys(parts) -> None:
+    """Each partition grouped by its columns as they are (``_aggregate``), then added up (``_reaggregate``), gives
+    the counts and sums by the summary's keys (no reasons as "", the level as text) of all the claims at once."""
+    from medins.partitioned import _KEYS, _aggregate, _reaggregate
+
+    schema = {"visit_type": pl.String, "hospital_zone": pl.String, "hospital_level": pl.Int64, "status": pl.String,
+              "_reasons": pl.String, "medfee_sumamt": pl.Int64}
+    frames = [pl.DataFrame([(*row[:5], row[5]) for row in part], schema=schema, orient="row").with_columns(
+        fund_pay_sumamt=pl.col("medfee_sumamt") // 3, psn_part_amt=pl.col("medfee_sumamt") * 2) for part in parts]
+    whole = pl.concat(frames).with_columns(_reasons=pl.col("_reasons").fill_null(""),
+                                           hospital_level=pl.col("hospital_level").cast(pl.String))
+    want = _reaggregate(whole.group_by(_KEYS).agg(_n=pl.len(), medfee_sumamt=pl.col("medfee_sumamt").sum(),
+                                                  fund_pay_sumamt=pl.col("fund_pay_sumamt").sum(),
+                                                  psn_part_amt=pl.col("psn_part_amt").sum()))
+    got = _reaggregate(pl.concat([_aggregate(f) for f in frames]))
+    assert got.schema == want.schema
+    keys = [*_KEYS[:-1], "_r"]
+    assert got.with_columns(_r=pl.col("reasons").list.join(";")).sort(keys, nulls_last=True).equals(
+        want.with_columns(_r=pl.col("reasons").list.join(";")).sort(keys, nulls_last=True))

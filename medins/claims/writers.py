@@ -153,9 +153,30 @@ def format_text(df: pl.DataFrame, fmt: Format, money_columns: Collection[str] = 
     out = df.select(expr.alias(name) for expr, name in zip(exprs, df.columns, strict=True))
     if not texts or not out.height:
         return out
-    flagged = out.select(pl.col(name).str.contains(FORMULA_START).any() for name in texts).row(0)
-    guarded = [guard_formula(pl.col(name)).alias(name) for name, flag in zip(texts, flagged, strict=True) if flag]
+    guarded = [guard_formula(pl.col(name)).alias(name) for name in _formula_columns(out, texts)]
     return out.with_columns(guarded) if guarded else out
+
+
+#: A text no cell starting with which a spreadsheet runs as a formula sorts before: the characters of
+#: ``FORMULA_START`` are all below "A" (so a text starting with "A" or above, byte by byte, cannot match).
+_FORMULA_BELOW = "A"
+
+
+def _formula_columns(df: pl.DataFrame, names: list[str]) -> list[str]:
+    """Those of the text columns ``names`` with a cell matching ``FORMULA_START``.
+
+    Why a comparison first: the pattern costs ~27 ns a cell (a 250,000-row partition's seven text columns:
+    ~45 ms); a cell can only match when it is not empty and sorts below :data:`_FORMULA_BELOW` (its first
+    byte is below "A"), one comparison at ~3 ns a cell. Ids, statuses and codes start with letters: the pattern
+    is then matched on no column at all, and on the columns with such a cell it is matched as before.
+    """
+    maybe = df.select(((pl.col(name) < _FORMULA_BELOW) & (pl.col(name).str.len_bytes() > 0)).any()
+                      for name in names).row(0)
+    suspects = [name for name, flag in zip(names, maybe, strict=True) if flag]
+    if not suspects:
+        return []
+    found = df.select(pl.col(name).str.contains(FORMULA_START).any() for name in suspects).row(0)
+    return [name for name, flag in zip(suspects, found, strict=True) if flag]
 
 
 def format_money(df: pl.DataFrame, fmt: Format, money_columns: Collection[str]) -> pl.DataFrame:

@@ -112,10 +112,17 @@ class Codes:
         # texts (placing texts themselves row by row rebuilds the whole text column).
         from medins.engine.context import _distinct  # context imports this module
 
-        rows = frame.select(keys).filter(has_value)  # the key columns only: the frame is wide
-        index, distinct = _distinct(rows, keys)
-        texts += [self.text(tuple(row[:chunks]), dict(zip(valued, row[chunks:], strict=True)))
-                  for row in distinct.iter_rows()]
+        # Keyed only by the columns that can tell the rows apart: the pattern when there are several, and the value
+        # columns not null throughout (a hospital fact no listed hospital gives, say); a column left out holds one
+        # value on every row (``_distinct`` hashes and compares each key column of every row).
+        kept = [k for k in valued if frame[self.value_column(k)].null_count() < frame.height]
+        used = [*([keys[0]] if patterns.len() > 1 else []), *(self.value_column(k) for k in kept)]
+        rows = frame.select(used or keys[:1]).filter(has_value)  # the key columns only: the frame is wide
+        index, distinct = _distinct(rows, used)
+        combinations = distinct.select(used).iter_rows() if used else [()]
+        if patterns.len() == 1:  # every row's pattern is the one pattern
+            combinations = ((patterns[0], *values) for values in combinations)
+        texts += [self.text(values[:1], dict(zip(kept, values[1:], strict=True))) for values in combinations]
         at = positions(bits, patterns).scatter(has_value.arg_true(), index + patterns.len())
         return pl.Series(self.column, texts, dtype=pl.String)[at]
 
@@ -181,6 +188,15 @@ def positions(values: pl.Series, distinct: pl.Series) -> pl.Series:
     if 0 < k <= FEW_VALUES and not values.null_count() and not distinct.null_count() and (
             values.dtype.is_unsigned_integer() or (values.dtype.is_integer() and (distinct.min() or 0) >= 0)):
         known = distinct.to_list()
+        # The low bits first (a bitwise and, ~0.06 ms on 250k rows, where a remainder costs ~1.6 ms): bit patterns of
+        # codes and hashes mostly differ there.
+        for b in range((k - 1).bit_length(), (MODULI * k).bit_length()):
+            mask = (1 << b) - 1
+            if len({v & mask for v in known}) == k:
+                table = [0] * (mask + 1)
+                for j, v in enumerate(known):
+                    table[v & mask] = j
+                return pl.Series(values.name, table, dtype=pl.UInt32)[values & mask]
         for m in range(k, MODULI * k + 1):
             if len({v % m for v in known}) == k:
                 table = [0] * m

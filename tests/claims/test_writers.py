@@ -210,3 +210,25 @@ def test_csv_money_columns_all_zero_write_the_plain_bytes(rows: list[tuple[str, 
     out = io.BytesIO()
     write_csv(frame, out, ["a", "b", "c"], include_header=header)
     assert out.getvalue() == format_money(frame, "csv", ["a", "b", "c"]).write_csv(include_header=header).encode()
+
+
+_FORMULA_CHARS = "=+-@\t\r"
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.one_of(st.none(), st.text(alphabet=st.sampled_from([*_FORMULA_CHARS, "A", "a", "0", "<", ">",
+                                                                        "?", " ", "\n", "\x00", "é", "中", "'"]),
+                                              max_size=4)), max_size=30))
+@example([])
+@example(["", None, "A=1"])
+@example(["?x", ">", "@"])
+def test_formula_columns_are_those_the_pattern_finds(cells: list[str | None]) -> None:
+    """The cheap comparison before the pattern (``_formula_columns``) finds exactly the columns the pattern alone
+    finds, and the written text is guarded where the pattern says: on columns with and without such a cell."""
+    from medins.claims.writers import FORMULA_START, _formula_columns, format_text, guard_formula
+
+    frame = pl.DataFrame({"a": cells, "b": [None if c is None else "Z" + c for c in cells]},
+                         schema={"a": pl.String, "b": pl.String})
+    expected = [name for name in ("a", "b") if frame[name].str.contains(FORMULA_START).any()]
+    assert _formula_columns(frame, ["a", "b"]) == expected
+    assert format_text(frame, "csv").equals(frame.with_columns(guard_formula(pl.col(n)).alias(n) for n in ("a", "b")))

@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 from medins.engine import codes, context
 from medins.engine.codes import FEW_VALUES, flags_to_lists, pattern, texts_by_pattern
 from medins.engine.prepare import COMPARED_NAMES, _position_of
-from medins.engine.settle import _by_person_day, _stable_argsort, claim_order
+from medins.engine.settle import _by_person_day, _by_person_day_row, _in_frame_order, _stable_argsort, claim_order
 from medins.engine.state import NUMPY_ROWS, UNLIMITED, clamped_cumsum, group_order, running_max_before
 
 rows = st.lists(st.tuples(st.sampled_from([1, 2, None]), st.sampled_from(["in", "out", None]),
@@ -385,3 +385,75 @@ def test_age_without_any_birth_date_is_the_age_formula(rows, no_birth_dates) -> 
     got = frame.with_columns(a=_age_from_birth(frame))["a"]  # as the stage adds it (a literal fills every row)
     want = frame.with_columns(a=_age(pl.col("birth_date"), pl.col("service_date")))["a"]
     assert got.dtype == want.dtype == pl.Int64 and got.to_list() == want.to_list()
+
+
+def _plain_person_day(claims: pl.DataFrame) -> tuple[list[int], list[int]]:
+    """Positions sorted by (person hash, day, position) and each one's person number, by the plain stable sort."""
+    plain = claims.with_row_index("_p").with_columns(_h=pl.col("person_id").hash(seed=20071)).sort("_h", "day", "_p")
+    return plain["_p"].to_list(), (plain["_h"].rank("dense") - 1).cast(pl.Int64).to_list()
+
+
+@settings(max_examples=12, deadline=None)
+@given(st.integers(0, 2**32 - 1), st.sampled_from([2, 30, 3000]), st.sampled_from([1, 3, 400]),
+       st.integers(NUMPY_ROWS, NUMPY_ROWS * 3))
+def test_person_day_row_key_sort_is_the_stable_sort(seed, persons, days, n) -> None:
+    """A large frame's (person bits, day, position) keys sorted give the persons in hash order, each one's claims by
+    day then position (ties of one person and day in input order), and number the persons 0, 1, …"""
+    rnd = random.Random(seed)
+    people = [f"P{rnd.randrange(persons)}" for _ in range(n)]
+    claims = pl.DataFrame({"person_id": [None if persons == 2 and rnd.random() < 0.3 else p for p in people],
+                           "day": [rnd.randrange(days) for _ in range(n)]}, schema={"person_id": pl.String,
+                                                                                       "day": pl.Int64})
+    found = _by_person_day_row(claims, pl.col("person_id").hash(seed=20071), pl.col("day"), days.bit_length())
+    assert found is not None
+    order, numbered = found
+    assert order.dtype == pl.get_index_type() and numbered.dtype == pl.Int64
+    assert (order.to_list(), numbered.to_list()) == _plain_person_day(claims)
+
+
+def test_person_day_row_key_sort_gives_up_when_persons_share_the_hash_bits() -> None:
+    """Persons whose hash bits collide are seen (None), and ``_by_person_day`` then sorts as before."""
+    n = NUMPY_ROWS + 5
+    claims = pl.DataFrame({"person_id": [f"P{i % 3}" for i in range(n)], "day": [i % 7 for i in range(n)]})
+    assert _by_person_day_row(claims, pl.lit(0, pl.UInt64), pl.col("day"), 3) is None
+    assert _by_person_day(claims, pl.lit(0, pl.UInt64), pl.col("day"), 8) is None
+    one = claims.with_columns(person_id=pl.lit("P1"))
+    found = _by_person_day_row(one, pl.lit(0, pl.UInt64), pl.col("day"), 3)
+    assert found is not None and found[1].max() == 0
+    assert found[0].to_list() == sorted(range(n), key=lambda i: (i % 7, i))
+
+
+@settings(max_examples=10, deadline=None)
+@given(st.integers(0, 2**32 - 1), st.sampled_from([1, 50, NUMPY_ROWS * 2]))
+def test_frame_order_of_the_grouping_is_the_same_whatever_the_size(seed, persons) -> None:
+    """``_in_frame_order``: the persons and each claim's place in claim order, in frame order, by NumPy (a large frame)
+    as by the grouping's own scatter and gather (a small one)."""
+    rnd = random.Random(seed)
+    n = NUMPY_ROWS * 2
+    order = list(range(n))
+    rnd.shuffle(order)
+    numbers = sorted(rnd.randrange(persons) for _ in range(n))
+    order_s = pl.Series(order, dtype=pl.get_index_type())
+    grouping, sequence = _in_frame_order(order_s, pl.Series(numbers, dtype=pl.Int64))
+    want_person = [0] * n
+    want_place = [0] * n
+    for place, (position, number) in enumerate(zip(order, numbers, strict=True)):
+        want_person[position], want_place[position] = number, place
+    assert grouping[0].to_list() == order and grouping[1].to_list() == want_person
+    assert sequence.dtype == pl.Int64 and sequence.to_list() == want_place
+    small = _in_frame_order(order_s.head(0), pl.Series([], dtype=pl.Int64))
+    assert small[1].len() == 0
+
+
+@settings(max_examples=50)
+@given(st.lists(st.integers(0, 2**30), min_size=1, max_size=FEW_VALUES, unique=True), st.integers(0, 2**32 - 1),
+       st.sampled_from([12, 20, 30]))
+def test_positions_of_values_alike_in_their_low_bits(high, seed, shift) -> None:
+    """Values whose low bits are all the same (multiples of a power of two: no mask of the low bits tells them
+    apart, the remainders do) and the same values plus small ones: positions as the hashed look-up gives them."""
+    rnd = random.Random(seed)
+    for distinct in ([v << shift for v in high], [v << shift for v in high] + [1, 2, 3]):
+        distinct = list(dict.fromkeys(distinct))
+        table = pl.Series("d", distinct, dtype=pl.Int64)
+        rows = pl.Series("v", [rnd.choice(distinct) for _ in range(50)], dtype=pl.Int64)
+        assert codes.positions(rows, table).to_list() == [distinct.index(v) for v in rows.to_list()]

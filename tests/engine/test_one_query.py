@@ -16,6 +16,8 @@ from pathlib import Path
 
 import polars as pl
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 import medins.engine.settle as settle_module
 from medins.claims.bill import bill_to_tables
@@ -204,3 +206,22 @@ def test_repeat_is_pl_repeat_without_a_query(monkeypatch: pytest.MonkeyPatch, va
     expected = pl.repeat(value, n, dtype=dtype, eager=True)
     got = repeat(value, n, dtype)
     assert got.dtype == expected.dtype and got.name == expected.name and got.to_list() == expected.to_list()
+
+
+@settings(max_examples=120, deadline=None)
+@given(st.lists(st.tuples(st.integers(0, 3), st.sampled_from(["x", "y", None]), st.sampled_from([1, 2, None])),
+                min_size=1, max_size=12),
+       st.lists(st.tuples(st.sampled_from(["code", "zone", "level", "none"]),
+                          st.sampled_from(["always", "never", "a>=1", "a==2", "unknown"])), min_size=1, max_size=6))
+def test_joined_codes_whatever_value_columns_and_patterns(rows, kinds) -> None:
+    """Value codes whose column is null on every row, one pattern on every row (an assumption every claim takes)
+    or several: the joined text is what appending the codes one by one gave."""
+    frame = pl.DataFrame(rows, schema={"a": pl.Int64, "zone": pl.String, "level": pl.Int64}, orient="row")
+    flags = {"always": pl.lit(True), "never": pl.lit(False), "a>=1": pl.col("a") >= 1, "a==2": pl.col("a") == 2,
+             "unknown": pl.lit(None, pl.Boolean)}
+    values = {"zone": pl.col("zone"), "level": pl.col("level"), "none": pl.lit(None, pl.String)}
+    steps: list[tuple[str | pl.Expr, pl.Expr, str]] = [
+        (f"c{k}" if kind == "code" else values[kind], flags[flag], "" if kind == "code" else f"{kind}=")
+        for k, (kind, flag) in enumerate(kinds)]
+    codes = Codes("_assumed")
+    assert codes.joined(_bits_frame(codes, steps, frame)).to_list() == _appended(steps, frame)
