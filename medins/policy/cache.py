@@ -149,18 +149,8 @@ def load(key: str, *, plan: bool = False) -> CompiledPolicy | None:
     """The compiled policy stored under ``key``, or None (no entry, not ours, corrupt, or no cache).
 
     ``plan``: its plan entry, the models as :class:`~medins.policy.plan.PlainModel` (for the engine alone)."""
-    folder = cache_dir()
-    if folder is None:
-        return None
-    try:
-        data = _read_own_file(folder / f"{key}.{'plan' if plan else 'pickle'}")
-    except OSError:
-        return None
-    header = (PLAN_MAGIC if plan else MAGIC) + bytes.fromhex(key)
-    if data is None or not data.startswith(header):
-        return None
-    digest, payload = data[len(header):len(header) + 32], data[len(header) + 32:]
-    if hashlib.sha256(payload).digest() != digest:
+    payload = _read_entry(f"{key}.{'plan' if plan else 'pickle'}", (PLAN_MAGIC if plan else MAGIC) + bytes.fromhex(key))
+    if payload is None:
         return None
     from medins.policy.plan import CompiledPolicy
 
@@ -241,14 +231,19 @@ TABLE_MAGIC = b"medins-table 1\n"
 def load_table(name: str, key: bytes) -> bytes | None:
     """The payload stored by :func:`store_table` under ``name`` and ``key`` (32 bytes), or None (no entry, not ours,
     corrupt, or no cache): the same rules as a compiled policy's entry, and a table is only bytes (never unpickled)."""
+    return _read_entry(f"{name}-{key.hex()}.table", TABLE_MAGIC + key)
+
+
+def _read_entry(filename: str, header: bytes) -> bytes | None:
+    """The payload of the cache entry ``filename`` if it is ours (:func:`_read_own_file`), starts with ``header`` and
+    its payload hashes to the digest after the header; else None (a miss)."""
     folder = cache_dir()
     if folder is None:
         return None
     try:
-        data = _read_own_file(folder / f"{name}-{key.hex()}.table")
+        data = _read_own_file(folder / filename)
     except OSError:
         return None
-    header = TABLE_MAGIC + key
     if data is None or not data.startswith(header):
         return None
     digest, payload = data[len(header):len(header) + 32], data[len(header) + 32:]
