@@ -157,8 +157,8 @@ def format_text(df: pl.DataFrame, fmt: Format, money_columns: Collection[str] = 
     return out.with_columns(guarded) if guarded else out
 
 
-#: A text no cell starting with which a spreadsheet runs as a formula sorts before: the characters of
-#: ``FORMULA_START`` are all below "A" (so a text starting with "A" or above, byte by byte, cannot match).
+#: Every cell that ``FORMULA_START`` matches sorts below this text: the characters it starts with are all below
+#: "A", so a cell starting with "A" or above (byte by byte) cannot match (a test holds the pattern to it).
 _FORMULA_BELOW = "A"
 
 

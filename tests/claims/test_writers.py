@@ -215,6 +215,19 @@ def test_csv_money_columns_all_zero_write_the_plain_bytes(rows: list[tuple[str, 
 _FORMULA_CHARS = "=+-@\t\r"
 
 
+def test_every_cell_the_formula_pattern_matches_sorts_below_the_cheap_bound() -> None:
+    """``_formula_columns`` skips the pattern on columns with no cell below ``_FORMULA_BELOW``: sound only while
+    every character the pattern starts a cell with sorts below it (a character added to ``FORMULA_START`` that
+    does not would be missed). Every character of the Basic Multilingual Plane, alone and followed by text."""
+    from medins.claims.writers import _FORMULA_BELOW, FORMULA_START
+
+    chars = pl.Series([chr(c) for c in range(1, 0x10000) if not 0xD800 <= c < 0xE000])
+    cells = pl.concat([chars, chars + "x"])
+    matched = cells.filter(cells.str.contains(FORMULA_START))
+    assert matched.len() == 2 * len(_FORMULA_CHARS)
+    assert (matched < _FORMULA_BELOW).all()
+
+
 @settings(max_examples=200, deadline=None)
 @given(st.lists(st.one_of(st.none(), st.text(alphabet=st.sampled_from([*_FORMULA_CHARS, "A", "a", "0", "<", ">",
                                                                         "?", " ", "\n", "\x00", "é", "中", "'"]),
