@@ -185,6 +185,30 @@ class InputError(_MessageError):
         return prefix + self.message_en
 
 
+class UnreadableCsvError(InputError):
+    """The csv module gave up on a record of a CSV (most often a field whose opening quote is never closed, which
+    takes in every line after it until the field is too large): ``row`` is the record's data-row number, as in
+    the rejects file (the header is row 0).
+
+    Why a type of its own: a large file's pieces are parsed before the rows of the pieces before them are known,
+    each numbering its rows from 1; the piece's collector renumbers the error (:meth:`after`).
+    """
+
+    def __init__(self, row: int, reason: str, file: str | None = None) -> None:
+        super().__init__(
+            message_en=f"cannot read the CSV from row {row} on: {reason}",
+            message_zh=f"无法读取 CSV 文件第 {row} 行起的内容：{reason}",
+            hint_en=f'check the quotes of row {row}: a field whose opening quote (") is never closed takes in every '
+                    "line after it",
+            hint_zh=f"请检查第 {row} 行的引号：左引号（\"）未闭合的字段会吞掉其后的所有行",
+            file=file)
+        self.row, self.reason = row, reason
+
+    def after(self, offset: int, file: str | None = None) -> UnreadableCsvError:
+        """The same error in a file whose records before this piece's are ``offset``."""
+        return UnreadableCsvError(self.row + offset, self.reason, file or self.file)
+
+
 class OutputError(_MessageError):
     """The outputs of a run could not be written (disk full, no permission, a folder in the way).
 

@@ -83,7 +83,7 @@ from medins.claims.writers import (
     write_rejects,
 )
 from medins.engine.settle import MONEY_OUTPUTS, OUTPUT_COLUMNS, settle
-from medins.errors import InputError
+from medins.errors import InputError, UnreadableCsvError
 
 if TYPE_CHECKING:  # imported where the workers start: one process (``--jobs 1``, the default on 2 CPUs) needs none
     from concurrent.futures import ProcessPoolExecutor
@@ -570,11 +570,18 @@ def _read_all(path: Path, encoding: str, mapping: dict | None, spill: _Spill,
         return "utf-8"
     in_flight: deque[Future | _Deferred] = deque()
 
+    def collect_next() -> None:
+        try:
+            piece = in_flight.popleft().result()
+        except UnreadableCsvError as exc:  # its row was counted from the piece's start
+            raise exc.after(spill.records) from None
+        spill.collect(piece)
+
     def send(source: bytes | _Rows | _Unchecked, label: str) -> None:
         in_flight.append(workers.submit(_read_piece, source, label, mapping, file, spill.target, spill.partitions,
                                         spill.next_index(), timed))
         while len(in_flight) > workers.window:
-            spill.collect(in_flight.popleft().result())
+            collect_next()
 
     if suffix == ".parquet":
         total = pl.scan_parquet(path).select(pl.len()).collect().item()
@@ -596,7 +603,7 @@ def _read_all(path: Path, encoding: str, mapping: dict | None, spill: _Spill,
             send(data, label)
             stage("read", 0.45 * done / size)
     while in_flight:
-        spill.collect(in_flight.popleft().result())
+        collect_next()
     return label
 
 

@@ -323,3 +323,24 @@ def test_the_first_piece_is_the_file_start_and_checked_unless_its_block_was(tmp_
     else:  # the undecodable bytes were marked, nothing else changed
         assert "\ufffd" in first.decode("utf-8")
     assert sum(p.count(b"\n") - (i > 0) for i, (p, _, _) in enumerate(pieces)) == data.count(b"\n")  # no record lost
+
+
+@pytest.mark.parametrize(("threads", "jobs"), [(1, 1), (2, 1), (1, 2)])
+def test_an_unclosed_quote_is_named_at_its_file_row_whichever_piece_it_is_in(tmp_path, monkeypatch, threads,
+                                                                             jobs) -> None:
+    """Pieces number their rows from 1 until they are collected: the error of a quote never closed (the csv
+    module's field limit reached) names the row of the file, as one read of the whole file does — on threads and
+    in worker processes alike."""
+    rows = [f"D{i},P{i % 7},inpatient,2008-01-1{i % 10},in_city,true,{100 + i}.5,0,0,x" for i in range(1, 5001)]
+    rows[1999] = rows[1999].replace(",P", ',"P', 1)  # row 2000 opens a quote; the rows after it exceed 128 KiB
+    path = tmp_path / "claims.csv"
+    path.write_text("\n".join([HEADER, *rows]) + "\n", encoding="utf-8")
+    with pytest.raises(InputError) as whole:
+        read_claims(path)
+    monkeypatch.setattr(partitioned, "PIECE_BYTES", 4096)
+    monkeypatch.setattr(partitioned, "READ_THREADS", threads)
+    with pytest.raises(InputError) as pieces:
+        run_batch(path, load_policy("suqian-2007"), tmp_path / "out.csv", partitions=2, jobs=jobs)
+    assert "from row 2000 on" in whole.value.message_en
+    assert pieces.value.message_en == whole.value.message_en and pieces.value.hint("zh") == whole.value.hint("zh")
+    assert not (tmp_path / "out.csv").exists()

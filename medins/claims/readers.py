@@ -12,7 +12,7 @@ import codecs
 import csv
 import io
 import re
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, ClassVar, Literal
@@ -22,7 +22,7 @@ import polars as pl
 from medins.claims.aliases import check_mapping, check_required, resolve_headers
 from medins.claims.fields import RECORDED_FIELDS
 from medins.claims.parse import CODES, ITEMS_SCHEMA, build_rejects, claims_shape, items_shape
-from medins.errors import InputError
+from medins.errors import InputError, UnreadableCsvError
 
 if TYPE_CHECKING:
     import numpy as np
@@ -144,7 +144,8 @@ def read_csv_piece(data: bytes, *, row_offset: int, encoding: str, mapping: dict
     blank rows, quoted line breaks, rejects quoting the original line), so it gives exactly the
     rows, values and rejects the whole file would.
     """
-    return _result(_offset(_parse_csv(data, encoding, file=file), row_offset), mapping, file=file)
+    return _result(_offset(_parse_csv(data, encoding, file=file, row_offset=row_offset), row_offset), mapping,
+                   file=file)
 
 
 def read_frame_piece(frame: pl.DataFrame, *, row_offset: int, mapping: dict | None = None,
@@ -457,8 +458,11 @@ def universal_newlines(data: bytes) -> bytes:
     return data.replace(b"\r\n", b"\n").replace(b"\r", b"\n")
 
 
-def _parse_csv(data: bytes, encoding: str, *, file: str) -> _Cells:
-    """UTF-8 CSV bytes → cells: Polars when it agrees with our record count, else the csv module."""
+def _parse_csv(data: bytes, encoding: str, *, file: str, row_offset: int = 0) -> _Cells:
+    """UTF-8 CSV bytes → cells: Polars when it agrees with our record count, else the csv module.
+
+    ``row_offset``: the records before ``data`` (a piece of a larger file), for the row an error names.
+    """
     data = universal_newlines(data)
     sep = _separator(data)
     try:
@@ -467,9 +471,8 @@ def _parse_csv(data: bytes, encoding: str, *, file: str) -> _Cells:
         src = None
     try:
         src = src or _csv_python(data, sep)
-    except csv.Error as exc:
-        raise InputError(message_en=f"cannot read the CSV: {exc}", message_zh=f"无法读取 CSV 文件：{exc}",
-                         file=file) from None
+    except UnreadableCsvError as exc:
+        raise exc.after(row_offset, file) from None
     src.encoding = encoding
     # undecodable bytes (or text lost by an earlier conversion): reject their rows. The marker's first byte is
     # looked for first: a one-byte search runs at memory speed, a three-byte one an order of magnitude slower
@@ -638,18 +641,54 @@ def _discount_quoted_separators(records: pl.DataFrame, table: pl.DataFrame, line
 
 
 def _csv_python(data: bytes, sep: str) -> _Cells:
-    """The slow, forgiving path for CSV that Polars refuses (e.g. a stray quote inside a field)."""
-    records = list(csv.reader(io.StringIO(data.decode("utf-8"), newline=""), delimiter=sep))
+    """The slow, forgiving path for CSV that Polars refuses (e.g. a stray quote inside a field).
+
+    A reject quotes its record as it is in the file — its physical lines joined by LF, each without its line
+    break, as the other readers give them — not the cells written out again (which would requote them: an empty
+    quoted cell ``""`` would come back as nothing). The csv module reads a line only when the record it is in
+    needs it, so the lines read so far end at the record just returned.
+    """
+    physical: list[str] = []
+
+    def lines() -> Iterator[str]:
+        for line in io.StringIO(data.decode("utf-8"), newline=""):
+            physical.append(line)
+            yield line
+
+    records: list[list[str]] = []
+    spans: list[tuple[int, int]] = []  # each record's physical lines
+    reader = csv.reader(lines(), delimiter=sep)
+    try:
+        for record in reader:
+            spans.append((spans[-1][1] if spans else 0, len(physical)))
+            records.append(record)
+    except csv.Error as exc:
+        raise UnreadableCsvError(len(records), str(exc)) from None
     width = len(records[0])
     rows = [(i, len(r), [*r[:width], *[""] * (width - len(r))]) for i, r in enumerate(records[1:], start=1)]
     cells = pl.DataFrame({"row": [r[0] for r in rows], "_nfields": [r[1] for r in rows],
                           **{f"c{j}": [r[2][j] for r in rows] for j in range(width)}},
                          schema={"row": pl.Int64, "_nfields": pl.Int64,
                                  **{f"c{j}": pl.String for j in range(width)}})
-    raw = {i: _join(r, sep) for i, r in enumerate(records)}
-    return _Cells(records[0], _finish(cells, width),
-                  lambda rows: rows.select("row", raw=pl.col("row").replace_strict(raw, default=None)),
-                  records=len(records) - 1)
+
+    def as_read(i: int) -> str | None:
+        if not 0 <= i < len(spans):
+            return None
+        return "\n".join(_without_break(line) for line in physical[slice(*spans[i])])
+
+    def raw_text(rows: pl.DataFrame) -> pl.DataFrame:
+        wanted = rows["row"].to_list()
+        return pl.DataFrame({"row": wanted, "raw": [as_read(i) for i in wanted]},
+                            schema={"row": pl.Int64, "raw": pl.String})
+
+    return _Cells(records[0], _finish(cells, width), raw_text, records=len(records) - 1)
+
+
+def _without_break(line: str) -> str:
+    """A physical line without its break (LF, CRLF or CR), as Polars reads a line."""
+    if line.endswith("\r\n"):
+        return line[:-2]
+    return line[:-1] if line.endswith(("\n", "\r")) else line
 
 
 def _finish(cells: pl.DataFrame, width: int, *, trimmed: bool = False) -> pl.DataFrame:

@@ -680,3 +680,60 @@ def test_codes_joined_only_where_a_row_has_one_equal_codes_joined_everywhere(row
     codes = [pl.col("a"), pl.col("b"), pl.col("c")]
     everywhere = frame.select(join_codes(*codes).alias("_codes")).to_series()
     assert sparse(frame, codes, join_codes(*codes)).equals(everywhere)
+
+
+def test_rejects_of_the_forgiving_reader_quote_their_lines_as_they_are(tmp_path: Path) -> None:
+    """A file Polars refuses (a stray quote) is read by the csv module; a reject still quotes its record as the
+    file holds it — an empty quoted cell stays ``""``, a quoted line break stays two lines — not the cells written
+    out again."""
+    bad = f'{line(claim_id="B", total="abc")},""'
+    broken = f'{line(claim_id="Q", admit_date="2008-13-45")},"two\r\nlines"'
+    text = f"{HEADER},hospital_name\r\n{line(claim_id='A')},12\" monitor\r\n{bad}\r\n{broken}\r\n"
+    result = read_claims(write(tmp_path, text))
+    raws = dict(zip(result.rejects["claim_id"], result.rejects["raw"], strict=True))
+    assert raws == {"B": bad, "Q": broken.replace("\r\n", "\n")}
+    assert result.claims["hospital_name"].to_list() == ['12" monitor']
+
+
+@settings(max_examples=300, suppress_health_check=[HealthCheck.too_slow], deadline=None)
+@given(st.lists(st.lists(cell, min_size=1, max_size=5), min_size=1, max_size=8), st.sampled_from(["\n", "\r\n"]))
+def test_the_forgiving_reader_quotes_the_lines_the_general_reader_quotes(records, newline) -> None:
+    """Property: where the csv module's reader and Polars' general reader find the same records (they differ on a
+    quote inside an unquoted cell, which only the csv module takes as text), it quotes each one's raw lines
+    exactly as the general reader does."""
+    from medins.claims import readers
+
+    data = readers.universal_newlines(newline.join(["h1,h2,h3", *(",".join(r) for r in records)]).encode())
+    try:
+        general = readers._csv_records(data, ",", "\x1f")
+    except pl.exceptions.PolarsError:
+        general = None
+    try:
+        forgiving = readers._csv_python(data, ",")
+    except InputError:
+        return
+    if general is None or forgiving.records != general.records:
+        return
+    rows = general.cells.select("row")
+    if not rows.equals(forgiving.cells.select("row")) or not general.cells["_nfields"].equals(
+            forgiving.cells["_nfields"]):
+        return
+    assert forgiving.raw_text(rows).equals(general.raw_text(rows))
+
+
+@pytest.mark.parametrize("at", [1, 3])
+def test_an_unclosed_quote_names_the_row_it_opens_on(tmp_path: Path, at: int) -> None:
+    """A quote never closed takes in the rest of the file until the field is too large: the error names the data
+    row where that record starts (as the rejects file numbers rows) and what to look for."""
+    import csv
+
+    limit = csv.field_size_limit(100)  # a small limit, beyond every other record's fields
+    rows = [line(claim_id=f"C{i}") for i in range(1, 6)]
+    rows[at - 1] = rows[at - 1].replace(",P", ',"P', 1)
+    try:
+        with pytest.raises(InputError) as caught:
+            read_claims(write(tmp_path, "\n".join([HEADER, *rows, *(["x" * 60] * 3)]) + "\n"))
+    finally:
+        csv.field_size_limit(limit)
+    assert f"from row {at} on" in caught.value.message_en and "field larger than field limit" in caught.value.message_en
+    assert f"第 {at} 行" in caught.value.message_zh and "never closed" in (caught.value.hint("en") or "")
