@@ -18,7 +18,9 @@ import os
 import re
 import secrets
 import shutil
+import stat
 import tempfile
+import threading
 from collections.abc import Collection, Iterator, Sequence
 from contextlib import contextmanager, suppress
 from pathlib import Path
@@ -132,6 +134,43 @@ def atomic_path(target: str | Path, suffix: str = "") -> Iterator[str]:
             raise
 
 
+def forget_cached(paths: Sequence[Path]) -> threading.Thread | None:
+    """Drop the cached pages of the regular files among ``paths`` (their content stays on the disk), on a thread.
+
+    Why: a run's targets are usually the outputs of the run before, which are replaced at the commit; the old
+    file's pages are freed when its last link goes, and freeing a settlement file's pages (1,000,000 claims:
+    262 MB, 64,000 pages) took most of that unlink, on the way out of the run (unlink of the cached file 120-167 ms,
+    of the same file uncached 41-47 ms). Dropped at the start, on a thread beside the read, they are gone by the
+    commit: the 1,000,000-claim batch's ``finish`` stage took 0.07 s instead of 0.18 s (medians of 7 interleaved
+    runs, CPU 0.013 s instead of 0.031 s), its read no slower. Only advice to the kernel: the files are not
+    changed (a dirty page is written back, not dropped), and a run that fails has lost nothing but a cache.
+    Returns the thread (None: nothing to drop, or no ``posix_fadvise`` on this system).
+    """
+    if not hasattr(os, "posix_fadvise"):  # Windows, macOS
+        return None
+    files = []
+    for path in paths:
+        with suppress(OSError):
+            if stat.S_ISREG(os.stat(path).st_mode):  # not a folder (Spark's output), a pipe or a device
+                files.append(Path(path))
+    if not files:
+        return None
+    thread = threading.Thread(target=_drop_cached, args=(files,), name="medins-forget-cached", daemon=True)
+    thread.start()
+    return thread
+
+
+def _drop_cached(files: list[Path]) -> None:
+    for path in files:
+        with suppress(OSError):
+            fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
+            try:
+                if stat.S_ISREG(os.fstat(fd).st_mode):
+                    os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)
+            finally:
+                os.close(fd)
+
+
 def _alive(pid: int) -> bool:
     """Whether process ``pid`` exists and is not a zombie (a killed process not yet waited for)."""
     try:
@@ -203,7 +242,8 @@ class OutputFiles:
     """The files one run writes, each written to a temporary beside it and renamed into place together.
 
     Use as a context manager: entering takes the lock of every target (:class:`medins.runlock.RunLock`;
-    another run on the same output is refused) and removes the leftovers of dead runs in their folders;
+    another run on the same output is refused), removes the leftovers of dead runs in their folders and starts
+    dropping the cached pages of the targets it will replace (:func:`forget_cached`);
     :meth:`temp` gives the path to write a target to and :meth:`scratch` a spill folder. :meth:`commit`
     syncs every temporary to the disk, then renames them in the order the targets were given — the
     last one (the settlements) is the commit point: when it has the new run's content, every other
@@ -233,6 +273,7 @@ class OutputFiles:
         except BaseException:
             self._release()
             raise
+        forget_cached(self.targets)
         return self
 
     def temp(self, target: Path) -> Path:

@@ -346,7 +346,20 @@ def _store(frame: pl.DataFrame, folder: Path | None, name: str) -> Stored:
 
 
 def _load(stored: Stored) -> pl.DataFrame:
-    return stored if isinstance(stored, pl.DataFrame) else pl.read_ipc(stored)
+    """A part kept by :func:`_store`, taken: a spill file is removed once read (each is read once).
+
+    Why at once: the spill folder was removed whole at the end of the run, after the commit, and removing a file
+    frees its cached pages (spill files live seconds: they are all in the page cache, most never written to the
+    disk); at the end of a 1,000,000-claim run with ``--jobs 2`` that took 0.74 s for 144 files (107 MB), on the
+    way out. Removed as they are read, by the thread or worker that reads them, the folder is empty by then. A
+    file that cannot be removed (Windows, while mapped) is left to the end, as before.
+    """
+    if isinstance(stored, pl.DataFrame):
+        return stored
+    frame = pl.read_ipc(stored)
+    with suppress(OSError):
+        os.unlink(stored)
+    return frame
 
 
 def _spill_piece(read: ReadResult, folder: Path | None, partitions: int, n: int) -> _Piece:

@@ -8,6 +8,7 @@ import os
 import stat
 import subprocess
 import sys
+import threading
 from pathlib import Path
 
 import pytest
@@ -214,3 +215,39 @@ def test_a_signal_after_the_commit_says_the_outputs_are_whole(tmp_path) -> None:
     assert caught.value.after_commit and "written in full" in caught.value.message("en")
     assert "完整" in caught.value.message("zh") and caught.value.exit_code == 143
     assert "no output was replaced" in Interrupted(2).message("en") and Interrupted(2).exit_code == 130
+
+
+@pytest.mark.skipif(not hasattr(os, "posix_fadvise"), reason="no posix_fadvise on this system")
+def test_the_old_outputs_cached_pages_are_dropped_at_the_start_and_nothing_else_changes(tmp_path, monkeypatch):
+    """Entering a run drops the cached pages of the targets that exist (the files the commit replaces), on a thread:
+    advice only, every byte stays; a folder (Spark's output), a pipe and a missing target are left alone."""
+    old = tmp_path / "out.csv"
+    old.write_bytes(b"claim_id\n" + b"C1\n" * 10_000)
+    pipe = tmp_path / "pipe.csv"
+    os.mkfifo(pipe)
+    folder = tmp_path / "spark-out"
+    folder.mkdir()
+    advised: list[tuple[int, int]] = []
+    real = os.posix_fadvise
+
+    def spy(fd: int, offset: int, length: int, advice: int) -> None:
+        advised.append((os.fstat(fd).st_ino, advice))
+        real(fd, offset, length, advice)
+
+    monkeypatch.setattr(atomic.os, "posix_fadvise", spy)
+    thread = atomic.forget_cached([old, pipe, folder, tmp_path / "missing.csv"])
+    assert thread is not None
+    thread.join(10)
+    assert not thread.is_alive()  # a pipe opened for reading would have blocked it
+    assert advised == [(old.stat().st_ino, os.POSIX_FADV_DONTNEED)]
+    assert old.read_bytes() == b"claim_id\n" + b"C1\n" * 10_000
+    assert atomic.forget_cached([folder, tmp_path / "missing.csv"]) is None
+
+    advised.clear()
+    with OutputFiles([tmp_path / "out.rejects.csv", old]) as files:
+        files.temp(old).write_bytes(b"new\n")
+        for thread in [t for t in threading.enumerate() if t.name == "medins-forget-cached"]:
+            thread.join(10)
+        assert advised == [(old.stat().st_ino, os.POSIX_FADV_DONTNEED)]
+        files.commit()
+    assert old.read_bytes() == b"new\n"

@@ -832,3 +832,35 @@ def test_partition_aggregates_add_up_to_the_summary_of_the_filled_keys(parts) ->
     keys = [*_KEYS[:-1], "_r"]
     assert got.with_columns(_r=pl.col("reasons").list.join(";")).sort(keys, nulls_last=True).equals(
         want.with_columns(_r=pl.col("reasons").list.join(";")).sort(keys, nulls_last=True))
+
+
+def test_spill_files_are_removed_as_they_are_read_so_the_end_of_the_run_has_none_to_remove(tmp_path, monkeypatch):
+    """A spilled run removes each spill file (claims pieces, output pieces) once read: the spill folder is already
+    empty when the run removes it after the commit, and the files are what a run kept in memory writes."""
+    import medins.atomic
+
+    monkeypatch.setattr(medins.batch, "PARTITION_BYTES", 64)
+    monkeypatch.setattr(medins.partitioned, "PIECE_BYTES", 300)
+    monkeypatch.setattr(medins.partitioned, "RANGE_ROWS", 4)
+    kept = run_batch(EXAMPLE, SUQIAN, tmp_path / "kept.csv", partitions=3)
+    monkeypatch.setattr(medins.batch, "IN_MEMORY_BYTES", 0)
+    left: dict[str, list[str]] = {}
+    spilled: list[str] = []
+    real_rmtree, real_write_ipc = medins.atomic.shutil.rmtree, pl.DataFrame.write_ipc
+
+    def rmtree(path, *args, **kwargs):
+        left[Path(path).name] = sorted(p.name for p in Path(path).rglob("*") if p.is_file())
+        real_rmtree(path, *args, **kwargs)
+
+    def write_ipc(frame, file, *args, **kwargs):
+        spilled.append(Path(file).name)
+        return real_write_ipc(frame, file, *args, **kwargs)
+
+    monkeypatch.setattr(medins.atomic.shutil, "rmtree", rmtree)
+    monkeypatch.setattr(pl.DataFrame, "write_ipc", write_ipc)
+    spill = run_batch(EXAMPLE, SUQIAN, tmp_path / "spill.csv", partitions=3)
+    assert {name.split("-")[0] for name in spilled} == {"claims", "out"}
+    assert list(left.values()) == [[]]
+    assert (tmp_path / "spill.csv").read_bytes() == (tmp_path / "kept.csv").read_bytes()
+    assert (tmp_path / "spill.rejects.csv").read_bytes() == (tmp_path / "kept.rejects.csv").read_bytes()
+    assert spill.rows_read == kept.rows_read
