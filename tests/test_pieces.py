@@ -344,3 +344,26 @@ def test_an_unclosed_quote_is_named_at_its_file_row_whichever_piece_it_is_in(tmp
     assert "from row 2000 on" in whole.value.message_en
     assert pieces.value.message_en == whole.value.message_en and pieces.value.hint("zh") == whole.value.hint("zh")
     assert not (tmp_path / "out.csv").exists()
+
+
+def _utf8_but_for_a_cut_end(block: bytes) -> bool:
+    """The definition :func:`partitioned._utf8_start` meets: the whole block decoded by Python, a character cut by
+    its end still counting as UTF-8."""
+    try:
+        block.decode("utf-8")
+        return True
+    except UnicodeDecodeError as exc:
+        return exc.start >= len(block) - 3 and exc.reason == "unexpected end of data"
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.lists(st.sampled_from(["a", "\n", ",", "东", "长长\n", "𠀀", "é"]).map(str.encode)
+                | st.sampled_from([b"\xff", b"\xe4\xb8", b"\xe4", b"\xed\xa0\x80", b"\xc0\xaf", b"\x80"]),
+                max_size=30), st.integers(0, 3))
+def test_a_first_block_is_utf8_as_python_decodes_it(parts: list[bytes], drop: int) -> None:
+    """The first block's test (Polars' check of the block, then of the block up to its last line break, Python
+    decoding only the bytes after it) says what decoding the whole block says: UTF-8, a character the block's end cuts
+    still counting, an undecodable byte anywhere (before or after the last LF, or just before it) not."""
+    block = b"".join(parts)
+    block = block[:max(0, len(block) - drop)]  # cut at any byte, as a block is
+    assert partitioned._utf8_start(block) == _utf8_but_for_a_cut_end(block)

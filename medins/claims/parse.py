@@ -355,16 +355,24 @@ def _distinct_cells(raw: pl.DataFrame, fields: Sequence[Field], values: Mapping)
     Found in one pass over each column: a cast to a categorical whose categories are new (``Categories.random``),
     so its codes number the column's own texts from 0 in the order they are met, the categories listing them.
     Why: one hash lookup a cell gives both the cells and each row's position, exactly (a text is its own key).
+    A column of a very few texts (visit types, 是/否) is read by comparisons instead (:func:`_few_cells`).
     """
     names = [f.name for f in fields if (f.kind in _REPETITIVE_KINDS or f.choices or value_table(f, values.get(f.name)))
              and raw.schema[f.name] in (pl.String, pl.Null)]
     if not names:
         return {}
+    out: dict[str, _Cells] = {}
+    for name in names:
+        few = _few_cells(raw[name]) if raw.schema[name] == pl.String else None
+        if few is not None:
+            out[name] = few
+    names = [name for name in names if name not in out]
+    if not names:
+        return out
     most = max(16, raw.height * _DISTINCT_AT_MOST)
     categories = {name: pl.Categories.random() for name in names}
     # the categorical columns are kept until their categories are read: the categories live as long as a column
     coded = raw.select(pl.col(name).cast(pl.String).cast(pl.Categorical(categories[name])) for name in names)
-    out: dict[str, _Cells] = {}
     for name in names:
         text = categories[name].to_series().rechunk()  # copied out of the column, in one chunk
         at = coded[name].to_physical()
@@ -374,6 +382,44 @@ def _distinct_cells(raw: pl.DataFrame, fields: Sequence[Field], values: Mapping)
             text, at = text.extend_constant(None, 1), at.fill_null(text.len())
         out[name] = _Cells(text.alias(name), at)
     return out
+
+
+#: Texts a column may have to be read by comparisons (:func:`_few_cells`) rather than by a categorical cast.
+_FEW_CELLS = 4
+#: Rows at the top of a column whose texts are counted first: more than ``_FEW_CELLS`` of them, and the column is cast.
+_FEW_SAMPLE = 256
+
+
+def _few_cells(column: pl.Series) -> _Cells | None:
+    """:func:`_distinct_cells` of a text column of at most ``_FEW_CELLS`` texts (None: more, or more at its top).
+
+    Why: the categorical cast hashes every cell into a table (28M instructions for 125,000 dates or visit types); a
+    column of three texts is read in a third of that by comparing it with each text in turn, found where no
+    earlier text matched (a comparison of short texts is a compare of the cells' views). The same cells in the
+    same order (as they are first met), the null cell last, and each row the index of its own text.
+    """
+    if column.head(_FEW_SAMPLE).drop_nulls().n_unique() > _FEW_CELLS:
+        return None
+    covered = column.is_null()
+    cells: list[str] = []
+    masks: list[pl.Series] = []
+    while not covered.all():
+        if len(cells) == _FEW_CELLS:
+            return None
+        cell = column[int((~covered).arg_max())]  # the first row no earlier text matched
+        matched = column.eq_missing(cell)
+        cells.append(cell)
+        masks.append(matched)
+        covered = covered | matched
+    at = pl.lit(len(cells), pl.UInt32)  # a null cell: the null, last
+    for k in reversed(range(len(cells))):
+        at = pl.when(pl.col(f"m{k}")).then(pl.lit(k, pl.UInt32)).otherwise(at)
+    positions = (pl.DataFrame({f"m{k}": m for k, m in enumerate(masks)}).select(at.alias(column.name)).to_series()
+                 if masks else pl.zeros(column.len(), pl.UInt32, eager=True).alias(column.name))
+    text = pl.Series(column.name, cells, pl.String)
+    if column.null_count():
+        text = text.extend_constant(None, 1)
+    return _Cells(text, positions)
 
 
 #: Payments given as already made by earlier payers (``amounts.paid``; docs/payers.md).

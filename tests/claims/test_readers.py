@@ -737,3 +737,34 @@ def test_an_unclosed_quote_names_the_row_it_opens_on(tmp_path: Path, at: int) ->
         csv.field_size_limit(limit)
     assert f"from row {at} on" in caught.value.message_en and "field larger than field limit" in caught.value.message_en
     assert f"第 {at} 行" in caught.value.message_zh and "never closed" in (caught.value.hint("en") or "")
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.sampled_from(["a", "b", "", "住院", "门诊", None, "x" * 20, "ab", "a "]), max_size=40),
+       st.integers(0, 12))
+def test_a_column_of_a_few_texts_gives_the_categorical_cells_and_positions(cells: list[str | None],
+                                                                          sample: int) -> None:
+    """A column read by comparisons (at most ``_FEW_CELLS`` texts) gives the cells and positions the categorical cast
+    gives: the cells as first met, the null cell last, each row the index of its own text; a column with more texts
+    (found past the rows sampled first, whatever the sample's size) is left to the cast."""
+    from medins.claims import parse
+
+    column = pl.Series("admit_date", cells, pl.String)
+    few_cells, saved = parse._few_cells, parse._FEW_SAMPLE
+    parse._FEW_SAMPLE = sample
+    try:
+        found = few_cells(column)
+        parse._few_cells = lambda _column: None  # the categorical cast
+        cast = parse._distinct_cells(pl.DataFrame({"admit_date": column}), [FIELDS_BY_NAME["admit_date"]], {})
+    finally:
+        parse._few_cells, parse._FEW_SAMPLE = few_cells, saved
+    texts = column.drop_nulls().unique(maintain_order=True).to_list()
+    if len(texts) > parse._FEW_CELLS:
+        assert found is None
+        return
+    assert found is not None, cells  # a column of a few texts is never left to the cast
+    assert found.positions.dtype == pl.UInt32
+    assert found.cells.to_list() == [*texts, *([None] if column.null_count() else [])]
+    assert found.cells.gather(found.positions).to_list() == column.to_list()
+    assert cast["admit_date"].cells.to_list() == found.cells.to_list()
+    assert cast["admit_date"].positions.to_list() == found.positions.to_list()
