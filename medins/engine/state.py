@@ -160,8 +160,9 @@ def _segments_of(codes: np.ndarray) -> Segments:
 
     from medins.engine.scan import Segments
 
-    starts = np.ones(len(codes), dtype=bool)
-    starts[1:] = codes[1:] != codes[:-1]
+    starts = np.empty(len(codes), dtype=bool)
+    starts[:1] = True
+    np.not_equal(codes[1:], codes[:-1], out=starts[1:])
     return Segments(starts)
 
 
@@ -375,12 +376,17 @@ def _order_by_sequence(key: pl.Series, seq: pl.Series, positions: np.ndarray | N
     if by_sequence is None:
         return None
     codes = key.to_numpy()[by_sequence]
-    sort = np.argsort(codes, kind="stable")
-    permutation = by_sequence[sort]
+    if n and bool(np.less_equal(codes[:-1], codes[1:]).all()):
+        # Already in key order (a grouping a person's claims never leave, e.g. (person, year), or the claims' buckets
+        # in date order): the stable sort is the identity, so the permutation is the sequence order itself.
+        permutation = by_sequence
+    else:
+        sort = np.argsort(codes, kind="stable")
+        permutation, codes = by_sequence[sort], codes[sort]
     if np.array_equal(permutation, np.arange(n)):
         return Grouping(None, key)  # the groups already are runs of the frame, in sequence order
     grouping = Grouping(pl.Series(permutation, dtype=pl.get_index_type()), key)
-    grouping.__dict__["_segments"] = (permutation.astype(np.intp, copy=False), _segments_of(codes[sort]))
+    grouping.__dict__["_segments"] = (permutation.astype(np.intp, copy=False), _segments_of(codes))
     return grouping
 
 
