@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, NamedTuple
 import polars as pl
 
 from medins.engine.codes import replace_columns
-from medins.engine.context import Placed, Run
+from medins.engine.context import Run
 from medins.engine.fused import collected, repeat
 from medins.engine.ordinals import admission_ordinals
 from medins.engine.rules import BUCKETS, bucket_names
@@ -359,15 +359,14 @@ def _band_query(run: Run, which, prefix: str, lower: pl.Expr, upper: pl.Expr, *,
                 continue
             where = (pl.col("_rule") == idx) & (pl.col("_v") == v) & pl.col("_ok")
             banded = banded | where
-            # the band rates (and offset) of one mask: its rows and their distinct values once, and the rows' values
-            # gathered in the query from one index column (``Placed``), which reads them only where ``where`` holds
-            shared: dict = {"name": f"_t{prefix}_{idx}_{v}_ix"}
+            shared: dict = {}  # the band rates (and offset) of one mask: its rows and their distinct values once
             for k, band in enumerate(_scale_for(run, bands, v)):
                 if bands.rate is not None:
-                    rate_expr, values = _placed(
-                        run.ev(bands.rate, "rate", mask=mask, extra={"rate": band.rate}, required=True, shared=shared),
-                        f"_t{prefix}_{idx}_{v}_{k}", temporary, only)
-                    low, high = values.min(), values.max()  # Series reductions: no query
+                    name = f"_t{prefix}_{idx}_{v}_{k}"
+                    temporary[name] = run.ev(bands.rate, "rate", mask=mask, extra={"rate": band.rate}, required=True,
+                                             shared=shared)
+                    rate_expr: pl.Expr = pl.col(name)
+                    low, high = temporary[name].min(), temporary[name].max()  # Series reductions: no query
                     if low is not None and not 0 <= low <= high <= 1_000_000:  # type: ignore[operator]
                         rate_expr = rate_expr.clip(0, 1_000_000)  # in the query: not a pass of its own
                 else:
@@ -378,10 +377,10 @@ def _band_query(run: Run, which, prefix: str, lower: pl.Expr, upper: pl.Expr, *,
                     key = f"{prefix}{k}_{p}"
                     exprs[key] = pl.when(where).then(value).otherwise(exprs[key])
             if bands.class_b_offset:
-                off_expr, values = _placed(run.ev(bands.class_b_offset, "rate", mask=mask, required=True, shared=shared),
-                                           f"_t{prefix}_{idx}_{v}_off", temporary, only)
-                offsets.append(values)
-                offset = pl.when(where).then(off_expr.fill_null(0)).otherwise(offset)
+                name = f"_t{prefix}_{idx}_{v}_off"
+                temporary[name] = run.ev(bands.class_b_offset, "rate", mask=mask, required=True, shared=shared)
+                offsets.append(temporary[name])
+                offset = pl.when(where).then(pl.col(name).fill_null(0)).otherwise(offset)
     # One lazy query: the (rule, version) conditions the chains share are computed once (``fused.py``).
     query = (run.frame.lazy().with_columns(**temporary).with_columns(**exprs, **{f"{prefix}off": offset})
              .with_columns(_lower=lower, _upper=upper))
@@ -396,20 +395,6 @@ def _band_query(run: Run, which, prefix: str, lower: pl.Expr, upper: pl.Expr, *,
     query = query.with_columns(**{f"{prefix}sum": total, f"{prefix}width": pl.lit(width)})
     added = [*exprs, f"{prefix}off", *(f"{prefix}{k}_a" for k in parts), f"{prefix}sum", f"{prefix}width"]
     return _Bands(query, added, width, top_rate, offsets, banded)
-
-
-def _placed(found: pl.Series | Placed, name: str, temporary: dict[str, pl.Series], only: str | None
-            ) -> tuple[pl.Expr, pl.Series]:
-    """A band's value from :meth:`Run.ev` as an expression of the band query, where ``where`` holds, and its values
-    (those of the mask's rows, each once or more: for their least and largest). A Series is added to ``temporary``
-    as ``name``; a :class:`Placed`'s columns are, and (``only``) it is null on the rows ``only`` leaves out, as the
-    mask, which does not hold there, makes the Series."""
-    if isinstance(found, pl.Series):
-        temporary[name] = found
-        return pl.col(name), found
-    temporary.update(found.columns)
-    value = found.value if only is None else pl.when(pl.col(only)).then(found.value)
-    return value, found.table
 
 
 def _half_up(num: pl.Expr, den: pl.Expr) -> pl.Expr:

@@ -15,7 +15,6 @@ from collections.abc import Callable, Mapping
 from datetime import date
 from decimal import ROUND_HALF_UP, Decimal
 from functools import lru_cache
-from typing import NamedTuple
 
 import polars as pl
 
@@ -177,9 +176,7 @@ class Run:
 
         ``shared``: a dict the caller passes to every evaluation on the same frame and ``mask`` (the rates of a
         rule's bands): the rows the mask selects and their distinct combinations of the columns read are worked
-        out once for all of them (a filter and a hashing pass each), not once per expression. With ``shared``, where
-        the mask selects some rows of ``run.frame`` but not all, the result is a :class:`Placed` (an expression and
-        the columns it reads) rather than a Series: the caller's query evaluates it where the mask holds.
+        out once for all of them (a filter and a hashing pass each), not once per expression.
         """
         base = self.frame if frame is None else frame
         n = base.height
@@ -218,11 +215,11 @@ class Run:
             values, failed_rows = self._evaluate(expr, rows, cols, returns, extra, dtype, shared)
         placed = None
         if isinstance(values, _Compact):
-            # Values by distinct combination (``shared``): for the caller's query to gather from the table by the
-            # mask's row → combination index, a column shared by the mask's evaluations (not a gather to the rows
-            # and a scatter to the frame each); the values of the rows themselves only where they are read.
+            # Values by distinct combination (``shared``): put on run.frame's rows by one gather of the mask's
+            # row → combination index, shared by the mask's evaluations (not a gather to the rows and a scatter
+            # to the frame each); the values of the rows themselves only where they are read.
             if frame is None and mask is not None and rows.height != n:
-                placed = values.placed(rows, n, shared)
+                placed = values.placed(rows, mask, shared)
             values = values.rows(rows.height) if placed is None or (required and values.table.null_count()) else None
         if failed_rows and on_error == "reject":
             for i, reason in failed_rows:
@@ -234,7 +231,7 @@ class Run:
                 absent = [c for c in cols if row[c] is None] or [expr.text]
                 self.problems.setdefault(row["_i"], []).append("missing_fact:" + ",".join(absent))
         if placed is not None:
-            return placed  # type: ignore[return-value]  # ``shared``: see its note above
+            return placed
         if frame is None and (mask is None or rows.height == n):
             return values  # every row, in frame order (``_i`` numbers the rows of ``run.frame``)
         full = repeat(None, n, dtype)
@@ -351,32 +348,22 @@ class _Compact:
         """The values of the rows, in their order (as the evaluation without ``shared`` gives them)."""
         return self.table.new_from_index(0, height) if self.index is None else self.table[self.index]
 
-    def placed(self, rows: pl.DataFrame, n: int, shared: dict) -> Placed:
-        """The values of the rows of ``run.frame`` that ``rows`` are (the mask's), as an expression on a query over
-        ``run.frame`` (``n`` rows): the table gathered by the frame's row → combination index (0 outside the rows; a
-        column worked out once per mask and keys, named ``shared["name"]`` and a number), or the one value itself.
-
-        Why not a Series: gathered to every row and nulled outside the mask, each value cost two passes over the
-        frame; in the caller's query (which reads it only where the mask holds) it is one, on the rows it keeps."""
+    def placed(self, rows: pl.DataFrame, mask: pl.Series, shared: dict) -> pl.Series:
+        """The values on the rows of ``run.frame`` that ``mask`` selects (``rows``), null elsewhere: the table
+        gathered by the frame's row → combination index (0 outside the rows; worked out once per mask and keys),
+        then nulls put where the mask does not hold. Why not null indices: a gather with nulls costs ten times one
+        without, and setting the nulls from the mask costs as little."""
+        n = mask.len()
         if self.index is None:
-            return Placed(pl.lit(self.table[0], self.table.dtype), {}, self.table)
-        key = ("placed", *self.keys)
-        name = shared.get(key)
-        columns = shared.setdefault("columns", {})
-        if name is None:
-            name = shared[key] = f"{shared.get('name', '_ix')}{len(columns)}"
-            columns[name] = repeat(0, n, pl.UInt32).scatter(rows["_i"], self.index)
-        return Placed(pl.lit(self.table).gather(pl.col(name)), {name: columns[name]}, self.table)
-
-
-class Placed(NamedTuple):
-    """:meth:`Run.ev`'s values with ``shared``: ``value`` gives each row where the mask holds its value (other rows
-    any value: the caller selects the mask's rows) on a query over ``run.frame`` with ``columns`` added; ``table``:
-    every value some row of the mask has (null for an unknown), once or more."""
-
-    value: pl.Expr
-    columns: dict[str, pl.Series]
-    table: pl.Series
+            values = self.table.new_from_index(0, n)
+        else:
+            key = ("placed", *self.keys)
+            full = shared.get(key)
+            if full is None:
+                full = shared[key] = repeat(0, n, pl.UInt32).scatter(rows["_i"], self.index)
+            values = self.table[full]
+        where = mask.fill_null(False) if mask.null_count() else mask
+        return values.zip_with(where, repeat(None, n, values.dtype)).alias("literal")
 
 
 class Troubled(Exception):
