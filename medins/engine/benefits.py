@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, NamedTuple
 import polars as pl
 
 from medins.engine.codes import replace_columns
-from medins.engine.context import Run
+from medins.engine.context import Run, table_of
 from medins.engine.fused import collected, repeat
 from medins.engine.ordinals import admission_ordinals
 from medins.engine.rules import BUCKETS, bucket_names
@@ -325,7 +325,7 @@ class _Bands(NamedTuple):
     added: list[str]  # the band columns it adds (kept with ``run.trace``)
     width: int  # the most bands of any (rule, version)
     rate: int  # no band rate (ppm) of any row exceeds it in absolute value, nor 10^6
-    offsets: list[pl.Series]  # the class-B offsets' values (ppm), null outside their rows
+    offsets: list[pl.Series]  # the class-B offsets' values (ppm) on their rows, each once or more (min and max read)
     banded: pl.Expr  # the rows of a (rule, version) with bands: elsewhere no band has an edge, a rate or an offset
 
 
@@ -366,7 +366,8 @@ def _band_query(run: Run, which, prefix: str, lower: pl.Expr, upper: pl.Expr, *,
                     temporary[name] = run.ev(bands.rate, "rate", mask=mask, extra={"rate": band.rate}, required=True,
                                              shared=shared)
                     rate_expr: pl.Expr = pl.col(name)
-                    low, high = temporary[name].min(), temporary[name].max()  # Series reductions: no query
+                    values = table_of(temporary[name], shared)
+                    low, high = values.min(), values.max()  # Series reductions: no query
                     if low is not None and not 0 <= low <= high <= 1_000_000:  # type: ignore[operator]
                         rate_expr = rate_expr.clip(0, 1_000_000)  # in the query: not a pass of its own
                 else:
@@ -379,7 +380,7 @@ def _band_query(run: Run, which, prefix: str, lower: pl.Expr, upper: pl.Expr, *,
             if bands.class_b_offset:
                 name = f"_t{prefix}_{idx}_{v}_off"
                 temporary[name] = run.ev(bands.class_b_offset, "rate", mask=mask, required=True, shared=shared)
-                offsets.append(temporary[name])
+                offsets.append(table_of(temporary[name], shared))
                 offset = pl.when(where).then(pl.col(name).fill_null(0)).otherwise(offset)
     # One lazy query: the (rule, version) conditions the chains share are computed once (``fused.py``).
     query = (run.frame.lazy().with_columns(**temporary).with_columns(**exprs, **{f"{prefix}off": offset})

@@ -353,6 +353,8 @@ def test_evaluations_sharing_a_mask_equal_each_evaluated_alone(rows) -> None:
         returns = "money" if text.startswith("deductible") else "rate"
         a = alone.ev(text, returns, mask=mask, extra=extra, required=True)
         b = together.ev(text, returns, mask=mask, extra=extra, required=True, shared=shared)
+        table = context.table_of(b, shared)  # what the band query bounds the rates and offsets by
+        assert (table.min(), table.max()) == (b.min(), b.max()), text
         assert a.dtype == b.dtype and a.len() == b.len() == frame.height, text
         assert a.to_list() == b.to_list(), text
     assert alone.problems == together.problems
