@@ -31,6 +31,7 @@ import polars as pl
 from medins.claims.parse import ITEMS_SCHEMA
 from medins.engine.codes import replace_columns
 from medins.engine.context import Lazy, Run
+from medins.engine.fused import at_least_zero
 
 if TYPE_CHECKING:  # annotations only: the engine runs on a plain model too (medins.policy.plan)
     from medins.policy.schema import ItemSelector
@@ -126,7 +127,7 @@ def _claim_level_shares(run: Run) -> None:
         *[pl.lit(None, dtype).alias(name) for name, dtype in ITEMS_SCHEMA.items() if name not in ("claim_row",)],
         claim_row=pl.col("row"), _claim_i=pl.col("_i"),
     )
-    rest = (pl.col("total") - pl.col("self_pay") - pl.col("class_b")).clip(lower_bound=0)
+    rest = at_least_zero(pl.col("total") - pl.col("self_pay") - pl.col("class_b"))
     lines = pl.concat([base.with_columns(item_amount=rest, item_class=pl.lit("A")),
                        base.with_columns(item_amount=pl.col("class_b"), item_class=pl.lit("B"))])
     lines = lines.with_columns(_cnt=pl.col("item_amount"), _i=pl.int_range(0, 2 * k, dtype=pl.Int64))
@@ -152,11 +153,11 @@ def _given_preselfpay(q: Lazy) -> None:
     totals still add up).
     """
     given = pl.col("preselfpay")
-    room = (pl.col("total") - pl.col("fulamt") - pl.col("overlmt")).clip(lower_bound=0)
+    room = at_least_zero(pl.col("total") - pl.col("fulamt") - pl.col("overlmt"))
     q.with_columns(
         _presp_over=(given > room).fill_null(False),
         presp=pl.when(given.is_not_null()).then(pl.min_horizontal(given, room)).otherwise(pl.col("presp")),
-        class_b_inscope=pl.when(given.is_not_null()).then((pl.col("class_b_inscope") - given).clip(lower_bound=0))
+        class_b_inscope=pl.when(given.is_not_null()).then(at_least_zero(pl.col("class_b_inscope") - given))
         .otherwise(pl.col("class_b_inscope")),
     )
 
@@ -263,7 +264,7 @@ def _settle_lines(run: Run, items: pl.DataFrame) -> pl.DataFrame:
                      - pl.when(pl.col("_sel")).then(pl.col("_cnt")).otherwise(0)),
         ).with_columns(
             _cnt=pl.when(pl.col("_sel"))
-            .then(pl.min_horizontal(pl.col("_cnt"), (pl.col("_gcap") - pl.col("_before")).clip(lower_bound=0)))
+            .then(pl.min_horizontal(pl.col("_cnt"), at_least_zero(pl.col("_gcap") - pl.col("_before"))))
             .otherwise(pl.col("_cnt"))
         )
         if run.trace:

@@ -459,3 +459,23 @@ def test_positions_of_values_alike_in_their_low_bits(high, seed, shift) -> None:
         table = pl.Series("d", distinct, dtype=pl.Int64)
         rows = pl.Series("v", [rnd.choice(distinct) for _ in range(50)], dtype=pl.Int64)
         assert codes.positions(rows, table).to_list() == [distinct.index(v) for v in rows.to_list()]
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.one_of(st.none(), st.integers(-(2**62), 2**62)), min_size=0, max_size=20),
+       st.integers(-(2**40), 2**40), st.sampled_from([pl.Int64, pl.Int32, pl.Int128]))
+def test_at_least_zero_is_clip_at_zero(values, shift, dtype) -> None:
+    """``fused.at_least_zero`` (the engine's clip at 0) gives ``clip(lower_bound=0)``'s values, nulls, type and name, on a
+    column and on an expression of columns."""
+    from medins.engine.fused import at_least_zero
+
+    if dtype == pl.Int32:
+        values = [None if v is None else v % (2**31) - 2**30 for v in values]
+        shift %= 2**20
+    frame = pl.DataFrame({"a": values, "b": [shift] * len(values)}, schema={"a": dtype, "b": dtype})
+    for value in (pl.col("a"), pl.col("a") - pl.col("b"), pl.col("a").fill_null(0)):
+        expected = frame.select(value.clip(lower_bound=0))
+        got = frame.select(at_least_zero(value))
+        assert got.schema == expected.schema
+        assert got.to_series().to_list() == expected.to_series().to_list()
+        assert frame.lazy().select(at_least_zero(value)).collect().equals(expected)
