@@ -479,3 +479,23 @@ def test_at_least_zero_is_clip_at_zero(values, shift, dtype) -> None:
         assert got.schema == expected.schema
         assert got.to_series().to_list() == expected.to_series().to_list()
         assert frame.lazy().select(at_least_zero(value)).collect().equals(expected)
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.one_of(st.none(), st.integers(-(2**61), 2**61), st.sampled_from([-(2**61), 2**61, -1, 0, 1])),
+                min_size=0, max_size=20),
+       st.sampled_from([0, 2**70, -(2**70)]))
+def test_direct_pay_in_int64_equals_the_int128_form(values, beyond) -> None:
+    """``scope._direct_pay`` (Int64 where every fen × ppm sum is within ±2^61, else Int128; 0 where no line set it) gives
+    the Int128 form's half-up quotient, nulls and type on every row."""
+    from medins.engine.scope import _direct_pay
+
+    if beyond:
+        values = [*values, beyond]  # out of the Int64 form's range: the Int128 form itself
+    frame = pl.DataFrame({"_dnum": values}, schema={"_dnum": pl.Int128})
+    expected = frame.select(((pl.col("_dnum") * 2 + 1_000_000) // 2_000_000).cast(pl.Int64).alias("direct_pay"))
+    got = frame.select(_direct_pay(frame["_dnum"]).alias("direct_pay"))
+    assert got.schema == expected.schema and got.to_series().to_list() == expected.to_series().to_list()
+    zero = pl.DataFrame({"_dnum": [0] * len(values)}, schema={"_dnum": pl.Int128})  # as every claim starts
+    expected = zero.select(((pl.col("_dnum") * 2 + 1_000_000) // 2_000_000).cast(pl.Int64).alias("d"))
+    assert zero.with_columns(d=_direct_pay(None)).select("d").equals(expected)
