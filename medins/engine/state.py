@@ -306,8 +306,11 @@ def _running_total_fits(frame: pl.DataFrame, x: str, h0: str | None) -> bool:
         return True
     # Series reductions, not a query: the largest history (nulls as 0, at least 0) and Σ|x| in Int128.
     top = max(int(frame[h0].max() or 0), 0) if h0 else 0
-    xs = frame[x].cast(pl.Int128)
-    spread = xs.sum() if _not_negative(frame[x]) else xs.abs().sum()
+    column = frame[x]
+    if column.dtype == pl.Int64 and _not_negative(column) and int(column.max() or 0) * column.len() < 1 << 62:
+        return top + int(column.sum() or 0) < UNLIMITED  # the sum in the column's own type is exact: no Int128 copy
+    xs = column.cast(pl.Int128)
+    spread = xs.sum() if _not_negative(column) else xs.abs().sum()
     return top + int(spread or 0) < UNLIMITED
 
 

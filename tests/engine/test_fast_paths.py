@@ -499,3 +499,16 @@ def test_direct_pay_in_int64_equals_the_int128_form(values, beyond) -> None:
     zero = pl.DataFrame({"_dnum": [0] * len(values)}, schema={"_dnum": pl.Int128})  # as every claim starts
     expected = zero.select(((pl.col("_dnum") * 2 + 1_000_000) // 2_000_000).cast(pl.Int64).alias("d"))
     assert zero.with_columns(d=_direct_pay(None)).select("d").equals(expected)
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.one_of(st.none(), st.integers(-(2**62), 2**62), st.integers(0, 2**20)), min_size=1, max_size=12),
+       st.one_of(st.none(), st.integers(-(2**61), 2**61)))
+def test_running_total_fits_as_summed_in_int128(values, history) -> None:
+    """``state._running_total_fits`` (an Int64 sum where it is exact) says what the sum of |x| in Int128 says."""
+    from medins.engine.state import UNLIMITED, _running_total_fits
+
+    frame = pl.DataFrame({"x": values, "h": [history] * len(values)}, schema={"x": pl.Int64, "h": pl.Int64})
+    top = max(history or 0, 0)
+    expected = top + sum(abs(v) for v in values if v is not None) < UNLIMITED
+    assert _running_total_fits(frame, "x", "h") == expected
