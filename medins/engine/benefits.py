@@ -18,8 +18,8 @@ from typing import TYPE_CHECKING, NamedTuple
 import polars as pl
 
 from medins.engine.codes import replace_columns
-from medins.engine.context import Run
-from medins.engine.fused import collected, repeat
+from medins.engine.context import Run, table_of
+from medins.engine.fused import at_least_zero, collected, repeat
 from medins.engine.ordinals import admission_ordinals
 from medins.engine.rules import BUCKETS, bucket_names
 from medins.engine.state import (
@@ -188,7 +188,7 @@ def settle_benefits(run: Run) -> None:
         f = run.frame.with_columns(
             _ax=pl.when(pl.col("_cabove")).then(pl.col("eligible") - pl.col("ded")).otherwise(0),
             _al=pl.when(pl.col("_cabove")).then(pl.col("_ceil")).otherwise(None),
-            _ah=(pl.col("hist_inscope") - pl.col("hist_deductible_paid")).clip(lower_bound=0))
+            _ah=at_least_zero(pl.col("hist_inscope") - pl.col("hist_deductible_paid")))
         f = clamped_cumsum(f, x="_ax", limit="_al", h0="_ah", group=[*PERSON_YEAR, "_b_ceil"], out_before="_a0",
                            out_after="_a1", grouping=_grouping(run, "_b_ceil"))
         run.frame = f.with_columns(
@@ -271,7 +271,7 @@ def _deductible(run: Run) -> None:
         f = running_max_before(f, x="_std_seen", h0="hist_deductible_standard", group=g, out="_prior_std",
                                grouping=_grouping(run, "_b_ded"))
         ded = ded.when(mode("topup")).then(
-            pl.min_horizontal(pl.col("eligible"), (pl.col("_std") - pl.col("_prior_std")).clip(lower_bound=0)))
+            pl.min_horizontal(pl.col("eligible"), at_least_zero(pl.col("_std") - pl.col("_prior_std"))))
     if modes["year"]:
         f = clamped_cumsum(f, x="_x_year", limit="_l_year", h0="hist_deductible_paid", group=g,
                            out_before="_dy0", out_after="_dy1", grouping=_grouping(run, "_b_ded"))
@@ -298,7 +298,7 @@ def band_parts(run: Run, which, prefix: str, lower: pl.Expr, upper: pl.Expr, *, 
     bands = _band_query(run, which, prefix, lower, upper, only=only)
     # Σ a_k × r_k ≤ (Σ a_k) × max r ≤ width × (upper − lower) × max r: Int64 when that bound fits (any real bill),
     # else Int128 (the same sums; the bound, from the interval and the rates that can occur, is known before).
-    paid = _top(run.frame, (upper - lower).clip(lower_bound=0))
+    paid = _top(run.frame, at_least_zero(upper - lower))
     wide = pl.Int64 if _fits_int64(bands.rate, bands.width, paid) else pl.Int128
     summed = pl.lit(0, wide)
     for k in range(bands.width):
@@ -325,7 +325,7 @@ class _Bands(NamedTuple):
     added: list[str]  # the band columns it adds (kept with ``run.trace``)
     width: int  # the most bands of any (rule, version)
     rate: int  # no band rate (ppm) of any row exceeds it in absolute value, nor 10^6
-    offsets: list[pl.Series]  # the class-B offsets' values (ppm), null outside their rows
+    offsets: list[pl.Series]  # the class-B offsets' values (ppm) on their rows, each once or more (min and max read)
     banded: pl.Expr  # the rows of a (rule, version) with bands: elsewhere no band has an edge, a rate or an offset
 
 
@@ -366,7 +366,8 @@ def _band_query(run: Run, which, prefix: str, lower: pl.Expr, upper: pl.Expr, *,
                     temporary[name] = run.ev(bands.rate, "rate", mask=mask, extra={"rate": band.rate}, required=True,
                                              shared=shared)
                     rate_expr: pl.Expr = pl.col(name)
-                    low, high = temporary[name].min(), temporary[name].max()  # Series reductions: no query
+                    values = table_of(temporary[name], shared)
+                    low, high = values.min(), values.max()  # Series reductions: no query
                     if low is not None and not 0 <= low <= high <= 1_000_000:  # type: ignore[operator]
                         rate_expr = rate_expr.clip(0, 1_000_000)  # in the query: not a pass of its own
                 else:
@@ -379,15 +380,15 @@ def _band_query(run: Run, which, prefix: str, lower: pl.Expr, upper: pl.Expr, *,
             if bands.class_b_offset:
                 name = f"_t{prefix}_{idx}_{v}_off"
                 temporary[name] = run.ev(bands.class_b_offset, "rate", mask=mask, required=True, shared=shared)
-                offsets.append(temporary[name])
+                offsets.append(table_of(temporary[name], shared))
                 offset = pl.when(where).then(pl.col(name).fill_null(0)).otherwise(offset)
     # One lazy query: the (rule, version) conditions the chains share are computed once (``fused.py``).
     query = (run.frame.lazy().with_columns(**temporary).with_columns(**exprs, **{f"{prefix}off": offset})
              .with_columns(_lower=lower, _upper=upper))
     parts = list(range(width))
     query = query.with_columns(
-        (pl.min_horizontal(pl.col("_upper"), pl.col(f"{prefix}{k}_hi").fill_null(UNLIMITED))
-         - pl.max_horizontal(pl.col("_lower"), pl.col(f"{prefix}{k}_lo"))).clip(lower_bound=0).fill_null(0)
+        at_least_zero(pl.min_horizontal(pl.col("_upper"), pl.col(f"{prefix}{k}_hi").fill_null(UNLIMITED))
+         - pl.max_horizontal(pl.col("_lower"), pl.col(f"{prefix}{k}_lo"))).fill_null(0)
         .alias(f"{prefix}{k}_a") for k in parts)
     total = pl.lit(0, pl.Int64)
     for k in parts:
@@ -422,7 +423,7 @@ def _basic_bands(run: Run) -> None:
     # largest E and B, and Σ A_k ≤ width × (upper − lower).
     offset_top = max((abs(int(v or 0)) for s in bands.offsets for v in (s.min(), s.max())), default=0)
     if run.frame.height:
-        paid, e0, class_b = run.frame.select((axis_upper - axis_lower).clip(lower_bound=0).max(),
+        paid, e0, class_b = run.frame.select(at_least_zero(axis_upper - axis_lower).max(),
                                              pl.col("_e0").abs().max(), pl.col("class_b_inscope").abs().max()).row(0)
     else:
         paid = e0 = class_b = 0
@@ -465,18 +466,18 @@ def class_b_raw(width: int, *, narrow: bool, offset: bool = True) -> pl.Expr:
     """
     bands = [(pl.col(f"_b{k}_a"), pl.col(f"_b{k}_r").fill_null(0)) for k in range(width)]
     e0 = pl.when(pl.col("_e0") > 0).then(pl.col("_e0")).otherwise(1)
-    off, b = pl.col("_boff"), pl.col("class_b_inscope").clip(lower_bound=0)
+    off, b = pl.col("_boff"), at_least_zero(pl.col("class_b_inscope"))
     if not narrow:
         e0, c = e0.cast(pl.Int128), off.cast(pl.Int128) * b.cast(pl.Int128)
         num = pl.sum_horizontal(pl.lit(0, pl.Int128), *(
-            a.cast(pl.Int128) * (r.cast(pl.Int128) * e0 - c).clip(lower_bound=0) for a, r in bands))
+            a.cast(pl.Int128) * at_least_zero(r.cast(pl.Int128) * e0 - c) for a, r in bands))
         return _half_up(num, e0 * 1_000_000)
     if not offset:
-        s1 = pl.sum_horizontal(pl.lit(0, pl.Int64), *(a * r.clip(lower_bound=0) for a, r in bands))
+        s1 = pl.sum_horizontal(pl.lit(0, pl.Int64), *(a * at_least_zero(r) for a, r in bands))
         return (s1 + 500_000) // 1_000_000
     c = off * b
     q, rho = c // e0, c % e0
-    s1 = pl.sum_horizontal(pl.lit(0, pl.Int64), *(a * (r - q).clip(lower_bound=0) for a, r in bands))
+    s1 = pl.sum_horizontal(pl.lit(0, pl.Int64), *(a * at_least_zero(r - q) for a, r in bands))
     s2 = pl.sum_horizontal(pl.lit(0, pl.Int64), *(pl.when(r > q).then(a).otherwise(0) for a, r in bands))
     u, v = s1 // 1_000_000, s1 % 1_000_000
     return u + (e0 * (2 * v + 1_000_000) - 2 * rho * s2) // (2_000_000 * e0)

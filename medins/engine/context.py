@@ -220,6 +220,7 @@ class Run:
             # to the frame each); the values of the rows themselves only where they are read.
             if frame is None and mask is not None and rows.height != n:
                 placed = values.placed(rows, mask, shared)
+                shared["table"] = values.table  # the values ``placed`` has, each once or more (``table_of``)
             values = values.rows(rows.height) if placed is None or (required and values.table.null_count()) else None
         if failed_rows and on_error == "reject":
             for i, reason in failed_rows:
@@ -364,6 +365,14 @@ class _Compact:
             values = self.table[full]
         where = mask.fill_null(False) if mask.null_count() else mask
         return values.zip_with(where, repeat(None, n, values.dtype)).alias("literal")
+
+
+def table_of(values: pl.Series, shared: dict) -> pl.Series:
+    """The values of :meth:`Run.ev`'s result ``values`` with ``shared``, each once or more: the distinct combinations'
+    table when the values were placed from it (null outside the mask aside, the same values: every combination is
+    some row's), else ``values`` itself. Why: the least and largest of a few values, not of a frame-long column."""
+    table = shared.pop("table", None)
+    return values if table is None else table
 
 
 class Troubled(Exception):

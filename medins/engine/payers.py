@@ -28,6 +28,7 @@ import polars as pl
 
 from medins.engine.benefits import PERSON_YEAR, _grouping, _half_up, band_parts
 from medins.engine.context import Run
+from medins.engine.fused import at_least_zero
 from medins.engine.state import clamped_cumsum
 from medins.policy.plan import PAYER_FIELDS, payer_order
 
@@ -64,9 +65,9 @@ def _named_amounts() -> dict[str, pl.Expr]:
     return dict(
         out_of_catalogue=pl.col("fulamt"), over_limit=pl.col("overlmt"), self_pay_first=pl.col("presp"),
         basic_deductible=pl.col("ded"), basic_paid=pl.col("hifp_pay"),
-        basic_cap_cut=pl.when(paid_hifp.is_null()).then((pl.col("_raw_total") - pl.col("hifp_pay")).clip(lower_bound=0))
+        basic_cap_cut=pl.when(paid_hifp.is_null()).then(at_least_zero(pl.col("_raw_total") - pl.col("hifp_pay")))
         .otherwise(0),
-        above_ceiling=(pl.col("inscope") - pl.col("eligible")).clip(lower_bound=0),
+        above_ceiling=at_least_zero(pl.col("inscope") - pl.col("eligible")),
         paid=pl.col("hifp_pay"),
         **{name: pl.lit(0, pl.Int64) for name in PAYER_FIELDS},
     )
@@ -201,7 +202,7 @@ def _settle_one(run: Run, n: int, pid: str, defer: bool) -> None:
              "_p_camt": lambda lay: lay.cap.amount if lay.cap else None}
     limits = {name: per_rule(text_of) for name, text_of in kinds.items()
               if any(text_of(lay) is not None for _j, lay in layers.values())}
-    c.with_columns(_p_left=(pl.col("total") - pl.col("paid")).clip(lower_bound=0), _p_b=per_rule(lambda lay: lay.base),
+    c.with_columns(_p_left=at_least_zero(pl.col("total") - pl.col("paid")), _p_b=per_rule(lambda lay: lay.base),
                    **limits)
     if run.trace:  # trace: the ceiling's and the cap's period, as ``--explain`` shows them
         c.with_columns(_p_cper=_by_rule(layers, lambda lay: lay.ceiling.per if lay.ceiling else None, pl.String),
@@ -209,7 +210,7 @@ def _settle_one(run: Run, n: int, pid: str, defer: bool) -> None:
         c.keep("_p_cper", "cper")
         c.keep("_p_kper", "kper")
     c.with_columns(_p_b=pl.min_horizontal(
-        pl.when(pl.col("_pcomp")).then(pl.col("_p_b").fill_null(0).clip(lower_bound=0)).otherwise(0), "_p_left"))
+        pl.when(pl.col("_pcomp")).then(at_least_zero(pl.col("_p_b").fill_null(0))).otherwise(0), "_p_left"))
     hist = _history(model, layers)
     above_first = _rules_where(layers, lambda lay: lay.ceiling is not None and lay.ceiling.measure == "above_deductible")
     # 1. Ceiling measured on the expense (before the deductible).
@@ -221,9 +222,9 @@ def _settle_one(run: Run, n: int, pid: str, defer: bool) -> None:
         c.with_columns(_p_h_ded=hist["deductible_paid"])
     _payer_deductible(c, layers, x="_p_b1", state=yearly.deductible)
     # 3. Ceiling measured above the deductible.
-    c.with_columns(_p_ab=(pl.col("_p_b1") - pl.col("_p_d")).clip(lower_bound=0))
+    c.with_columns(_p_ab=at_least_zero(pl.col("_p_b1") - pl.col("_p_d")))
     if yearly.ceiling_above:
-        c.with_columns(_p_h_above=(hist["base"] - hist["deductible_paid"]).clip(lower_bound=0))
+        c.with_columns(_p_h_above=at_least_zero(hist["base"] - hist["deductible_paid"]))
     _ceiling(c, layers, x="_p_ab", where=above_first, h0="_p_h_above", out="_p_ab1", state=yearly.ceiling_above)
     c.with_columns(_p_b2=pl.col("_p_d") + pl.col("_p_ab1"))
     # 4. Bands on the payer's axis (a cumulative one starts where the payer's base of the year stands).
@@ -368,8 +369,7 @@ def _payer_cap(c: _Chain, layers: dict[int, tuple[int, Layer]], yearly: _Yearly,
     has = pl.col("_p_camt").is_not_null() & pl.col("_pcomp")
     c.with_columns(_p_sh=pl.when(pl.col("_rule").is_not_null()).then(shared_now).otherwise(0).fill_null(0))
     c.keep("_p_sh", "sh")  # trace: cap headroom
-    per_claim = (pl.when(has).then(pl.min_horizontal(pl.col("_p_raw"), (pl.col("_p_camt") - pl.col("_p_sh"))
-                                                     .clip(lower_bound=0)))
+    per_claim = (pl.when(has).then(pl.min_horizontal(pl.col("_p_raw"), at_least_zero(pl.col("_p_camt") - pl.col("_p_sh"))))
                  .otherwise(pl.col("_p_raw")))
     if not yearly.cap:
         c.with_columns(_p_pay=pl.when(given).then(given_amount).when(~pl.col("_pcomp")).then(0).otherwise(per_claim))

@@ -74,7 +74,8 @@ class Segments:
 
     def __init__(self, starts: np.ndarray) -> None:
         self.n = len(starts)
-        self.seg = np.cumsum(starts, dtype=np.int64) - 1
+        self.seg = np.cumsum(starts, dtype=np.int64)
+        self.seg -= 1
         self.first = np.flatnonzero(starts)
 
     def spread(self, per_segment: np.ndarray, out: np.ndarray) -> np.ndarray:

@@ -31,6 +31,7 @@ import polars as pl
 from medins.claims.parse import ITEMS_SCHEMA
 from medins.engine.codes import replace_columns
 from medins.engine.context import Lazy, Run
+from medins.engine.fused import at_least_zero
 
 if TYPE_CHECKING:  # annotations only: the engine runs on a plain model too (medins.policy.plan)
     from medins.policy.schema import ItemSelector
@@ -71,7 +72,7 @@ def split_scope(run: Run, items: pl.DataFrame | None) -> None:
         q = run.lazy()
     _given_preselfpay(q)
     q.with_columns(
-        direct_pay=((pl.col("_dnum") * 2 + 1_000_000) // 2_000_000).cast(pl.Int64),
+        direct_pay=_direct_pay(run.frame["_dnum"] if "_dnum" in run.frame.columns else None),
     ).with_columns(
         inscope=pl.col("total") - pl.col("fulamt") - pl.col("overlmt") - pl.col("presp") - pl.col("direct_base"),
         total_items=pl.col("total"),
@@ -80,6 +81,21 @@ def split_scope(run: Run, items: pl.DataFrame | None) -> None:
     for i in frame["_i"].filter(frame["_presp_over"]).to_list():
         run.problems.setdefault(i, []).append("preselfpay_above_in_scope")
     run.frame = replace_columns(frame, ["_presp_over"])
+
+
+def _direct_pay(dnum: pl.Series | None) -> pl.Expr:
+    """``direct_pay``: ``_dnum`` (fen × ppm, Int128) rounded half up to the fen, ``(2 num + 10^6) // (2 × 10^6)``.
+
+    Why not always in Int128: Polars' Int128 arithmetic (a cast, a product, a floor division) costs several times its
+    Int64 one on every claim. ``dnum`` None: still the 0 every claim starts with (no line settled it), so 0; values of
+    at most 2^61 in magnitude (any real bill): the same quotient in Int64, where 2 num + 10^6 fits.
+    """
+    if dnum is None:
+        return pl.lit(0, pl.Int64)
+    low, high = dnum.min(), dnum.max()  # Series reductions: no query (None: every value null)
+    if low is None or (low >= -(1 << 61) and high <= 1 << 61):  # type: ignore[operator]
+        return (pl.col("_dnum").cast(pl.Int64) * 2 + 1_000_000) // 2_000_000
+    return ((pl.col("_dnum") * 2 + 1_000_000) // 2_000_000).cast(pl.Int64)
 
 
 _SUMMED = ("_ful", "_over", "_pre", "_b", "_dbase", "_dnum")
@@ -126,7 +142,7 @@ def _claim_level_shares(run: Run) -> None:
         *[pl.lit(None, dtype).alias(name) for name, dtype in ITEMS_SCHEMA.items() if name not in ("claim_row",)],
         claim_row=pl.col("row"), _claim_i=pl.col("_i"),
     )
-    rest = (pl.col("total") - pl.col("self_pay") - pl.col("class_b")).clip(lower_bound=0)
+    rest = at_least_zero(pl.col("total") - pl.col("self_pay") - pl.col("class_b"))
     lines = pl.concat([base.with_columns(item_amount=rest, item_class=pl.lit("A")),
                        base.with_columns(item_amount=pl.col("class_b"), item_class=pl.lit("B"))])
     lines = lines.with_columns(_cnt=pl.col("item_amount"), _i=pl.int_range(0, 2 * k, dtype=pl.Int64))
@@ -152,11 +168,11 @@ def _given_preselfpay(q: Lazy) -> None:
     totals still add up).
     """
     given = pl.col("preselfpay")
-    room = (pl.col("total") - pl.col("fulamt") - pl.col("overlmt")).clip(lower_bound=0)
+    room = at_least_zero(pl.col("total") - pl.col("fulamt") - pl.col("overlmt"))
     q.with_columns(
         _presp_over=(given > room).fill_null(False),
         presp=pl.when(given.is_not_null()).then(pl.min_horizontal(given, room)).otherwise(pl.col("presp")),
-        class_b_inscope=pl.when(given.is_not_null()).then((pl.col("class_b_inscope") - given).clip(lower_bound=0))
+        class_b_inscope=pl.when(given.is_not_null()).then(at_least_zero(pl.col("class_b_inscope") - given))
         .otherwise(pl.col("class_b_inscope")),
     )
 
@@ -263,7 +279,7 @@ def _settle_lines(run: Run, items: pl.DataFrame) -> pl.DataFrame:
                      - pl.when(pl.col("_sel")).then(pl.col("_cnt")).otherwise(0)),
         ).with_columns(
             _cnt=pl.when(pl.col("_sel"))
-            .then(pl.min_horizontal(pl.col("_cnt"), (pl.col("_gcap") - pl.col("_before")).clip(lower_bound=0)))
+            .then(pl.min_horizontal(pl.col("_cnt"), at_least_zero(pl.col("_gcap") - pl.col("_before"))))
             .otherwise(pl.col("_cnt"))
         )
         if run.trace:

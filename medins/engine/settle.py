@@ -15,6 +15,7 @@ from medins.engine.admissibility import REASON_COLUMNS, UNCHECKED, check_admissi
 from medins.engine.benefits import PERSON_YEAR, settle_benefits
 from medins.engine.codes import replace_columns
 from medins.engine.context import ASSUMED, Lazy, Run
+from medins.engine.fused import at_least_zero
 from medins.engine.prepare import add_derived
 from medins.engine.rules import select_rules
 from medins.engine.scope import split_scope
@@ -367,8 +368,8 @@ def _totals(run: Run, claims: pl.DataFrame, pending: Lazy, *, lists: bool = True
         **({name: codes_list(text) for name, text in CODE_LISTS.items()} if lists else {}),
     )
     # At the cashier (出院结算): the deposit against the cash share — 应退 what it exceeds, 应补 what it lacks.
-    q.with_columns(refund_amt=(pl.col("deposit_amt") - pl.col("psn_cash_pay")).clip(lower_bound=0),
-                   due_amt=(pl.col("psn_cash_pay") - pl.col("deposit_amt")).clip(lower_bound=0))
+    q.with_columns(refund_amt=at_least_zero(pl.col("deposit_amt") - pl.col("psn_cash_pay")),
+                   due_amt=at_least_zero(pl.col("psn_cash_pay") - pl.col("deposit_amt")))
     q.with_columns(_unbalanced=(pl.col("fund_pay_sumamt") + pl.col("psn_part_amt") != pl.col("medfee_sumamt"))
                    | (pl.col("psn_part_amt") < 0) | (pl.col("fund_pay_sumamt") < 0) | (pl.col("psn_cash_pay") < 0)
                    | (pl.col("inscp_scp_amt") < 0))

@@ -353,6 +353,8 @@ def test_evaluations_sharing_a_mask_equal_each_evaluated_alone(rows) -> None:
         returns = "money" if text.startswith("deductible") else "rate"
         a = alone.ev(text, returns, mask=mask, extra=extra, required=True)
         b = together.ev(text, returns, mask=mask, extra=extra, required=True, shared=shared)
+        table = context.table_of(b, shared)  # what the band query bounds the rates and offsets by
+        assert (table.min(), table.max()) == (b.min(), b.max()), text
         assert a.dtype == b.dtype and a.len() == b.len() == frame.height, text
         assert a.to_list() == b.to_list(), text
     assert alone.problems == together.problems
@@ -457,3 +459,56 @@ def test_positions_of_values_alike_in_their_low_bits(high, seed, shift) -> None:
         table = pl.Series("d", distinct, dtype=pl.Int64)
         rows = pl.Series("v", [rnd.choice(distinct) for _ in range(50)], dtype=pl.Int64)
         assert codes.positions(rows, table).to_list() == [distinct.index(v) for v in rows.to_list()]
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.one_of(st.none(), st.integers(-(2**62), 2**62)), min_size=0, max_size=20),
+       st.integers(-(2**40), 2**40), st.sampled_from([pl.Int64, pl.Int32, pl.Int128]))
+def test_at_least_zero_is_clip_at_zero(values, shift, dtype) -> None:
+    """``fused.at_least_zero`` (the engine's clip at 0) gives ``clip(lower_bound=0)``'s values, nulls, type and name, on a
+    column and on an expression of columns."""
+    from medins.engine.fused import at_least_zero
+
+    if dtype == pl.Int32:
+        values = [None if v is None else v % (2**31) - 2**30 for v in values]
+        shift %= 2**20
+    frame = pl.DataFrame({"a": values, "b": [shift] * len(values)}, schema={"a": dtype, "b": dtype})
+    for value in (pl.col("a"), pl.col("a") - pl.col("b"), pl.col("a").fill_null(0)):
+        expected = frame.select(value.clip(lower_bound=0))
+        got = frame.select(at_least_zero(value))
+        assert got.schema == expected.schema
+        assert got.to_series().to_list() == expected.to_series().to_list()
+        assert frame.lazy().select(at_least_zero(value)).collect().equals(expected)
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.one_of(st.none(), st.integers(-(2**61), 2**61), st.sampled_from([-(2**61), 2**61, -1, 0, 1])),
+                min_size=0, max_size=20),
+       st.sampled_from([0, 2**70, -(2**70)]))
+def test_direct_pay_in_int64_equals_the_int128_form(values, beyond) -> None:
+    """``scope._direct_pay`` (Int64 where every fen × ppm sum is within ±2^61, else Int128; 0 where no line set it) gives
+    the Int128 form's half-up quotient, nulls and type on every row."""
+    from medins.engine.scope import _direct_pay
+
+    if beyond:
+        values = [*values, beyond]  # out of the Int64 form's range: the Int128 form itself
+    frame = pl.DataFrame({"_dnum": values}, schema={"_dnum": pl.Int128})
+    expected = frame.select(((pl.col("_dnum") * 2 + 1_000_000) // 2_000_000).cast(pl.Int64).alias("direct_pay"))
+    got = frame.select(_direct_pay(frame["_dnum"]).alias("direct_pay"))
+    assert got.schema == expected.schema and got.to_series().to_list() == expected.to_series().to_list()
+    zero = pl.DataFrame({"_dnum": [0] * len(values)}, schema={"_dnum": pl.Int128})  # as every claim starts
+    expected = zero.select(((pl.col("_dnum") * 2 + 1_000_000) // 2_000_000).cast(pl.Int64).alias("d"))
+    assert zero.with_columns(d=_direct_pay(None)).select("d").equals(expected)
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.one_of(st.none(), st.integers(-(2**62), 2**62), st.integers(0, 2**20)), min_size=1, max_size=12),
+       st.one_of(st.none(), st.integers(-(2**61), 2**61)))
+def test_running_total_fits_as_summed_in_int128(values, history) -> None:
+    """``state._running_total_fits`` (an Int64 sum where it is exact) says what the sum of |x| in Int128 says."""
+    from medins.engine.state import UNLIMITED, _running_total_fits
+
+    frame = pl.DataFrame({"x": values, "h": [history] * len(values)}, schema={"x": pl.Int64, "h": pl.Int64})
+    top = max(history or 0, 0)
+    expected = top + sum(abs(v) for v in values if v is not None) < UNLIMITED
+    assert _running_total_fits(frame, "x", "h") == expected
