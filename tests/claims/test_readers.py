@@ -520,6 +520,30 @@ def test_byte_counts_by_numpy_equal_bytes_count(data: bytes, start: int) -> None
             readers.line_breaks(data, [start])) == by_count[1:]  # the small-data path
 
 
+@settings(max_examples=100, deadline=None)
+@given(st.lists(st.integers(0, (1 << 64) - 1), max_size=40))
+def test_the_bit_count_without_numpy_2_counts_as_numpy_2_does(words: list[int]) -> None:
+    """``_popcount``'s table path (NumPy 1.x has no ``bitwise_count``; medins allows numpy>=1.24) gives each word's
+    set bits, as Python counts them."""
+    import numpy as np
+
+    from medins.claims import readers
+
+    array = np.array(words, dtype=np.uint64)
+    expected = [bin(w).count("1") for w in words]
+    saved = getattr(np, "bitwise_count", None)
+    try:
+        if saved is not None:
+            del np.bitwise_count
+        by_table = readers._popcount(array).tolist()
+    finally:
+        if saved is not None:
+            np.bitwise_count = saved
+    assert by_table == expected
+    if saved is not None:
+        assert readers._popcount(array).tolist() == expected
+
+
 def test_one_pass_csv_reader_is_taken_for_plain_and_empty_quoted_cells() -> None:
     """The property above is not vacuous: plain rows and Polars' own "" empty cells take the one pass."""
     from medins.claims import readers
